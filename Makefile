@@ -1,0 +1,78 @@
+# CanvasCast Compute. Two commands matter: `make demo` and `make test`.
+# Every target installs what it needs first (idempotent, stamped), so a fresh
+# Debian machine with no credentials gets there from a clean clone.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMPS := .canvascast/stamps
+NODE_PKGS := packages/shared-types modal_functions/render/remotion apps/worker
+APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core postgresql
+
+.PHONY: help install system python node test test-python test-worker demo serve types bench clean
+
+help:
+	@echo "make demo   render examples/explainer.json to an MP4 through worker -> compute plane -> storage"
+	@echo "make test   install everything and run every test (Python, TypeScript, end-to-end)"
+	@echo "make serve  run the in-house compute plane on 127.0.0.1:\$${COMPUTE_PORT:-8000}"
+	@echo "make types  regenerate packages/shared-types from the pydantic contract"
+	@echo "make bench  run every benchmark in bench/ (prints tables with ratios)"
+
+install: system python node
+
+# Debian packages: only touches apt when something is missing.
+system:
+	@missing=""; \
+	for bin in chromium ffmpeg ffprobe espeak-ng sox pg_ctlcluster; do command -v $$bin >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $(APT_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+# torch==2.13.0 first: it is the CPU wheel on this machine's disk; otherwise openai-whisper pulls a CUDA build.
+python: | $(STAMPS)
+	@stamp=$(STAMPS)/python-$$(cat pyproject.toml | sha256sum | cut -c1-16); \
+	if [ ! -f $$stamp ]; then \
+	  [ -x $(PY) ] || python3 -m venv $(VENV); \
+	  $(PY) -m pip install -q --upgrade pip 2>&1 | grep -v WARNING || true; \
+	  $(PY) -m pip install -q torch==2.13.0 2>&1 | grep -v WARNING || true; \
+	  $(PY) -m pip install -q -e ".[dev,openai]" 2>&1 | grep -v -e WARNING -e '^ *!!' || true; \
+	  $(PY) -c "import modal_functions, torch, whisper, faster_whisper" && touch $$stamp; \
+	fi
+
+node: | $(STAMPS)
+	@for d in $(NODE_PKGS); do \
+	  [ -f $$d/package-lock.json ] || continue; \
+	  stamp=$(STAMPS)/npm-$$(echo $$d | tr / _)-$$(cat $$d/package-lock.json | sha256sum | cut -c1-16); \
+	  if [ ! -f $$stamp ] || [ ! -d $$d/node_modules ]; then \
+	    (cd $$d && npm ci --no-audit --no-fund --loglevel=error) && touch $$stamp || exit 1; \
+	  fi; \
+	done
+
+test: install
+	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory test-worker
+
+test-python:
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-worker:
+	@if [ -f apps/worker/package.json ]; then cd apps/worker && npm test --silent; fi
+
+types: python node
+	$(VENV)/bin/canvascast types
+
+serve: python
+	$(VENV)/bin/canvascast serve
+
+demo: install
+	$(PY) -m modal_functions.demo
+
+bench: install
+	@for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .canvascast

@@ -1,0 +1,131 @@
+"""`modal.toml`: per-function resources, scaling, in-house pool sizes and prices.
+
+Validated at load. An unknown key anywhere is an error, so a typo never silently
+falls back to a default. The file is found at `$CANVASCAST_MODAL_TOML`, else at
+the repository root (or /root/modal.toml inside a Modal container).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+GpuName = Literal["T4", "L4", "A10G", "A100", "H100"]
+FUNCTION_KINDS = ("generate_images", "transcribe_audio", "render_video", "diagnostic")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppConfig(_Strict):
+    name: str = "canvascast"
+    volume: str = "canvascast-cache"
+    secret: str = "canvascast-secrets"
+
+
+class Prices(_Strict):
+    cpu_core: float = Field(ge=0)
+    memory_gib: float = Field(ge=0)
+    inhouse_worker: float = Field(default=0.0, ge=0)
+    gpu: dict[GpuName, float] = Field(default_factory=dict)
+
+
+class FunctionConfig(_Strict):
+    gpu: GpuName | None = None
+    cpu: float = Field(default=1.0, gt=0, le=64)
+    memory: int = Field(default=1024, ge=128, le=262_144, description="MiB")
+    timeout: int = Field(default=300, ge=1, le=24 * 3600, description="Hard timeout, seconds.")
+    retries: int = Field(default=0, ge=0, le=10)
+    stall_timeout: float | None = Field(default=None, gt=0, description="Seconds without a heartbeat before `stalled`.")
+    min_containers: int = Field(default=0, ge=0, le=100)
+    max_containers: int = Field(default=10, ge=1, le=1000)
+    buffer_containers: int = Field(default=0, ge=0, le=100)
+    scaledown_window: int = Field(default=60, ge=2, le=3600)
+    gpu_min_audio_seconds: float | None = Field(default=None, ge=0)
+    cpu_fallback_cpu: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "FunctionConfig":
+        if self.min_containers > self.max_containers:
+            raise ValueError("min_containers exceeds max_containers")
+        return self
+
+
+class PoolConfig(_Strict):
+    workers: int = Field(default=1, ge=1, le=64)
+    queue: int = Field(default=8, ge=0, le=10_000)
+    preload: bool = False
+
+
+class ComputeConfig(_Strict):
+    app: AppConfig = Field(default_factory=AppConfig)
+    prices: Prices
+    functions: dict[str, FunctionConfig]
+    inhouse: dict[str, PoolConfig]
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> "ComputeConfig":
+        for section, table in (("functions", self.functions), ("inhouse", self.inhouse)):
+            allowed = set(FUNCTION_KINDS) | ({"api"} if section == "functions" else set())
+            unknown = set(table) - allowed
+            if unknown:
+                raise ValueError(f"[{section}] has unknown function(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        missing = set(FUNCTION_KINDS) - set(self.functions)
+        if missing:
+            raise ValueError(f"[functions] is missing {sorted(missing)}")
+        return self
+
+    def function(self, kind: str) -> FunctionConfig:
+        return self.functions[kind]
+
+    def pool(self, kind: str) -> PoolConfig:
+        return self.inhouse.get(kind, PoolConfig())
+
+    def usd(self, kind: str, seconds: float, *, backend: str, gpu: str | None = None, cpu: float | None = None) -> float:
+        """Price `seconds` of `kind` on `backend` from the price table."""
+        if backend == "inhouse":
+            return round(seconds * self.prices.inhouse_worker, 8)
+        fn = self.functions[kind]
+        gpu = gpu if gpu is not None else fn.gpu
+        cores = cpu if cpu is not None else fn.cpu
+        rate = self.prices.cpu_core * cores + self.prices.memory_gib * fn.memory / 1024
+        if gpu:
+            rate += self.prices.gpu.get(gpu, 0.0)
+        return round(seconds * rate, 8)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def default_path() -> Path:
+    env = os.environ.get("CANVASCAST_MODAL_TOML")
+    if env:
+        return Path(env)
+    for candidate in (Path(__file__).resolve().parent.parent / "modal.toml", Path("/root/modal.toml")):
+        if candidate.exists():
+            return candidate
+    return Path("modal.toml")
+
+
+def load_config(path: str | Path | None = None) -> ComputeConfig:
+    p = Path(path) if path else default_path()
+    try:
+        data = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {p}: {e}") from e
+    try:
+        return ComputeConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"invalid {p}:\n{e}") from e
+
+
+@cache
+def get_config() -> ComputeConfig:
+    return load_config()

@@ -1,0 +1,49 @@
+"""transcribe_audio: audio (+ the narration script) in, word timings in Remotion's Caption shape out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .jobs import ArtifactRef, Strict
+
+Engine = Literal["faster-whisper", "openai-whisper"]
+
+
+class Caption(Strict):
+    """Remotion's `Caption` (@remotion/captions): times in milliseconds."""
+
+    text: str
+    startMs: float
+    endMs: float
+    timestampMs: float | None = None
+    confidence: float | None = None
+
+
+class TranscribeAudioRequest(Strict):
+    audio: str = Field(min_length=1, max_length=4096, description="Artifact key, signed URL or safe https URL.")
+    script: str | None = Field(default=None, max_length=100_000)
+    language: str = Field(default="en", min_length=2, max_length=8)
+    engine: Engine = "faster-whisper"
+    model: str = Field(default="tiny.en", max_length=100)
+
+
+class Segment(Strict):
+    text: str
+    startMs: float
+    endMs: float
+
+
+class TranscribeAudioResult(Strict):
+    text: str
+    language: str
+    duration_ms: float
+    engine: Engine
+    model: str
+    segments: list[Segment]
+    words: list[Caption]
+    srt: ArtifactRef | None = None
+    vtt: ArtifactRef | None = None
+    match_rate: float | None = Field(default=None, description="Share of script words matched to recognised words.")
+    flagged: bool = Field(default=False, description="Low match rate: timings are mostly interpolated.")

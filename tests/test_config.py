@@ -1,0 +1,34 @@
+"""modal.toml is validated at load: typos fail loudly."""
+
+import pytest
+
+from modal_functions.config import ConfigError, load_config, default_path
+
+
+def test_repo_modal_toml_loads():
+    cfg = load_config(default_path())
+    assert cfg.functions["transcribe_audio"].gpu == "A10G"
+    assert cfg.pool("diagnostic").workers >= 1
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    text = default_path().read_text().replace("[functions.diagnostic]\n", "[functions.diagnostic]\nmin_contaners = 1\n")
+    p = tmp_path / "modal.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match="min_contaners"):
+        load_config(p)
+
+
+def test_unknown_function_is_an_error(tmp_path):
+    p = tmp_path / "modal.toml"
+    p.write_text(default_path().read_text() + "\n[functions.transcode]\ncpu = 1.0\n")
+    with pytest.raises(ConfigError, match="transcode"):
+        load_config(p)
+
+
+def test_cost_uses_price_table():
+    cfg = load_config(default_path())
+    gpu = cfg.usd("transcribe_audio", 100, backend="modal")
+    cpu_only = cfg.usd("transcribe_audio", 100, backend="modal", gpu="")
+    assert gpu > cpu_only > 0
+    assert cfg.usd("transcribe_audio", 100, backend="inhouse") == 0.0
