@@ -1,0 +1,57 @@
+"""One artifact store per deployment: `get_store()` picks it from the settings.
+
+- `ARTIFACT_STORE=local` (default): `LocalStore` under `CANVASCAST_DATA_DIR/store`, read
+  through HMAC-signed URLs served by the compute plane (`/v1/artifacts/{key}`).
+- `ARTIFACT_STORE=supabase`: `SupabaseStore` (needs SUPABASE_URL and
+  SUPABASE_SERVICE_ROLE_KEY). A deployment that mixes in-house and Modal backends must
+  use it: a Modal container cannot see the in-house disk.
+
+Keys: `artifacts/sha256/<aa>/<sha256>.<ext>` and `renders/<owner>/<id>.<ext>` (see keys.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import ArtifactStore
+from .keys import artifact_key, content_type_for, parse_key, published_key
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from .signing import UrlSigner
+
+__all__ = ["ArtifactStore", "get_store", "get_signer", "artifact_key", "published_key", "parse_key", "content_type_for"]
+
+
+def signing_secret(settings: "Settings") -> str:
+    """ARTIFACT_SIGNING_SECRET, or the random secret persisted in the data dir."""
+    if settings.signing_secret:
+        return settings.signing_secret
+    from .signing import load_or_create_secret
+
+    return load_or_create_secret(settings.data_dir)
+
+
+def get_signer(settings: "Settings | None" = None) -> "UrlSigner":
+    """The signer for `/v1/artifacts/{key}?exp&sig` URLs of this deployment."""
+    from ..settings import get_settings
+    from .signing import UrlSigner
+
+    settings = settings or get_settings()
+    return UrlSigner(signing_secret(settings), settings.base_url)
+
+
+def get_store(settings: "Settings | None" = None) -> ArtifactStore:
+    from ..settings import get_settings
+
+    settings = settings or get_settings()
+    if settings.store == "supabase":
+        missing = [name for name, value in (("SUPABASE_URL", settings.supabase_url), ("SUPABASE_SERVICE_ROLE_KEY", settings.supabase_key)) if not value]
+        if missing:
+            raise RuntimeError(f"ARTIFACT_STORE=supabase needs {' and '.join(missing)}")
+        from .supabase_store import SupabaseStore
+
+        return SupabaseStore.from_settings(settings)
+    from .local import LocalStore
+
+    return LocalStore(settings.data_dir / "store", settings.base_url, signing_secret(settings))

@@ -1,0 +1,241 @@
+"""The local artifact store: a directory with the same key layout as Supabase Storage.
+
+This is the default. Files live at `<root>/<key>` (root = CANVASCAST_DATA_DIR/store),
+so `artifacts/sha256/ab/ab12….png` is a real path under the root and nothing else is:
+every key is parsed by `keys.parse_key` before it touches the filesystem, and the
+resolved path is checked to stay under the root.
+
+Writes are atomic (a temp file in `<root>/.tmp`, then `os.replace`), so a reader
+never sees half a file and a crash leaves at most a stale temp file that `cleanup`
+removes. Reads go through HMAC-signed, expiring URLs served by the compute plane
+(`signing.py`, `api/routers/artifacts.py`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from ..contract.jobs import ArtifactRef
+from ..errors import ARTIFACT_NOT_FOUND, BAD_REQUEST, INVALID_KEY, STORAGE_UNAVAILABLE, CapabilityError
+from ..logs import get_logger
+from .keys import (
+    ARTIFACTS_PREFIX,
+    RENDERS_PREFIX,
+    artifact_key,
+    content_type_for,
+    normalize_ext,
+    parse_key,
+    published_key,
+    sha256_bytes,
+    sha256_file,
+)
+from .signing import UrlSigner
+
+log = get_logger(__name__)
+
+TMP_DIR = ".tmp"
+STALE_TMP_SECONDS = 3600.0
+_CHUNK = 1 << 20
+
+
+def not_found(key: str) -> CapabilityError:
+    return CapabilityError(ARTIFACT_NOT_FOUND, f"no artifact at {key}", http_status=404)
+
+
+def unavailable(message: str) -> CapabilityError:
+    return CapabilityError(STORAGE_UNAVAILABLE, message, retryable=True, http_status=503)
+
+
+class LocalStore:
+    """`ArtifactStore` over a local directory. `clock()` (unix seconds) drives signing, mtimes and cleanup."""
+
+    def __init__(self, root: Path, base_url: str, secret: str, *, clock: Callable[[], float] = time.time):
+        self.root = Path(root).resolve()
+        self.clock = clock
+        self.signer = UrlSigner(secret, base_url, clock=clock)
+        try:
+            (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise unavailable(f"local store at {self.root} is not usable: {e.strerror or e}") from e
+
+    # ## Paths
+
+    def path_for(self, key: str) -> Path:
+        """The file for a valid key (it may not exist). Raises `invalid_key` for anything else."""
+        parse_key(key)
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):  # belt and braces: the grammar already forbids it
+            raise CapabilityError(INVALID_KEY, "key escapes the store", http_status=400)
+        return path
+
+    def local_path(self, key: str) -> Path:
+        """The existing file for `key`, or `artifact_not_found`."""
+        path = self.path_for(key)
+        if not path.is_file():
+            raise not_found(key)
+        return path
+
+    @contextmanager
+    def _temp(self, directory: Path | None = None) -> Iterator[tuple[BinaryIO, Path]]:
+        """An open temp file that is removed unless the caller renamed it away."""
+        directory = directory or self.root / TMP_DIR
+        tmp = directory / f".{secrets.token_hex(8)}.part"
+        try:
+            with open(tmp, "xb") as f:
+                yield f, tmp
+        except OSError as e:
+            raise unavailable(f"local store write failed: {e.strerror or e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _commit(self, tmp: Path, key: str) -> None:
+        dest = self.path_for(key)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            now = self.clock()
+            os.utime(dest, (now, now))
+        except OSError as e:
+            raise unavailable(f"local store write failed: {e.strerror or e}") from e
+
+    def _touch_existing(self, key: str) -> bool:
+        """Same bytes already stored: refresh its age (retention counts from the last put)."""
+        path = self.path_for(key)
+        try:
+            now = self.clock()
+            os.utime(path, (now, now))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _ref(self, key: str, sha256: str, size: int, content_type: str | None = None) -> ArtifactRef:
+        return ArtifactRef(key=key, sha256=sha256, size=size, content_type=content_type or content_type_for(parse_key(key).ext))
+
+    # ## Writes
+
+    def put_bytes(self, data: bytes, ext: str, content_type: str | None = None) -> ArtifactRef:
+        digest = sha256_bytes(data)
+        key = artifact_key(digest, ext)
+        if not self._touch_existing(key):
+            with self._temp() as (f, tmp):
+                f.write(data)
+                f.close()
+                self._commit(tmp, key)
+        return self._ref(key, digest, len(data), content_type)
+
+    def put_file(self, path: Path, ext: str, content_type: str | None = None) -> ArtifactRef:
+        try:
+            src = open(path, "rb")
+        except FileNotFoundError as e:
+            raise CapabilityError(BAD_REQUEST, f"no such file: {path}", http_status=400) from e
+        with src:
+            return self.put_stream(iter(lambda: src.read(_CHUNK), b""), ext, content_type)
+
+    def put_stream(self, chunks: Iterable[bytes], ext: str, content_type: str | None = None) -> ArtifactRef:
+        """Store an iterable of byte chunks, hashing as it writes (one pass, constant memory)."""
+        ext = normalize_ext(ext)
+        h = hashlib.sha256()
+        size = 0
+        with self._temp() as (out, tmp):
+            for block in chunks:
+                h.update(block)
+                out.write(block)
+                size += len(block)
+            out.close()
+            key = artifact_key(h.hexdigest(), ext)
+            if not self._touch_existing(key):
+                self._commit(tmp, key)
+        return self._ref(key, h.hexdigest(), size, content_type)
+
+    def publish(self, key: str, owner: str, id: str) -> ArtifactRef:
+        """Server-side copy of `key` to `renders/<owner>/<id>.<ext>` (replacing an earlier publish)."""
+        parsed = parse_key(key)
+        dest_key = published_key(owner, id, parsed.ext)
+        src = self.local_path(key)
+        with self._temp() as (out, tmp):
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, out, _CHUNK)
+            out.close()
+            self._commit(tmp, dest_key)
+        if parsed.sha256:
+            digest, size = parsed.sha256, src.stat().st_size
+        else:
+            digest, size = sha256_file(self.path_for(dest_key))
+        return self._ref(dest_key, digest, size)
+
+    # ## Reads
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.path_for(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as e:
+            raise not_found(key) from e
+        except OSError as e:
+            raise unavailable(f"local store read failed: {e.strerror or e}") from e
+
+    def get_to_file(self, key: str, dest: Path) -> Path:
+        src = self.local_path(key)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self._temp(dest.parent) as (out, tmp):
+            try:
+                with open(src, "rb") as f:
+                    shutil.copyfileobj(f, out, _CHUNK)
+            except FileNotFoundError as e:  # removed by cleanup between the check and the open
+                raise not_found(key) from e
+            out.close()
+            os.replace(tmp, dest)
+        return dest
+
+    def signed_url(self, key: str, expires_in: int = 3600) -> str:
+        return self.signer.url(key, expires_in)
+
+    # ## Retention
+
+    def cleanup(self, older_than_seconds: float, *, include_renders: bool = False) -> int:
+        """Remove artifacts (and stale temp files) last written more than `older_than_seconds` ago.
+
+        Published renders are kept unless `include_renders`: they are the user's results.
+        """
+        cutoff = self.clock() - older_than_seconds
+        removed = 0
+        tops = [ARTIFACTS_PREFIX] + ([RENDERS_PREFIX] if include_renders else [])
+        for top in tops:
+            base = self.root / top
+            if not base.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(base, topdown=False):
+                for name in filenames:
+                    path = Path(dirpath) / name
+                    try:
+                        if path.stat().st_mtime < cutoff:
+                            path.unlink()
+                            removed += 1
+                    except FileNotFoundError:
+                        continue
+                if Path(dirpath) != base:
+                    try:
+                        os.rmdir(dirpath)  # only succeeds when empty
+                    except OSError as e:
+                        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                            raise
+        tmp_cutoff = self.clock() - STALE_TMP_SECONDS  # no write takes an hour: a leftover of a crash
+        for path in (self.root / TMP_DIR).glob("*.part"):
+            try:
+                if path.stat().st_mtime < tmp_cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+        log.info("artifact cleanup", extra={"removed": removed, "older_than_s": older_than_seconds, "store": "local"})
+        return removed

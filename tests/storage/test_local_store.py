@@ -1,0 +1,146 @@
+"""LocalStore: content addressing, atomic writes, publish copies, retention by age."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from modal_functions.errors import CapabilityError
+from modal_functions.settings import Settings
+from modal_functions.storage import get_store
+from modal_functions.storage.local import LocalStore
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> LocalStore:
+    return LocalStore(tmp_path / "store", "http://127.0.0.1:9", "test-secret", clock=clock)
+
+
+def test_same_bytes_give_same_key(store: LocalStore, tmp_path: Path):
+    data = b"\x89PNG same bytes"
+    a = store.put_bytes(data, "png")
+    src = tmp_path / "same.bin"
+    src.write_bytes(data)
+    b = store.put_file(src, ".PNG")
+    digest = hashlib.sha256(data).hexdigest()
+    assert a.key == b.key == f"artifacts/sha256/{digest[:2]}/{digest}.png"
+    assert a.sha256 == b.sha256 == digest
+    assert a.size == len(data)
+    assert a.content_type == "image/png"
+    assert store.read_bytes(a.key) == data
+    assert store.put_bytes(b"other bytes", "png").key != a.key
+
+
+def test_media_content_types_never_text_plain(store: LocalStore):
+    for ext, ctype in {"mp4": "video/mp4", "wav": "audio/wav", "png": "image/png", "json": "application/json",
+                       "srt": "application/x-subrip", "vtt": "text/vtt", "xyz": "application/octet-stream"}.items():
+        assert store.put_bytes(ext.encode(), ext).content_type == ctype
+
+
+def test_get_to_file_and_missing(store: LocalStore, tmp_path: Path):
+    ref = store.put_bytes(b"payload", "wav")
+    dest = store.get_to_file(ref.key, tmp_path / "out" / "a.wav")
+    assert dest.read_bytes() == b"payload"
+    missing = "artifacts/sha256/00/" + "0" * 64 + ".wav"
+    assert not store.exists(missing)
+    for call in (lambda: store.read_bytes(missing), lambda: store.get_to_file(missing, tmp_path / "b.wav")):
+        with pytest.raises(CapabilityError) as e:
+            call()
+        assert (e.value.code, e.value.http_status) == ("artifact_not_found", 404)
+    assert not (tmp_path / "b.wav").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_no_temp_files_left(store: LocalStore, tmp_path: Path):
+    store.put_bytes(b"x" * 10_000, "bin")
+    with pytest.raises(CapabilityError):
+        store.put_file(tmp_path / "does-not-exist", "bin")
+    assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_publish_is_a_copy(store: LocalStore):
+    ref = store.put_bytes(b"video bytes", "mp4")
+    pub = store.publish(ref.key, "user_1", "render-42")
+    assert pub.key == "renders/user_1/render-42.mp4"
+    assert (pub.sha256, pub.size, pub.content_type) == (ref.sha256, ref.size, "video/mp4")
+    assert store.read_bytes(pub.key) == b"video bytes"
+    assert store.path_for(pub.key).stat().st_ino != store.path_for(ref.key).stat().st_ino
+    # republishing the same id replaces it
+    ref2 = store.put_bytes(b"second take", "mp4")
+    assert store.publish(ref2.key, "user_1", "render-42").sha256 == ref2.sha256
+    assert store.read_bytes(pub.key) == b"second take"
+    with pytest.raises(CapabilityError) as e:
+        store.publish(ref.key, "../etc", "x")
+    assert e.value.code == "invalid_key"
+
+
+def test_cleanup_by_age(store: LocalStore, clock: FakeClock):
+    old = store.put_bytes(b"old", "png")
+    pub = store.publish(old.key, "o", "kept")
+    clock.now += 3 * 86400
+    new = store.put_bytes(b"new", "png")
+    assert store.cleanup(2 * 86400) == 1
+    assert not store.exists(old.key)
+    assert store.exists(new.key)
+    assert store.exists(pub.key)  # published results are not artifacts
+    # the emptied <aa> directory is pruned
+    assert not store.path_for(old.key).parent.exists()
+
+
+def test_reupload_refreshes_age(store: LocalStore, clock: FakeClock):
+    ref = store.put_bytes(b"reused", "png")
+    clock.now += 3 * 86400
+    store.put_bytes(b"reused", "png")
+    assert store.cleanup(2 * 86400) == 0
+    assert store.exists(ref.key)
+
+
+def test_unwritable_root_is_storage_unavailable(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(CapabilityError) as e:
+        LocalStore(blocker / "store", "http://x", "s")
+    assert (e.value.code, e.value.http_status, e.value.retryable) == ("storage_unavailable", 503, True)
+
+
+def test_get_store_default_is_local_with_persisted_secret(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("ARTIFACT_SIGNING_SECRET", raising=False)
+    settings = Settings(CANVASCAST_DATA_DIR=tmp_path, ARTIFACT_STORE="local")
+    a = get_store(settings)
+    ref = a.put_bytes(b"abc", "txt")
+    b = get_store(settings)  # "restart": same secret from the data dir
+    assert isinstance(b, LocalStore)
+    exp = 2_000_000_000
+    assert a.signer.url_at(ref.key, exp) == b.signer.url_at(ref.key, exp)
+    assert oct((tmp_path / "signing-secret").stat().st_mode & 0o777) == "0o600"
+    assert b.read_bytes(ref.key) == b"abc"
+
+
+def test_get_store_supabase_needs_credentials(tmp_path: Path):
+    settings = Settings(CANVASCAST_DATA_DIR=tmp_path, ARTIFACT_STORE="supabase", SUPABASE_URL=None, SUPABASE_SERVICE_ROLE_KEY=None)
+    with pytest.raises(RuntimeError, match="SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"):
+        get_store(settings)
+
+
+def test_stale_temp_files_removed(store: LocalStore, clock: FakeClock):
+    stale = store.root / ".tmp" / ".deadbeef.part"
+    stale.write_bytes(b"half")
+    os.utime(stale, (clock.now - 7200, clock.now - 7200))
+    store.cleanup(86400)
+    assert not stale.exists()
