@@ -1,10 +1,108 @@
 """The worker's render request (issue 7): script scenes + narration -> one MP4.
 
-Filled in by the worker issue; every model listed in EXPORTED reaches shared-types.
+The product pipeline posts a `RenderRequest` to the worker (`POST /v1/renders`) or inserts
+it into `render_jobs.request`. The worker turns it into a `Timeline` (render.py): images
+and alignment run in parallel, scene timings come from the aligned first word of each
+scene, captions are the alignment's `Caption` words. `Render` is what the worker answers
+about a render job. Every model listed in EXPORTED reaches shared-types.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+from typing import Any, Literal
 
-EXPORTED: dict[str, type[BaseModel]] = {}
+from pydantic import BaseModel, Field, model_validator
+
+from .images import ImageStyle
+from .jobs import ArtifactRef, JobError, Progress, Strict
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+RenderStatus = Literal["queued", "running", "succeeded", "failed", "dead", "cancelled"]
+StepName = Literal["images", "align", "render", "publish"]
+StepStatus = Literal["pending", "submitting", "running", "succeeded", "failed", "cancelled"]
+
+
+class SceneInput(Strict):
+    """One scene of the script: its narration and either an image prompt or a ready image."""
+
+    narration: str = Field(min_length=1, max_length=5000)
+    image_prompt: str | None = Field(default=None, min_length=1, max_length=2000)
+    image: str | None = Field(default=None, min_length=1, max_length=4096, description="Artifact key or safe https URL.")
+
+    @model_validator(mode="after")
+    def _one_image_source(self) -> "SceneInput":
+        if (self.image_prompt is None) == (self.image is None):
+            raise ValueError("each scene needs exactly one of image_prompt or image")
+        return self
+
+
+class RenderRequest(Strict):
+    owner: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="Owner of the render; the HTTP API fills it from the bearer token."
+    )
+    title: str | None = Field(default=None, max_length=200)
+    scenes: list[SceneInput] = Field(min_length=1, max_length=100)
+    narration_audio: str = Field(min_length=1, max_length=4096, description="Artifact key or safe https URL of the narration.")
+    language: str = Field(default="en", min_length=2, max_length=8)
+    style: ImageStyle = Field(default_factory=ImageStyle)
+    aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
+    fps: Literal[24, 25, 30, 60] = 30
+    height: Literal[360, 480, 720, 1080] = 720
+    music: str | None = Field(default=None, min_length=1, max_length=4096, description="Artifact key or safe https URL.")
+    music_volume: float = Field(default=0.25, ge=0, le=1)
+
+
+class RouteDecision(Strict):
+    backend: Literal["inhouse", "modal"]
+    reason: str = Field(description="e.g. inhouse_first, inhouse_capacity, inhouse_down, modal_breaker_open.")
+    at: datetime
+
+
+class RenderStep(Strict):
+    step: StepName
+    status: StepStatus
+    step_attempt: int
+    backend: Literal["inhouse", "modal"] | None = None
+    compute_job_id: str | None = None
+    idempotency_key: str | None = None
+    route_reason: str | None = None
+    progress: Progress = Field(default_factory=Progress)
+    output: dict[str, Any] | None = None
+    error: JobError | None = None
+
+
+class RenderOutput(Strict):
+    video: ArtifactRef = Field(description="The published MP4 (renders/<owner>/<id>.mp4) with its signed URL.")
+    source: ArtifactRef = Field(description="The rendered artifact it was copied from.")
+    duration_ms: float
+    captions: int
+    degraded: bool = False
+
+
+class Render(Strict):
+    id: str
+    owner: str
+    status: RenderStatus
+    step: StepName | None = None
+    attempts: int
+    max_attempts: int
+    idempotency_key: str | None = None
+    request: RenderRequest
+    steps: list[RenderStep] = Field(default_factory=list)
+    result: RenderOutput | None = None
+    error: JobError | None = None
+    created_at: datetime
+    updated_at: datetime
+    run_at: datetime
+
+
+EXPORTED: dict[str, type[BaseModel]] = {
+    "SceneInput": SceneInput,
+    "RenderRequest": RenderRequest,
+    "RouteDecision": RouteDecision,
+    "RenderStep": RenderStep,
+    "RenderOutput": RenderOutput,
+    "Render": Render,
+}

@@ -28,9 +28,15 @@ export interface CanvasCastContract {
   JobStatus?: JobStatus;
   KindCapacity?: KindCapacity;
   Progress?: Progress;
+  Render?: Render;
+  RenderOutput?: RenderOutput;
+  RenderRequest?: RenderRequest;
+  RenderStep?: RenderStep;
   RenderVideoRequest?: RenderVideoRequest;
   RenderVideoResult?: RenderVideoResult;
+  RouteDecision?: RouteDecision;
   Scene?: Scene;
+  SceneInput?: SceneInput;
   Segment?: Segment;
   Timeline?: Timeline;
   TranscribeAudioRequest?: TranscribeAudioRequest;
@@ -430,6 +436,130 @@ export interface JobCreate {
 }
 /**
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "Render".
+ */
+export interface Render {
+  attempts: number;
+  created_at: string;
+  error?: JobError | null;
+  id: string;
+  idempotency_key?: string | null;
+  max_attempts: number;
+  owner: string;
+  request: RenderRequest;
+  result?: RenderOutput | null;
+  run_at: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
+  step?: ("images" | "align" | "render" | "publish") | null;
+  steps?: RenderStep[];
+  updated_at: string;
+}
+/**
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "RenderRequest".
+ */
+export interface RenderRequest {
+  aspect_ratio?: "16:9" | "9:16" | "1:1";
+  fps?: 24 | 25 | 30 | 60;
+  height?: 360 | 480 | 720 | 1080;
+  language?: string;
+  /**
+   * Artifact key or safe https URL.
+   */
+  music?: string | null;
+  music_volume?: number;
+  /**
+   * Artifact key or safe https URL of the narration.
+   */
+  narration_audio: string;
+  /**
+   * Owner of the render; the HTTP API fills it from the bearer token.
+   */
+  owner?: string | null;
+  /**
+   * @minItems 1
+   * @maxItems 100
+   */
+  scenes: [SceneInput, ...SceneInput[]];
+  style?: ImageStyle;
+}
+/**
+ * One scene of the script: its narration and either an image prompt or a ready image.
+ *
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "SceneInput".
+ */
+export interface SceneInput {
+  /**
+   * Artifact key or safe https URL.
+   */
+  image?: string | null;
+  image_prompt?: string | null;
+  narration: string;
+}
+/**
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "RenderOutput".
+ */
+export interface RenderOutput {
+  captions: number;
+  degraded?: boolean;
+  duration_ms: number;
+  source: ArtifactRef1;
+  video: ArtifactRef2;
+}
+/**
+ * The rendered artifact it was copied from.
+ */
+export interface ArtifactRef1 {
+  content_type: string;
+  /**
+   * artifacts/sha256/<aa>/<hash>.<ext> or renders/<owner>/<id>.<ext>
+   */
+  key: string;
+  sha256: string;
+  size: number;
+  /**
+   * Signed, expiring read URL.
+   */
+  url?: string | null;
+}
+/**
+ * The published MP4 (renders/<owner>/<id>.mp4) with its signed URL.
+ */
+export interface ArtifactRef2 {
+  content_type: string;
+  /**
+   * artifacts/sha256/<aa>/<hash>.<ext> or renders/<owner>/<id>.<ext>
+   */
+  key: string;
+  sha256: string;
+  size: number;
+  /**
+   * Signed, expiring read URL.
+   */
+  url?: string | null;
+}
+/**
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "RenderStep".
+ */
+export interface RenderStep {
+  backend?: ("inhouse" | "modal") | null;
+  compute_job_id?: string | null;
+  error?: JobError | null;
+  idempotency_key?: string | null;
+  output?: {
+    [k: string]: unknown;
+  } | null;
+  progress?: Progress;
+  route_reason?: string | null;
+  status: "pending" | "submitting" | "running" | "succeeded" | "failed" | "cancelled";
+  step: "images" | "align" | "render" | "publish";
+  step_attempt: number;
+}
+/**
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
  * via the `definition` "RenderVideoRequest".
  */
 export interface RenderVideoRequest {
@@ -484,6 +614,18 @@ export interface RenderVideoResult {
   height: number;
   video: ArtifactRef;
   width: number;
+}
+/**
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "RouteDecision".
+ */
+export interface RouteDecision {
+  at: string;
+  backend: "inhouse" | "modal";
+  /**
+   * e.g. inhouse_first, inhouse_capacity, inhouse_down, modal_breaker_open.
+   */
+  reason: string;
 }
 /**
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema
