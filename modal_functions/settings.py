@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     image_api_base_url: str | None = Field(default=None, alias="IMAGE_API_BASE_URL")
     image_fallback: Literal["placeholder", "fail"] | None = Field(default=None, alias="IMAGE_FALLBACK")
     image_vertex: bool = Field(default=False, alias="IMAGE_VERTEX")
+    image_concurrency: int = Field(default=4, ge=1, le=64, alias="IMAGE_CONCURRENCY", description="Upstream calls in flight per process.")
+    image_timeout_s: float = Field(default=60.0, gt=0, alias="IMAGE_TIMEOUT_S", description="Per upstream call.")
+    image_max_attempts: int = Field(default=4, ge=1, le=10, alias="IMAGE_MAX_ATTEMPTS")
 
     @property
     def base_url(self) -> str:
