@@ -1,0 +1,64 @@
+"""Dependencies shared by the routers: settings, the backend, metrics, faults and bearer auth.
+
+Tests swap any of them with `app.dependency_overrides`. `create_app(settings=...)` installs
+an override for `get_settings`, so every route sees the same settings object.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..errors import UNAUTHORIZED, CapabilityError
+from ..runtime.backend import JobBackend
+from ..settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .faults import FaultState
+    from .metrics import ApiMetrics
+
+_bearer = HTTPBearer(auto_error=False, description="COMPUTE_TOKEN, sent as `Authorization: Bearer <token>`.")
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_backend(request: Request) -> JobBackend:
+    return request.app.state.backend
+
+
+def get_metrics(request: Request) -> "ApiMetrics":
+    return request.app.state.metrics
+
+
+def get_faults(request: Request) -> "FaultState":
+    return request.app.state.faults
+
+
+BackendDep = Annotated[JobBackend, Depends(get_backend)]
+MetricsDep = Annotated["ApiMetrics", Depends(get_metrics)]
+
+
+def token_matches(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison (on bytes, so non-ASCII tokens cannot raise)."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def require_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """Bearer auth from COMPUTE_TOKEN. With no token configured (local mode only) the API is open."""
+    if settings.token is None:
+        return
+    presented = credentials.credentials if credentials is not None else None
+    if not token_matches(presented, settings.token):
+        raise CapabilityError(
+            UNAUTHORIZED,
+            "missing bearer token" if presented is None else "wrong bearer token",
+            http_status=401,
+        )

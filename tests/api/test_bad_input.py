@@ -1,0 +1,107 @@
+"""Bad input gets a 4xx with a machine-readable code, never a 500 (issue 2, "Must show")."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api_support import TOKEN
+
+JSON = {"content-type": "application/json"}
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["retryable"], bool)
+    return body["error"]
+
+
+def test_malformed_json(client):
+    assert_error(client.post("/v1/jobs", content=b'{"kind": "diagnostic", "input": {', headers=JSON), 400, "malformed_json")
+    assert_error(client.post("/v1/diagnostic", content=b"not json", headers=JSON), 400, "malformed_json")
+
+
+def test_body_without_json_content_type_is_malformed(client):
+    assert_error(client.post("/v1/jobs", content=b'{"kind": "diagnostic", "input": {}}', headers={"content-type": "text/plain"}),
+                 400, "malformed_json")
+
+
+def test_unknown_kind_on_jobs_sync_and_warm(client):
+    assert_error(client.post("/v1/jobs", json={"kind": "mine_bitcoin", "input": {}}), 400, "unknown_kind")
+    assert_error(client.post("/v1/mine_bitcoin", json={}), 400, "unknown_kind")
+    assert_error(client.post("/v1/warm", json={"kinds": ["diagnostic", "nope"], "ttl_s": 60}), 400, "unknown_kind")
+
+
+def test_schema_errors_are_422(client):
+    assert_error(client.post("/v1/jobs", json={"kind": "diagnostic"}), 422, "validation_error")
+    assert_error(client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "explode"}}), 422, "validation_error")
+    assert_error(client.post("/v1/jobs", json=[1, 2]), 422, "validation_error")
+    assert_error(client.post("/v1/diagnostic", json={"seconds": -1}), 422, "validation_error")
+    assert_error(client.post("/v1/warm", json={"kinds": [], "ttl_s": 60}), 422, "validation_error")
+
+
+def test_oversize_body_declared_length(client):
+    big = b'{"kind": "diagnostic", "input": {"payload": "' + b"x" * 70_000 + b'"}}'
+    assert_error(client.post("/v1/jobs", content=big, headers=JSON), 413, "payload_too_large")
+
+
+def test_oversize_body_streamed_without_length(client):
+    def chunks():
+        yield b'{"kind": "diagnostic", "input": {"payload": "'
+        for _ in range(20):
+            yield b"x" * 8192
+        yield b'"}}'
+
+    assert_error(client.post("/v1/jobs", content=chunks(), headers=JSON), 413, "payload_too_large")
+    assert_error(client.post("/v1/diagnostic", content=chunks(), headers=JSON), 413, "payload_too_large")
+
+
+def test_missing_and_wrong_token(app_factory):
+    with TestClient(app_factory()) as anon:
+        assert_error(anon.post("/v1/jobs", json={"kind": "diagnostic", "input": {}}), 401, "unauthorized")
+        assert_error(anon.get("/v1/jobs/abc"), 401, "unauthorized")
+        assert_error(anon.post("/v1/diagnostic", json={}), 401, "unauthorized")
+        for value in ("Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"):
+            assert_error(anon.get("/v1/jobs/abc", headers={"Authorization": value}), 401, "unauthorized")
+        non_ascii = anon.get("/v1/jobs/abc", headers=[(b"authorization", "Bearer tøken".encode("latin-1"))])
+        assert_error(non_ascii, 401, "unauthorized")
+        # open routes
+        assert anon.get("/health").status_code == 200
+        assert anon.get("/metrics").status_code == 200
+        assert anon.get("/openapi.json").status_code == 200
+
+
+def test_unknown_job_id(client):
+    assert_error(client.get("/v1/jobs/does-not-exist"), 404, "not_found")
+    assert_error(client.delete("/v1/jobs/does-not-exist"), 404, "not_found")
+    assert_error(client.get("/v1/jobs/does-not-exist/events"), 404, "not_found")
+
+
+def test_unknown_route_and_method(client):
+    assert_error(client.get("/v2/anything"), 404, "not_found")
+    assert_error(client.put("/v1/jobs"), 405, "method_not_allowed")
+
+
+def test_unexpected_exception_is_500_json(app_factory, backend, caplog):
+    def boom(job_id):
+        raise RuntimeError("bug")
+
+    backend.poll = boom
+    with TestClient(app_factory(), raise_server_exceptions=False, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        error = assert_error(c.get("/v1/jobs/x"), 500, "internal")
+    assert "bug" not in error["message"]
+    assert any(r.getMessage() == "unhandled error" and r.error_type == "RuntimeError" for r in caplog.records)
+
+
+def test_openapi_documents_error_bodies(client):
+    spec = client.get("/openapi.json").json()
+    submit = spec["paths"]["/v1/jobs"]["post"]["responses"]
+    for status in ("400", "401", "409", "413", "422", "429"):
+        assert submit[status]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody", status
+    assert "Retry-After" in submit["429"]["headers"]
+    assert spec["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
+    assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
+    assert "/health" in spec["paths"] and "/v1/diagnostic" in spec["paths"]
