@@ -1,0 +1,157 @@
+"""Artifacts over HTTP: upload with the bearer token, read with a signed, expiring URL.
+
+- `POST /v1/artifacts?ext=png` (bearer auth): the raw body is streamed to a temp file
+  (capped at COMPUTE_MAX_UPLOAD_BYTES), stored content-addressed, and answered with
+  an `ArtifactRef` whose `url` is a signed read URL. The extension comes from `?ext=`
+  or, failing that, from the Content-Type.
+- `GET /v1/artifacts/{key}?exp=&sig=` (no bearer: the signature is the credential):
+  verified in constant time (`storage/signing.py`), then streamed with its content
+  type; Range requests work (Starlette's FileResponse). With the Supabase store the
+  same URL answers a 307 to a Supabase signed URL for the remaining lifetime.
+
+Errors are `ErrorBody` JSON through `CapabilityError`: invalid_key 400, bad_signature
+and signature_expired 403, artifact_not_found 404, payload_too_large 413,
+storage_unavailable 503.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...contract.jobs import ArtifactRef, ErrorBody
+from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, CapabilityError
+from ...settings import Settings, get_settings
+from ...storage import get_signer, get_store
+from ...storage.base import ArtifactStore
+from ...storage.keys import content_type_for, ext_for_content_type, normalize_ext, parse_key
+from ...storage.local import LocalStore
+from ...storage.signing import UrlSigner
+from ..dependencies import require_token
+
+DEFAULT_EXPIRES_IN = 3600
+MAX_EXPIRES_IN = 7 * 24 * 3600
+
+
+def get_artifact_store(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> ArtifactStore:
+    """The deployment's store, built once per app (tests may preset `app.state.artifact_store`)."""
+    store = getattr(request.app.state, "artifact_store", None)
+    if store is None:
+        store = get_store(settings)
+        request.app.state.artifact_store = store
+    return store
+
+
+def get_url_signer(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> UrlSigner:
+    store = get_artifact_store(request, settings)
+    if isinstance(store, LocalStore):
+        return store.signer
+    signer = getattr(request.app.state, "artifact_signer", None)
+    if signer is None:
+        signer = get_signer(settings)
+        request.app.state.artifact_signer = signer
+    return signer
+
+
+StoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
+SignerDep = Annotated[UrlSigner, Depends(get_url_signer)]
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
+
+
+def _upload_dir(store: ArtifactStore, settings: Settings) -> Path:
+    # Spool beside a local store (same filesystem, cheap rename); otherwise in the data dir.
+    directory = store.root / ".tmp" if isinstance(store, LocalStore) else Path(settings.data_dir) / "uploads"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ArtifactRef,
+    dependencies=[Depends(require_token)],
+    summary="Upload an artifact (raw body); answers its content-addressed key and a signed read URL.",
+    responses={
+        400: _doc("`invalid_key` (bad ext) or `bad_request` (no ext and unknown Content-Type)."),
+        401: _doc("`unauthorized`."),
+        413: _doc("`payload_too_large`: above COMPUTE_MAX_UPLOAD_BYTES."),
+        503: _doc("`storage_unavailable` (retryable)."),
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def upload_artifact(
+    request: Request,
+    store: StoreDep,
+    settings: Annotated[Settings, Depends(get_settings)],
+    ext: Annotated[str | None, Query(description="File extension, e.g. png; default from Content-Type.")] = None,
+    expires_in: Annotated[int, Query(ge=1, le=MAX_EXPIRES_IN)] = DEFAULT_EXPIRES_IN,
+) -> ArtifactRef:
+    if ext is None:
+        ext = ext_for_content_type(request.headers.get("content-type"))
+        if ext is None:
+            raise CapabilityError(BAD_REQUEST, "give ?ext=<extension> or a known media Content-Type", http_status=400)
+    ext = normalize_ext(ext)
+    limit = settings.max_upload_bytes
+    tmp = _upload_dir(store, settings) / f".upload-{secrets.token_hex(8)}.part"
+    try:
+        size = 0
+        with open(tmp, "xb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise CapabilityError(PAYLOAD_TOO_LARGE, f"upload exceeds {limit} bytes", http_status=413)
+                f.write(chunk)
+        if size == 0:
+            raise CapabilityError(BAD_REQUEST, "empty upload", http_status=400)
+        ref = await run_in_threadpool(store.put_file, tmp, ext)
+        url = await run_in_threadpool(store.signed_url, ref.key, expires_in)
+        return ref.model_copy(update={"url": url})
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@router.api_route(
+    "/{key:path}",
+    methods=["GET", "HEAD"],
+    summary="Read an artifact through a signed, expiring URL (no bearer token).",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "The artifact, with its content type; Range supported.", "content": {"application/octet-stream": {}}},
+        307: {"description": "Supabase store: redirect to a Supabase signed URL."},
+        400: _doc("`invalid_key`."),
+        403: _doc("`bad_signature` or `signature_expired`."),
+        404: _doc("`artifact_not_found`."),
+    },
+)
+def read_artifact(
+    key: str,
+    store: StoreDep,
+    signer: SignerDep,
+    exp: Annotated[str | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+):
+    parse_key(key)
+    expires = signer.verify(key, exp, sig)
+    remaining = max(1, int(expires - signer.clock()))
+    if isinstance(store, LocalStore):
+        path = store.local_path(key)
+        return FileResponse(
+            path,
+            media_type=content_type_for(parse_key(key).ext),
+            headers={"Cache-Control": f"private, max-age={remaining}", "X-Content-Type-Options": "nosniff"},
+        )
+    return RedirectResponse(store.signed_url(key, remaining), status_code=307)
+
+
+__all__ = ["router", "get_artifact_store", "get_url_signer"]

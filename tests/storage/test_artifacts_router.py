@@ -1,0 +1,213 @@
+"""The artifacts router over real HTTP (uvicorn on 127.0.0.1): upload, signed reads, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from modal_functions.api.errors import install_error_handlers
+from modal_functions.api.routers import artifacts
+from modal_functions.settings import Settings, get_settings
+from modal_functions.storage.local import LocalStore
+
+TOKEN = "t0ken"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Served:
+    """A uvicorn server on a pre-bound socket: the kernel queues connections until it accepts."""
+
+    def __init__(self, app: FastAPI):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("router")
+    clock = FakeClock()
+    settings = Settings(CANVASCAST_DATA_DIR=root, COMPUTE_TOKEN=TOKEN, COMPUTE_MAX_UPLOAD_BYTES=64 * 1024)
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(artifacts.router)
+    app.dependency_overrides[get_settings] = lambda: settings
+    with Served(app) as served:
+        store = LocalStore(root / "store", served.base, "router-secret", clock=clock)
+        app.state.artifact_store = store
+        with httpx.Client(base_url=served.base, timeout=10) as client:
+            yield client, store, clock, served
+
+
+def upload(client: httpx.Client, data: bytes, **params) -> httpx.Response:
+    return client.post("/v1/artifacts", content=data, params=params, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def raw_get(served: Served, target: str) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    try:
+        conn.request("GET", target)
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, (json.loads(body) if resp.getheader("content-type", "").startswith("application/json") else {"raw": body})
+    finally:
+        conn.close()
+
+
+def test_upload_then_signed_read(env):
+    client, store, clock, _ = env
+    r = upload(client, PNG, ext="png")
+    assert r.status_code == 201, r.text
+    ref = r.json()
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert ref["key"] == f"artifacts/sha256/{digest[:2]}/{digest}.png"
+    assert (ref["sha256"], ref["size"], ref["content_type"]) == (digest, len(PNG), "image/png")
+    got = httpx.get(ref["url"])
+    assert got.status_code == 200
+    assert got.content == PNG
+    assert got.headers["content-type"] == "image/png"
+    # Range
+    part = httpx.get(ref["url"], headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206 and part.content == PNG[:8]
+
+
+def test_same_bytes_same_key_and_ext_from_content_type(env):
+    client, *_ = env
+    a = upload(client, b"RIFF....WAVE", ext="wav").json()
+    b = client.post("/v1/artifacts", content=b"RIFF....WAVE", headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "audio/wav"}).json()
+    assert a["key"] == b["key"] and a["key"].endswith(".wav")
+    assert b["content_type"] == "audio/wav"
+
+
+def test_upload_needs_token(env):
+    client, *_ = env
+    r = client.post("/v1/artifacts", content=b"x", params={"ext": "png"})
+    assert r.status_code == 401
+    r = client.post("/v1/artifacts", content=b"x", params={"ext": "png"}, headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_upload_bad_ext_and_unknown_type(env):
+    client, *_ = env
+    r = upload(client, b"x", ext="../png")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_key")
+    r = client.post("/v1/artifacts", content=b"x", headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-unknown"})
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request")
+
+
+def test_upload_over_cap_streamed(env):
+    client, store, *_ = env
+
+    def body():
+        for _ in range(80):
+            yield b"z" * 1024  # chunked: no Content-Length, counted as it streams
+
+    r = client.post("/v1/artifacts", content=body(), params={"ext": "bin"}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+    assert list((store.root / ".tmp").glob("*.part")) == []
+
+
+def test_expired_signature_refused(env):
+    client, store, clock, _ = env
+    ref = upload(client, b"expiring", ext="txt", expires_in=60).json()
+    assert httpx.get(ref["url"]).status_code == 200
+    clock.now += 61
+    try:
+        r = httpx.get(ref["url"])
+    finally:
+        clock.now -= 61
+    assert r.status_code == 403
+    assert r.json()["error"] == {"code": "signature_expired", "message": "signed URL has expired", "retryable": False}
+
+
+def test_tampered_signatures_refused(env):
+    client, store, *_ = env
+    ref = upload(client, b"tamper me", ext="txt").json()
+    other = upload(client, b"another", ext="txt").json()
+    url = ref["url"]
+    base, query = url.split("?")
+    exp = int(query.split("exp=")[1].split("&")[0])
+    sig = query.split("sig=")[1]
+    flipped = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+    cases = [
+        f"{base}?exp={exp}&sig={flipped}",  # one hex digit changed
+        f"{base}?exp={exp + 3600}&sig={sig}",  # extended expiry
+        f"{other['url'].split('?')[0]}?exp={exp}&sig={sig}",  # another key, this signature
+        f"{base}?exp={exp}",  # no signature
+        f"{base}?exp={exp}&sig={sig.upper()}",  # not the canonical form
+    ]
+    for bad in cases:
+        r = httpx.get(bad)
+        assert r.status_code == 403, bad
+        assert r.json()["error"]["code"] == "bad_signature"
+
+
+def test_missing_artifact_with_valid_signature(env):
+    _, store, *_ = env
+    key = "artifacts/sha256/ff/" + "f" * 64 + ".png"
+    r = httpx.get(store.signed_url(key, 60))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "artifact_not_found"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/artifacts/../../signing-secret",
+        "/v1/artifacts/artifacts/../../signing-secret",
+        "/v1/artifacts/%2e%2e/%2e%2e/signing-secret",
+        "/v1/artifacts/artifacts/sha256/ab/..%2f..%2f..%2fsigning-secret",
+        "/v1/artifacts//etc/passwd",
+        "/v1/artifacts/%2fetc%2fpasswd",
+        "/v1/artifacts/artifacts%5csha256%5cab%5c" + "ab" * 32 + ".png",
+        "/v1/artifacts/artifacts/sha256/ab/" + "ab" * 32 + ".png%00.txt",
+        "/v1/artifacts/renders/..%2F..%2Fsigning-secret/x.png",
+        "/v1/artifacts/.tmp/x.part",
+    ],
+)
+def test_traversal_refused(env, path: str):
+    _, store, _, served = env
+    # even with a genuine signature over the decoded path, nothing outside the grammar is served
+    status, body = raw_get(served, path + "?exp=9999999999&sig=" + "0" * 64)
+    assert status == 400
+    assert body["error"]["code"] == "invalid_key"  # a JSON error, never file contents
+
+
+def test_signed_url_points_at_router(env):
+    _, store, _, served = env
+    ref = store.put_bytes(b"direct", "json")
+    url = store.signed_url(ref.key, 30)
+    assert urlsplit(url).path == f"/v1/artifacts/{ref.key}"
+    r = httpx.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
