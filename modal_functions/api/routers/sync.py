@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from ...contract import REQUEST_MODELS, RESULT_MODELS
 from ...contract.jobs import KINDS, Envelope, Job, JobStatus
-from ...errors import UNKNOWN_KIND, CapabilityError
+from ...errors import NOT_FOUND, UNKNOWN_KIND, CapabilityError
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
 from ..errors import COMMON_RESPONSES, SUBMIT_RESPONSES
 from ..submission import submit, wait_for
@@ -68,4 +68,6 @@ for _kind in KINDS:
 
 @router.post("/{kind}", include_in_schema=False)
 def unknown_kind(kind: str) -> None:
+    if kind.startswith("_"):  # admin-style paths (e.g. /v1/_faults when fault injection is off)
+        raise CapabilityError(NOT_FOUND, f"no route POST /v1/{kind}", http_status=404)
     raise CapabilityError(UNKNOWN_KIND, f"unknown kind {kind!r}; expected one of {sorted(KINDS)}", http_status=400)

@@ -1,0 +1,54 @@
+"""`canvascast serve`: the in-house compute plane on 127.0.0.1:${COMPUTE_PORT:-8000}."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..logs import get_logger, setup_logging
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the compute plane HTTP API (in-house backend)")
+    p.add_argument("--host", default=None, help="default: COMPUTE_HOST or 127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: COMPUTE_PORT or 8000")
+    p.add_argument("--backend-name", choices=["inhouse", "modal"], default=None,
+                   help="name reported in jobs and /health (modal: a local stand-in for the Modal deployment)")
+    p.add_argument("--fault-injection", action="store_true", help="same as COMPUTE_FAULT_INJECTION=1: mount POST /v1/_faults")
+    p.add_argument("--no-access-log", action="store_true", help="skip one log line per request")
+    p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    p.set_defaults(func=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..settings import get_settings
+    from .main import ConfigurationError, create_app
+
+    setup_logging(args.log_level.upper())
+    log = get_logger("canvascast.serve")
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    try:
+        app = create_app(settings, backend_name=args.backend_name,
+                         faults_enabled=True if args.fault_injection else None)
+    except ConfigurationError as e:
+        log.error(str(e))
+        print(f"canvascast serve: {e}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep our JSON handler on the root logger
+        access_log=not args.no_access_log,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    log.info("starting compute plane", extra={"host": host, "port": port, "backend_name": args.backend_name or settings.backend})
+    server.run()
+    return 0 if server.started else 1
