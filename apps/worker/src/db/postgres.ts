@@ -1,0 +1,47 @@
+import pg from "pg";
+import type { Db } from "./db.ts";
+
+// timestamptz/json parse as the defaults (Date, object); bigint (int8) as number.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/** node-postgres pool over DATABASE_URL (local Postgres or Supabase). */
+export function openPostgres(url: string, max = 4): Db {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on("error", () => {
+    /* an idle client died (server restart); the pool replaces it on next use */
+  });
+  return {
+    kind: "postgres",
+    async query<T>(text: string, params: unknown[] = []) {
+      const res = await pool.query(text, params);
+      return res.rows as T[];
+    },
+    async exec(sql: string) {
+      await pool.query(sql);
+    },
+    async transaction<T>(fn: (tx: Pick<Db, "query" | "exec">) => Promise<T>) {
+      const client = await pool.connect();
+      try {
+        await client.query("begin");
+        const out = await fn({
+          async query<R>(text: string, params: unknown[] = []) {
+            return (await client.query(text, params)).rows as R[];
+          },
+          async exec(sql: string) {
+            await client.query(sql);
+          },
+        });
+        await client.query("commit");
+        return out;
+      } catch (e) {
+        await client.query("rollback").catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

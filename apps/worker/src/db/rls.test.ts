@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Db } from "./db.ts";
+import { migrate } from "./migrate.ts";
+import { openPglite } from "./pglite.ts";
+import { openPostgres } from "./postgres.ts";
+import { createTestDatabase } from "../../test/support/postgres.ts";
+
+const ALICE = "11111111-1111-4111-8111-111111111111";
+const BOB = "22222222-2222-4222-8222-222222222222";
+
+/** Run `sql` as a PostgREST request would: role authenticated, request.jwt.claims set. */
+async function asUser<T>(db: Db, sub: string | null, sql: string, params: unknown[] = []): Promise<T[]> {
+  return db.transaction(async (tx) => {
+    await tx.exec(`set local role ${sub ? "authenticated" : "anon"}`);
+    await tx.query(`select set_config('request.jwt.claims', $1, true)`, [
+      JSON.stringify(sub ? { sub, role: "authenticated" } : { role: "anon" }),
+    ]);
+    return tx.query<T>(sql, params);
+  });
+}
+
+const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
+  ["pglite", async () => {
+    const db = await openPglite();
+    return { db, done: () => db.close() };
+  }],
+  ["postgres", async () => {
+    const t = createTestDatabase("cc_rls");
+    const db = openPostgres(t.url);
+    return { db, done: async () => { await db.close(); t.drop(); } };
+  }],
+];
+
+for (const [name, open] of engines) {
+  describe(`RLS on ${name}`, () => {
+    let db: Db;
+    let done: () => Promise<void>;
+    before(async () => {
+      ({ db, done } = await open());
+      await migrate(db);
+      await db.query(`insert into render_jobs (owner, request) values ($1, '{}'), ($2, '{}'), ($2, '{}')`, [ALICE, BOB]);
+      await db.query(
+        `insert into storage.objects (bucket_id, name) values ('renders', $1 || '/a.mp4'), ('renders', $2 || '/b.mp4')`,
+        [ALICE, BOB],
+      );
+    });
+    after(async () => done());
+
+    test("a client reads only its own jobs (request.jwt.claims sub)", async () => {
+      const alice = await asUser<{ owner: string }>(db, ALICE, `select owner from render_jobs`);
+      assert.deepEqual(alice.map((r) => r.owner), [ALICE]);
+      const bob = await asUser<{ owner: string }>(db, BOB, `select owner from render_jobs`);
+      assert.equal(bob.length, 2);
+      assert.ok(bob.every((r) => r.owner === BOB));
+    });
+
+    test("anon reads nothing", async () => {
+      await assert.rejects(asUser(db, null, `select owner from render_jobs`), /permission denied/);
+    });
+
+    test("a client can insert a render only for itself", async () => {
+      const ok = await asUser<{ owner: string }>(db, ALICE, `insert into render_jobs (owner, request) values ($1, '{}') returning owner`, [ALICE]);
+      assert.equal(ok[0]?.owner, ALICE);
+      await assert.rejects(
+        asUser(db, ALICE, `insert into render_jobs (owner, request) values ($1, '{}')`, [BOB]),
+        /row-level security/,
+      );
+    });
+
+    test("a client cannot update jobs (no grant)", async () => {
+      await assert.rejects(asUser(db, ALICE, `update render_jobs set status = 'succeeded'`), /permission denied/);
+    });
+
+    test("the renders bucket exists and clients read only their own folder", async () => {
+      const [bucket] = await db.query<{ public: boolean }>(`select public from storage.buckets where id = 'renders'`);
+      assert.equal(bucket?.public, false);
+      const objs = await asUser<{ name: string }>(db, ALICE, `select name from storage.objects`);
+      assert.deepEqual(objs.map((o) => o.name), [`${ALICE}/a.mp4`]);
+    });
+
+    test("migrations are idempotent", async () => {
+      assert.deepEqual(await migrate(db), []);
+    });
+  });
+}

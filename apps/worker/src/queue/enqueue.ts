@@ -1,0 +1,29 @@
+import type { Db } from "../db/db.ts";
+import type { RenderRow } from "./types.ts";
+
+/**
+ * Insert a render, or return the existing one for the same (owner, idempotency key):
+ * a duplicate key gives one render. `created` tells which.
+ */
+export async function enqueue(
+  db: Pick<Db, "query">,
+  args: { owner: string; request: unknown; idempotencyKey?: string | null; maxAttempts?: number },
+): Promise<{ row: RenderRow; created: boolean }> {
+  const rows = await db.query<RenderRow & { created: boolean }>(
+    `with ins as (
+       insert into public.render_jobs (owner, idempotency_key, request, max_attempts)
+       values ($1, $2, $3::jsonb, $4)
+       on conflict (owner, idempotency_key) do nothing
+       returning *, true as created
+     )
+     select * from ins
+     union all
+     select j.*, false as created from public.render_jobs j
+      where j.owner = $1 and j.idempotency_key = $2 and not exists (select 1 from ins)`,
+    [args.owner, args.idempotencyKey ?? null, JSON.stringify(args.request), args.maxAttempts ?? 5],
+  );
+  const row = rows[0];
+  if (!row) throw new Error("enqueue returned no row");
+  const { created, ...rest } = row;
+  return { row: rest as RenderRow, created };
+}

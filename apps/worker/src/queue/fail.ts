@@ -1,0 +1,32 @@
+import type { Db } from "../db/db.ts";
+import type { JobError } from "../contract.ts";
+import type { RenderStatus } from "./types.ts";
+
+/**
+ * Record a failed attempt. Retryable errors go back to `queued` with backoff computed in
+ * SQL: run_at = now() + base * exp(least(attempts, 10)) seconds (graphile-worker's curve,
+ * scaled by `backoffBaseSeconds`). Out of attempts -> `dead`; not retryable -> `failed`.
+ * The error is kept in last_error either way.
+ */
+export async function fail(
+  db: Pick<Db, "query">,
+  id: string,
+  workerId: string,
+  error: JobError,
+  backoffBaseSeconds: number,
+): Promise<RenderStatus | null> {
+  const rows = await db.query<{ status: RenderStatus }>(
+    `update public.render_jobs
+        set status = case when not $4::boolean then 'failed'
+                          when attempts >= max_attempts then 'dead'
+                          else 'queued' end,
+            run_at = now() + make_interval(secs => $5 * exp(least(attempts, 10))),
+            last_error = $3::jsonb,
+            locked_by = null, locked_until = null,
+            finished_at = case when $4::boolean and attempts < max_attempts then null else now() end
+      where id = $1 and locked_by = $2 and status = 'running'
+      returning status`,
+    [id, workerId, JSON.stringify(error), error.retryable === true, backoffBaseSeconds],
+  );
+  return rows[0]?.status ?? null;
+}

@@ -1,0 +1,13 @@
+export { cancel } from "./cancel.ts";
+export { claim } from "./claim.ts";
+export { complete } from "./complete.ts";
+export { enqueue } from "./enqueue.ts";
+export { fail } from "./fail.ts";
+export { getRender } from "./getRender.ts";
+export { heartbeat } from "./heartbeat.ts";
+export { listSteps } from "./listSteps.ts";
+export { reapDead } from "./reapDead.ts";
+export { recordDecision } from "./recordDecision.ts";
+export { saveStep } from "./saveStep.ts";
+export { setProgress } from "./setProgress.ts";
+export * from "./types.ts";
