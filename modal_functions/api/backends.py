@@ -60,5 +60,10 @@ class RenamedBackend:
     def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
         return self.inner.warm(kinds, ttl_s, min_containers).model_copy(update={"backend": self.name})
 
+    def add_listener(self, listener) -> None:
+        add = getattr(self.inner, "add_listener", None)
+        if add is not None:
+            add(lambda job: listener(self._job(job)))
+
     def close(self) -> None:
         self.inner.close()

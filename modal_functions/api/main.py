@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
             from .backends import build_backend
 
             app.state.backend = build_backend(settings, backend_name)
+        add_listener = getattr(app.state.backend, "add_listener", None)
+        if add_listener is not None:  # outcomes are counted even for jobs nobody polls
+            add_listener(app.state.metrics.observe)
         log.info("compute plane ready", extra={"backend": app.state.backend.name, "version": __version__})
         try:
             yield
