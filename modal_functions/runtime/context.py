@@ -1,0 +1,202 @@
+"""# The concrete `TaskContext`: what a capability's `run()` talks to.
+
+`RuntimeContext` works anywhere a job body runs: it reports through a
+`progress.Reporter` (pipe to the pool parent, a `modal.Dict`, a callback) and resolves
+inputs with `fetch_input(ref)`:
+
+- an artifact key (`artifacts/sha256/...`, `renders/...`) -> `store.get_to_file`;
+- a signed URL of our own store (`{base_url}/v1/artifacts/<key>?exp&sig`) -> the
+  signature is verified, then the key is read from the store (no HTTP round trip);
+- any other `https://` URL -> `modal_functions.fetch.safe_fetch` (size cap, timeout,
+  no private addresses);
+- a local file path, only when the context was made with `allow_local_paths=True` (CLI).
+
+`LocalTaskContext` is the same thing for the CLI and tests: progress goes to a
+callback and the workdir is a temp dir removed when the context exits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from ..contract.jobs import Progress
+from ..errors import BAD_REQUEST, CapabilityError
+from .progress import CallbackSink, ProgressSink, Reporter
+from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..storage.base import ArtifactStore
+
+ARTIFACT_PREFIXES = ("artifacts/", "renders/")
+SIGNED_PATH = "/v1/artifacts/"
+
+
+class RuntimeContext:
+    """`TaskContext` for pool workers (and the Modal layer, with another sink)."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        attempt: int,
+        workdir: Path,
+        sink: ProgressSink,
+        settings: "Settings | None" = None,
+        store: "ArtifactStore | None" = None,
+        store_factory: Callable[[], "ArtifactStore"] | None = None,
+        watchdog: Watchdog | None = None,
+        allow_local_paths: bool = False,
+        min_interval: float = 0.2,
+    ):
+        self.job_id = job_id
+        self.attempt = attempt
+        self.workdir = Path(workdir)
+        self._settings = settings
+        self._store = store
+        self._store_factory = store_factory
+        self.allow_local_paths = allow_local_paths
+        self.reporter = Reporter(sink, watchdog=watchdog, min_interval=min_interval)
+        self._names = itertools.count(1)
+
+    # ## Reporting
+
+    def progress(self, done: float, total: float | None = None, unit: str | None = None, message: str | None = None) -> None:
+        self.reporter.progress(done, total, unit, message)
+
+    def heartbeat(self) -> None:
+        self.reporter.heartbeat()
+
+    @property
+    def last_progress(self) -> Progress:
+        return self.reporter.last
+
+    # ## Lazily built dependencies
+
+    @property
+    def settings(self) -> "Settings":
+        if self._settings is None:
+            from ..settings import get_settings
+
+            self._settings = get_settings()
+        return self._settings
+
+    @property
+    def store(self) -> "ArtifactStore":
+        if self._store is None:
+            if self._store_factory is not None:
+                self._store = self._store_factory()
+            else:
+                from ..storage import get_store
+
+                self._store = get_store(self.settings)
+        return self._store
+
+    # ## Inputs
+
+    def _dest(self, suffix: str) -> Path:
+        return self.workdir / f"input-{next(self._names)}{suffix}"
+
+    def fetch_input(self, ref: str, suffix: str = "") -> Path:
+        if not isinstance(ref, str) or not ref:
+            raise CapabilityError(BAD_REQUEST, "input reference must be a non-empty string", http_status=422)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if ref.startswith(ARTIFACT_PREFIXES):
+            return self.store.get_to_file(ref, self._dest(suffix or _ext_of(ref)))
+        parts = urlsplit(ref)
+        if parts.scheme in ("http", "https"):
+            key = self._own_signed_key(ref)
+            if key is not None:
+                return self.store.get_to_file(key, self._dest(suffix or _ext_of(key)))
+            if parts.scheme != "https":
+                from ..errors import FETCH_REFUSED
+
+                raise CapabilityError(FETCH_REFUSED, f"only https URLs are fetched, got {parts.scheme}://", http_status=422)
+            from ..fetch import safe_fetch
+
+            dest = self._dest(suffix or _ext_of(parts.path))
+            safe_fetch(ref, dest, max_bytes=self.settings.fetch_max_bytes, timeout=self.settings.fetch_timeout_s)
+            return dest
+        if self.allow_local_paths:
+            path = Path(ref).expanduser()
+            if not path.is_file():
+                raise CapabilityError(BAD_REQUEST, f"no such file: {ref}", http_status=422)
+            dest = self._dest(suffix or path.suffix)
+            shutil.copyfile(path, dest)
+            return dest
+        raise CapabilityError(
+            BAD_REQUEST, "input must be an artifact key, a signed artifact URL or an https URL", http_status=422
+        )
+
+    def _own_signed_key(self, url: str) -> str | None:
+        """The key of a signed URL that points at this deployment's store (verified), else None."""
+        base = self.settings.base_url
+        if not url.startswith(base + SIGNED_PATH):
+            return None
+        parts = urlsplit(url)
+        key = parts.path[len(urlsplit(base).path) + len(SIGNED_PATH) :]
+        query = parse_qs(parts.query)
+        from ..storage import get_signer
+
+        get_signer(self.settings).verify(key, _first(query.get("exp")), _first(query.get("sig")))
+        return key
+
+
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None
+
+
+def _ext_of(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+class LocalTaskContext(RuntimeContext):
+    """For the CLI and tests: progress to a callback, a private temp workdir removed on exit.
+
+        with LocalTaskContext(on_progress=bar.update, allow_local_paths=True) as ctx:
+            result = capability.run(state, request, ctx)
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str = "local",
+        attempt: int = 1,
+        on_progress: Callable[[Progress], Any] | None = None,
+        on_heartbeat: Callable[[], Any] | None = None,
+        workdir: Path | None = None,
+        settings: "Settings | None" = None,
+        store: "ArtifactStore | None" = None,
+        allow_local_paths: bool = True,
+        watchdog: Watchdog | None = None,
+        min_interval: float = 0.0,
+    ):
+        self._owns_workdir = workdir is None
+        workdir = Path(tempfile.mkdtemp(prefix=f"canvascast-{job_id}-")) if workdir is None else Path(workdir)
+        super().__init__(
+            job_id=job_id,
+            attempt=attempt,
+            workdir=workdir,
+            sink=CallbackSink(on_progress, on_heartbeat),
+            settings=settings,
+            store=store,
+            watchdog=watchdog,
+            allow_local_paths=allow_local_paths,
+            min_interval=min_interval,
+        )
+
+    def close(self) -> None:
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalTaskContext":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

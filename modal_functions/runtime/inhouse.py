@@ -1,0 +1,391 @@
+"""# The in-house `JobBackend`: warm process pools behind a SQLite job registry.
+
+    backend = InHouseBackend(get_config(), get_settings())
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 1, "steps": 4})
+    job = backend.wait(job.id, timeout=30)
+
+- `submit` validates the input with the kind's `request_model` (422
+  `validation_error`) and `Capability.validate`, answers an idempotency key it has
+  seen (same input: same job; other input: 409), checks the kind's admission bound
+  (429 `capacity` with `retry_after`), records the job, and hands it to the pool.
+- The pool reports starts, progress and outcomes back through `PoolHooks`; every
+  change is written to SQLite before anyone can observe it, and wakes `wait`/`events`.
+- Construction never blocks on model loads: pools start their workers in background
+  threads, so the HTTP server is healthy at once.
+- At start, jobs a dead server left queued/running become failed `interrupted`
+  (retryable); finished jobs keep answering.
+"""
+
+from __future__ import annotations
+
+import pickle
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from pydantic import ValidationError
+
+from ..capabilities import get_capability
+from ..config import ComputeConfig, get_config
+from ..contract.jobs import KINDS, Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
+from ..errors import IDEMPOTENCY_CONFLICT, INTERRUPTED, NOT_FOUND, UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError
+from ..logs import get_logger
+from .pool import KindPool, Outcome, Ticket
+from .registry import JobRegistry, input_digest
+from .tempdirs import TempDirs
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..storage.base import ArtifactStore
+
+log = get_logger("canvascast.inhouse")
+
+REGISTRY_FILE = "jobs.sqlite3"
+RESOURCE = "inhouse:cpu"
+CANCEL_WAIT_S = 10.0
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+def validation_message(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors(include_url=False):
+        where = ".".join(str(p) for p in err.get("loc", ())) or "input"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)[:2000]
+
+
+class InHouseBackend:
+    """`JobBackend` over local warm worker pools. Thread-safe; one per server process."""
+
+    name = "inhouse"
+
+    def __init__(
+        self,
+        config: ComputeConfig | None = None,
+        settings: "Settings | None" = None,
+        store: "ArtifactStore | None" = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        kinds: list[str] | None = None,
+        poll_interval: float = 0.05,
+    ):
+        if settings is None:
+            from ..settings import get_settings
+
+            settings = get_settings()
+        self.config = config or get_config()
+        self.settings = settings
+        self.clock = clock
+        self.data_dir = Path(settings.data_dir)
+        self.registry = JobRegistry(self.data_dir / REGISTRY_FILE)
+        self.recovered = self.registry.recover(self._now())
+        for job in self.recovered:
+            log.warning("job interrupted by a restart", extra={"job_id": job.id, "kind": job.kind})
+        self.tempdirs = TempDirs(self.data_dir / "tmp" / "jobs")
+        self.tempdirs.sweep()
+
+        self._cond = threading.Condition()
+        self._submit_lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}  # live (non-terminal) jobs; terminal ones are read from SQLite
+        self._versions: dict[str, int] = {}
+        self._tickets: dict[str, Ticket] = {}
+        self._listeners: list[Callable[[Job], Any]] = []
+        self._closed = False
+        self._dead = False  # abandon(): behave like a killed process, write nothing more
+
+        init = {"settings": settings, "store": _picklable(store)}
+        self.pools: dict[str, KindPool] = {}
+        for kind in kinds or list(KINDS):
+            if kind not in KINDS:
+                raise ValueError(f"unknown kind {kind!r}")
+            self.pools[kind] = KindPool(
+                kind,
+                self.config.pool(kind),
+                self.config.function(kind),
+                self,
+                self.tempdirs,
+                {**init, "kind": kind},
+                poll_interval=poll_interval,
+            )
+        for pool in self.pools.values():
+            pool.start()
+
+    # ## Helpers
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+
+    def add_listener(self, listener: Callable[[Job], Any]) -> None:
+        """Call `listener(job)` on every change of every job (metrics, logs). Must be quick."""
+        self._listeners.append(listener)
+
+    def _publish(self, job: Job, *, terminal: bool = False) -> None:
+        """Persist, then make visible, then notify. The single place a job changes."""
+        if self._dead:
+            return
+        self.registry.save(job)
+        with self._cond:
+            if terminal:
+                self._jobs.pop(job.id, None)
+                self._versions.pop(job.id, None)
+                self._tickets.pop(job.id, None)
+            else:
+                self._jobs[job.id] = job
+                self._versions[job.id] = self._versions.get(job.id, 0) + 1
+            self._cond.notify_all()
+        for listener in self._listeners:
+            try:
+                listener(job)
+            except Exception:  # noqa: BLE001
+                log.exception("job listener failed")
+
+    def _live(self, job_id: str) -> Job | None:
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    # ## Submission
+
+    def submit(self, kind: str, input: dict[str, Any], idempotency_key: str | None = None) -> Job:
+        if self._closed:
+            raise CapabilityError("unavailable", "the in-house backend is shutting down", retryable=True, http_status=503)
+        capability = get_capability(kind)  # unknown_kind (400)
+        pool = self.pools.get(kind)
+        if pool is None:
+            raise CapabilityError(UNKNOWN_KIND, f"kind {kind!r} is not served by this backend", http_status=400)
+        if not isinstance(input, dict):
+            raise CapabilityError(VALIDATION_ERROR, "input must be a JSON object", http_status=422)
+        try:
+            request = capability.request_model.model_validate(input)
+        except ValidationError as e:
+            raise CapabilityError(VALIDATION_ERROR, validation_message(e), http_status=422) from e
+        if capability.validate is not None:
+            capability.validate(request)
+
+        digest = input_digest(kind, input)
+        with self._submit_lock:
+            if idempotency_key is not None:
+                existing = self.registry.find_key(idempotency_key)
+                if existing is not None:
+                    job_id, seen_digest = existing
+                    if seen_digest != digest:
+                        raise CapabilityError(
+                            IDEMPOTENCY_CONFLICT,
+                            f"idempotency key {idempotency_key!r} was used for job {job_id} with different input; use a new key",
+                            http_status=409,
+                        )
+                    return self.poll(job_id)
+            pool.check_room()  # capacity (429); only submits add work, and they hold this lock
+            now = self._now()
+            job = Job(
+                id=new_job_id(),
+                kind=kind,
+                status=JobStatus.queued,
+                input=input,
+                idempotency_key=idempotency_key,
+                created_at=now,
+                updated_at=now,
+                backend="inhouse",
+            )
+            job, _ = self.registry.create(job, digest)
+            ticket = Ticket(job_id=job.id, kind=kind, input=input)
+            with self._cond:
+                self._jobs[job.id] = job
+                self._versions[job.id] = 1
+                self._tickets[job.id] = ticket
+            try:
+                pool.submit(ticket)
+            except CapabilityError as e:  # closed between the check and now
+                self._finish(ticket, Outcome("failed", error={"code": e.code, "message": e.message, "retryable": True}))
+                raise
+        for listener in self._listeners:
+            try:
+                listener(job)
+            except Exception:  # noqa: BLE001
+                log.exception("job listener failed")
+        log.info("job queued", extra={"job_id": job.id, "kind": kind})
+        return job
+
+    # ## Pool hooks (called from slot threads)
+
+    def on_start(self, ticket: Ticket) -> None:
+        job = self._live(ticket.job_id)
+        if job is None:
+            return
+        now = self._now()
+        started = job.started_at or now
+        self._publish(
+            job.model_copy(
+                update={
+                    "status": JobStatus.running,
+                    "attempts": ticket.attempts,
+                    "started_at": started,
+                    "queue_seconds": round((started - job.created_at).total_seconds(), 6),
+                    "updated_at": now,
+                }
+            )
+        )
+
+    def on_progress(self, ticket: Ticket, progress: Progress) -> None:
+        job = self._live(ticket.job_id)
+        if job is None:
+            return
+        self._publish(job.model_copy(update={"progress": progress, "updated_at": self._now()}))
+
+    def on_finish(self, ticket: Ticket, outcome: Outcome) -> None:
+        self._finish(ticket, outcome)
+
+    def _finish(self, ticket: Ticket, outcome: Outcome) -> None:
+        job = self._live(ticket.job_id)
+        if job is None:
+            return
+        now = self._now()
+        seconds = round(ticket.seconds, 6)
+        update: dict[str, Any] = {
+            "status": JobStatus(outcome.status),
+            "attempts": ticket.attempts,
+            "finished_at": now,
+            "updated_at": now,
+            "result": outcome.result,
+            "error": JobError(**outcome.error) if outcome.error else None,
+            "cold_start": outcome.cold_start if outcome.cold_start is not None else job.cold_start,
+            "cost": Cost(resource=RESOURCE, seconds=seconds, usd=self.config.usd(job.kind, seconds, backend="inhouse")),
+        }
+        if outcome.status == "succeeded" and job.progress.total is not None:
+            update["progress"] = job.progress.model_copy(update={"done": job.progress.total})
+        job = job.model_copy(update=update)
+        self._publish(job, terminal=True)
+        log.info(
+            "job finished",
+            extra={"job_id": job.id, "kind": job.kind, "status": job.status.value, "attempts": job.attempts,
+                   "code": job.error.code if job.error else None, "seconds": seconds},
+        )
+
+    # ## Reading
+
+    def poll(self, job_id: str) -> Job:
+        job = self._live(job_id)
+        if job is not None:
+            return job
+        if not self._dead:
+            job = self.registry.get(job_id)
+        if job is None:
+            raise CapabilityError(NOT_FOUND, f"no job {job_id!r}", http_status=404)
+        return job
+
+    def progress(self, job_id: str) -> Progress:
+        return self.poll(job_id).progress
+
+    def wait(self, job_id: str, timeout: float) -> Job:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                job = self._jobs.get(job_id)
+                if job is None:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return job
+                self._cond.wait(remaining)
+        return self.poll(job_id)
+
+    def events(self, job_id: str, timeout: float) -> Iterator[Job]:
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while True:
+            with self._cond:
+                while True:
+                    job = self._jobs.get(job_id)
+                    version = self._versions.get(job_id, -1)
+                    remaining = deadline - time.monotonic()
+                    if job is None or version != seen or remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            if job is None:
+                yield self.poll(job_id)  # terminal (or unknown: not_found)
+                return
+            if version != seen:
+                seen = version
+                yield job
+            if time.monotonic() >= deadline:
+                return
+
+    def capacity(self) -> dict[str, KindCapacity]:
+        return {kind: pool.capacity() for kind, pool in self.pools.items()}
+
+    def workers(self, kind: str) -> list[dict[str, Any]]:
+        """Live worker processes of a kind: `{slot, pid, loaded, job_id}` each."""
+        return self.pools[kind].workers()
+
+    # ## Control
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.poll(job_id)
+        if job.status.terminal:
+            return job
+        pool = self.pools[job.kind]
+        where = pool.cancel(job_id)
+        if where == "dequeued":
+            with self._cond:
+                ticket = self._tickets.get(job_id)
+            if ticket is not None:
+                self._finish(ticket, Outcome("cancelled", error={"code": "cancelled", "message": "cancelled by request", "retryable": False}))
+        elif where == "signalled":
+            self.wait(job_id, CANCEL_WAIT_S)
+        return self.poll(job_id)
+
+    def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
+        for kind in kinds:
+            get_capability(kind)
+            if kind not in self.pools:
+                raise CapabilityError(UNKNOWN_KIND, f"kind {kind!r} is not served by this backend", http_status=400)
+        expires = self._now() + timedelta(seconds=ttl_s)
+        until = time.monotonic() + ttl_s
+        for kind in kinds:
+            self.pools[kind].warm(until)
+        log.info("warm lease", extra={"kinds": kinds, "ttl_s": ttl_s})
+        return WarmLease(id="lease_" + secrets.token_hex(8), kinds=list(kinds), min_containers=None, expires_at=expires, backend="inhouse")
+
+    def close(self) -> None:
+        """Stop every pool. Jobs still queued or running are recorded as failed `interrupted` (retryable)."""
+        if self._closed:
+            return
+        self._closed = True
+        for pool in self.pools.values():
+            for ticket in pool.close():
+                self._finish(ticket, Outcome("failed", error={"code": INTERRUPTED, "message": "the server shut down before this job ran", "retryable": True}))
+        with self._cond:
+            leftovers = [self._tickets[j] for j in list(self._jobs) if j in self._tickets]
+        for ticket in leftovers:
+            self._finish(ticket, Outcome("failed", error={"code": INTERRUPTED, "message": "the server shut down while this job ran", "retryable": True}))
+        self.tempdirs.sweep()
+        self.registry.close()
+
+    def abandon(self) -> None:
+        """Die like a killed server (for tests): kill the workers, write nothing more, leave the registry as is."""
+        self._dead = True
+        self._closed = True
+        for pool in self.pools.values():
+            pool.close()
+        self.registry.close()
+
+    def __enter__(self) -> "InHouseBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _picklable(obj: Any) -> Any:
+    if obj is None:
+        return None
+    try:
+        pickle.dumps(obj)
+        return obj
+    except Exception:  # noqa: BLE001 - the worker builds its own from settings
+        return None

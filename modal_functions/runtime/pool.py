@@ -1,0 +1,429 @@
+"""# Warm worker pools: one per kind, each a few long-lived worker processes.
+
+A model, bundle or browser is loaded once per worker and serves many jobs.
+
+- Each pool has `[inhouse.<kind>] workers` slots. A slot is a thread in the server
+  that owns one worker process (`process.WorkerProcess`): it spawns it, feeds it jobs
+  one at a time, watches it, and respawns it when it dies or is killed.
+- A worker loads its heavy state at pool start when `preload = true` or a warm lease
+  is live, else lazily on its first job. A worker idle longer than the kind's
+  `scaledown_window` with no lease is restarted without its heavy state.
+- Admission is bounded: busy + queued < workers + `[inhouse.<kind>] queue`, else
+  `CapacityFull` (429 with `retry_after`).
+- Every attempt gets a `Watchdog`: silent past `[functions.<kind>] stall_timeout` is
+  `stalled`, running past `timeout` is `timeout`; either kills the worker's process
+  group (and the pool respawns it). Cancel kills too. The server never dies with a job.
+- Retry layering: the pool retries worker crashes and retryable `CapabilityError`s up
+  to `[functions.<kind>] retries`. Stalls, timeouts and cancels are final here (the
+  caller may start a fresh job with a new key).
+
+The pool knows nothing about job records: it reports through `PoolHooks`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol
+
+from ..config import FunctionConfig, PoolConfig
+from ..contract.jobs import KindCapacity, Progress
+from ..errors import CANCELLED, INTERNAL, INTERRUPTED, STALLED, TIMEOUT, WORKER_CRASHED
+from ..logs import get_logger
+from .capacity import CapacityFull, retry_after_seconds
+from .process import WorkerDied, WorkerProcess
+from .tempdirs import TempDirs
+from .watchdog import Watchdog
+
+log = get_logger("canvascast.pool")
+
+READY_TIMEOUT_S = 120.0  # importing a capability module (e.g. torch) can be slow
+SPAWN_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+LOAD_RETRY_AFTER_S = 30.0
+FINAL_CODES = {STALLED, TIMEOUT, CANCELLED, INTERRUPTED}
+
+
+@dataclass
+class Ticket:
+    """One job as the pool sees it."""
+
+    job_id: str
+    kind: str
+    input: dict[str, Any]
+    attempts: int = 0
+    seconds: float = 0.0  # worker time across attempts
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Outcome:
+    status: Literal["succeeded", "failed", "cancelled"]
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # {code, message, retryable}
+    cold_start: bool | None = None
+
+    def pool_retryable(self) -> bool:
+        """Retried by the pool: crashes and retryable coded errors, never stall/timeout/cancel."""
+        if self.status != "failed" or not self.error:
+            return False
+        code = self.error["code"]
+        return code == WORKER_CRASHED or (bool(self.error.get("retryable")) and code not in FINAL_CODES)
+
+
+class PoolHooks(Protocol):
+    def on_start(self, ticket: Ticket) -> None: ...
+
+    def on_progress(self, ticket: Ticket, progress: Progress) -> None: ...
+
+    def on_finish(self, ticket: Ticket, outcome: Outcome) -> None: ...
+
+
+def _error(code: str, message: str, retryable: bool) -> dict[str, Any]:
+    return {"code": code, "message": message, "retryable": retryable}
+
+
+class Slot:
+    def __init__(self, index: int):
+        self.index = index
+        self.proc: WorkerProcess | None = None
+        self.loaded = False
+        self.ticket: Ticket | None = None
+        self.idle_since = time.monotonic()
+        self.load_failed_at: float | None = None
+        self.spawn_failures = 0
+        self.thread: threading.Thread | None = None
+
+
+class KindPool:
+    def __init__(
+        self,
+        kind: str,
+        pool: PoolConfig,
+        function: FunctionConfig,
+        hooks: PoolHooks,
+        tempdirs: TempDirs,
+        init: dict[str, Any],
+        *,
+        poll_interval: float = 0.05,
+        spawn: Callable[[str, dict[str, Any]], WorkerProcess] = WorkerProcess,
+    ):
+        self.kind = kind
+        self.pool = pool
+        self.function = function
+        self.hooks = hooks
+        self.tempdirs = tempdirs
+        self.init = init
+        self.poll_interval = poll_interval
+        self.spawn = spawn
+        self.slots = [Slot(i) for i in range(pool.workers)]
+        self._cond = threading.Condition()
+        self._queue: deque[Ticket] = deque()
+        self._busy = 0
+        self._warm_until = 0.0
+        self._closing = False
+        self._durations: deque[float] = deque(maxlen=20)
+
+    # ## Lifecycle
+
+    def start(self) -> None:
+        for slot in self.slots:
+            slot.thread = threading.Thread(target=self._slot_loop, args=(slot,), name=f"pool-{self.kind}-{slot.index}", daemon=True)
+            slot.thread.start()
+
+    def close(self, timeout: float = 10.0) -> list[Ticket]:
+        """Stop every worker (killing running jobs); returns the tickets still queued."""
+        with self._cond:
+            self._closing = True
+            left = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for slot in self.slots:
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
+        for slot in self.slots:  # a slot stuck past the deadline: kill its worker anyway
+            if slot.proc is not None:
+                slot.proc.kill()
+        return left
+
+    # ## Admission
+
+    def check_room(self) -> None:
+        """Raise `CapacityFull` unless busy + queued < workers + queue."""
+        with self._cond:
+            self._check_room_locked()
+
+    def _check_room_locked(self) -> None:
+        if self._closing:
+            raise CapacityFull(self.kind, 5, f"{self.kind}: pool is shutting down")
+        if self._busy + len(self._queue) >= len(self.slots) + self.pool.queue:
+            avg = sum(self._durations) / len(self._durations) if self._durations else None
+            raise CapacityFull(self.kind, retry_after_seconds(avg, len(self._queue), len(self.slots)))
+
+    def submit(self, ticket: Ticket) -> None:
+        with self._cond:
+            self._check_room_locked()
+            self._queue.append(ticket)
+            self._cond.notify_all()
+
+    def cancel(self, job_id: str) -> Literal["dequeued", "signalled"] | None:
+        with self._cond:
+            for ticket in self._queue:
+                if ticket.job_id == job_id:
+                    self._queue.remove(ticket)
+                    ticket.cancel.set()
+                    return "dequeued"
+            for slot in self.slots:
+                if slot.ticket is not None and slot.ticket.job_id == job_id:
+                    slot.ticket.cancel.set()
+                    return "signalled"
+        return None
+
+    def warm(self, until_monotonic: float) -> None:
+        with self._cond:
+            self._warm_until = max(self._warm_until, until_monotonic)
+            self._cond.notify_all()
+
+    def want_warm(self) -> bool:
+        return self.pool.preload or self._warm_until > time.monotonic()
+
+    def capacity(self) -> KindCapacity:
+        with self._cond:
+            workers, busy, queued = len(self.slots), self._busy, len(self._queue)
+        return KindCapacity(
+            workers=workers,
+            busy=busy,
+            queued=queued,
+            queue_limit=self.pool.queue,
+            free=max(0, workers + self.pool.queue - busy - queued),
+            warm=any(slot.loaded for slot in self.slots),
+        )
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Live worker processes: pid, whether the heavy state is loaded, the job it runs."""
+        out = []
+        for slot in self.slots:
+            proc = slot.proc
+            if proc is not None and proc.alive():
+                out.append({"slot": slot.index, "pid": proc.pid, "loaded": slot.loaded, "job_id": slot.ticket.job_id if slot.ticket else None})
+        return out
+
+    # ## The slot thread
+
+    def _slot_loop(self, slot: Slot) -> None:
+        while True:
+            try:
+                if not self._ensure_worker(slot):
+                    continue
+                ticket = self._next(slot)
+                if ticket is None:
+                    if self._closing:
+                        break
+                    self._maintain(slot)
+                    continue
+                try:
+                    self._serve(slot, ticket)
+                except Exception as e:  # noqa: BLE001 - a pool bug fails the job, never strands it
+                    log.exception("pool failed a job", extra={"kind": self.kind, "job_id": ticket.job_id})
+                    self._discard(slot)
+                    self._hook("on_finish", ticket, Outcome("failed", error=_error(INTERNAL, f"runtime error: {type(e).__name__}: {e}", True)))
+                finally:
+                    with self._cond:
+                        self._busy -= 1
+                        slot.ticket = None
+                        slot.idle_since = time.monotonic()
+                        self._cond.notify_all()
+            except Exception:  # noqa: BLE001 - a pool bug must not take the server down
+                log.exception("pool slot error", extra={"kind": self.kind, "slot": slot.index})
+                self._discard(slot)
+                with self._cond:
+                    self._cond.wait(1.0)
+            if self._closing and slot.ticket is None:
+                break
+        if slot.proc is not None:
+            slot.proc.stop(grace=2.0)
+            slot.proc = None
+            slot.loaded = False
+
+    def _next(self, slot: Slot) -> Ticket | None:
+        """Wait for a job (or for maintenance to do); claim it."""
+        with self._cond:
+            while not self._closing and not self._queue:
+                if self._needs_maintenance(slot):
+                    return None
+                self._cond.wait(0.5)
+            if self._closing:
+                return None
+            ticket = self._queue.popleft()
+            self._busy += 1
+            slot.ticket = ticket
+            return ticket
+
+    def _needs_maintenance(self, slot: Slot) -> bool:
+        if slot.proc is None or not slot.proc.alive():
+            return True
+        now = time.monotonic()
+        if not slot.loaded and self.want_warm():
+            return slot.load_failed_at is None or now - slot.load_failed_at > LOAD_RETRY_AFTER_S
+        if slot.loaded and not self.want_warm():
+            return now - slot.idle_since > self.function.scaledown_window
+        return False
+
+    def _maintain(self, slot: Slot) -> None:
+        if slot.proc is None or not slot.proc.alive():
+            self._discard(slot)
+            return
+        now = time.monotonic()
+        if not slot.loaded and self.want_warm():
+            self._load(slot)
+        elif slot.loaded and not self.want_warm() and now - slot.idle_since > self.function.scaledown_window:
+            log.info("scaling down idle worker", extra={"kind": self.kind, "pid": slot.proc.pid})
+            slot.proc.stop()
+            slot.proc = None
+            slot.loaded = False
+            slot.idle_since = time.monotonic()
+
+    def _ensure_worker(self, slot: Slot) -> bool:
+        """Spawn the slot's worker if it has none; False (after a backoff) when that failed."""
+        if slot.proc is not None and slot.proc.alive():
+            return True
+        self._discard(slot)
+        if self._closing:
+            return True
+        try:
+            slot.proc = self._spawn()
+            slot.spawn_failures = 0
+            slot.idle_since = time.monotonic()
+            return True
+        except Exception as e:  # noqa: BLE001
+            delay = SPAWN_BACKOFF_S[min(slot.spawn_failures, len(SPAWN_BACKOFF_S) - 1)]
+            slot.spawn_failures += 1
+            log.error("worker failed to start", extra={"kind": self.kind, "error": str(e), "retry_in_s": delay})
+            with self._cond:
+                self._cond.wait(delay)
+            return False
+
+    def _spawn(self) -> WorkerProcess:
+        proc = self.spawn(self.kind, self.init)
+        try:
+            if not proc.poll(READY_TIMEOUT_S):
+                raise WorkerDied(f"worker {proc.pid} not ready after {READY_TIMEOUT_S:g} s")
+            message = proc.recv()
+            if message[0] != "ready":
+                raise WorkerDied(f"worker {proc.pid} said {message[0]!r} instead of ready")
+        except BaseException:
+            proc.kill()
+            raise
+        log.info("worker started", extra={"kind": self.kind, "pid": proc.pid})
+        return proc
+
+    def _discard(self, slot: Slot) -> None:
+        if slot.proc is not None:
+            slot.proc.kill()
+        slot.proc = None
+        slot.loaded = False
+
+    def _load(self, slot: Slot) -> None:
+        """Preload the heavy state (pool start with preload, or a warm lease)."""
+        assert slot.proc is not None
+        watchdog = Watchdog(stall_timeout=self.function.stall_timeout, timeout=self.function.timeout)
+        try:
+            slot.proc.send(("load",))
+            while not self._closing:
+                if slot.proc.poll(self.poll_interval):
+                    message = slot.proc.recv()
+                    watchdog.beat()
+                    if message[0] == "loaded":
+                        slot.loaded = True
+                        slot.load_failed_at = None
+                        log.info("worker warm", extra={"kind": self.kind, "pid": slot.proc.pid})
+                        return
+                    if message[0] == "load_failed":
+                        slot.load_failed_at = time.monotonic()
+                        log.error("heavy state failed to load", extra={"kind": self.kind, "code": message[1]["code"], "error": message[1]["message"]})
+                        return
+                verdict = watchdog.check()
+                if verdict is not None:
+                    slot.load_failed_at = time.monotonic()
+                    log.error("heavy state load killed", extra={"kind": self.kind, "verdict": verdict})
+                    self._discard(slot)
+                    return
+            self._discard(slot)  # closing mid-load
+        except WorkerDied as e:
+            log.error("worker died while loading", extra={"kind": self.kind, "error": str(e)})
+            slot.load_failed_at = time.monotonic()
+            self._discard(slot)
+
+    def _serve(self, slot: Slot, ticket: Ticket) -> None:
+        outcome: Outcome
+        while True:
+            if ticket.cancel.is_set():
+                outcome = Outcome("cancelled", error=_error(CANCELLED, "cancelled by request", False))
+                break
+            if self._closing:
+                outcome = Outcome("failed", error=_error(INTERRUPTED, "the server shut down while this job ran", True))
+                break
+            ticket.attempts += 1
+            self._hook("on_start", ticket)
+            outcome = self._attempt(slot, ticket)
+            if outcome.pool_retryable() and ticket.attempts <= self.function.retries and not self._closing and not ticket.cancel.is_set():
+                err = outcome.error or {}
+                log.info("retrying job", extra={"job_id": ticket.job_id, "kind": self.kind, "attempt": ticket.attempts,
+                                                "code": err.get("code"), "error": err.get("message")})
+                continue
+            break
+        if outcome.status == "succeeded":
+            self._durations.append(ticket.seconds)
+        self._hook("on_finish", ticket, outcome)
+
+    def _attempt(self, slot: Slot, ticket: Ticket) -> Outcome:
+        workdir = self.tempdirs.create(ticket.job_id, ticket.attempts)
+        started = time.monotonic()
+        cold: bool | None = None
+        try:
+            if slot.proc is None or not slot.proc.alive():
+                self._discard(slot)
+                slot.proc = self._spawn()
+            proc = slot.proc
+            watchdog = Watchdog(stall_timeout=self.function.stall_timeout, timeout=self.function.timeout)
+            proc.send(("run", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
+            while True:
+                if ticket.cancel.is_set():
+                    self._discard(slot)
+                    return Outcome("cancelled", error=_error(CANCELLED, "cancelled by request", False), cold_start=cold)
+                if self._closing:
+                    self._discard(slot)
+                    return Outcome("failed", error=_error(INTERRUPTED, "the server shut down while this job ran", True), cold_start=cold)
+                if proc.poll(self.poll_interval):
+                    message = proc.recv()
+                    op = message[0]
+                    watchdog.beat()
+                    if op == "progress":
+                        self._hook("on_progress", ticket, Progress.model_validate(message[1]))
+                    elif op == "done":
+                        _, result, cold, slot.loaded = message
+                        return Outcome("succeeded", result=result, cold_start=cold)
+                    elif op == "error":
+                        _, error, cold, slot.loaded = message
+                        return Outcome("failed", error=error, cold_start=cold)
+                    continue  # "hb" and anything else: just a sign of life
+                verdict = watchdog.check()
+                if verdict is not None:
+                    log.warning("killing job", extra={"job_id": ticket.job_id, "kind": self.kind, "verdict": verdict, "pid": proc.pid})
+                    self._discard(slot)
+                    err = watchdog.error(verdict)
+                    return Outcome("failed", error=_error(err.code, err.message, err.retryable), cold_start=cold)
+        except WorkerDied as e:
+            self._discard(slot)
+            return Outcome("failed", error=_error(WORKER_CRASHED, f"the worker process died: {e}", True), cold_start=cold)
+        finally:
+            ticket.seconds += time.monotonic() - started
+            self.tempdirs.remove(workdir)
+
+    def _hook(self, name: str, *args: Any) -> None:
+        try:
+            getattr(self.hooks, name)(*args)
+        except Exception:  # noqa: BLE001
+            log.exception("pool hook failed", extra={"hook": name, "kind": self.kind})

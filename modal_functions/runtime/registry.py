@@ -1,0 +1,159 @@
+"""# The in-house job registry: SQLite, so nothing accepted is ever lost.
+
+One file (`<CANVASCAST_DATA_DIR>/jobs.sqlite3`, WAL mode) holds
+
+- `jobs`: every job as its contract JSON (`Job.model_dump_json()`), plus the columns
+  we query by (status, kind, timestamps);
+- `idempotency`: key -> job id and the sha256 of the canonical `{kind, input}` JSON.
+  The same key with the same input returns the same job; with other input it is a
+  409 `idempotency_conflict`. A caller who wants a fresh attempt uses a new key.
+
+At start, `recover()` marks every job a dead server left queued or running as failed,
+code `interrupted`, retryable: the caller learns about it and may resubmit with a new
+key. Finished jobs keep answering after a restart.
+
+One process owns the file (the in-house server); a lock serialises its threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..contract.jobs import Job, JobError, JobStatus
+from ..errors import IDEMPOTENCY_CONFLICT, INTERRUPTED, CapabilityError
+
+SCHEMA = """
+create table if not exists jobs (
+    id text primary key,
+    kind text not null,
+    status text not null,
+    created_at text not null,
+    updated_at text not null,
+    body text not null
+);
+create index if not exists jobs_status on jobs(status);
+create table if not exists idempotency (
+    key text primary key,
+    job_id text not null references jobs(id),
+    input_sha256 text not null,
+    created_at text not null
+);
+"""
+
+
+def input_digest(kind: str, input: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of `{kind, input}` (sorted keys, no spaces)."""
+    canonical = json.dumps({"kind": kind, "input": input}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class JobRegistry:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.execute("pragma synchronous=normal")
+        self._db.executescript(SCHEMA)
+
+    # ## Writes
+
+    def create(self, job: Job, input_sha256: str | None = None) -> tuple[Job, bool]:
+        """Insert `job` (and its idempotency key). Returns (job, created); an existing key returns its job."""
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                if job.idempotency_key is not None:
+                    row = self._db.execute(
+                        "select job_id, input_sha256 from idempotency where key = ?", (job.idempotency_key,)
+                    ).fetchone()
+                    if row is not None:
+                        self._db.execute("commit")
+                        job_id, digest = row
+                        if digest != input_sha256:
+                            raise CapabilityError(
+                                IDEMPOTENCY_CONFLICT,
+                                f"idempotency key {job.idempotency_key!r} was used for job {job_id} with different input; "
+                                "use a new key for a new job",
+                                http_status=409,
+                            )
+                        existing = self._get_locked(job_id)
+                        assert existing is not None, f"idempotency row points at missing job {job_id}"
+                        return existing, False
+                self._upsert_locked(job)
+                if job.idempotency_key is not None:
+                    self._db.execute(
+                        "insert into idempotency(key, job_id, input_sha256, created_at) values (?, ?, ?, ?)",
+                        (job.idempotency_key, job.id, input_sha256, job.created_at.isoformat()),
+                    )
+                self._db.execute("commit")
+                return job, True
+            except CapabilityError:
+                raise
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+
+    def save(self, job: Job) -> None:
+        with self._lock:
+            self._upsert_locked(job)
+
+    def _upsert_locked(self, job: Job) -> None:
+        self._db.execute(
+            "insert into jobs(id, kind, status, created_at, updated_at, body) values (?, ?, ?, ?, ?, ?) "
+            "on conflict(id) do update set status = excluded.status, updated_at = excluded.updated_at, body = excluded.body",
+            (job.id, job.kind, job.status.value, job.created_at.isoformat(), job.updated_at.isoformat(), job.model_dump_json()),
+        )
+
+    def recover(self, now: datetime | None = None, message: str = "the server stopped while this job was queued or running") -> list[Job]:
+        """Mark jobs left queued/running by a previous process as failed `interrupted` (retryable)."""
+        now = now or datetime.now(timezone.utc)
+        recovered: list[Job] = []
+        with self._lock:
+            rows = self._db.execute("select body from jobs where status in (?, ?)", (JobStatus.queued.value, JobStatus.running.value)).fetchall()
+            for (body,) in rows:
+                job = Job.model_validate_json(body)
+                job = job.model_copy(
+                    update={
+                        "status": JobStatus.failed,
+                        "error": JobError(code=INTERRUPTED, message=message, retryable=True),
+                        "finished_at": now,
+                        "updated_at": now,
+                    }
+                )
+                self._upsert_locked(job)
+                recovered.append(job)
+        return recovered
+
+    # ## Reads
+
+    def find_key(self, key: str) -> tuple[str, str] | None:
+        """(job id, input sha256) recorded for an idempotency key, if any."""
+        with self._lock:
+            row = self._db.execute("select job_id, input_sha256 from idempotency where key = ?", (key,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._get_locked(job_id)
+
+    def _get_locked(self, job_id: str) -> Job | None:
+        row = self._db.execute("select body from jobs where id = ?", (job_id,)).fetchone()
+        return Job.model_validate_json(row[0]) if row else None
+
+    def count(self, status: JobStatus | None = None) -> int:
+        with self._lock:
+            if status is None:
+                return self._db.execute("select count(*) from jobs").fetchone()[0]
+            return self._db.execute("select count(*) from jobs where status = ?", (status.value,)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

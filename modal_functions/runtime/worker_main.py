@@ -1,0 +1,170 @@
+"""# A pool worker process: load the heavy state once, then serve jobs until told to stop.
+
+Started by `process.WorkerProcess` as `python -m modal_functions.runtime.worker_main IN_FD OUT_FD`
+in its own session (so the parent can SIGKILL the worker and everything it started
+with one `os.killpg`). It talks to the parent over two pipes with
+`multiprocessing.connection.Connection` (pickled tuples):
+
+    parent -> worker                       worker -> parent
+    ("init", {kind, settings, store})      ("ready", pid)
+    ("load",)                              ("hb",) ... ("loaded", loads) | ("load_failed", error)
+    ("run", job_id, attempt, input, dir)   ("hb",) / ("progress", {...}) ... ("done", result, cold, loaded)
+                                                                           | ("error", error, cold, loaded)
+    ("stop",)                              (exits 0 after `Capability.close`)
+
+`error` is a `{code, message, retryable}` dict. A worker whose parent goes away
+(pipe EOF, or re-parented) kills its own process group and exits.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ..errors import INTERNAL, VALIDATION_ERROR, CapabilityError
+from ..logs import get_logger, setup_logging
+from .context import RuntimeContext
+from .progress import PipeSink
+
+log = get_logger("canvascast.worker")
+
+LOAD_HEARTBEAT_S = 0.5  # loading heavy state is work: keep the watchdog fed meanwhile
+
+
+class Worker:
+    def __init__(self, kind: str, send, settings: Any = None, store: Any = None):
+        from ..capabilities import get_capability
+
+        self.kind = kind
+        self.send = send
+        self.settings = settings
+        self.store = store
+        self.capability = get_capability(kind)
+        self.state: Any = None
+        self.loaded = False
+        self.loads = 0
+
+    def ensure_loaded(self) -> bool:
+        """Load the heavy state if not loaded yet; returns True when this call loaded it."""
+        if self.loaded:
+            return False
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(LOAD_HEARTBEAT_S):
+                self.send(("hb",))
+
+        beater = threading.Thread(target=beat, name="load-heartbeat", daemon=True)
+        beater.start()
+        try:
+            self.state = self.capability.load()
+        finally:
+            stop.set()
+            beater.join()
+        self.loaded = True
+        self.loads += 1
+        return True
+
+    def load(self) -> None:
+        try:
+            self.ensure_loaded()
+        except BaseException as e:  # noqa: BLE001 - reported, worker keeps serving
+            self.send(("load_failed", _error_dict(e)))
+            return
+        self.send(("loaded", self.loads))
+
+    def run(self, job_id: str, attempt: int, input: dict[str, Any], workdir: str) -> None:
+        cold = False
+        try:
+            cold = self.ensure_loaded()
+            try:
+                request = self.capability.request_model.model_validate(input)
+            except Exception as e:  # pydantic.ValidationError
+                raise CapabilityError(VALIDATION_ERROR, str(e), http_status=422) from e
+            ctx = RuntimeContext(
+                job_id=job_id,
+                attempt=attempt,
+                workdir=Path(workdir),
+                sink=PipeSink(self.send),
+                settings=self.settings,
+                store=self.store,
+            )
+            result = self.capability.run(self.state, request, ctx)
+            payload = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+        except BaseException as e:  # noqa: BLE001 - every failure becomes a coded error
+            if not isinstance(e, CapabilityError):
+                log.error("job raised", extra={"job_id": job_id, "kind": self.kind, "traceback": traceback.format_exc()})
+            self.send(("error", _error_dict(e), cold, self.loaded))
+            return
+        self.send(("done", payload, cold, self.loaded))
+
+    def close(self) -> None:
+        if self.loaded and self.capability.close is not None:
+            try:
+                self.capability.close(self.state)
+            except Exception:  # noqa: BLE001
+                log.exception("capability close failed", extra={"kind": self.kind})
+        self.state = None
+        self.loaded = False
+        gc.collect()
+
+
+def _error_dict(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, CapabilityError):
+        return {"code": e.code, "message": e.message, "retryable": e.retryable}
+    return {"code": INTERNAL, "message": f"{type(e).__name__}: {e}", "retryable": False}
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker never outlives the server: when re-parented, kill our group (us + the job's children)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    setup_logging(os.environ.get("CANVASCAST_LOG_LEVEL", "INFO"))
+    conn_in = Connection(int(argv[0]), writable=False)
+    conn_out = Connection(int(argv[1]), readable=False)
+    lock = threading.Lock()
+
+    def send(message: tuple) -> None:
+        with lock:
+            conn_out.send(message)
+
+    threading.Thread(target=_die_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    try:
+        op, init = conn_in.recv()
+        assert op == "init", op
+        worker = Worker(init["kind"], send, settings=init.get("settings"), store=init.get("store"))
+        send(("ready", os.getpid()))
+        while True:
+            message = conn_in.recv()
+            op = message[0]
+            if op == "run":
+                worker.run(*message[1:])
+            elif op == "load":
+                worker.load()
+            elif op == "stop":
+                worker.close()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)  # skip interpreter teardown: the heavy state is already closed
+            else:
+                log.error("unknown message", extra={"op": op})
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return 0  # parent went away
+
+
+if __name__ == "__main__":
+    sys.exit(main())
