@@ -1,0 +1,191 @@
+# # CanvasCast Compute on Modal
+#
+# The same HTTP job contract as the in-house server, deployed serverless. One Modal
+# App holds:
+#
+# - `api`: an ASGI function serving the *same* FastAPI app as in-house
+#   (`create_app` with the `ModalBackend`), kept warm (`min_containers`, default 1) so its
+#   cold start never trips the worker's circuit breaker;
+# - one thin function per capability, each a shell over the plain capability code
+#   (`modal_functions/<domain>/capability.py`), run under the runtime's watchdog and
+#   progress code (`runner.execute`): image generation on CPU (it only calls an API),
+#   Whisper as a GPU class that loads its model in `@modal.enter` plus a CPU twin for
+#   short audio, Remotion rendering on many-core CPU containers (+ a chunk function for
+#   `.map`), and the diagnostic kind for tests;
+# - `reconcile_leases`: a `modal.Period` job that returns warm pools to their
+#   `modal.toml` minimum when a warm lease expires and re-applies live leases after a
+#   deploy.
+#
+# Every function's resources and scaling come from `modal.toml`
+# (`CANVASCAST_MODAL_TOML` selects the file); `docs/modal.md` explains the keys and
+# the deploy. Deploy from the repository root:
+#
+#     modal deploy -m modal_functions.modal_layer.app
+#
+# Smoke test (needs a token): `modal run -m modal_functions.modal_layer.app`.
+# Without a token the app still builds, and every body runs with `.local()`.
+
+from __future__ import annotations
+
+from typing import Any
+
+import modal
+
+from modal_functions.config import load_config
+from modal_functions.modal_layer.image import (
+    CACHE_DIR,
+    cpu_image,
+    render_image,
+    whisper_cpu_image,
+    whisper_image,
+)
+from modal_functions.modal_layer.primitives import jobs_dict_name
+from modal_functions.modal_layer.settings_from_toml import object_kwargs
+
+# ## Configuration: one modal.toml, validated (an unknown key is an error)
+
+CONFIG = load_config()
+app = modal.App(CONFIG.app.name)
+
+# The Volume holds model weights (`models/ct2-<name>/`) and render chunks
+# (`chunks/<job>/`) and nothing else: results go to the artifact store.
+cache = modal.Volume.from_name(CONFIG.app.volume, create_if_missing=True)
+# The Secret holds the credentials (see docs/modal.md for its keys).
+secrets = [modal.Secret.from_name(CONFIG.app.secret)]
+
+
+def settings(name: str) -> dict[str, Any]:
+    """Decorator arguments for the Modal object `name`, from modal.toml."""
+    return object_kwargs(CONFIG, name)
+
+
+def _resource(name: str) -> str:
+    kw = settings(name)
+    return kw["gpu"] or f"cpu:{kw['cpu']:g}"
+
+
+_LOCAL_JOBS: dict[str, Any] = {}
+
+
+def jobs_dict() -> Any:
+    """The jobs `modal.Dict` in a container; a plain dict when a body runs via `.local()`."""
+    if modal.is_local():
+        return _LOCAL_JOBS
+    return modal.Dict.from_name(jobs_dict_name(CONFIG.app.name), create_if_missing=True)
+
+
+def run_job(job: dict[str, Any], name: str, **kwargs: Any) -> dict[str, Any]:
+    from modal_functions.modal_layer.runner import execute
+
+    return execute(job, jobs_dict(), resource=_resource(name), config=CONFIG, **kwargs)
+
+
+# ## The front door: the same FastAPI app as in-house
+
+
+@app.function(image=cpu_image, secrets=secrets, **settings("api"))
+@modal.concurrent(max_inputs=100)
+@modal.asgi_app()
+def api():
+    """`create_app` with the Modal backend. Long work is spawned; requests answer within 150 s."""
+    from modal_functions.api.main import create_app
+    from modal_functions.modal_layer.backend import ModalBackend
+    from modal_functions.modal_layer.primitives import ModalPrimitives
+
+    return create_app(backend=ModalBackend(CONFIG, ModalPrimitives(CONFIG.app.name)))
+
+
+# ## Image generation: CPU only, it calls the Gemini API
+
+
+@app.function(image=cpu_image, secrets=secrets, **settings("generate_images"))
+def generate_images(job: dict[str, Any]) -> dict[str, Any]:
+    return run_job(job, "generate_images")
+
+
+# ## Whisper alignment: a GPU class, and its CPU twin for short audio
+#
+# The model loads once per container in `@modal.enter`, from the weights that
+# `canvascast modal upload-weights` put on the Volume. The backend sends audio shorter
+# than `gpu_min_audio_seconds` to `TranscriberCPU` (resource by job size).
+
+
+class _Whisper:
+    @modal.enter()
+    def load(self) -> None:
+        from modal_functions.modal_layer.runner import warm_state
+
+        self.state, self.cold = warm_state("transcribe_audio")
+
+    @modal.method()
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        cold, self.cold = self.cold, False
+        return run_job(job, type(self).__name__, state=self.state, cold_start=cold)
+
+
+@app.cls(image=whisper_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("Transcriber"))
+class Transcriber(_Whisper):
+    pass
+
+
+@app.cls(image=whisper_cpu_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("TranscriberCPU"))
+class TranscriberCPU(_Whisper):
+    pass
+
+
+# ## Rendering: Remotion encodes on the CPU, so many cores per container
+
+
+@app.function(image=render_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("render_video"))
+def render_video(job: dict[str, Any]) -> dict[str, Any]:
+    return run_job(job, "render_video")
+
+
+@app.function(image=render_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("render_chunk"))
+def render_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """One chunk of a render, for `render_chunk.map(chunks)`; the chunk file goes to the Volume."""
+    from modal_functions.modal_layer.chunks import render_one_chunk
+
+    return render_one_chunk(chunk, volume=None if modal.is_local() else cache)
+
+
+# ## The diagnostic kind, for lifecycle tests through the real path
+
+
+@app.function(image=cpu_image, **settings("diagnostic"))
+def diagnostic(job: dict[str, Any]) -> dict[str, Any]:
+    return run_job(job, "diagnostic")
+
+
+# ## Warm leases: back to the modal.toml minimum when they expire, re-applied after a deploy
+
+
+@app.function(image=cpu_image, schedule=modal.Period(minutes=1), cpu=0.25, memory=256, timeout=60, retries=0)
+def reconcile_leases() -> dict[str, int]:
+    from modal_functions.modal_layer.leases import LeaseBook
+    from modal_functions.modal_layer.primitives import ModalPrimitives
+
+    p = ModalPrimitives(CONFIG.app.name)
+    return LeaseBook(CONFIG, p.leases, p.autoscaler).reconcile()
+
+
+# ## Weights: fill the Volume before the first deploy
+
+
+@app.function(image=whisper_cpu_image, volumes={CACHE_DIR: cache}, timeout=3600, cpu=2.0, memory=4096)
+def upload_weights(model: str = "") -> dict[str, Any]:
+    """Download the production Whisper weights (CTranslate2) from the Hub into the Volume."""
+    from modal_functions.modal_layer.weights import PRODUCTION_MODEL, download_into
+
+    result = download_into(CACHE_DIR, model or PRODUCTION_MODEL)
+    cache.commit()
+    return result
+
+
+# ## Smoke test: `modal run -m modal_functions.modal_layer.app`
+
+
+@app.local_entrypoint()
+def main(payload: str = "hello from modal") -> None:
+    job = {"job_id": "smoke", "kind": "diagnostic", "input": {"action": "succeed", "payload": payload}}
+    print(diagnostic.remote(job))

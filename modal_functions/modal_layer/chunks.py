@@ -1,0 +1,40 @@
+"""# One render chunk in its own container (`render_chunk.map(chunks)`)
+
+A long render is split into frame ranges that render in parallel on many-core
+containers; each chunk file is written under `/cache/chunks/<job>/` on the Volume
+(the only other thing the Volume holds besides weights) and committed, so the
+`render_video` container can reload the Volume and combine them.
+
+The chunk itself is rendered by the plain render code (`modal_functions.render`):
+this module only moves files between the container's disk and the Volume.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import INTERNAL, CapabilityError
+
+CHUNK_MODULE = "modal_functions.render.chunks"
+
+
+def chunk_dir(job_id: str) -> Path:
+    root = Path(os.environ.get("RENDER_CHUNK_DIR", "/cache/chunks"))
+    return root / job_id
+
+
+def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any]:
+    """Render `chunk` (the render code's chunk spec + `job_id`) into the Volume's chunk dir."""
+    try:
+        module = importlib.import_module(CHUNK_MODULE)
+    except ModuleNotFoundError as e:
+        raise CapabilityError(INTERNAL, f"chunked rendering needs {CHUNK_MODULE}: {e}") from e
+    out_dir = chunk_dir(chunk["job_id"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = module.render_chunk(chunk, out_dir)
+    if volume is not None:
+        volume.commit()
+    return result

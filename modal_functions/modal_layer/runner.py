@@ -1,0 +1,135 @@
+"""# One job inside a Modal container
+
+Every Modal function of the app is a thin shell around `execute()`: it turns a
+spawned job (`{"job_id", "kind", "input"}`) into a call of the plain capability code,
+under the same watchdog and progress code as the in-house pool
+(`runtime.watchdog.supervise`, `runtime.progress.MappingSink` on a `modal.Dict`).
+
+What it writes to the jobs Dict, so the `ModalBackend` can answer polls:
+
+- `run:<job_id>`: `{"attempt", "started_at", "cold_start"}` when an attempt starts;
+- `progress:<job_id>`: progress and heartbeat time (`MappingSink`).
+
+What it returns (the FunctionCall's output): `{"ok": true, "result": {...}, "seconds",
+"resource", "attempt", "cold_start"}` or `{"ok": false, "error": JobError}`.
+A *retryable* failure with attempts left is raised instead, so Modal's own retry
+policy (from `modal.toml` `retries`) runs the next attempt.
+
+Heavy state (`Capability.load()`) is loaded once per container: `warm_state(kind)`
+here for functions, `@modal.enter` for the Whisper classes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, MutableMapping
+
+from ..errors import INTERNAL, CapabilityError
+
+_STATES: dict[str, Any] = {}
+
+
+def warm_state(kind: str) -> tuple[Any, bool]:
+    """The loaded heavy state for `kind` in this container and whether this call loaded it."""
+    from ..capabilities import get_capability
+
+    if kind in _STATES:
+        return _STATES[kind], False
+    _STATES[kind] = get_capability(kind).load()
+    return _STATES[kind], True
+
+
+def run_key(job_id: str) -> str:
+    return f"run:{job_id}"
+
+
+def progress_key(job_id: str) -> str:
+    return f"progress:{job_id}"
+
+
+def _next_attempt(jobs: MutableMapping[str, Any], job_id: str) -> int:
+    previous = jobs.get(run_key(job_id)) or {}
+    return int(previous.get("attempt", 0)) + 1
+
+
+def _stop_taking_inputs() -> None:
+    """After a stall the body's thread may still run: retire this container (no-op off Modal)."""
+    try:
+        import modal
+        import modal.experimental
+
+        if not modal.is_local():
+            modal.experimental.stop_fetching_inputs()
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+def execute(
+    job: dict[str, Any],
+    jobs: MutableMapping[str, Any],
+    *,
+    resource: str,
+    state: Any = None,
+    cold_start: bool | None = None,
+    config=None,
+    store_factory: Callable[[], Any] | None = None,
+    min_interval: float = 0.2,
+) -> dict[str, Any]:
+    """Run one attempt of `job` and return its outcome (see module docstring)."""
+    from ..capabilities import get_capability
+    from ..config import get_config
+    from ..runtime.context import RuntimeContext
+    from ..runtime.progress import MappingSink
+    from ..runtime.watchdog import Watchdog, supervise
+
+    config = config or get_config()
+    kind, job_id = job["kind"], job["job_id"]
+    fn = config.function(kind)
+    attempt = _next_attempt(jobs, job_id)
+    started = time.time()
+    if state is None:
+        state, cold_start = warm_state(kind)
+    jobs[run_key(job_id)] = {"attempt": attempt, "started_at": started, "cold_start": bool(cold_start)}
+
+    capability = get_capability(kind)
+    workdir = Path(tempfile.mkdtemp(prefix=f"canvascast-{job_id}-"))
+    watchdog = Watchdog(stall_timeout=fn.stall_timeout, timeout=fn.timeout)
+    ctx = RuntimeContext(
+        job_id=job_id,
+        attempt=attempt,
+        workdir=workdir,
+        sink=MappingSink(jobs, progress_key(job_id)),
+        watchdog=watchdog,
+        store_factory=store_factory,
+        min_interval=min_interval,
+    )
+    try:
+        request = capability.request_model.model_validate(job["input"])
+        ctx.heartbeat()
+        result = supervise(lambda: capability.run(state, request, ctx), watchdog)
+    except CapabilityError as e:
+        if e.code in ("stalled", "timeout"):
+            _stop_taking_inputs()
+        if e.retryable and attempt <= fn.retries:
+            raise  # Modal's retry policy runs the next attempt
+        return {"ok": False, "error": e.to_error().model_dump(mode="json"), "attempt": attempt}
+    except Exception as e:  # noqa: BLE001 - a bug in a capability is a coded failure, not a crash
+        if hasattr(e, "errors"):  # pydantic ValidationError on the input
+            from ..errors import VALIDATION_ERROR
+
+            return {"ok": False, "error": {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}, "attempt": attempt}
+        return {"ok": False, "error": {"code": INTERNAL, "message": f"{type(e).__name__}: {e}"[:2000], "retryable": False}, "attempt": attempt}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ctx.reporter.sink.progress(ctx.last_progress)  # flush a throttled last update
+    return {
+        "ok": True,
+        "result": result.model_dump(mode="json"),
+        "seconds": round(time.time() - started, 3),
+        "resource": resource,
+        "attempt": attempt,
+        "cold_start": bool(cold_start),
+    }

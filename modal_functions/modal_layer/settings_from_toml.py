@@ -1,0 +1,95 @@
+"""# From `modal.toml` to Modal decorator arguments
+
+Every Modal function of the app gets its resources and scaling from one table of
+`modal.toml` (validated by `modal_functions.config`, where an unknown key is an
+error). This module is the only place that turns a `FunctionConfig` into keyword
+arguments for `@app.function` / `@app.cls`, so the mapping is written once.
+
+Names: each capability *kind* is served by one or more Modal objects.
+
+| kind             | Modal objects                                      |
+|------------------|----------------------------------------------------|
+| api              | `api` (ASGI front door)                            |
+| generate_images  | `generate_images`                                  |
+| transcribe_audio | `Transcriber` (GPU) + `TranscriberCPU` (short audio) |
+| render_video     | `render_video` + `render_chunk` (for `.map`)        |
+| diagnostic       | `diagnostic`                                       |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import ComputeConfig, FunctionConfig
+
+# kind -> the Modal objects that serve it (first one is the default target of a job)
+MODAL_OBJECTS: dict[str, tuple[str, ...]] = {
+    "api": ("api",),
+    "generate_images": ("generate_images",),
+    "transcribe_audio": ("Transcriber", "TranscriberCPU"),
+    "render_video": ("render_video", "render_chunk"),
+    "diagnostic": ("diagnostic",),
+}
+CLASSES = frozenset({"Transcriber", "TranscriberCPU"})
+
+# Keys of FunctionConfig that are handed to Modal as they are.
+SCALING_KEYS = ("min_containers", "max_containers", "buffer_containers", "scaledown_window")
+
+
+def modal_kwargs(fn: FunctionConfig) -> dict[str, Any]:
+    """Decorator keyword arguments for one `[functions.<name>]` table."""
+    return {
+        "gpu": fn.gpu,
+        "cpu": fn.cpu,
+        "memory": fn.memory,
+        "timeout": fn.timeout,
+        "retries": fn.retries,
+        **{key: getattr(fn, key) for key in SCALING_KEYS},
+    }
+
+
+def cpu_twin_kwargs(fn: FunctionConfig) -> dict[str, Any]:
+    """The CPU twin of a GPU function (Whisper on short audio): no GPU, `cpu_fallback_cpu` cores."""
+    kwargs = modal_kwargs(fn)
+    kwargs["gpu"] = None
+    kwargs["cpu"] = fn.cpu_fallback_cpu or fn.cpu
+    return kwargs
+
+
+def object_kwargs(config: ComputeConfig, object_name: str) -> dict[str, Any]:
+    """Keyword arguments for the Modal object `object_name` (see MODAL_OBJECTS)."""
+    if object_name == "TranscriberCPU":
+        return cpu_twin_kwargs(config.function("transcribe_audio"))
+    kind = kind_of(object_name)
+    if kind == "api":
+        fn = config.functions.get("api") or FunctionConfig(min_containers=1, timeout=150)
+        if fn.retries:
+            raise ValueError("[functions.api] retries must be 0: Modal web functions do not retry")
+        kwargs = modal_kwargs(fn)
+        del kwargs["retries"]  # not accepted for web functions
+        return kwargs
+    return modal_kwargs(config.function(kind))
+
+
+def kind_of(object_name: str) -> str:
+    for kind, names in MODAL_OBJECTS.items():
+        if object_name in names:
+            return kind
+    raise KeyError(f"no kind serves the Modal object {object_name!r}")
+
+
+def expected_settings(config: ComputeConfig) -> dict[str, dict[str, Any]]:
+    """What every built Modal object should carry, in the shape `built.read_settings` returns."""
+    out: dict[str, dict[str, Any]] = {}
+    for names in MODAL_OBJECTS.values():
+        for name in names:
+            kw = object_kwargs(config, name)
+            out[name] = {
+                "gpu": kw["gpu"],
+                "cpu": kw["cpu"],
+                "memory": kw["memory"],
+                "timeout": kw["timeout"],
+                "retries": kw.get("retries", 0),
+                **{key: kw[key] for key in SCALING_KEYS},
+            }
+    return out
