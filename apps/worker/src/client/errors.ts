@@ -1,0 +1,61 @@
+/**
+ * What can go wrong talking to a backend, and which of it is worth retrying.
+ * Transient (retried, counted by the breaker): transport failures, per-attempt timeouts, 5xx.
+ * Not transient: 4xx (the request is wrong; never retried) and `429 capacity`, which is a
+ * routing signal for the router, not a failure.
+ */
+import { BrokenCircuitError, IsolatedCircuitError, TaskCancelledError } from "cockatiel";
+
+export class HttpError extends Error {
+  override readonly name: string = "HttpError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+    readonly body?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** 429 with code `capacity`: the backend is full right now; try elsewhere or later. */
+export class CapacityError extends HttpError {
+  override readonly name = "CapacityError";
+}
+
+/** The request never got an HTTP answer: refused, reset, DNS, per-attempt timeout. */
+export class TransportError extends Error {
+  override readonly name = "TransportError";
+  constructor(message: string, readonly code: string, override readonly cause?: unknown) {
+    super(message);
+  }
+}
+
+export const isCapacity = (e: unknown): e is CapacityError => e instanceof CapacityError;
+export const isBrokenCircuit = (e: unknown): boolean => e instanceof BrokenCircuitError || e instanceof IsolatedCircuitError;
+
+export function isTransient(e: unknown): boolean {
+  if (e instanceof TransportError || e instanceof TaskCancelledError) return true;
+  if (e instanceof CapacityError) return false;
+  if (e instanceof HttpError) return e.status >= 500;
+  return false;
+}
+
+/** A short machine-readable code for metrics and logs. */
+export function errorCode(e: unknown): string {
+  if (e instanceof HttpError) return e.code || `http_${e.status}`;
+  if (e instanceof TransportError) return e.code;
+  if (e instanceof TaskCancelledError) return "timeout";
+  if (isBrokenCircuit(e)) return "breaker_open";
+  return "internal";
+}
+
+/** Retry-After: delta seconds or an HTTP date, in ms from `now`. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

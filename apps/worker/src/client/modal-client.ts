@@ -1,0 +1,162 @@
+/**
+ * The compute client (the PRD's `modal-client.ts`): one instance per backend, in-house or
+ * Modal, both speaking the same HTTP contract (POST /v1/jobs, GET/DELETE /v1/jobs/{id},
+ * POST /v1/warm, GET /health). Every call runs through that backend's shared policy stack
+ * (policies.ts): retries with exponential backoff + jitter honouring Retry-After for
+ * transient failures only, a failure-rate circuit breaker with half-open probes, and a
+ * per-attempt timeout. `429 capacity` surfaces as `CapacityError` for the router.
+ * Breaker and retry events feed metrics and logs.
+ */
+import { CircuitState } from "cockatiel";
+import type { Health, Job, JobCreate, WarmLease, WarmRequest } from "../contract.ts";
+import { log as rootLog, type Logger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { CapacityError, errorCode, HttpError, parseRetryAfter, TransportError } from "./errors.ts";
+import { breakerStateName, buildPolicies, DEFAULT_POLICY, type Policies, type PolicyOptions } from "./policies.ts";
+
+export type BackendName = "inhouse" | "modal";
+
+export interface BackendConfig {
+  name: BackendName;
+  baseUrl: string;
+  token?: string | undefined;
+  policy?: Partial<PolicyOptions>;
+}
+
+export interface ClientDeps {
+  metrics?: Metrics;
+  log?: Logger;
+  fetch?: typeof fetch;
+}
+
+const STATE_GAUGE: Record<string, number> = { closed: 0, open: 1, half_open: 2, isolated: 1 };
+
+export class ComputeClient {
+  readonly name: BackendName;
+  readonly baseUrl: string;
+  readonly options: PolicyOptions;
+  readonly policies: Policies;
+  private readonly token: string | undefined;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(cfg: BackendConfig, deps: ClientDeps = {}) {
+    this.name = cfg.name;
+    this.baseUrl = cfg.baseUrl.replace(/\/+$/, "");
+    this.token = cfg.token;
+    this.options = { ...DEFAULT_POLICY, ...cfg.policy };
+    this.metrics = deps.metrics ?? new Metrics();
+    this.log = (deps.log ?? rootLog).child({ backend: this.name });
+    this.fetchImpl = deps.fetch ?? fetch;
+    this.policies = buildPolicies(this.options);
+
+    const backend = this.name;
+    this.metrics.breakerState.set({ backend }, 0);
+    this.policies.breaker.onStateChange((s) => {
+      const state = breakerStateName(s);
+      this.metrics.breakerState.set({ backend }, STATE_GAUGE[state] ?? 1);
+      this.metrics.breakerTransitions.inc({ backend, state });
+    });
+    this.policies.breaker.onBreak((reason) => {
+      const error = "error" in reason ? reason.error : undefined;
+      this.log.warn({ event: "breaker_open", code: errorCode(error), err: error?.message }, "circuit breaker opened");
+    });
+    this.policies.breaker.onHalfOpen(() => this.log.info({ event: "breaker_half_open" }, "circuit breaker half-open: probing"));
+    this.policies.breaker.onReset(() => this.log.info({ event: "breaker_closed" }, "circuit breaker closed"));
+    this.policies.retry.onRetry((r) => {
+      const error = "error" in r ? r.error : undefined;
+      const code = errorCode(error);
+      this.metrics.retries.inc({ backend, reason: code });
+      this.log.warn({ event: "retry", code, attempt: r.attempt, delay_ms: Math.round(r.delay), err: error?.message }, "retrying compute call");
+    });
+    this.policies.retry.onGiveUp((r) => {
+      const error = "error" in r ? r.error : undefined;
+      this.metrics.errors.inc({ backend, code: errorCode(error) });
+      this.log.error({ event: "give_up", code: errorCode(error), err: error?.message }, "compute call failed after retries");
+    });
+  }
+
+  get breakerState(): "closed" | "open" | "half_open" | "isolated" {
+    return breakerStateName(this.policies.breaker.state);
+  }
+
+  get breakerOpen(): boolean {
+    return this.policies.breaker.state === CircuitState.Open;
+  }
+
+  submit(kind: JobCreate["kind"], input: Record<string, unknown>, idempotencyKey: string): Promise<Job> {
+    const body: JobCreate = { kind, input, idempotency_key: idempotencyKey };
+    return this.call<Job>("POST", "/v1/jobs", body);
+  }
+
+  get(jobId: string): Promise<Job> {
+    return this.call<Job>("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  cancel(jobId: string): Promise<Job> {
+    return this.call<Job>("DELETE", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  health(): Promise<Health> {
+    return this.call<Health>("GET", "/health");
+  }
+
+  warm(req: WarmRequest): Promise<WarmLease> {
+    return this.call<WarmLease>("POST", "/v1/warm", req);
+  }
+
+  /** One logical call: retries, breaker and per-attempt timeout around `attempt()`. */
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.policies.all.execute(({ signal }) => this.attempt<T>(method, path, body, signal));
+  }
+
+  /** A single HTTP attempt, no policies: errors become HttpError/CapacityError/TransportError. */
+  async attempt<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      throw transportError(e);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw transportError(e);
+    }
+    if (res.ok) return (text ? JSON.parse(text) : null) as T;
+    const { code, message } = errorBody(text, res.status);
+    const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
+    if (res.status === 429 && (code === "capacity" || code === "http_429")) {
+      throw new CapacityError(429, "capacity", message, retryAfter, text);
+    }
+    throw new HttpError(res.status, code, message, retryAfter, text);
+  }
+}
+
+function errorBody(text: string, status: number): { code: string; message: string } {
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string }; detail?: unknown };
+    if (parsed?.error?.code) return { code: parsed.error.code, message: parsed.error.message ?? "" };
+    if (parsed?.detail) return { code: `http_${status}`, message: JSON.stringify(parsed.detail) };
+  } catch {
+    /* not JSON */
+  }
+  return { code: `http_${status}`, message: text.slice(0, 500) || `HTTP ${status}` };
+}
+
+function transportError(e: unknown): Error {
+  if ((e as { name?: string })?.name === "AbortError") return e as Error; // the timeout policy owns aborts
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  const code = (cause?.code ?? "transport").toLowerCase();
+  return new TransportError(`${(e as Error)?.message ?? "fetch failed"}${cause?.message ? `: ${cause.message}` : ""}`, code, e);
+}

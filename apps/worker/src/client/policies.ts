@@ -1,0 +1,77 @@
+/**
+ * The resilience stack for one backend, built from cockatiel factories and combined with
+ * `wrap`: retry (outermost) -> circuit breaker -> per-attempt timeout (innermost).
+ * What counts as failure (`isTransient`) is separate from what to do about it.
+ */
+import {
+  circuitBreaker,
+  CircuitState,
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+  SamplingBreaker,
+  timeout,
+  TimeoutStrategy,
+  wrap,
+  type IMergedPolicy,
+  type CircuitBreakerPolicy,
+  type RetryPolicy,
+  type TimeoutPolicy,
+} from "cockatiel";
+import { isTransient } from "./errors.ts";
+import { RetryAfterBackoff } from "./RetryAfterBackoff.ts";
+
+export interface PolicyOptions {
+  /** Each HTTP attempt's timeout (never the job's). */
+  attemptTimeoutMs: number;
+  /** Total attempts per call, the first included. */
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** Open when this share (0..1) of calls over `windowMs` failed ... */
+  failureRate: number;
+  windowMs: number;
+  /** ... and at least this many calls per second were made (cockatiel's minimumRps). */
+  minimumRps: number;
+  /** Half-open probe after this long open. */
+  halfOpenAfterMs: number;
+}
+
+export const DEFAULT_POLICY: PolicyOptions = {
+  attemptTimeoutMs: 10_000,
+  maxAttempts: 4,
+  initialDelayMs: 200,
+  maxDelayMs: 10_000,
+  failureRate: 0.5,
+  windowMs: 30_000,
+  minimumRps: 0.2,
+  halfOpenAfterMs: 10_000,
+};
+
+export interface Policies {
+  retry: RetryPolicy;
+  breaker: CircuitBreakerPolicy;
+  timeout: TimeoutPolicy;
+  all: IMergedPolicy<any, any, any>;
+}
+
+export function buildPolicies(o: PolicyOptions): Policies {
+  const transient = handleWhen(isTransient);
+  const retryPolicy = retry(transient, {
+    maxAttempts: o.maxAttempts - 1,
+    backoff: new RetryAfterBackoff(
+      new ExponentialBackoff({ initialDelay: o.initialDelayMs, maxDelay: o.maxDelayMs }),
+      o.maxDelayMs,
+    ),
+  });
+  const breakerPolicy = circuitBreaker(transient, {
+    halfOpenAfter: o.halfOpenAfterMs,
+    breaker: new SamplingBreaker({ threshold: o.failureRate, duration: o.windowMs, minimumRps: o.minimumRps }),
+  });
+  const timeoutPolicy = timeout(o.attemptTimeoutMs, TimeoutStrategy.Aggressive);
+  return { retry: retryPolicy, breaker: breakerPolicy, timeout: timeoutPolicy, all: wrap(retryPolicy, breakerPolicy, timeoutPolicy) };
+}
+
+export function breakerStateName(s: CircuitState): "closed" | "open" | "half_open" | "isolated" {
+  return s === CircuitState.Closed ? "closed" : s === CircuitState.Open ? "open" : s === CircuitState.HalfOpen ? "half_open" : "isolated";
+}
