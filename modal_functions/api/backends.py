@@ -14,11 +14,12 @@ from ..runtime.backend import JobBackend
 from ..settings import Settings
 
 
-def build_backend(settings: Settings, name: str | None = None) -> JobBackend:
+def build_backend(settings: Settings, name: str | None = None, kinds: list[str] | None = None) -> JobBackend:
+    """The in-house backend; `kinds` limits which pools start (default: every kind)."""
     from ..config import get_config
     from ..runtime.inhouse import InHouseBackend
 
-    backend: JobBackend = InHouseBackend(get_config(), settings)
+    backend: JobBackend = InHouseBackend(get_config(), settings, kinds=kinds or None)
     name = name or settings.backend
     if name != backend.name:
         backend = RenamedBackend(backend, name)

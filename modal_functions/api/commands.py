@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=None, help="default: COMPUTE_PORT or 8000")
     p.add_argument("--backend-name", choices=["inhouse", "modal"], default=None,
                    help="name reported in jobs and /health (modal: a local stand-in for the Modal deployment)")
+    p.add_argument("--kinds", default=os.environ.get("COMPUTE_KINDS", ""),
+                   help="comma-separated kinds to run pools for (default COMPUTE_KINDS, else all)")
     p.add_argument("--fault-injection", action="store_true", help="same as COMPUTE_FAULT_INJECTION=1: mount POST /v1/_faults")
     p.add_argument("--no-access-log", action="store_true", help="skip one log line per request")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
@@ -33,8 +35,9 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     try:
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] or None
         app = create_app(settings, backend_name=args.backend_name,
-                         faults_enabled=True if args.fault_injection else None)
+                         faults_enabled=True if args.fault_injection else None, kinds=kinds)
     except ConfigurationError as e:
         log.error(str(e))
         print(f"canvascast serve: {e}", file=sys.stderr)

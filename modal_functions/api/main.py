@@ -54,7 +54,8 @@ def _artifacts_router():
 
 
 def create_app(settings: Settings | None = None, backend: JobBackend | None = None, *,
-               backend_name: str | None = None, faults_enabled: bool | None = None) -> FastAPI:
+               backend_name: str | None = None, faults_enabled: bool | None = None,
+               kinds: list[str] | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_settings(settings)
     owns_backend = backend is None
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
         if app.state.backend is None:
             from .backends import build_backend
 
-            app.state.backend = build_backend(settings, backend_name)
+            app.state.backend = build_backend(settings, backend_name, kinds)
         add_listener = getattr(app.state.backend, "add_listener", None)
         if add_listener is not None:  # outcomes are counted even for jobs nobody polls
             add_listener(app.state.metrics.observe)

@@ -1,0 +1,168 @@
+"""`canvascast serve` as a real subprocess on 127.0.0.1: startup, bad input, SSE, sync, 429, stall, faults, metrics, crash recovery."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import httpx
+import pytest
+
+from api_support import TOKEN, tuned_modal_toml
+from modal_functions.api.client import HttpBackend
+from modal_functions.api.server_process import ServerProcess
+from modal_functions.contract.jobs import Health, Job
+from modal_functions.errors import CapabilityError
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+EVENT_TIMEOUT = 30.0  # upper bound for any wait below; never an asserted duration
+
+
+@pytest.fixture(scope="module")
+def modal_toml(tmp_path_factory):
+    return tuned_modal_toml(tmp_path_factory.mktemp("cfg") / "modal.toml",
+                            inhouse_diagnostic={"workers": 2, "queue": 0, "preload": True},
+                            functions_diagnostic={"stall_timeout": 1, "retries": 0, "timeout": 30})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, modal_toml):
+    s = ServerProcess(tmp_path_factory.mktemp("serve"), TOKEN, modal_toml=modal_toml,
+                      args=["--kinds", "diagnostic", "--fault-injection", "--no-access-log"],
+                      env={"COMPUTE_MAX_BODY_BYTES": "65536"})
+    s.start()
+    print(f"\ncanvascast serve healthy after {s.healthy_after_s:.3f} s")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def http(server):
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=EVENT_TIMEOUT) as c:
+        yield c
+        c.post("/v1/_faults", json={"mode": "none"})
+
+
+def test_serve_is_healthy_on_loopback(server, http):
+    assert server.healthy_after_s is not None
+    health = Health.model_validate(httpx.get(f"{server.url}/health").json())  # no token needed
+    assert health.status == "ok" and health.backend == "inhouse" and health.capabilities == ["diagnostic"]
+    assert health.capacity["diagnostic"].workers == 2
+
+
+def test_bad_input_over_http(server, http):
+    def code(r):
+        return r.status_code, r.json()["error"]["code"]
+
+    assert code(http.post("/v1/jobs", content=b"{nope", headers={"content-type": "application/json"})) == (400, "malformed_json")
+    assert code(http.post("/v1/jobs", json={"kind": "teleport", "input": {}})) == (400, "unknown_kind")
+    assert code(http.post("/v1/teleport", json={})) == (400, "unknown_kind")
+    assert code(http.post("/v1/jobs", json={"kind": "diagnostic", "input": {"steps": 0}})) == (422, "validation_error")
+    assert code(http.post("/v1/jobs", content=b"x" * 70_000, headers={"content-type": "application/json"})) == (413, "payload_too_large")
+    chunks = (b"y" * 8192 for _ in range(16))  # no Content-Length: counted as it streams
+    assert code(http.post("/v1/jobs", content=chunks, headers={"content-type": "application/json"})) == (413, "payload_too_large")
+    assert code(httpx.post(f"{server.url}/v1/jobs", json={"kind": "diagnostic", "input": {}})) == (401, "unauthorized")
+    assert code(httpx.get(f"{server.url}/v1/jobs/x", headers={"Authorization": "Bearer nope"})) == (401, "unauthorized")
+    assert code(http.get("/v1/jobs/job_000000000000000000000000")) == (404, "not_found")
+
+
+def test_events_stream_progress_to_terminal(server):
+    backend = HttpBackend(server.url, TOKEN)
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 0.6, "steps": 3})
+    seen = list(backend.events(job.id, timeout=EVENT_TIMEOUT))
+    backend.close()
+    assert seen[-1].status.value == "succeeded"
+    assert any(j.status.value == "running" and j.progress.done >= 1 for j in seen)
+    assert [j.progress.done for j in seen] == sorted(j.progress.done for j in seen)
+
+
+def test_sync_shortcut_envelope(http):
+    body = http.post("/v1/diagnostic", json={"payload": "hi"}, headers={"Idempotency-Key": "sync-1"}).json()
+    assert body["success"] is True and body["data"]["echo"] == "hi" and body["job"]["idempotency_key"] == "sync-1"
+    failed = http.post("/v1/diagnostic", json={"action": "fail"})
+    assert failed.status_code == 200
+    assert failed.json()["success"] is False and failed.json()["error"]["code"] == "diagnostic_failure"
+
+
+def test_capacity_429_with_retry_after_and_stall_while_health_answers(server, http):
+    backend = HttpBackend(server.url, TOKEN)
+    long = backend.submit("diagnostic", {"action": "sleep", "seconds": 60, "steps": 60})
+    stall = backend.submit("diagnostic", {"action": "stall", "seconds": 60})
+    with pytest.raises(CapabilityError) as full:
+        backend.submit("diagnostic", {})
+    assert (full.value.code, full.value.http_status, full.value.retryable) == ("capacity", 429, True)
+    assert full.value.retry_after >= 1
+    r = http.post("/v1/jobs", json={"kind": "diagnostic", "input": {}})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+
+    # the stalled job is killed by the watchdog; meanwhile the server keeps answering
+    done = threading.Event()
+    healthy = []
+
+    def probe():
+        with httpx.Client(base_url=server.url, timeout=5) as c:
+            while not done.is_set():
+                healthy.append(c.get("/health").status_code)
+                done.wait(0.05)
+
+    t = threading.Thread(target=probe)
+    t.start()
+    try:
+        stalled = backend.wait(stall.id, EVENT_TIMEOUT)
+    finally:
+        done.set()
+        t.join()
+    assert stalled.status.value == "failed" and stalled.error.code == "stalled"
+    assert healthy and set(healthy) == {200}
+    assert backend.cancel(long.id).status.value == "cancelled"
+    backend.close()
+
+
+def test_fault_injection_over_http(server, http):
+    assert http.post("/v1/_faults", json={"mode": "refuse_next_n", "n": 1}).json()["remaining"] == 1
+    with pytest.raises(httpx.TransportError):
+        http.post("/v1/jobs", json={"kind": "diagnostic", "input": {}})
+    assert http.post("/v1/jobs", json={"kind": "diagnostic", "input": {}}).status_code == 202
+
+    http.post("/v1/_faults", json={"mode": "stall", "n": 1, "stall_s": 20})
+    with pytest.raises(httpx.ReadTimeout):
+        http.post("/v1/diagnostic", json={}, timeout=httpx.Timeout(5.0, read=0.5))
+    assert http.get("/health").status_code == 200
+    assert http.post("/v1/diagnostic", json={}).json()["success"] is True
+
+    http.post("/v1/_faults", json={"mode": "fail"})
+    r = http.post("/v1/jobs", json={"kind": "diagnostic", "input": {}})
+    assert r.status_code == 503 and r.json()["error"] == {"code": "upstream_unavailable", "message": r.json()["error"]["message"], "retryable": True}
+
+
+def test_metrics_expose_counters_after_jobs(server, http):
+    http.post("/v1/diagnostic", json={})
+    text = httpx.get(f"{server.url}/metrics").text
+    invocations = [line for line in text.splitlines() if line.startswith("canvascast_invocations_total{")]
+    assert invocations and 'kind="diagnostic"' in invocations[0] and float(invocations[0].split()[-1]) >= 1
+    assert 'canvascast_duration_seconds_count{backend="inhouse",kind="diagnostic"}' in text
+    assert "canvascast_queue_seconds_bucket" in text
+    assert 'canvascast_errors_total{backend="inhouse",code="diagnostic_failure",kind="diagnostic"}' in text
+    assert 'canvascast_cost_usd_total{backend="inhouse",kind="diagnostic"}' in text
+    assert 'canvascast_capacity_free{backend="inhouse",kind="diagnostic"}' in text
+
+
+def test_sigkill_mid_job_then_restart_reports_interrupted(tmp_path, modal_toml):
+    server = ServerProcess(tmp_path / "data", TOKEN, modal_toml=modal_toml, args=["--kinds", "diagnostic", "--no-access-log"])
+    server.start()
+    try:
+        backend = HttpBackend(server.url, TOKEN)
+        job = backend.submit("diagnostic", {"action": "sleep", "seconds": 60, "steps": 60}, idempotency_key="crash-1")
+        running = next(j for j in backend.events(job.id, EVENT_TIMEOUT) if j.status.value == "running")
+        assert running.id == job.id
+        backend.close()
+        server.kill()  # SIGKILL the server and its workers mid-job
+        server.start()  # same port, same data dir
+        print(f"\nrestarted, healthy after {server.healthy_after_s:.3f} s")
+        r = httpx.get(f"{server.url}/v1/jobs/{job.id}", headers=AUTH)
+        assert r.status_code == 200
+        after = Job.model_validate(r.json())
+        assert after.status.value == "failed"
+        assert after.error is not None and after.error.code == "interrupted" and after.error.retryable is True
+    finally:
+        server.stop()
