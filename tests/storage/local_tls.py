@@ -60,6 +60,7 @@ class TLSServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def log_message(self, *args):
                 pass
@@ -108,7 +109,7 @@ class TLSServer:
         self.httpd.daemon_threads = True
         self.httpd.socket = server_ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def url(self, path: str, host: str = HOST) -> str:
         return f"https://{host}:{self.port}{path}"

@@ -93,12 +93,12 @@ def test_upload_then_signed_read(env):
     digest = hashlib.sha256(PNG).hexdigest()
     assert ref["key"] == f"artifacts/sha256/{digest[:2]}/{digest}.png"
     assert (ref["sha256"], ref["size"], ref["content_type"]) == (digest, len(PNG), "image/png")
-    got = httpx.get(ref["url"])
+    got = client.get(ref["url"])
     assert got.status_code == 200
     assert got.content == PNG
     assert got.headers["content-type"] == "image/png"
     # Range
-    part = httpx.get(ref["url"], headers={"Range": "bytes=0-7"})
+    part = client.get(ref["url"], headers={"Range": "bytes=0-7"})
     assert part.status_code == 206 and part.content == PNG[:8]
 
 
@@ -142,10 +142,10 @@ def test_upload_over_cap_streamed(env):
 def test_expired_signature_refused(env):
     client, store, clock, _ = env
     ref = upload(client, b"expiring", ext="txt", expires_in=60).json()
-    assert httpx.get(ref["url"]).status_code == 200
+    assert client.get(ref["url"]).status_code == 200
     clock.now += 61
     try:
-        r = httpx.get(ref["url"])
+        r = client.get(ref["url"])
     finally:
         clock.now -= 61
     assert r.status_code == 403
@@ -169,15 +169,15 @@ def test_tampered_signatures_refused(env):
         f"{base}?exp={exp}&sig={sig.upper()}",  # not the canonical form
     ]
     for bad in cases:
-        r = httpx.get(bad)
+        r = client.get(bad)
         assert r.status_code == 403, bad
         assert r.json()["error"]["code"] == "bad_signature"
 
 
 def test_missing_artifact_with_valid_signature(env):
-    _, store, *_ = env
+    client, store, *_ = env
     key = "artifacts/sha256/ff/" + "f" * 64 + ".png"
-    r = httpx.get(store.signed_url(key, 60))
+    r = client.get(store.signed_url(key, 60))
     assert r.status_code == 404 and r.json()["error"]["code"] == "artifact_not_found"
 
 
@@ -205,9 +205,9 @@ def test_traversal_refused(env, path: str):
 
 
 def test_signed_url_points_at_router(env):
-    _, store, _, served = env
+    client, store, _, served = env
     ref = store.put_bytes(b"direct", "json")
     url = store.signed_url(ref.key, 30)
     assert urlsplit(url).path == f"/v1/artifacts/{ref.key}"
-    r = httpx.get(url)
+    r = client.get(url)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"

@@ -1,0 +1,238 @@
+"""The production artifact store: Supabase Storage, through the `supabase` package.
+
+A deployment that mixes in-house and Modal backends must use this store: a Modal
+container cannot read the in-house disk, and both sides must see the same keys.
+
+Key -> (bucket, object path): the key's first segment picks the bucket and the rest
+is the object path, so
+
+    artifacts/sha256/ab/ab12….png  ->  bucket SUPABASE_ARTIFACT_BUCKET (artifacts), "sha256/ab/ab12….png"
+    renders/<owner>/<id>.mp4      ->  bucket SUPABASE_RENDERS_BUCKET (renders),    "<owner>/<id>.mp4"
+
+Real Storage behaviour this layer handles (the test fake reproduces it):
+- errors arrive as HTTP 400 with the true status in the JSON body's `statusCode`;
+  supabase-py turns them into `StorageApiError(status=...)`, mapped here to our codes;
+- upsert must be the string "true"; the content type must be sent explicitly
+  (Storage stores text/plain otherwise);
+- signed URLs (`create_signed_url`) expire with 400 InvalidJWT;
+- publishing is a server-side copy (`POST /object/copy` with `destinationBucket`);
+- `list` is one folder level at a time, so cleanup walks `sha256/<aa>/` folders.
+
+Connection refused, DNS failures and timeouts are `storage_unavailable` (503, retryable).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import httpx
+from storage3.exceptions import StorageApiError
+
+from ..contract.jobs import ArtifactRef
+from ..errors import ARTIFACT_NOT_FOUND, BAD_REQUEST, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
+from ..logs import get_logger
+from .keys import ARTIFACTS_PREFIX, artifact_key, content_type_for, parse_key, published_key, sha256_bytes, sha256_file
+
+if TYPE_CHECKING:
+    from supabase import Client
+
+    from ..settings import Settings
+
+log = get_logger(__name__)
+
+IMMUTABLE_CACHE = "31536000"  # content-addressed objects never change
+LIST_PAGE = 1000
+REMOVE_BATCH = 100
+
+
+def _status(exc: StorageApiError) -> int:
+    try:
+        return int(exc.status)
+    except (TypeError, ValueError):
+        return 500
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Translate supabase-py / httpx failures into coded CapabilityErrors."""
+    try:
+        yield
+    except StorageApiError as e:
+        status = _status(e)
+        if status == 404 and e.code == "Bucket not found":
+            raise CapabilityError(STORAGE_UNAVAILABLE, f"{what}: {e.message} (check SUPABASE_*_BUCKET)", http_status=503) from e
+        if status == 404:
+            raise CapabilityError(ARTIFACT_NOT_FOUND, f"{what}: not found ({e.message})", http_status=404) from e
+        if status == 413:
+            raise CapabilityError(PAYLOAD_TOO_LARGE, f"{what}: too large for the bucket ({e.message})", http_status=413) from e
+        retryable = status >= 500 or status == 429
+        raise CapabilityError(STORAGE_UNAVAILABLE, f"{what}: Supabase Storage answered {status} {e.code}: {e.message}",
+                              retryable=retryable, http_status=503) from e
+    except httpx.TransportError as e:  # connection refused, DNS, timeouts, resets
+        raise CapabilityError(STORAGE_UNAVAILABLE, f"{what}: Supabase Storage unreachable ({type(e).__name__}: {e})",
+                              retryable=True, http_status=503) from e
+
+
+class SupabaseStore:
+    """`ArtifactStore` over Supabase Storage. `clock()` (unix seconds) only drives cleanup."""
+
+    def __init__(self, client: "Client", *, artifacts_bucket: str = "artifacts", renders_bucket: str = "renders",
+                 clock: Callable[[], float] = time.time):
+        self.client = client
+        self.buckets = {"artifacts": artifacts_bucket, "renders": renders_bucket}
+        self.clock = clock
+
+    @classmethod
+    def connect(cls, url: str, service_role_key: str, *, timeout: float = 60.0, **kw: Any) -> "SupabaseStore":
+        from supabase import ClientOptions, create_client
+
+        return cls(create_client(url, service_role_key, options=ClientOptions(storage_client_timeout=int(timeout))), **kw)
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "SupabaseStore":
+        return cls.connect(settings.supabase_url or "", settings.supabase_key or "",
+                           artifacts_bucket=settings.supabase_bucket, renders_bucket=settings.supabase_renders_bucket)
+
+    def locate(self, key: str) -> tuple[str, str]:
+        """key -> (bucket, object path)."""
+        parsed = parse_key(key)
+        top, _, rest = key.partition("/")
+        return self.buckets[parsed.kind], rest
+
+    def _bucket(self, key: str):
+        bucket, path = self.locate(key)
+        return self.client.storage.from_(bucket), path
+
+    # ## Writes
+
+    def _upload(self, key: str, body: bytes | Path, content_type: str) -> None:
+        bucket, path = self._bucket(key)
+        with storage_errors(f"upload {key}"):
+            bucket.upload(path, body, file_options={"content-type": content_type, "upsert": "true", "cache-control": IMMUTABLE_CACHE})
+
+    def put_bytes(self, data: bytes, ext: str, content_type: str | None = None) -> ArtifactRef:
+        digest = sha256_bytes(data)
+        key = artifact_key(digest, ext)
+        ctype = content_type or content_type_for(parse_key(key).ext)
+        self._upload(key, data, ctype)
+        return ArtifactRef(key=key, sha256=digest, size=len(data), content_type=ctype)
+
+    def put_file(self, path: Path, ext: str, content_type: str | None = None) -> ArtifactRef:
+        try:
+            digest, size = sha256_file(Path(path))
+        except FileNotFoundError as e:
+            raise CapabilityError(BAD_REQUEST, f"no such file: {path}", http_status=400) from e
+        key = artifact_key(digest, ext)
+        ctype = content_type or content_type_for(parse_key(key).ext)
+        self._upload(key, Path(path), ctype)
+        return ArtifactRef(key=key, sha256=digest, size=size, content_type=ctype)
+
+    def publish(self, key: str, owner: str, id: str) -> ArtifactRef:
+        """Server-side copy to the renders bucket (Storage's copy endpoint; replaces an earlier publish)."""
+        parsed = parse_key(key)
+        dest_key = published_key(owner, id, parsed.ext)
+        (src_bucket, src_path), (dst_bucket, dst_path) = self.locate(key), self.locate(dest_key)
+        bucket = self.client.storage.from_(src_bucket)
+        with storage_errors(f"publish {key}"):
+            info = bucket.info(src_path)
+            dest = self.client.storage.from_(dst_bucket)
+            if dest.exists(dst_path):  # copy never overwrites: republishing replaces
+                dest.remove([dst_path])
+            if src_bucket == dst_bucket:
+                bucket.copy(src_path, dst_path)
+            else:
+                # supabase-py 2.34's copy() has no destinationBucket; the endpoint does.
+                bucket._request("POST", ["object", "copy"], json={
+                    "bucketId": src_bucket, "sourceKey": src_path,
+                    "destinationBucket": dst_bucket, "destinationKey": dst_path,
+                })
+        size = _info_size(info)
+        digest = parsed.sha256 or sha256_bytes(self.read_bytes(dest_key))
+        if size is None:
+            size = len(self.read_bytes(dest_key))
+        return ArtifactRef(key=dest_key, sha256=digest, size=size, content_type=content_type_for(parsed.ext))
+
+    # ## Reads
+
+    def exists(self, key: str) -> bool:
+        bucket, path = self._bucket(key)
+        with storage_errors(f"exists {key}"):
+            return bucket.exists(path)
+
+    def read_bytes(self, key: str) -> bytes:
+        bucket, path = self._bucket(key)
+        with storage_errors(f"download {key}"):
+            return bucket.download(path)
+
+    def get_to_file(self, key: str, dest: Path) -> Path:
+        data = self.read_bytes(key)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def signed_url(self, key: str, expires_in: int = 3600) -> str:
+        bucket, path = self._bucket(key)
+        with storage_errors(f"sign {key}"):
+            return bucket.create_signed_url(path, int(expires_in))["signedURL"]
+
+    # ## Retention
+
+    def cleanup(self, older_than_seconds: float, *, include_renders: bool = False) -> int:
+        """Remove artifacts whose last write is older than the cutoff (walks sha256/<aa>/ folders)."""
+        cutoff = self.clock() - older_than_seconds
+        removed = 0
+        kinds = ["artifacts"] + (["renders"] if include_renders else [])
+        for kind in kinds:
+            bucket = self.client.storage.from_(self.buckets[kind])
+            root = "sha256" if kind == ARTIFACTS_PREFIX else ""
+            with storage_errors(f"cleanup {kind}"):
+                old = [p for p, ts in self._walk(bucket, root, depth=1) if ts is not None and ts < cutoff]
+                for i in range(0, len(old), REMOVE_BATCH):
+                    bucket.remove(old[i:i + REMOVE_BATCH])
+            removed += len(old)
+        log.info("artifact cleanup", extra={"removed": removed, "older_than_s": older_than_seconds, "store": "supabase"})
+        return removed
+
+    def _walk(self, bucket: Any, prefix: str, depth: int) -> Iterator[tuple[str, float | None]]:
+        """(object path, last-write unix time) for files `depth` folders below `prefix`."""
+        offset = 0
+        while True:
+            page = bucket.list(prefix, {"limit": LIST_PAGE, "offset": offset})
+            for entry in page:
+                path = f"{prefix}/{entry['name']}" if prefix else entry["name"]
+                if entry.get("id") is None:  # a folder
+                    if depth > 0:
+                        yield from self._walk(bucket, path, depth - 1)
+                    continue
+                yield path, _timestamp(entry.get("updated_at") or entry.get("created_at"))
+            if len(page) < LIST_PAGE:
+                return
+            offset += LIST_PAGE
+
+
+def _timestamp(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _info_size(info: dict[str, Any]) -> int | None:
+    size = info.get("size")
+    if size is None:
+        size = (info.get("metadata") or {}).get("size")
+    return int(size) if size is not None else None

@@ -1,0 +1,167 @@
+"""SupabaseStore with the REAL supabase-py against a local fake of the Storage REST protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fake_supabase_storage import FakeSupabaseStorage
+from modal_functions.errors import CapabilityError
+from modal_functions.settings import Settings
+from modal_functions.storage import get_store
+from modal_functions.storage.supabase_store import SupabaseStore
+
+KEY = "service-role-key"
+MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def fake(clock):
+    with FakeSupabaseStorage(service_key=KEY, clock=clock) as f:
+        yield f
+
+
+@pytest.fixture
+def store(fake, clock):
+    return SupabaseStore.connect(fake.url, KEY, clock=clock, timeout=5)
+
+
+def test_upload_download_with_explicit_content_type(store: SupabaseStore, fake, tmp_path: Path):
+    ref = store.put_bytes(MP4, "mp4")
+    digest = hashlib.sha256(MP4).hexdigest()
+    assert ref.key == f"artifacts/sha256/{digest[:2]}/{digest}.mp4"
+    assert (ref.sha256, ref.size, ref.content_type) == (digest, len(MP4), "video/mp4")
+    stored = fake.buckets["artifacts"][f"sha256/{digest[:2]}/{digest}.mp4"]
+    assert stored.content_type == "video/mp4"  # never the client's text/plain default
+    assert stored.data == MP4
+    assert store.exists(ref.key)
+    assert store.read_bytes(ref.key) == MP4
+    assert store.get_to_file(ref.key, tmp_path / "o" / "v.mp4").read_bytes() == MP4
+    assert [p for p in (tmp_path / "o").iterdir()] == [tmp_path / "o" / "v.mp4"]
+
+
+def test_same_bytes_reupload_is_an_upsert(store: SupabaseStore, tmp_path: Path):
+    a = store.put_bytes(b"same", "png")
+    f = tmp_path / "same.png"
+    f.write_bytes(b"same")
+    b = store.put_file(f, "png")  # would be 409 Duplicate without upsert "true"
+    assert a.key == b.key and b.content_type == "image/png"
+
+
+def test_missing_object(store: SupabaseStore, tmp_path: Path):
+    key = "artifacts/sha256/00/" + "0" * 64 + ".png"
+    assert store.exists(key) is False
+    with pytest.raises(CapabilityError) as e:
+        store.read_bytes(key)
+    assert (e.value.code, e.value.http_status) == ("artifact_not_found", 404)
+    with pytest.raises(CapabilityError):
+        store.get_to_file(key, tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_publish_is_a_server_side_copy_to_renders_bucket(store: SupabaseStore, fake):
+    ref = store.put_bytes(MP4, "mp4")
+    uploads_before = sum(1 for m, p in fake.requests if m == "POST" and p.startswith("/storage/v1/object/artifacts"))
+    pub = store.publish(ref.key, "user_1", "render-9")
+    assert pub.key == "renders/user_1/render-9.mp4"
+    assert (pub.sha256, pub.size, pub.content_type) == (ref.sha256, len(MP4), "video/mp4")
+    assert fake.buckets["renders"]["user_1/render-9.mp4"].data == MP4
+    assert ("POST", "/storage/v1/object/copy") in fake.requests
+    assert sum(1 for m, p in fake.requests if m == "POST" and p.startswith("/storage/v1/object/artifacts")) == uploads_before
+    # publishing again under the same id replaces it
+    other = store.put_bytes(b"second", "mp4")
+    assert store.publish(other.key, "user_1", "render-9").size == len(b"second")
+    assert store.read_bytes(pub.key) == b"second"
+
+
+def test_signed_url_works_then_expires(store: SupabaseStore, clock):
+    ref = store.put_bytes(b"signed bytes", "wav")
+    url = store.signed_url(ref.key, 60)
+    r = httpx.get(url)
+    assert r.status_code == 200 and r.content == b"signed bytes"
+    assert r.headers["content-type"] == "audio/wav"
+    clock.now += 61
+    r = httpx.get(url)
+    assert r.status_code == 400  # the real server's shape for an expired token
+    assert r.json() == {"statusCode": "400", "error": "InvalidJWT", "message": "jwt expired"}
+
+
+def test_cleanup_by_listing(store: SupabaseStore, fake, clock):
+    old = [store.put_bytes(f"old {i}".encode(), "png") for i in range(5)]
+    pub = store.publish(old[0].key, "o", "kept")
+    clock.now += 3 * 86400
+    new = store.put_bytes(b"new", "png")
+    assert store.cleanup(2 * 86400) == 5
+    assert not any(store.exists(r.key) for r in old)
+    assert store.exists(new.key)
+    assert store.exists(pub.key)
+    assert store.cleanup(2 * 86400) == 0
+
+
+def test_wrong_key_is_a_clear_error(fake):
+    bad = SupabaseStore.connect(fake.url, "not-the-key", timeout=5)
+    with pytest.raises(CapabilityError) as e:
+        bad.put_bytes(b"x", "png")
+    assert e.value.code == "storage_unavailable"
+    assert "403" in e.value.message and e.value.retryable is False
+
+
+def test_missing_bucket_is_not_artifact_not_found(fake):
+    store = SupabaseStore.connect(fake.url, KEY, artifacts_bucket="nope", timeout=5)
+    with pytest.raises(CapabilityError) as e:
+        store.read_bytes("artifacts/sha256/00/" + "0" * 64 + ".png")
+    assert e.value.code == "storage_unavailable"
+    assert "Bucket not found" in e.value.message
+
+
+def test_unreachable_store_is_storage_unavailable():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connection refused
+    store = SupabaseStore.connect(f"http://127.0.0.1:{port}", KEY, timeout=5)
+    for call in (lambda: store.put_bytes(b"x", "png"), lambda: store.exists("renders/a/b.mp4"),
+                 lambda: store.signed_url("renders/a/b.mp4"), lambda: store.cleanup(1)):
+        with pytest.raises(CapabilityError) as e:
+            call()
+        assert (e.value.code, e.value.http_status, e.value.retryable) == ("storage_unavailable", 503, True)
+
+
+def test_unresolvable_host_is_storage_unavailable():
+    store = SupabaseStore.connect("http://storage.invalid", KEY, timeout=5)  # .invalid never resolves (RFC 2606)
+    with pytest.raises(CapabilityError) as e:
+        store.exists("renders/a/b.mp4")
+    assert (e.value.code, e.value.retryable) == ("storage_unavailable", True)
+
+
+def test_get_store_selects_supabase(fake, tmp_path: Path):
+    settings = Settings(CANVASCAST_DATA_DIR=tmp_path, ARTIFACT_STORE="supabase", SUPABASE_URL=fake.url, SUPABASE_SERVICE_ROLE_KEY=KEY)
+    store = get_store(settings)
+    assert isinstance(store, SupabaseStore)
+    assert store.read_bytes(store.put_bytes(b"via settings", "json").key) == b"via settings"
+
+
+def test_traversal_keys_never_reach_supabase(store: SupabaseStore, fake):
+    before = len(fake.requests)
+    for key in ["artifacts/../renders/x.mp4", "renders/a/../../b.mp4", "/etc/passwd", "artifacts\\sha256", "renders/a/b.mp4\x00"]:
+        with pytest.raises(CapabilityError) as e:
+            store.read_bytes(key)
+        assert e.value.code == "invalid_key"
+    assert len(fake.requests) == before
