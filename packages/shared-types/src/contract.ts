@@ -175,6 +175,8 @@ export interface ImageStyle {
   art_style?: string;
   aspect_ratio?: "16:9" | "9:16" | "1:1" | "4:3" | "3:4";
   /**
+   * Things the image must not show.
+   *
    * @maxItems 20
    */
   avoid?:
@@ -331,12 +333,17 @@ export interface ImageStyle {
  * via the `definition` "GenerateImagesResult".
  */
 export interface GenerateImagesResult {
+  cost_usd?: number;
   /**
    * True when any image is a placeholder.
    */
   degraded: boolean;
   failed: number;
   images: ImageItem[];
+  placeholders?: number;
+  /**
+   * Items with status ok or placeholder.
+   */
   succeeded: number;
 }
 /**
@@ -345,15 +352,32 @@ export interface GenerateImagesResult {
  */
 export interface ImageItem {
   artifact?: ArtifactRef | null;
+  /**
+   * Upstream calls made for this image.
+   */
   attempts?: number;
+  /**
+   * Served from the artifact-store cache: no API charge.
+   */
   cached?: boolean;
+  /**
+   * Provider charge for this image (0 when cached or a placeholder).
+   */
   cost_usd?: number;
+  /**
+   * Why it failed; for a placeholder, why the provider was not used.
+   */
   error?: JobError | null;
   generator?: ("google-genai" | "placeholder") | null;
+  height?: number | null;
+  /**
+   * Position of the prompt in the request.
+   */
   index: number;
   model?: string | null;
   prompt: string;
   status: "ok" | "placeholder" | "failed";
+  width?: number | null;
 }
 /**
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema

@@ -1,0 +1,190 @@
+"""A batch of prompts -> one outcome per prompt, concurrently, each failure kept to itself.
+
+Per prompt: cache lookup -> provider call (with the retry layer) -> artifact + cache
+entry; or, when there is no provider or the call fails, the fallback policy decides
+between a placeholder (degraded) and a coded failure. Identical prompts in one
+batch are generated once. Upstream calls run on a small thread pool; the calling
+thread only waits, heartbeats and reports progress, so a long backoff never looks
+like a stalled job and `ctx` is only ever touched from one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+from ..contract.images import GenerateImagesRequest, GenerateImagesResult, ImageItem, ImageStyle
+from ..contract.jobs import JobError
+from ..errors import INTERNAL, CapabilityError
+from ..storage.base import ArtifactStore
+from . import placeholder
+from .cache import CachedImage, ImageCache, cache_key
+from .errors import PROVIDER_NOT_CONFIGURED, UpstreamError
+from .gemini import GeminiImages
+from .pricing import image_cost
+from .prompting import compose_prompt
+from .retry import CallStats, RetryPolicy, call_with_retries, wait_seeded_jitter
+
+log = logging.getLogger(__name__)
+
+Fallback = Literal["placeholder", "fail"]
+ProgressFn = Callable[..., None]
+
+
+@dataclass
+class ImagesEngine:
+    """The warm state of the capability: one provider client, one retry policy, one RNG."""
+
+    provider: GeminiImages | None  # None: no key and no Vertex configured
+    model: str
+    fallback: Fallback
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 4
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    heartbeat_every: float = 2.0
+
+    def __post_init__(self) -> None:
+        self._jitter = wait_seeded_jitter(self.rng, self.policy.jitter_s)
+
+    def generate(
+        self,
+        request: GenerateImagesRequest,
+        store: ArtifactStore,
+        *,
+        progress: ProgressFn | None = None,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> GenerateImagesResult:
+        model = request.model or self.model
+        cache = ImageCache(store)
+        groups: dict[str, list[int]] = {}  # cache key -> prompt indices, in order
+        for i, prompt in enumerate(request.prompts):
+            groups.setdefault(cache_key(prompt, request.style, model), []).append(i)
+        total = len(request.prompts)
+        outcomes: dict[int, ImageItem] = {}
+        if progress:
+            progress(0, total, "images", f"generating {total} image(s)")
+
+        workers = max(1, min(self.concurrency, len(groups)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="images") as pool:
+            futures: dict[Future, str] = {
+                pool.submit(self._one, request.prompts[idx[0]], request.style, model, key, store, cache): key
+                for key, idx in groups.items()
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=self.heartbeat_every, return_when=FIRST_COMPLETED)
+                if heartbeat:
+                    heartbeat()
+                for fut in done:
+                    key = futures[fut]
+                    item = _result_or_internal(fut, request.prompts[groups[key][0]])
+                    for n, i in enumerate(groups[key]):
+                        # a duplicate prompt shares the artifact, but is charged (and counted) once
+                        outcomes[i] = item.model_copy(
+                            update={"index": i, "prompt": request.prompts[i]}
+                            | ({"cost_usd": 0.0, "attempts": 0} if n else {})
+                        )
+                    if progress:
+                        progress(len(outcomes), total, "images", f"{item.status}: {item.prompt[:60]}")
+        images = [outcomes[i] for i in range(total)]
+        return summarize(images)
+
+    def _one(
+        self, prompt: str, style: ImageStyle, model: str, key: str, store: ArtifactStore, cache: ImageCache
+    ) -> ImageItem:
+        if self.provider is None:
+            reason = CapabilityError(
+                PROVIDER_NOT_CONFIGURED, "no GEMINI_API_KEY and IMAGE_VERTEX is off: no image provider configured"
+            )
+            return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
+        hit = cache.get(key)
+        if hit is not None:
+            log.info("image cache hit", extra={"cache_key": key, "model": hit.model})
+            return ImageItem(
+                index=0, prompt=prompt, status="ok", artifact=hit.artifact, generator="google-genai",
+                model=hit.model, width=hit.width, height=hit.height, cached=True,
+            )
+        stats = CallStats()
+        text = compose_prompt(prompt, style)
+        try:
+            image = call_with_retries(
+                lambda: self.provider.generate_once(text, model=model, aspect_ratio=style.aspect_ratio),
+                policy=self.policy, sleep=self.sleep, stats=stats, jitter=self._jitter,
+            )
+        except UpstreamError as e:
+            log.warning(
+                "image generation failed",
+                extra={"code": e.code, "attempts": stats.attempts, "waits": stats.waits, "model": model},
+            )
+            return self._fallback(prompt, style, e, attempts=stats.attempts, store=store, model=model)
+        ref = store.put_bytes(image.data, image.ext, f"image/{'jpeg' if image.ext == 'jpg' else image.ext}")
+        cache.put(key, CachedImage(ref, model, image.width, image.height))
+        log.info("image generated", extra={"attempts": stats.attempts, "waits": stats.waits, "model": model})
+        return ImageItem(
+            index=0, prompt=prompt, status="ok", artifact=ref, generator="google-genai", model=model,
+            width=image.width, height=image.height, cost_usd=image_cost(model), attempts=stats.attempts,
+        )
+
+    def _fallback(
+        self, prompt: str, style: ImageStyle, reason: CapabilityError, *, attempts: int, store: ArtifactStore, model: str
+    ) -> ImageItem:
+        """The policy: a placeholder that says why (degraded), or a failure with the code."""
+        error = reason.to_error()
+        if self.fallback == "fail":
+            return ImageItem(index=0, prompt=prompt, status="failed", model=model, attempts=attempts, error=error)
+        ph = placeholder.render_placeholder(prompt, style)
+        ref = store.put_bytes(ph.data, ph.ext, ph.content_type)  # stored, never indexed in the cache
+        return ImageItem(
+            index=0, prompt=prompt, status="placeholder", artifact=ref, generator="placeholder",
+            model=placeholder.MODEL, width=ph.width, height=ph.height, attempts=attempts, error=error,
+        )
+
+    def close(self) -> None:
+        if self.provider is not None:
+            self.provider.close()
+
+
+def _result_or_internal(fut: Future, prompt: str) -> ImageItem:
+    """A bug or a storage outage in one prompt fails that prompt, not the batch."""
+    try:
+        return fut.result()
+    except CapabilityError as e:
+        return ImageItem(index=0, prompt=prompt, status="failed", error=e.to_error())
+    except Exception as e:
+        log.exception("image item crashed")
+        return ImageItem(
+            index=0, prompt=prompt, status="failed",
+            error=JobError(code=INTERNAL, message=f"{type(e).__name__}: {e}", retryable=False),
+        )
+
+
+def summarize(images: list[ImageItem]) -> GenerateImagesResult:
+    placeholders = sum(1 for im in images if im.status == "placeholder")
+    failed = sum(1 for im in images if im.status == "failed")
+    return GenerateImagesResult(
+        images=images,
+        succeeded=len(images) - failed,
+        failed=failed,
+        placeholders=placeholders,
+        cost_usd=round(sum(im.cost_usd for im in images), 6),
+        degraded=placeholders > 0,
+    )
+
+
+_SLOTS: threading.BoundedSemaphore | None = None
+_SLOTS_LOCK = threading.Lock()
+
+
+def process_slots(limit: int) -> threading.BoundedSemaphore:
+    """The per-process cap on upstream calls in flight, shared by every batch in this process."""
+    global _SLOTS
+    with _SLOTS_LOCK:
+        if _SLOTS is None:
+            _SLOTS = threading.BoundedSemaphore(limit)
+        return _SLOTS

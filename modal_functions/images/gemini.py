@@ -1,0 +1,221 @@
+"""The one place that talks to Google GenAI: one `generate_content` call, classified.
+
+Imagen is shut down; images come from a Gemini image model through `generate_content`
+with `response_modalities=["IMAGE"]` and the aspect ratio in `ImageConfig`. The SDK's
+own retries are switched off explicitly (`HttpRetryOptions(attempts=1)`): retries
+belong to `retry.py`, the single retry layer for upstream errors. Every failure
+leaves here as an `UpstreamError` with a code, so the retry policy only has to ask
+`.retryable`.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from PIL import Image, UnidentifiedImageError
+
+from .errors import (
+    NO_IMAGE,
+    SAFETY_BLOCK,
+    UPSTREAM_AUTH,
+    UPSTREAM_BAD_REQUEST,
+    UPSTREAM_MALFORMED,
+    UPSTREAM_RATE_LIMITED,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNAVAILABLE,
+    UpstreamError,
+)
+
+try:  # google-genai defaults to httpx2 when it is installed; classify both.
+    import httpx2
+except ImportError:  # pragma: no cover
+    httpx2 = None
+
+_TIMEOUTS = tuple(m.TimeoutException for m in (httpx, httpx2) if m is not None)
+_TRANSPORT = tuple(m.TransportError for m in (httpx, httpx2) if m is not None) + (ConnectionError,)
+
+SAFETY_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+    }
+)
+_FORMAT_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    ext: str
+    width: int
+    height: int
+    model_version: str | None = None
+
+
+def make_client(
+    *, api_key: str | None, vertex: bool = False, base_url: str | None = None, timeout_s: float = 60.0
+) -> genai.Client:
+    """A google-genai client with a per-call timeout and the SDK's retries OFF."""
+    http_options = types.HttpOptions(
+        base_url=base_url,
+        timeout=max(1, int(timeout_s * 1000)),  # milliseconds
+        retry_options=types.HttpRetryOptions(attempts=1),  # one attempt per call: retry.py owns retries
+    )
+    if vertex:  # API key = Vertex express mode; otherwise project/location/ADC from the environment
+        return genai.Client(vertexai=True, api_key=api_key or None, http_options=http_options)
+    return genai.Client(api_key=api_key, http_options=http_options)
+
+
+class GeminiImages:
+    """Single-attempt image generation. `slots` bounds concurrent calls in this process."""
+
+    generator = "google-genai"
+
+    def __init__(self, client: genai.Client, *, slots: threading.Semaphore | None = None):
+        self.client = client
+        self.slots = slots
+
+    def generate_once(self, prompt: str, *, model: str, aspect_ratio: str) -> GeneratedImage:
+        config = types.GenerateContentConfig(
+            response_modalities=["IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio=aspect_ratio),
+        )
+        try:
+            with self.slots or nullcontext():  # held only while the call is in flight, never while backing off
+                response = self.client.models.generate_content(model=model, contents=prompt, config=config)
+        except Exception as e:
+            raise classify_exception(e) from e
+        return image_from_response(response)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def classify_exception(e: BaseException) -> BaseException:
+    """SDK/transport exception -> UpstreamError with a code (unknown exceptions pass through)."""
+    if isinstance(e, UpstreamError):
+        return e
+    if isinstance(e, genai_errors.APIError):
+        status = int(e.code or 0)
+        msg = f"provider answered {status}: {e.message or e.status or 'no message'}"
+        hint = retry_after_of(e)
+        if status == 429:
+            return UpstreamError(UPSTREAM_RATE_LIMITED, msg, status=status, retry_after=hint)
+        if status == 408:
+            return UpstreamError(UPSTREAM_TIMEOUT, msg, status=status, retry_after=hint)
+        if status in (401, 403):
+            return UpstreamError(UPSTREAM_AUTH, msg, status=status)
+        if 400 <= status < 500:
+            return UpstreamError(UPSTREAM_BAD_REQUEST, msg, status=status)
+        return UpstreamError(UPSTREAM_UNAVAILABLE, msg, status=status, retry_after=hint)
+    if isinstance(e, _TIMEOUTS):
+        return UpstreamError(UPSTREAM_TIMEOUT, f"no reply within the per-call timeout ({type(e).__name__})")
+    if isinstance(e, _TRANSPORT):
+        return UpstreamError(UPSTREAM_UNAVAILABLE, f"connection to the provider failed: {type(e).__name__}: {e}")
+    if isinstance(e, (ValueError, genai_errors.UnknownApiResponseError)):  # bad JSON, or JSON of the wrong shape
+        return UpstreamError(UPSTREAM_MALFORMED, f"unparseable reply from the provider: {type(e).__name__}: {str(e)[:200]}")
+    return e
+
+
+def retry_after_of(e: genai_errors.APIError, now: float | None = None) -> float | None:
+    """The provider's wait hint in seconds: max of the Retry-After header and RetryInfo.retryDelay."""
+    hints: list[float] = []
+    headers = getattr(getattr(e, "response", None), "headers", None)
+    if headers is not None:
+        value = headers.get("retry-after")
+        if value:
+            hints.extend(_parse_retry_after_header(value, now))
+    body = e.details.get("error", e.details) if isinstance(e.details, dict) else {}
+    details = body.get("details") if isinstance(body, dict) else None
+    for d in details if isinstance(details, list) else []:
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = _parse_duration(d.get("retryDelay"))
+            if delay is not None:
+                hints.append(delay)
+    return max(hints) if hints else None
+
+
+def _parse_retry_after_header(value: str, now: float | None) -> list[float]:
+    value = value.strip()
+    try:
+        return [max(0.0, float(value))]
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return []
+    return [max(0.0, when - (time.time() if now is None else now))]
+
+
+def _parse_duration(value: Any) -> float | None:
+    """google.protobuf.Duration as JSON: "7s", "0.5s", or {"seconds": 7, "nanos": 0}."""
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return max(0.0, float(value[:-1]))
+        except ValueError:
+            return None
+    if isinstance(value, dict):
+        return max(0.0, float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9)
+    return None
+
+
+def image_from_response(response: types.GenerateContentResponse) -> GeneratedImage:
+    """The first image in the reply, or a coded reason why there is none."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason:
+        reason = _name(feedback.block_reason)
+        raise UpstreamError(SAFETY_BLOCK, f"prompt blocked by the provider ({reason})")
+    candidates = response.candidates or []
+    if not candidates:  # a real reply has candidates, or a blockReason saying why not
+        raise UpstreamError(UPSTREAM_MALFORMED, "reply had neither candidates nor a block reason")
+    candidate = candidates[0]
+    if candidate.content is None and candidate.finish_reason is None:  # the SDK is lenient about shapes
+        raise UpstreamError(UPSTREAM_MALFORMED, "reply's candidate had neither content nor a finishReason")
+    parts = (candidate.content.parts if candidate.content else None) or []
+    for part in parts:
+        blob = part.inline_data
+        if blob is not None and (blob.mime_type or "").startswith("image/") and blob.data:
+            return _decode(blob.data, response.model_version)
+    finish = _name(candidate.finish_reason)
+    if finish in SAFETY_FINISH_REASONS:
+        raise UpstreamError(SAFETY_BLOCK, f"image blocked by the provider (finishReason {finish})")
+    text = " ".join(p.text for p in parts if p.text).strip()
+    detail = f"; it said: {text[:200]!r}" if text else ""
+    raise UpstreamError(NO_IMAGE, f"reply had no image (finishReason {finish or 'none'}){detail}")
+
+
+def _decode(data: bytes, model_version: str | None) -> GeneratedImage:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            fmt, (w, h) = img.format, img.size
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UpstreamError(UPSTREAM_MALFORMED, f"reply carried {len(data)} bytes that are not an image: {e}") from e
+    ext = _FORMAT_EXT.get(fmt or "")
+    if ext is None:
+        raise UpstreamError(UPSTREAM_MALFORMED, f"reply carried an unsupported image format {fmt!r}")
+    return GeneratedImage(data=data, ext=ext, width=w, height=h, model_version=model_version)
+
+
+def _name(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))

@@ -1,0 +1,284 @@
+"""The local placeholder generator: a deterministic, styled PNG that says what it stands for.
+
+Used when no provider is configured (the local demo) or when IMAGE_FALLBACK=placeholder
+lets a failed prompt through. It must be obviously a placeholder, yet useful in a draft
+render:
+
+- the requested aspect ratio (a 16:9 scene gets a 16:9 picture);
+- a composition derived from the prompt (layout and shapes seeded by its hash), so
+  different prompts look different and the same prompt always gives the same bytes;
+- the palette from the style (or one derived from the art style's name);
+- the prompt itself, legible: white bold text on an opaque dark panel, wrapped and
+  shrunk to fit, ellipsised only as a last resort.
+
+Placeholders are never cached; a result containing one is `degraded`.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import random
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..contract.images import ImageStyle
+
+MODEL = "placeholder-v1"
+SIZES: dict[str, tuple[int, int]] = {
+    "16:9": (1280, 720),
+    "9:16": (720, 1280),
+    "1:1": (1024, 1024),
+    "4:3": (1024, 768),
+    "3:4": (768, 1024),
+}
+# Debian's fonts-dejavu-core (in the Makefile's APT_PKGS); Pillow's own font if it is missing.
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+TEXT_COLOUR = (255, 255, 255)
+LAYOUTS = ("orbs", "bands", "peaks", "grid")
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    lines: list[str]
+    font_size: int
+    box: tuple[int, int, int, int]  # panel: left, top, right, bottom
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    data: bytes
+    width: int
+    height: int
+    ext: str = "png"
+    content_type: str = "image/png"
+
+
+def render_placeholder(prompt: str, style: ImageStyle) -> Placeholder:
+    with _LOCK:  # FreeType faces are shared and not thread-safe; rendering takes milliseconds
+        return _render(prompt, style)
+
+
+def _render(prompt: str, style: ImageStyle) -> Placeholder:
+    width, height = SIZES[style.aspect_ratio]
+    seed = hashlib.sha256(f"{prompt}\x00{style.art_style}".encode()).digest()
+    rng = random.Random(int.from_bytes(seed[:8], "big"))
+    colours = palette_for(style)
+
+    img = _background(width, height, colours)
+    _composition(img, rng, colours, LAYOUTS[seed[8] % len(LAYOUTS)])
+    layout = layout_text(prompt, width, height)
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle(layout.box, radius=max(8, layout.font_size // 2), fill=panel_colour(colours))
+    font = _font(layout.font_size, bold=True)
+    pad = layout.font_size
+    y = layout.box[1] + pad
+    for line in layout.lines:
+        draw.text((layout.box[0] + pad, y), line, font=font, fill=TEXT_COLOUR)
+        y += _line_height(layout.font_size)
+    _badge(draw, width, height, f"PLACEHOLDER · {style.art_style}"[:80])
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")  # no timestamps or metadata: same input, same bytes
+    return Placeholder(buf.getvalue(), width, height)
+
+
+# ## Colour
+
+
+def palette_for(style: ImageStyle) -> list[tuple[int, int, int]]:
+    """The style's palette, or four harmonious colours derived from the art style's name."""
+    if style.palette:
+        colours = [_hex(c) for c in style.palette]
+        return colours if len(colours) > 1 else colours + [_shade(colours[0], 0.55)]
+    h = hashlib.sha256(style.art_style.encode()).digest()
+    base = h[0] / 255
+    out = []
+    for i, (dh, s, v) in enumerate(((0.0, 0.55, 0.85), (0.08, 0.65, 0.55), (0.5, 0.45, 0.9), (0.58, 0.6, 0.35))):
+        r, g, b = colorsys.hsv_to_rgb((base + dh + h[i + 1] / 2550) % 1.0, s, v)
+        out.append((round(r * 255), round(g * 255), round(b * 255)))
+    return out
+
+
+def panel_colour(colours: list[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The darkest palette colour, darkened until white text on it is AAA-legible (contrast >= 7)."""
+    darkest = min(colours, key=luminance)
+    factor = 1.0
+    while contrast(TEXT_COLOUR, _shade(darkest, factor)) < 10 and factor > 0:
+        factor = round(factor - 0.05, 2)
+    return _shade(darkest, max(factor, 0))
+
+
+def luminance(c: tuple[int, int, int]) -> float:
+    def ch(v: int) -> float:
+        s = v / 255
+        return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
+
+    r, g, b = c[:3]
+    return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _hex(c: str) -> tuple[int, int, int]:
+    c = c.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _shade(c: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(max(0, min(255, round(v * factor))) for v in c[:3])  # type: ignore[return-value]
+
+
+# ## Picture
+
+
+def _background(w: int, h: int, colours: list[tuple[int, int, int]]) -> Image.Image:
+    top, bottom = colours[0], _shade(colours[1], 0.8)
+    grad = Image.linear_gradient("L").resize((w, h))
+    return Image.composite(Image.new("RGB", (w, h), bottom), Image.new("RGB", (w, h), top), grad)
+
+
+def _composition(img: Image.Image, rng: random.Random, colours: list[tuple[int, int, int]], layout: str) -> None:
+    w, h = img.size
+    s = min(w, h)
+    overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(overlay)
+    pick = lambda: colours[rng.randrange(len(colours))]  # noqa: E731
+    if layout == "orbs":
+        for _ in range(rng.randint(5, 9)):
+            r = rng.uniform(0.06, 0.28) * s
+            x, y = rng.uniform(0, w), rng.uniform(0, h * 0.7)
+            d.ellipse((x - r, y - r, x + r, y + r), fill=(*pick(), rng.randint(110, 200)))
+    elif layout == "bands":
+        n = rng.randint(4, 7)
+        for i in range(n):
+            y0 = h * i / n + rng.uniform(-0.04, 0.04) * h
+            d.polygon(
+                [(0, y0), (w, y0 + rng.uniform(-0.2, 0.2) * h), (w, y0 + 0.12 * h), (0, y0 + rng.uniform(0.05, 0.2) * h)],
+                fill=(*pick(), rng.randint(90, 170)),
+            )
+    elif layout == "peaks":
+        for layer in range(3):
+            base = h * (0.45 + 0.12 * layer)
+            pts = [(0, h), (0, base)]
+            x = 0.0
+            while x < w:
+                x += rng.uniform(0.08, 0.22) * w
+                pts.append((min(x, w), base - rng.uniform(0.05, 0.3) * h))
+            pts += [(w, base), (w, h)]
+            d.polygon(pts, fill=(*_shade(pick(), 1.0 - 0.2 * layer), 200))
+        r = 0.08 * s
+        cx, cy = rng.uniform(0.15, 0.85) * w, rng.uniform(0.1, 0.3) * h
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*pick(), 230))
+    else:  # grid
+        cols, rows = rng.randint(3, 6), rng.randint(2, 5)
+        cw, rh = w / cols, h / rows
+        for i in range(cols):
+            for j in range(rows):
+                if rng.random() < 0.55:
+                    m = rng.uniform(0.08, 0.25)
+                    box = (i * cw + m * cw, j * rh + m * rh, (i + 1) * cw - m * cw, (j + 1) * rh - m * rh)
+                    if rng.random() < 0.5:
+                        d.rectangle(box, fill=(*pick(), rng.randint(120, 210)))
+                    else:
+                        d.ellipse(box, fill=(*pick(), rng.randint(120, 210)))
+    img.paste(Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB"))
+
+
+# ## Text
+
+
+def layout_text(prompt: str, width: int, height: int) -> TextLayout:
+    """Wrap the prompt into a panel across the lower part, shrinking the font until it fits."""
+    short = min(width, height)
+    margin = round(short * 0.05)
+    panel_w = width - 2 * margin
+    max_panel_h = round(height * (0.45 if height > width else 0.5))
+    words = " ".join(prompt.split())[:4000].split(" ")
+    largest, smallest = max(18, round(short / 16)), max(14, round(short / 40))
+
+    def fitting(size: int) -> list[str] | None:
+        lines = _wrap(words, _font(size, bold=True), panel_w - 2 * size)
+        return lines if len(lines) * _line_height(size) + 2 * size <= max_panel_h else None
+
+    lo, hi, best = smallest, largest, None  # binary search for the largest size that fits
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        lines = fitting(mid)
+        if lines is not None:
+            best, lo = (mid, lines), mid + 1
+        else:
+            hi = mid - 1
+    if best is not None:
+        return _panel(best[1], best[0], width, height, margin, truncated=False)
+    size = smallest
+    max_lines = max(1, (max_panel_h - 2 * size) // _line_height(size))
+    font = _font(size, bold=True)
+    lines = _wrap(words, font, panel_w - 2 * size)
+    kept = lines[:max_lines]
+    last = kept[-1]
+    while last and font.getlength(last + "…") > panel_w - 2 * size:
+        last = last[:-1]
+    kept[-1] = last.rstrip() + "…"
+    return _panel(kept, size, width, height, margin, truncated=True)
+
+
+def _panel(lines: list[str], size: int, width: int, height: int, margin: int, truncated: bool) -> TextLayout:
+    panel_h = len(lines) * _line_height(size) + 2 * size
+    bottom = height - margin
+    return TextLayout(lines, size, (margin, bottom - panel_h, width - margin, bottom), truncated)
+
+
+def _wrap(words: list[str], font: ImageFont.FreeTypeFont, max_w: float) -> list[str]:
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        candidate = f"{current} {word}".strip()
+        if font.getlength(candidate) <= max_w:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+        while font.getlength(current) > max_w:  # one very long word: hard-break it
+            lo, hi = 1, len(current)  # longest prefix that fits
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if font.getlength(current[:mid]) <= max_w else (lo, mid - 1)
+            cut = lo
+            lines.append(current[:cut])
+            current = current[cut:]
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _line_height(size: int) -> int:
+    return round(size * 1.3)
+
+
+def _badge(draw: ImageDraw.ImageDraw, width: int, height: int, text: str) -> None:
+    size = max(12, round(min(width, height) / 36))
+    font = _font(size, bold=True)
+    m = round(min(width, height) * 0.04)
+    tw = font.getlength(text)
+    draw.rounded_rectangle((m, m, m + tw + size, m + round(size * 1.7)), radius=size // 2, fill=(0, 0, 0))
+    draw.text((m + size // 2, m + round(size * 0.3)), text, font=font, fill=(255, 214, 10))
+
+
+@cache
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    path = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+    if path.exists():
+        return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size)  # type: ignore[return-value]

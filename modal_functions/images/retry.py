@@ -1,0 +1,130 @@
+"""The single retry layer for upstream image errors (tenacity).
+
+Only `UpstreamError`s marked retryable (429, 5xx, timeouts, connection errors) are
+retried. The wait is exponential backoff plus seeded jitter, but never shorter than
+the provider's own hint (Retry-After or RetryInfo.retryDelay). A hint longer than
+`max_hint_s` is not waited out: we give up at once and report it, rather than sit on a
+worker slot past the job's deadline.
+
+Time is injected: pass `sleep=waits.append` and a seeded `random.Random` and a test
+can assert the exact waits without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from .errors import UpstreamError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    initial_s: float = 1.0  # first backoff; doubles each attempt
+    max_backoff_s: float = 30.0
+    jitter_s: float = 1.0  # uniform [0, jitter_s) added to each backoff
+    max_hint_s: float = 60.0  # longest provider hint we are willing to wait out
+
+
+@dataclass
+class CallStats:
+    """What one logical call cost: upstream attempts made and waits taken (seconds)."""
+
+    attempts: int = 0
+    waits: list[float] = field(default_factory=list)
+
+
+class wait_seeded_jitter(wait_base):
+    """Uniform [0, max) from an injected, lockable RNG (tenacity's own jitter uses the global one)."""
+
+    def __init__(self, rng: random.Random, maximum: float):
+        self.rng = rng
+        self.maximum = maximum
+        self._lock = threading.Lock()
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        if self.maximum <= 0:
+            return 0.0
+        with self._lock:
+            return self.rng.uniform(0, self.maximum)
+
+
+class wait_retry_after(wait_base):
+    """The provider's hint when it asks for longer than `fallback` would wait."""
+
+    def __init__(self, fallback: wait_base):
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        wait = self.fallback(retry_state)
+        hint = _hint(retry_state)
+        return max(wait, hint) if hint is not None else wait
+
+
+class stop_if_hint_exceeds(stop_base):
+    def __init__(self, max_hint_s: float):
+        self.max_hint_s = max_hint_s
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        hint = _hint(retry_state)
+        return hint is not None and hint > self.max_hint_s
+
+
+def _hint(retry_state: RetryCallState) -> float | None:
+    outcome = retry_state.outcome
+    if outcome is None or not outcome.failed:
+        return None
+    return getattr(outcome.exception(), "retry_after", None)
+
+
+def _retryable(e: BaseException) -> bool:
+    return isinstance(e, UpstreamError) and e.retryable
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stats: CallStats | None = None,
+    jitter: wait_seeded_jitter | None = None,
+) -> T:
+    """Run `fn` with the policy. Raises the last `UpstreamError` when attempts run out."""
+    stats = stats if stats is not None else CallStats()
+    jitter = jitter or wait_seeded_jitter(rng or random.Random(), policy.jitter_s)
+
+    def attempt() -> T:
+        stats.attempts += 1
+        return fn()
+
+    def before_sleep(rs: RetryCallState) -> None:
+        wait = rs.next_action.sleep if rs.next_action else 0.0
+        stats.waits.append(wait)
+        exc = rs.outcome.exception() if rs.outcome else None
+        log.info(
+            "image call retrying",
+            extra={"attempt": rs.attempt_number, "wait_s": round(wait, 3), "code": getattr(exc, "code", None)},
+        )
+
+    retrying = Retrying(
+        sleep=sleep,
+        stop=stop_after_attempt(policy.max_attempts) | stop_if_hint_exceeds(policy.max_hint_s),
+        wait=wait_retry_after(wait_exponential(multiplier=policy.initial_s, max=policy.max_backoff_s) + jitter),
+        retry=retry_if_exception(_retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(attempt)
