@@ -1,0 +1,64 @@
+/**
+ * Poll a compute job until it is terminal (the long-job protocol: submit, then poll).
+ * Each GET has its own per-attempt timeout and retries (the client's policies); the job
+ * itself has no deadline here, the backend's watchdog owns that. Transient polling
+ * failures (backend restarting, breaker open) are waited out for `maxUnreachableMs`.
+ */
+import type { Job } from "../contract.ts";
+import { HttpError, isBrokenCircuit, isTransient, errorCode } from "../client/errors.ts";
+import type { ComputeClient } from "../client/modal-client.ts";
+import { abortableSleep } from "../router/Router.ts";
+
+export const TERMINAL_JOB = new Set(["succeeded", "failed", "cancelled"]);
+
+export class JobLostError extends Error {
+  override readonly name = "JobLostError";
+  readonly code = "compute_job_lost";
+  readonly retryable = true;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal | undefined;
+  onUpdate?: (job: Job) => Promise<void> | void;
+  minIntervalMs?: number;
+  maxIntervalMs?: number;
+  maxUnreachableMs?: number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export async function waitForJob(client: ComputeClient, jobId: string, opts: WaitOptions = {}): Promise<Job> {
+  const sleep = opts.sleep ?? abortableSleep;
+  const minI = opts.minIntervalMs ?? 100;
+  const maxI = opts.maxIntervalMs ?? 1000;
+  const maxUnreachable = opts.maxUnreachableMs ?? 10 * 60_000;
+  let interval = minI;
+  let unreachableSince: number | null = null;
+  let lastUpdated = "";
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    let job: Job;
+    try {
+      job = await client.get(jobId);
+      unreachableSince = null;
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 404) {
+        throw new JobLostError(`${client.name} no longer knows job ${jobId}`);
+      }
+      if (!(isTransient(e) || isBrokenCircuit(e))) throw e;
+      unreachableSince ??= Date.now();
+      if (Date.now() - unreachableSince > maxUnreachable) {
+        throw new JobLostError(`${client.name} unreachable for ${maxUnreachable} ms while polling ${jobId} (${errorCode(e)})`);
+      }
+      await sleep(Math.min(maxI * 2, 5000), opts.signal);
+      continue;
+    }
+    if (job.updated_at !== lastUpdated) {
+      lastUpdated = job.updated_at;
+      interval = minI;
+      await opts.onUpdate?.(job);
+    }
+    if (TERMINAL_JOB.has(job.status)) return job;
+    await sleep(interval, opts.signal);
+    interval = Math.min(maxI, Math.round(interval * 1.5));
+  }
+}

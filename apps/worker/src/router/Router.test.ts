@@ -1,0 +1,142 @@
+/**
+ * The router against two real compute servers on 127.0.0.1: `canvascast serve` as in-house
+ * and a second one with `--backend-name modal` and fault injection as the Modal backend.
+ */
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { BrokenCircuitError } from "cockatiel";
+import { ComputeClient } from "../client/modal-client.ts";
+import type { PolicyOptions } from "../client/policies.ts";
+import { Metrics } from "../metrics.ts";
+import { waitForJob } from "../pipeline/waitForJob.ts";
+import { ComputeServer } from "../../test/support/computeServer.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+import { REASONS, Router, type Decision } from "./index.ts";
+
+const TOKEN = "router-test-token";
+const N = 2;
+const FAST: Partial<PolicyOptions> = {
+  attemptTimeoutMs: 2000, maxAttempts: 2, initialDelayMs: 20, maxDelayMs: 100,
+  failureRate: 0.5, windowMs: 5000, minimumRps: 0.4, halfOpenAfterMs: 60_000,
+};
+
+describe("router with real compute servers", () => {
+  const dir = tempDir("cc-router-");
+  const inhouse = new ComputeServer({ dataDir: `${dir.path}/inhouse`, token: TOKEN, kinds: ["diagnostic"], faultInjection: true, pools: { diagnostic: { workers: N, queue: 0 } } });
+  const modal = new ComputeServer({ dataDir: `${dir.path}/modal`, token: TOKEN, kinds: ["diagnostic"], faultInjection: true, backendName: "modal", pools: { diagnostic: { workers: 4 * N, queue: 8 } } });
+
+  before(async () => {
+    await Promise.all([inhouse.start(), modal.start()]);
+  });
+  after(async () => {
+    await Promise.all([inhouse.stop(), modal.stop()]);
+    dir.cleanup();
+  });
+  beforeEach(async () => {
+    await Promise.all([inhouse.fault("none"), modal.fault("none")]);
+  });
+
+  function makeRouter(policy: Partial<PolicyOptions> = FAST) {
+    const metrics = new Metrics();
+    const clients = {
+      inhouse: new ComputeClient({ name: "inhouse", baseUrl: inhouse.url, token: TOKEN, policy }, { metrics }),
+      modal: new ComputeClient({ name: "modal", baseUrl: modal.url, token: TOKEN, policy }, { metrics }),
+    };
+    const decisions: Decision[] = [];
+    const router = new Router(clients, { metrics, maxWaitMs: 100 });
+    const submit = (input: Record<string, unknown>, key: string) =>
+      router.submit("diagnostic", input, key, { onDecision: (d) => void decisions.push(d) });
+    return { router, clients, metrics, decisions, submit };
+  }
+  let seq = 0;
+  const key = () => `router-test:${process.pid}:${seq++}`;
+
+  test("in-house first", async () => {
+    const { submit, clients } = makeRouter();
+    const { job, decision } = await submit({ action: "succeed", payload: "hi" }, key());
+    assert.deepEqual(decision, { backend: "inhouse", reason: REASONS.inhouseFirst });
+    const done = await waitForJob(clients.inhouse, job.id);
+    assert.equal(done.status, "succeeded");
+    assert.equal(done.backend, "inhouse");
+  });
+
+  test("429 capacity from in-house spills the step to Modal; the request is untouched", async () => {
+    const { submit, metrics } = makeRouter();
+    await inhouse.fault("capacity", { n: 1 });
+    const input = { action: "succeed", payload: "engine stays" };
+    const { job, decision } = await submit(input, key());
+    assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseCapacity });
+    assert.equal(job.backend, "modal");
+    assert.deepEqual(job.input, input);
+    assert.match(await metrics.text(), /canvascast_routing_decisions_total\{backend="modal",reason="inhouse_capacity"\} 1/);
+  });
+
+  test("fallback: when Modal fails, the step waits for and goes to in-house", async () => {
+    const { submit } = makeRouter({ ...FAST, minimumRps: 1000 }); // keep Modal's breaker closed here
+    await inhouse.fault("capacity", { n: 2 });
+    await modal.fault("fail");
+    const { job, decision } = await submit({ action: "succeed" }, key());
+    assert.deepEqual(decision, { backend: "inhouse", reason: REASONS.modalFailed });
+    assert.equal(job.backend, "inhouse");
+  });
+
+  test("when Modal's breaker is open the step waits for in-house capacity, without calling Modal", async () => {
+    const { submit, clients } = makeRouter();
+    await modal.fault("fail");
+    for (let i = 0; i < 4; i++) await clients.modal.submit("diagnostic", {}, key()).catch(() => undefined);
+    assert.equal(clients.modal.breakerState, "open");
+    await modal.fault("none");
+    await inhouse.fault("capacity", { n: 3 });
+    const { decision } = await submit({ action: "succeed" }, key());
+    assert.deepEqual(decision, { backend: "inhouse", reason: REASONS.modalBreakerOpen });
+    await assert.rejects(clients.modal.submit("diagnostic", {}, key()), BrokenCircuitError);
+  });
+
+  test("a stalled or refusing Modal times out per attempt and falls back to in-house", async () => {
+    const stalled = makeRouter({ ...FAST, attemptTimeoutMs: 300, minimumRps: 1000 });
+    await inhouse.fault("capacity", { n: 1 });
+    await modal.fault("stall", { stall_s: 5 });
+    assert.deepEqual((await stalled.submit({ action: "succeed" }, key())).decision, { backend: "inhouse", reason: REASONS.modalFailed });
+    const { submit } = makeRouter({ ...FAST, minimumRps: 1000 });
+    await inhouse.fault("capacity", { n: 1 });
+    await modal.fault("refuse");
+    assert.deepEqual((await submit({ action: "succeed" }, key())).decision, { backend: "inhouse", reason: REASONS.modalFailed });
+  });
+
+  test("burst: two workers, in-house capacity N, 3N jobs: in-house never runs more than N, the rest spill", async () => {
+    const a = makeRouter();
+    const b = makeRouter();
+    const placed = await Promise.all(
+      Array.from({ length: 3 * N }, (_, i) => (i % 2 ? a : b).submit({ action: "sleep", seconds: 1.5 }, key())),
+    );
+    const onInhouse = placed.filter((p) => p.decision.backend === "inhouse");
+    const onModal = placed.filter((p) => p.decision.backend === "modal");
+    assert.equal(onInhouse.length + onModal.length, 3 * N);
+    assert.ok(onModal.length >= N, `${onModal.length} spilled to Modal`);
+    assert.ok(onModal.every((p) => p.decision.reason === REASONS.inhouseCapacity));
+    const finished = await Promise.all(onInhouse.map((p) => waitForJob(a.clients.inhouse, p.job.id)));
+    assert.ok(finished.every((j) => j.status === "succeeded"));
+    // Max overlap of in-house run intervals, from the server's own timestamps.
+    const edges = finished.flatMap((j) => [[Date.parse(j.started_at!), 1], [Date.parse(j.finished_at!), -1]] as const)
+      .sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let running = 0;
+    let peak = 0;
+    for (const [, d] of edges) peak = Math.max(peak, (running += d));
+    assert.ok(peak <= N, `in-house ran ${peak} at once (capacity ${N})`);
+    await Promise.all(onModal.map((p) => waitForJob(a.clients.modal, p.job.id)));
+  });
+
+  test("when in-house is down, every step goes to Modal", async () => {
+    const { submit, clients } = makeRouter({ ...FAST, maxAttempts: 1 });
+    await inhouse.stop();
+    try {
+      for (let i = 0; i < 4; i++) {
+        const { decision } = await submit({ action: "succeed" }, key());
+        assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+      }
+      assert.equal(clients.inhouse.breakerState, "open", "in-house breaker opened on refused connections");
+    } finally {
+      await inhouse.start();
+    }
+  });
+});

@@ -1,0 +1,2 @@
+export { abortableSleep, NoBackendError, Router, type Decision, type RouterDeps, type SubmitOptions } from "./Router.ts";
+export { REASONS, type Reason } from "./reasons.ts";
