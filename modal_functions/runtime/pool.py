@@ -93,6 +93,7 @@ class Slot:
         self.idle_since = time.monotonic()
         self.load_failed_at: float | None = None
         self.spawn_failures = 0
+        self.spawn_retry_at: float | None = None
         self.thread: threading.Thread | None = None
 
 
@@ -215,8 +216,6 @@ class KindPool:
     def _slot_loop(self, slot: Slot) -> None:
         while True:
             try:
-                if not self._ensure_worker(slot):
-                    continue
                 ticket = self._next(slot)
                 if ticket is None:
                     if self._closing:
@@ -224,23 +223,24 @@ class KindPool:
                     self._maintain(slot)
                     continue
                 try:
-                    self._serve(slot, ticket)
+                    outcome = self._serve(slot, ticket)
                 except Exception as e:  # noqa: BLE001 - a pool bug fails the job, never strands it
                     log.exception("pool failed a job", extra={"kind": self.kind, "job_id": ticket.job_id})
                     self._discard(slot)
-                    self._hook("on_finish", ticket, Outcome("failed", error=_error(INTERNAL, f"runtime error: {type(e).__name__}: {e}", True)))
+                    outcome = Outcome("failed", error=_error(INTERNAL, f"runtime error: {type(e).__name__}: {e}", True))
                 finally:
                     with self._cond:
                         self._busy -= 1
                         slot.ticket = None
                         slot.idle_since = time.monotonic()
                         self._cond.notify_all()
+                self._hook("on_finish", ticket, outcome)  # after the slot is free: capacity is exact
             except Exception:  # noqa: BLE001 - a pool bug must not take the server down
                 log.exception("pool slot error", extra={"kind": self.kind, "slot": slot.index})
                 self._discard(slot)
                 with self._cond:
                     self._cond.wait(1.0)
-            if self._closing and slot.ticket is None:
+            if self._closing:
                 break
         if slot.proc is not None:
             slot.proc.stop(grace=2.0)
@@ -262,54 +262,59 @@ class KindPool:
             return ticket
 
     def _needs_maintenance(self, slot: Slot) -> bool:
-        if slot.proc is None or not slot.proc.alive():
-            return True
+        """Idle work: reap a dead worker, (re)spawn and load when warm, scale down when not."""
         now = time.monotonic()
-        if not slot.loaded and self.want_warm():
-            return slot.load_failed_at is None or now - slot.load_failed_at > LOAD_RETRY_AFTER_S
-        if slot.loaded and not self.want_warm():
-            return now - slot.idle_since > self.function.scaledown_window
-        return False
+        alive = slot.proc is not None and slot.proc.alive()
+        if slot.proc is not None and not alive:
+            return True
+        if self.want_warm():
+            if slot.spawn_retry_at is not None and now < slot.spawn_retry_at:
+                return False
+            if not alive:
+                return True
+            return not slot.loaded and (slot.load_failed_at is None or now - slot.load_failed_at > LOAD_RETRY_AFTER_S)
+        return alive and now - slot.idle_since > self.function.scaledown_window
 
     def _maintain(self, slot: Slot) -> None:
-        if slot.proc is None or not slot.proc.alive():
+        if slot.proc is not None and not slot.proc.alive():
+            log.warning("worker died while idle", extra={"kind": self.kind, "pid": slot.proc.pid})
             self._discard(slot)
-            return
-        now = time.monotonic()
-        if not slot.loaded and self.want_warm():
-            self._load(slot)
-        elif slot.loaded and not self.want_warm() and now - slot.idle_since > self.function.scaledown_window:
+        if self.want_warm():
+            if slot.proc is None and not self._spawn_into(slot):
+                return
+            if slot.proc is not None and not slot.loaded:
+                self._load(slot)
+        elif slot.proc is not None and time.monotonic() - slot.idle_since > self.function.scaledown_window:
             log.info("scaling down idle worker", extra={"kind": self.kind, "pid": slot.proc.pid})
             slot.proc.stop()
             slot.proc = None
             slot.loaded = False
-            slot.idle_since = time.monotonic()
 
-    def _ensure_worker(self, slot: Slot) -> bool:
-        """Spawn the slot's worker if it has none; False (after a backoff) when that failed."""
-        if slot.proc is not None and slot.proc.alive():
-            return True
+    def _spawn_into(self, slot: Slot) -> bool:
+        """Give the slot a fresh worker; on failure schedule a retry with backoff."""
         self._discard(slot)
-        if self._closing:
-            return True
         try:
             slot.proc = self._spawn()
-            slot.spawn_failures = 0
-            slot.idle_since = time.monotonic()
-            return True
         except Exception as e:  # noqa: BLE001
             delay = SPAWN_BACKOFF_S[min(slot.spawn_failures, len(SPAWN_BACKOFF_S) - 1)]
             slot.spawn_failures += 1
+            slot.spawn_retry_at = time.monotonic() + delay
             log.error("worker failed to start", extra={"kind": self.kind, "error": str(e), "retry_in_s": delay})
-            with self._cond:
-                self._cond.wait(delay)
             return False
+        slot.spawn_failures = 0
+        slot.spawn_retry_at = None
+        slot.idle_since = time.monotonic()
+        return True
 
     def _spawn(self) -> WorkerProcess:
         proc = self.spawn(self.kind, self.init)
         try:
-            if not proc.poll(READY_TIMEOUT_S):
-                raise WorkerDied(f"worker {proc.pid} not ready after {READY_TIMEOUT_S:g} s")
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while not proc.poll(self.poll_interval):
+                if self._closing:
+                    raise WorkerDied(f"worker {proc.pid}: pool closing")
+                if time.monotonic() > deadline:
+                    raise WorkerDied(f"worker {proc.pid} not ready after {READY_TIMEOUT_S:g} s")
             message = proc.recv()
             if message[0] != "ready":
                 raise WorkerDied(f"worker {proc.pid} said {message[0]!r} instead of ready")
@@ -356,7 +361,7 @@ class KindPool:
             slot.load_failed_at = time.monotonic()
             self._discard(slot)
 
-    def _serve(self, slot: Slot, ticket: Ticket) -> None:
+    def _serve(self, slot: Slot, ticket: Ticket) -> Outcome:
         outcome: Outcome
         while True:
             if ticket.cancel.is_set():
@@ -376,7 +381,7 @@ class KindPool:
             break
         if outcome.status == "succeeded":
             self._durations.append(ticket.seconds)
-        self._hook("on_finish", ticket, outcome)
+        return outcome
 
     def _attempt(self, slot: Slot, ticket: Ticket) -> Outcome:
         workdir = self.tempdirs.create(ticket.job_id, ticket.attempts)
@@ -385,7 +390,12 @@ class KindPool:
         try:
             if slot.proc is None or not slot.proc.alive():
                 self._discard(slot)
-                slot.proc = self._spawn()
+                try:
+                    slot.proc = self._spawn()
+                except WorkerDied:
+                    raise
+                except Exception as e:  # noqa: BLE001 - e.g. the capability module fails to import
+                    raise WorkerDied(f"worker failed to start: {e}") from e
             proc = slot.proc
             watchdog = Watchdog(stall_timeout=self.function.stall_timeout, timeout=self.function.timeout)
             proc.send(("run", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))

@@ -1,0 +1,88 @@
+"""Helpers for tests of any backend: a copy of modal.toml with test-sized timeouts.
+
+    path = write_config(tmp_path / "modal.toml", functions={"diagnostic": {"stall_timeout": 1}})
+    backend = InHouseBackend(load_config(path), settings)          # in-process
+    env["CANVASCAST_MODAL_TOML"] = str(path)                         # a server subprocess
+
+`LIFECYCLE_DIAGNOSTIC` is what the lifecycle tests use: stalls and timeouts in 1-3 s.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import default_path, load_config
+
+LIFECYCLE_DIAGNOSTIC_FUNCTION = {"timeout": 3, "stall_timeout": 1.0, "retries": 2}
+LIFECYCLE_DIAGNOSTIC_POOL = {"workers": 2, "queue": 2, "preload": True}
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Tables of scalars (nested tables become [a.b] sections): enough for modal.toml."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if prefix and scalars:
+        lines.append(f"[{prefix}]")
+    lines += [f"{k} = {_value(v)}" for k, v in scalars.items()]
+    if lines:
+        lines.append("")
+    for k, v in tables.items():
+        lines.append(dump_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(lines)
+
+
+def write_config(
+    path: str | Path,
+    *,
+    functions: dict[str, dict[str, Any]] | None = None,
+    inhouse: dict[str, dict[str, Any]] | None = None,
+    base: str | Path | None = None,
+) -> Path:
+    """Copy `base` (default: the repo's modal.toml) with per-kind overrides; validated before returning."""
+    data = tomllib.loads(Path(base or default_path()).read_text())
+    for section, overrides in (("functions", functions or {}), ("inhouse", inhouse or {})):
+        for kind, values in overrides.items():
+            data.setdefault(section, {}).setdefault(kind, {}).update(values)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_toml(data))
+    load_config(path)
+    return path
+
+
+def write_lifecycle_config(path: str | Path) -> Path:
+    return write_config(
+        path,
+        functions={"diagnostic": dict(LIFECYCLE_DIAGNOSTIC_FUNCTION)},
+        inhouse={"diagnostic": dict(LIFECYCLE_DIAGNOSTIC_POOL)},
+    )
+
+
+@dataclass
+class BackendFactory:
+    """How the lifecycle tests (tests/lifecycle) start and crash one kind of `JobBackend`."""
+
+    name: str
+    start: Callable[[Path, Path], Any]
+    """(data_dir, modal_toml) -> a JobBackend serving at least the `diagnostic` kind."""
+    crash: Callable[[Any], None]
+    """Stop the backend the way a SIGKILL would: it must not write anything more."""
+    marks: list[Any] = field(default_factory=list)
+    """pytest marks for this backend's parameter (e.g. pytest.mark.slow)."""
+    stop: Callable[[Any], None] = lambda backend: backend.close()
