@@ -26,7 +26,6 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "api"))
 
 from modal_functions.api.server_process import ServerProcess, free_port  # noqa: E402
 
@@ -34,10 +33,10 @@ TOKEN = "bench-token"
 
 
 def tuned_toml(dest: Path, workers: int, queue: int) -> Path:
-    from api_support import tuned_modal_toml
+    from modal_functions.runtime.testing import write_config
 
-    return tuned_modal_toml(dest, inhouse_diagnostic={"workers": workers, "queue": queue, "preload": True},
-                            functions_diagnostic={"retries": 0})
+    return write_config(dest, inhouse={"diagnostic": {"workers": workers, "queue": queue, "preload": True}},
+                        functions={"diagnostic": {"retries": 0}})
 
 
 def start_bare(port: int) -> subprocess.Popen:

@@ -136,25 +136,3 @@ class FakeBackend:
         self.closed = True
         self.release.set()
 
-
-def tuned_modal_toml(dest, **sections: dict[str, object]):
-    """Copy the repo's modal.toml with some keys replaced, e.g. `inhouse_diagnostic={"workers": 1}`."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / "modal.toml").read_text()
-    for name, values in sections.items():
-        header = "[" + name.replace("_", ".", 1) + "]"
-        start = text.index(header + "\n")
-        end = text.find("\n[", start + 1)
-        end = len(text) if end == -1 else end
-        block = text[start:end]
-        for key, value in values.items():
-            literal = str(value).lower() if isinstance(value, bool) else repr(value)
-            line = f"{key} = {literal}"
-            block, n = re.subn(rf"^{key}\s*=.*$", line, block, flags=re.M)
-            if n == 0:
-                block = block.rstrip("\n") + "\n" + line + "\n"
-        text = text[:start] + block + text[end:]
-    Path(dest).write_text(text)
-    return Path(dest)

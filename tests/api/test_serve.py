@@ -8,11 +8,12 @@ import threading
 import httpx
 import pytest
 
-from api_support import TOKEN, tuned_modal_toml
+from api_support import TOKEN
 from modal_functions.api.client import HttpBackend
 from modal_functions.api.server_process import ServerProcess
 from modal_functions.contract.jobs import Health, Job
 from modal_functions.errors import CapabilityError
+from modal_functions.runtime.testing import write_config
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EVENT_TIMEOUT = 30.0  # upper bound for any wait below; never an asserted duration
@@ -20,9 +21,9 @@ EVENT_TIMEOUT = 30.0  # upper bound for any wait below; never an asserted durati
 
 @pytest.fixture(scope="module")
 def modal_toml(tmp_path_factory):
-    return tuned_modal_toml(tmp_path_factory.mktemp("cfg") / "modal.toml",
-                            inhouse_diagnostic={"workers": 2, "queue": 0, "preload": True},
-                            functions_diagnostic={"stall_timeout": 1, "retries": 0, "timeout": 30})
+    return write_config(tmp_path_factory.mktemp("cfg") / "modal.toml",
+                        inhouse={"diagnostic": {"workers": 2, "queue": 0, "preload": True}},
+                        functions={"diagnostic": {"stall_timeout": 1, "retries": 0, "timeout": 30}})
 
 
 @pytest.fixture(scope="module")
