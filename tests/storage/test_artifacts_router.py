@@ -211,3 +211,14 @@ def test_signed_url_points_at_router(env):
     assert urlsplit(url).path == f"/v1/artifacts/{ref.key}"
     r = client.get(url)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+
+
+def test_head_and_openapi(env):
+    client, store, *_ = env
+    ref = store.put_bytes(b"head me", "mp4")
+    r = client.head(store.signed_url(ref.key, 60))
+    assert r.status_code == 200
+    assert (r.headers["content-type"], r.headers["content-length"], r.content) == ("video/mp4", "7", b"")
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/v1/artifacts"]) == {"post"}
+    assert set(paths["/v1/artifacts/{key}"]) == {"get"}

@@ -27,20 +27,36 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def clock():
-    return FakeClock()
+START = 1_800_000_000.0
+
+
+@pytest.fixture(scope="module")
+def _shared():
+    # one server and one client for the module (building a supabase client costs ~0.5 s)
+    clock = FakeClock(START)
+    with FakeSupabaseStorage(service_key=KEY, clock=clock) as fake:
+        yield clock, fake, SupabaseStore.connect(fake.url, KEY, clock=clock, timeout=5)
 
 
 @pytest.fixture
-def fake(clock):
-    with FakeSupabaseStorage(service_key=KEY, clock=clock) as f:
-        yield f
+def clock(_shared):
+    clock = _shared[0]
+    clock.now = START
+    return clock
 
 
 @pytest.fixture
-def store(fake, clock):
-    return SupabaseStore.connect(fake.url, KEY, clock=clock, timeout=5)
+def fake(_shared, clock):
+    fake = _shared[1]
+    for objects in fake.buckets.values():
+        objects.clear()
+    fake.requests.clear()
+    return fake
+
+
+@pytest.fixture
+def store(_shared, fake):
+    return _shared[2]
 
 
 def test_upload_download_with_explicit_content_type(store: SupabaseStore, fake, tmp_path: Path):
@@ -165,3 +181,52 @@ def test_traversal_keys_never_reach_supabase(store: SupabaseStore, fake):
             store.read_bytes(key)
         assert e.value.code == "invalid_key"
     assert len(fake.requests) == before
+
+
+def _router_app(store, tmp_path: Path, clock=None):
+    from fastapi import FastAPI
+
+    from modal_functions.api.errors import install_error_handlers
+    from modal_functions.api.routers import artifacts
+    from modal_functions.settings import get_settings
+    from modal_functions.storage.signing import UrlSigner
+
+    settings = Settings(CANVASCAST_DATA_DIR=tmp_path, COMPUTE_TOKEN=None)
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(artifacts.router)
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.artifact_store = store
+    app.state.artifact_signer = UrlSigner("router-secret", "http://testserver", clock=clock or FakeClock())
+    return app
+
+
+def test_router_with_supabase_redirects_to_supabase_signed_url(store: SupabaseStore, tmp_path: Path, clock):
+    from fastapi.testclient import TestClient
+
+    app = _router_app(store, tmp_path, clock)
+    with TestClient(app) as client:
+        ref = client.post("/v1/artifacts", content=MP4, params={"ext": "mp4"})
+        assert ref.status_code == 201, ref.text
+        url = ref.json()["url"]
+        assert "/storage/v1/object/sign/artifacts/" in url  # the store's own signed URL
+        ours = app.state.artifact_signer.url(ref.json()["key"], 60)
+        r = client.get(ours, follow_redirects=False)
+        assert r.status_code == 307
+        assert "/storage/v1/object/sign/artifacts/" in r.headers["location"]
+        assert httpx.get(r.headers["location"]).content == MP4
+
+
+def test_router_upload_to_unreachable_store_is_503(tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    store = SupabaseStore.connect(f"http://127.0.0.1:{port}", KEY, timeout=5)
+    with TestClient(_router_app(store, tmp_path)) as client:
+        r = client.post("/v1/artifacts", content=b"x", params={"ext": "png"})
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "storage_unavailable" and r.json()["error"]["retryable"] is True
+    assert not list((tmp_path / "uploads").glob("*.part"))

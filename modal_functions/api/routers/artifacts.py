@@ -121,9 +121,8 @@ async def upload_artifact(
         tmp.unlink(missing_ok=True)
 
 
-@router.api_route(
+@router.get(
     "/{key:path}",
-    methods=["GET", "HEAD"],
     summary="Read an artifact through a signed, expiring URL (no bearer token).",
     response_class=FileResponse,
     responses={
@@ -152,6 +151,9 @@ def read_artifact(
             headers={"Cache-Control": f"private, max-age={remaining}", "X-Content-Type-Options": "nosniff"},
         )
     return RedirectResponse(store.signed_url(key, remaining), status_code=307)
+
+
+router.add_api_route("/{key:path}", read_artifact, methods=["HEAD"], include_in_schema=False)
 
 
 __all__ = ["router", "get_artifact_store", "get_url_signer"]
