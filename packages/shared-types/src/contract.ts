@@ -141,7 +141,7 @@ export interface JobError {
   retryable?: boolean;
 }
 /**
- * Ken Burns framing: zoom >= 1 and the centre point in 0..1 image coordinates.
+ * Ken Burns framing: zoom >= 1 around a centre point in 0..1 image coordinates.
  *
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema
  * via the `definition` "Framing".
@@ -599,19 +599,41 @@ export interface RenderVideoRequest {
  */
 export interface Timeline {
   aspectRatio?: "16:9" | "9:16" | "1:1";
+  /**
+   * @maxItems 20000
+   */
   captions?: Caption[];
   degraded?: boolean;
   durationMs: number;
   fps?: 24 | 25 | 30 | 60;
-  height?: 360 | 480 | 720 | 1080;
+  highlightColor?: string;
+  /**
+   * Background music reference (looped).
+   */
   music?: string | null;
+  /**
+   * Music volume while narration speaks.
+   */
+  musicDuckedVolume?: number;
   musicVolume?: number;
+  /**
+   * Narration audio reference.
+   */
   narration?: string | null;
+  /**
+   * Short side in pixels: 720 is 1280x720, 720x1280 or 720x720.
+   */
+  resolution?: 360 | 480 | 720 | 1080;
   /**
    * @minItems 1
    * @maxItems 500
    */
   scenes: [Scene, ...Scene[]];
+  /**
+   * How long the title card shows.
+   */
+  titleMs?: number;
+  transitionMs?: number;
 }
 /**
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema
@@ -619,10 +641,16 @@ export interface Timeline {
  */
 export interface Scene {
   endMs: number;
+  /**
+   * Artifact key, signed URL or safe https URL.
+   */
   image: string;
   kenBurnsFrom?: Framing;
   kenBurnsTo?: Framing;
   startMs: number;
+  /**
+   * How this scene enters (over transitionMs).
+   */
   transition?: "cut" | "fade" | "slide";
 }
 /**
@@ -636,6 +664,7 @@ export interface RenderVideoResult {
   fps: number;
   frames: number;
   height: number;
+  renderSeconds?: number;
   video: ArtifactRef;
   width: number;
 }

@@ -1,0 +1,155 @@
+"""# render_video: a timeline in, a verified MP4 artifact out
+
+The story of one job:
+
+1. **Submission** (`validate`, in the API process): the pydantic `Timeline` has
+   checked each field; `check_timeline` checks times (none negative, scenes and words
+   in order without overlap, all inside the duration) and the size; artifact keys must
+   exist in the store. Any problem is a 422 with a code before anything is queued.
+2. **Warm worker** (`load`, once per pool worker or Modal container): the Remotion
+   bundle is built (or found) and ONE sidecar starts: a Node process with the bundle
+   and an open chromium. Later jobs reuse both.
+3. **Run**: the assets are fetched with `ctx.fetch_input` into the sidecar's serve
+   directory and checked (images decode, audio has an audio stream); the props point
+   at the sidecar's loopback server. The sidecar renders, streaming frame progress,
+   which becomes job progress in frames and keeps the heartbeat fed. Long timelines
+   with free workers render in chunks (chunks.py) and are joined exactly.
+4. **Verification**: ffprobe checks codec, resolution, duration (within one frame)
+   and the audio stream; only then is the MP4 stored (`ctx.store.put_file`) and the
+   job done. The staged assets are removed on every path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..capability import Capability, TaskContext
+from ..contract.render import RenderVideoRequest, RenderVideoResult
+from ..errors import CapabilityError
+from ..logs import get_logger
+from . import project
+from .assets import stage_assets
+from .chunks import plan_chunks, render_chunked
+from .sidecar import Sidecar, shared_sidecar
+from .timeline import MISSING_ASSET, asset_refs, check_timeline
+from .verify import verify_output
+
+log = get_logger("canvascast.render")
+
+ARTIFACT_PREFIXES = ("artifacts/", "renders/")
+
+
+@dataclass
+class RenderState:
+    bundle: Path
+    sidecar: Sidecar
+    extra: list[Sidecar] = field(default_factory=list)  # started on demand for in-house chunks
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sidecars(self, n: int) -> list[Sidecar]:
+        """`n` warm sidecars (the main one first); the extra ones share its serve dir."""
+        with self.lock:
+            while len(self.extra) < n - 1:
+                self.extra.append(Sidecar(self.bundle))
+            return [self.sidecar, *self.extra[: n - 1]]
+
+
+def free_workers() -> int:
+    """Sidecars this worker may run at once for one chunked job.
+
+    RENDER_PARALLEL overrides; otherwise one per 2 cores (on 2 cores a second browser
+    only competes for the same CPU, so chunking stays off unless asked for).
+    """
+    env = os.environ.get("RENDER_PARALLEL")
+    if env:
+        return max(1, int(env))
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def load() -> RenderState:
+    sidecar = shared_sidecar()
+    return RenderState(bundle=sidecar.bundle, sidecar=sidecar)
+
+
+def close(state: RenderState) -> None:
+    for sc in state.extra:
+        sc.close()
+    from .sidecar import close_shared
+
+    close_shared()
+
+
+def validate(request: RenderVideoRequest) -> None:
+    check_timeline(request.timeline)
+    keys = [ref for ref in asset_refs(request.timeline) if ref.startswith(ARTIFACT_PREFIXES)]
+    if not keys:
+        return
+    try:
+        from ..storage import get_store
+
+        store = get_store()
+    except Exception:  # noqa: BLE001 - no store configured here: the run checks again
+        return
+    for ref, use in asset_refs(request.timeline).items():
+        if ref in keys and not store.exists(ref):
+            raise CapabilityError(MISSING_ASSET, f"{use}: no artifact {ref!r} in the store", http_status=422)
+
+
+def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> RenderVideoResult:
+    timeline = request.timeline
+    geo = check_timeline(timeline)
+    started = time.monotonic()
+    ctx.progress(0, geo.frames, "frames", "fetching assets")
+    sidecar = state.sidecar
+    staged = stage_assets(timeline, ctx.fetch_input, sidecar.serve_dir, sidecar.base_url, heartbeat=ctx.heartbeat)
+    try:
+        props = staged.props(timeline)
+        ranges = plan_chunks(geo.frames, free_workers(), fps=geo.fps, requested=request.chunks)
+        output = Path(ctx.workdir) / "render.mp4"
+
+        def on_progress(done: int, total: int) -> None:
+            ctx.progress(min(done, geo.frames), geo.frames, "frames", "rendering")
+
+        if len(ranges) == 1:
+            sidecar.render(props, output, on_progress=on_progress, heartbeat=ctx.heartbeat)
+        else:
+            sidecars = state.sidecars(min(len(ranges), max(free_workers(), request.chunks or 1)))
+            render_chunked(
+                props, geo, output, Path(ctx.workdir) / "chunks", sidecars, ranges,
+                on_progress=on_progress, heartbeat=ctx.heartbeat,
+            )
+        ctx.progress(geo.frames, geo.frames, "frames", "verifying")
+        verify_output(output, geo)
+        ref = ctx.store.put_file(output, ".mp4", "video/mp4")
+    finally:
+        staged.cleanup()
+    seconds = round(time.monotonic() - started, 3)
+    log.info("rendered", extra={"job_id": ctx.job_id, "frames": geo.frames, "chunks": len(ranges), "seconds": seconds})
+    return RenderVideoResult(
+        video=ref,
+        durationMs=geo.frames * 1000.0 / geo.fps,
+        frames=geo.frames,
+        width=geo.width,
+        height=geo.height,
+        fps=geo.fps,
+        chunks=len(ranges),
+        renderSeconds=seconds,
+        degraded=timeline.degraded,
+    )
+
+
+CAPABILITY = Capability(
+    kind="render_video",
+    request_model=RenderVideoRequest,
+    result_model=RenderVideoResult,
+    load=load,
+    run=run,
+    validate=validate,
+    close=close,
+)
+
+__all__ = ["CAPABILITY", "RenderState", "load", "run", "validate", "close", "free_workers", "project"]

@@ -1,0 +1,226 @@
+"""Chunked rendering: frame ranges rendered in parallel, joined without A/V drift.
+
+Each chunk is rendered as `h264-ts` with its audio written separately
+(`separateAudioTo`) and `forSeamlessAacConcatenation`, then Remotion's
+`combineChunks` joins video and AAC parts exactly (ffmpeg's concat demuxer would
+drift audio against video). Two drivers use the same plain functions:
+
+- in-house: `render_chunked()` spreads chunks over a few warm sidecars (browsers)
+  in threads; a failed chunk is retried alone on a respawned sidecar;
+- Modal: the render container makes `chunk_specs()`, maps `render_chunk()` over CPU
+  containers (modal_functions/modal_layer/chunks.py), then calls `combine()`.
+
+The chunk count comes from the frame count and the free workers (`plan_chunks`).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from ..contract.render import Timeline
+from ..errors import CapabilityError
+from ..logs import get_logger
+from .sidecar import Sidecar, shared_sidecar
+from .timeline import Geometry, check_timeline
+
+log = get_logger("canvascast.render.chunks")
+
+MIN_CHUNK_SECONDS = 10.0  # below this a chunk's browser/encoder start-up outweighs the gain
+CHUNK_RETRIES = 1
+
+
+def plan_chunks(frames: int, free_workers: int, *, fps: int = 30, requested: int | None = None) -> list[tuple[int, int]]:
+    """Inclusive frame ranges, all the same length except the last (combineChunks needs that)."""
+    if requested is not None:
+        count = requested
+    else:
+        by_length = max(1, int(frames // max(1, MIN_CHUNK_SECONDS * fps)))
+        count = max(1, min(free_workers, by_length))
+    count = max(1, min(count, frames))
+    per = math.ceil(frames / count)
+    ranges = []
+    start = 0
+    while start < frames:
+        end = min(frames, start + per) - 1
+        ranges.append((start, end))
+        start = end + 1
+    return ranges
+
+
+def chunk_specs(job_id: str, timeline: Timeline, ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """JSON-able chunk descriptions (for `.map` on Modal): the timeline keeps its references."""
+    geo = check_timeline(timeline)
+    per = ranges[0][1] - ranges[0][0] + 1
+    data = timeline.model_dump(mode="json")
+    return [
+        {
+            "job_id": job_id,
+            "index": i,
+            "count": len(ranges),
+            "frameRange": [a, b],
+            "framesPerChunk": per,
+            "totalFrames": geo.frames,
+            "fps": geo.fps,
+            "timeline": data,
+        }
+        for i, (a, b) in enumerate(ranges)
+    ]
+
+
+def chunk_paths(out_dir: Path, index: int) -> tuple[Path, Path]:
+    return out_dir / f"chunk-{index:04d}.ts", out_dir / f"chunk-{index:04d}.aac"
+
+
+def render_chunk(
+    chunk: dict[str, Any],
+    out_dir: Path,
+    *,
+    sidecar: Sidecar | None = None,
+    props: dict[str, Any] | None = None,
+    fetch: Callable[[str, str], Path] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Render one chunk into `out_dir`; returns {index, video, audio, frames}.
+
+    `props` are ready Remotion props (in-house: assets already staged). Without them
+    (a Modal chunk container) the chunk's timeline assets are fetched here with `fetch`
+    (default: a context over this deployment's artifact store) and removed afterwards.
+    """
+    sidecar = sidecar or shared_sidecar()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video, audio = chunk_paths(out_dir, int(chunk["index"]))
+    staged = None
+    ctx = None
+    try:
+        if props is None:
+            from .assets import stage_assets
+
+            timeline = Timeline.model_validate(chunk["timeline"])
+            if fetch is None:
+                from ..runtime.context import LocalTaskContext
+
+                ctx = LocalTaskContext(job_id=f"{chunk.get('job_id', 'chunk')}-{chunk['index']}", allow_local_paths=False)
+                fetch = ctx.fetch_input
+            staged = stage_assets(timeline, fetch, sidecar.serve_dir, sidecar.base_url, heartbeat=heartbeat)
+            props = staged.props(timeline)
+        a, b = chunk["frameRange"]
+        sidecar.render(
+            props,
+            video,
+            frame_range=(a, b),
+            codec="h264-ts",
+            separate_audio_to=audio,
+            seamless_aac=True,
+            on_progress=on_progress,
+            heartbeat=heartbeat,
+        )
+        return {"index": int(chunk["index"]), "video": str(video), "audio": str(audio), "frames": b - a + 1}
+    finally:
+        if staged is not None:
+            staged.cleanup()
+        if ctx is not None:
+            ctx.close()
+
+
+def combine(
+    results: list[dict[str, Any]],
+    output: Path,
+    *,
+    fps: int,
+    frames_per_chunk: int,
+    total_frames: int,
+    sidecar: Sidecar | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> Path:
+    """Join rendered chunks (any order in `results`) into one MP4 at `output`."""
+    ordered = sorted(results, key=lambda r: r["index"])
+    if [r["index"] for r in ordered] != list(range(len(ordered))):
+        raise CapabilityError("chunk_missing", f"chunks {sorted(r['index'] for r in ordered)} are not a complete set", retryable=True, http_status=500)
+    sidecar = sidecar or shared_sidecar()
+    sidecar.combine(
+        [Path(r["video"]) for r in ordered],
+        [Path(r["audio"]) for r in ordered],
+        Path(output),
+        fps=fps,
+        frames_per_chunk=frames_per_chunk,
+        total_frames=total_frames,
+        heartbeat=heartbeat,
+    )
+    return Path(output)
+
+
+def render_chunked(
+    props: dict[str, Any],
+    geo: Geometry,
+    output: Path,
+    work_dir: Path,
+    sidecars: list[Sidecar],
+    ranges: list[tuple[int, int]],
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> Path:
+    """In-house: chunks spread over `sidecars` in threads; a failed chunk is retried alone."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    todo: queue.Queue = queue.Queue()
+    for i, r in enumerate(ranges):
+        todo.put((i, r, 0))
+    done: dict[int, int] = {}
+    results: dict[int, dict[str, Any]] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    per = ranges[0][1] - ranges[0][0] + 1
+
+    def report() -> None:
+        if on_progress is not None:
+            with lock:
+                total_done = sum(done.values())
+            on_progress(total_done, geo.frames)
+
+    def worker(sc: Sidecar) -> None:
+        while not errors:
+            try:
+                index, (a, b), tries = todo.get_nowait()
+            except queue.Empty:
+                return
+            spec = {"index": index, "frameRange": [a, b]}
+
+            def progress(rendered: int, _total: int, index: int = index) -> None:
+                with lock:
+                    done[index] = rendered
+                report()
+
+            try:
+                results[index] = render_chunk(spec, work_dir, sidecar=sc, props=props, on_progress=progress)
+            except CapabilityError as e:
+                with lock:
+                    done[index] = 0
+                if tries < CHUNK_RETRIES:
+                    log.warning("chunk failed; retrying it alone", extra={"chunk": index, "error": e.message})
+                    todo.put((index, (a, b), tries + 1))
+                else:
+                    errors.append(e)
+                    return
+            except BaseException as e:  # noqa: BLE001 - surfaced below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=worker, args=(sc,), daemon=True, name=f"chunk-{i}") for i, sc in enumerate(sidecars)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=1.0)
+            if heartbeat is not None:
+                heartbeat()
+    if errors:
+        raise errors[0]
+    if len(results) != len(ranges):
+        raise CapabilityError("chunk_missing", f"{len(ranges) - len(results)} chunk(s) never rendered", retryable=True, http_status=500)
+    return combine(list(results.values()), output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, sidecar=sidecars[0], heartbeat=heartbeat)

@@ -1,0 +1,113 @@
+"""`canvascast render TIMELINE.json -o OUT.mp4`: render a timeline on this machine.
+
+The same capability code as a pool worker (sidecar, asset checks, ffprobe
+verification), with a progress bar in frames. Asset references in the timeline may be
+local paths, relative to the timeline file, as well as artifact keys or https URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+URL_PREFIXES = ("http://", "https://", "artifacts/", "renders/")
+
+
+def resolve_local_refs(data: dict, base: Path) -> dict:
+    """Turn relative local asset paths into absolute ones (relative to the timeline file)."""
+
+    def fix(ref):
+        if not isinstance(ref, str) or not ref or ref.startswith(URL_PREFIXES):
+            return ref
+        path = Path(ref).expanduser()
+        return str(path if path.is_absolute() else (base / path).resolve())
+
+    timeline = data.get("timeline", data)
+    for scene in timeline.get("scenes", []) or []:
+        if isinstance(scene, dict):
+            scene["image"] = fix(scene.get("image"))
+    for key in ("narration", "music"):
+        if timeline.get(key):
+            timeline[key] = fix(timeline[key])
+    return data
+
+
+def _cmd(args) -> int:
+    from tqdm import tqdm
+
+    from ..contract.render import RenderVideoRequest
+    from ..errors import CapabilityError
+    from ..logs import setup_logging
+    from ..runtime.context import LocalTaskContext
+    from ..settings import get_settings
+    from ..storage.local import LocalStore
+    from .capability import CAPABILITY
+
+    setup_logging("WARNING")
+    timeline_path = Path(args.timeline)
+    try:
+        data = json.loads(timeline_path.read_text())
+    except (OSError, ValueError) as e:
+        print(f"error: cannot read {timeline_path}: {e}", file=sys.stderr)
+        return 2
+    data = resolve_local_refs(data, timeline_path.resolve().parent)
+    body = data if "timeline" in data else {"timeline": data}
+    if args.chunks:
+        body["chunks"] = args.chunks
+    try:
+        request = RenderVideoRequest.model_validate(body)
+        CAPABILITY.validate(request)
+    except ValidationError as e:
+        print(f"error: invalid timeline:\n{e}", file=sys.stderr)
+        return 2
+    except CapabilityError as e:
+        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
+        return 2
+
+    out = Path(args.output)
+    store_dir = Path(tempfile.mkdtemp(prefix="canvascast-render-store-"))
+    bar = tqdm(total=None, unit="frame", desc="loading", disable=args.quiet)
+
+    def on_progress(p) -> None:
+        if p.total and bar.total != p.total:
+            bar.reset(total=int(p.total))  # restart the clock: rate in frames/s of the render
+        bar.set_description(p.message or "rendering")
+        bar.n = int(p.done)
+        bar.refresh()
+
+    state = None
+    try:
+        state = CAPABILITY.load()
+        store = LocalStore(store_dir, get_settings().base_url, "cli-local")
+        with LocalTaskContext(job_id="cli", on_progress=on_progress, store=store, allow_local_paths=True) as ctx:
+            result = CAPABILITY.run(state, request, ctx)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            store.get_to_file(result.video.key, out)
+    except CapabilityError as e:
+        bar.close()
+        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+        if state is not None:
+            CAPABILITY.close(state)
+        shutil.rmtree(store_dir, ignore_errors=True)
+    print(
+        f"wrote {out} ({result.width}x{result.height}, {result.fps} fps, {result.frames} frames, "
+        f"{result.chunks} chunk(s), {result.renderSeconds:.1f}s)"
+    )
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("render", help="render a timeline JSON to an MP4 on this machine")
+    p.add_argument("timeline", help="Timeline JSON (or a RenderVideoRequest with a 'timeline' key)")
+    p.add_argument("-o", "--output", required=True, help="where to write the MP4")
+    p.add_argument("--chunks", type=int, default=None, help="render in this many chunks in parallel")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd)

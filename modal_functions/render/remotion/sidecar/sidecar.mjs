@@ -1,0 +1,291 @@
+// The render sidecar: one long-lived Node process per render worker.
+//
+// It holds the pre-built bundle and ONE open browser (Debian chromium, offline),
+// serves the job assets from its serve directory over 127.0.0.1, and renders on
+// request. Protocol: one JSON object per line on stdin (requests) and stdout
+// (replies); everything else Remotion prints goes to stderr.
+//
+//   -> {"id":"1","type":"render","props":{...},"output":"/x.mp4","codec":"h264",...}
+//   <- {"id":"1","type":"progress","rendered":10,"encoded":8,"total":90}
+//   <- {"id":"1","type":"done","frames":90,"seconds":7.5,...}  | {"id":"1","type":"error",...}
+//   -> {"id":"2","type":"combine",...}   -> {"id":"3","type":"cancel","target":"1"}
+//   -> {"id":"4","type":"ping"}
+//
+// Started by modal_functions/render/sidecar.py (which respawns it if it dies). It
+// exits when stdin closes, so it never outlives its worker.
+import {
+  combineChunks,
+  makeCancelSignal,
+  openBrowser,
+  renderMedia,
+  selectComposition,
+} from "@remotion/renderer";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import readline from "node:readline";
+import util from "node:util";
+
+const COMPOSITION_ID = "Explainer";
+const PROGRESS_EVERY_MS = 250;
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, cur, i, all) => {
+    if (cur.startsWith("--")) acc.push([cur.slice(2), all[i + 1]]);
+    return acc;
+  }, []),
+);
+const bundleDir = path.resolve(args.bundle);
+const serveDir = path.resolve(args.serve);
+const browserExecutable = args.browser ?? "/usr/bin/chromium";
+const chromeMode = args["chrome-mode"] ?? "headless-shell";
+const logLevel = args["log-level"] ?? "error";
+
+// stdout is the protocol: route every console.* to stderr.
+const toStderr = (...a) => process.stderr.write(util.format(...a) + "\n");
+console.log = toStderr;
+console.info = toStderr;
+console.warn = toStderr;
+console.debug = toStderr;
+
+const send = (msg) => process.stdout.write(JSON.stringify(msg) + "\n");
+
+// ---- static server for job assets (scene images, narration, music) ----------
+const MIME = {
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".webp": "image/webp",
+  ".gif": "image/gif",
+  ".svg": "image/svg+xml",
+  ".mp3": "audio/mpeg",
+  ".wav": "audio/wav",
+  ".m4a": "audio/mp4",
+  ".aac": "audio/aac",
+  ".ogg": "audio/ogg",
+  ".opus": "audio/ogg",
+  ".flac": "audio/flac",
+};
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  const rel = decodeURIComponent(url.pathname).replace(/^\/+/, "");
+  const file = path.resolve(serveDir, rel);
+  if (!file.startsWith(serveDir + path.sep)) {
+    res.writeHead(403).end();
+    return;
+  }
+  fs.stat(file, (err, st) => {
+    if (err || !st.isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, {
+      "Content-Type": MIME[path.extname(file).toLowerCase()] ?? "application/octet-stream",
+      "Content-Length": st.size,
+      "Access-Control-Allow-Origin": "*",
+      "Cache-Control": "no-store",
+    });
+    if (req.method === "HEAD") return res.end();
+    fs.createReadStream(file).pipe(res);
+  });
+});
+
+// ---- render / combine --------------------------------------------------------
+let browser = null;
+const cancels = new Map();
+let queue = Promise.resolve(); // one request at a time: one browser, 2 cores
+
+const openTheBrowser = async () => {
+  browser = await openBrowser("chrome", {
+    browserExecutable,
+    chromeMode,
+    logLevel,
+    chromiumOptions: { headless: true, gl: args.gl ?? null },
+  });
+};
+
+const throttled = (id) => {
+  let last = 0;
+  return (payload, force = false) => {
+    const now = Date.now();
+    if (force || now - last >= PROGRESS_EVERY_MS) {
+      last = now;
+      send({ id, type: "progress", ...payload });
+    }
+  };
+};
+
+const render = async (id, req) => {
+  const started = Date.now();
+  const { cancelSignal, cancel } = makeCancelSignal();
+  cancels.set(id, cancel);
+  const progress = throttled(id);
+  try {
+    const composition = await selectComposition({
+      serveUrl: bundleDir,
+      id: COMPOSITION_ID,
+      inputProps: req.props,
+      puppeteerInstance: browser,
+      browserExecutable,
+      chromeMode,
+      logLevel,
+    });
+    const total = req.frameRange
+      ? req.frameRange[1] - req.frameRange[0] + 1
+      : composition.durationInFrames;
+    progress({ rendered: 0, encoded: 0, total, stage: "start" }, true);
+    const selected = Date.now();
+    await renderMedia({
+      composition,
+      serveUrl: bundleDir,
+      inputProps: req.props,
+      codec: req.codec ?? "h264",
+      audioCodec: req.audioCodec ?? "aac",
+      outputLocation: req.output,
+      crf: req.crf ?? null,
+      x264Preset: req.x264Preset ?? null,
+      pixelFormat: req.pixelFormat ?? "yuv420p",
+      imageFormat: req.imageFormat ?? "jpeg",
+      jpegQuality: req.jpegQuality ?? undefined,
+      concurrency: req.concurrency ?? 1,
+      frameRange: req.frameRange ?? null,
+      separateAudioTo: req.separateAudioTo ?? undefined,
+      forSeamlessAacConcatenation: req.forSeamlessAacConcatenation ?? false,
+      puppeteerInstance: browser,
+      browserExecutable,
+      chromeMode,
+      logLevel,
+      overwrite: true,
+      enforceAudioTrack: true,
+      cancelSignal,
+      onProgress: (p) =>
+        progress({
+          rendered: p.renderedFrames,
+          encoded: p.encodedFrames,
+          total,
+          stage: p.stitchStage,
+        }),
+    });
+    progress({ rendered: total, encoded: total, total, stage: "done" }, true);
+    send({
+      id,
+      type: "done",
+      frames: total,
+      seconds: (Date.now() - started) / 1000,
+      renderSeconds: (Date.now() - selected) / 1000,
+      width: composition.width,
+      height: composition.height,
+      fps: composition.fps,
+      durationInFrames: composition.durationInFrames,
+    });
+  } finally {
+    cancels.delete(id);
+  }
+};
+
+const combine = async (id, req) => {
+  const started = Date.now();
+  const { cancelSignal, cancel } = makeCancelSignal();
+  cancels.set(id, cancel);
+  try {
+    await combineChunks({
+      outputLocation: req.output,
+      videoFiles: req.videoFiles,
+      audioFiles: req.audioFiles,
+      codec: req.codec ?? "h264",
+      audioCodec: req.audioCodec ?? "aac",
+      fps: req.fps,
+      framesPerChunk: req.framesPerChunk,
+      compositionDurationInFrames: req.compositionDurationInFrames,
+      preferLossless: false,
+      logLevel,
+      cancelSignal,
+    });
+    send({ id, type: "done", seconds: (Date.now() - started) / 1000 });
+  } finally {
+    cancels.delete(id);
+  }
+};
+
+const browserAlive = () => {
+  try {
+    return Boolean(browser) && browser.connection && !browser.connection._closed;
+  } catch {
+    return false;
+  }
+};
+
+const handle = (req) => {
+  const id = String(req.id ?? "");
+  if (req.type === "ping") return send({ id, type: "done", pong: true });
+  if (req.type === "cancel") {
+    cancels.get(String(req.target))?.();
+    return send({ id, type: "cancelled", target: req.target });
+  }
+  if (req.type !== "render" && req.type !== "combine") {
+    return send({ id, type: "error", code: "bad_request", message: `unknown request type ${req.type}` });
+  }
+  queue = queue.then(async () => {
+    try {
+      if (req.type === "render") await render(id, req);
+      else await combine(id, req);
+    } catch (err) {
+      const cancelled = /cancel/i.test(String(err?.message));
+      send({
+        id,
+        type: "error",
+        code: cancelled ? "cancelled" : "render_failed",
+        message: String(err?.message ?? err),
+        stack: String(err?.stack ?? ""),
+      });
+      if (!browserAlive()) {
+        // The browser is gone: exit so the supervisor respawns a clean sidecar.
+        toStderr("browser disconnected; exiting for respawn");
+        process.exit(3);
+      }
+    }
+  });
+};
+
+const main = async () => {
+  if (!fs.existsSync(path.join(bundleDir, "index.html"))) {
+    throw new Error(`no bundle at ${bundleDir}`);
+  }
+  fs.mkdirSync(serveDir, { recursive: true });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const started = Date.now();
+  await openTheBrowser();
+  send({
+    type: "ready",
+    pid: process.pid,
+    port: server.address().port,
+    chromeMode,
+    browserSeconds: (Date.now() - started) / 1000,
+  });
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on("line", (line) => {
+    if (!line.trim()) return;
+    let req;
+    try {
+      req = JSON.parse(line);
+    } catch (err) {
+      return send({ type: "error", code: "bad_request", message: `malformed JSON: ${err.message}` });
+    }
+    handle(req);
+  });
+  rl.on("close", async () => {
+    // Our worker went away: never outlive it.
+    for (const cancel of cancels.values()) cancel();
+    await Promise.race([
+      browser?.close({ silent: true }).catch(() => {}),
+      new Promise((r) => setTimeout(r, 2000)),
+    ]);
+    process.exit(0);
+  });
+};
+
+main().catch((err) => {
+  send({ type: "fatal", message: String(err?.message ?? err), stack: String(err?.stack ?? "") });
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+import React from "react";
+import { AbsoluteFill, useVideoConfig } from "remotion";
+import type { TikTokPage } from "@remotion/captions";
+import { FONT_FAMILY } from "../fonts";
+import {
+  CAPTION_ACTIVE_TEXT_COLOR,
+  CAPTION_BOTTOM,
+  CAPTION_FONT_SCALE,
+  CAPTION_TEXT_COLOR,
+} from "./constants";
+
+// One page of words; the word being spoken at `timeMs` sits on a highlight box.
+export const CaptionPage: React.FC<{ page: TikTokPage; timeMs: number; highlightColor: string }> = ({
+  page,
+  timeMs,
+  highlightColor,
+}) => {
+  const { width, height } = useVideoConfig();
+  const fontSize = Math.min(width, height) * CAPTION_FONT_SCALE;
+  return (
+    <AbsoluteFill style={{ justifyContent: "flex-end", alignItems: "center" }}>
+      <div
+        style={{
+          marginBottom: height * CAPTION_BOTTOM,
+          maxWidth: width * 0.9,
+          display: "flex",
+          flexWrap: "wrap",
+          justifyContent: "center",
+          gap: fontSize * 0.2,
+          fontFamily: FONT_FAMILY,
+          fontWeight: 800,
+          fontSize,
+          lineHeight: 1.25,
+        }}
+      >
+        {page.tokens.map((token) => {
+          const active = token.fromMs <= timeMs && timeMs < token.toMs;
+          return (
+            <span
+              key={token.fromMs}
+              style={{
+                padding: `0 ${fontSize * 0.18}px`,
+                borderRadius: fontSize * 0.18,
+                color: active ? CAPTION_ACTIVE_TEXT_COLOR : CAPTION_TEXT_COLOR,
+                backgroundColor: active ? highlightColor : "rgba(0,0,0,0.45)",
+              }}
+            >
+              {token.text.trim()}
+            </span>
+          );
+        })}
+      </div>
+    </AbsoluteFill>
+  );
+};

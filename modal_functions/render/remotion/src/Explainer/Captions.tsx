@@ -1,0 +1,31 @@
+import React, { useMemo } from "react";
+import { useCurrentFrame, useVideoConfig } from "remotion";
+import { createTikTokStyleCaptions, type Caption } from "@remotion/captions";
+import { CaptionPage } from "./CaptionPage";
+import { CAPTION_COMBINE_WITHIN_MS } from "./constants";
+
+// Captions paged TikTok-style. The page and the highlighted word are chosen from the
+// exact time of the frame (frame / fps), so a word lights up on the first frame at or
+// after its startMs.
+export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }> = ({
+  captions,
+  highlightColor,
+}) => {
+  const frame = useCurrentFrame();
+  const { fps } = useVideoConfig();
+  const pages = useMemo(() => {
+    const spaced = captions.map((c) => ({ ...c, text: ` ${c.text.trim()}` }));
+    return createTikTokStyleCaptions({
+      captions: spaced,
+      combineTokensWithinMilliseconds: CAPTION_COMBINE_WITHIN_MS,
+    }).pages;
+  }, [captions]);
+
+  const timeMs = (frame * 1000) / fps;
+  const page = pages.find((p) => {
+    const end = p.tokens.length ? p.tokens[p.tokens.length - 1].toMs : p.startMs + p.durationMs;
+    return p.startMs <= timeMs && timeMs < end;
+  });
+  if (!page) return null;
+  return <CaptionPage page={page} timeMs={timeMs} highlightColor={highlightColor} />;
+};

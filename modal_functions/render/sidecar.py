@@ -1,0 +1,337 @@
+"""The render sidecar, from Python: one long-lived Node process per render worker.
+
+`Sidecar` starts `remotion/sidecar/sidecar.mjs` as a plain child of the worker (same
+process group, so the pool's `killpg` takes it down with the worker; it also exits
+when its stdin closes). The Node process holds the bundle and one open browser and
+answers line-delimited JSON: a render streams `progress` lines, then `done` or
+`error`. A request waits on those messages with a deadline — never on a sleep — and
+feeds the job's heartbeat while the sidecar keeps talking. A sidecar that died is
+respawned on the next request.
+
+    sc = Sidecar(ensure_bundle())
+    sc.render(props, Path("out.mp4"), on_progress=lambda done, total: ...)
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import CANCELLED, INTERNAL, CapabilityError
+from ..logs import get_logger
+from . import project
+
+log = get_logger("canvascast.render.sidecar")
+
+SIDECAR_CRASHED = "sidecar_crashed"
+RENDER_FAILED = "render_failed"
+
+READY_TIMEOUT_S = 60.0
+# The sidecar reports progress every 250 ms while frames flow; this long without a
+# word means it is stuck (the job's watchdog would kill us soon after anyway).
+SILENCE_TIMEOUT_S = 90.0
+HEARTBEAT_EVERY_S = 1.0
+
+# Encoder settings of every render (the bench uses exactly these for all three paths).
+ENCODER: dict[str, Any] = {"crf": 20, "x264Preset": "veryfast", "pixelFormat": "yuv420p", "imageFormat": "jpeg"}
+
+_EOF = object()
+
+
+class Sidecar:
+    def __init__(
+        self,
+        bundle: Path,
+        *,
+        serve_dir: Path | None = None,
+        chrome_mode: str | None = None,
+        log_level: str = "error",
+    ):
+        self.bundle = Path(bundle)
+        self._own_serve = serve_dir is None
+        self.serve_dir = Path(serve_dir) if serve_dir else Path(tempfile.mkdtemp(prefix="canvascast-serve-"))
+        self.chrome_mode = chrome_mode or project.CHROME_MODE
+        self.log_level = log_level
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.spawns = 0
+        self._ids = itertools.count(1)
+        self._queues: dict[str, queue.Queue] = {}
+        self._qlock = threading.Lock()
+        self._request_lock = threading.Lock()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=200)
+        self._ready: queue.Queue = queue.Queue()
+
+    # ## Lifecycle
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def base_url(self) -> str:
+        self.ensure()
+        return f"http://127.0.0.1:{self.port}"
+
+    def ensure(self) -> None:
+        """Start the Node process, or respawn it if it died."""
+        if self.alive:
+            return
+        if self.proc is not None:
+            log.warning("render sidecar died; respawning", extra={"returncode": self.proc.returncode, "stderr": self.stderr_tail()})
+        self._start()
+
+    def _start(self) -> None:
+        project.check_installed()
+        self.serve_dir.mkdir(parents=True, exist_ok=True)
+        self._ready = queue.Queue()
+        started = time.monotonic()
+        # No start_new_session: the sidecar (and its chromium) stay in the worker's
+        # process group, so killing the worker's group kills them too.
+        self.proc = subprocess.Popen(
+            [
+                project.node(),
+                str(project.SIDECAR_SCRIPT),
+                "--bundle", str(self.bundle),
+                "--serve", str(self.serve_dir),
+                "--browser", project.BROWSER,
+                "--chrome-mode", self.chrome_mode,
+                "--log-level", self.log_level,
+            ],
+            cwd=project.PROJECT_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.spawns += 1
+        proc = self.proc
+        threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="sidecar-stdout").start()
+        threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="sidecar-stderr").start()
+        try:
+            msg = self._ready.get(timeout=READY_TIMEOUT_S)
+        except queue.Empty:
+            self._kill()
+            raise CapabilityError(SIDECAR_CRASHED, f"render sidecar not ready after {READY_TIMEOUT_S:.0f}s: {self.stderr_tail()}", retryable=True, http_status=500)
+        if msg is _EOF or msg.get("type") != "ready":
+            self._kill()
+            detail = msg.get("message") if isinstance(msg, dict) else self.stderr_tail()
+            raise CapabilityError(SIDECAR_CRASHED, f"render sidecar failed to start: {detail}", retryable=True, http_status=500)
+        self.port = int(msg["port"])
+        log.info("render sidecar ready", extra={"pid": proc.pid, "port": self.port, "seconds": round(time.monotonic() - started, 2), "spawns": self.spawns})
+
+    def close(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.stdin.close()  # the sidecar closes its browser and exits
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        if self._own_serve:
+            shutil.rmtree(self.serve_dir, ignore_errors=True)
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        return "\n".join(list(self._stderr)[-lines:])
+
+    # ## Reading
+
+    def _read_stdout(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                self._stderr.append(f"[stdout] {line}")
+                continue
+            kind = msg.get("type")
+            if kind in ("ready", "fatal"):
+                self._ready.put(msg)
+                continue
+            with self._qlock:
+                q = self._queues.get(str(msg.get("id")))
+            if q is not None:
+                q.put(msg)
+        self._ready.put(_EOF)
+        with self._qlock:
+            for q in self._queues.values():
+                q.put(_EOF)
+
+    def _read_stderr(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            line = line.rstrip()
+            if line and not line.startswith("ALSA lib") and "alsa_util" not in line:
+                self._stderr.append(line)
+
+    # ## Requests
+
+    def request(
+        self,
+        payload: dict[str, Any],
+        *,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        heartbeat: Callable[[], None] | None = None,
+        silence_timeout: float = SILENCE_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """Send one request and wait for its `done`; raise CapabilityError on `error`/death."""
+        with self._request_lock:
+            self.ensure()
+            rid = str(next(self._ids))
+            q: queue.Queue = queue.Queue()
+            with self._qlock:
+                self._queues[rid] = q
+            try:
+                self._send({**payload, "id": rid})
+                last_word = time.monotonic()
+                while True:
+                    try:
+                        msg = q.get(timeout=HEARTBEAT_EVERY_S)
+                    except queue.Empty:
+                        if time.monotonic() - last_word > silence_timeout:
+                            self._kill()
+                            raise CapabilityError(SIDECAR_CRASHED, f"render sidecar silent for {silence_timeout:.0f}s; killed", retryable=True, http_status=500)
+                        if heartbeat is not None and self.alive:
+                            heartbeat()
+                        continue
+                    if msg is _EOF:
+                        raise CapabilityError(
+                            SIDECAR_CRASHED,
+                            f"render sidecar exited (code {self.proc.poll() if self.proc else None}): {self.stderr_tail(5)}",
+                            retryable=True,
+                            http_status=500,
+                        )
+                    last_word = time.monotonic()
+                    if heartbeat is not None:
+                        heartbeat()
+                    kind = msg.get("type")
+                    if kind == "done":
+                        return msg
+                    if kind == "error":
+                        code = CANCELLED if msg.get("code") == "cancelled" else RENDER_FAILED
+                        raise CapabilityError(code, f"render failed: {msg.get('message')}", retryable=False, http_status=500)
+                    if on_message is not None:
+                        on_message(msg)
+            finally:
+                with self._qlock:
+                    self._queues.pop(rid, None)
+
+    def _send(self, payload: dict[str, Any]) -> None:
+        try:
+            self.proc.stdin.write(json.dumps(payload) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise CapabilityError(SIDECAR_CRASHED, f"render sidecar is gone: {e}", retryable=True, http_status=500) from e
+
+    def render(
+        self,
+        props: dict[str, Any],
+        output: Path,
+        *,
+        frame_range: tuple[int, int] | None = None,
+        codec: str = "h264",
+        separate_audio_to: Path | None = None,
+        seamless_aac: bool = False,
+        encoder: dict[str, Any] | None = None,
+        concurrency: int = 1,
+        on_progress: Callable[[int, int], None] | None = None,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Render the Explainer with `props` to `output`; `on_progress(done_frames, total)`."""
+        payload: dict[str, Any] = {
+            "type": "render",
+            "props": props,
+            "output": str(output),
+            "codec": codec,
+            "concurrency": concurrency,
+            **(encoder if encoder is not None else ENCODER),
+        }
+        if frame_range is not None:
+            payload["frameRange"] = [int(frame_range[0]), int(frame_range[1])]
+        if separate_audio_to is not None:
+            payload["separateAudioTo"] = str(separate_audio_to)
+        if seamless_aac:
+            payload["forSeamlessAacConcatenation"] = True
+
+        def on_message(msg: dict[str, Any]) -> None:
+            if msg.get("type") == "progress" and on_progress is not None:
+                on_progress(int(msg.get("rendered", 0)), int(msg.get("total", 0)))
+
+        return self.request(payload, on_message=on_message, heartbeat=heartbeat)
+
+    def combine(
+        self,
+        video_files: list[Path],
+        audio_files: list[Path],
+        output: Path,
+        *,
+        fps: int,
+        frames_per_chunk: int,
+        total_frames: int,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Join h264-ts chunks and their seamless AAC parts with Remotion's combineChunks."""
+        return self.request(
+            {
+                "type": "combine",
+                "output": str(output),
+                "videoFiles": [str(p) for p in video_files],
+                "audioFiles": [str(p) for p in audio_files],
+                "codec": "h264",
+                "fps": fps,
+                "framesPerChunk": frames_per_chunk,
+                "compositionDurationInFrames": total_frames,
+            },
+            heartbeat=heartbeat,
+        )
+
+    def ping(self, timeout: float = 10.0) -> bool:
+        try:
+            return self.request({"type": "ping"}, silence_timeout=timeout).get("type") == "done"
+        except CapabilityError:
+            return False
+
+
+# ## One warm sidecar per process (the pool worker's, or a Modal container's)
+
+_shared: Sidecar | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_sidecar() -> Sidecar:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Sidecar(project.ensure_bundle())
+        _shared.ensure()
+        return _shared
+
+
+def close_shared() -> None:
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
+            _shared = None
+
+
+__all__ = ["Sidecar", "shared_sidecar", "close_shared", "ENCODER", "SIDECAR_CRASHED", "RENDER_FAILED", "INTERNAL"]
