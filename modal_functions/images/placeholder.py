@@ -86,7 +86,7 @@ def _render(prompt: str, style: ImageStyle) -> Placeholder:
     _badge(draw, width, height, f"PLACEHOLDER · {style.art_style}"[:80])
 
     buf = io.BytesIO()
-    img.save(buf, format="PNG")  # no timestamps or metadata: same input, same bytes
+    img.save(buf, format="PNG", compress_level=1)  # no timestamps or metadata: same input, same bytes
     return Placeholder(buf.getvalue(), width, height)
 
 
@@ -144,8 +144,9 @@ def _shade(c: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
 
 def _background(w: int, h: int, colours: list[tuple[int, int, int]]) -> Image.Image:
     top, bottom = colours[0], _shade(colours[1], 0.8)
-    grad = Image.linear_gradient("L").resize((w, h))
-    return Image.composite(Image.new("RGB", (w, h), bottom), Image.new("RGB", (w, h), top), grad)
+    column = Image.new("RGB", (1, h))
+    column.putdata([tuple(round(a + (b - a) * y / max(1, h - 1)) for a, b in zip(top, bottom)) for y in range(h)])
+    return column.resize((w, h), Image.Resampling.NEAREST)
 
 
 def _composition(img: Image.Image, rng: random.Random, colours: list[tuple[int, int, int]], layout: str) -> None:

@@ -20,7 +20,9 @@ from fake_genai_server import FakeGenAI  # noqa: E402
 
 from modal_functions.contract.jobs import ArtifactRef  # noqa: E402
 from modal_functions.images.batch import ImagesEngine  # noqa: E402
+from modal_functions.images import capability  # noqa: E402
 from modal_functions.images.capability import build_engine  # noqa: E402
+from modal_functions.images.gemini import GeminiImages  # noqa: E402
 from modal_functions.settings import Settings  # noqa: E402
 
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "json": "application/json", "webp": "image/webp"}
@@ -92,10 +94,40 @@ class RecordingCtx:
         raise NotImplementedError
 
 
-@pytest.fixture
-def fake():
+@pytest.fixture(scope="session")
+def _fake_server():
     with FakeGenAI() as server:
         yield server
+
+
+@pytest.fixture
+def fake(_fake_server):
+    _fake_server.reset()
+    yield _fake_server
+    _fake_server.reset()
+
+
+@pytest.fixture(scope="session")
+def _clients():
+    """One SDK client per configuration for the whole session (building one costs ~0.1 s of TLS setup)."""
+    cache: dict[tuple, object] = {}
+    yield cache
+    for client in cache.values():
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def _reuse_clients(monkeypatch, _clients):
+    real = capability.make_client
+
+    def cached(**kwargs):
+        key = tuple(sorted(kwargs.items()))
+        if key not in _clients:
+            _clients[key] = real(**kwargs)
+        return _clients[key]
+
+    monkeypatch.setattr(capability, "make_client", cached)
+    monkeypatch.setattr(GeminiImages, "close", lambda self: None)  # shared clients close at session end
 
 
 @pytest.fixture
@@ -117,18 +149,13 @@ def waits():
 @pytest.fixture
 def make_engine(fake, waits):
     """An engine on the REAL SDK pointed at the fake server; no real sleeping, seeded jitter."""
-    engines: list[ImagesEngine] = []
-
     def make(seed: int = 7, **env) -> ImagesEngine:
         fields = {"GEMINI_API_KEY": "test-key", "IMAGE_API_BASE_URL": fake.url, "IMAGE_TIMEOUT_S": 5} | env
         settings = Settings(_env_file=None, **{k: v for k, v in fields.items() if v is not None})
         engine = build_engine(settings, sleep=waits.append, rng=random.Random(seed), slots=threading.BoundedSemaphore(8))
-        engines.append(engine)
         return engine
 
-    yield make
-    for e in engines:
-        e.close()
+    yield make  # engines share session clients: nothing to close here
 
 
 @pytest.fixture(autouse=True)

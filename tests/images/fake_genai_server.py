@@ -132,7 +132,8 @@ class FakeGenAI:
         self.max_in_flight = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._abort = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -146,6 +147,23 @@ class FakeGenAI:
         with self._lock:
             self._queue.extend(replies)
         return self
+
+    def reset(self) -> None:
+        """Forget requests, queued replies, rules and latency (one server serves many tests).
+
+        Delayed replies still pending are abandoned, and we wait (bounded) for their
+        handlers to finish so the in-flight count starts from zero.
+        """
+        self._abort.set()
+        with self._idle:
+            self._idle.wait_for(lambda: self.in_flight == 0, timeout=5)
+        self._abort = threading.Event()
+        with self._lock:
+            self.requests.clear()
+            self.rules.clear()
+            self._queue.clear()
+            self.latency = 0.0
+            self.max_in_flight = 0
 
     def when(self, substring: str, reply: Reply) -> "FakeGenAI":
         """Every request whose prompt contains `substring` gets `reply` (order-independent)."""
@@ -161,7 +179,7 @@ class FakeGenAI:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._abort.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -200,18 +218,20 @@ class FakeGenAI:
                 if not self.path.endswith(":generateContent"):
                     return self._send(Reply(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}))
                 reply = fake._next(req)
+                abort = fake._abort
                 with fake._lock:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
                     delay = fake.latency + reply.delay
-                    if delay and fake._stopping.wait(delay):
+                    if delay and abort.wait(delay):
                         return
                     body = reply.body(req) if callable(reply.body) else reply.body
                     self._send(reply, body)
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1
+                        fake._idle.notify_all()
 
             def _send(self, reply: Reply, body: Any = None) -> None:
                 body = reply.body if body is None else body

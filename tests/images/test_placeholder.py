@@ -1,0 +1,99 @@
+"""The placeholder: valid PNG, requested aspect ratio, deterministic, prompt-derived, legible."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import pytest
+from PIL import Image
+
+from modal_functions.contract.images import ImageStyle
+from modal_functions.images.placeholder import (
+    SIZES,
+    TEXT_COLOUR,
+    _font,
+    contrast,
+    layout_text,
+    palette_for,
+    panel_colour,
+    render_placeholder,
+)
+
+
+def decode(data: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+@pytest.mark.parametrize("aspect", list(SIZES))
+def test_valid_png_at_the_requested_aspect_ratio(aspect):
+    ph = render_placeholder("a lighthouse on a cliff", ImageStyle(aspect_ratio=aspect))
+    im = decode(ph.data)
+    assert im.format == "PNG" and im.mode == "RGB"
+    assert im.size == (ph.width, ph.height)
+    w, h = (int(x) for x in aspect.split(":"))
+    assert Fraction(*im.size) == Fraction(w, h)
+    assert min(im.size) >= 720
+
+
+def test_same_prompt_same_bytes_different_prompt_different_picture():
+    style = ImageStyle(palette=["#0b3d91", "#fc3d21", "#ffffff"])
+    a1 = render_placeholder("a red fox in the snow", style)
+    a2 = render_placeholder("a red fox in the snow", style)
+    b = render_placeholder("a blue whale in the deep", style)
+    assert a1.data == a2.data
+    assert a1.data != b.data
+    # the composition (above the text panel) differs, not just the caption
+    top = (0, 0, a1.width, a1.height // 2)
+    assert decode(a1.data).crop(top).tobytes() != decode(b.data).crop(top).tobytes()
+
+
+def test_compositions_vary_across_prompts():
+    style = ImageStyle()
+    tops = {decode(render_placeholder(f"scene number {i}", style).data).crop((0, 80, 1280, 360)).tobytes() for i in range(4)}
+    assert len(tops) == 4
+
+
+def test_palette_comes_from_the_style():
+    style = ImageStyle(palette=["#ff0000", "#0000ff"])
+    assert palette_for(style) == [(255, 0, 0), (0, 0, 255)]
+    # no palette: derived from the art style, stable, and different per art style
+    assert palette_for(ImageStyle(art_style="watercolour")) == palette_for(ImageStyle(art_style="watercolour"))
+    assert palette_for(ImageStyle(art_style="watercolour")) != palette_for(ImageStyle(art_style="pixel art"))
+
+
+def test_background_top_uses_first_palette_colour():
+    im = decode(render_placeholder("anything", ImageStyle(palette=["#10a010", "#10a010"], aspect_ratio="1:1")).data)
+    corner = im.getpixel((im.width - 3, im.height // 3))
+    assert corner[1] > corner[0] and corner[1] > corner[2]  # green dominates, shapes or not
+
+
+@pytest.mark.parametrize("aspect", list(SIZES))
+def test_prompt_text_is_legible(aspect):
+    prompt = "A hummingbird drinking nectar from a bright red flower while rain falls softly"
+    w, h = SIZES[aspect]
+    layout = layout_text(prompt, w, h)
+    assert not layout.truncated and " ".join(layout.lines) == prompt  # every word, in order
+    assert layout.font_size >= 24
+    font = _font(layout.font_size, bold=True)
+    left, top, right, bottom = layout.box
+    assert all(font.getlength(line) <= right - left - 2 * layout.font_size for line in layout.lines)
+    assert 0 <= left and right <= w and 0 <= top and bottom <= h
+    # white on the panel colour, for any palette, is high contrast (WCAG AAA is 7)
+    for palette in ([], ["#ffffff", "#ffff00"], ["#0b3d91", "#fc3d21"]):
+        colours = palette_for(ImageStyle(palette=palette))
+        assert contrast(TEXT_COLOUR, panel_colour(colours)) >= 7
+    # and the panel is really drawn with that colour
+    im = decode(render_placeholder(prompt, ImageStyle(aspect_ratio=aspect, palette=["#ffffff", "#ffff00"])).data)
+    assert im.getpixel((left + 3, bottom - layout.font_size // 2)) == panel_colour(palette_for(ImageStyle(palette=["#ffffff", "#ffff00"])))
+
+
+def test_very_long_prompt_is_shrunk_then_ellipsised_inside_the_panel():
+    prompt = " ".join(f"word{i}" for i in range(500))
+    layout = layout_text(prompt, 1280, 720)
+    assert layout.truncated and layout.lines[-1].endswith("…")
+    assert layout.box[1] > 0 and layout.font_size >= 14
+    one_word = layout_text("x" * 1500, 720, 1280)
+    assert one_word.truncated and all(_font(one_word.font_size, bold=True).getlength(l) <= 720 for l in one_word.lines)
