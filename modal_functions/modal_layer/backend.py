@@ -187,6 +187,7 @@ class ModalBackend:
         outcome = self._get(rec["call_id"], timeout)
         if outcome is None:
             return job.model_copy(update=update)
+        update["progress"] = read_mapping(self.p.jobs, progress_key(job.id))[0]  # the body's last word
         finished = self._finish(job.model_copy(update=update), rec, outcome)
         latest = self.p.jobs.get(job_key(job.id)) or rec
         if Job.model_validate(latest["job"]).status.terminal:  # e.g. cancelled meanwhile

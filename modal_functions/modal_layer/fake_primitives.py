@@ -32,6 +32,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 _MISSING = object()
+PRELOAD = (
+    "modal_functions.modal_layer.runner",
+    "modal_functions.runtime.context",
+    "modal_functions.runtime.watchdog",
+    "modal_functions.capabilities",
+    "modal_functions.diagnostic.capability",
+    "modal.exception",
+)
 
 
 class FakeDict:
@@ -139,6 +147,16 @@ class FakeFunctionCall:
     def _drive(self) -> None:
         from modal.exception import InternalFailure
 
+        try:
+            self._attempts_until_done()
+        except Exception as e:  # noqa: BLE001 - the fake itself failed: surface it through get()
+            with self._lock:
+                self._outcome = ("err", InternalFailure(f"fake could not run the call: {e!r}"))
+            self._done.set()
+
+    def _attempts_until_done(self) -> None:
+        from modal.exception import InternalFailure
+
         last: tuple = ("err", InternalFailure("no attempt ran"))
         for _ in range(self._retries + 1):
             reader, writer = self._mp.Pipe(duplex=False)
@@ -230,6 +248,8 @@ class FakePrimitives:
         self.leases = FakeDict(root / "leases.sqlite")
         self.autoscaler = FakeAutoscaler(static_min or {})
         self._mp = multiprocessing.get_context("forkserver")
+        # Containers fork from a server that imported the job path once (cheap "cold starts").
+        self._mp.set_forkserver_preload(list(PRELOAD))
         self._functions = {name: FakeFunction(name, target, self, retries) for name, (target, retries) in functions.items()}
         self._calls: dict[str, FakeFunctionCall] = {}
         self._ids = itertools.count(1)
@@ -257,3 +277,33 @@ class FakePrimitives:
     def close(self) -> None:
         for call in self._calls.values():
             call.cancel()
+
+
+# ## A ModalBackend on the fake, for the shared lifecycle tests
+
+
+def _fake_container(config: Any, jobs: FakeDict, object_name: str, job: dict[str, Any]) -> dict[str, Any]:
+    """What a Modal container of `object_name` does with a spawned job (see app.py)."""
+    from .runner import execute
+    from .settings_from_toml import object_kwargs
+
+    kw = object_kwargs(config, object_name)
+    return execute(job, jobs, resource=kw["gpu"] or f"cpu:{kw['cpu']:g}", config=config, min_interval=0.05)
+
+
+def fake_backend(root: str | Path, config: Any = None, *, clock: Callable[[], float] | None = None):
+    """`ModalBackend` wired to `FakePrimitives`: every Modal object runs `runner.execute` in a fresh process."""
+    import functools
+    import time
+
+    from ..config import get_config
+    from .backend import ModalBackend
+    from .settings_from_toml import MODAL_OBJECTS, object_kwargs
+
+    config = config or get_config()
+    names = [name for kind, objs in MODAL_OBJECTS.items() if kind != "api" for name in objs]
+    primitives = FakePrimitives(root, {}, {name: object_kwargs(config, name)["min_containers"] for name in names})
+    for name in names:
+        target = functools.partial(_fake_container, config, primitives.jobs, name)
+        primitives._functions[name] = FakeFunction(name, target, primitives, object_kwargs(config, name)["retries"])
+    return ModalBackend(config, primitives, clock=clock or time.time, wait_slice=0.2)

@@ -108,7 +108,6 @@ def execute(
     )
     try:
         request = capability.request_model.model_validate(job["input"])
-        ctx.heartbeat()
         result = supervise(lambda: capability.run(state, request, ctx), watchdog)
     except CapabilityError as e:
         if e.code in ("stalled", "timeout"):

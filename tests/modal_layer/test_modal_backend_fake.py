@@ -1,0 +1,146 @@
+"""`ModalBackend` on the minimal fake of Modal's primitives (Dict, spawn, FunctionCall).
+
+Each spawned call runs `runner.execute` in a fresh process, as a Modal container would:
+retries, crashes, stalls, cancel and expired outputs go through the real backend code.
+Waits are on conditions with deadlines; nothing asserts a duration.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from modal_functions.config import load_config, default_path
+from modal_functions.contract.jobs import JobStatus
+from modal_functions.errors import CapabilityError
+from modal_functions.modal_layer.backend import choose_object, job_key
+from modal_functions.modal_layer.fake_primitives import fake_backend
+
+
+def quick_config():
+    cfg = load_config(default_path())
+    functions = dict(cfg.functions)
+    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 1.0, "retries": 1, "timeout": 30})
+    return cfg.model_copy(update={"functions": functions})
+
+
+@pytest.fixture
+def backend(tmp_path):
+    b = fake_backend(tmp_path / "modal", quick_config())
+    yield b
+    b.close()
+
+
+def wait_until(predicate, timeout=20.0, every=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met before the deadline")
+
+
+def test_a_job_runs_and_reports_result_progress_and_cost(backend):
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 0.2, "steps": 2, "payload": "hi"})
+    assert job.status == JobStatus.queued and job.backend == "modal"
+    call_id = backend.p.jobs[job_key(job.id)]["call_id"]
+    assert call_id.startswith("fc-")
+    done = backend.wait(job.id, 30)
+    assert done.status == JobStatus.succeeded
+    assert done.result["echo"] == "hi" and done.attempts == 1
+    assert done.progress.done == done.progress.total == 2
+    assert done.cost.resource == "cpu:0.25" and done.cost.usd >= 0
+    assert done.cold_start is True
+    assert backend.progress(job.id) == done.progress
+    assert backend.poll(job.id) == done  # terminal answers come from the Dict
+
+
+def test_a_coded_failure_is_not_retried(backend):
+    done = backend.wait(backend.submit("diagnostic", {"action": "fail"}).id, 30)
+    assert done.status == JobStatus.failed
+    assert done.error.code == "diagnostic_failure" and done.attempts == 1
+
+
+def test_a_transient_failure_is_retried_by_the_retry_policy(backend):
+    done = backend.wait(backend.submit("diagnostic", {"action": "fail_transient", "transient_failures": 1}).id, 30)
+    assert done.status == JobStatus.succeeded
+    assert done.attempts == 2 and done.result["attempt"] == 2
+
+
+def test_a_crashed_container_fails_as_worker_crashed_after_the_retries(backend):
+    done = backend.wait(backend.submit("diagnostic", {"action": "crash"}).id, 30)
+    assert done.status == JobStatus.failed
+    assert done.error.code == "worker_crashed"
+    assert backend.p.function("diagnostic").retries == 1
+    call = backend.p.function_call(backend.p.jobs[job_key(done.id)]["call_id"])
+    assert call.attempts == 2
+
+
+def test_a_silent_job_is_stopped_as_stalled(backend):
+    done = backend.wait(backend.submit("diagnostic", {"action": "stall", "seconds": 60}).id, 30)
+    assert done.status == JobStatus.failed and done.error.code == "stalled"
+
+
+def test_progress_goes_through_the_dict_and_cancel_stops_the_call(backend):
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 60, "steps": 60})
+    running = wait_until(lambda: (j := backend.poll(job.id)).status == JobStatus.running and j.progress.done >= 1 and j)
+    assert running.progress.total == 60 and running.attempts == 1
+    cancelled = backend.cancel(job.id)
+    assert cancelled.status == JobStatus.cancelled and cancelled.error.code == "cancelled"
+    call = backend.p.function_call(backend.p.jobs[job_key(job.id)]["call_id"])
+    assert call.join(10)  # the attempt was killed, no retry followed
+    assert call.attempts == 1
+    assert backend.poll(job.id).status == JobStatus.cancelled
+    assert backend.cancel(job.id).status == JobStatus.cancelled  # idempotent
+
+
+def test_an_expired_output_is_a_clear_failure(backend):
+    job = backend.submit("diagnostic", {"action": "succeed"})
+    call = backend.p.function_call(backend.p.jobs[job_key(job.id)]["call_id"])
+    call.expire()  # nobody polled within Modal's retention window
+    done = backend.poll(job.id)
+    assert done.status == JobStatus.failed
+    assert done.error.code == "output_expired" and done.error.retryable
+
+
+def test_a_result_seen_once_survives_expiry(backend):
+    job = backend.wait(backend.submit("diagnostic", {"action": "succeed", "payload": "kept"}).id, 30)
+    backend.p.function_call(backend.p.jobs[job_key(job.id)]["call_id"]).expire()
+    again = backend.poll(job.id)
+    assert again.status == JobStatus.succeeded and again.result["echo"] == "kept"
+
+
+def test_idempotency_index_lives_in_the_dict(backend):
+    first = backend.submit("diagnostic", {"action": "succeed", "payload": "a"}, idempotency_key="k1")
+    second = backend.submit("diagnostic", {"action": "succeed", "payload": "a"}, idempotency_key="k1")
+    assert second.id == first.id
+    assert len(backend.p.spawned) == 1
+    with pytest.raises(CapabilityError) as e:
+        backend.submit("diagnostic", {"action": "succeed", "payload": "b"}, idempotency_key="k1")
+    assert e.value.code == "idempotency_conflict" and e.value.http_status == 409
+    backend.wait(first.id, 30)
+
+
+def test_bad_submissions_are_coded_4xx(backend):
+    with pytest.raises(CapabilityError) as e:
+        backend.submit("transcode", {})
+    assert e.value.http_status == 400
+    with pytest.raises(CapabilityError) as e:
+        backend.submit("diagnostic", {"action": "explode"})
+    assert e.value.code == "validation_error" and e.value.http_status == 422
+    with pytest.raises(CapabilityError) as e:
+        backend.poll("nope")
+    assert e.value.http_status == 404
+    assert backend.p.spawned == []
+
+
+def test_whisper_runs_on_the_gpu_only_for_long_audio():
+    cfg = load_config(default_path())
+    threshold = cfg.function("transcribe_audio").gpu_min_audio_seconds
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold - 1)) == "TranscriberCPU"
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold)) == "Transcriber"
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace()) == "Transcriber"  # unknown length: GPU
+    assert choose_object(cfg, "render_video", SimpleNamespace()) == "render_video"
