@@ -30,8 +30,10 @@ class ConfigurationError(RuntimeError):
     pass
 
 
-def check_settings(settings: Settings) -> None:
-    """Production refuses to run open; local mode runs open with a warning."""
+def check_settings(settings: Settings, faults: bool = False) -> None:
+    """Production refuses to run open (or with fault injection); local mode runs open with a warning."""
+    if faults and settings.env == "production":
+        raise ConfigurationError("fault injection is for tests; refusing to enable it with CANVASCAST_ENV=production")
     if not settings.token:
         if settings.env == "production":
             raise ConfigurationError("CANVASCAST_ENV=production requires COMPUTE_TOKEN; refusing to start without auth")
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
                backend_name: str | None = None, faults_enabled: bool | None = None,
                kinds: list[str] | None = None) -> FastAPI:
     settings = settings or get_settings()
-    check_settings(settings)
+    inject = faults_enabled if faults_enabled is not None else fault_injection_enabled()
+    check_settings(settings, inject)
     owns_backend = backend is None
     if backend is not None and backend_name and backend_name != backend.name:
         from .backends import RenamedBackend
@@ -103,7 +106,6 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
     artifacts = _artifacts_router()
     if artifacts is not None:
         app.include_router(artifacts)
-    inject = faults_enabled if faults_enabled is not None else fault_injection_enabled()
     if inject:
         app.include_router(faults.router)
     app.include_router(sync.router)  # last: its POST /v1/{kind} catch-all must not shadow the routes above

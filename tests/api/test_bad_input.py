@@ -105,3 +105,18 @@ def test_openapi_documents_error_bodies(client):
     assert spec["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
     assert "/health" in spec["paths"] and "/v1/diagnostic" in spec["paths"]
+
+
+def test_uploads_have_their_own_limit(app_factory):
+    app = app_factory(COMPUTE_MAX_BODY_BYTES=1024, COMPUTE_MAX_UPLOAD_BYTES=8192, ARTIFACT_SIGNING_SECRET="s" * 32)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        ok = c.post("/v1/artifacts", params={"ext": "txt"}, content=b"a" * 4096, headers={"content-type": "text/plain"})
+        assert ok.status_code == 201, ok.text  # above the JSON limit, within the upload limit
+        assert_error(c.post("/v1/artifacts", params={"ext": "txt"}, content=b"a" * 9000), 413, "payload_too_large")
+        streamed = (b"b" * 1024 for _ in range(10))
+        assert_error(c.post("/v1/artifacts", params={"ext": "txt"}, content=streamed), 413, "payload_too_large")
+
+
+def test_idempotency_header_and_body_must_agree(client):
+    r = client.post("/v1/jobs", json={"kind": "diagnostic", "input": {}, "idempotency_key": "a"}, headers={"Idempotency-Key": "b"})
+    assert_error(r, 422, "validation_error")

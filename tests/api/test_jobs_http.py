@@ -205,3 +205,8 @@ def test_http_backend_client_maps_answers_and_errors(app_factory):
         assert http.capacity()["diagnostic"].free == 1
         assert http.warm(["diagnostic"], 10).kinds == ["diagnostic"]
     fake.close()
+
+
+def test_production_refuses_fault_injection(tmp_path, backend):
+    with pytest.raises(ConfigurationError):
+        create_app(make_settings(tmp_path, CANVASCAST_ENV="production"), backend, faults_enabled=True)

@@ -167,3 +167,16 @@ def test_sigkill_mid_job_then_restart_reports_interrupted(tmp_path, modal_toml):
         assert after.error is not None and after.error.code == "interrupted" and after.error.retryable is True
     finally:
         server.stop()
+
+
+def test_serve_refuses_production_without_token(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPUTE_", "CANVASCAST_"))}
+    env.update({"CANVASCAST_ENV": "production", "CANVASCAST_DATA_DIR": str(tmp_path)})
+    r = subprocess.run([sys.executable, "-m", "modal_functions.cli", "serve", "--port", "1"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "COMPUTE_TOKEN" in r.stderr

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ...contract.jobs import Job, JobCreate
+from ...errors import VALIDATION_ERROR, CapabilityError
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
 from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSE, SUBMIT_RESPONSES
 from ..submission import WAIT_CHUNK_S, long_wait_limiter, submit, wait_for
@@ -22,6 +23,8 @@ IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_le
 @router.post("", status_code=202, response_model=Job, responses=SUBMIT_RESPONSES,
              summary="Submit a job; the same idempotency key with the same input returns the same job")
 def create_job(body: JobCreate, backend: BackendDep, metrics: MetricsDep, idempotency_key: IdempotencyHeader = None) -> Job:
+    if body.idempotency_key and idempotency_key and body.idempotency_key != idempotency_key:
+        raise CapabilityError(VALIDATION_ERROR, "Idempotency-Key header and body idempotency_key differ", http_status=422)
     return submit(backend, metrics, body.kind, body.input, body.idempotency_key or idempotency_key)
 
 
