@@ -54,4 +54,10 @@ def get_store(settings: "Settings | None" = None) -> ArtifactStore:
         return SupabaseStore.from_settings(settings)
     from .local import LocalStore
 
+    if settings.backend == "modal":
+        from ..logs import get_logger
+
+        get_logger(__name__).warning(
+            "ARTIFACT_STORE=local with COMPUTE_BACKEND=modal: Modal containers cannot see this disk; "
+            "a deployment that mixes in-house and Modal must use ARTIFACT_STORE=supabase")
     return LocalStore(settings.data_dir / "store", settings.base_url, signing_secret(settings))

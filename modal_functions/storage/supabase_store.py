@@ -87,6 +87,7 @@ class SupabaseStore:
         self.client = client
         self.buckets = {"artifacts": artifacts_bucket, "renders": renders_bucket}
         self.clock = clock
+        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
 
     @classmethod
     def connect(cls, url: str, service_role_key: str, *, timeout: float = 60.0, **kw: Any) -> "SupabaseStore":
@@ -171,12 +172,19 @@ class SupabaseStore:
             return bucket.download(path)
 
     def get_to_file(self, key: str, dest: Path) -> Path:
-        data = self.read_bytes(key)
+        """Streamed through a short-lived signed URL, so large inputs never sit in memory."""
+        url = self.signed_url(key, 300)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
         try:
-            tmp.write_bytes(data)
+            with storage_errors(f"download {key}"), self._http.stream("GET", url) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    raise _api_error(resp)
+                with open(tmp, "xb") as out:
+                    for chunk in resp.iter_bytes(1 << 20):
+                        out.write(chunk)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -220,6 +228,15 @@ class SupabaseStore:
             if len(page) < LIST_PAGE:
                 return
             offset += LIST_PAGE
+
+
+def _api_error(resp: httpx.Response) -> StorageApiError:
+    """Storage's error body ({statusCode, error, message}, usually on HTTP 400) as supabase-py's error."""
+    try:
+        body = resp.json()
+        return StorageApiError(body["message"], body["error"], body["statusCode"])
+    except (ValueError, KeyError, TypeError):
+        return StorageApiError(resp.text[:200], "InternalError", resp.status_code)
 
 
 def _timestamp(value: str | None) -> float | None:
