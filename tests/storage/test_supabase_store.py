@@ -160,11 +160,19 @@ def test_unreachable_store_is_storage_unavailable():
         assert (e.value.code, e.value.http_status, e.value.retryable) == ("storage_unavailable", 503, True)
 
 
-def test_unresolvable_host_is_storage_unavailable():
-    store = SupabaseStore.connect("http://storage.invalid", KEY, timeout=5)  # .invalid never resolves (RFC 2606)
+def test_unresolvable_host_is_storage_unavailable(monkeypatch):
+    real = socket.getaddrinfo
+
+    def no_dns(host, *args, **kw):  # a DNS failure, simulated so the test never leaves the machine
+        if host == "storage.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    store = SupabaseStore.connect("http://storage.invalid", KEY, timeout=5)
     with pytest.raises(CapabilityError) as e:
         store.exists("renders/a/b.mp4")
-    assert (e.value.code, e.value.retryable) == ("storage_unavailable", True)
+    assert (e.value.code, e.value.http_status, e.value.retryable) == ("storage_unavailable", 503, True)
 
 
 def test_get_store_selects_supabase(fake, tmp_path: Path):
