@@ -98,7 +98,7 @@ def address_problem(ip: str) -> str | None:
         ("is_reserved", "reserved"),
     ):
         if getattr(addr, attr):
-            return f"a {label} address"
+            return f"{'an' if label[0] in 'aeiou' else 'a'} {label} address"
     if not addr.is_global:
         return "not a globally routable address"
     return None

@@ -11,6 +11,8 @@ Keys: `artifacts/sha256/<aa>/<sha256>.<ext>` and `renders/<owner>/<id>.<ext>` (s
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .base import ArtifactStore
@@ -41,6 +43,15 @@ def get_signer(settings: "Settings | None" = None) -> "UrlSigner":
     return UrlSigner(signing_secret(settings), settings.base_url)
 
 
+@lru_cache(maxsize=8)
+def _supabase_store(url: str, key: str, bucket: str, renders_bucket: str, pid: int) -> ArtifactStore:
+    """One client per process and configuration: building a supabase client costs ~0.5 s,
+    and its connections must not be shared across a fork (hence the pid in the cache key)."""
+    from .supabase_store import SupabaseStore
+
+    return SupabaseStore.connect(url, key, artifacts_bucket=bucket, renders_bucket=renders_bucket)
+
+
 def get_store(settings: "Settings | None" = None) -> ArtifactStore:
     from ..settings import get_settings
 
@@ -49,9 +60,8 @@ def get_store(settings: "Settings | None" = None) -> ArtifactStore:
         missing = [name for name, value in (("SUPABASE_URL", settings.supabase_url), ("SUPABASE_SERVICE_ROLE_KEY", settings.supabase_key)) if not value]
         if missing:
             raise RuntimeError(f"ARTIFACT_STORE=supabase needs {' and '.join(missing)}")
-        from .supabase_store import SupabaseStore
-
-        return SupabaseStore.from_settings(settings)
+        return _supabase_store(settings.supabase_url, settings.supabase_key, settings.supabase_bucket,
+                               settings.supabase_renders_bucket, os.getpid())
     from .local import LocalStore
 
     if settings.backend == "modal":

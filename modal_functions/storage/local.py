@@ -89,6 +89,7 @@ class LocalStore:
         directory = directory or self.root / TMP_DIR
         tmp = directory / f".{secrets.token_hex(8)}.part"
         try:
+            directory.mkdir(parents=True, exist_ok=True)  # survives someone emptying the store
             with open(tmp, "xb") as f:
                 yield f, tmp
         except OSError as e:

@@ -173,3 +173,11 @@ def test_connection_refused_is_retryable(tmp_path: Path, server):
     s.close()  # nothing listens there now
     err = fetch_error(f"https://{HOST}:{port}/x", tmp_path / "a", resolver=fake_dns({HOST: ["127.0.0.1"]}), allow_hosts={HOST})
     assert (err.code, err.http_status, err.retryable) == ("fetch_failed", 502, True)
+
+
+@pytest.mark.parametrize("host", ["localhost", "2130706433", "127.1", "0x7f000001", "0"])
+def test_system_resolver_forms_of_loopback_refused(host: str, tmp_path: Path):
+    # the real resolver: numeric forms and /etc/hosts are answered locally, no query leaves the machine
+    err = fetch_error(f"https://{host}/x", tmp_path / "out")
+    assert err.code == "fetch_refused"
+    assert "resolves to" in err.message  # refused after resolution, not by string matching
