@@ -16,7 +16,7 @@ machine's own network. `safe_fetch` therefore:
 5. caps the body: a Content-Length above `max_bytes` is refused before reading,
    and the streamed count is capped too; `Accept-Encoding: identity` so the cap
    counts real bytes;
-6. enforces one overall deadline (`timeout` seconds) across all hops and reads;
+6. enforces one overall deadline (`timeout` seconds) across DNS, all hops and reads;
 7. writes to a temp file beside `dest` and renames it at the end; every failure
    path removes the partial file.
 
@@ -35,6 +35,7 @@ import os
 import secrets
 import socket
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -109,7 +110,34 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str]) -> tuple[str, str, int, str]:
+def _resolve(resolver: Resolver, host: str, port: int, deadline: float, url: str) -> list[str]:
+    """Run the resolver under the fetch deadline (getaddrinfo itself has no timeout)."""
+    done = threading.Event()
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["ips"] = list(resolver(host, port))
+        except BaseException as e:  # noqa: BLE001 - handed back to the caller's thread
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"resolve-{host}", daemon=True).start()
+    if not done.wait(_remaining(deadline, url)):
+        raise _timed_out(url)
+    error = box.get("error")
+    if isinstance(error, (socket.gaierror, UnicodeError, OSError)):
+        raise _failed(f"cannot resolve {host}: {error}") from error
+    if error is not None:
+        raise error  # type: ignore[misc]
+    ips = box["ips"]
+    if not ips:
+        raise _failed(f"cannot resolve {host}")
+    return ips  # type: ignore[return-value]
+
+
+def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str], deadline: float) -> tuple[str, str, int, str]:
     """Check one hop; return (host, vetted ip, port, request target)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "https":
@@ -143,12 +171,7 @@ def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str]) -> tuple[str
     if literal is not None:
         ips = [str(literal)]
     else:
-        try:
-            ips = list(resolver(host, port))
-        except (socket.gaierror, UnicodeError, OSError) as e:
-            raise _failed(f"cannot resolve {host}: {e}") from e
-        if not ips:
-            raise _failed(f"cannot resolve {host}")
+        ips = _resolve(resolver, host, port, deadline, url)
     if host not in allow_hosts:
         for ip in ips:
             problem = address_problem(ip)
@@ -194,12 +217,13 @@ def safe_fetch(
     """Download `url` to `dest` under the policy above; returns `dest`."""
     resolver = resolver or system_resolver
     allowed = frozenset(h.lower() for h in allow_hosts)
-    context = ssl_context or ssl.create_default_context()
+    context = ssl_context
     dest = Path(dest)
     deadline = time.monotonic() + timeout
     current = url
     for _hop in range(max_redirects + 1):
-        host, ip, port, target = _vet(current, resolver, allowed)
+        host, ip, port, target = _vet(current, resolver, allowed, deadline)
+        context = context or ssl.create_default_context()  # only once something passed the policy
         conn = _PinnedHTTPSConnection(host, ip, port, timeout=_remaining(deadline, current), context=context)
         try:
             try:

@@ -181,3 +181,19 @@ def test_system_resolver_forms_of_loopback_refused(host: str, tmp_path: Path):
     err = fetch_error(f"https://{host}/x", tmp_path / "out")
     assert err.code == "fetch_refused"
     assert "resolves to" in err.message  # refused after resolution, not by string matching
+
+
+def test_deadline_covers_dns(tmp_path: Path):
+    import threading
+
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        release.wait(10)  # a resolver that never answers in time
+        return ["93.184.216.34"]
+
+    try:
+        err = fetch_error("https://slow-dns.example/x", tmp_path / "out", resolver=stuck, timeout=0.2)
+    finally:
+        release.set()
+    assert (err.code, err.retryable) == ("fetch_timeout", True)
