@@ -78,3 +78,15 @@ def test_published_keys():
     for bad in v["invalid"]:
         with pytest.raises(CapabilityError):
             published_key(bad["owner"], bad["id"], bad["ext"])
+
+
+def test_vectors_reproduce_in_javascript():
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not installed")
+    out = subprocess.run([node, str(VECTORS_DIR / "check.mjs")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "vectors ok"
