@@ -144,3 +144,25 @@ def test_stale_temp_files_removed(store: LocalStore, clock: FakeClock):
     os.utime(stale, (clock.now - 7200, clock.now - 7200))
     store.cleanup(86400)
     assert not stale.exists()
+
+
+def test_concurrent_puts_of_same_bytes(store: LocalStore):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = bytes(range(256)) * 512
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(lambda _: store.put_bytes(data, "bin"), range(16)))
+    assert len({r.key for r in refs}) == 1
+    assert store.read_bytes(refs[0].key) == data
+    assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_secret_created_once_under_races(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modal_functions.storage.signing import load_or_create_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets = set(pool.map(lambda _: load_or_create_secret(tmp_path / "d"), range(16)))
+    assert len(secrets) == 1 and len(secrets.pop()) == 64
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["signing-secret"]
