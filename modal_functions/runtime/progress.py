@@ -63,6 +63,16 @@ class Reporter:
         else:
             self.sink.heartbeat()
 
+    def flush(self) -> None:
+        """Send a progress update that throttling held back (call when the body returns)."""
+        with self._lock:
+            pending, self._pending = self._pending, False
+            last = self.last
+            if pending:
+                self._last_sent = self.clock()
+        if pending:
+            self.sink.progress(last)
+
     def progress(self, done: float, total: float | None = None, unit: str | None = None, message: str | None = None) -> None:
         if self.watchdog is not None:
             self.watchdog.beat()

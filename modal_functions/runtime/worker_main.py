@@ -98,6 +98,7 @@ class Worker:
                 store=self.store,
             )
             result = self.capability.run(self.state, request, ctx)
+            ctx.reporter.flush()
             payload = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
         except BaseException as e:  # noqa: BLE001 - every failure becomes a coded error
             if not isinstance(e, CapabilityError):

@@ -1,0 +1,60 @@
+"""SQLite registry: idempotency index and restart recovery (no worker processes)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from modal_functions.contract.jobs import Job, JobStatus
+from modal_functions.errors import CapabilityError
+from modal_functions.runtime.registry import JobRegistry, input_digest
+
+T0 = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+def job(id: str, status: JobStatus = JobStatus.queued, key: str | None = None, **input) -> Job:
+    return Job(id=id, kind="diagnostic", status=status, input=input, idempotency_key=key, created_at=T0, updated_at=T0, backend="inhouse")
+
+
+def test_digest_is_canonical():
+    assert input_digest("diagnostic", {"a": 1, "b": [1, 2]}) == input_digest("diagnostic", {"b": [1, 2], "a": 1})
+    assert input_digest("diagnostic", {"a": 1}) != input_digest("render_video", {"a": 1})
+
+
+def test_same_key_same_input_returns_the_first_job(tmp_path):
+    reg = JobRegistry(tmp_path / "jobs.sqlite3")
+    first, created = reg.create(job("j1", key="k", x=1), input_digest("diagnostic", {"x": 1}))
+    again, created_again = reg.create(job("j2", key="k", x=1), input_digest("diagnostic", {"x": 1}))
+    assert created and not created_again
+    assert again.id == first.id == "j1"
+    assert reg.get("j2") is None
+    assert reg.find_key("k") == ("j1", input_digest("diagnostic", {"x": 1}))
+
+
+def test_same_key_other_input_is_a_409(tmp_path):
+    reg = JobRegistry(tmp_path / "jobs.sqlite3")
+    reg.create(job("j1", key="k", x=1), input_digest("diagnostic", {"x": 1}))
+    with pytest.raises(CapabilityError) as e:
+        reg.create(job("j2", key="k", x=2), input_digest("diagnostic", {"x": 2}))
+    assert e.value.code == "idempotency_conflict" and e.value.http_status == 409
+
+
+def test_restart_marks_unfinished_jobs_interrupted_and_keeps_finished_ones(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    reg = JobRegistry(path)
+    reg.create(job("queued"))
+    reg.create(job("running", JobStatus.running))
+    done = job("done", JobStatus.succeeded).model_copy(update={"result": {"echo": "ok"}, "finished_at": T0})
+    reg.create(done)
+    reg.close()
+
+    reopened = JobRegistry(path)
+    recovered = reopened.recover(now=T0)
+    assert sorted(j.id for j in recovered) == ["queued", "running"]
+    for id in ("queued", "running"):
+        j = reopened.get(id)
+        assert j.status == JobStatus.failed and j.error.code == "interrupted" and j.error.retryable
+        assert j.finished_at == T0
+    assert reopened.get("done") == done
+    assert reopened.recover(now=T0) == []  # idempotent
