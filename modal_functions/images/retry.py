@@ -127,4 +127,9 @@ def call_with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(attempt)
+    try:
+        return retrying(attempt)
+    except UpstreamError as e:
+        if e.retry_after is not None and e.retry_after > policy.max_hint_s:
+            e.message = f"{e.message} (provider asked to wait {e.retry_after:.0f} s, over our {policy.max_hint_s:.0f} s limit)"
+        raise

@@ -166,6 +166,7 @@ def test_hint_longer_than_we_wait_gives_up_at_once(fake, make_engine, store, wai
     _, item = one(make_engine(), store)
     assert item.status == "failed" and item.error.code == "upstream_rate_limited"
     assert (item.attempts, waits) == (1, [])
+    assert "asked to wait 3600 s" in item.error.message
 
 
 def test_sdk_retries_are_switched_off(fake, make_engine, store, waits):
