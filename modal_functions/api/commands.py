@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -23,6 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=serve)
 
 
+class _DropColor(logging.Filter):
+    """uvicorn attaches an ANSI-coloured copy of each message; JSON logs don't want it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -30,6 +39,8 @@ def serve(args: argparse.Namespace) -> int:
     from .main import ConfigurationError, create_app
 
     setup_logging(args.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(_DropColor())
     log = get_logger("canvascast.serve")
     settings = get_settings()
     host = args.host or settings.host
