@@ -83,17 +83,20 @@ class SupabaseStore:
     """`ArtifactStore` over Supabase Storage. `clock()` (unix seconds) only drives cleanup."""
 
     def __init__(self, client: "Client", *, artifacts_bucket: str = "artifacts", renders_bucket: str = "renders",
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, http: httpx.Client | None = None):
         self.client = client
         self.buckets = {"artifacts": artifacts_bucket, "renders": renders_bucket}
         self.clock = clock
-        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
+        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
 
     @classmethod
     def connect(cls, url: str, service_role_key: str, *, timeout: float = 60.0, **kw: Any) -> "SupabaseStore":
         from supabase import ClientOptions, create_client
 
-        return cls(create_client(url, service_role_key, options=ClientOptions(storage_client_timeout=int(timeout))), **kw)
+        # One httpx client for supabase-py and our streamed downloads (timeouts are set on it:
+        # supabase-py 2.34 deprecates its own timeout/verify parameters).
+        http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)))
+        return cls(create_client(url, service_role_key, options=ClientOptions(httpx_client=http)), http=http, **kw)
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "SupabaseStore":
