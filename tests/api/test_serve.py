@@ -148,25 +148,22 @@ def test_metrics_expose_counters_after_jobs(server, http):
     assert 'canvascast_capacity_free{backend="inhouse",kind="diagnostic"}' in text
 
 
-def test_sigkill_mid_job_then_restart_reports_interrupted(tmp_path, modal_toml):
-    server = ServerProcess(tmp_path / "data", TOKEN, modal_toml=modal_toml, args=["--kinds", "diagnostic", "--no-access-log"])
-    server.start()
-    try:
-        backend = HttpBackend(server.url, TOKEN)
-        job = backend.submit("diagnostic", {"action": "sleep", "seconds": 60, "steps": 60}, idempotency_key="crash-1")
-        running = next(j for j in backend.events(job.id, EVENT_TIMEOUT) if j.status.value == "running")
-        assert running.id == job.id
-        backend.close()
-        server.kill()  # SIGKILL the server and its workers mid-job
-        server.start()  # same port, same data dir
-        print(f"\nrestarted, healthy after {server.healthy_after_s:.3f} s")
-        r = httpx.get(f"{server.url}/v1/jobs/{job.id}", headers=AUTH)
-        assert r.status_code == 200
-        after = Job.model_validate(r.json())
-        assert after.status.value == "failed"
-        assert after.error is not None and after.error.code == "interrupted" and after.error.retryable is True
-    finally:
-        server.stop()
+def test_sigkill_mid_job_then_restart_reports_interrupted(server):
+    backend = HttpBackend(server.url, TOKEN)
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 60, "steps": 60}, idempotency_key="crash-1")
+    running = next(j for j in backend.events(job.id, EVENT_TIMEOUT) if j.status.value == "running")
+    assert running.id == job.id
+    backend.close()
+    server.kill()  # SIGKILL the server and its workers mid-job
+    server.start()  # same port, same data dir
+    print(f"\nrestarted, healthy after {server.healthy_after_s:.3f} s")
+    r = httpx.get(f"{server.url}/v1/jobs/{job.id}", headers=AUTH)
+    assert r.status_code == 200
+    after = Job.model_validate(r.json())
+    assert after.status.value == "failed"
+    assert after.error is not None and after.error.code == "interrupted" and after.error.retryable is True
+    again = httpx.post(f"{server.url}/v1/diagnostic", json={}, headers=AUTH, timeout=EVENT_TIMEOUT)
+    assert again.json()["success"] is True  # and the restarted server serves
 
 
 def test_serve_refuses_production_without_token(tmp_path):
