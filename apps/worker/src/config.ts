@@ -1,0 +1,104 @@
+/**
+ * Worker settings from the environment (12-factor), with safe local defaults so the
+ * worker runs with no credentials next to a local `canvascast serve`.
+ */
+import { join, resolve } from "node:path";
+import type { PolicyOptions } from "./client/policies.ts";
+import type { WarmRequest } from "./contract.ts";
+
+export interface Config {
+  role: "all" | "api" | "worker";
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  pgliteDir: string;
+  tokens: string;
+  compute: { url: string; token: string | undefined };
+  modal: { url: string; token: string | undefined } | null;
+  policy: Partial<PolicyOptions>;
+  worker: { concurrency: number; leaseSeconds: number; heartbeatMs: number; idlePollMs: number; backoffBaseSeconds: number; maxAttempts: number };
+  store: {
+    kind: "local" | "supabase";
+    dataDir: string;
+    publicUrl: string;
+    signingSecret: string | undefined;
+    signedUrlTtlS: number;
+    supabaseUrl: string | undefined;
+    supabaseKey: string | undefined;
+    artifactsBucket: string;
+    rendersBucket: string;
+  };
+  warm: { enabled: boolean; schedule: string; days: string; hours: string; timeZone: string; kinds: WarmRequest["kinds"]; ttlS: number; minContainers: number | undefined };
+}
+
+type Env = Record<string, string | undefined>;
+
+function num(env: Env, name: string, def: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return def;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`${name}=${JSON.stringify(v)} is not a number`);
+  return n;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = resolve(env.CANVASCAST_DATA_DIR ?? ".canvascast");
+  const computeUrl = env.COMPUTE_URL ?? `http://127.0.0.1:${env.COMPUTE_PORT ?? "8000"}`;
+  const role = (env.WORKER_ROLE ?? "all") as Config["role"];
+  if (!["all", "api", "worker"].includes(role)) throw new Error(`WORKER_ROLE must be all, api or worker`);
+  const store = (env.ARTIFACT_STORE ?? "local") as "local" | "supabase";
+  if (store !== "local" && store !== "supabase") throw new Error("ARTIFACT_STORE must be local or supabase");
+  if (store === "supabase" && (!env.SUPABASE_URL || !env.SUPABASE_SERVICE_ROLE_KEY)) {
+    throw new Error("ARTIFACT_STORE=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY");
+  }
+  const kinds = (env.WARM_KINDS ?? "generate_images,transcribe_audio,render_video").split(",").map((s) => s.trim()).filter(Boolean);
+  return {
+    role,
+    host: env.WORKER_HOST ?? "127.0.0.1",
+    port: num(env, "WORKER_PORT", num(env, "PORT", 8080)),
+    databaseUrl: env.DATABASE_URL || undefined,
+    pgliteDir: env.WORKER_PGLITE_DIR ?? join(dataDir, "worker-db"),
+    tokens: env.WORKER_TOKENS ?? "",
+    compute: { url: computeUrl, token: env.COMPUTE_TOKEN || undefined },
+    modal: env.MODAL_COMPUTE_URL ? { url: env.MODAL_COMPUTE_URL, token: env.MODAL_COMPUTE_TOKEN || env.COMPUTE_TOKEN || undefined } : null,
+    policy: {
+      attemptTimeoutMs: num(env, "HTTP_ATTEMPT_TIMEOUT_MS", 10_000),
+      maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4),
+      initialDelayMs: num(env, "HTTP_RETRY_INITIAL_MS", 200),
+      maxDelayMs: num(env, "HTTP_RETRY_MAX_MS", 10_000),
+      failureRate: num(env, "BREAKER_FAILURE_RATE", 0.5),
+      windowMs: num(env, "BREAKER_WINDOW_MS", 30_000),
+      minimumRps: num(env, "BREAKER_MIN_RPS", 0.2),
+      halfOpenAfterMs: num(env, "BREAKER_HALF_OPEN_MS", 10_000),
+    },
+    worker: {
+      concurrency: num(env, "WORKER_CONCURRENCY", 4),
+      leaseSeconds: num(env, "WORKER_LEASE_S", 60),
+      heartbeatMs: num(env, "WORKER_HEARTBEAT_MS", 10_000),
+      idlePollMs: num(env, "WORKER_POLL_MS", 1000),
+      backoffBaseSeconds: num(env, "WORKER_BACKOFF_BASE_S", 2),
+      maxAttempts: num(env, "WORKER_MAX_ATTEMPTS", 5),
+    },
+    store: {
+      kind: store,
+      dataDir,
+      publicUrl: env.COMPUTE_PUBLIC_URL ?? computeUrl,
+      signingSecret: env.ARTIFACT_SIGNING_SECRET || undefined,
+      signedUrlTtlS: num(env, "SIGNED_URL_TTL_S", 7 * 24 * 3600),
+      supabaseUrl: env.SUPABASE_URL,
+      supabaseKey: env.SUPABASE_SERVICE_ROLE_KEY,
+      artifactsBucket: env.SUPABASE_ARTIFACT_BUCKET ?? "artifacts",
+      rendersBucket: env.SUPABASE_RENDERS_BUCKET ?? "renders",
+    },
+    warm: {
+      enabled: (env.WARM_ENABLED ?? "1") !== "0",
+      schedule: env.WARM_CRON ?? "*/5 * * * *",
+      days: env.WARM_DAYS ?? "1-5",
+      hours: env.WARM_HOURS ?? "08:00-20:00",
+      timeZone: env.WARM_TZ ?? "UTC",
+      kinds: kinds as WarmRequest["kinds"],
+      ttlS: num(env, "WARM_TTL_S", 900),
+      minContainers: env.WARM_MIN_CONTAINERS ? num(env, "WARM_MIN_CONTAINERS", 1) : undefined,
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * The worker's HTTP API (fastify):
+ *   POST   /v1/renders             submit a RenderRequest (Idempotency-Key header: one render per key)
+ *   GET    /v1/renders/:id         status, steps and result
+ *   DELETE /v1/renders/:id         cancel; cascades to the running compute jobs
+ *   GET    /v1/renders/:id/events  server-sent events until the render is terminal
+ *   GET    /health, GET /metrics   liveness + breaker states; prom-client metrics
+ * Every error is {error: {code, message, retryable}} with a 4xx; another owner's render is 404.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Db } from "../db/db.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { cancel, enqueue, getRender, listSteps, TERMINAL } from "../queue/index.ts";
+import type { Router } from "../router/index.ts";
+import { ownerFor } from "./auth.ts";
+import { validateRenderRequest, ValidationError } from "./validate.ts";
+import { toRender } from "./view.ts";
+
+export interface ApiDeps {
+  db: Db;
+  router: Router;
+  metrics: Metrics;
+  log: Logger;
+  tokens: Map<string, string>;
+  maxAttempts?: number;
+  onEnqueued?: () => void;
+  eventsPollMs?: number;
+  bodyLimit?: number;
+}
+
+class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+    super(message);
+  }
+}
+
+const errorBody = (code: string, message: string, details?: unknown) => ({
+  error: { code, message, retryable: false, ...(details ? { details } : {}) },
+});
+
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 1024 * 1024 });
+  const { db, metrics } = deps;
+
+  function owner(req: FastifyRequest): string {
+    const o = ownerFor(deps.tokens, req.headers.authorization);
+    if (!o) throw new ApiError(401, "unauthorized", "a valid bearer token is required");
+    return o;
+  }
+
+  async function load(id: string, who: string) {
+    const row = await getRender(db, id, who);
+    if (!row) throw new ApiError(404, "not_found", `no render ${id}`);
+    return row;
+  }
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof ApiError) return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
+    if (err instanceof ValidationError) return reply.code(400).send(errorBody(err.code, err.message, err.details));
+    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return reply.code(413).send(errorBody("payload_too_large", err.message));
+    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return reply.code(415).send(errorBody("unsupported_media_type", "send application/json"));
+    if (err.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || err instanceof SyntaxError || err.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
+      return reply.code(400).send(errorBody("malformed_json", "the body is not valid JSON"));
+    }
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send(errorBody(err.code ?? "bad_request", err.message));
+    deps.log.error({ event: "http_error", url: req.url, err: String(err), stack: err.stack }, "unhandled API error");
+    return reply.code(500).send({ error: { code: "internal", message: "internal error", retryable: true } });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody("not_found", `no route ${req.method} ${req.url}`)));
+
+  app.post("/v1/renders", async (req, reply) => {
+    const who = owner(req);
+    const key = req.headers["idempotency-key"];
+    if (key !== undefined && (typeof key !== "string" || key.length < 1 || key.length > 200)) {
+      throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1..200 characters");
+    }
+    const request = validateRenderRequest(req.body);
+    if (request.owner && request.owner !== who) throw new ApiError(403, "owner_mismatch", "the body's owner is not the token's owner");
+    request.owner = who;
+    const { row, created } = await enqueue(db, { owner: who, request, idempotencyKey: key ?? null, maxAttempts: deps.maxAttempts ?? 5 });
+    if (!created && JSON.stringify(row.request) !== JSON.stringify(request)) {
+      throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
+    }
+    if (created) deps.onEnqueued?.();
+    return reply.code(created ? 202 : 200).header("location", `/v1/renders/${row.id}`).send(toRender(row, []));
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/renders/:id", async (req) => {
+    const row = await load(req.params.id, owner(req));
+    return toRender(row, await listSteps(db, row.id));
+  });
+
+  app.delete<{ Params: { id: string } }>("/v1/renders/:id", async (req) => {
+    const who = owner(req);
+    await load(req.params.id, who);
+    const row = await cancel(db, req.params.id, who);
+    if (!row) throw new ApiError(404, "not_found", `no render ${req.params.id}`);
+    const steps = await listSteps(db, row.id);
+    if (row.status === "cancelled") {
+      // Cascade now too (the worker also does on its next heartbeat), so nothing keeps running.
+      await Promise.all(
+        steps.filter((s) => s.compute_job_id && s.backend && (s.status === "running" || s.status === "submitting")).map((s) =>
+          deps.router.client(s.backend!).cancel(s.compute_job_id!).catch((e) =>
+            deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, step: s.step, err: String(e) }, "compute cancel failed"))),
+      );
+    }
+    return toRender(row, steps);
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/renders/:id/events", async (req, reply: FastifyReply) => {
+    const who = owner(req);
+    await load(req.params.id, who);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+    let closed = false;
+    req.raw.on("close", () => (closed = true));
+    let last = "";
+    let sinceBeat = 0;
+    const poll = deps.eventsPollMs ?? 250;
+    while (!closed) {
+      const row = await getRender(db, req.params.id, who);
+      if (!row) break;
+      const view = toRender(row, await listSteps(db, row.id));
+      const sig = JSON.stringify([view.status, view.step, view.updated_at, (view.steps ?? []).map((s) => [s.status, s.progress])]);
+      if (sig !== last) {
+        last = sig;
+        res.write(`event: render\ndata: ${JSON.stringify(view)}\n\n`);
+        sinceBeat = 0;
+      }
+      if (TERMINAL.includes(row.status)) {
+        res.write(`event: end\ndata: ${JSON.stringify({ status: row.status })}\n\n`);
+        break;
+      }
+      if ((sinceBeat += poll) >= 15_000) {
+        res.write(`: keep-alive\n\n`);
+        sinceBeat = 0;
+      }
+      await new Promise((r) => setTimeout(r, poll));
+    }
+    res.end();
+  });
+
+  app.get("/health", async () => {
+    let dbOk = true;
+    try {
+      await db.query("select 1");
+    } catch {
+      dbOk = false;
+    }
+    const backends = Object.fromEntries(
+      Object.entries(deps.router.backends).filter(([, c]) => c).map(([name, c]) => [name, { url: c!.baseUrl, breaker: c!.breakerState }]),
+    );
+    return { status: dbOk ? "ok" : "degraded", db: db.kind, backends };
+  });
+
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", metrics.registry.contentType);
+    return metrics.text();
+  });
+
+  return app;
+}

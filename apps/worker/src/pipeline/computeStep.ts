@@ -1,0 +1,129 @@
+/**
+ * Run one compute step of a render durably (the long-job protocol):
+ *
+ *   1. a step already `succeeded` returns its persisted output: it never runs again;
+ *   2. a step with (backend, compute_job_id) from a previous worker reattaches and polls;
+ *   3. otherwise route + submit with idempotency key `{render_id}:{step}:{step_attempt}`,
+ *      writing the backend before each submission and (backend, compute_job_id) before
+ *      waiting, so a worker killed at any point resumes without running the job twice;
+ *   4. a failed or lost job bumps step_attempt next time (a new key, a new job).
+ *
+ * Cancelling (signal aborted with reason "cancelled") cancels the in-flight compute job.
+ */
+import type { Job, JobCreate } from "../contract.ts";
+import { CapacityError, isBrokenCircuit, isTransient } from "../client/errors.ts";
+import type { BackendName } from "../client/modal-client.ts";
+import { recordDecision, saveStep, setProgress, type StepName, type StepRow } from "../queue/index.ts";
+import { RenderAborted, StepError } from "./errors.ts";
+import type { RenderContext } from "./types.ts";
+import { JobLostError, waitForJob } from "./waitForJob.ts";
+
+export async function runComputeStep(
+  ctx: RenderContext,
+  step: StepName,
+  kind: JobCreate["kind"],
+  input: () => Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const { db, router, log, metrics } = ctx.deps;
+  const renderId = ctx.render.id;
+  const prev = ctx.steps.get(step);
+  if (prev?.status === "succeeded" && prev.output) {
+    log.info({ event: "step_skipped", render_id: renderId, step }, "step already finished: reusing its output");
+    return prev.output;
+  }
+  const resumable = prev && (prev.status === "running" || prev.status === "submitting" || prev.status === "pending");
+  const attempt = !prev ? 1 : resumable ? prev.step_attempt : prev.step_attempt + 1;
+  const key = `${renderId}:${step}:${attempt}`;
+  const t0 = performance.now();
+  const context = { render_id: renderId, step };
+  let backend: BackendName;
+  let job: Job;
+
+  if (prev && prev.status === "running" && prev.backend && prev.compute_job_id && prev.step_attempt === attempt) {
+    backend = prev.backend;
+    log.info({ event: "reattach", ...context, backend, compute_job_id: prev.compute_job_id }, "reattaching to running compute job");
+    job = { id: prev.compute_job_id } as Job;
+  } else {
+    const body = input();
+    let placed: { job: Job; backend: BackendName } | null = null;
+    if (prev?.status === "submitting" && prev.backend && prev.step_attempt === attempt) {
+      // Killed between submitting and recording the job id: the same key on the same backend
+      // returns the job it created, if it did.
+      try {
+        placed = { job: await router.client(prev.backend).submit(kind, body, key), backend: prev.backend };
+        log.info({ event: "resubmit_same_backend", ...context, backend: prev.backend }, "resubmitted to the backend tried before");
+      } catch (e) {
+        if (!(e instanceof CapacityError || isTransient(e) || isBrokenCircuit(e))) throw e;
+      }
+    }
+    if (!placed) {
+      await saveStep(db, renderId, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
+      const r = await router.submit(kind, body, key, {
+        signal: ctx.signal,
+        context,
+        onAttempt: async (b) => void (await saveStep(db, renderId, step, { backend: b })),
+        onDecision: async (d) => {
+          await recordDecision(db, renderId, step, d.backend, d.reason);
+          await saveStep(db, renderId, step, { route_reason: d.reason });
+        },
+      });
+      placed = { job: r.job, backend: r.decision.backend };
+    }
+    backend = placed.backend;
+    job = placed.job;
+    // Written before waiting: a restarted worker reattaches to this job.
+    await saveStep(db, renderId, step, { status: "running", backend, compute_job_id: job.id, idempotency_key: key, step_attempt: attempt });
+  }
+
+  const client = router.client(backend);
+  let done: Job;
+  try {
+    done = await waitForJob(client, job.id, {
+      signal: ctx.signal,
+      ...ctx.deps.poll,
+      onUpdate: async (j) => {
+        const progress = { status: j.status, backend, compute_job_id: j.id, ...j.progress };
+        await saveStep(db, renderId, step, { progress });
+        await setProgress(db, renderId, ctx.deps.workerId, step, progress);
+        ctx.emit?.();
+      },
+    });
+  } catch (e) {
+    if (ctx.signal.aborted) {
+      const reason = (ctx.signal.reason as RenderAborted | undefined)?.reason;
+      if (reason === "cancelled") {
+        await client.cancel(job.id).catch((ce) => log.warn({ event: "cancel_failed", ...context, err: String(ce) }, "could not cancel compute job"));
+        await saveStep(db, renderId, step, { status: "cancelled", finished_at: new Date() });
+      }
+      throw ctx.signal.reason instanceof RenderAborted ? ctx.signal.reason : e;
+    }
+    if (e instanceof JobLostError) {
+      await saveStep(db, renderId, step, { status: "failed", error: { code: e.code, message: e.message, retryable: true }, finished_at: new Date() });
+      throw new StepError(step, { code: e.code, message: e.message, retryable: true });
+    }
+    throw e;
+  }
+
+  recordJobMetrics(ctx, done);
+  metrics.stepDuration.observe({ step }, (performance.now() - t0) / 1000);
+  if (done.status === "succeeded" && done.result) {
+    await saveStep(db, renderId, step, { status: "succeeded", output: done.result, error: null, finished_at: new Date() });
+    return done.result;
+  }
+  const error = done.error ?? { code: done.status === "cancelled" ? "cancelled" : "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
+  await saveStep(db, renderId, step, { status: "failed", error, finished_at: new Date() });
+  throw new StepError(step, { ...error, retryable: error.retryable ?? false });
+}
+
+function recordJobMetrics(ctx: RenderContext, j: Job): void {
+  const m = ctx.deps.metrics;
+  const labels = { backend: j.backend, kind: j.kind };
+  m.invocations.inc({ ...labels, outcome: j.status });
+  if (j.started_at && j.finished_at) m.duration.observe(labels, (Date.parse(j.finished_at) - Date.parse(j.started_at)) / 1000);
+  if (typeof j.queue_seconds === "number") m.queueTime.observe(labels, j.queue_seconds);
+  if (j.cold_start) m.coldStarts.inc(labels);
+  if (j.cost?.usd) m.costUsd.inc(labels, j.cost.usd);
+  if (j.status !== "succeeded") m.errors.inc({ backend: j.backend, code: j.error?.code ?? j.status });
+}
+
+export type { StepRow };

@@ -1,0 +1,31 @@
+import type { JobError } from "../contract.ts";
+import { CapacityError, errorCode, HttpError, isBrokenCircuit, isTransient } from "../client/errors.ts";
+
+/** A step that failed: carries the JobError to keep on the row and whether a retry may help. */
+export class StepError extends Error {
+  override readonly name = "StepError";
+  constructor(readonly step: string, readonly error: JobError) {
+    super(`${step}: ${error.code}: ${error.message}`);
+  }
+}
+
+/** Thrown inside a render when its lease was lost or it was cancelled: stop quietly. */
+export class RenderAborted extends Error {
+  override readonly name = "RenderAborted";
+  constructor(readonly reason: "cancelled" | "lease_lost" | "shutdown") {
+    super(`render aborted: ${reason}`);
+  }
+}
+
+/** Map anything thrown by a render attempt to the JobError stored in last_error. */
+export function toJobError(e: unknown): JobError {
+  if (e instanceof StepError) return e.error;
+  if (e instanceof CapacityError) return { code: "capacity", message: e.message, retryable: true };
+  if (e instanceof HttpError) return { code: e.code, message: e.message, retryable: e.status >= 500 || e.status === 409 };
+  const anyE = e as { code?: unknown; retryable?: unknown; message?: unknown };
+  if (typeof anyE?.code === "string" && typeof anyE?.retryable === "boolean") {
+    return { code: anyE.code, message: String(anyE.message ?? ""), retryable: anyE.retryable };
+  }
+  if (isTransient(e) || isBrokenCircuit(e)) return { code: errorCode(e), message: String((e as Error).message), retryable: true };
+  return { code: "internal", message: String((e as Error)?.message ?? e), retryable: true };
+}

@@ -1,0 +1,93 @@
+/**
+ * The render pipeline as a map from step name to executor, each `(ctx) => Promise`:
+ *
+ *   images  (generate_images)  ┐ in parallel
+ *   align   (transcribe_audio) ┘
+ *   render  (render_video)     the timeline built from both
+ *   publish                    verify sha256, copy to renders/<owner>/<id>.mp4, sign a URL
+ *
+ * Every promise is awaited; outputs persist per step, so a retry resumes after the last
+ * finished step and a render failure never regenerates the images.
+ */
+import type { ArtifactRef, RenderRequest } from "../contract.ts";
+import { saveStep, setProgress } from "../queue/index.ts";
+import { runComputeStep } from "./computeStep.ts";
+import { StepError } from "./errors.ts";
+import { buildTimeline, scriptOf, type AlignOutput, type ImagesOutput } from "./timeline.ts";
+import type { RenderContext } from "./types.ts";
+
+type Req = RenderRequest & { title?: string | null };
+
+export async function imagesStep(ctx: RenderContext): Promise<ImagesOutput | null> {
+  const req = ctx.render.request as Req;
+  const prompts = req.scenes.flatMap((s) => (s.image_prompt ? [s.image_prompt] : []));
+  if (!prompts.length) return null;
+  const out = await runComputeStep(ctx, "images", "generate_images", () => ({
+    prompts,
+    style: { ...(req.style ?? {}), aspect_ratio: req.aspect_ratio ?? "16:9" },
+  }));
+  const images = out as unknown as ImagesOutput;
+  const failed = images.images.filter((i) => i.status === "failed" || !i.artifact);
+  if (failed.length) {
+    // Persisted as succeeded by the compute step; mark failed so a retry runs it again (cached prompts are cheap).
+    await saveStep(ctx.deps.db, ctx.render.id, "images", { status: "failed", error: { code: "no_image", message: `${failed.length} image(s) failed`, retryable: true } });
+    throw new StepError("images", { code: "no_image", message: `${failed.length} of ${images.images.length} images failed`, retryable: true });
+  }
+  return images;
+}
+
+export async function alignStep(ctx: RenderContext): Promise<AlignOutput> {
+  const req = ctx.render.request as Req;
+  const out = await runComputeStep(ctx, "align", "transcribe_audio", () => ({
+    audio: req.narration_audio,
+    script: scriptOf(req),
+    language: req.language ?? "en",
+  }));
+  return out as unknown as AlignOutput;
+}
+
+export async function renderStep(ctx: RenderContext, images: ImagesOutput | null, align: AlignOutput): Promise<{ video: ArtifactRef; durationMs: number; degraded?: boolean }> {
+  const req = ctx.render.request as Req;
+  const timeline = buildTimeline(req, images, align);
+  const out = await runComputeStep(ctx, "render", "render_video", () => ({ timeline }));
+  return out as unknown as { video: ArtifactRef; durationMs: number; degraded?: boolean };
+}
+
+export async function publishStep(ctx: RenderContext, rendered: { video: ArtifactRef }): Promise<ArtifactRef & { url: string }> {
+  const { db, publisher, workerId } = ctx.deps;
+  const prev = ctx.steps.get("publish");
+  if (prev?.status === "succeeded" && prev.output) {
+    // Already copied: only the signed URL is renewed.
+    const ref = prev.output as unknown as ArtifactRef;
+    return { ...ref, url: await publisher.signedUrl(ref.key) };
+  }
+  const attempt = prev ? prev.step_attempt + (prev.status === "failed" ? 1 : 0) : 1;
+  await saveStep(db, ctx.render.id, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
+  await setProgress(db, ctx.render.id, workerId, "publish", { status: "running", message: "verifying and publishing" });
+  try {
+    const published = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
+    const { url: _url, ...stored } = published;
+    await saveStep(db, ctx.render.id, "publish", { status: "succeeded", output: stored, finished_at: new Date() });
+    await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: published.key });
+    return published;
+  } catch (e) {
+    const err = e as { code?: string; message?: string; retryable?: boolean };
+    const error = { code: err.code ?? "publish_failed", message: String(err.message ?? e), retryable: err.retryable ?? true };
+    await saveStep(db, ctx.render.id, "publish", { status: "failed", error, finished_at: new Date() });
+    throw new StepError("publish", error);
+  }
+}
+
+/** One render attempt, start to finish. Returns what goes into render_jobs.result. */
+export async function runPipeline(ctx: RenderContext): Promise<Record<string, unknown>> {
+  const [images, align] = await Promise.all([imagesStep(ctx), alignStep(ctx)]);
+  const rendered = await renderStep(ctx, images, align);
+  const video = await publishStep(ctx, rendered);
+  return {
+    video,
+    source: rendered.video,
+    duration_ms: rendered.durationMs,
+    captions: align.words.length,
+    degraded: Boolean(rendered.degraded || images?.degraded || align.flagged),
+  };
+}

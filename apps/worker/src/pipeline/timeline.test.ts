@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Caption, RenderRequest } from "../contract.ts";
+import { buildTimeline, sceneFirstWords, scriptOf, scriptWords } from "./timeline.ts";
+
+const cap = (text: string, startMs: number, endMs: number): Caption => ({ text, startMs, endMs });
+const REQ: RenderRequest = {
+  narration_audio: "artifacts/sha256/aa/" + "a".repeat(64) + ".wav",
+  scenes: [
+    { narration: "Tides rise twice a day.", image_prompt: "ocean" },
+    { narration: "The moon pulls — the water.", image: "artifacts/sha256/bb/" + "b".repeat(64) + ".png" },
+    { narration: "Gravity wins.", image_prompt: "earth" },
+  ],
+  fps: 30,
+};
+const WORDS = [
+  cap("Tides", 120, 400), cap(" rise", 400, 700), cap(" twice", 700, 1000), cap(" a", 1000, 1100), cap(" day.", 1100, 1500),
+  cap(" The", 1800, 1900), cap(" moon", 1900, 2200), cap(" pulls", 2200, 2500), cap(" the", 2500, 2600), cap(" water.", 2600, 3000),
+  cap(" Gravity", 3300, 3800), cap(" wins.", 3800, 4200),
+];
+const IMAGES = {
+  images: [
+    { index: 0, status: "ok", artifact: { key: "artifacts/sha256/cc/" + "c".repeat(64) + ".png" } },
+    { index: 1, status: "placeholder", artifact: { key: "artifacts/sha256/dd/" + "d".repeat(64) + ".png" } },
+  ],
+  degraded: true,
+};
+
+test("script words skip punctuation-only tokens, like the aligner", () => {
+  assert.deepEqual(scriptWords("The moon pulls — the water."), ["The", "moon", "pulls", "the", "water."]);
+  assert.equal(scriptOf(REQ), "Tides rise twice a day.\nThe moon pulls — the water.\nGravity wins.");
+});
+
+test("scene i runs from its first aligned word to scene i+1's; the last to the end of the audio", () => {
+  const t = buildTimeline(REQ, IMAGES, { words: WORDS, duration_ms: 4800 });
+  assert.deepEqual(t.scenes.map((s) => [s.startMs, s.endMs]), [[0, 1800], [1800, 3300], [3300, 4800]]);
+  assert.equal(t.durationMs, 4800);
+});
+
+test("captions are the alignment's Caption words, unchanged", () => {
+  const t = buildTimeline(REQ, IMAGES, { words: WORDS, duration_ms: 4800 });
+  assert.deepEqual(t.captions, WORDS);
+  assert.equal(t.narration, REQ.narration_audio);
+});
+
+test("generated images fill prompt scenes in order; given images pass through", () => {
+  const t = buildTimeline(REQ, IMAGES, { words: WORDS, duration_ms: 4800 });
+  assert.deepEqual(t.scenes.map((s) => s.image[18]), ["c", "b", "d"]);
+  assert.equal(t.degraded, true, "a placeholder image marks the video degraded");
+});
+
+test("when the aligner returns other words, scenes are found by sequence alignment", () => {
+  const recognised = [cap("tides", 100, 400), cap(" rise", 400, 700), cap(" twice", 700, 1000), cap(" day", 1100, 1500),
+    cap(" the", 1800, 1900), cap(" moon", 1900, 2200), cap(" pools", 2200, 2500), cap(" water", 2600, 3000),
+    cap(" gravity", 3300, 3800), cap(" wins", 3800, 4200)];
+  assert.deepEqual(sceneFirstWords(REQ.scenes.map((s) => s.narration), recognised), [0, 4, 8]);
+});
+
+test("scenes out of order are a timeline error, not a crash", () => {
+  const bad = WORDS.map((w, i) => (i === 10 ? { ...w, startMs: 1000 } : w));
+  assert.throws(() => buildTimeline(REQ, IMAGES, { words: bad, duration_ms: 4800 }), /scene 2 starts/);
+  assert.throws(() => buildTimeline(REQ, IMAGES, { words: [], duration_ms: 4800 }), /no words/);
+});

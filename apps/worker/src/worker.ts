@@ -1,0 +1,130 @@
+/**
+ * The render worker loop: reap dead leases, claim a render (one statement, SKIP LOCKED),
+ * run its pipeline while a heartbeat keeps the lease, then complete or fail it (backoff in
+ * SQL). Up to `concurrency` renders run at once; each has an AbortController that the
+ * heartbeat fires on cancel (cascading to compute jobs) or when the lease is lost.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { claim, complete, fail, heartbeat, listSteps, reapDead, type RenderRow } from "./queue/index.ts";
+import { RenderAborted, toJobError } from "./pipeline/errors.ts";
+import { runPipeline } from "./pipeline/steps.ts";
+import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
+import { abortableSleep } from "./router/index.ts";
+
+export interface WorkerOptions {
+  concurrency: number;
+  leaseSeconds: number;
+  heartbeatMs: number;
+  idlePollMs: number;
+  backoffBaseSeconds: number;
+}
+
+export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2 };
+
+export function newWorkerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+}
+
+export class Worker {
+  private running = new Map<string, Promise<void>>();
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private readonly stopController = new AbortController();
+  readonly opts: WorkerOptions;
+
+  constructor(readonly deps: PipelineDeps, opts: Partial<WorkerOptions> = {}) {
+    this.opts = { ...DEFAULT_WORKER, ...opts };
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Nudge the loop (a render was just enqueued). */
+  poke(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopController.abort(new RenderAborted("shutdown"));
+    this.wake?.();
+    await this.loop;
+    await Promise.allSettled(this.running.values());
+  }
+
+  private async run(): Promise<void> {
+    const { db, log, workerId } = this.deps;
+    log.info({ event: "worker_start", worker: workerId, ...this.opts }, "render worker started");
+    while (!this.stopped) {
+      let claimed: RenderRow | null = null;
+      try {
+        if (this.running.size < this.opts.concurrency) {
+          const dead = await reapDead(db);
+          for (const id of dead) log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
+          claimed = await claim(db, workerId, this.opts.leaseSeconds);
+        }
+      } catch (e) {
+        log.error({ event: "claim_failed", err: String(e) }, "claiming failed; retrying");
+      }
+      if (claimed) {
+        const row = claimed;
+        const p = this.process(row).finally(() => {
+          this.running.delete(row.id);
+          this.wake?.();
+        });
+        this.running.set(row.id, p);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        abortableSleep(this.opts.idlePollMs, this.stopController.signal).then(resolve, resolve);
+      });
+      this.wake = null;
+    }
+  }
+
+  /** One claimed render: pipeline under a heartbeat, then complete/fail. */
+  async process(row: RenderRow): Promise<void> {
+    const { db, log, metrics, workerId } = this.deps;
+    const controller = new AbortController();
+    const onStop = () => controller.abort(new RenderAborted("shutdown"));
+    this.stopController.signal.addEventListener("abort", onStop, { once: true });
+    const beat = setInterval(async () => {
+      try {
+        const hb = await heartbeat(db, row.id, workerId, this.opts.leaseSeconds);
+        if (!hb) controller.abort(new RenderAborted("lease_lost"));
+        else if (hb.cancel) controller.abort(new RenderAborted("cancelled"));
+      } catch (e) {
+        log.warn({ event: "heartbeat_failed", render_id: row.id, err: String(e) }, "heartbeat failed");
+      }
+    }, this.opts.heartbeatMs);
+    const t0 = performance.now();
+    log.info({ event: "render_claimed", render_id: row.id, owner: row.owner, attempt: row.attempts }, "render claimed");
+    try {
+      const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s]));
+      const ctx: RenderContext = { deps: this.deps, render: row, steps, signal: controller.signal };
+      const result = await runPipeline(ctx);
+      if (await complete(db, row.id, workerId, result)) {
+        metrics.renders.inc({ status: "succeeded" });
+        log.info({ event: "render_succeeded", render_id: row.id, seconds: (performance.now() - t0) / 1000, video: (result.video as { key: string }).key }, "render finished");
+      }
+    } catch (e) {
+      const aborted = controller.signal.aborted ? (controller.signal.reason as RenderAborted) : null;
+      if (aborted instanceof RenderAborted) {
+        log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason }, "render stopped");
+        metrics.renders.inc({ status: aborted.reason });
+        return; // cancelled: the row already says so; lease lost / shutdown: another worker resumes
+      }
+      const error = toJobError(e);
+      const status = await fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds).catch(() => null);
+      metrics.renders.inc({ status: status ?? "lost" });
+      log.error({ event: "render_failed", render_id: row.id, status, code: error.code, err: error.message, retryable: error.retryable }, "render attempt failed");
+    } finally {
+      clearInterval(beat);
+      this.stopController.signal.removeEventListener("abort", onStop);
+    }
+  }
+}
