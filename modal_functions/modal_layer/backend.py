@@ -9,10 +9,13 @@ in-house; only this backend differs:
 - **poll**: `FunctionCall.from_id(id).get(timeout=0)`. A running call raises the builtin
   `TimeoutError`; an expired output raises `OutputExpiredError` -> failed `output_expired`;
   Modal's hard timeout (`FunctionTimeoutError`) -> failed `timeout`; a crashed container
-  (`InternalFailure`) -> failed `worker_crashed`. A terminal job is written back to the
+  (`InternalFailure`) -> failed `worker_crashed`; a call the platform terminated (app
+  stopped, `RemoteError`) -> failed `interrupted`. A terminal job is written back to the
   Dict, so later polls never depend on Modal still holding the output;
 - **cancel**: the record becomes `cancelled` first, then `FunctionCall.cancel()`;
 - **progress**: what `runner.execute` writes through `runtime.progress.MappingSink`;
+- **admission**: at most `max_containers` jobs of a kind in flight (an `active` Dict,
+  swept by polling), else 429 `capacity` with `retry_after`;
 - **warm**: a lease (see `leases.py`).
 
 Primitives (Dicts, functions, FunctionCall lookup, autoscaler) are injected: the real
@@ -34,6 +37,7 @@ from ..errors import (
     CANCELLED,
     IDEMPOTENCY_CONFLICT,
     INTERNAL,
+    INTERRUPTED,
     NOT_FOUND,
     OUTPUT_EXPIRED,
     TIMEOUT,
@@ -41,6 +45,7 @@ from ..errors import (
     WORKER_CRASHED,
     CapabilityError,
 )
+from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
 from .leases import LeaseBook
 from .primitives import Primitives
@@ -54,6 +59,13 @@ def job_key(job_id: str) -> str:
 
 def idem_key(key: str) -> str:
     return f"idem:{key}"
+
+
+def active_key(kind: str, job_id: str) -> str:
+    return f"{kind}:{job_id}"
+
+
+RETRY_AFTER_S = 5
 
 
 def _now() -> datetime:
@@ -101,7 +113,6 @@ class ModalBackend:
         self.clock = clock
         self.wait_slice = wait_slice
         self.leases = LeaseBook(config, primitives.leases, primitives.autoscaler, clock=clock)
-        self._active: set[str] = set()  # jobs submitted through this process and not yet seen terminal
 
     # ## Records
 
@@ -114,6 +125,39 @@ class ModalBackend:
     def _save(self, rec: dict[str, Any], job: Job) -> None:
         rec = {**rec, "job": job.model_dump(mode="json")}
         self.p.jobs[job_key(job.id)] = rec
+        if job.status.terminal:
+            self.p.active.pop(active_key(job.kind, job.id), None)
+
+    # ## Admission: a kind takes at most `max_containers` jobs in flight
+
+    def _in_flight(self, kind: str) -> list[str]:
+        prefix = f"{kind}:"
+        return [str(k)[len(prefix):] for k in list(self.p.active.keys()) if str(k).startswith(prefix)]
+
+    def sweep(self, kind: str | None = None) -> int:
+        """Poll every in-flight job (of `kind`), so finished ones leave the active set. Returns how many remain."""
+        remaining = 0
+        for k in [kind] if kind else [k for k in MODAL_OBJECTS if k != "api"]:
+            for job_id in self._in_flight(k):
+                rec = self.p.jobs.get(job_key(job_id))
+                if rec is None:
+                    self.p.active.pop(active_key(k, job_id), None)
+                elif not self._observe(rec, 0).status.terminal:
+                    remaining += 1
+        return remaining
+
+    def _admit(self, kind: str) -> None:
+        """429 `capacity` when the kind already has `max_containers` jobs in flight.
+
+        Beyond that Modal would only queue them behind each other; the worker's scheduler
+        is better placed to wait, retry later or run the job in-house.
+        """
+        cap = self.config.function(kind).max_containers
+        if len(self._in_flight(kind)) < cap:
+            return
+        if self.sweep(kind) < cap:
+            return
+        raise CapacityFull(kind, RETRY_AFTER_S, f"{kind}: {cap} jobs already in flight on Modal (max_containers)")
 
     # ## Submit
 
@@ -127,6 +171,12 @@ class ModalBackend:
             raise CapabilityError(VALIDATION_ERROR, str(e)[:2000], http_status=422) from e
         if capability.validate is not None:
             capability.validate(request)
+
+        if idempotency_key is not None:
+            existing = self.p.jobs.get(idem_key(idempotency_key))
+            if existing is not None:
+                return self._replay(existing, kind, input, idempotency_key)
+        self._admit(kind)
 
         object_name = choose_object(self.config, kind, request)
         now = _now()
@@ -148,57 +198,64 @@ class ModalBackend:
         if idempotency_key is not None:
             fingerprint = _fingerprint(kind, input)
             claimed = self.p.jobs.put(idem_key(idempotency_key), {"job_id": job_id, "fingerprint": fingerprint}, skip_if_exists=True)
-            if not claimed:
+            if not claimed:  # a concurrent submit with the same key won
                 self.p.jobs.pop(job_key(job_id), None)
-                existing = self.p.jobs.get(idem_key(idempotency_key)) or {}
-                if existing.get("fingerprint") != fingerprint:
-                    raise CapabilityError(
-                        IDEMPOTENCY_CONFLICT, f"idempotency key {idempotency_key!r} was used with a different request", http_status=409
-                    )
-                return self.poll(existing["job_id"])
+                return self._replay(self.p.jobs.get(idem_key(idempotency_key)) or {}, kind, input, idempotency_key)
+        self.p.active[active_key(kind, job_id)] = now.timestamp()
         try:
             call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input})
         except Exception as e:
             self.p.jobs.pop(job_key(job_id), None)
+            self.p.active.pop(active_key(kind, job_id), None)
             if idempotency_key is not None:
                 self.p.jobs.pop(idem_key(idempotency_key), None)
             raise CapabilityError("modal_unavailable", f"could not spawn on Modal: {e}", retryable=True, http_status=503) from e
         rec["call_id"] = call.object_id
         self.p.jobs[job_key(job_id)] = rec
-        self._active.add(job_id)
         return job
+
+    def _replay(self, existing: dict[str, Any], kind: str, input: dict[str, Any], key: str) -> Job:
+        if existing.get("fingerprint") != _fingerprint(kind, input):
+            raise CapabilityError(IDEMPOTENCY_CONFLICT, f"idempotency key {key!r} was used with a different request", http_status=409)
+        return self.poll(existing["job_id"])
 
     # ## Poll
 
-    def _observe(self, rec: dict[str, Any], timeout: float) -> Job:
-        job = Job.model_validate(rec["job"])
-        if job.status.terminal:
-            return job
+    def _seen(self, job: Job) -> dict[str, Any]:
+        """What the body wrote so far: attempt, start, cold start, progress and last heartbeat."""
         run = self.p.jobs.get(run_key(job.id)) or {}
-        progress, _heartbeat = read_mapping(self.p.jobs, progress_key(job.id))
+        progress, heartbeat = read_mapping(self.p.jobs, progress_key(job.id))
         update: dict[str, Any] = {"progress": progress, "updated_at": _now()}
         if run:
             update["attempts"] = run.get("attempt", job.attempts)
             update["started_at"] = job.started_at or datetime.fromtimestamp(run["started_at"], timezone.utc)
             update["cold_start"] = run.get("cold_start")
             update["status"] = JobStatus.running
+            if heartbeat:
+                update["updated_at"] = max(datetime.fromtimestamp(heartbeat, timezone.utc), job.created_at)
+        return update
+
+    def _observe(self, rec: dict[str, Any], timeout: float) -> Job:
+        job = Job.model_validate(rec["job"])
+        if job.status.terminal:
+            return job
+        update = self._seen(job)
         if rec.get("call_id") is None:
             return job.model_copy(update=update)
         outcome = self._get(rec["call_id"], timeout)
         if outcome is None:
             return job.model_copy(update=update)
-        update["progress"] = read_mapping(self.p.jobs, progress_key(job.id))[0]  # the body's last word
+        update = self._seen(job)  # the body's last word, written before its output
         finished = self._finish(job.model_copy(update=update), rec, outcome)
         latest = self.p.jobs.get(job_key(job.id)) or rec
         if Job.model_validate(latest["job"]).status.terminal:  # e.g. cancelled meanwhile
             return Job.model_validate(latest["job"])
         self._save(rec, finished)
-        self._active.discard(job.id)
         return finished
 
     def _get(self, call_id: str, timeout: float) -> dict[str, Any] | None:
         """The call's output as an outcome dict, or None while it runs."""
-        from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError
+        from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError, RemoteError
 
         try:
             return self.p.function_call(call_id).get(timeout=timeout)
@@ -210,13 +267,17 @@ class ModalBackend:
             return None
         except InternalFailure as e:
             return _failure(WORKER_CRASHED, f"the Modal container failed: {e}", retryable=True)
+        except RemoteError as e:  # terminated by the platform (app stopped, redeployed over it)
+            return _failure(INTERRUPTED, f"Modal terminated the call before it finished: {e}", retryable=True)
         except CapabilityError as e:
             return {"ok": False, "error": e.to_error().model_dump(mode="json")}
         except Exception as e:  # noqa: BLE001 - any remote exception is a coded failure
             return _failure(INTERNAL, f"{type(e).__name__}: {e}"[:2000])
 
     def _finish(self, job: Job, rec: dict[str, Any], out: dict[str, Any]) -> Job:
-        now = _now()
+        now = datetime.fromtimestamp(out["finished_at"], timezone.utc) if out.get("finished_at") else _now()
+        if job.started_at is not None and now < job.started_at:
+            now = job.started_at
         update: dict[str, Any] = {"finished_at": now, "updated_at": now}
         if out.get("attempt"):
             update["attempts"] = out["attempt"]
@@ -261,7 +322,6 @@ class ModalBackend:
             }
         )
         self._save(rec, job)
-        self._active.discard(job_id)
         if rec.get("call_id"):
             try:
                 self.p.function_call(rec["call_id"]).cancel(terminate_containers=True)
@@ -308,16 +368,12 @@ class ModalBackend:
             if kind == "api":
                 continue
             fn = self.config.function(kind)
-            busy = sum(1 for job_id in list(self._active) if self._kind_of(job_id) == kind)
+            busy = len(self._in_flight(kind))
             warm = any(minimums.get(name, 0) > 0 for name in MODAL_OBJECTS[kind])
             out[kind] = KindCapacity(
                 workers=fn.max_containers, busy=busy, queued=0, queue_limit=0, free=max(0, fn.max_containers - busy), warm=warm
             )
         return out
-
-    def _kind_of(self, job_id: str) -> str | None:
-        rec = self.p.jobs.get(job_key(job_id))
-        return rec["job"]["kind"] if rec else None
 
     def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
         return self.leases.grant(kinds, ttl_s, min_containers)

@@ -63,6 +63,7 @@ class FakeDict:
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("pragma journal_mode=wal")
+            conn.execute("pragma synchronous=off")  # a test fake: speed over durability
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -139,6 +140,7 @@ class FakeFunctionCall:
         self._outcome: tuple | None = None
         self._process = None
         self._cancelled = False
+        self._terminated: BaseException | None = None
         self._expired = False
         self.attempts = 0
         self._thread = threading.Thread(target=self._drive, name=f"fake-call-{call_id}", daemon=True)
@@ -161,7 +163,7 @@ class FakeFunctionCall:
         for _ in range(self._retries + 1):
             reader, writer = self._mp.Pipe(duplex=False)
             with self._lock:
-                if self._cancelled:
+                if self._cancelled or self._terminated:
                     break
                 self._process = self._mp.Process(target=_attempt, args=(self._target, self._args, writer), daemon=True)
                 self._process.start()
@@ -176,9 +178,11 @@ class FakeFunctionCall:
                 reader.close()
             self._process.join()
             last = outcome
-            if outcome[0] == "ok" or self._cancelled:
+            if outcome[0] == "ok" or self._cancelled or self._terminated:
                 break
         with self._lock:
+            if self._terminated is not None:
+                last = ("err", self._terminated)
             self._outcome = ("cancelled", None) if self._cancelled else last
         self._done.set()
 
@@ -199,6 +203,15 @@ class FakeFunctionCall:
     def cancel(self, terminate_containers: bool = False) -> None:
         with self._lock:
             self._cancelled = True
+            if self._process is not None and self._process.is_alive():
+                self._process.kill()
+
+    def terminate(self, error: BaseException) -> None:
+        """The platform ends the call (e.g. `modal app stop`): running attempts die, get() raises `error`."""
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._terminated = error
             if self._process is not None and self._process.is_alive():
                 self._process.kill()
 
@@ -238,22 +251,51 @@ class FakeAutoscaler:
         self.current = dict(self.static)
 
 
+class _ControlPlane:
+    """Modal's side of one fake app: its calls outlive any backend object (an API container)."""
+
+    def __init__(self, static_min: dict[str, int]):
+        self.calls: dict[str, FakeFunctionCall] = {}
+        self.ids = itertools.count(1)
+        self.autoscaler = FakeAutoscaler(static_min)
+        self.mp = multiprocessing.get_context("forkserver")
+        # Containers fork from a server that imported the job path once (cheap "cold starts").
+        self.mp.set_forkserver_preload(list(PRELOAD))
+
+
+_PLANES: dict[str, _ControlPlane] = {}
+
+
 class FakePrimitives:
-    """Everything `ModalBackend`/`LeaseBook` need, in-process. `functions`: object name -> (target, retries)."""
+    """Everything `ModalBackend`/`LeaseBook` need, in-process. `functions`: object name -> (target, retries).
+
+    Two instances on the same `root` are two API containers of one app: they share the
+    Dicts (SQLite files) and the control plane (calls, autoscaler).
+    """
 
     def __init__(self, root: str | Path, functions: dict[str, tuple[Callable[..., Any], int]], static_min: dict[str, int] | None = None):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         self.jobs = FakeDict(root / "jobs.sqlite")
         self.leases = FakeDict(root / "leases.sqlite")
-        self.autoscaler = FakeAutoscaler(static_min or {})
-        self._mp = multiprocessing.get_context("forkserver")
-        # Containers fork from a server that imported the job path once (cheap "cold starts").
-        self._mp.set_forkserver_preload(list(PRELOAD))
+        self.active = FakeDict(root / "active.sqlite")
+        self._plane = _PLANES.setdefault(str(root.resolve()), _ControlPlane(static_min or {}))
+        self.autoscaler = self._plane.autoscaler
+        self._mp = self._plane.mp
         self._functions = {name: FakeFunction(name, target, self, retries) for name, (target, retries) in functions.items()}
-        self._calls: dict[str, FakeFunctionCall] = {}
-        self._ids = itertools.count(1)
+        self._calls = self._plane.calls
+        self._ids = self._plane.ids
         self.spawned: list[tuple[str, tuple]] = []
+
+    def stop_app(self) -> None:
+        """`modal app stop`: every unfinished call is terminated; the Dicts stay."""
+        from modal.exception import RemoteError
+
+        calls = list(self._calls.values())
+        for call in calls:
+            call.terminate(RemoteError("Function call was terminated: the app was stopped"))
+        for call in calls:  # like the CLI, return once the app is down
+            call.join(30)
 
     def function(self, object_name: str) -> FakeFunction:
         return self._functions[object_name]
@@ -275,8 +317,12 @@ class FakePrimitives:
             raise NotFoundError(f"no function call {call_id}") from None
 
     def close(self) -> None:
-        for call in self._calls.values():
+        """Tear the fake app down (tests): kill whatever still runs and forget the control plane."""
+        for call in list(self._calls.values()):
             call.cancel()
+        for key, plane in list(_PLANES.items()):
+            if plane is self._plane:
+                del _PLANES[key]
 
 
 # ## A ModalBackend on the fake, for the shared lifecycle tests

@@ -32,6 +32,7 @@ class Autoscaler(Protocol):
 class Primitives(Protocol):
     jobs: Any  # modal.Dict-like: get, [], put(skip_if_exists=), pop, keys
     leases: Any
+    active: Any
 
     def function(self, object_name: str) -> Spawnable: ...
 
@@ -64,6 +65,7 @@ class ModalPrimitives:
         self.app_name = app_name
         self.jobs = modal.Dict.from_name(jobs_dict_name(app_name), create_if_missing=True)
         self.leases = modal.Dict.from_name(leases_dict_name(app_name), create_if_missing=True)
+        self.active = modal.Dict.from_name(active_dict_name(app_name), create_if_missing=True)
         self.autoscaler = ModalAutoscaler(app_name)
         self._functions: dict[str, Any] = {}
 
@@ -89,3 +91,7 @@ def jobs_dict_name(app_name: str) -> str:
 
 def leases_dict_name(app_name: str) -> str:
     return f"{app_name}-leases"
+
+
+def active_dict_name(app_name: str) -> str:
+    return f"{app_name}-active"

@@ -13,7 +13,9 @@ What it writes to the jobs Dict, so the `ModalBackend` can answer polls:
 What it returns (the FunctionCall's output): `{"ok": true, "result": {...}, "seconds",
 "resource", "attempt", "cold_start"}` or `{"ok": false, "error": JobError}`.
 A *retryable* failure with attempts left is raised instead, so Modal's own retry
-policy (from `modal.toml` `retries`) runs the next attempt.
+policy (from `modal.toml` `retries`) runs the next attempt; a stall or timeout is final
+for the job (as in-house). The watchdog's hard limit sits a little under the function's
+Modal `timeout`, so an overrun is reported as `timeout` by our code, not cut off by Modal.
 
 Heavy state (`Capability.load()`) is loaded once per container: `warm_state(kind)`
 here for functions, `@modal.enter` for the Whisper classes.
@@ -27,9 +29,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
-from ..errors import INTERNAL, CapabilityError
+from ..errors import INTERNAL, STALLED, TIMEOUT, CapabilityError
 
+# A stalled or timed-out attempt is final for its job (as in-house): a fresh attempt is a new job.
+FINAL_CODES = frozenset({STALLED, TIMEOUT})
 _STATES: dict[str, Any] = {}
+
+
+def watchdog_timeout(timeout: float) -> float:
+    """A little under Modal's own hard timeout, so the job fails with a coded `timeout` first."""
+    return timeout - min(5.0, timeout * 0.05)
 
 
 def warm_state(kind: str) -> tuple[Any, bool]:
@@ -96,7 +105,7 @@ def execute(
 
     capability = get_capability(kind)
     workdir = Path(tempfile.mkdtemp(prefix=f"canvascast-{job_id}-"))
-    watchdog = Watchdog(stall_timeout=fn.stall_timeout, timeout=fn.timeout)
+    watchdog = Watchdog(stall_timeout=fn.stall_timeout, timeout=watchdog_timeout(fn.timeout))
     ctx = RuntimeContext(
         job_id=job_id,
         attempt=attempt,
@@ -112,15 +121,15 @@ def execute(
     except CapabilityError as e:
         if e.code in ("stalled", "timeout"):
             _stop_taking_inputs()
-        if e.retryable and attempt <= fn.retries:
+        if e.retryable and attempt <= fn.retries and e.code not in FINAL_CODES:
             raise  # Modal's retry policy runs the next attempt
-        return {"ok": False, "error": e.to_error().model_dump(mode="json"), "attempt": attempt}
+        return {"ok": False, "error": e.to_error().model_dump(mode="json"), "attempt": attempt, "finished_at": time.time()}
     except Exception as e:  # noqa: BLE001 - a bug in a capability is a coded failure, not a crash
         if hasattr(e, "errors"):  # pydantic ValidationError on the input
             from ..errors import VALIDATION_ERROR
 
-            return {"ok": False, "error": {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}, "attempt": attempt}
-        return {"ok": False, "error": {"code": INTERNAL, "message": f"{type(e).__name__}: {e}"[:2000], "retryable": False}, "attempt": attempt}
+            return {"ok": False, "error": {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}, "attempt": attempt, "finished_at": time.time()}
+        return {"ok": False, "error": {"code": INTERNAL, "message": f"{type(e).__name__}: {e}"[:2000], "retryable": False}, "attempt": attempt, "finished_at": time.time()}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ctx.reporter.sink.progress(ctx.last_progress)  # flush a throttled last update
@@ -128,6 +137,7 @@ def execute(
         "ok": True,
         "result": result.model_dump(mode="json"),
         "seconds": round(time.time() - started, 3),
+        "finished_at": time.time(),
         "resource": resource,
         "attempt": attempt,
         "cold_start": bool(cold_start),
