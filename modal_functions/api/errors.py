@@ -98,6 +98,9 @@ async def _capability(request: Request, exc: CapabilityError) -> JSONResponse:
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+        # FastAPI's "error parsing the body": bad UTF-8, nesting too deep, an integer too long...
+        return error_response(400, codes.MALFORMED_JSON, f"request body is not valid JSON: {type(exc.__cause__).__name__}")
     code = _STATUS_CODES.get(exc.status_code, codes.BAD_REQUEST if exc.status_code < 500 else codes.INTERNAL)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":

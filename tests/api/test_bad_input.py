@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api_support import TOKEN
@@ -120,3 +121,26 @@ def test_uploads_have_their_own_limit(app_factory):
 def test_idempotency_header_and_body_must_agree(client):
     r = client.post("/v1/jobs", json={"kind": "diagnostic", "input": {}, "idempotency_key": "a"}, headers={"Idempotency-Key": "b"})
     assert_error(r, 422, "validation_error")
+
+
+@pytest.mark.parametrize("path,body,status,code", [
+    ("/v1/jobs", b'\xff\xfe{"kind"', 400, "malformed_json"),
+    ("/v1/jobs", b"[" * 50_000 + b"]" * 50_000, 400, "malformed_json"),
+    ("/v1/jobs", b'{"kind": "diagnostic", "input": {"seconds": ' + b"9" * 5000 + b"}}", 400, "malformed_json"),
+    ("/v1/jobs", b'{"kind": "diagnostic", "input": {"seconds": NaN}}', 422, "validation_error"),
+    ("/v1/jobs", b"null", 422, "validation_error"),
+    ("/v1/jobs", b"", 422, "validation_error"),
+    ("/v1/diagnostic", b'"a string"', 422, "validation_error"),
+    ("/v1/jobs", b'{"kind": "diagnostic", "input": {}, "idempotency_key": ""}', 422, "validation_error"),
+    ("/v1/warm", b'{"kinds": ["diagnostic"], "ttl_s": 1e10}', 422, "validation_error"),
+])
+def test_odd_bodies_are_4xx_never_500(app_factory, path, body, status, code):
+    with TestClient(app_factory(COMPUTE_MAX_BODY_BYTES=1_000_000), raise_server_exceptions=False,
+                    headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        assert_error(c.post(path, content=body, headers=JSON), status, code)
+
+
+@pytest.mark.parametrize("query,status,code", [("wait=abc", 422, "validation_error"), ("wait=-1", 422, "validation_error"),
+                                               ("wait=nan", 422, "validation_error"), ("wait=inf", 404, "not_found")])
+def test_odd_queries(client, query, status, code):
+    assert_error(client.get(f"/v1/jobs/x?{query}"), status, code)
