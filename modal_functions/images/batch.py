@@ -98,9 +98,11 @@ class ImagesEngine:
     def _one(
         self, prompt: str, style: ImageStyle, model: str, key: str, store: ArtifactStore, cache: ImageCache
     ) -> ImageItem:
-        if self.provider is None:
+        if self.provider is None or self.provider.unavailable:
             reason = CapabilityError(
-                PROVIDER_NOT_CONFIGURED, "no GEMINI_API_KEY and IMAGE_VERTEX is off: no image provider configured"
+                PROVIDER_NOT_CONFIGURED,
+                self.provider.unavailable if self.provider else "no GEMINI_API_KEY and IMAGE_VERTEX is off: no image provider configured",
+                http_status=503,
             )
             return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
         hit = cache.get(key)

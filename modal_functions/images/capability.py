@@ -49,13 +49,14 @@ def build_engine(settings: Settings, **overrides) -> ImagesEngine:
     slots = overrides.pop("slots", None)
     provider = None
     if provider_configured(settings):
-        client = make_client(
+        provider = GeminiImages.from_settings(
             api_key=settings.gemini_api_key,
             vertex=settings.image_vertex,
             base_url=settings.image_api_base_url,
             timeout_s=settings.image_timeout_s,
+            slots=slots or process_slots(settings.image_concurrency),
+            make=make_client,  # looked up at call time, so tests can share clients
         )
-        provider = GeminiImages(client, slots=slots or process_slots(settings.image_concurrency))
     kwargs = dict(
         provider=provider,
         model=settings.image_model,
@@ -93,7 +94,7 @@ def all_failed(result: GenerateImagesResult) -> CapabilityError:
     errors = [im.error for im in result.images if im.error is not None]
     first = errors[0] if errors else None
     codes = sorted({e.code for e in errors})
-    summary = "; ".join(f"#{im.index}: {im.error.code}" for im in result.images if im.error)[:500]
+    summary = "; ".join(f"#{im.index}: {im.error.code}: {im.error.message[:160]}" for im in result.images if im.error)[:1000]
     err = CapabilityError(
         first.code if first else "no_image",
         f"no image generated for {len(result.images)} prompt(s) ({', '.join(codes)}): {summary}",

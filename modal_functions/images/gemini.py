@@ -40,6 +40,10 @@ try:  # google-genai defaults to httpx2 when it is installed; classify both.
     import httpx2
 except ImportError:  # pragma: no cover
     httpx2 = None
+try:  # Vertex mode authenticates with google-auth (ADC)
+    from google.auth import exceptions as auth_errors
+except ImportError:  # pragma: no cover
+    auth_errors = None
 
 _TIMEOUTS = tuple(m.TimeoutException for m in (httpx, httpx2) if m is not None)
 _TRANSPORT = tuple(m.TransportError for m in (httpx, httpx2) if m is not None) + (ConnectionError,)
@@ -84,13 +88,32 @@ def make_client(
 
 
 class GeminiImages:
-    """Single-attempt image generation. `slots` bounds concurrent calls in this process."""
+    """Single-attempt image generation. `slots` bounds concurrent calls in this process.
+
+    `unavailable` is set (and `client` is None) when a provider is configured but its
+    client could not be built, e.g. IMAGE_VERTEX without credentials: every prompt then
+    fails fast with `provider_not_configured` instead of crashing the worker at load.
+    """
 
     generator = "google-genai"
 
-    def __init__(self, client: genai.Client, *, slots: threading.Semaphore | None = None):
+    def __init__(
+        self, client: genai.Client | None, *, slots: threading.Semaphore | None = None, unavailable: str | None = None
+    ):
         self.client = client
         self.slots = slots
+        self.unavailable = unavailable
+
+    @classmethod
+    def from_settings(
+        cls, *, api_key: str | None, vertex: bool, base_url: str | None, timeout_s: float,
+        slots: threading.Semaphore | None = None, make=None,
+    ) -> "GeminiImages":
+        try:
+            client = (make or make_client)(api_key=api_key, vertex=vertex, base_url=base_url, timeout_s=timeout_s)
+        except Exception as e:  # bad Vertex setup, missing ADC: report per prompt, with the reason
+            return cls(None, slots=slots, unavailable=f"cannot build the google-genai client: {type(e).__name__}: {e}")
+        return cls(client, slots=slots)
 
     def generate_once(self, prompt: str, *, model: str, aspect_ratio: str) -> GeneratedImage:
         config = types.GenerateContentConfig(
@@ -105,7 +128,8 @@ class GeminiImages:
         return image_from_response(response)
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
 
 
 def classify_exception(e: BaseException) -> BaseException:
@@ -125,6 +149,10 @@ def classify_exception(e: BaseException) -> BaseException:
         if 400 <= status < 500:
             return UpstreamError(UPSTREAM_BAD_REQUEST, msg, status=status)
         return UpstreamError(UPSTREAM_UNAVAILABLE, msg, status=status, retry_after=hint)
+    if auth_errors is not None and isinstance(e, auth_errors.TransportError):
+        return UpstreamError(UPSTREAM_UNAVAILABLE, f"could not reach Google's token endpoint: {e}")
+    if auth_errors is not None and isinstance(e, auth_errors.GoogleAuthError):
+        return UpstreamError(UPSTREAM_AUTH, f"Vertex credentials rejected or missing: {type(e).__name__}: {e}")
     if isinstance(e, _TIMEOUTS):
         return UpstreamError(UPSTREAM_TIMEOUT, f"no reply within the per-call timeout ({type(e).__name__})")
     if isinstance(e, _TRANSPORT):

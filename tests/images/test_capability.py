@@ -196,3 +196,21 @@ def _key(prompt: str, engine) -> str:
     from modal_functions.images.cache import cache_key
 
     return cache_key(prompt, ImageStyle(), engine.model)
+
+
+def test_vertex_without_credentials_fails_each_prompt_with_a_code(monkeypatch, ctx):
+    for name in ("GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(ctx.workdir))  # no gcloud ADC file to find
+
+    def no_adc(**kwargs):
+        from google.auth.exceptions import DefaultCredentialsError
+
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(capability, "make_client", no_adc)
+    engine = capability.build_engine(Settings(_env_file=None, IMAGE_VERTEX="true"))
+    assert engine.fallback == "fail"
+    with pytest.raises(CapabilityError) as e:
+        capability.run(engine, request("a"), ctx)
+    assert e.value.code == "provider_not_configured" and "default credentials" in e.value.message
