@@ -161,12 +161,17 @@ def diagnostic(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.function(image=cpu_image, schedule=modal.Period(minutes=1), cpu=0.25, memory=256, timeout=60, retries=0)
-def reconcile_leases() -> dict[str, int]:
-    from modal_functions.modal_layer.leases import LeaseBook
+def reconcile_leases() -> dict[str, Any]:
+    """Every minute: each object's min_containers = max(modal.toml, live leases); expired leases dropped.
+
+    It also polls the jobs still counted as in flight, so admission never leaks a slot
+    for a job whose result nobody came to read.
+    """
+    from modal_functions.modal_layer.backend import ModalBackend
     from modal_functions.modal_layer.primitives import ModalPrimitives
 
-    p = ModalPrimitives(CONFIG.app.name)
-    return LeaseBook(CONFIG, p.leases, p.autoscaler).reconcile()
+    backend = ModalBackend(CONFIG, ModalPrimitives(CONFIG.app.name))
+    return {"min_containers": backend.leases.reconcile(), "in_flight": backend.sweep()}
 
 
 # ## Weights: fill the Volume before the first deploy
