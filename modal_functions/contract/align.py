@@ -12,7 +12,13 @@ Engine = Literal["faster-whisper", "openai-whisper"]
 
 
 class Caption(Strict):
-    """Remotion's `Caption` (@remotion/captions): times in milliseconds."""
+    """Remotion's `Caption` (@remotion/captions): times in milliseconds.
+
+    Words after the first carry a leading space, as Whisper tokens do, so
+    `createTikTokStyleCaptions` joins them without conversion. `timestampMs` is the
+    word's midpoint; `confidence` is the recogniser's word probability, or 0.1 for a
+    script word whose timing was interpolated.
+    """
 
     text: str
     startMs: float
@@ -25,8 +31,9 @@ class TranscribeAudioRequest(Strict):
     audio: str = Field(min_length=1, max_length=4096, description="Artifact key, signed URL or safe https URL.")
     script: str | None = Field(default=None, max_length=100_000)
     language: str = Field(default="en", min_length=2, max_length=8)
-    engine: Engine = "faster-whisper"
-    model: str = Field(default="tiny.en", max_length=100)
+    engine: Engine = Field(default="faster-whisper", description="Kept as given: a router never changes engine or model.")
+    model: str = Field(default="tiny.en", min_length=1, max_length=100)
+    refine: bool = Field(default=True, description="Refine word boundaries against the signal (forced alignment + energy).")
 
 
 class Segment(Strict):

@@ -64,6 +64,11 @@ export interface ArtifactRef {
 /**
  * Remotion's `Caption` (@remotion/captions): times in milliseconds.
  *
+ * Words after the first carry a leading space, as Whisper tokens do, so
+ * `createTikTokStyleCaptions` joins them without conversion. `timestampMs` is the
+ * word's midpoint; `confidence` is the recogniser's word probability, or 0.1 for a
+ * script word whose timing was interpolated.
+ *
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema
  * via the `definition` "Caption".
  */
@@ -698,9 +703,16 @@ export interface TranscribeAudioRequest {
    * Artifact key, signed URL or safe https URL.
    */
   audio: string;
+  /**
+   * Kept as given: a router never changes engine or model.
+   */
   engine?: "faster-whisper" | "openai-whisper";
   language?: string;
   model?: string;
+  /**
+   * Refine word boundaries against the signal (forced alignment + energy).
+   */
+  refine?: boolean;
   script?: string | null;
 }
 /**

@@ -1,0 +1,87 @@
+"""Audio in: decode anything ffmpeg/PyAV reads to 16 kHz mono float32, or refuse it with a code.
+
+Every refusal is a `CapabilityError` with a 4xx status and one of the codes below, so a
+caller can tell "your file is broken" from "your file is silence" from "too long"
+without parsing a message. Nothing here raises anything else for bad input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CapabilityError
+
+SAMPLE_RATE = 16_000
+
+BAD_AUDIO = "bad_audio"  # empty, corrupt, or not audio at all
+AUDIO_SILENT = "audio_silent"  # decodes fine, but there is no speech in it
+AUDIO_TOO_LONG = "audio_too_long"
+
+DEFAULT_MAX_SECONDS = 3 * 3600.0
+SILENCE_PEAK_DBFS = -60.0  # louder than this somewhere, or it is silence
+
+
+def max_audio_seconds() -> float:
+    return float(os.environ.get("ALIGN_MAX_AUDIO_SECONDS", DEFAULT_MAX_SECONDS))
+
+
+def _probe_duration(path: Path) -> float | None:
+    """Container duration in seconds without decoding; raises BAD_AUDIO when it is not audio."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            streams = container.streams.audio
+            if not streams:
+                raise CapabilityError(BAD_AUDIO, "the file has no audio stream", http_status=422)
+            stream = streams[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / 1_000_000
+            return None
+    except CapabilityError:
+        raise
+    except Exception as e:  # av.error.InvalidDataError and friends: not something ffmpeg can read
+        raise CapabilityError(BAD_AUDIO, f"not a readable audio file ({type(e).__name__})", http_status=422) from e
+
+
+def load_audio(path: Path, max_seconds: float | None = None) -> np.ndarray:
+    """16 kHz mono float32 samples of `path`, after the checks that make bad input a clear 4xx."""
+    path = Path(path)
+    max_seconds = max_audio_seconds() if max_seconds is None else max_seconds
+    if not path.exists() or path.stat().st_size == 0:
+        raise CapabilityError(BAD_AUDIO, "the audio file is empty", http_status=422)
+    duration = _probe_duration(path)
+    if duration is not None and duration > max_seconds:
+        raise CapabilityError(AUDIO_TOO_LONG, f"audio is {duration:.0f} s; the limit is {max_seconds:.0f} s", http_status=413)
+
+    from faster_whisper.audio import decode_audio
+
+    try:
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    except Exception as e:  # truncated or corrupt streams fail mid-decode
+        raise CapabilityError(BAD_AUDIO, f"the audio could not be decoded ({type(e).__name__})", http_status=422) from e
+    if audio.size == 0:
+        raise CapabilityError(BAD_AUDIO, "the audio decodes to no samples", http_status=422)
+    if not np.all(np.isfinite(audio)):
+        raise CapabilityError(BAD_AUDIO, "the audio contains invalid samples", http_status=422)
+    if audio.size / SAMPLE_RATE > max_seconds:
+        raise CapabilityError(AUDIO_TOO_LONG, f"audio is {audio.size / SAMPLE_RATE:.0f} s; the limit is {max_seconds:.0f} s", http_status=413)
+    return audio.astype(np.float32, copy=False)
+
+
+def ensure_speech(audio: np.ndarray) -> list[dict]:
+    """Raise AUDIO_SILENT unless some of `audio` is speech. Returns the VAD's speech regions (samples)."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
+        raise CapabilityError(AUDIO_SILENT, "the audio is silent", http_status=422)
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    regions = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300))
+    if not regions:
+        raise CapabilityError(AUDIO_SILENT, "no speech found in the audio", http_status=422)
+    return regions

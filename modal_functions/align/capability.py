@@ -1,0 +1,105 @@
+"""# transcribe_audio: caption timings within tens of milliseconds of the audio
+
+One job: fetch the audio, check it (empty, corrupt, not audio, silent, too long all
+get a 4xx code), recognise it with the engine and model the request names (a router
+never changes them), put the script's words onto the recognition, refine every word
+boundary against the signal, and return Remotion `Caption`s plus SRT and WebVTT
+artifacts.
+
+`load()` is the warm worker's heavy state (the default faster-whisper model and the
+forced aligner); the Modal layer calls the same `load()` from `@modal.enter`. Other
+engines/models load on first use and stay warm.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+from ..capability import Capability, TaskContext
+from ..contract.align import TranscribeAudioRequest, TranscribeAudioResult
+from ..errors import CapabilityError
+from ..logs import get_logger
+from .audio import ensure_speech, load_audio
+from .captions import cues, to_srt, to_vtt
+from .engines import UNKNOWN_MODEL
+from .pipeline import AlignerState, align
+
+log = get_logger(__name__)
+KIND = "transcribe_audio"
+HEARTBEAT_S = 1.0
+DEFAULT_ENGINE = ("faster-whisper", "tiny.en")
+
+
+def load() -> AlignerState:
+    state = AlignerState()
+    state.engine(*DEFAULT_ENGINE)
+    state.forced_aligner()
+    log.info("alignment models loaded", extra={"load_seconds": state.load_seconds})
+    return state
+
+
+def validate(req: TranscribeAudioRequest) -> None:
+    """Cheap checks at submission: the model must be one this deployment can load."""
+    if req.model != "tiny.en":
+        from ..settings import get_settings
+
+        if not (get_settings().data_dir / "models" / f"ct2-{req.model}" / "model.bin").exists():
+            raise CapabilityError(UNKNOWN_MODEL, f"model {req.model!r} is not available (have: tiny.en)", http_status=422)
+
+
+@contextmanager
+def _heartbeats(ctx: TaskContext, every: float = HEARTBEAT_S):
+    """Beat from a side thread while a long call (model load, a 30 s decoding window) holds the main one."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every):
+            ctx.heartbeat()
+
+    thread = threading.Thread(target=beat, name="align-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContext) -> TranscribeAudioResult:
+    state = state if state is not None else AlignerState()
+    ctx.progress(0, 100, "percent", "fetching audio")
+    path = ctx.fetch_input(req.audio)
+    with _heartbeats(ctx):
+        audio = load_audio(path)
+        ensure_speech(audio)
+        ctx.progress(5, 100, "percent", "loading model")
+        state.engine(req.engine, req.model)
+
+        def on_progress(fraction: float, message: str) -> None:
+            ctx.progress(round(5 + 90 * fraction, 1), 100, "percent", message)
+
+        result = align(state, audio, engine=req.engine, model=req.model, language=req.language,
+                       script=req.script, refine_boundaries=req.refine, on_progress=on_progress)
+    items = cues(result.words)
+    srt = ctx.store.put_bytes(to_srt(items).encode(), "srt", "application/x-subrip")
+    vtt = ctx.store.put_bytes(to_vtt(items).encode(), "vtt", "text/vtt")
+    ctx.progress(100, 100, "percent", "done")
+    log.info("aligned", extra={"job_id": ctx.job_id, "engine": req.engine, "model": req.model, "words": len(result.words),
+                               "match_rate": result.match_rate, "flagged": result.flagged, "seconds": result.seconds,
+                               "forced_aligned": result.refine_stats.force_aligned if result.refine_stats else None})
+    return TranscribeAudioResult(
+        text=result.text, language=result.language, duration_ms=round(audio.size / 16, 1),
+        engine=req.engine, model=req.model, segments=result.segments, words=result.words,
+        srt=srt, vtt=vtt, match_rate=result.match_rate, flagged=result.flagged,
+    )
+
+
+CAPABILITY = Capability(
+    kind=KIND,
+    request_model=TranscribeAudioRequest,
+    result_model=TranscribeAudioResult,
+    load=load,
+    run=run,
+    validate=validate,
+)

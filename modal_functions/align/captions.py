@@ -1,0 +1,58 @@
+"""Caption files from word timings: SRT and WebVTT cues of a few words each.
+
+Words are grouped into cues of at most `max_words` words / `max_chars` characters,
+breaking early at sentence ends and at pauses, which is how subtitles read best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..contract.align import Caption
+
+
+@dataclass
+class Cue:
+    start: float  # seconds
+    end: float
+    text: str
+
+
+def cues(words: list[Caption], max_words: int = 7, max_chars: int = 42, pause_s: float = 0.6) -> list[Cue]:
+    out: list[Cue] = []
+    group: list[Caption] = []
+
+    def flush():
+        if group:
+            out.append(Cue(group[0].startMs / 1000, group[-1].endMs / 1000, " ".join(w.text.strip() for w in group)))
+            group.clear()
+
+    for w in words:
+        if group:
+            too_long = len(group) >= max_words or len(" ".join(g.text for g in group)) + 1 + len(w.text) > max_chars
+            paused = (w.startMs - group[-1].endMs) / 1000 >= pause_s
+            if too_long or paused:
+                flush()
+        group.append(w)
+        if w.text.rstrip().endswith((".", "!", "?")):
+            flush()
+    flush()
+    return out
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    ms = max(0, int(round(seconds * 1000)))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(items: list[Cue]) -> str:
+    blocks = [f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text}\n" for i, c in enumerate(items, 1)]
+    return "\n".join(blocks)
+
+
+def to_vtt(items: list[Cue]) -> str:
+    blocks = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n{c.text}\n" for c in items]
+    return "WEBVTT\n\n" + "\n".join(blocks)

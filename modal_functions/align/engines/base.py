@@ -1,0 +1,59 @@
+"""What every speech engine gives back, whichever library ran it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+OnProgress = Callable[[float], None]
+"""Called with seconds of audio done so far; also the engine's heartbeat."""
+
+
+@dataclass
+class Word:
+    text: str  # as recognised, without the leading space Whisper puts on tokens
+    start: float  # seconds
+    end: float
+    probability: float = 1.0
+
+
+@dataclass
+class Segment:
+    text: str
+    start: float
+    end: float
+    tokens: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Recognition:
+    segments: list[Segment]
+    words: list[Word]
+    language: str
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments).strip()
+
+    @property
+    def tokens(self) -> list[int]:
+        """Text tokens only (timestamp tokens dropped), for engine-to-engine comparison."""
+        return [t for s in self.segments for t in s.tokens if t < 50257]
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Greedy by default: deterministic, and the same decoding on both engines."""
+
+    language: str = "en"
+    beam_size: int = 1
+    word_timestamps: bool = True
+
+
+class Engine(Protocol):
+    name: str
+    model: str
+
+    def transcribe(self, audio: np.ndarray, options: DecodeOptions, on_progress: OnProgress | None = None) -> Recognition: ...

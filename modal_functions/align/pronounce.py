@@ -1,0 +1,62 @@
+"""Pronunciations for the forced aligner: CMUdict first, then espeak-ng's IPA mapped to ARPAbet.
+
+The aligner's dictionary (pocketsphinx en-us, CMUdict) lacks names and coinages such
+as "CanvasCast" or "Remotion", and numbers written as digits. For those we ask
+espeak-ng (installed with the system packages) for IPA and map it onto the 39 ARPAbet
+phones the acoustic model knows.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+
+# Longest symbols first: diphthongs and affricates before their parts.
+_IPA_TO_ARPA = [
+    ("aɪə", "AY ER"), ("aɪ", "AY"), ("aʊ", "AW"), ("eɪ", "EY"), ("oʊ", "OW"), ("əʊ", "OW"), ("ɔɪ", "OY"),
+    ("ɪə", "IH R"), ("eə", "EH R"), ("ʊə", "UH R"), ("tʃ", "CH"), ("dʒ", "JH"), ("ɜː", "ER"), ("ɑː", "AA"),
+    ("ɔː", "AO"), ("iː", "IY"), ("uː", "UW"), ("oː", "AO"), ("n̩", "AH N"), ("l̩", "AH L"),
+    ("ɚ", "ER"), ("ɝ", "ER"), ("ɪ", "IH"), ("ᵻ", "IH"), ("i", "IY"), ("e", "EH"), ("ɛ", "EH"), ("æ", "AE"),
+    ("a", "AE"), ("ɑ", "AA"), ("ɒ", "AA"), ("ɔ", "AO"), ("o", "OW"), ("ʊ", "UH"), ("u", "UW"), ("ʌ", "AH"),
+    ("ə", "AH"), ("ɐ", "AH"), ("p", "P"), ("b", "B"), ("t", "T"), ("d", "D"), ("k", "K"), ("ɡ", "G"),
+    ("g", "G"), ("f", "F"), ("v", "V"), ("θ", "TH"), ("ð", "DH"), ("s", "S"), ("z", "Z"), ("ʃ", "SH"),
+    ("ʒ", "ZH"), ("h", "HH"), ("x", "HH"), ("m", "M"), ("n", "N"), ("ŋ", "NG"), ("l", "L"), ("ɫ", "L"),
+    ("ɹ", "R"), ("r", "R"), ("ɾ", "T"), ("w", "W"), ("j", "Y"),
+]
+_IGNORED = set("ˈˌː.ʔ-_ ̃ʲ'")
+
+
+def ipa_to_arpabet(ipa: str) -> list[str]:
+    phones: list[str] = []
+    i = 0
+    while i < len(ipa):
+        if ipa[i] in _IGNORED or ipa[i].isspace():
+            i += 1
+            continue
+        for sym, arpa in _IPA_TO_ARPA:
+            if ipa.startswith(sym, i):
+                phones += arpa.split()
+                i += len(sym)
+                break
+        else:
+            i += 1  # a symbol the acoustic model has no phone for: skip it
+    return phones
+
+
+@lru_cache(maxsize=4096)
+def espeak_phones(word: str, voice: str = "en-us") -> tuple[str, ...]:
+    exe = shutil.which("espeak-ng")
+    if exe is None or not word:
+        return ()
+    try:
+        out = subprocess.run([exe, "-q", "--ipa", "-v", voice, word], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(ipa_to_arpabet(out.strip()))
+
+
+def dict_key(word: str) -> str:
+    """The aligner's spelling of a caption word: lowercase letters, digits and inner apostrophes."""
+    return re.sub(r"[^a-z0-9']", "", word.lower()).strip("'")

@@ -1,0 +1,209 @@
+"""Boundary refinement: word times re-measured against the signal, not taken from Whisper's attention.
+
+Whisper's word timings come from cross-attention at 20 ms steps and are loose: a word's
+end runs on through the following silence and starts drift by a syllable. Two passes
+fix that:
+
+1. Forced alignment (pocketsphinx, CMUdict + its en-us acoustic model, 10 ms frames).
+   Given the words and the audio, it finds where each word's phones are. It works where
+   words run together with no pause, which an energy threshold cannot. The audio is cut
+   at the silences the VAD finds (so a mistake stays local) and each stretch is aligned
+   with the words Whisper placed in it. A stretch the aligner cannot fit keeps Whisper's
+   timings.
+2. Energy trimming. No word ends inside silence and none starts before its sound: an end
+   below the speech threshold moves back to the last voiced frame, a start forward to
+   the first one.
+
+`refine()` returns new (start, end) pairs in seconds, in the order given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .pronounce import dict_key, espeak_phones
+
+SR = 16_000
+HOP = 160  # 10 ms frames
+_PAD_S = 0.3  # silence the aligner gets around each stretch
+_MIN_WORD_S = 0.03
+_FLOOR_DBFS = -66.0
+_CHUNK_S = 20.0  # audio per forced-alignment pass
+
+
+@dataclass
+class RefineStats:
+    words: int = 0
+    force_aligned: int = 0
+    stretches: int = 0
+    failed_stretches: int = 0
+
+
+def frame_db(audio: np.ndarray, win: int = 400, hop: int = HOP) -> np.ndarray:
+    """Frame energy in dBFS, frame k centred at k*hop (window `win`)."""
+    padded = np.pad(audio.astype(np.float64), (win // 2, win // 2))
+    n = max(1, 1 + (len(padded) - win) // hop)
+    c = np.concatenate([[0.0], np.cumsum(padded**2)])
+    starts = np.arange(n) * hop
+    power = (c[starts + win] - c[starts]) / win
+    return 10 * np.log10(power + 1e-12)
+
+
+def speech_threshold(db: np.ndarray) -> float:
+    """Noise floor + 12 dB, never below -60 dBFS; clamp to stay under loud speech."""
+    floor = float(np.percentile(db, 10))
+    peak = float(np.percentile(db, 99))
+    return min(max(floor + 12.0, -60.0), peak - 20.0)
+
+
+class ForcedAligner:
+    """A pocketsphinx decoder reused for every job (loaded once per warm worker)."""
+
+    def __init__(self):
+        from pocketsphinx import Decoder
+
+        # dither: digital silence (exact zeros) otherwise derails the MFCC front end.
+        self._decoder = Decoder(samprate=SR, loglevel="FATAL", dither=True, seed=1)
+        # Digital silence (runs of exact zeros) derails the MFCC front end even with its
+        # own dither; a fixed, seeded noise floor far below speech keeps it on track.
+        self._floor = np.random.default_rng(1).normal(0.0, 10 ** (_FLOOR_DBFS / 20), SR * 30).astype(np.float32)
+        self._known: dict[str, bool] = {}
+
+    def _pronounceable(self, key: str) -> bool:
+        known = self._known.get(key)
+        if known is None:
+            d = self._decoder
+            known = d.lookup_word(key) is not None
+            if not known:
+                phones = self._compound(key) or " ".join(espeak_phones(key))
+                if phones:
+                    d.add_word(key, phones, True)
+                    known = True
+            self._known[key] = known
+        return known
+
+    def _compound(self, key: str) -> str | None:
+        d = self._decoder
+        for cut in range(len(key) - 2, 1, -1):
+            a, b = d.lookup_word(key[:cut]), d.lookup_word(key[cut:])
+            if a and b:
+                return f"{a} {b}"
+        return None
+
+    def align(self, audio: np.ndarray, keys: list[str]) -> list[tuple[float, float]] | None:
+        """Times (s, relative to `audio`) of each key, or None when the words do not fit the audio."""
+        if not keys or not all(self._pronounceable(k) for k in keys):
+            return None
+        pad = np.zeros(int(_PAD_S * SR), np.float32)
+        x = np.concatenate([pad, audio, pad])
+        x = x + np.resize(self._floor, x.size)
+        pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+        d = self._decoder
+        try:
+            d.set_align_text(" ".join(keys))
+            d.start_utt()
+            d.process_raw(pcm, full_utt=True)
+            d.end_utt()
+            segs = d.seg()
+        except RuntimeError:
+            return None
+        words = [s for s in segs or [] if s.word not in ("<s>", "</s>", "<sil>") and not s.word.startswith("[")]
+        if len(words) != len(keys):
+            return None
+        # seg() names alternates "word(2)"; times are frames of 10 ms.
+        return [(s.start_frame * 0.01 - _PAD_S, (s.end_frame + 1) * 0.01 - _PAD_S) for s in words]
+
+
+def _stretches(audio: np.ndarray, max_s: float = _CHUNK_S) -> list[tuple[int, int]]:
+    """Chunks of speech (sample ranges) of at most ~`max_s`, cut in the middle of the VAD's silences."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    n = len(audio)
+    regions = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=200, speech_pad_ms=0))
+    if not regions:
+        return [(0, n)]
+    cuts = [0] + [(a["end"] + b["start"]) // 2 for a, b in zip(regions, regions[1:])] + [n]
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    for c0, c1 in zip(cuts[1:], cuts[2:] + [None]):
+        if c1 is None or c1 - start > max_s * SR:
+            chunks.append((start, c0))
+            start = c0
+    if start < n:
+        chunks.append((start, n))
+    return [(a, b) for a, b in chunks if b > a]
+
+
+def refine(
+    audio: np.ndarray,
+    words: list[tuple[str, float, float]],
+    aligner: ForcedAligner | None,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    stats: RefineStats | None = None,
+) -> list[tuple[float, float]]:
+    """Refined (start, end) for each (text, start, end) given, in order."""
+    stats = stats if stats is not None else RefineStats()
+    stats.words += len(words)
+    times = [(float(s), float(e)) for _, s, e in words]
+    if not words:
+        return times
+    if aligner is not None:
+        chunks = _stretches(audio)
+        stats.stretches += len(chunks)
+        mids = np.array([(s + e) / 2 for s, e in times]) * SR
+        members = [np.nonzero((mids >= a) & (mids < b))[0] for a, b in chunks]
+        members[0] = np.union1d(np.nonzero(mids < chunks[0][0])[0], members[0]).astype(int)
+        members[-1] = np.union1d(members[-1], np.nonzero(mids >= chunks[-1][1])[0]).astype(int)
+        keys = [dict_key(w[0]) for w in words]
+        k = 0
+        while k < len(chunks):
+            # A failed chunk is retried together with the next: Whisper may have put a word across the cut.
+            for span in (1, 2):
+                if k + span > len(chunks):
+                    break
+                a, b = chunks[k][0], chunks[k + span - 1][1]
+                idx = np.concatenate(members[k : k + span]).astype(int)
+                found = aligner.align(audio[a:b], [keys[i] for i in idx]) if idx.size and all(keys[i] for i in idx) else None
+                if found is not None or idx.size == 0:
+                    break
+            if found is None:
+                stats.failed_stretches += 1 if idx.size else 0
+                span = 1
+            else:
+                stats.force_aligned += len(idx)
+                for i, (s, e) in zip(idx, found):
+                    times[i] = (a / SR + s, a / SR + e)
+            k += span
+            if on_progress:
+                on_progress(chunks[k - 1][1] / SR)
+    return trim_to_energy(audio, times)
+
+
+def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Starts forward to the first voiced frame, ends back to the last one, never overlapping."""
+    db = frame_db(audio)
+    voiced = db > speech_threshold(db)
+    n = len(voiced)
+    out: list[tuple[float, float]] = []
+    for s, e in times:
+        fs, fe = max(0, int(round(s * 100))), min(n - 1, int(round(e * 100)))
+        if fe > fs and voiced[fs:fe].any():
+            first = fs + int(np.argmax(voiced[fs:fe]))
+            last = fe - 1 - int(np.argmax(voiced[fs:fe][::-1]))
+            s = max(s, first / 100)
+            e = min(e, (last + 1) / 100)
+        if e - s < _MIN_WORD_S:
+            e = s + _MIN_WORD_S
+        out.append((s, e))
+    for i in range(1, len(out)):  # monotone, no overlap
+        ps, pe = out[i - 1]
+        s, e = out[i]
+        if s < pe:
+            s = pe
+            e = max(e, s + _MIN_WORD_S)
+        out[i] = (s, e)
+    return out
