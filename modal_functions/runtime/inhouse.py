@@ -46,6 +46,8 @@ log = get_logger("canvascast.inhouse")
 REGISTRY_FILE = "jobs.sqlite3"
 RESOURCE = "inhouse:cpu"
 CANCEL_WAIT_S = 10.0
+CAPABILITY_UNAVAILABLE = "capability_unavailable"  # its module failed to import (503)
+SHUTTING_DOWN = "shutting_down"  # submit after close() (503)
 
 
 def new_job_id() -> str:
@@ -153,8 +155,8 @@ class InHouseBackend:
 
     def submit(self, kind: str, input: dict[str, Any], idempotency_key: str | None = None) -> Job:
         if self._closed:
-            raise CapabilityError("unavailable", "the in-house backend is shutting down", retryable=True, http_status=503)
-        capability = get_capability(kind)  # unknown_kind (400)
+            raise CapabilityError(SHUTTING_DOWN, "the in-house backend is shutting down", retryable=True, http_status=503)
+        capability = _capability(kind)
         pool = self.pools.get(kind)
         if pool is None:
             raise CapabilityError(UNKNOWN_KIND, f"kind {kind!r} is not served by this backend", http_status=400)
@@ -165,7 +167,12 @@ class InHouseBackend:
         except ValidationError as e:
             raise CapabilityError(VALIDATION_ERROR, validation_message(e), http_status=422) from e
         if capability.validate is not None:
-            capability.validate(request)
+            try:
+                capability.validate(request)
+            except CapabilityError:
+                raise
+            except (ValueError, TypeError) as e:
+                raise CapabilityError(VALIDATION_ERROR, str(e), http_status=422) from e
 
         digest = input_digest(kind, input)
         with self._submit_lock:
@@ -335,13 +342,13 @@ class InHouseBackend:
                 ticket = self._tickets.get(job_id)
             if ticket is not None:
                 self._finish(ticket, Outcome("cancelled", error={"code": "cancelled", "message": "cancelled by request", "retryable": False}))
-        elif where == "signalled":
+        else:  # "signalled": the slot kills the worker; None: the job is finishing right now
             self.wait(job_id, CANCEL_WAIT_S)
         return self.poll(job_id)
 
     def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
         for kind in kinds:
-            get_capability(kind)
+            _capability(kind)
             if kind not in self.pools:
                 raise CapabilityError(UNKNOWN_KIND, f"kind {kind!r} is not served by this backend", http_status=400)
         expires = self._now() + timedelta(seconds=ttl_s)
@@ -379,6 +386,17 @@ class InHouseBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _capability(kind: str):
+    """The kind's Capability; unknown kind is 400, a capability that fails to import is 503."""
+    try:
+        return get_capability(kind)
+    except CapabilityError:
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. a missing optional dependency
+        log.exception("capability failed to import", extra={"kind": kind})
+        raise CapabilityError(CAPABILITY_UNAVAILABLE, f"capability {kind!r} is unavailable: {type(e).__name__}: {e}", retryable=True, http_status=503) from e
 
 
 def _picklable(obj: Any) -> Any:
