@@ -1,0 +1,88 @@
+"""Every Modal function body runs through `.local()` on a tiny input (no token, no network).
+
+The bodies are thin: they hand the job to `runner.execute`, which runs the plain
+capability under the runtime's watchdog and progress code. Off Modal the jobs Dict is
+a plain dict (`app.jobs_dict()`), and the artifact store is the local one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+
+import pytest
+
+from modal_functions.modal_layer import runner
+from modal_functions.settings import get_settings
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
+
+
+@pytest.fixture
+def modal_app(tmp_path, monkeypatch):
+    import modal_functions.modal_layer.app as module
+
+    monkeypatch.setenv("CANVASCAST_DATA_DIR", str(tmp_path / "data"))
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "IMAGE_API_BASE_URL", "IMAGE_FALLBACK", "ARTIFACT_STORE", "COMPUTE_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    saved = dict(runner._STATES)
+    runner._STATES.clear()
+    module._LOCAL_JOBS.clear()
+    yield module
+    runner._STATES.clear()
+    runner._STATES.update(saved)
+    get_settings.cache_clear()
+
+
+def job(kind: str, job_id: str, **input):
+    return {"job_id": job_id, "kind": kind, "input": input}
+
+
+def test_diagnostic_body(modal_app):
+    out = modal_app.diagnostic.local(job("diagnostic", "d1", action="succeed", payload="tiny"))
+    assert out["ok"] and out["result"]["echo"] == "tiny" and out["attempt"] == 1
+    assert out["resource"] == "cpu:0.25" and out["cold_start"] is True
+    assert modal_app._LOCAL_JOBS["progress:d1"]["progress"]["done"] == 1  # progress through the Dict sink
+    again = modal_app.diagnostic.local(job("diagnostic", "d2", action="fail"))
+    assert again == {**again, "ok": False} and again["error"]["code"] == "diagnostic_failure"
+
+
+def test_generate_images_body_uses_the_placeholder_without_credentials(modal_app):
+    from modal_functions.storage import get_store
+
+    out = modal_app.generate_images.local(job("generate_images", "i1", prompts=["a tiny fox"]))
+    assert out["ok"], out
+    item = out["result"]["images"][0]
+    assert item["generator"] == "placeholder" and out["result"]["degraded"] is True
+    assert get_store().exists(item["artifact"]["key"])
+
+
+@pytest.mark.slow  # loads Whisper tiny.en: counted in the align budget
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng for a spoken clip")
+def test_whisper_classes_align_a_tiny_clip(modal_app, tmp_path):
+    from modal_functions.storage import get_store
+
+    wav = tmp_path / "clip.wav"
+    script = "Hello world, this is a tiny test."
+    subprocess.run(["espeak-ng", "-w", str(wav), script], check=True, capture_output=True)
+    ref = get_store().put_file(wav, ".wav", "audio/wav")
+    for cls, job_id in ((modal_app.TranscriberCPU, "a1"), (modal_app.Transcriber, "a2")):
+        out = cls().run.local(job("transcribe_audio", job_id, audio=ref.key, script=script))
+        assert out["ok"], out
+        words = [w["text"].strip(" ,.").lower() for w in out["result"]["words"]]
+        assert words[:2] == ["hello", "world"]
+    assert out["resource"] == "A10G"  # the GPU class prices itself as such (runs on CPU here)
+
+
+def test_api_body_builds_the_same_fastapi_app_on_the_modal_backend(modal_app):
+    from fastapi import FastAPI
+
+    from modal_functions.modal_layer.backend import ModalBackend
+
+    web = modal_app.api.local()
+    assert isinstance(web, FastAPI)
+    assert isinstance(web.state.backend, ModalBackend)
+    paths = set(web.openapi()["paths"])
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/warm", "/health"} <= paths
