@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 from modal_functions.contract.jobs import Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
 from modal_functions.errors import CapabilityError
+from modal_functions.settings import Settings
 
 TOKEN = "test-token"
 
@@ -136,3 +137,9 @@ class FakeBackend:
         self.closed = True
         self.release.set()
 
+
+def make_settings(tmp_path, **overrides) -> Settings:
+    values = {"COMPUTE_TOKEN": TOKEN, "CANVASCAST_DATA_DIR": str(tmp_path), "COMPUTE_MAX_BODY_BYTES": 64 * 1024,
+              "COMPUTE_SYNC_WAIT_S": 10.0, "CANVASCAST_ENV": "local"}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)

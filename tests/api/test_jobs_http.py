@@ -7,11 +7,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import TOKEN, FakeBackend
+from api_support import TOKEN, FakeBackend, make_settings
 from modal_functions.api.main import ConfigurationError, create_app
 from modal_functions.contract.jobs import Health, Job
-
-from conftest import make_settings  # noqa: E402  (pytest puts tests/api on sys.path)
 
 
 def sse_jobs(response) -> list[Job]:
