@@ -35,12 +35,21 @@ class ApiError extends Error {
   }
 }
 
+/** JSON with sorted keys: jsonb does not keep key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
 const errorBody = (code: string, message: string, details?: unknown) => ({
   error: { code, message, retryable: false, ...(details ? { details } : {}) },
 });
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 1024 * 1024 });
+  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 1024 * 1024, forceCloseConnections: true });
   const { db, metrics } = deps;
 
   function owner(req: FastifyRequest): string {
@@ -79,7 +88,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (request.owner && request.owner !== who) throw new ApiError(403, "owner_mismatch", "the body's owner is not the token's owner");
     request.owner = who;
     const { row, created } = await enqueue(db, { owner: who, request, idempotencyKey: key ?? null, maxAttempts: deps.maxAttempts ?? 5 });
-    if (!created && JSON.stringify(row.request) !== JSON.stringify(request)) {
+    if (!created && canonical(row.request) !== canonical(request)) {
       throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
     }
     if (created) deps.onEnqueued?.();

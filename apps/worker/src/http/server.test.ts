@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ComputeClient } from "../client/modal-client.ts";
+import { migrate } from "../db/migrate.ts";
+import { openPglite } from "../db/pglite.ts";
+import type { Db } from "../db/db.ts";
+import { Metrics } from "../metrics.ts";
+import { Router } from "../router/index.ts";
+import { parseTokens } from "./auth.ts";
+import { buildApi } from "./server.ts";
+
+const KEY = "artifacts/sha256/aa/" + "a".repeat(64) + ".wav";
+const GOOD = { narration_audio: KEY, scenes: [{ narration: "Hello there.", image_prompt: "a hello" }] };
+
+describe("HTTP API", () => {
+  let db: Db;
+  let base: string;
+  let app: ReturnType<typeof buildApi>;
+  const metrics = new Metrics();
+  before(async () => {
+    db = await openPglite();
+    await migrate(db);
+    const router = new Router({ inhouse: new ComputeClient({ name: "inhouse", baseUrl: "http://127.0.0.1:9" }) });
+    app = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice,tok-bob:bob"), eventsPollMs: 20 });
+    base = await app.listen({ host: "127.0.0.1", port: 0 });
+  });
+  after(async () => {
+    await app.close();
+    await db.close();
+  });
+
+  const call = async (method: string, path: string, opts: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? "tok-alice"}`;
+    if (opts.body !== undefined || opts.raw !== undefined) headers["content-type"] = "application/json";
+    const r = await fetch(base + path, { method, headers, body: opts.raw ?? (opts.body === undefined ? null : JSON.stringify(opts.body)) });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  };
+
+  test("submits a render and reads it back", async () => {
+    const r = await call("POST", "/v1/renders", { body: GOOD });
+    assert.equal(r.status, 202);
+    assert.equal(r.body.status, "queued");
+    assert.equal(r.body.owner, "alice");
+    assert.equal(r.body.request.owner, "alice");
+    const g = await call("GET", `/v1/renders/${r.body.id}`);
+    assert.equal(g.status, 200);
+    assert.equal(g.body.id, r.body.id);
+  });
+
+  test("a duplicate idempotency key gives one render", async () => {
+    const h = { "idempotency-key": "dup-1" };
+    const a = await call("POST", "/v1/renders", { body: GOOD, headers: h });
+    const b = await call("POST", "/v1/renders", { body: GOOD, headers: h });
+    assert.equal(a.status, 202);
+    assert.equal(b.status, 200);
+    assert.equal(a.body.id, b.body.id);
+    const [{ n }] = await db.query<{ n: number }>(`select count(*)::int as n from render_jobs where idempotency_key = 'dup-1'`);
+    assert.equal(n, 1);
+    const c = await call("POST", "/v1/renders", { body: { ...GOOD, title: "different" }, headers: h });
+    assert.equal(c.status, 409);
+    assert.equal(c.body.error.code, "idempotency_conflict");
+  });
+
+  test("bad render requests get a 400 with machine-readable codes", async () => {
+    const cases: Array<[unknown, string, string?]> = [
+      [{ scenes: GOOD.scenes }, "missing_field", "/narration_audio"],
+      [{ ...GOOD, scenes: [] }, "too_few", "/scenes"],
+      [{ ...GOOD, fps: 29 }, "invalid_value", "/fps"],
+      [{ ...GOOD, extra: 1 }, "unknown_field", "/extra"],
+      [{ ...GOOD, scenes: [{ narration: "x" }] }, "image_source", "/scenes/0"],
+      [{ ...GOOD, scenes: [{ narration: "x", image_prompt: "p", image: KEY }] }, "image_source", "/scenes/0"],
+      [{ ...GOOD, narration_audio: "http://169.254.169.254/latest" }, "unsafe_url", "/narration_audio"],
+      [{ ...GOOD, narration_audio: "../../etc/passwd" }, "invalid_reference", "/narration_audio"],
+      [{ ...GOOD, scenes: [{ narration: "   ", image_prompt: "p" }] }, "too_short", "/scenes/0/narration"],
+      [[1, 2], "validation_error"],
+    ];
+    for (const [body, code, path] of cases) {
+      const r = await call("POST", "/v1/renders", { body });
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.error.code, code, JSON.stringify(r.body));
+      if (path) assert.ok(r.body.error.details.some((d: { path: string }) => d.path === path), JSON.stringify(r.body.error.details));
+    }
+    const bad = await call("POST", "/v1/renders", { raw: "{not json" });
+    assert.deepEqual([bad.status, bad.body.error.code], [400, "malformed_json"]);
+    const big = await call("POST", "/v1/renders", { raw: JSON.stringify({ ...GOOD, title: "x".repeat(2_000_000) }) });
+    assert.deepEqual([big.status, big.body.error.code], [413, "payload_too_large"]);
+    const owner = await call("POST", "/v1/renders", { body: { ...GOOD, owner: "bob" } });
+    assert.deepEqual([owner.status, owner.body.error.code], [403, "owner_mismatch"]);
+  });
+
+  test("no token or a wrong token is 401", async () => {
+    assert.equal((await call("GET", "/v1/renders/00000000-0000-4000-8000-000000000000", { token: null })).status, 401);
+    assert.equal((await call("GET", "/v1/renders/00000000-0000-4000-8000-000000000000", { token: "nope" })).body.error.code, "unauthorized");
+  });
+
+  test("another owner's token gets a 404, for read, cancel and events", async () => {
+    const r = await call("POST", "/v1/renders", { body: GOOD });
+    for (const [m, p] of [["GET", ""], ["DELETE", ""], ["GET", "/events"]] as const) {
+      const x = await call(m, `/v1/renders/${r.body.id}${p}`, { token: "tok-bob" });
+      assert.equal(x.status, 404, `${m} ${p}`);
+      assert.equal(x.body.error.code, "not_found");
+    }
+    assert.equal((await call("GET", `/v1/renders/${r.body.id}`)).body.status, "queued", "bob's cancel did nothing");
+    assert.equal((await call("GET", "/v1/renders/not-a-uuid")).status, 404);
+  });
+
+  test("DELETE cancels a queued render", async () => {
+    const r = await call("POST", "/v1/renders", { body: GOOD });
+    const d = await call("DELETE", `/v1/renders/${r.body.id}`);
+    assert.equal(d.status, 200);
+    assert.equal(d.body.status, "cancelled");
+    assert.equal(d.body.error.code, "cancelled");
+  });
+
+  test("events stream the render until it is terminal", async () => {
+    const r = await call("POST", "/v1/renders", { body: GOOD });
+    const res = await fetch(`${base}/v1/renders/${r.body.id}/events`, { headers: { authorization: "Bearer tok-alice" } });
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.getReader();
+    let text = "";
+    const dec = new TextDecoder();
+    const first = await reader.read();
+    text += dec.decode(first.value);
+    assert.match(text, /event: render\ndata: .*"status":"queued"/);
+    await db.query(`update render_jobs set status = 'running', step = 'align' where id = $1`, [r.body.id]);
+    await db.query(`update render_jobs set status = 'succeeded', step = null where id = $1`, [r.body.id]);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value);
+    }
+    assert.match(text, /event: end\ndata: \{"status":"succeeded"\}/);
+  });
+
+  test("health and metrics", async () => {
+    const h = await call("GET", "/health", { token: null });
+    assert.equal(h.body.status, "ok");
+    assert.equal(h.body.backends.inhouse.breaker, "closed");
+    const m = await fetch(`${base}/metrics`);
+    assert.match(await m.text(), /canvascast_breaker_state/);
+  });
+});
