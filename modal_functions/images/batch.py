@@ -24,7 +24,7 @@ from ..errors import INTERNAL, CapabilityError
 from ..storage.base import ArtifactStore
 from . import placeholder
 from .cache import CachedImage, ImageCache, cache_key
-from .errors import PROVIDER_NOT_CONFIGURED, UpstreamError
+from .errors import PROVIDER_NOT_CONFIGURED, UPSTREAM_TIMEOUT, UpstreamError
 from .gemini import GeminiImages
 from .pricing import image_cost
 from .prompting import compose_prompt
@@ -48,6 +48,11 @@ class ImagesEngine:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     heartbeat_every: float = 2.0
+    budget_s: float | None = None
+    """Seconds one batch may spend upstream (a little under the function's timeout): past it,
+    no prompt starts, no retry waits and calls get only the time left, so a slow provider
+    ends in per-prompt `upstream_timeout`s and a partial result, not a killed job."""
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self._jitter = wait_seeded_jitter(self.rng, self.policy.jitter_s)
@@ -62,6 +67,7 @@ class ImagesEngine:
     ) -> GenerateImagesResult:
         model = request.model or self.model
         cache = ImageCache(store)
+        deadline = self.clock() + self.budget_s if self.budget_s else None
         groups: dict[str, list[int]] = {}  # cache key -> prompt indices, in order
         for i, prompt in enumerate(request.prompts):
             groups.setdefault(cache_key(prompt, request.style, model), []).append(i)
@@ -73,7 +79,7 @@ class ImagesEngine:
         workers = max(1, min(self.concurrency, len(groups)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="images") as pool:
             futures: dict[Future, str] = {
-                pool.submit(self._one, request.prompts[idx[0]], request.style, model, key, store, cache): key
+                pool.submit(self._one, request.prompts[idx[0]], request.style, model, key, store, cache, deadline): key
                 for key, idx in groups.items()
             }
             pending = set(futures)
@@ -96,7 +102,14 @@ class ImagesEngine:
         return summarize(images)
 
     def _one(
-        self, prompt: str, style: ImageStyle, model: str, key: str, store: ArtifactStore, cache: ImageCache
+        self,
+        prompt: str,
+        style: ImageStyle,
+        model: str,
+        key: str,
+        store: ArtifactStore,
+        cache: ImageCache,
+        deadline: float | None = None,
     ) -> ImageItem:
         if self.provider is None or self.provider.unavailable:
             reason = CapabilityError(
@@ -114,10 +127,23 @@ class ImagesEngine:
             )
         stats = CallStats()
         text = compose_prompt(prompt, style)
+
+        def attempt():
+            remaining = None if deadline is None else deadline - self.clock()
+            if remaining is not None and remaining <= 0:
+                raise UpstreamError(UPSTREAM_TIMEOUT, f"batch time budget ({self.budget_s:.0f} s) spent before this call")
+            return self.provider.generate_once(
+                text, model=model, aspect_ratio=style.aspect_ratio,
+                timeout_s=remaining if remaining is not None and remaining < self.provider.timeout_s else None,
+            )
+
+        if deadline is not None and self.clock() >= deadline:
+            reason = UpstreamError(UPSTREAM_TIMEOUT, f"batch time budget ({self.budget_s:.0f} s) spent before this prompt started")
+            return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
         try:
             image = call_with_retries(
-                lambda: self.provider.generate_once(text, model=model, aspect_ratio=style.aspect_ratio),
-                policy=self.policy, sleep=self.sleep, stats=stats, jitter=self._jitter,
+                attempt, policy=self.policy, sleep=self.sleep, stats=stats, jitter=self._jitter,
+                deadline=deadline, clock=self.clock,
             )
         except UpstreamError as e:
             log.warning(

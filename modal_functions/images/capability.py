@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 
 from ..capability import Capability, TaskContext
+from ..config import get_config
 from ..contract.images import GenerateImagesRequest, GenerateImagesResult
 from ..errors import CapabilityError
 from ..settings import Settings, get_settings
@@ -44,6 +45,19 @@ def fallback_policy(settings: Settings) -> Fallback:
     return "fail" if provider_configured(settings) else "placeholder"
 
 
+BUDGET_MARGIN_S = 20.0  # left for storing the last images and reporting, before the hard timeout
+
+
+def batch_budget_s() -> float | None:
+    """The function's hard timeout (modal.toml) minus a margin: how long a batch may spend upstream."""
+    try:
+        timeout = get_config().function("generate_images").timeout
+    except Exception as e:  # no modal.toml: no budget beyond per-call timeouts and attempts
+        log.warning("no generate_images timeout in modal.toml; batch time budget off", extra={"error": str(e)})
+        return None
+    return max(5.0, timeout - BUDGET_MARGIN_S)
+
+
 def build_engine(settings: Settings, **overrides) -> ImagesEngine:
     """The engine for these settings; `overrides` replace engine fields (tests inject sleep, rng, slots)."""
     slots = overrides.pop("slots", None)
@@ -63,6 +77,7 @@ def build_engine(settings: Settings, **overrides) -> ImagesEngine:
         fallback=fallback_policy(settings),
         policy=RetryPolicy(max_attempts=settings.image_max_attempts),
         concurrency=settings.image_concurrency,
+        budget_s=batch_budget_s(),
     )
     kwargs.update(overrides)
     return ImagesEngine(**kwargs)

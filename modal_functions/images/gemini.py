@@ -98,11 +98,17 @@ class GeminiImages:
     generator = "google-genai"
 
     def __init__(
-        self, client: genai.Client | None, *, slots: threading.Semaphore | None = None, unavailable: str | None = None
+        self,
+        client: genai.Client | None,
+        *,
+        slots: threading.Semaphore | None = None,
+        unavailable: str | None = None,
+        timeout_s: float = 60.0,
     ):
         self.client = client
         self.slots = slots
         self.unavailable = unavailable
+        self.timeout_s = timeout_s  # the client's per-call timeout
 
     @classmethod
     def from_settings(
@@ -113,12 +119,16 @@ class GeminiImages:
             client = (make or make_client)(api_key=api_key, vertex=vertex, base_url=base_url, timeout_s=timeout_s)
         except Exception as e:  # bad Vertex setup, missing ADC: report per prompt, with the reason
             return cls(None, slots=slots, unavailable=f"cannot build the google-genai client: {type(e).__name__}: {e}")
-        return cls(client, slots=slots)
+        return cls(client, slots=slots, timeout_s=timeout_s)
 
-    def generate_once(self, prompt: str, *, model: str, aspect_ratio: str) -> GeneratedImage:
+    def generate_once(
+        self, prompt: str, *, model: str, aspect_ratio: str, timeout_s: float | None = None
+    ) -> GeneratedImage:
+        """One call. `timeout_s` shortens this call's timeout (the batch's remaining time budget)."""
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=aspect_ratio),
+            http_options=types.HttpOptions(timeout=max(1, int(timeout_s * 1000))) if timeout_s is not None else None,
         )
         try:
             with self.slots or nullcontext():  # held only while the call is in flight, never while backing off

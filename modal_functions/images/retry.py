@@ -82,6 +82,19 @@ class stop_if_hint_exceeds(stop_base):
         return hint is not None and hint > self.max_hint_s
 
 
+class stop_before_deadline(stop_base):
+    """Stop when the upcoming wait would end past `deadline` (on the injected `clock`)."""
+
+    def __init__(self, deadline: float | None, clock: Callable[[], float]):
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.deadline is None:
+            return False
+        return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline
+
+
 def _hint(retry_state: RetryCallState) -> float | None:
     outcome = retry_state.outcome
     if outcome is None or not outcome.failed:
@@ -101,8 +114,13 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     stats: CallStats | None = None,
     jitter: wait_seeded_jitter | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """Run `fn` with the policy. Raises the last `UpstreamError` when attempts run out."""
+    """Run `fn` with the policy. Raises the last `UpstreamError` when attempts (or time) run out.
+
+    `deadline` (a `clock()` value) bounds the retries: no wait is started that would end past it.
+    """
     stats = stats if stats is not None else CallStats()
     jitter = jitter or wait_seeded_jitter(rng or random.Random(), policy.jitter_s)
 
@@ -121,7 +139,9 @@ def call_with_retries(
 
     retrying = Retrying(
         sleep=sleep,
-        stop=stop_after_attempt(policy.max_attempts) | stop_if_hint_exceeds(policy.max_hint_s),
+        stop=stop_after_attempt(policy.max_attempts)
+        | stop_if_hint_exceeds(policy.max_hint_s)
+        | stop_before_deadline(deadline, clock),
         wait=wait_retry_after(wait_exponential(multiplier=policy.initial_s, max=policy.max_backoff_s) + jitter),
         retry=retry_if_exception(_retryable),
         before_sleep=before_sleep,

@@ -190,3 +190,66 @@ def test_model_override_per_request(fake, make_engine, store):
     engine = make_engine()
     engine.generate(GenerateImagesRequest(prompts=["p"], model="gemini-2.5-flash-image-preview"), store)
     assert fake.requests[0].path.endswith("/models/gemini-2.5-flash-image-preview:generateContent")
+
+
+# ## The batch's time budget (a little under the function's timeout)
+
+
+class Clock:
+    """Injected monotonic clock: time passes only when the engine sleeps or a test says so."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def budgeted(engine, budget_s: float) -> Clock:
+    clock = Clock()
+    engine.clock, engine.sleep, engine.budget_s = clock, clock.sleep, budget_s
+    return clock
+
+
+def test_no_retry_wait_runs_past_the_budget(fake, make_engine, store):
+    fake.when("", error(500))
+    engine = make_engine(IMAGE_MAX_ATTEMPTS=10)
+    clock = budgeted(engine, 6.0)
+    _, item = one(engine, store)
+    # waits 1+j and 2+j fit in 6 s; the next (4+j) would end past it, so we stop there
+    assert item.status == "failed" and item.error.code == "upstream_unavailable"
+    assert item.attempts == 3 and len(fake.requests) == 3
+    assert clock.waits == pytest.approx(backoff(7, 2)) and clock.now < 6.0
+
+
+def test_prompts_not_started_within_the_budget_fail_alone(fake, make_engine, store):
+    from fake_genai_server import image_body
+
+    engine = make_engine(IMAGE_CONCURRENCY=1)
+    clock = budgeted(engine, 4.0)
+
+    def slow_image(req):  # this call "takes" 5 s of the budget
+        clock.now += 5.0
+        return image_body(req)
+
+    fake.when("first", Reply(200, slow_image))
+    result = engine.generate(GenerateImagesRequest(prompts=["first", "second", "third"]), store)
+    first, second, third = result.images
+    assert first.status == "ok"
+    for late in (second, third):
+        assert late.status == "failed" and late.error.code == "upstream_timeout" and late.attempts == 0
+        assert "budget" in late.error.message
+    assert (result.succeeded, result.failed) == (1, 2) and len(fake.requests) == 1
+
+
+def test_a_call_gets_only_the_time_left(fake, make_engine, store):
+    engine = make_engine(IMAGE_TIMEOUT_S=60)
+    one(engine, store, "unbudgeted")
+    budgeted(engine, 10.0)
+    one(engine, store, "budgeted")
+    assert [r.headers["x-server-timeout"] for r in fake.requests] == ["60", "10"]
