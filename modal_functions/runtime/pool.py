@@ -242,10 +242,9 @@ class KindPool:
                     self._cond.wait(1.0)
             if self._closing:
                 break
-        if slot.proc is not None:
-            slot.proc.stop(grace=2.0)
-            slot.proc = None
-            slot.loaded = False
+        proc, slot.proc, slot.loaded = slot.proc, None, False
+        if proc is not None:
+            proc.stop(grace=2.0)
 
     def _next(self, slot: Slot) -> Ticket | None:
         """Wait for a job (or for maintenance to do); claim it."""
@@ -286,9 +285,8 @@ class KindPool:
                 self._load(slot)
         elif slot.proc is not None and time.monotonic() - slot.idle_since > self.function.scaledown_window:
             log.info("scaling down idle worker", extra={"kind": self.kind, "pid": slot.proc.pid})
-            slot.proc.stop()
-            slot.proc = None
-            slot.loaded = False
+            proc, slot.proc, slot.loaded = slot.proc, None, False
+            proc.stop()
 
     def _spawn_into(self, slot: Slot) -> bool:
         """Give the slot a fresh worker; on failure schedule a retry with backoff."""
@@ -325,10 +323,9 @@ class KindPool:
         return proc
 
     def _discard(self, slot: Slot) -> None:
-        if slot.proc is not None:
-            slot.proc.kill()
-        slot.proc = None
-        slot.loaded = False
+        proc, slot.proc, slot.loaded = slot.proc, None, False
+        if proc is not None:
+            proc.kill()
 
     def _load(self, slot: Slot) -> None:
         """Preload the heavy state (pool start with preload, or a warm lease)."""

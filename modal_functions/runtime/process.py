@@ -2,7 +2,8 @@
 
 Each worker runs `worker_main` in its own session (`start_new_session=True`), so its
 pid is also its process-group id and `kill()` takes the worker and every process the
-job started (ffmpeg, chromium, ...) down with one `os.killpg(pid, SIGKILL)`.
+job started (ffmpeg, chromium, ...) down with `os.killpg(pid, SIGKILL)`; descendants
+that moved to a session of their own are found through /proc and killed first.
 The pipes are private to this worker (fds are non-inheritable except the two passed),
 so when a worker dies its pipe reaches EOF at once.
 """
@@ -15,7 +16,7 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .watchdog import kill_process_group
+from .watchdog import kill_descendants, kill_process_group
 
 
 class WorkerDied(Exception):
@@ -73,7 +74,12 @@ class WorkerProcess:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the worker's whole process group and reap it."""
+        """SIGKILL the worker, every process it started (even in other sessions) and its group; reap it."""
+        if self.proc.poll() is None:
+            try:
+                kill_descendants(self.pid)
+            except ProcessLookupError:
+                pass
         kill_process_group(self.pid)
         try:
             self.proc.wait(timeout=10)

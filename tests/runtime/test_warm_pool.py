@@ -32,8 +32,8 @@ def test_heavy_state_loads_once_across_twenty_jobs_in_one_process(make_backend):
     assert sum(bool(job.cold_start) for job in jobs) <= 1  # at most the job that raced the preload
 
 
-def test_lazy_worker_loads_on_first_job_then_stays_warm(make_backend):
-    backend = make_backend(workers=1, preload=False)
+def test_lazy_worker_loads_on_first_job_stays_warm_then_scales_down_when_idle(make_backend):
+    backend = make_backend(workers=1, preload=False, scaledown_window=2)
     assert backend.capacity()[KIND].warm is False
     assert backend.workers(KIND) == []  # no process until there is work
     first = run(backend, action="succeed")
@@ -42,6 +42,11 @@ def test_lazy_worker_loads_on_first_job_then_stays_warm(make_backend):
     assert first.result["pid"] == second.result["pid"]
     assert second.result["loads"] == 1
     assert backend.capacity()[KIND].warm is True
+    # idle past scaledown_window with no lease: the process (and its heavy state) goes away
+    eventually(lambda: backend.workers(KIND) == [])
+    assert backend.capacity()[KIND].warm is False
+    third = run(backend, action="succeed")
+    assert third.cold_start is True and third.result["pid"] != first.result["pid"]
 
 
 def test_warm_lease_preloads_before_the_first_job(make_backend):
