@@ -75,7 +75,8 @@ class ServerProcess:
         log = open(self.log_path, "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modal_functions.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
+            # no --host/--port: exercises the defaults (127.0.0.1, COMPUTE_PORT from the environment)
+            [sys.executable, "-m", "modal_functions.cli", "serve", *self.args],
             env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
