@@ -86,3 +86,42 @@ def test_api_body_builds_the_same_fastapi_app_on_the_modal_backend(modal_app):
     assert isinstance(web.state.backend, ModalBackend)
     paths = set(web.openapi()["paths"])
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/warm", "/health"} <= paths
+
+
+@pytest.fixture(scope="module")
+def remotion_bundle(tmp_path_factory):
+    """One Remotion bundle for this module: an existing one for the current source, else built once."""
+    from modal_functions.render import project
+
+    for root in (get_settings().data_dir, project.Path(".canvascast")):
+        candidate = project.Path(root).resolve() / "render" / f"bundle-{project.source_hash()}"
+        if (candidate / "index.html").is_file():
+            return candidate
+    out = tmp_path_factory.mktemp("remotion") / "bundle"
+    project.build_bundle(out)
+    return out
+
+
+@pytest.mark.slow  # starts chromium via the render sidecar: counted in the render budget
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian chromium")
+def test_render_video_body_renders_a_tiny_timeline(modal_app, remotion_bundle, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from modal_functions.render.sidecar import close_shared
+    from modal_functions.storage import get_store
+
+    monkeypatch.setenv("REMOTION_BUNDLE_DIR", str(remotion_bundle))
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 360), (30, 90, 200)).save(buf, "PNG")
+    image = get_store().put_bytes(buf.getvalue(), ".png", "image/png")
+    timeline = {"resolution": 360, "fps": 24, "durationMs": 500, "titleMs": 0, "scenes": [{"image": image.key, "startMs": 0, "endMs": 500}]}
+    try:
+        out = modal_app.render_video.local(job("render_video", "r1", timeline=timeline))
+    finally:
+        runner._STATES.clear()
+        close_shared()
+    assert out["ok"], out
+    assert out["result"]["frames"] == 12 and out["resource"] == "cpu:8"
+    assert get_store().exists(out["result"]["video"]["key"])
