@@ -17,7 +17,7 @@ from .. import __version__
 from ..logs import get_logger
 from ..runtime.backend import JobBackend
 from ..settings import Settings, get_settings
-from .errors import install_error_handlers
+from .errors import COMMON_RESPONSES, install_error_handlers
 from .faults import FaultMiddleware, FaultState
 from .limits import BodyLimitMiddleware
 from .metrics import ApiMetrics
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
     app.include_router(warm.router)
     artifacts = _artifacts_router()
     if artifacts is not None:
-        app.include_router(artifacts)
+        app.include_router(artifacts, responses={k: COMMON_RESPONSES[k] for k in (413, 422, 500)})
     if inject:
         app.include_router(faults.router)
     app.include_router(sync.router)  # last: its POST /v1/{kind} catch-all must not shadow the routes above

@@ -144,3 +144,18 @@ def test_odd_bodies_are_4xx_never_500(app_factory, path, body, status, code):
                                                ("wait=nan", 422, "validation_error"), ("wait=inf", 404, "not_found")])
 def test_odd_queries(client, query, status, code):
     assert_error(client.get(f"/v1/jobs/x?{query}"), status, code)
+
+
+def test_openapi_every_error_response_is_an_error_body(client):
+    spec = client.get("/openapi.json").json()
+    checked = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                if status.isdigit() and int(status) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+                    checked += 1
+            if path.startswith("/v1/") and not (path.startswith("/v1/artifacts/") and method in ("get", "head")):
+                assert "401" in op["responses"], (method, path)
+    assert checked > 30

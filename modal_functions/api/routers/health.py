@@ -9,8 +9,9 @@ from ... import __version__
 from ...contract.jobs import KINDS, Health
 from ...logs import get_logger
 from ..dependencies import BackendDep, MetricsDep
+from ..errors import COMMON_RESPONSES
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses={500: COMMON_RESPONSES[500]})
 log = get_logger("canvascast.api.health")
 
 

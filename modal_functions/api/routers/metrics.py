@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..dependencies import BackendDep, MetricsDep
+from ..errors import COMMON_RESPONSES
 from ..metrics import CONTENT_TYPE
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses={500: COMMON_RESPONSES[500]})
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics",
