@@ -1,0 +1,53 @@
+"""transcribe_audio end to end under the runtime's LocalTaskContext with a real LocalStore."""
+
+import pytest
+
+from modal_functions.align.capability import CAPABILITY
+from modal_functions.contract.align import Caption, TranscribeAudioRequest, TranscribeAudioResult
+from modal_functions.errors import CapabilityError
+from modal_functions.runtime.context import LocalTaskContext
+
+CAPTION_KEYS = {"text", "startMs", "endMs", "timestampMs", "confidence"}  # Remotion's Caption, nothing else
+
+
+def run(state, store, settings, **request):
+    updates = []
+    req = TranscribeAudioRequest(**request)
+    with LocalTaskContext(settings=settings, store=store, on_progress=updates.append, allow_local_paths=True) as ctx:
+        result = CAPABILITY.run(state, req, ctx)
+        workdir = ctx.workdir
+    assert not workdir.exists()  # temp files gone
+    return result, updates
+
+
+def test_script_aware_result_in_remotion_caption_shape(state, store, settings, gapped_clip):
+    result, updates = run(state, store, settings, audio=str(gapped_clip.path), script=gapped_clip.script)
+    assert isinstance(result, TranscribeAudioResult)
+    assert (result.engine, result.model) == ("faster-whisper", "tiny.en")
+    assert [w.text.strip() for w in result.words] == gapped_clip.script.split()  # script spelling + punctuation
+    assert result.words[0].text == "Our" and result.words[1].text.startswith(" ")
+    for w in result.words:
+        assert isinstance(w, Caption) and set(w.model_dump()) == CAPTION_KEYS
+        assert w.startMs <= w.timestampMs <= w.endMs and 0 <= w.confidence <= 1
+    assert result.match_rate >= 0.8 and not result.flagged
+    assert result.segments and result.duration_ms > result.words[-1].endMs
+
+    srt = store.read_bytes(result.srt.key).decode()
+    vtt = store.read_bytes(result.vtt.key).decode()
+    assert srt.startswith("1\n00:00:0") and " --> " in srt and "panels" in srt
+    assert vtt.startswith("WEBVTT\n\n00:00:0") and "house." in vtt
+    done = [u.done for u in updates]
+    assert done == sorted(done) and done[-1] == 100
+
+
+def test_engine_and_model_are_kept_as_requested(state, store, settings, sentence_clip, openai_engine):
+    state.engines[("openai-whisper", "tiny.en")] = openai_engine  # the session's converted model
+    result, _ = run(state, store, settings, audio=str(sentence_clip.path), engine="openai-whisper")
+    assert (result.engine, result.model) == ("openai-whisper", "tiny.en")
+    assert result.match_rate is None and "captions" in result.text.lower()
+
+
+def test_unknown_model_is_refused_at_submission():
+    with pytest.raises(CapabilityError) as e:
+        CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", model="large-v3"))
+    assert e.value.code == "unknown_model" and 400 <= e.value.http_status < 500
