@@ -208,3 +208,17 @@ def test_http_backend_client_maps_answers_and_errors(app_factory):
 def test_production_refuses_fault_injection(tmp_path, backend):
     with pytest.raises(ConfigurationError):
         create_app(make_settings(tmp_path, CANVASCAST_ENV="production"), backend, faults_enabled=True)
+
+
+def test_http_backend_transport_failure_is_upstream_unavailable():
+    from modal_functions.api.client import HttpBackend
+    from modal_functions.api.server_process import free_port
+    from modal_functions.errors import CapabilityError
+
+    http = HttpBackend(f"http://127.0.0.1:{free_port()}", TOKEN, timeout=2)
+    with pytest.raises(CapabilityError) as e:
+        http.submit("diagnostic", {})
+    assert (e.value.code, e.value.retryable, e.value.http_status) == ("upstream_unavailable", True, 503)
+    with pytest.raises(CapabilityError):
+        list(http.events("x", 1))
+    http.close()
