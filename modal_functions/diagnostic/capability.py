@@ -15,7 +15,8 @@ real capabilities (`POST /v1/jobs {"kind": "diagnostic", ...}`), without a model
 Its heavy state is fake but observable: `load()` counts how many times this process
 loaded it, and every result carries that count and the worker's pid, so a test can
 see that a warm worker loaded once and served many jobs. `DIAGNOSTIC_LOAD_SECONDS`
-makes the load slow (to test that a server is healthy while its pools warm up).
+makes the load slow (to test that a server is healthy while its pools warm up);
+`DIAGNOSTIC_LOAD_FAIL=1` makes it fail.
 Every job writes `payload` to a file in its workdir first, so temp-dir cleanup is
 checked against a non-empty directory.
 """
@@ -42,6 +43,8 @@ def load() -> dict[str, Any]:
     delay = float(os.environ.get("DIAGNOSTIC_LOAD_SECONDS", "0") or 0)
     if delay:
         time.sleep(delay)
+    if os.environ.get("DIAGNOSTIC_LOAD_FAIL"):
+        raise CapabilityError("load_failed", "told to fail loading the heavy state", retryable=False, http_status=503)
     _loads += 1
     return {"loads": _loads, "pid": os.getpid()}
 

@@ -268,10 +268,10 @@ class KindPool:
             return True
         if self.want_warm():
             if slot.spawn_retry_at is not None and now < slot.spawn_retry_at:
-                return False
-            if not alive:
-                return True
-            return not slot.loaded and (slot.load_failed_at is None or now - slot.load_failed_at > LOAD_RETRY_AFTER_S)
+                return False  # spawning failed: back off
+            if slot.load_failed_at is not None and now - slot.load_failed_at <= LOAD_RETRY_AFTER_S:
+                return False  # loading failed: jobs still load lazily, warm-up retries later
+            return not alive or not slot.loaded
         return alive and now - slot.idle_since > self.function.scaledown_window
 
     def _maintain(self, slot: Slot) -> None:

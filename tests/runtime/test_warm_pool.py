@@ -94,3 +94,15 @@ def test_server_keeps_answering_while_heavy_state_loads(make_backend, monkeypatc
     assert backend.poll(job.id).status in (JobStatus.queued, JobStatus.running)  # waiting on the load
     backend.cancel(job.id)
     assert backend.poll(job.id).status == JobStatus.cancelled
+
+
+def test_heavy_state_that_fails_to_load_fails_jobs_with_its_code(make_backend, monkeypatch):
+    monkeypatch.setenv("DIAGNOSTIC_LOAD_FAIL", "1")
+    backend = make_backend(workers=1, preload=True)
+    job = run(backend, action="succeed")
+    assert job.status == JobStatus.failed
+    assert job.error.code == "load_failed" and job.error.retryable is False
+    assert job.attempts == 1
+    assert backend.capacity()[KIND].warm is False
+    monkeypatch.delenv("DIAGNOSTIC_LOAD_FAIL")
+    assert backend.poll(job.id).status == JobStatus.failed  # the backend itself is fine
