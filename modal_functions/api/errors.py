@@ -59,7 +59,7 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _summarize(errors: list[dict[str, Any]]) -> str:
+def summarize_errors(errors: list[dict[str, Any]]) -> str:
     parts = []
     for e in errors[:5]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
@@ -83,7 +83,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     if kind_errors:
         bad = kind_errors[0].get("input")
         return error_response(400, codes.UNKNOWN_KIND, f"unknown kind {bad!r}; expected one of {kind_errors[0].get('ctx', {}).get('expected', '')}")
-    return error_response(422, codes.VALIDATION_ERROR, _summarize(errors))
+    return error_response(422, codes.VALIDATION_ERROR, summarize_errors(errors))
 
 
 async def _capability(request: Request, exc: CapabilityError) -> JSONResponse:

@@ -18,7 +18,7 @@ from ..contract import REQUEST_MODELS
 from ..contract.jobs import Job
 from ..errors import UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError
 from ..runtime.backend import JobBackend
-from .errors import _summarize
+from .errors import summarize_errors
 from .metrics import ApiMetrics
 
 WAIT_CHUNK_S = 5.0
@@ -32,7 +32,7 @@ def validate_input(kind: str, input: dict[str, Any]) -> None:
         model.model_validate(input)
     except ValidationError as e:
         errors = [{**err, "loc": ("input", *err.get("loc", ()))} for err in e.errors()]
-        raise CapabilityError(VALIDATION_ERROR, _summarize(errors), http_status=422) from None
+        raise CapabilityError(VALIDATION_ERROR, summarize_errors(errors), http_status=422) from None
 
 
 def submit(backend: JobBackend, metrics: ApiMetrics, kind: str, input: dict[str, Any], idempotency_key: str | None) -> Job:
