@@ -115,7 +115,7 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
             ctx.progress(min(done, geo.frames), geo.frames, "frames", "rendering")
 
         if len(ranges) == 1:
-            sidecar.render(props, output, on_progress=on_progress, heartbeat=ctx.heartbeat)
+            sidecar.render(props, output, composition=geo.composition(), on_progress=on_progress, heartbeat=ctx.heartbeat)
         else:
             sidecars = state.sidecars(min(len(ranges), max(free_workers(), request.chunks or 1)))
             render_chunked(

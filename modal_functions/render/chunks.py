@@ -81,6 +81,7 @@ def render_chunk(
     *,
     sidecar: Sidecar | None = None,
     props: dict[str, Any] | None = None,
+    composition: dict[str, int] | None = None,
     fetch: Callable[[str, str], Path] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     heartbeat: Callable[[], None] | None = None,
@@ -109,6 +110,7 @@ def render_chunk(
                 fetch = ctx.fetch_input
             staged = stage_assets(timeline, fetch, sidecar.serve_dir, sidecar.base_url, heartbeat=heartbeat)
             props = staged.props(timeline)
+            composition = check_timeline(timeline).composition()
         a, b = chunk["frameRange"]
         sidecar.render(
             props,
@@ -117,6 +119,7 @@ def render_chunk(
             codec="h264-ts",
             separate_audio_to=audio,
             seamless_aac=True,
+            composition=composition,
             on_progress=on_progress,
             heartbeat=heartbeat,
         )
@@ -197,7 +200,7 @@ def render_chunked(
                 report()
 
             try:
-                results[index] = render_chunk(spec, work_dir, sidecar=sc, props=props, on_progress=progress)
+                results[index] = render_chunk(spec, work_dir, sidecar=sc, props=props, composition=geo.composition(), on_progress=progress)
             except CapabilityError as e:
                 with lock:
                     done[index] = 0

@@ -253,10 +253,16 @@ class Sidecar:
         seamless_aac: bool = False,
         encoder: dict[str, Any] | None = None,
         concurrency: int = 1,
+        composition: dict[str, int] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         heartbeat: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Render the Explainer with `props` to `output`; `on_progress(done_frames, total)`."""
+        """Render the Explainer with `props` to `output`; `on_progress(done_frames, total)`.
+
+        `composition` ({width, height, fps, durationInFrames}, from `timeline.geometry`)
+        skips the sidecar's selectComposition round trip; `props` must then carry every
+        default (a pydantic `model_dump` does).
+        """
         payload: dict[str, Any] = {
             "type": "render",
             "props": props,
@@ -265,6 +271,8 @@ class Sidecar:
             "concurrency": concurrency,
             **(encoder if encoder is not None else ENCODER),
         }
+        if composition is not None:
+            payload["composition"] = composition
         if frame_range is not None:
             payload["frameRange"] = [int(frame_range[0]), int(frame_range[1])]
         if separate_audio_to is not None:

@@ -37,6 +37,10 @@ class Geometry:
     def frame_ms(self) -> float:
         return 1000.0 / self.fps
 
+    def composition(self) -> dict[str, int]:
+        """What the composition's calculateMetadata returns for the same props."""
+        return {"width": self.width, "height": self.height, "fps": self.fps, "durationInFrames": self.frames}
+
 
 def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:
     """Width and height for a short side (`resolution`); always even."""

@@ -101,7 +101,11 @@ const openTheBrowser = async () => {
     browserExecutable,
     chromeMode,
     logLevel,
-    chromiumOptions: { headless: true, gl: args.gl ?? null },
+    chromiumOptions: {
+      headless: true,
+      gl: args.gl ?? null,
+      enableMultiProcessOnLinux: (args["multi-process"] ?? "true") !== "false",
+    },
   });
 };
 
@@ -122,15 +126,34 @@ const render = async (id, req) => {
   cancels.set(id, cancel);
   const progress = throttled(id);
   try {
-    const composition = await selectComposition({
-      serveUrl: bundleDir,
-      id: COMPOSITION_ID,
-      inputProps: req.props,
-      puppeteerInstance: browser,
-      browserExecutable,
-      chromeMode,
-      logLevel,
-    });
+    // The caller may pass the metadata it already computed from the props (the same
+    // sums as calculateMetadata, with every default filled in): that skips opening a
+    // tab just to evaluate the bundle. Otherwise ask the composition.
+    const composition = req.composition
+      ? {
+          id: COMPOSITION_ID,
+          width: req.composition.width,
+          height: req.composition.height,
+          fps: req.composition.fps,
+          durationInFrames: req.composition.durationInFrames,
+          defaultProps: {},
+          props: req.props,
+          defaultCodec: null,
+          defaultOutName: null,
+          defaultVideoImageFormat: null,
+          defaultPixelFormat: null,
+          defaultProResProfile: null,
+          defaultSampleRate: null,
+        }
+      : await selectComposition({
+          serveUrl: bundleDir,
+          id: COMPOSITION_ID,
+          inputProps: req.props,
+          puppeteerInstance: browser,
+          browserExecutable,
+          chromeMode,
+          logLevel,
+        });
     const total = req.frameRange
       ? req.frameRange[1] - req.frameRange[0] + 1
       : composition.durationInFrames;
