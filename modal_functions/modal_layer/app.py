@@ -83,7 +83,15 @@ def run_job(job: dict[str, Any], name: str, **kwargs: Any) -> dict[str, Any]:
 # ## The front door: the same FastAPI app as in-house
 
 
-@app.function(image=cpu_image, secrets=secrets, **settings("api"))
+# The Volume is mounted read-only here only so submission checks see which Whisper
+# models are installed (`models/ct2-<name>/`); the front door never writes to it.
+@app.function(
+    image=cpu_image,
+    secrets=secrets,
+    volumes={CACHE_DIR: cache.read_only()},
+    env={"CANVASCAST_DATA_DIR": CACHE_DIR},
+    **settings("api"),
+)
 @modal.concurrent(max_inputs=100)
 @modal.asgi_app()
 def api():
@@ -106,11 +114,14 @@ def generate_images(job: dict[str, Any]) -> dict[str, Any]:
 # ## Whisper alignment: a GPU class, and its CPU twin for short audio
 #
 # The model loads once per container in `@modal.enter`, from the weights that
-# `canvascast modal upload-weights` put on the Volume. The backend sends audio shorter
-# than `gpu_min_audio_seconds` to `TranscriberCPU` (resource by job size).
+# `canvascast modal upload-weights` put on the Volume. Resource by job size: audio
+# shorter than `gpu_min_audio_seconds` stays on `TranscriberCPU`; an unsized job starts
+# there, is measured with ffprobe, and long audio is handed to the GPU class.
 
 
 class _Whisper:
+    measures_audio = False  # the CPU twin measures unsized jobs and hands long audio to the GPU
+
     @modal.enter()
     def load(self) -> None:
         from modal_functions.modal_layer.runner import warm_state
@@ -119,8 +130,12 @@ class _Whisper:
 
     @modal.method()
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        from modal_functions.modal_layer.sizing import whisper_handoff
+
         cold, self.cold = self.cold, False
-        return run_job(job, type(self).__name__, state=self.state, cold_start=cold)
+        threshold = CONFIG.function("transcribe_audio").gpu_min_audio_seconds
+        handoff = whisper_handoff(threshold) if self.measures_audio else None
+        return run_job(job, type(self).__name__, state=self.state, cold_start=cold, handoff=handoff)
 
 
 @app.cls(image=whisper_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("Transcriber"))
@@ -130,7 +145,7 @@ class Transcriber(_Whisper):
 
 @app.cls(image=whisper_cpu_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("TranscriberCPU"))
 class TranscriberCPU(_Whisper):
-    pass
+    measures_audio = True
 
 
 # ## Rendering: Remotion encodes on the CPU, so many cores per container

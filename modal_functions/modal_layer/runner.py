@@ -86,6 +86,7 @@ def execute(
     config=None,
     store_factory: Callable[[], Any] | None = None,
     min_interval: float = 0.2,
+    handoff: Callable[[Any, Any], str | None] | None = None,
 ) -> dict[str, Any]:
     """Run one attempt of `job` and return its outcome (see module docstring)."""
     from ..capabilities import get_capability
@@ -101,7 +102,6 @@ def execute(
     started = time.time()
     if state is None:
         state, cold_start = warm_state(kind)
-    jobs[run_key(job_id)] = {"attempt": attempt, "started_at": started, "cold_start": bool(cold_start)}
 
     capability = get_capability(kind)
     workdir = Path(tempfile.mkdtemp(prefix=f"canvascast-{job_id}-"))
@@ -117,6 +117,10 @@ def execute(
     )
     try:
         request = capability.request_model.model_validate(job["input"])
+        target = handoff(request, ctx) if handoff is not None and not job.get("sized") else None
+        if target:  # the job belongs on another resource: not an attempt, the backend respawns it there
+            return {"ok": False, "handoff": target}
+        jobs[run_key(job_id)] = {"attempt": attempt, "started_at": started, "cold_start": bool(cold_start)}
         result = supervise(lambda: capability.run(state, request, ctx), watchdog)
     except CapabilityError as e:
         if e.code in ("stalled", "timeout"):

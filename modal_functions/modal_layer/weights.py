@@ -50,13 +50,17 @@ def plan_upload(source: Path, model: str) -> list[tuple[Path, PurePosixPath]]:
 
 
 def upload_local(volume: Any, source: Path, model: str, *, on_file=None) -> list[str]:
-    """Upload a local model directory with `volume.batch_upload(force=True)`; returns the Volume paths."""
+    """Upload a local model directory with `volume.batch_upload(force=True)`; returns the Volume paths.
+
+    One batch per file: a batch uploads when it closes, so `on_file` (a progress bar)
+    fires when the file is really on the Volume.
+    """
     plan = plan_upload(source, model)
-    with volume.batch_upload(force=True) as batch:
-        for local, remote in plan:
+    for local, remote in plan:
+        with volume.batch_upload(force=True) as batch:
             batch.put_file(local, str(remote))
-            if on_file is not None:
-                on_file(local, remote)
+        if on_file is not None:
+            on_file(local, remote)
     return [str(remote) for _local, remote in plan]
 
 

@@ -101,7 +101,9 @@ def test_whisper_runs_on_gpu_and_its_twin_on_cpu(app_module):
 def test_volume_only_where_weights_or_chunks_live(app_module):
     built = all_settings(app_module)
     with_volume = {name for name, s in built.items() if s["volumes"]}
-    assert with_volume == {"Transcriber", "TranscriberCPU", "render_video", "render_chunk"}
+    assert with_volume == {"api", "Transcriber", "TranscriberCPU", "render_video", "render_chunk"}
+    assert all(s["volumes"] == ["/cache"] for name, s in built.items() if name in with_volume)
+    assert [name for name, s in built.items() if s["read_only_volumes"]] == ["api"]  # the front door only reads
     for name, s in built.items():
         if name != "diagnostic":
             assert any("canvascast-secrets" in secret for secret in s["secrets"]), name

@@ -120,7 +120,36 @@ def test_idempotency_index_lives_in_the_dict(backend):
 def test_whisper_runs_on_the_gpu_only_for_long_audio():
     cfg = load_config(default_path())
     threshold = cfg.function("transcribe_audio").gpu_min_audio_seconds
-    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold - 1)) == "TranscriberCPU"
-    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold)) == "Transcriber"
-    assert choose_object(cfg, "transcribe_audio", SimpleNamespace()) == "Transcriber"  # unknown length: GPU
-    assert choose_object(cfg, "render_video", SimpleNamespace()) == "render_video"
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold - 1)) == ("TranscriberCPU", True)
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold)) == ("Transcriber", True)
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace()) == ("TranscriberCPU", False)  # measured first
+    assert choose_object(cfg, "render_video", SimpleNamespace()) == ("render_video", True)
+
+
+def _cpu_twin(job):
+    """Stands in for TranscriberCPU: unsized jobs are 'measured' as long and handed to the GPU."""
+    if not job.get("sized"):
+        return {"ok": False, "handoff": "Transcriber"}
+    return {"ok": True, "result": {"on": "cpu"}, "seconds": 1.0, "resource": "cpu:4", "attempt": 1}
+
+
+def _gpu_class(job):
+    return {"ok": True, "result": {"on": "gpu", "sized": job["sized"]}, "seconds": 2.0, "resource": "A10G", "attempt": 1}
+
+
+def test_an_unsized_whisper_job_measured_long_moves_to_the_gpu(tmp_path):
+    from modal_functions.modal_layer.backend import ModalBackend
+    from modal_functions.modal_layer.fake_primitives import FakePrimitives
+
+    cfg = load_config(default_path())
+    p = FakePrimitives(tmp_path / "modal", {"TranscriberCPU": (_cpu_twin, 0), "Transcriber": (_gpu_class, 0)})
+    backend = ModalBackend(cfg, p, wait_slice=0.2)
+    try:
+        job = backend.submit("transcribe_audio", {"audio": "https://example.com/long.wav"})
+        done = backend.wait(job.id, 30)
+        assert done.status == JobStatus.succeeded and done.result == {"on": "gpu", "sized": True}
+        assert [name for name, _args in p.spawned] == ["TranscriberCPU", "Transcriber"]
+        assert done.cost.resource == "A10G"
+        assert backend.p.jobs[job_key(job.id)]["handed_off_from"] == "TranscriberCPU"
+    finally:
+        backend.close()
