@@ -42,10 +42,10 @@ class RefineStats:
     failed_stretches: int = 0
 
 
-def frame_db(audio: np.ndarray, win: int = 400, hop: int = HOP) -> np.ndarray:
-    """Frame energy in dBFS, frame k centred at k*hop (window `win`)."""
-    padded = np.pad(audio.astype(np.float64), (win // 2, win // 2))
-    n = max(1, 1 + (len(padded) - win) // hop)
+def frame_db(audio: np.ndarray, win: int = HOP, hop: int = HOP) -> np.ndarray:
+    """Frame energy in dBFS; frame k starts at sample k*hop and spans `win` samples."""
+    padded = np.pad(audio.astype(np.float64), (0, win))
+    n = max(1, 1 + (len(audio) - 1) // hop)
     c = np.concatenate([[0.0], np.cumsum(padded**2)])
     starts = np.arange(n) * hop
     power = (c[starts + win] - c[starts]) / win
@@ -184,13 +184,17 @@ def refine(
 
 
 def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Starts forward to the first voiced frame, ends back to the last one, never overlapping."""
-    db = frame_db(audio)
+    """Starts forward to the first voiced frame, ends back to the last one, never overlapping.
+
+    Frames are 10 ms windows without overlap (frame k covers k*10..k*10+10 ms), so a
+    voiced frame's edges are where the sound is, to within the frame.
+    """
+    db = frame_db(audio, win=HOP, hop=HOP)
     voiced = db > speech_threshold(db)
     n = len(voiced)
     out: list[tuple[float, float]] = []
     for s, e in times:
-        fs, fe = max(0, int(round(s * 100))), min(n - 1, int(round(e * 100)))
+        fs, fe = max(0, int(s * 100)), min(n, int(np.ceil(e * 100)))
         if fe > fs and voiced[fs:fe].any():
             first = fs + int(np.argmax(voiced[fs:fe]))
             last = fe - 1 - int(np.argmax(voiced[fs:fe][::-1]))
