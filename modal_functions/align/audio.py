@@ -20,7 +20,7 @@ BAD_AUDIO = "bad_audio"  # empty, corrupt, or not audio at all
 AUDIO_SILENT = "audio_silent"  # decodes fine, but there is no speech in it
 AUDIO_TOO_LONG = "audio_too_long"
 
-DEFAULT_MAX_SECONDS = 3 * 3600.0
+DEFAULT_MAX_SECONDS = 3600.0  # an hour of 16 kHz float32 is ~230 MB in memory
 SILENCE_PEAK_DBFS = -60.0  # louder than this somewhere, or it is silence
 
 

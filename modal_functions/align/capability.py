@@ -39,8 +39,13 @@ def load() -> AlignerState:
     return state
 
 
+UNSUPPORTED_LANGUAGE = "unsupported_language"
+
+
 def validate(req: TranscribeAudioRequest) -> None:
-    """Cheap checks at submission: the model must be one this deployment can load."""
+    """Cheap checks at submission: a model this deployment can load, a language it speaks."""
+    if req.model.endswith(".en") and not req.language.lower().startswith("en"):
+        raise CapabilityError(UNSUPPORTED_LANGUAGE, f"{req.model} is English-only; got language {req.language!r}", http_status=422)
     if req.model != "tiny.en":
         from ..settings import get_settings
 
@@ -68,6 +73,7 @@ def _heartbeats(ctx: TaskContext, every: float = HEARTBEAT_S):
 
 def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContext) -> TranscribeAudioResult:
     state = state if state is not None else AlignerState()
+    validate(req)  # also here: a job may reach a worker without passing the API
     ctx.progress(0, 100, "percent", "fetching audio")
     path = ctx.fetch_input(req.audio)
     with _heartbeats(ctx):

@@ -51,3 +51,9 @@ def test_unknown_model_is_refused_at_submission():
     with pytest.raises(CapabilityError) as e:
         CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", model="large-v3"))
     assert e.value.code == "unknown_model" and 400 <= e.value.http_status < 500
+
+
+def test_language_the_model_cannot_speak_is_refused():
+    with pytest.raises(CapabilityError) as e:
+        CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", language="de"))
+    assert e.value.code == "unsupported_language" and e.value.http_status == 422
