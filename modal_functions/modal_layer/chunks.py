@@ -38,3 +38,17 @@ def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any
     if volume is not None:
         volume.commit()
     return result
+
+
+def map_chunks(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """In the `render_video` container: render `specs` on parallel `render_chunk` containers.
+
+    Returns the chunk results (paths under the Volume's chunk dir, visible here after the
+    reload), ready for `modal_functions.render.chunks.combine`. Only works inside the
+    deployed app; off Modal, render in-process (`render.chunks.render_chunked`).
+    """
+    from . import app as modal_app
+
+    results = list(modal_app.render_chunk.map(specs))
+    modal_app.cache.reload()
+    return results

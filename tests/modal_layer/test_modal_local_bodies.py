@@ -104,24 +104,35 @@ def remotion_bundle(tmp_path_factory):
 
 @pytest.mark.slow  # starts chromium via the render sidecar: counted in the render budget
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian chromium")
-def test_render_video_body_renders_a_tiny_timeline(modal_app, remotion_bundle, monkeypatch):
+def test_render_bodies_render_a_tiny_timeline_whole_and_in_chunks(modal_app, remotion_bundle, monkeypatch, tmp_path):
     import io
 
     from PIL import Image
 
+    from modal_functions.contract.render import Timeline
+    from modal_functions.render.chunks import chunk_specs, combine, plan_chunks
     from modal_functions.render.sidecar import close_shared
     from modal_functions.storage import get_store
 
     monkeypatch.setenv("REMOTION_BUNDLE_DIR", str(remotion_bundle))
+    monkeypatch.setenv("RENDER_CHUNK_DIR", str(tmp_path / "volume" / "chunks"))
     buf = io.BytesIO()
     Image.new("RGB", (640, 360), (30, 90, 200)).save(buf, "PNG")
     image = get_store().put_bytes(buf.getvalue(), ".png", "image/png")
     timeline = {"resolution": 360, "fps": 24, "durationMs": 500, "titleMs": 0, "scenes": [{"image": image.key, "startMs": 0, "endMs": 500}]}
     try:
         out = modal_app.render_video.local(job("render_video", "r1", timeline=timeline))
+        assert out["ok"], out
+        assert out["result"]["frames"] == 12 and out["resource"] == "cpu:8"
+        assert get_store().exists(out["result"]["video"]["key"])
+
+        # the .map path: two chunk bodies write to the Volume's chunk dir, then they are joined
+        specs = chunk_specs("r2", Timeline.model_validate(timeline), plan_chunks(12, 2, fps=24, requested=2))
+        parts = [modal_app.render_chunk.local(spec) for spec in specs]
+        assert [p["index"] for p in parts] == [0, 1]
+        assert all(str(tmp_path / "volume" / "chunks" / "r2") in p["video"] for p in parts)
+        joined = combine(parts, tmp_path / "joined.mp4", fps=24, frames_per_chunk=specs[0]["framesPerChunk"], total_frames=12)
+        assert joined.stat().st_size > 0
     finally:
         runner._STATES.clear()
         close_shared()
-    assert out["ok"], out
-    assert out["result"]["frames"] == 12 and out["resource"] == "cpu:8"
-    assert get_store().exists(out["result"]["video"]["key"])
