@@ -35,7 +35,8 @@ def _loader_cells(raw_fn) -> dict[str, Any]:
 def read_settings(obj: Any) -> dict[str, Any]:
     """`{gpu, cpu, memory, timeout, retries, min_containers, ...}` of one built Modal object."""
     raw = _service_function(obj)
-    info = raw._function_info  # the same dataclass `fn.info()` returns for a local function
+    # `fn.info()` for a function; a class's settings live on its service function.
+    info = raw._function_info if isinstance(obj, modal.Cls) else obj.info()
     cells = _loader_cells(raw)
     scaling = cells["autoscaler_settings"]
     gpus = [name for name, _count in info.gpus]

@@ -153,3 +153,20 @@ def test_an_unsized_whisper_job_measured_long_moves_to_the_gpu(tmp_path):
         assert backend.p.jobs[job_key(job.id)]["handed_off_from"] == "TranscriberCPU"
     finally:
         backend.close()
+
+
+def test_the_same_fastapi_app_serves_jobs_from_the_modal_backend(backend, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from modal_functions.api.main import create_app
+    from modal_functions.settings import Settings
+
+    settings = Settings(_env_file=None, COMPUTE_TOKEN="t0ken", CANVASCAST_DATA_DIR=str(tmp_path / "data"), CANVASCAST_ENV="local")
+    with TestClient(create_app(settings, backend), headers={"Authorization": "Bearer t0ken"}) as client:
+        r = client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "succeed", "payload": "via http"}})
+        assert r.status_code == 202 and r.json()["backend"] == "modal"
+        done = client.get(f"/v1/jobs/{r.json()['id']}", params={"wait": 20}).json()
+        assert done["status"] == "succeeded" and done["result"]["echo"] == "via http"
+        envelope = client.post("/v1/diagnostic", json={"payload": "sync"}).json()
+        assert envelope["success"] is True and envelope["data"]["echo"] == "sync"
+        assert client.get("/v1/jobs/nope").status_code == 404
