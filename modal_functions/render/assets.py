@@ -61,7 +61,8 @@ def stage_assets(
             try:
                 local = fetch(ref, "")
             except CapabilityError as e:
-                code = MISSING_ASSET if (e.code in _STORE_MISSING or e.http_status == 404) else e.code
+                missing = e.code in _STORE_MISSING or e.http_status == 404 or e.message.startswith("no such file")
+                code = MISSING_ASSET if missing else e.code
                 raise CapabilityError(code, f"{use}: cannot fetch {ref!r}: {e.message}", retryable=e.retryable, http_status=422 if code == MISSING_ASSET else e.http_status) from e
             ext = _kind_ext(local, use)
             _check(local, use, ext)

@@ -1,0 +1,60 @@
+"""Shared helpers for the render tests: tiny assets, a warm sidecar, frame decoding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+HIGHLIGHT = (255, 0, 255)  # magenta: far from every scene colour below
+SCENE_COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220)}
+
+
+def make_images(folder: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    out = {}
+    for name, rgb in SCENE_COLOURS.items():
+        path = folder / f"{name}.png"
+        Image.new("RGB", (320, 180), rgb).save(path)
+        out[name] = path
+    return out
+
+
+def make_audio(folder: Path, seconds: float) -> tuple[Path, Path]:
+    """A narration-like warble (mono) and a music-like chord (stereo), deterministic."""
+    narration = folder / "narration.wav"
+    music = folder / "music.mp3"
+    subprocess.run(["sox", "-n", "-r", "44100", "-c", "1", str(narration), "synth", f"{seconds}", "sine", "200-500", "tremolo", "5", "70"], check=True)
+    wav = folder / "music-src.wav"
+    subprocess.run(["sox", "-n", "-r", "44100", "-c", "2", str(wav), "synth", f"{seconds}", "sine", "330", "sine", "440", "vol", "0.6"], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "96k", str(music)], check=True)
+    return narration, music
+
+
+def ffprobe(path: Path) -> dict:
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def decode_frames(path: Path, width: int, height: int) -> np.ndarray:
+    """Every frame as uint8 RGB, shape (n, h, w, 3)."""
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    )
+    return np.frombuffer(proc.stdout, dtype=np.uint8).reshape(-1, height, width, 3)
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """Decoded audio as int16 stereo at 48 kHz, shape (n, 2)."""
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-f", "s16le", "-ac", "2", "-ar", "48000", "-"],
+        capture_output=True, check=True,
+    )
+    return np.frombuffer(proc.stdout, dtype=np.int16).reshape(-1, 2)
