@@ -1,7 +1,10 @@
 """Dependencies shared by the routers: settings, the backend, metrics, faults and bearer auth.
 
-Tests swap any of them with `app.dependency_overrides`. `create_app(settings=...)` installs
-an override for `get_settings`, so every route sees the same settings object.
+All are `async def`: a plain `def` dependency costs a worker-thread hop per request.
+Settings come from the app (`create_app(settings)`, default `get_settings()`); when
+they differ from the environment's (tests), `create_app` also overrides `get_settings`
+for routers that depend on it directly. Tests can swap any of these with
+`app.dependency_overrides`.
 """
 
 from __future__ import annotations
@@ -22,18 +25,23 @@ if TYPE_CHECKING:
 
 _bearer = HTTPBearer(auto_error=False, description="COMPUTE_TOKEN, sent as `Authorization: Bearer <token>`.")
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def get_app_settings(request: Request) -> Settings:
+    settings = getattr(request.app.state, "settings", None)
+    return settings if settings is not None else get_settings()
 
 
-def get_backend(request: Request) -> JobBackend:
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_backend(request: Request) -> JobBackend:
     return request.app.state.backend
 
 
-def get_metrics(request: Request) -> "ApiMetrics":
+async def get_metrics(request: Request) -> "ApiMetrics":
     return request.app.state.metrics
 
 
-def get_faults(request: Request) -> "FaultState":
+async def get_faults(request: Request) -> "FaultState":
     return request.app.state.faults
 
 
@@ -48,7 +56,7 @@ def token_matches(presented: str | None, expected: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
 
 
-def require_token(
+async def require_token(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
