@@ -33,6 +33,12 @@ from .primitives import Autoscaler
 from .settings_from_toml import MODAL_OBJECTS, object_kwargs
 
 LEASE_PREFIX = "lease:"
+MODAL_UNAVAILABLE = "modal_unavailable"
+
+
+class AutoscalerError(RuntimeError):
+    pass
+
 DEFAULT_LEASE_MIN = 1
 
 
@@ -51,7 +57,10 @@ class LeaseBook:
         lease_id = uuid.uuid4().hex
         expires_at = self.clock() + ttl_s
         self.leases[LEASE_PREFIX + lease_id] = {"id": lease_id, "kinds": list(kinds), "min_containers": n, "expires_at": expires_at}
-        self.reconcile()
+        try:
+            self.reconcile()
+        except AutoscalerError as e:  # recorded: the next Period tick applies it
+            raise CapabilityError(MODAL_UNAVAILABLE, f"lease {lease_id} recorded, not yet applied: {e}", retryable=True, http_status=503) from e
         return WarmLease(
             id=lease_id,
             kinds=list(kinds),
@@ -91,5 +100,5 @@ class LeaseBook:
             except Exception as e:  # noqa: BLE001 - one object failing must not stop the others
                 failures.append(f"{name}: {e}")
         if failures:
-            raise RuntimeError("autoscaler updates failed: " + "; ".join(failures))
+            raise AutoscalerError("autoscaler updates failed: " + "; ".join(failures))
         return desired

@@ -159,3 +159,60 @@ def test_the_period_function_body_runs_locally(tmp_path, config, monkeypatch):
         assert out["in_flight"] == 0
     finally:
         fake.close()
+
+
+def test_a_failed_autoscaler_call_keeps_the_lease_for_the_next_tick(world, config):
+    clock, leases, autoscaler, book = world
+
+    class Flaky(FakeAutoscaler):
+        down = True
+
+        def set_min_containers(self, name, n):
+            if self.down:
+                raise ConnectionError("control plane unreachable")
+            super().set_min_containers(name, n)
+
+    flaky = Flaky(static_minimums(config))
+    with pytest.raises(CapabilityError) as e:
+        LeaseBook(config, leases, flaky, clock=clock).grant(["render_video"], ttl_s=600, min_containers=2)
+    assert e.value.http_status == 503 and e.value.retryable
+    flaky.down = False
+    period_tick(config, leases, flaky, clock)
+    assert flaky.current["render_video"] == 2
+
+
+def test_the_real_autoscaler_adapter_calls_modal_1_6_apis(monkeypatch):
+    """`Function.autoscaler.update(...)` for functions, `Cls(...).update_autoscaler(...)` for classes."""
+    import modal
+
+    from modal_functions.modal_layer.primitives import ModalAutoscaler
+
+    calls = []
+
+    class Manager:
+        def __init__(self, name):
+            self.name = name
+
+        def update(self, **kw):
+            calls.append(("function", self.name, kw))
+
+    class Fn:
+        def __init__(self, name):
+            self.autoscaler = Manager(name)
+
+    class Obj:
+        def __init__(self, name):
+            self.name = name
+
+        def update_autoscaler(self, **kw):
+            calls.append(("class", self.name, kw))
+
+    monkeypatch.setattr(modal.Function, "from_name", lambda app, name, **kw: Fn(f"{app}/{name}"))
+    monkeypatch.setattr(modal.Cls, "from_name", lambda app, name, **kw: (lambda: Obj(f"{app}/{name}")))
+    scaler = ModalAutoscaler("canvascast")
+    scaler.set_min_containers("render_video", 3)
+    scaler.set_min_containers("Transcriber", 1)
+    assert calls == [
+        ("function", "canvascast/render_video", {"min_containers": 3}),
+        ("class", "canvascast/Transcriber", {"min_containers": 1}),
+    ]
