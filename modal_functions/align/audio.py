@@ -79,9 +79,14 @@ def ensure_speech(audio: np.ndarray) -> list[dict]:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
         raise CapabilityError(AUDIO_SILENT, "the audio is silent", http_status=422)
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    regions = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300))
+    regions = speech_regions(audio)
     if not regions:
         raise CapabilityError(AUDIO_SILENT, "no speech found in the audio", http_status=422)
     return regions
+
+
+def speech_regions(audio: np.ndarray) -> list[dict]:
+    """Silero VAD (bundled with faster-whisper): [{"start", "end"}] in samples, split at pauses >= 200 ms."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=200, speech_pad_ms=0))

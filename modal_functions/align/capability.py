@@ -78,7 +78,7 @@ def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContex
     path = ctx.fetch_input(req.audio)
     with _heartbeats(ctx):
         audio = load_audio(path)
-        ensure_speech(audio)
+        speech = ensure_speech(audio)
         ctx.progress(5, 100, "percent", "loading model")
         state.engine(req.engine, req.model)
 
@@ -86,7 +86,7 @@ def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContex
             ctx.progress(round(5 + 90 * fraction, 1), 100, "percent", message)
 
         result = align(state, audio, engine=req.engine, model=req.model, language=req.language,
-                       script=req.script, refine_boundaries=req.refine, on_progress=on_progress)
+                       script=req.script, refine_boundaries=req.refine, on_progress=on_progress, speech=speech)
     items = cues(result.words)
     srt = ctx.store.put_bytes(to_srt(items).encode(), "srt", "application/x-subrip")
     vtt = ctx.store.put_bytes(to_vtt(items).encode(), "vtt", "text/vtt")

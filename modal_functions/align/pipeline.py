@@ -84,8 +84,10 @@ def align(
     refine_boundaries: bool = True,
     on_progress: Progress | None = None,
     recognition: Recognition | None = None,
+    speech: list[dict] | None = None,
 ) -> Alignment:
-    """`recognition` may be passed in to re-use one Whisper pass (the bench compares configurations)."""
+    """`recognition` may be passed in to re-use one Whisper pass (the bench compares configurations);
+    `speech` are VAD regions already computed (`audio.speech_regions`)."""
     duration = audio.size / SR
     report = on_progress or (lambda f, m: None)
     seconds: dict[str, float] = {}
@@ -113,7 +115,7 @@ def align(
         t2 = time.perf_counter()
         stats = RefineStats()
         aligner = state.forced_aligner() if language.startswith("en") else None
-        new = refine(audio, [(t, s, e) for t, s, e, _ in items], aligner, stats=stats,
+        new = refine(audio, [(t, s, e) for t, s, e, _ in items], aligner, stats=stats, regions=speech,
                      on_progress=lambda t: report(0.75 + 0.2 * min(1.0, t / max(duration, 1e-6)), "refining boundaries"))
         items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, new)]
         seconds["refine"] = time.perf_counter() - t2

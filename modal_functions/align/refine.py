@@ -117,12 +117,13 @@ class ForcedAligner:
         return [(s.start_frame * 0.01 - _PAD_S, (s.end_frame + 1) * 0.01 - _PAD_S) for s in words]
 
 
-def _stretches(audio: np.ndarray, max_s: float = _CHUNK_S) -> list[tuple[int, int]]:
+def _stretches(audio: np.ndarray, regions: list[dict] | None = None, max_s: float = _CHUNK_S) -> list[tuple[int, int]]:
     """Chunks of speech (sample ranges) of at most ~`max_s`, cut in the middle of the VAD's silences."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
     n = len(audio)
-    regions = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=200, speech_pad_ms=0))
+    if regions is None:
+        from .audio import speech_regions
+
+        regions = speech_regions(audio)
     if not regions:
         return [(0, n)]
     cuts = [0] + [(a["end"] + b["start"]) // 2 for a, b in zip(regions, regions[1:])] + [n]
@@ -144,15 +145,17 @@ def refine(
     *,
     on_progress: Callable[[float], None] | None = None,
     stats: RefineStats | None = None,
+    regions: list[dict] | None = None,
 ) -> list[tuple[float, float]]:
-    """Refined (start, end) for each (text, start, end) given, in order."""
+    """Refined (start, end) for each (text, start, end) given, in order. `regions`: VAD speech
+    regions if the caller already has them (`audio.speech_regions`)."""
     stats = stats if stats is not None else RefineStats()
     stats.words += len(words)
     times = [(float(s), float(e)) for _, s, e in words]
     if not words:
         return times
     if aligner is not None:
-        chunks = _stretches(audio)
+        chunks = _stretches(audio, regions)
         stats.stretches += len(chunks)
         mids = np.array([(s + e) / 2 for s, e in times]) * SR
         members = [np.nonzero((mids >= a) & (mids < b))[0] for a, b in chunks]
