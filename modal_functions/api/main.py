@@ -40,6 +40,13 @@ def check_settings(settings: Settings, faults: bool = False) -> None:
         log.warning("COMPUTE_TOKEN is not set: the API is open (local mode only)")
 
 
+def _env_settings() -> Settings | None:
+    try:
+        return get_settings()
+    except Exception:  # an invalid environment does not matter when settings were given explicitly
+        return None
+
+
 def fault_injection_enabled() -> bool:
     return os.environ.get("COMPUTE_FAULT_INJECTION", "") == "1"
 
@@ -96,7 +103,7 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
     app.state.metrics = ApiMetrics()
     app.state.faults = FaultState()
     app.state.long_waits = CapacityLimiter(128)
-    if settings is not get_settings():  # e.g. tests: routers that depend on get_settings see these too
+    if settings is not _env_settings():  # e.g. tests: routers that depend on get_settings see these too
         app.dependency_overrides[get_settings] = lambda: settings
 
     install_error_handlers(app)
