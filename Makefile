@@ -69,7 +69,7 @@ serve: python
 	$(VENV)/bin/canvascast serve
 
 demo: install
-	$(PY) -m modal_functions.demo
+	cd apps/worker && node --import tsx scripts/demo.ts
 
 bench: install
 	@for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -56,8 +56,8 @@ describe("HTTP API", () => {
     assert.equal(a.status, 202);
     assert.equal(b.status, 200);
     assert.equal(a.body.id, b.body.id);
-    const [{ n }] = await db.query<{ n: number }>(`select count(*)::int as n from render_jobs where idempotency_key = 'dup-1'`);
-    assert.equal(n, 1);
+    const rows = await db.query<{ n: number }>(`select count(*)::int as n from render_jobs where idempotency_key = 'dup-1'`);
+    assert.equal(rows[0]?.n, 1);
     const c = await call("POST", "/v1/renders", { body: { ...GOOD, title: "different" }, headers: h });
     assert.equal(c.status, 409);
     assert.equal(c.body.error.code, "idempotency_conflict");
