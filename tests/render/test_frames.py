@@ -1,0 +1,124 @@
+"""Frame test: at sampled times the right scene is on screen and the spoken word is highlighted.
+
+Scenes are solid colours; the highlight is a known colour (magenta). Every frame of a
+short render is decoded. For each word the highlight box must appear within +-1 frame
+of the word's first frame (`ceil(startMs * fps / 1000)`), sit at that word's place on
+its caption page (left to right in spoken order) and be as wide as that word relative
+to its page mates (longer word, wider box).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from render_support import HIGHLIGHT, SCENE_COLOURS, decode_frames
+
+FPS = 30
+# Two caption pages of four words each (createTikTokStyleCaptions starts a new page once
+# the current one spans more than 1200 ms), words of clearly different lengths.
+WORDS = ["go", "elephant", "tea", "lamp", "up", "cake", "a", "morning"]
+STARTS = [150 + 410 * i for i in range(len(WORDS))]
+SCENES = [("red", 0, 1100, "cut"), ("green", 1100, 2300, "fade"), ("blue", 2300, 3500, "slide")]
+DURATION = 3500
+TRANSITION_MS = 200
+
+
+def _timeline(assets, aspect: str) -> dict:
+    return {
+        "aspectRatio": aspect,
+        "resolution": 360,
+        "fps": FPS,
+        "durationMs": DURATION,
+        "title": None,
+        "transitionMs": TRANSITION_MS,
+        "highlightColor": "#%02X%02X%02X" % HIGHLIGHT,
+        "scenes": [
+            {"image": str(assets[c]), "startMs": s, "endMs": e, "transition": tr,
+             "kenBurnsFrom": {"zoom": 1.0}, "kenBurnsTo": {"zoom": 1.3, "x": 0.3, "y": 0.6}}
+            for c, s, e, tr in SCENES
+        ],
+        "captions": [{"text": w, "startMs": s, "endMs": s + 380} for w, s in zip(WORDS, STARTS)],
+        "narration": str(assets["narration"]),
+    }
+
+
+def _highlight_box(frame: np.ndarray):
+    """(x_centre, width) of the highlight-coloured pixels, or None."""
+    diff = np.abs(frame.astype(np.int16) - np.array(HIGHLIGHT, dtype=np.int16)).max(axis=2)
+    mask = diff < 60
+    if mask.sum() < 30:
+        return None
+    cols = np.nonzero(mask.any(axis=0))[0]
+    return (cols[0] + cols[-1]) / 2.0, cols[-1] - cols[0] + 1
+
+
+def _scene_colour_ok(frame: np.ndarray, name: str) -> bool:
+    patch = frame[8:48, 8:48].reshape(-1, 3).astype(np.int16)  # top-left: no captions there
+    return bool((np.abs(patch.mean(axis=0) - np.array(SCENE_COLOURS[name])) < 25).all())
+
+
+def _pages() -> list[list[int]]:
+    """Word indexes per page, by the same rule as @remotion/captions (1200 ms)."""
+    pages: list[list[int]] = []
+    current: list[int] = []
+    start = end = 0.0
+    for i, s in enumerate(STARTS):
+        if current and end - start > 1200:
+            pages.append(current)
+            current = []
+        if not current:
+            start = s
+        current.append(i)
+        end = s + 380
+    pages.append(current)
+    return pages
+
+
+@pytest.mark.parametrize("aspect,size", [("16:9", (640, 360)), ("9:16", (360, 640))])
+def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, assets, tmp_path, aspect, size):
+    result, _, _ = run_render({"timeline": _timeline(assets, aspect)})
+    out = tmp_path / "frames.mp4"
+    store.get_to_file(result.video.key, out)
+    frames = decode_frames(out, *size)
+    assert len(frames) == math.floor(DURATION * FPS / 1000 + 0.5)
+
+    # 1. The right scene image at sampled times across the render (mid-scene and just
+    #    after each transition has finished, just before each scene ends).
+    for name, start, end, _ in SCENES:
+        for t in (start + TRANSITION_MS + 60, (start + end) / 2, end - 60):
+            f = int(t * FPS / 1000)
+            assert _scene_colour_ok(frames[f], name), f"{aspect}: frame {f} ({t:.0f} ms) should show {name}"
+
+    # 2. The highlighted word is the one being spoken.
+    boxes = [_highlight_box(f) for f in frames]
+    first_frame = [math.ceil(s * FPS / 1000) for s in STARTS]
+    centre, width = {}, {}
+    for i, (s, f0) in enumerate(zip(STARTS, first_frame)):
+        mid = int((s + 190) * FPS / 1000)  # middle of the word
+        assert boxes[mid] is not None, f"{aspect}: no highlight while {WORDS[i]!r} is spoken (frame {mid})"
+        centre[i], width[i] = boxes[mid]
+        # the same box throughout the word
+        last = int((s + 380) * FPS / 1000) - 1
+        for f in range(f0 + 1, last):
+            assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, f"{aspect}: highlight moved during {WORDS[i]!r} (frame {f})"
+
+    pages = _pages()
+    assert len(pages) == 2
+    for words in pages:
+        xs = [centre[i] for i in words]
+        assert xs == sorted(xs) and len(set(xs)) == len(xs), f"{aspect}: highlight order on page {[WORDS[i] for i in words]} is {xs}"
+        longest = max(words, key=lambda i: len(WORDS[i]))
+        shortest = min(words, key=lambda i: len(WORDS[i]))
+        assert width[longest] == max(width[i] for i in words) and width[shortest] == min(width[i] for i in words), (
+            f"{aspect}: highlight widths {[(WORDS[i], width[i]) for i in words]} do not follow the words' lengths"
+        )
+
+    # 3. The highlight moves onto each word within +-1 frame of its start.
+    for i, f0 in enumerate(first_frame):
+        at_word = [f for f in range(max(0, f0 - 3), min(len(frames), f0 + 4))
+                   if boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3]
+        assert at_word, f"{aspect}: {WORDS[i]!r} never highlighted near frame {f0}"
+        assert abs(at_word[0] - f0) <= 1, f"{aspect}: {WORDS[i]!r} highlighted from frame {at_word[0]}, expected {f0} +-1"
