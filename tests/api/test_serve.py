@@ -49,6 +49,10 @@ def test_serve_is_healthy_on_loopback(server, http):
     health = Health.model_validate(httpx.get(f"{server.url}/health").json())  # no token needed
     assert health.status == "ok" and health.backend == "inhouse" and health.capabilities == ["diagnostic"]
     assert health.capacity["diagnostic"].workers == 2
+    lines = [line for line in server.log_tail(100_000).splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # structured JSON logs, one object per line
+    assert any(r["msg"] == "compute plane ready" for r in records)
+    assert all({"ts", "level", "logger", "msg"} <= set(r) and "color_message" not in r for r in records)
 
 
 def test_bad_input_over_http(server, http):
