@@ -169,7 +169,8 @@ def main() -> int:
     print(f"\nbench/api  ({a.jobs} jobs in {a.rounds} alternating rounds, {a.concurrency} client threads, "
           f"{a.workers} diagnostic workers; {a.gets} interleaved status GETs per server; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f})")
-    print(f"canvascast serve healthy after {server.healthy_after_s:.2f} s\n")
+    cpu = f" ({server.startup_cpu_s:.2f} s CPU of the server process)" if server.startup_cpu_s is not None else ""
+    print(f"canvascast serve healthy after {server.healthy_after_s:.2f} s wall{cpu}\n")
     rows = [
         ("no-op jobs/s (submit + wait)", api_jps, bare_jps, bare_jps / api_jps),
         ("status GET p50 (ms)", api_p50, bare_p50, api_p50 / bare_p50),

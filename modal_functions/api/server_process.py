@@ -54,6 +54,7 @@ class ServerProcess:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.healthy_after_s: float | None = None
+        self.startup_cpu_s: float | None = None
 
     @property
     def url(self) -> str:
@@ -95,7 +96,16 @@ class ServerProcess:
                     raise ServerNotHealthy(f"not healthy within {self.start_timeout}s; see {self.log_path}:\n{self.log_tail()}")
                 time.sleep(0.02)  # polling interval of a readiness probe, not synchronisation
         self.healthy_after_s = time.monotonic() - t0
+        self.startup_cpu_s = self._cpu_seconds()
         return self
+
+    def _cpu_seconds(self) -> float | None:
+        """User+system CPU the server process (not its workers) has used, from /proc (Linux)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return None
 
     def log_tail(self, n: int = 4000) -> str:
         try:
