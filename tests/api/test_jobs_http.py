@@ -33,7 +33,7 @@ def test_submit_poll_and_long_poll(client):
 
 
 def test_events_stream_progress_to_terminal(client):
-    job = client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "sleep", "seconds": 0.4, "steps": 4}}).json()
+    job = client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "sleep", "seconds": 1.0, "steps": 4}}).json()
     with client.stream("GET", f"/v1/jobs/{job['id']}/events") as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")

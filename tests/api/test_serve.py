@@ -73,7 +73,7 @@ def test_bad_input_over_http(server, http):
 
 def test_events_stream_progress_to_terminal(server):
     backend = HttpBackend(server.url, TOKEN)
-    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 0.6, "steps": 3})
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 0.9, "steps": 3})
     seen = list(backend.events(job.id, timeout=EVENT_TIMEOUT))
     backend.close()
     assert seen[-1].status.value == "succeeded"
