@@ -1,9 +1,15 @@
-"""`lifecycle` / `backend` fixtures: every test here runs once per registered backend."""
+"""`lifecycle` / `backend` fixtures: every test here runs once per registered backend.
+
+A backend is shared by the tests of a module (a server start per test would dominate
+the run); `backend` waits until the previous test's jobs are gone, and restarts the
+backend if they never go, so tests stay independent.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,18 +38,40 @@ class Lifecycle:
         self.backend = self.factory.start(self.data_dir, self.modal_toml)
         return self.backend
 
+    def restart(self):
+        self.factory.stop(self.backend)
+        self.backend = self.factory.start(self.data_dir, self.modal_toml)
+        return self.backend
+
     def stop(self) -> None:
         self.factory.stop(self.backend)
 
 
-@pytest.fixture(params=[pytest.param(name, marks=f.marks) for name, f in sorted(backends.FACTORIES.items())])
-def lifecycle(request, tmp_path):
+QUIET_DEADLINE_S = 15.0
+
+
+def _quiet(backend) -> bool:
+    """No job busy or queued on any kind: the previous test left nothing behind."""
+    return all(c.busy == 0 and c.queued == 0 for c in backend.capacity().values())
+
+
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=f.marks) for name, f in sorted(backends.FACTORIES.items())])
+def lifecycle(request, tmp_path_factory):
+    """One backend per module and factory (starting a server per test is slow); see `backend`."""
     factory = backends.FACTORIES[request.param]
-    lc = Lifecycle(factory, tmp_path / "data", write_lifecycle_config(tmp_path / "modal.toml"))
+    root = tmp_path_factory.mktemp(f"lifecycle-{request.param}")
+    lc = Lifecycle(factory, root / "data", write_lifecycle_config(root / "modal.toml"))
     yield lc
     lc.stop()
 
 
 @pytest.fixture
 def backend(lifecycle):
+    """The shared backend, quiet at the start of every test; restarted fresh if a test left work behind."""
+    deadline = time.monotonic() + QUIET_DEADLINE_S
+    while not _quiet(lifecycle.backend):
+        if time.monotonic() > deadline:
+            lifecycle.restart()
+            break
+        time.sleep(0.02)
     return lifecycle.backend
