@@ -36,6 +36,9 @@ TABLE_OF = {
 
 BUILD_AND_DUMP = """
 import json
+import warnings
+import modal.exception
+warnings.simplefilter("error", modal.exception.DeprecationError)  # legacy Modal names fail the build
 import modal_functions.modal_layer.app as a
 from modal_functions.modal_layer.built import all_settings
 print(json.dumps({"app": a.app.name, "settings": all_settings(a)}))
