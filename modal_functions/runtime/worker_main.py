@@ -99,7 +99,9 @@ class Worker:
             )
             result = self.capability.run(self.state, request, ctx)
             ctx.reporter.flush()
-            payload = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+            if not isinstance(result, self.capability.result_model):
+                result = self.capability.result_model.model_validate(result)  # a bug here is an internal error
+            payload = result.model_dump(mode="json")
         except BaseException as e:  # noqa: BLE001 - every failure becomes a coded error
             if not isinstance(e, CapabilityError):
                 log.error("job raised", extra={"job_id": job_id, "kind": self.kind, "traceback": traceback.format_exc()})
