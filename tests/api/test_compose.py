@@ -21,9 +21,11 @@ def test_services_and_documented_variables():
     assert set(services) >= {"compute", "worker", "postgres"}
     compute = services["compute"]
     assert compute["command"][:2] == ["canvascast", "serve"]
-    assert all(p.startswith("127.0.0.1:") for p in compute["ports"]), "publish on loopback only"
+    for service in services.values():
+        assert all(p.startswith("127.0.0.1:") for p in service.get("ports", [])), "publish on loopback only"
     assert compute["environment"]["COMPUTE_TOKEN"]
-    assert services["worker"]["build"]["context"] == "apps/worker"
+    assert services["worker"]["build"] == {"context": ".", "dockerfile": "apps/worker/Dockerfile"}
+    assert services["worker"]["environment"]["COMPUTE_URL"] == "http://compute:8000"
     assert services["worker"]["depends_on"]["compute"]["condition"] == "service_healthy"
     assert "postgres" in services["worker"]["environment"]["DATABASE_URL"]
 
