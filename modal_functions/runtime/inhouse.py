@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from ..capabilities import get_capability
 from ..config import ComputeConfig, get_config
 from ..contract.jobs import KINDS, Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
-from ..errors import IDEMPOTENCY_CONFLICT, INTERRUPTED, NOT_FOUND, UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError
+from ..errors import IDEMPOTENCY_CONFLICT, INTERNAL, INTERRUPTED, NOT_FOUND, UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError
 from ..logs import get_logger
 from .pool import KindPool, Outcome, Ticket
 from .registry import JobRegistry, input_digest
@@ -248,6 +248,15 @@ class InHouseBackend:
         self._finish(ticket, outcome)
 
     def _finish(self, ticket: Ticket, outcome: Outcome) -> None:
+        try:
+            self._record_finish(ticket, outcome)
+        except Exception as e:  # noqa: BLE001 - never leave a job "running" forever
+            log.exception("recording a finished job failed", extra={"job_id": ticket.job_id})
+            if outcome.status == "failed" and outcome.error and outcome.error.get("code") == INTERNAL:
+                return
+            self._record_finish(ticket, Outcome("failed", error={"code": INTERNAL, "message": f"could not record the outcome: {type(e).__name__}: {e}", "retryable": True}))
+
+    def _record_finish(self, ticket: Ticket, outcome: Outcome) -> None:
         job = self._live(ticket.job_id)
         if job is None:
             return
