@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..contract.align import Caption, Segment
+from ..logs import get_logger
 from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
 from .refine import ForcedAligner, RefineStats, refine
@@ -31,6 +32,7 @@ class AlignerState:
 
     engines: dict[tuple[str, str], Engine] = field(default_factory=dict)
     aligner: ForcedAligner | None = None
+    aligner_missing: bool = False
     load_seconds: dict[str, float] = field(default_factory=dict)
 
     def engine(self, name: str, model: str) -> Engine:
@@ -41,10 +43,15 @@ class AlignerState:
             self.load_seconds[f"{name}:{model}"] = time.perf_counter() - t0
         return self.engines[key]
 
-    def forced_aligner(self) -> ForcedAligner:
-        if self.aligner is None:
+    def forced_aligner(self) -> ForcedAligner | None:
+        """None where pocketsphinx is not installed: refinement then trims Whisper's times by energy only."""
+        if self.aligner is None and not self.aligner_missing:
             t0 = time.perf_counter()
-            self.aligner = ForcedAligner()
+            try:
+                self.aligner = ForcedAligner()
+            except ImportError as e:
+                self.aligner_missing = True
+                get_logger(__name__).warning("forced aligner unavailable; energy-only refinement", extra={"error": str(e)})
             self.load_seconds["forced-aligner"] = time.perf_counter() - t0
         return self.aligner
 
