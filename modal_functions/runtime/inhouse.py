@@ -11,7 +11,8 @@
 - The pool reports starts, progress and outcomes back through `PoolHooks`; every
   change is written to SQLite before anyone can observe it, and wakes `wait`/`events`.
 - Construction never blocks on model loads: pools start their workers in background
-  threads, so the HTTP server is healthy at once.
+  threads, so the HTTP server is healthy at once; capability modules (needed in this
+  process only for submit-time validation) are imported a second later in the background.
 - At start, jobs a dead server left queued/running become failed `interrupted`
   (retryable); finished jobs keep answering.
 """
@@ -46,6 +47,7 @@ log = get_logger("canvascast.inhouse")
 REGISTRY_FILE = "jobs.sqlite3"
 RESOURCE = "inhouse:cpu"
 CANCEL_WAIT_S = 10.0
+PREIMPORT_DELAY_S = 1.0  # after start-up, so /health answers first
 CAPABILITY_UNAVAILABLE = "capability_unavailable"  # its module failed to import (503)
 SHUTTING_DOWN = "shutting_down"  # submit after close() (503)
 
@@ -117,6 +119,19 @@ class InHouseBackend:
             )
         for pool in self.pools.values():
             pool.start()
+        # Import the capability modules (for submit-time validation) soon, but not during server start-up.
+        self._preimport = threading.Timer(PREIMPORT_DELAY_S, self._import_capabilities)
+        self._preimport.daemon = True
+        self._preimport.start()
+
+    def _import_capabilities(self) -> None:
+        for kind in self.pools:
+            if self._closed:
+                return
+            try:
+                get_capability(kind)
+            except Exception:  # noqa: BLE001 - submit reports it as capability_unavailable
+                log.exception("capability failed to import", extra={"kind": kind})
 
     # ## Helpers
 
@@ -372,6 +387,7 @@ class InHouseBackend:
         if self._closed:
             return
         self._closed = True
+        self._preimport.cancel()
         for pool in self.pools.values():
             for ticket in pool.close():
                 self._finish(ticket, Outcome("failed", error={"code": INTERRUPTED, "message": "the server shut down before this job ran", "retryable": True}))
@@ -386,6 +402,7 @@ class InHouseBackend:
         """Die like a killed server (for tests): kill the workers, write nothing more, leave the registry as is."""
         self._dead = True
         self._closed = True
+        self._preimport.cancel()
         for pool in self.pools.values():
             pool.close()
         self.registry.close()
