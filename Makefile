@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPS := .canvascast/stamps
 NODE_PKGS := packages/shared-types modal_functions/render/remotion apps/worker
-APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core postgresql
+APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core postgresql tesseract-ocr
 
 .PHONY: help install system python node test test-python test-worker demo serve types bench clean
 
@@ -23,7 +23,7 @@ install: system python node
 # Debian packages: only touches apt when something is missing.
 system:
 	@missing=""; \
-	for bin in chromium ffmpeg ffprobe espeak-ng sox pg_ctlcluster; do command -v $$bin >/dev/null || missing=1; done; \
+	for bin in chromium ffmpeg ffprobe espeak-ng sox pg_ctlcluster tesseract; do command -v $$bin >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
