@@ -1,0 +1,122 @@
+"""Chunked renders: same pictures and sound as a single render, chunks planned and retried."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from modal_functions.errors import CapabilityError
+from modal_functions.render import chunks as chunks_mod
+from modal_functions.render.chunks import plan_chunks
+
+from render_support import decode_audio, ffprobe
+
+FPS = 24
+DURATION_MS = 3000
+
+
+def _timeline(assets) -> dict:
+    return {
+        "aspectRatio": "16:9",
+        "resolution": 360,
+        "fps": FPS,
+        "durationMs": DURATION_MS,
+        "title": "Chunks",
+        "titleMs": 700,
+        "scenes": [
+            {"image": str(assets["red"]), "startMs": 0, "endMs": 1400},
+            {"image": str(assets["green"]), "startMs": 1400, "endMs": 3000, "transition": "slide"},
+        ],
+        "narration": str(assets["narration"]),
+        "music": str(assets["music"]),
+        "captions": [{"text": w, "startMs": 200 + 500 * i, "endMs": 600 + 500 * i} for i, w in enumerate("one two three four five".split())],
+    }
+
+
+def _psnr(a, b) -> float:
+    proc = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(a), "-i", str(b), "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"],
+                          capture_output=True, text=True)
+    m = re.search(r"average:(inf|[0-9.]+)", proc.stderr)
+    assert m, proc.stderr[-500:]
+    return float("inf") if m.group(1) == "inf" else float(m.group(1))
+
+
+def test_plan_chunks_from_frames_and_free_workers():
+    assert plan_chunks(90, 4, fps=30) == [(0, 89)]  # 3 s: not worth splitting
+    assert plan_chunks(1800, 1, fps=30) == [(0, 1799)]  # one free worker
+    assert plan_chunks(1800, 4, fps=30) == [(0, 449), (450, 899), (900, 1349), (1350, 1799)]
+    assert len(plan_chunks(1800, 64, fps=30)) == 6  # at least 10 s per chunk
+    ranges = plan_chunks(101, 1, requested=3)
+    assert ranges == [(0, 33), (34, 67), (68, 100)]  # equal chunks, the last one shorter
+
+
+def test_chunked_render_matches_single_render(run_render, store, assets, tmp_path):
+    single, _, _ = run_render({"timeline": _timeline(assets)})
+    chunked, progress, _ = run_render({"timeline": _timeline(assets), "chunks": 2})
+    assert (single.chunks, chunked.chunks) == (1, 2)
+    a, b = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
+    store.get_to_file(single.video.key, a)
+    store.get_to_file(chunked.video.key, b)
+
+    va = next(s for s in ffprobe(a)["streams"] if s["codec_type"] == "video")
+    vb = next(s for s in ffprobe(b)["streams"] if s["codec_type"] == "video")
+    assert va["nb_frames"] == vb["nb_frames"] == str(FPS * DURATION_MS // 1000)
+    assert _psnr(a, b) >= 45.0
+
+    # Audio: same sample count and sample-aligned. The first chunk's AAC is bit-identical
+    # to the single render's; later chunks are separate AAC encodes, so they match to
+    # within AAC quantisation (no shift, no click at the join).
+    pa, pb = decode_audio(a), decode_audio(b)
+    assert len(pa) == len(pb)
+    n = 48000 * DURATION_MS // 1000
+    first = 48000 * 36 // FPS  # end of chunk 0 (frames 0-35)
+    assert np.array_equal(pa[:first], pb[:first])
+    diff = np.abs(pa[:n].astype(np.int32) - pb[:n].astype(np.int32))
+    peak = np.abs(pa[:n].astype(np.int32)).max()
+    assert diff.max() <= 0.06 * peak, f"chunked audio differs by {diff.max()} (peak {peak}): a click at the join?"
+    signal = (pa[first:n].astype(np.float64) ** 2).sum()
+    noise = ((pa[first:n].astype(np.float64) - pb[first:n]) ** 2).sum()
+    assert 10 * np.log10(signal / max(noise, 1.0)) >= 30.0
+    lags = [int(np.abs(pa[first + 2000:first + 12000, 0].astype(np.int32) - pb[first + 2000 + k:first + 12000 + k, 0]).sum()) for k in range(-50, 51)]
+    assert int(np.argmin(lags)) == 50, "chunked audio is shifted against the single render"
+
+    frames = [p for p in progress if p.unit == "frames"]
+    assert frames[-1].done == frames[-1].total == FPS * DURATION_MS // 1000
+
+
+def _short(assets) -> dict:
+    t = _timeline(assets)
+    t.update(durationMs=1500, captions=[], title=None)
+    t["scenes"] = [{"image": str(assets["red"]), "startMs": 0, "endMs": 700}, {"image": str(assets["blue"]), "startMs": 700, "endMs": 1500}]
+    return t
+
+
+def test_a_failed_chunk_is_retried_alone(run_render, store, assets, tmp_path, monkeypatch):
+    calls: list[int] = []
+    real = chunks_mod.render_chunk
+    failed = {"done": False}
+
+    def flaky(spec, out_dir, **kw):
+        calls.append(spec["index"])
+        if spec["index"] == 1 and not failed["done"]:
+            failed["done"] = True
+            raise CapabilityError("sidecar_crashed", "simulated crash", retryable=True, http_status=500)
+        return real(spec, out_dir, **kw)
+
+    monkeypatch.setattr(chunks_mod, "render_chunk", flaky)
+    result, _, _ = run_render({"timeline": _short(assets), "chunks": 2})
+    assert result.chunks == 2
+    assert sorted(calls) == [0, 1, 1], f"only the failed chunk runs again, got {calls}"
+
+
+def test_chunks_that_keep_failing_fail_the_job(run_render, assets, monkeypatch):
+    def broken(spec, out_dir, **kw):
+        raise CapabilityError("render_failed", "always broken", http_status=500)
+
+    monkeypatch.setattr(chunks_mod, "render_chunk", broken)
+    with pytest.raises(CapabilityError) as e:
+        run_render({"timeline": _short(assets), "chunks": 2})
+    assert e.value.code == "render_failed"
