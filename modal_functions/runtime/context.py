@@ -4,11 +4,8 @@
 `progress.Reporter` (pipe to the pool parent, a `modal.Dict`, a callback) and resolves
 inputs with `fetch_input(ref)`:
 
-- an artifact key (`artifacts/sha256/...`, `renders/...`) -> `store.get_to_file`;
-- a signed URL of our own store (`{base_url}/v1/artifacts/<key>?exp&sig`) -> the
-  signature is verified, then the key is read from the store (no HTTP round trip);
-- any other `https://` URL -> `modal_functions.fetch.safe_fetch` (size cap, timeout,
-  no private addresses);
+- an artifact key, a signed URL of our own store or a safe https URL ->
+  `storage.inputs.fetch_input` (the one resolver for job inputs);
 - a local file path, only when the context was made with `allow_local_paths=True` (CLI).
 
 `LocalTaskContext` is the same thing for the CLI and tests: progress goes to a
@@ -22,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from ..contract.jobs import Progress
 from ..errors import BAD_REQUEST, CapabilityError
@@ -34,7 +31,6 @@ if TYPE_CHECKING:
     from ..storage.base import ArtifactStore
 
 ARTIFACT_PREFIXES = ("artifacts/", "renders/")
-SIGNED_PATH = "/v1/artifacts/"
 
 
 class RuntimeContext:
@@ -103,52 +99,20 @@ class RuntimeContext:
         return self.workdir / f"input-{next(self._names)}{suffix}"
 
     def fetch_input(self, ref: str, suffix: str = "") -> Path:
-        if not isinstance(ref, str) or not ref:
+        if not isinstance(ref, str) or not ref.strip():
             raise CapabilityError(BAD_REQUEST, "input reference must be a non-empty string", http_status=422)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if ref.startswith(ARTIFACT_PREFIXES):
-            return self.store.get_to_file(ref, self._dest(suffix or _ext_of(ref)))
-        parts = urlsplit(ref)
-        if parts.scheme in ("http", "https"):
-            key = self._own_signed_key(ref)
-            if key is not None:
-                return self.store.get_to_file(key, self._dest(suffix or _ext_of(key)))
-            if parts.scheme != "https":
-                from ..errors import FETCH_REFUSED
-
-                raise CapabilityError(FETCH_REFUSED, f"only https URLs are fetched, got {parts.scheme}://", http_status=422)
-            from ..fetch import safe_fetch
-
-            dest = self._dest(suffix or _ext_of(parts.path))
-            safe_fetch(ref, dest, max_bytes=self.settings.fetch_max_bytes, timeout=self.settings.fetch_timeout_s)
-            return dest
-        if self.allow_local_paths:
+        if self.allow_local_paths and "://" not in ref and not ref.startswith(ARTIFACT_PREFIXES):
             path = Path(ref).expanduser()
             if not path.is_file():
                 raise CapabilityError(BAD_REQUEST, f"no such file: {ref}", http_status=422)
             dest = self._dest(suffix or path.suffix)
             shutil.copyfile(path, dest)
             return dest
-        raise CapabilityError(
-            BAD_REQUEST, "input must be an artifact key, a signed artifact URL or an https URL", http_status=422
-        )
+        from ..storage.inputs import fetch_input
 
-    def _own_signed_key(self, url: str) -> str | None:
-        """The key of a signed URL that points at this deployment's store (verified), else None."""
-        base = self.settings.base_url
-        if not url.startswith(base + SIGNED_PATH):
-            return None
-        parts = urlsplit(url)
-        key = parts.path[len(urlsplit(base).path) + len(SIGNED_PATH) :]
-        query = parse_qs(parts.query)
-        from ..storage import get_signer
-
-        get_signer(self.settings).verify(key, _first(query.get("exp")), _first(query.get("sig")))
-        return key
-
-
-def _first(values: list[str] | None) -> str | None:
-    return values[0] if values else None
+        dest = self._dest(suffix or _ext_of(urlsplit(ref).path))
+        return fetch_input(ref, dest, store=self.store, settings=self.settings)
 
 
 def _ext_of(path: str) -> str:

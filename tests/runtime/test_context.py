@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import modal_functions.fetch as fetch
+import modal_functions.storage.inputs as inputs
 from modal_functions.contract.jobs import Progress
 from modal_functions.errors import CapabilityError
 from modal_functions.runtime.context import LocalTaskContext, RuntimeContext
@@ -55,7 +55,7 @@ def test_https_goes_through_safe_fetch_with_the_configured_limits(settings, tmp_
         Path(dest).write_bytes(b"remote")
         return dest
 
-    monkeypatch.setattr(fetch, "safe_fetch", fake_safe_fetch)
+    monkeypatch.setattr(inputs, "safe_fetch", fake_safe_fetch)
     path = worker_ctx(settings, tmp_path).fetch_input("https://cdn.example.com/a/voice.mp3")
     assert path.read_bytes() == b"remote" and path.suffix == ".mp3"
     assert calls == [("https://cdn.example.com/a/voice.mp3", 1234, 7.5)]
@@ -69,7 +69,7 @@ def test_plain_http_and_local_paths_are_refused_in_a_worker(settings, tmp_path):
     assert http.value.code == "fetch_refused"
     with pytest.raises(CapabilityError) as path:
         worker_ctx(settings, tmp_path).fetch_input(str(local))
-    assert path.value.code == "bad_request" and path.value.http_status == 422
+    assert path.value.code == "fetch_refused" and 400 <= path.value.http_status < 500
 
 
 def test_local_context_reads_local_files_reports_progress_and_cleans_up(settings, tmp_path):

@@ -62,6 +62,7 @@ def env(tmp_path_factory):
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(artifacts.router)
+    app.state.settings = settings  # what the api's dependencies read
     app.dependency_overrides[get_settings] = lambda: settings
     with Served(app) as served:
         store = LocalStore(root / "store", served.base, "router-secret", clock=clock)
