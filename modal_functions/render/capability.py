@@ -33,7 +33,7 @@ from ..errors import CapabilityError
 from ..logs import get_logger
 from . import project
 from .assets import stage_assets
-from .chunks import plan_chunks, render_chunked
+from .chunks import chunk_specs, combine, plan_chunks, remote_chunks, render_chunked
 from .sidecar import Sidecar, shared_sidecar
 from .timeline import MISSING_ASSET, asset_refs, check_timeline
 from .verify import verify_output
@@ -108,13 +108,21 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
     staged = stage_assets(timeline, ctx.fetch_input, sidecar.serve_dir, sidecar.base_url, heartbeat=ctx.heartbeat)
     try:
         props = staged.props(timeline)
-        ranges = plan_chunks(geo.frames, free_workers(), fps=geo.fps, requested=request.chunks)
+        remote = remote_chunks()
+        workers = remote.free_workers if remote is not None else free_workers()
+        ranges = plan_chunks(geo.frames, workers, fps=geo.fps, requested=request.chunks)
         output = Path(ctx.workdir) / "render.mp4"
 
         def on_progress(done: int, total: int) -> None:
             ctx.progress(min(done, geo.frames), geo.frames, "frames", "rendering")
 
-        if len(ranges) == 1:
+        if len(ranges) > 1 and remote is not None:
+            # Modal: each chunk container fetches the assets itself from the store.
+            ctx.progress(0, geo.frames, "frames", f"rendering {len(ranges)} chunks")
+            results = remote.map(chunk_specs(ctx.job_id, timeline, ranges))
+            per = ranges[0][1] - ranges[0][0] + 1
+            combine(results, output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, sidecar=sidecar, heartbeat=ctx.heartbeat)
+        elif len(ranges) == 1:
             sidecar.render(props, output, composition=geo.composition(), on_progress=on_progress, heartbeat=ctx.heartbeat)
         else:
             sidecars = state.sidecars(min(len(ranges), max(free_workers(), request.chunks or 1)))

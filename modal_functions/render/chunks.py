@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +29,33 @@ from .sidecar import Sidecar, shared_sidecar
 from .timeline import Geometry, check_timeline
 
 log = get_logger("canvascast.render.chunks")
+
+ChunkMapper = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+@dataclass
+class RemoteChunks:
+    """How a deployment renders chunks elsewhere (Modal: `render_chunk.map` over containers).
+
+    `map(specs)` returns one `render_chunk` result per spec, with `video`/`audio` paths
+    this process can read (e.g. on a reloaded Volume); `free_workers` bounds the count.
+    """
+
+    map: ChunkMapper
+    free_workers: int
+
+
+_remote: RemoteChunks | None = None
+
+
+def set_remote_chunks(remote: RemoteChunks | None) -> None:
+    """Registered by the Modal layer in the render_video container; None = in-house sidecars."""
+    global _remote
+    _remote = remote
+
+
+def remote_chunks() -> RemoteChunks | None:
+    return _remote
 
 MIN_CHUNK_SECONDS = 10.0  # below this a chunk's browser/encoder start-up outweighs the gain
 CHUNK_RETRIES = 1

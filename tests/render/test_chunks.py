@@ -120,3 +120,31 @@ def test_chunks_that_keep_failing_fail_the_job(run_render, assets, monkeypatch):
     with pytest.raises(CapabilityError) as e:
         run_render({"timeline": _short(assets), "chunks": 2})
     assert e.value.code == "render_failed"
+
+
+def test_remote_chunk_mapper_drives_the_same_functions(run_render, render_state, store, assets, tmp_path):
+    """The Modal path: JSON chunk specs mapped elsewhere, each fetching its own assets, then combined."""
+    import json
+
+    from modal_functions.render.chunks import RemoteChunks, render_chunk, set_remote_chunks
+    from modal_functions.runtime.context import LocalTaskContext
+
+    seen = []
+
+    def fake_map(specs):
+        results = []
+        for spec in specs:
+            spec = json.loads(json.dumps(spec))  # crosses a process boundary on Modal
+            seen.append((spec["index"], tuple(spec["frameRange"]), spec["framesPerChunk"], spec["totalFrames"]))
+            with LocalTaskContext(job_id=f"chunk-{spec['index']}", allow_local_paths=True) as ctx:
+                results.append(render_chunk(spec, tmp_path / "volume", sidecar=render_state.sidecar, fetch=ctx.fetch_input))
+        return results[::-1]  # any order
+
+    set_remote_chunks(RemoteChunks(map=fake_map, free_workers=8))
+    try:
+        result, _, _ = run_render({"timeline": _short(assets), "chunks": 2})
+    finally:
+        set_remote_chunks(None)
+    assert result.chunks == 2 and result.frames == 36
+    assert seen == [(0, (0, 17), 18, 36), (1, (18, 35), 18, 36)]
+    assert not any(render_state.sidecar.serve_dir.iterdir()), "each chunk removes the assets it staged"
