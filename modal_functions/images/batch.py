@@ -10,6 +10,11 @@ like a stalled job and `ctx` is only ever touched from one thread.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .gemini import GeminiImages
+
 import logging
 import random
 import threading
@@ -25,7 +30,6 @@ from ..storage.base import ArtifactStore
 from . import placeholder
 from .cache import CachedImage, ImageCache, cache_key
 from .errors import PROVIDER_NOT_CONFIGURED, UPSTREAM_TIMEOUT, UpstreamError
-from .gemini import GeminiImages
 from .pricing import image_cost
 from .prompting import compose_prompt
 from .retry import CallStats, RetryPolicy, call_with_retries, wait_seeded_jitter

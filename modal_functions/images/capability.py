@@ -28,7 +28,6 @@ from ..errors import CapabilityError
 from ..settings import Settings, get_settings
 from .batch import Fallback, ImagesEngine, process_slots
 from .errors import http_status_for
-from .gemini import GeminiImages, make_client
 from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -58,11 +57,20 @@ def batch_budget_s() -> float | None:
     return max(5.0, timeout - BUDGET_MARGIN_S)
 
 
+def make_client(*args, **kwargs):
+    """google-genai is imported only when a provider is configured (it costs seconds to import)."""
+    from .gemini import make_client as make
+
+    return make(*args, **kwargs)
+
+
 def build_engine(settings: Settings, **overrides) -> ImagesEngine:
     """The engine for these settings; `overrides` replace engine fields (tests inject sleep, rng, slots)."""
     slots = overrides.pop("slots", None)
     provider = None
     if provider_configured(settings):
+        from .gemini import GeminiImages
+
         provider = GeminiImages.from_settings(
             api_key=settings.gemini_api_key,
             vertex=settings.image_vertex,
