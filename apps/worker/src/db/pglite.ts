@@ -1,8 +1,10 @@
+import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import type { Db } from "./db.ts";
 
 /** Embedded Postgres (WASM). `dataDir` persists on disk; undefined keeps it in memory. */
 export async function openPglite(dataDir?: string): Promise<Db> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
   const pg = dataDir ? new PGlite(dataDir) : new PGlite();
   await pg.waitReady;
   const db: Db = {
