@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import os
 import queue
 import shutil
 import subprocess
@@ -45,6 +46,15 @@ HEARTBEAT_EVERY_S = 1.0
 ENCODER: dict[str, Any] = {"crf": 20, "x264Preset": "veryfast", "pixelFormat": "yuv420p", "imageFormat": "jpeg"}
 
 _EOF = object()
+
+
+def default_concurrency() -> int:
+    """Browser tabs per render: RENDER_CONCURRENCY, else one per 2 cores (1 on 2 cores,
+    where a second tab only competes with the encoder; 4 on an 8-core Modal container)."""
+    env = os.environ.get("RENDER_CONCURRENCY")
+    if env:
+        return max(1, int(env))
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 class Sidecar:
@@ -252,7 +262,7 @@ class Sidecar:
         separate_audio_to: Path | None = None,
         seamless_aac: bool = False,
         encoder: dict[str, Any] | None = None,
-        concurrency: int = 1,
+        concurrency: int | None = None,
         composition: dict[str, int] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         heartbeat: Callable[[], None] | None = None,
@@ -268,7 +278,7 @@ class Sidecar:
             "props": props,
             "output": str(output),
             "codec": codec,
-            "concurrency": concurrency,
+            "concurrency": concurrency or default_concurrency(),
             **(encoder if encoder is not None else ENCODER),
         }
         if composition is not None:
