@@ -48,6 +48,20 @@ ENCODER: dict[str, Any] = {"crf": 20, "x264Preset": "veryfast", "pixelFormat": "
 _EOF = object()
 
 
+def _private_tmp() -> Path:
+    """`<data>/render/sidecar-tmp/<pid>-<random>/`; dirs of dead processes are swept first."""
+    base = project.data_dir() / "sidecar-tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    for d in base.iterdir():
+        try:
+            os.kill(int(d.name.split("-", 1)[0]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass
+    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+
+
 def default_concurrency() -> int:
     """Browser tabs per render: RENDER_CONCURRENCY, else one per 2 cores (1 on 2 cores,
     where a second tab only competes with the encoder; 4 on an 8-core Modal container)."""
@@ -69,6 +83,10 @@ class Sidecar:
         self.bundle = Path(bundle)
         self._own_serve = serve_dir is None
         self.serve_dir = Path(serve_dir) if serve_dir else Path(tempfile.mkdtemp(prefix="canvascast-serve-"))
+        # Remotion's and chromium's temp files (browser profile, frame buffers, audio
+        # mixing) go to a private TMPDIR that is wiped on respawn and removed on close, so a
+        # killed sidecar leaves nothing behind in /tmp.
+        self.tmp_dir = _private_tmp()
         self.chrome_mode = chrome_mode or project.CHROME_MODE
         self.log_level = log_level
         self.proc: subprocess.Popen | None = None
@@ -103,6 +121,8 @@ class Sidecar:
     def _start(self) -> None:
         project.check_installed()
         self.serve_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # whatever a dead sidecar left
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._ready = queue.Queue()
         started = time.monotonic()
         # No start_new_session: the sidecar (and its chromium) stay in the worker's
@@ -118,6 +138,7 @@ class Sidecar:
                 "--log-level", self.log_level,
             ],
             cwd=project.PROJECT_DIR,
+            env={**os.environ, "TMPDIR": str(self.tmp_dir)},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -150,6 +171,7 @@ class Sidecar:
                 self._kill()
         if self._own_serve:
             shutil.rmtree(self.serve_dir, ignore_errors=True)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
