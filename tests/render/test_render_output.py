@@ -115,3 +115,35 @@ def test_cli_reports_a_bad_timeline_without_rendering(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2 and "invalid_timeline" in proc.stderr
+
+
+def test_music_is_ducked_under_the_spoken_words(run_render, store, assets, tmp_path):
+    """440 Hz music at 0.25, ducked to 0.08 while a word is spoken; narration is a 200 Hz tone."""
+    import subprocess
+
+    import numpy as np
+
+    from render_support import decode_audio
+
+    narration, music = tmp_path / "n.wav", tmp_path / "m.wav"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", str(narration), "synth", "3", "sine", "200", "vol", "0.3"], check=True)
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", str(music), "synth", "3", "sine", "440", "vol", "0.8"], check=True)
+    t = timeline(assets, durationMs=3000, title=None, narration=str(narration), music=str(music),
+                 musicVolume=0.25, musicDuckedVolume=0.08,
+                 captions=[{"text": "one", "startMs": 300, "endMs": 1000}, {"text": "two", "startMs": 2000, "endMs": 2700}])
+    t["scenes"] = [{"image": str(assets["red"]), "startMs": 0, "endMs": 3000}]
+    result, _, _ = run_render({"timeline": t})
+    out = tmp_path / "duck.mp4"
+    store.get_to_file(result.video.key, out)
+    pcm = decode_audio(out)[:, 0].astype(np.float64)
+
+    def level(start_ms: float, end_ms: float, hz: float) -> float:
+        a, b = int(start_ms * 48), int(end_ms * 48)
+        x = pcm[a:b]
+        tt = np.arange(a, b) / 48000.0
+        return float(np.hypot((x * np.sin(2 * np.pi * hz * tt)).mean(), (x * np.cos(2 * np.pi * hz * tt)).mean()))
+
+    spoken = level(450, 850, 440)
+    gap = level(1350, 1650, 440)  # more than the 250 ms ramp away from both words
+    assert spoken / gap == pytest.approx(0.08 / 0.25, abs=0.06)
+    assert level(450, 850, 200) > 0.5 * level(1350, 1650, 200)  # narration itself is not ducked
