@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import ws from "ws";
 import type { ArtifactRef } from "../contract.ts";
 import { contentTypeFor, parseKey, publishedKey, supabaseLocation } from "./keys.ts";
 import { PublishError, type Publisher } from "./publisher.ts";
@@ -34,6 +35,8 @@ export class SupabasePublisher implements Publisher {
   constructor(o: SupabasePublisherOptions) {
     this.sb = createClient(o.url, o.serviceRoleKey, {
       auth: { persistSession: false, autoRefreshToken: false },
+      // Node 20 has no global WebSocket; supabase-js builds its realtime client eagerly.
+      realtime: { transport: ws as never },
       ...(o.fetch ? { global: { fetch: o.fetch } } : {}),
     });
     this.buckets = { artifacts: o.artifactsBucket ?? "artifacts", renders: o.rendersBucket ?? "renders" };

@@ -1,0 +1,74 @@
+/**
+ * SupabasePublisher with the real supabase-js client against the storage helper's fake
+ * Supabase Storage server (tests/storage/fake_supabase_storage.py: the Storage REST wire
+ * protocol, errors as HTTP 400 with the true status in the body).
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { PYTHON, REPO } from "../../test/support/computeServer.ts";
+import { PublishError } from "./publisher.ts";
+import { SupabasePublisher } from "./SupabasePublisher.ts";
+
+const LAUNCH = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(REPO + "/tests/storage")})
+from fake_supabase_storage import FakeSupabaseStorage
+fake = FakeSupabaseStorage().__enter__()
+print(json.dumps({"url": fake.url, "key": fake.service_key}), flush=True)
+sys.stdin.read()
+`;
+
+describe("SupabasePublisher (supabase-js against a local Storage server)", () => {
+  let proc: ChildProcess;
+  let url = "";
+  let key = "";
+  before(async () => {
+    proc = spawn(PYTHON, ["-c", LAUNCH], { stdio: ["pipe", "pipe", "inherit"] });
+    const info = await new Promise<{ url: string; key: string }>((resolve, reject) => {
+      proc.stdout!.once("data", (d) => resolve(JSON.parse(String(d))));
+      proc.once("exit", (c) => reject(new Error(`fake storage exited ${c}`)));
+    });
+    ({ url, key } = info);
+  });
+  after(() => {
+    proc.stdin!.end();
+    proc.kill();
+  });
+
+  async function upload(bytes: Buffer): Promise<{ key: string; sha256: string; size: number; content_type: string }> {
+    const sha = createHash("sha256").update(bytes).digest("hex");
+    // The artifact store (Python, supabase-py) uploads as multipart with a "file" part.
+    const form = new FormData();
+    form.append("file", new Blob([bytes], { type: "video/mp4" }), "video.mp4");
+    const res = await fetch(`${url}/storage/v1/object/artifacts/sha256/${sha.slice(0, 2)}/${sha}.mp4`, {
+      method: "POST", headers: { authorization: `Bearer ${key}`, apikey: key, "x-upsert": "true" }, body: form,
+    });
+    assert.equal(res.status, 200, await res.text());
+    return { key: `artifacts/sha256/${sha.slice(0, 2)}/${sha}.mp4`, sha256: sha, size: bytes.length, content_type: "video/mp4" };
+  }
+
+  test("verifies the sha256, copies to renders/<owner>/<id>.mp4 and signs a URL", async () => {
+    const bytes = Buffer.from("not really an mp4 but bytes all the same");
+    const source = await upload(bytes);
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key, expiresInS: 600 });
+    const out = await pub.publish(source, "owner_1", "render-1");
+    assert.equal(out.key, "renders/owner_1/render-1.mp4");
+    assert.equal(out.sha256, source.sha256);
+    assert.equal(out.content_type, "video/mp4");
+    const res = await fetch(out.url);
+    assert.equal(res.status, 200);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+    const again = await pub.publish(source, "owner_1", "render-1");
+    assert.equal(again.key, out.key, "republishing the same render is accepted");
+  });
+
+  test("a checksum mismatch or a missing artifact is a non-retryable PublishError", async () => {
+    const source = await upload(Buffer.from("some other bytes"));
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key });
+    await assert.rejects(pub.publish({ ...source, sha256: "0".repeat(64) }, "o", "r2"), (e: unknown) => e instanceof PublishError && e.code === "checksum_mismatch" && !e.retryable);
+    const missing = { ...source, key: "artifacts/sha256/ab/" + "ab".repeat(32) + ".mp4", sha256: "ab".repeat(32) };
+    await assert.rejects(pub.publish(missing, "o", "r3"), (e: unknown) => e instanceof PublishError && e.code === "artifact_not_found");
+  });
+});
