@@ -92,6 +92,26 @@ describe("router with real compute servers", () => {
     await assert.rejects(clients.modal.submit("diagnostic", {}, key()), BrokenCircuitError);
   });
 
+  test("Modal's breaker opens on real failures, fails fast, and a half-open probe closes it once Modal recovers", async () => {
+    const { clients } = makeRouter({ ...FAST, maxAttempts: 1, halfOpenAfterMs: 300 });
+    await modal.fault("fail");
+    for (let i = 0; i < 4 && clients.modal.breakerState !== "open"; i++) await clients.modal.submit("diagnostic", {}, key()).catch(() => undefined);
+    assert.equal(clients.modal.breakerState, "open");
+    await assert.rejects(clients.modal.submit("diagnostic", {}, key()), BrokenCircuitError, "fails fast while open");
+    await modal.fault("none");
+    const deadline = Date.now() + 10_000;
+    let job = null;
+    while (!job && Date.now() < deadline) {
+      job = await clients.modal.submit("diagnostic", { action: "succeed" }, key()).catch((e) => {
+        assert.ok(e instanceof BrokenCircuitError, String(e));
+        return null;
+      });
+      if (!job) await new Promise((r) => setTimeout(r, 50)); // poll until the half-open probe is allowed
+    }
+    assert.ok(job, "a probe got through after halfOpenAfter");
+    assert.equal(clients.modal.breakerState, "closed");
+  });
+
   test("a stalled or refusing Modal times out per attempt and falls back to in-house", async () => {
     const stalled = makeRouter({ ...FAST, attemptTimeoutMs: 300, minimumRps: 1000 });
     await inhouse.fault("capacity", { n: 1 });

@@ -1,0 +1,161 @@
+/**
+ * The durable long-job protocol on a real compute server (diagnostic jobs stand in for the
+ * heavy kinds): resume, reattach, new attempts, and cancel cascading to compute jobs.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ComputeClient } from "../client/modal-client.ts";
+import type { Db } from "../db/db.ts";
+import { migrate } from "../db/migrate.ts";
+import { openPostgres } from "../db/postgres.ts";
+import { buildApi } from "../http/server.ts";
+import { parseTokens } from "../http/auth.ts";
+import { log } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { claim, enqueue, listSteps, saveStep, type RenderRow } from "../queue/index.ts";
+import { Router } from "../router/index.ts";
+import type { Publisher } from "../storage/publisher.ts";
+import { ComputeServer } from "../../test/support/computeServer.ts";
+import { createTestDatabase } from "../../test/support/postgres.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+import { runComputeStep } from "./computeStep.ts";
+import { RenderAborted, StepError } from "./errors.ts";
+import type { RenderContext } from "./types.ts";
+
+const TOKEN = "step-test-token";
+
+describe("compute steps on a real compute server", () => {
+  const dir = tempDir("cc-steps-");
+  const pg = createTestDatabase("cc_steps");
+  const server = new ComputeServer({ dataDir: dir.path, token: TOKEN, kinds: ["diagnostic"], pools: { diagnostic: { workers: 2, queue: 8 } } });
+  let db: Db;
+  let client: ComputeClient;
+  let router: Router;
+  const metrics = new Metrics();
+
+  before(async () => {
+    await server.start();
+    db = openPostgres(pg.url, 3);
+    await migrate(db);
+    client = new ComputeClient({ name: "inhouse", baseUrl: server.url, token: TOKEN }, { metrics });
+    router = new Router({ inhouse: client }, { metrics });
+  });
+  after(async () => {
+    await db.close();
+    await server.stop();
+    pg.drop();
+    dir.cleanup();
+  });
+
+  async function freshRender(): Promise<RenderRow> {
+    const { row } = await enqueue(db, { owner: "steps", request: { scenes: [], narration_audio: "x" } });
+    await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
+    const claimed = await claim(db, "w-test", 60);
+    assert.equal(claimed?.id, row.id);
+    return claimed!;
+  }
+
+  async function ctxFor(render: RenderRow, signal = new AbortController().signal): Promise<RenderContext> {
+    const steps = new Map((await listSteps(db, render.id)).map((s) => [s.step, s]));
+    return {
+      deps: { db, router, publisher: {} as Publisher, metrics, log, workerId: "w-test", poll: { minIntervalMs: 50, maxIntervalMs: 200 } },
+      render, steps, signal,
+    };
+  }
+  const decisions = async (id: string) => (await db.query<{ n: number }>(`select count(*)::int as n from route_decisions where render_id = $1`, [id]))[0]!.n;
+
+  test("a finished step returns its persisted output and never runs again", async () => {
+    const r = await freshRender();
+    const out = await runComputeStep(await ctxFor(r), "render", "diagnostic", () => ({ action: "succeed", payload: "once" }));
+    assert.equal(out.echo, "once");
+    const [step] = await listSteps(db, r.id);
+    assert.equal(step?.status, "succeeded");
+    assert.equal(step?.idempotency_key, `${r.id}:render:1`);
+    assert.equal(step?.backend, "inhouse");
+    assert.equal(step?.route_reason, "inhouse_first");
+    const again = await runComputeStep(await ctxFor(r), "render", "diagnostic", () => { throw new Error("must not build the input again"); });
+    assert.deepEqual(again, out);
+    assert.equal(await decisions(r.id), 1);
+  });
+
+  test("a failed job fails the step; the retry is a new step attempt with a new key", async () => {
+    const r = await freshRender();
+    await assert.rejects(
+      runComputeStep(await ctxFor(r), "render", "diagnostic", () => ({ action: "fail" })),
+      (e: unknown) => e instanceof StepError && e.step === "render",
+    );
+    const [failed] = await listSteps(db, r.id);
+    assert.equal(failed?.status, "failed");
+    const out = await runComputeStep(await ctxFor(r), "render", "diagnostic", () => ({ action: "succeed", payload: "second" }));
+    assert.equal(out.echo, "second");
+    const [ok] = await listSteps(db, r.id);
+    assert.equal(ok?.step_attempt, 2);
+    assert.equal(ok?.idempotency_key, `${r.id}:render:2`);
+    assert.notEqual(ok?.compute_job_id, failed?.compute_job_id);
+  });
+
+  test("a restarted worker reattaches to the running compute job instead of submitting", async () => {
+    const r = await freshRender();
+    const job = await client.submit("diagnostic", { action: "sleep", seconds: 1, payload: "attached" }, `${r.id}:align:1`);
+    await saveStep(db, r.id, "align", { status: "running", step_attempt: 1, backend: "inhouse", compute_job_id: job.id, idempotency_key: `${r.id}:align:1` });
+    const out = await runComputeStep(await ctxFor(r), "align", "diagnostic", () => { throw new Error("must not resubmit"); });
+    assert.equal(out.echo, "attached");
+    assert.equal(await decisions(r.id), 0, "no routing: it reattached");
+    assert.equal((await server.job(job.id)).attempts, 1);
+  });
+
+  test("killed between submit and recording the job id: the same key on the same backend finds the job", async () => {
+    const r = await freshRender();
+    const key = `${r.id}:images:1`;
+    const job = await client.submit("diagnostic", { action: "succeed", payload: "dedup" }, key);
+    await saveStep(db, r.id, "images", { status: "submitting", step_attempt: 1, backend: "inhouse", idempotency_key: key });
+    const out = await runComputeStep(await ctxFor(r), "images", "diagnostic", () => ({ action: "succeed", payload: "dedup" }));
+    assert.equal(out.echo, "dedup");
+    assert.equal((await listSteps(db, r.id))[0]?.compute_job_id, job.id, "the idempotency key returned the same job");
+  });
+
+  test("cancelling a render cancels its running compute job (worker side)", async () => {
+    const r = await freshRender();
+    const ac = new AbortController();
+    const running = runComputeStep(await ctxFor(r, ac.signal), "render", "diagnostic", () => ({ action: "sleep", seconds: 60 }));
+    const step = await until(async () => (await listSteps(db, r.id)).find((s) => s.status === "running" && s.compute_job_id));
+    ac.abort(new RenderAborted("cancelled"));
+    await assert.rejects(running, RenderAborted);
+    const job = await until(async () => {
+      const j = await server.job(step.compute_job_id!);
+      return j.status === "cancelled" ? j : null;
+    });
+    assert.equal(job.status, "cancelled");
+    assert.equal((await listSteps(db, r.id))[0]?.status, "cancelled");
+  });
+
+  test("DELETE /v1/renders/:id cascades to the running compute jobs (API side)", async () => {
+    const r = await freshRender();
+    const job = await client.submit("diagnostic", { action: "sleep", seconds: 60 }, `${r.id}:render:1`);
+    await saveStep(db, r.id, "render", { status: "running", step_attempt: 1, backend: "inhouse", compute_job_id: job.id });
+    const app = buildApi({ db, router, metrics, log, tokens: parseTokens("tok:steps") });
+    const base = await app.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const res = await fetch(`${base}/v1/renders/${r.id}`, { method: "DELETE", headers: { authorization: "Bearer tok" } });
+      assert.equal(res.status, 200);
+      assert.equal(((await res.json()) as { status: string }).status, "cancelled");
+      const j = await until(async () => {
+        const x = await server.job(job.id);
+        return x.status === "cancelled" ? x : null;
+      });
+      assert.equal(j.status, "cancelled");
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+async function until<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
+    await new Promise((r) => setTimeout(r, 50)); // poll interval of a condition with a deadline
+  }
+}
