@@ -42,8 +42,9 @@ def test_script_aware_result_in_remotion_caption_shape(state, store, settings, g
 
 def test_engine_and_model_are_kept_as_requested(state, store, settings, sentence_clip, openai_engine):
     state.engines[("openai-whisper", "tiny.en")] = openai_engine  # the session's converted model
-    result, _ = run(state, store, settings, audio=str(sentence_clip.path), engine="openai-whisper")
+    result, _ = run(state, store, settings, audio=str(sentence_clip.path), engine="openai-whisper", refine=False)
     assert (result.engine, result.model) == ("openai-whisper", "tiny.en")
+    assert result.words and result.srt and result.vtt
     assert result.match_rate is None and "captions" in result.text.lower()
 
 
