@@ -11,6 +11,7 @@ import { RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
 import { abortableSleep } from "./router/index.ts";
+import { validateRenderRequest, ValidationError } from "./http/validate.ts";
 
 export interface WorkerOptions {
   concurrency: number;
@@ -104,6 +105,8 @@ export class Worker {
     const t0 = performance.now();
     log.info({ event: "render_claimed", render_id: row.id, owner: row.owner, attempt: row.attempts }, "render claimed");
     try {
+      // Rows inserted directly (the product pipeline's other path) are checked here, like the API does.
+      validateRenderRequest(row.request);
       const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s]));
       const ctx: RenderContext = { deps: this.deps, render: row, steps, signal: controller.signal };
       const result = await runPipeline(ctx);
@@ -118,7 +121,7 @@ export class Worker {
         metrics.renders.inc({ status: aborted.reason });
         return; // cancelled: the row already says so; lease lost / shutdown: another worker resumes
       }
-      const error = toJobError(e);
+      const error = e instanceof ValidationError ? { code: e.code, message: `invalid request: ${e.message}`, retryable: false } : toJobError(e);
       const status = await fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds).catch(() => null);
       metrics.renders.inc({ status: status ?? "lost" });
       log.error({ event: "render_failed", render_id: row.id, status, code: error.code, err: error.message, retryable: error.retryable }, "render attempt failed");

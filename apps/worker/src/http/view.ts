@@ -22,7 +22,7 @@ export function toRender(row: RenderRow, steps: StepRow[]): Render {
       compute_job_id: s.compute_job_id,
       idempotency_key: s.idempotency_key,
       route_reason: s.route_reason,
-      progress: s.progress as Render["steps"] extends Array<infer S> | undefined ? (S extends { progress?: infer P } ? P : never) : never,
+      progress: s.progress as NonNullable<Render["steps"]>[number]["progress"],
       output: s.output,
       error: s.error,
     })),
