@@ -70,6 +70,11 @@ export class Worker {
       } catch (e) {
         log.error({ event: "claim_failed", err: String(e) }, "claiming failed; retrying");
       }
+      if (claimed && this.running.has(claimed.id)) {
+        // Our own lease lapsed (a stalled heartbeat) and we re-claimed it: it is still running here.
+        log.warn({ event: "reclaimed_own", render_id: claimed.id }, "re-claimed a render this worker is running");
+        continue;
+      }
       if (claimed) {
         const row = claimed;
         const p = this.process(row).finally(() => {
