@@ -43,12 +43,14 @@ python: | $(STAMPS)
 	  $(PY) -c "import modal_functions, torch, whisper, faster_whisper" && touch $$stamp; \
 	fi
 
+# `npm install` from the committed lock, not `npm ci`: the registry here lacks the other
+# platforms' optional @remotion/compositor-* packages, which `npm ci` insists on resolving.
 node: | $(STAMPS)
 	@for d in $(NODE_PKGS); do \
 	  [ -f $$d/package-lock.json ] || continue; \
 	  stamp=$(STAMPS)/npm-$$(echo $$d | tr / _)-$$(cat $$d/package-lock.json | sha256sum | cut -c1-16); \
 	  if [ ! -f $$stamp ] || [ ! -d $$d/node_modules ]; then \
-	    (cd $$d && npm ci --no-audit --no-fund --loglevel=error) && touch $$stamp || exit 1; \
+	    (cd $$d && npm install --no-audit --no-fund --loglevel=error) && touch $$stamp || exit 1; \
 	  fi; \
 	done
 
