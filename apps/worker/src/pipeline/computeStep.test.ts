@@ -76,6 +76,11 @@ describe("compute steps on a real compute server", () => {
     const again = await runComputeStep(await ctxFor(r), "render", "diagnostic", () => { throw new Error("must not build the input again"); });
     assert.deepEqual(again, out);
     assert.equal(await decisions(r.id), 1);
+    const text = await metrics.text();
+    assert.match(text, /canvascast_compute_invocations_total\{backend="inhouse",kind="diagnostic",outcome="succeeded"\} \d+/);
+    assert.match(text, /canvascast_compute_duration_seconds_count\{backend="inhouse",kind="diagnostic"\} \d+/);
+    assert.match(text, /canvascast_compute_queue_seconds_count\{backend="inhouse",kind="diagnostic"\} \d+/);
+    assert.match(text, /canvascast_routing_decisions_total\{backend="inhouse",reason="inhouse_first"\} \d+/);
   });
 
   test("a failed job fails the step; the retry is a new step attempt with a new key", async () => {
