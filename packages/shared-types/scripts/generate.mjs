@@ -13,8 +13,13 @@ function stripTitles(node, keep) {
   if (node && typeof node === "object") {
     const out = {};
     for (const [k, v] of Object.entries(node)) {
-      if (k === "title" && !keep) continue;
-      out[k] = stripTitles(v, false);
+      if (k === "title" && !keep && typeof v === "string") continue;
+      if (k === "properties" || k === "$defs") {
+        // maps of name -> schema: a field may itself be called "title"
+        out[k] = Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, stripTitles(sub, false)]));
+      } else {
+        out[k] = stripTitles(v, false);
+      }
     }
     return out;
   }

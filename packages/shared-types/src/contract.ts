@@ -511,6 +511,7 @@ export interface RenderRequest {
    */
   scenes: [SceneInput, ...SceneInput[]];
   style?: ImageStyle;
+  title?: string | null;
 }
 /**
  * One scene of the script: its narration and either an image prompt or a ready image.
@@ -634,6 +635,7 @@ export interface Timeline {
    * @maxItems 500
    */
   scenes: [Scene, ...Scene[]];
+  title?: string | null;
   /**
    * How long the title card shows.
    */

@@ -54,7 +54,7 @@ const AJV_CODES: Record<string, string> = {
   minimum: "out_of_range", maximum: "out_of_range", anyOf: "wrong_type",
 };
 
-export function validateRenderRequest(body: unknown): RenderRequest & { title?: string | null } {
+export function validateRenderRequest(body: unknown): RenderRequest {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new ValidationError("validation_error", "the body must be a JSON object (a RenderRequest)", []);
   }
@@ -68,7 +68,7 @@ export function validateRenderRequest(body: unknown): RenderRequest & { title?: 
       problems.push({ path: (e.instancePath || "") + extra + missing || "/", code: AJV_CODES[e.keyword] ?? "validation_error", message: e.message ?? e.keyword });
     }
   }
-  const req = copy as unknown as RenderRequest & { title?: string | null };
+  const req = copy as unknown as RenderRequest;
   if (Array.isArray(req.scenes)) {
     req.scenes.forEach((s, i) => {
       if (!s || typeof s !== "object") return;

@@ -16,7 +16,7 @@ import { StepError } from "./errors.ts";
 import { buildTimeline, scriptOf, type AlignOutput, type ImagesOutput } from "./timeline.ts";
 import type { RenderContext } from "./types.ts";
 
-type Req = RenderRequest & { title?: string | null };
+type Req = RenderRequest;
 
 export async function imagesStep(ctx: RenderContext): Promise<ImagesOutput | null> {
   const req = ctx.render.request as Req;

@@ -95,7 +95,7 @@ export function sceneFirstWords(narrations: string[], words: Caption[]): number[
   });
 }
 
-export function buildTimeline(req: RenderRequest & { title?: string | null }, images: ImagesOutput | null, align: AlignOutput): BuiltTimeline {
+export function buildTimeline(req: RenderRequest, images: ImagesOutput | null, align: AlignOutput): BuiltTimeline {
   if (!align.words.length) throw new TimelineError("the alignment found no words in the narration");
   const fps = req.fps ?? 30;
   const frameMs = 1000 / fps;

@@ -10,7 +10,7 @@ export interface RenderRow {
   id: string;
   owner: string;
   idempotency_key: string | null;
-  request: RenderRequest & { title?: string | null };
+  request: RenderRequest;
   status: RenderStatus;
   step: StepName | null;
   progress: Record<string, unknown>;
