@@ -238,12 +238,14 @@ class FakeSupabaseStorage:
                 data, ctype, cache = b"", "text/plain;charset=UTF-8", "no-cache"
                 for part in msg.iter_parts():
                     name = part.get_param("name", header="content-disposition")
-                    if name == "file":
+                    if name == "cacheControl":
+                        cache = (part.get_payload(decode=True) or b"").decode()
+                    elif part.get_filename() is not None or name in ("file", ""):
+                        # like the real server (fastify multipart's first file part): supabase-py
+                        # names the part "file", supabase-js leaves the name empty
                         data = part.get_payload(decode=True) or b""
                         if part.get("Content-Type"):
                             ctype = str(part.get("Content-Type")).strip()
-                    elif name == "cacheControl":
-                        cache = (part.get_payload(decode=True) or b"").decode()
                 return data, ctype, cache
 
             def _handle(self) -> None:
