@@ -29,7 +29,7 @@ SR = 16_000
 NOISE_DBFS = -45.0
 SPEECH_RMS_DBFS = -20.0
 TRIM_DBFS = -50.0
-VERSION = 3
+VERSION = 4
 
 SENTENCES = [
     "Every morning the small team checks the weather before they start the boat.",
@@ -198,7 +198,9 @@ def build(cache_dir: Path, seed: int = 7, n_word_clips: int = 16, n_continuous: 
     for i, (kind, noisy) in enumerate(specs):
         voice = VOICES[i % len(VOICES)]
         rate = rng.choice([140, 155, 170, 185, 200])
-        sentences = rng.sample(SENTENCES, sentences_per_clip)
+        # Continuous speech has no inserted gaps: twice the sentences give clips of similar
+        # length (~25 s), so every subset's RTF pays the same share of Whisper's 30 s window.
+        sentences = rng.sample(SENTENCES, sentences_per_clip * (2 if kind == "continuous" else 1))
         if kind == "continuous":
             audio, truth = _continuous_clip(espeak, sentences, voice, rate)
             zero = joins = 0
