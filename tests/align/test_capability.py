@@ -58,3 +58,18 @@ def test_language_the_model_cannot_speak_is_refused():
     with pytest.raises(CapabilityError) as e:
         CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", language="de"))
     assert e.value.code == "unsupported_language" and e.value.http_status == 422
+
+
+def test_heartbeats_while_a_long_call_holds_the_thread():
+    import threading
+
+    from modal_functions.align.capability import _heartbeats
+
+    beat = threading.Event()
+
+    class Ctx:
+        def heartbeat(self):
+            beat.set()
+
+    with _heartbeats(Ctx(), every=0.01):
+        assert beat.wait(timeout=10)  # the side thread beats; the main thread is "busy" here
