@@ -19,7 +19,7 @@ from ..logs import get_logger
 from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
 from .refine import ForcedAligner, RefineStats, refine
-from .script_align import align_script
+from .script_align import align_script, script_words
 
 SR = 16_000
 Progress = Callable[[float, str], None]
@@ -107,7 +107,7 @@ def align(
 
     t1 = time.perf_counter()
     match_rate, flagged = None, False
-    if script and script.strip():
+    if script and script_words(script):  # a script of only punctuation counts as none
         sa = align_script(script, recognition.words, duration)
         items = [(w.text, w.start, w.end, w.confidence) for w in sa.words]
         match_rate, flagged = round(sa.match_rate, 4), sa.flagged
