@@ -49,8 +49,11 @@ _EOF = object()
 
 
 def _private_tmp() -> Path:
-    """`<data>/render/sidecar-tmp/<pid>-<random>/`; dirs of dead processes are swept first."""
-    base = project.data_dir() / "sidecar-tmp"
+    """`$TMPDIR/canvascast-sidecar/<pid>-<random>/`; dirs of dead processes are swept first.
+
+    Kept short on purpose: chromium puts a unix socket in it (108-byte path limit).
+    """
+    base = Path(tempfile.gettempdir()) / "canvascast-sidecar"
     base.mkdir(parents=True, exist_ok=True)
     for d in base.iterdir():
         try:
@@ -84,8 +87,8 @@ class Sidecar:
         self._own_serve = serve_dir is None
         self.serve_dir = Path(serve_dir) if serve_dir else Path(tempfile.mkdtemp(prefix="canvascast-serve-"))
         # Remotion's and chromium's temp files (browser profile, frame buffers, audio
-        # mixing) go to a private TMPDIR that is wiped on respawn and removed on close, so a
-        # killed sidecar leaves nothing behind in /tmp.
+        # mixing) go to a private TMPDIR that is wiped on respawn, removed on close and
+        # swept once its process is gone, so a killed worker leaves nothing behind.
         self.tmp_dir = _private_tmp()
         self.chrome_mode = chrome_mode or project.CHROME_MODE
         self.log_level = log_level
@@ -156,7 +159,7 @@ class Sidecar:
             raise CapabilityError(SIDECAR_CRASHED, f"render sidecar not ready after {READY_TIMEOUT_S:.0f}s: {self.stderr_tail()}", retryable=True, http_status=500)
         if msg is _EOF or msg.get("type") != "ready":
             self._kill()
-            detail = msg.get("message") if isinstance(msg, dict) else self.stderr_tail()
+            detail = (msg.get("message") if isinstance(msg, dict) else "") + "\n" + self.stderr_tail()
             raise CapabilityError(SIDECAR_CRASHED, f"render sidecar failed to start: {detail}", retryable=True, http_status=500)
         self.port = int(msg["port"])
         log.info("render sidecar ready", extra={"pid": proc.pid, "port": self.port, "seconds": round(time.monotonic() - started, 2), "spawns": self.spawns})

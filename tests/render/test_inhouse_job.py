@@ -41,7 +41,7 @@ def test_render_job_runs_on_a_pool_worker_and_returns_an_artifact(backend, asset
     }
     job = b.submit("render_video", {"timeline": timeline})
     job = b.wait(job.id, timeout=240)
-    assert job.status.value == "succeeded", job.error
+    assert job.status.value == "succeeded", job.error.message if job.error else None
     assert job.progress.unit == "frames" and job.progress.done == job.progress.total == 24
     assert job.result["frames"] == 24 and store.exists(job.result["video"]["key"])
 
