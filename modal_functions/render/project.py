@@ -29,6 +29,7 @@ log = get_logger("canvascast.render")
 PROJECT_DIR = Path(os.environ.get("REMOTION_PROJECT_DIR") or Path(__file__).resolve().parent / "remotion")
 BROWSER = os.environ.get("REMOTION_BROWSER_EXECUTABLE", "/usr/bin/chromium")
 CHROME_MODE = os.environ.get("REMOTION_CHROME_MODE", "headless-shell")  # measured faster at 1080p
+GL = os.environ.get("REMOTION_GL") or None  # chromium OpenGL backend; None = Remotion's default
 SIDECAR_SCRIPT = PROJECT_DIR / "sidecar" / "sidecar.mjs"
 BUNDLE_TIMEOUT_S = 300
 

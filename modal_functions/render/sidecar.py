@@ -139,6 +139,7 @@ class Sidecar:
                 "--browser", project.BROWSER,
                 "--chrome-mode", self.chrome_mode,
                 "--log-level", self.log_level,
+                *(["--gl", project.GL] if project.GL else []),
             ],
             cwd=project.PROJECT_DIR,
             env={**os.environ, "TMPDIR": str(self.tmp_dir)},
