@@ -153,6 +153,13 @@ class TranscriberCPU(_Whisper):
 
 @app.function(image=render_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("render_video"))
 def render_video(job: dict[str, Any]) -> dict[str, Any]:
+    if not modal.is_local():
+        # Long renders fan out: chunks go to `render_chunk` containers via .map and come
+        # back through the Volume; the render code plans and combines them.
+        from modal_functions.modal_layer.chunks import map_chunks
+        from modal_functions.render.chunks import RemoteChunks, set_remote_chunks
+
+        set_remote_chunks(RemoteChunks(map=map_chunks, free_workers=CONFIG.function("render_video").max_containers))
     return run_job(job, "render_video")
 
 
