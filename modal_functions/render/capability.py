@@ -33,7 +33,7 @@ from ..errors import CapabilityError
 from ..logs import get_logger
 from . import project
 from .assets import stage_assets
-from .chunks import chunk_specs, combine, plan_chunks, remote_chunks, render_chunked
+from .chunks import chunk_specs, combine, plan_chunks, remote_chunks, render_audio, render_chunked
 from .sidecar import Sidecar, shared_sidecar
 from .timeline import MISSING_ASSET, asset_refs, check_timeline
 from .verify import verify_output
@@ -121,7 +121,10 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
             ctx.progress(0, geo.frames, "frames", f"rendering {len(ranges)} chunks")
             results = remote.map(chunk_specs(ctx.job_id, timeline, ranges))
             per = ranges[0][1] - ranges[0][0] + 1
-            combine(results, output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, sidecar=sidecar, heartbeat=ctx.heartbeat)
+            # The soundtrack is one whole-timeline AAC encode here (cheap: no screenshots),
+            # so the output's audio decodes to exactly a single render's samples.
+            audio = render_audio(props, Path(ctx.workdir), sidecar=sidecar, composition=geo.composition(), heartbeat=ctx.heartbeat)
+            combine(results, output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecar, heartbeat=ctx.heartbeat)
         elif len(ranges) == 1:
             sidecar.render(props, output, composition=geo.composition(), on_progress=on_progress, heartbeat=ctx.heartbeat)
         else:

@@ -3,12 +3,18 @@
 Each chunk is rendered as `h264-ts` with its audio written separately
 (`separateAudioTo`) and `forSeamlessAacConcatenation`, then Remotion's
 `combineChunks` joins video and AAC parts exactly (ffmpeg's concat demuxer would
-drift audio against video). Two drivers use the same plain functions:
+drift audio against video). Per-chunk AAC encodes cannot decode to a single
+render's samples, so the drivers also make ONE whole-timeline audio render
+(`render_audio`, codec "aac": the single render's own mix and encode, no
+screenshots) and `combine(..., audio=)` stream-copies it over the joined audio:
+the output's audio decodes to exactly the single render's samples. Two drivers
+use the same plain functions:
 
 - in-house: `render_chunked()` spreads chunks over a few warm sidecars (browsers)
   in threads; a failed chunk is retried alone on a respawned sidecar;
 - Modal: the render container makes `chunk_specs()`, maps `render_chunk()` over CPU
-  containers (modal_functions/modal_layer/chunks.py), then calls `combine()`.
+  containers (modal_functions/modal_layer/chunks.py), renders the audio itself, then
+  calls `combine()`.
 
 The chunk count comes from the frame count and the free workers (`plan_chunks`).
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import math
 import queue
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +166,41 @@ def render_chunk(
             ctx.close()
 
 
+def render_audio(
+    props: dict[str, Any],
+    out_dir: Path,
+    *,
+    sidecar: Sidecar | None = None,
+    composition: dict[str, int] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> Path:
+    """The whole timeline's soundtrack as ONE AAC encode (`codec: "aac"`, an .m4a).
+
+    It is the same audio mix and the same AAC encode (encoder, bitrate, priming) as
+    the single h264 render's audio track, so `combine(..., audio=)` makes a chunked
+    render decode to exactly the single render's samples. An audio-only render takes
+    no screenshots, so it costs a small part of a chunk.
+    """
+    sidecar = sidecar or shared_sidecar()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "audio.m4a"
+    sidecar.render(props, path, codec="aac", encoder={}, composition=composition, heartbeat=heartbeat)
+    return path
+
+
+def mux_audio(video: Path, audio: Path, output: Path) -> Path:
+    """`video`'s video stream + `audio`'s audio stream into `output`, both stream-copied."""
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-i", str(audio),
+         "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-movflags", "+faststart", str(output)],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise CapabilityError("render_failed", f"muxing the audio track failed: {proc.stderr[-500:]}", http_status=500)
+    return output
+
+
 def combine(
     results: list[dict[str, Any]],
     output: Path,
@@ -166,24 +208,37 @@ def combine(
     fps: int,
     frames_per_chunk: int,
     total_frames: int,
+    audio: Path | None = None,
     sidecar: Sidecar | None = None,
     heartbeat: Callable[[], None] | None = None,
 ) -> Path:
-    """Join rendered chunks (any order in `results`) into one MP4 at `output`."""
+    """Join rendered chunks (any order in `results`) into one MP4 at `output`.
+
+    With `audio` (from `render_audio`), that whole-timeline AAC track replaces the
+    chunks' joined audio (stream copy), so the samples equal a single render's.
+    """
     ordered = sorted(results, key=lambda r: r["index"])
     if [r["index"] for r in ordered] != list(range(len(ordered))):
         raise CapabilityError("chunk_missing", f"chunks {sorted(r['index'] for r in ordered)} are not a complete set", retryable=True, http_status=500)
     sidecar = sidecar or shared_sidecar()
-    sidecar.combine(
-        [Path(r["video"]) for r in ordered],
-        [Path(r["audio"]) for r in ordered],
-        Path(output),
-        fps=fps,
-        frames_per_chunk=frames_per_chunk,
-        total_frames=total_frames,
-        heartbeat=heartbeat,
-    )
-    return Path(output)
+    output = Path(output)
+    joined = output.with_name(output.stem + ".joined" + output.suffix) if audio is not None else output
+    try:
+        sidecar.combine(
+            [Path(r["video"]) for r in ordered],
+            [Path(r["audio"]) for r in ordered],
+            joined,
+            fps=fps,
+            frames_per_chunk=frames_per_chunk,
+            total_frames=total_frames,
+            heartbeat=heartbeat,
+        )
+        if audio is not None:
+            mux_audio(joined, Path(audio), output)
+    finally:
+        if audio is not None:
+            joined.unlink(missing_ok=True)
+    return output
 
 
 def render_chunked(
@@ -254,4 +309,5 @@ def render_chunked(
         raise errors[0]
     if len(results) != len(ranges):
         raise CapabilityError("chunk_missing", f"{len(ranges) - len(results)} chunk(s) never rendered", retryable=True, http_status=500)
-    return combine(list(results.values()), output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, sidecar=sidecars[0], heartbeat=heartbeat)
+    audio = render_audio(props, work_dir, sidecar=sidecars[0], composition=geo.composition(), heartbeat=heartbeat)
+    return combine(list(results.values()), output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecars[0], heartbeat=heartbeat)
