@@ -9,7 +9,8 @@ render:
   different prompts look different and the same prompt always gives the same bytes;
 - the palette from the style (or one derived from the art style's name);
 - the prompt itself, legible: white bold text on an opaque dark panel, wrapped and
-  shrunk to fit, ellipsised only as a last resort.
+  shrunk to fit, ellipsised only as a last resort; placed where a render's captions and
+  Ken Burns crop leave it visible.
 
 Placeholders are never cached; a result containing one is `degraded`.
 """
@@ -199,12 +200,20 @@ def _composition(img: Image.Image, rng: random.Random, colours: list[tuple[int, 
 # ## Text
 
 
+SAFE_INSET = 0.1  # share of the frame a Ken Burns zoom/pan (up to ~1.2x) may crop at each edge
+PANEL_TOP = 0.2  # the prompt panel spans 20%..65% at most: clear of captions in the bottom third
+
+
 def layout_text(prompt: str, width: int, height: int) -> TextLayout:
-    """Wrap the prompt into a panel across the lower part, shrinking the font until it fits."""
+    """Wrap the prompt into a panel in the upper part, shrinking the font until it fits.
+
+    Upper, and inset by SAFE_INSET: in a render, captions sit across the bottom third and a
+    Ken Burns zoom crops the edges, so text there would be covered or cut off.
+    """
     short = min(width, height)
-    margin = round(short * 0.05)
+    margin = round(width * SAFE_INSET)
     panel_w = width - 2 * margin
-    max_panel_h = round(height * (0.45 if height > width else 0.5))
+    max_panel_h = round(height * 0.45)
     words = " ".join(prompt.split())[:4000].split(" ")
     largest, smallest = max(18, round(short / 16)), max(14, round(short / 40))
 
@@ -236,8 +245,8 @@ def layout_text(prompt: str, width: int, height: int) -> TextLayout:
 
 def _panel(lines: list[str], size: int, width: int, height: int, margin: int, truncated: bool) -> TextLayout:
     panel_h = len(lines) * _line_height(size) + 2 * size
-    bottom = height - margin
-    return TextLayout(lines, size, (margin, bottom - panel_h, width - margin, bottom), truncated)
+    top = round(height * PANEL_TOP)
+    return TextLayout(lines, size, (margin, top, width - margin, top + panel_h), truncated)
 
 
 def _wrap(words: list[str], font: ImageFont.FreeTypeFont, max_w: float) -> list[str]:
@@ -271,7 +280,7 @@ def _line_height(size: int) -> int:
 def _badge(draw: ImageDraw.ImageDraw, width: int, height: int, text: str) -> None:
     size = max(12, round(min(width, height) / 36))
     font = _font(size, bold=True)
-    m = round(min(width, height) * 0.04)
+    m = round(min(width, height) * SAFE_INSET)
     tw = font.getlength(text)
     draw.rounded_rectangle((m, m, m + tw + size, m + round(size * 1.7)), radius=size // 2, fill=(0, 0, 0))
     draw.text((m + size // 2, m + round(size * 0.3)), text, font=font, fill=(255, 214, 10))
