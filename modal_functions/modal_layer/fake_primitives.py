@@ -25,7 +25,9 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import shutil
 import sqlite3
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -116,8 +118,14 @@ class FakeDict:
         return self._conn().execute("select count(*) from kv").fetchone()[0]
 
 
-def _attempt(target: Callable[..., Any], args: tuple, conn) -> None:
-    """Body of one fake container: run the function, send ("ok", value) or ("err", exception)."""
+def _attempt(target: Callable[..., Any], args: tuple, conn, tmp: str) -> None:
+    """Body of one fake container: run the function, send ("ok", value) or ("err", exception).
+
+    `tmp` is the container's own /tmp: like a real container's disk it is thrown away with
+    the container, even when the attempt is killed before its cleanup runs.
+    """
+    os.environ["TMPDIR"] = tmp
+    tempfile.tempdir = tmp
     try:
         outcome: tuple = ("ok", target(*args))
     except BaseException as e:  # noqa: BLE001 - the exception *is* the remote result
@@ -162,10 +170,12 @@ class FakeFunctionCall:
         last: tuple = ("err", InternalFailure("no attempt ran"))
         for _ in range(self._retries + 1):
             reader, writer = self._mp.Pipe(duplex=False)
+            tmp = tempfile.mkdtemp(prefix="fake-modal-container-")
             with self._lock:
                 if self._cancelled or self._terminated:
+                    shutil.rmtree(tmp, ignore_errors=True)
                     break
-                self._process = self._mp.Process(target=_attempt, args=(self._target, self._args, writer), daemon=True)
+                self._process = self._mp.Process(target=_attempt, args=(self._target, self._args, writer, tmp), daemon=True)
                 self._process.start()
                 self.attempts += 1
             writer.close()
@@ -177,6 +187,7 @@ class FakeFunctionCall:
             finally:
                 reader.close()
             self._process.join()
+            shutil.rmtree(tmp, ignore_errors=True)
             last = outcome
             if outcome[0] == "ok" or self._cancelled or self._terminated:
                 break
