@@ -48,8 +48,8 @@ ENCODER: dict[str, Any] = {"crf": 20, "x264Preset": "veryfast", "pixelFormat": "
 _EOF = object()
 
 
-def _private_tmp() -> Path:
-    """`$TMPDIR/canvascast-sidecar/<pid>-<random>/`; dirs of dead processes are swept first.
+def _private_tmp(label: str = "") -> Path:
+    """`$TMPDIR/canvascast-sidecar/<pid>-<label><random>/`; dirs of dead processes are swept first.
 
     Kept short on purpose: chromium puts a unix socket in it (108-byte path limit).
     """
@@ -62,7 +62,7 @@ def _private_tmp() -> Path:
             shutil.rmtree(d, ignore_errors=True)
         except (ValueError, PermissionError):
             pass
-    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{label}", dir=base))
 
 
 def default_concurrency() -> int:
@@ -85,7 +85,8 @@ class Sidecar:
     ):
         self.bundle = Path(bundle)
         self._own_serve = serve_dir is None
-        self.serve_dir = Path(serve_dir) if serve_dir else Path(tempfile.mkdtemp(prefix="canvascast-serve-"))
+        # An own serve dir is named after this process too, so a killed worker's is swept.
+        self.serve_dir = Path(serve_dir) if serve_dir else _private_tmp("serve-")
         # Remotion's and chromium's temp files (browser profile, frame buffers, audio
         # mixing) go to a private TMPDIR that is wiped on respawn, removed on close and
         # swept once its process is gone, so a killed worker leaves nothing behind.

@@ -38,5 +38,6 @@ def test_runs_under_the_runtime_context_with_a_real_store(fake, make_engine, tmp
             assert im.size == (48, 64) == (item.width, item.height)  # the fake answers 3:4
     assert sorted(r.body["contents"][0]["parts"][0]["text"].split("\n")[0] for r in fake.requests) == ["a fox", "a heron", "a whale"]
     # the cache index lives in the same store: a second run is free
-    again = capability.CAPABILITY.run(make_engine(), request, LocalTaskContext(settings=settings, store=store))
+    with LocalTaskContext(settings=settings, store=store) as ctx2:
+        again = capability.CAPABILITY.run(make_engine(), request, ctx2)
     assert all(im.cached for im in again.images) and len(fake.requests) == 3
