@@ -11,9 +11,8 @@
  *   - the caption word on screen at sampled times is the alignment's word (OCR).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { openSync, readFileSync, closeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openPostgres } from "../../apps/worker/src/db/postgres.ts";
@@ -24,44 +23,20 @@ import { checkCaptions } from "../../apps/worker/test/support/captions.ts";
 import { ComputeServer, REPO } from "../../apps/worker/test/support/computeServer.ts";
 import { createTestDatabase } from "../../apps/worker/test/support/postgres.ts";
 import { tempDir } from "../../apps/worker/test/support/tmp.ts";
+import { until } from "../../apps/worker/test/support/until.ts";
+import { WorkerProcesses } from "../../apps/worker/test/support/workerProcess.ts";
 
 const TOKEN = "e2e-compute-token";
-const WORKER_DIR = join(REPO, "apps/worker");
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs)); // polling interval of a condition with a deadline
-  }
-}
 
 const dir = tempDir("cc-e2e-");
 const pg = createTestDatabase("cc_e2e");
 const compute = new ComputeServer({ dataDir: join(dir.path, "data"), token: TOKEN, env: { IMAGE_FALLBACK: "placeholder" } });
-const workers: ChildProcess[] = [];
+const workers = new WorkerProcesses(dir.path, () => ({
+  DATABASE_URL: pg.url, CANVASCAST_DATA_DIR: join(dir.path, "data"),
+  COMPUTE_URL: compute.url, COMPUTE_TOKEN: TOKEN, COMPUTE_PUBLIC_URL: compute.url,
+  WORKER_LEASE_S: "4", WORKER_HEARTBEAT_MS: "1000", WORKER_POLL_MS: "200", WORKER_BACKOFF_BASE_S: "0.1",
+}));
 let db: Db;
-
-function startWorker(name: string): ChildProcess {
-  const log = openSync(join(dir.path, `${name}.log`), "a");
-  const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: WORKER_DIR,
-    stdio: ["ignore", log, log],
-    env: {
-      ...process.env,
-      NODE_TEST_CONTEXT: "", LOG_LEVEL: "info",
-      WORKER_ROLE: "worker", DATABASE_URL: pg.url, CANVASCAST_DATA_DIR: join(dir.path, "data"),
-      COMPUTE_URL: compute.url, COMPUTE_TOKEN: TOKEN, COMPUTE_PUBLIC_URL: compute.url,
-      WORKER_LEASE_S: "4", WORKER_HEARTBEAT_MS: "1000", WORKER_POLL_MS: "200", WORKER_BACKOFF_BASE_S: "0.1",
-      WARM_ENABLED: "0",
-    },
-  });
-  closeSync(log);
-  workers.push(p);
-  return p;
-}
 
 before(async () => {
   await compute.start(120_000);
@@ -70,7 +45,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const w of workers) if (w.exitCode === null) w.kill("SIGKILL");
+  workers.killAll();
   await db?.close();
   await compute.stop();
   pg.drop();
@@ -85,7 +60,7 @@ test("kill -9 mid-pipeline: the render finishes after restart, nothing runs twic
   assert.equal(((await up.json()) as { key: string }).key, request.narration_audio);
   const { row } = await enqueue(db, { owner: "e2e", request, idempotencyKey: "e2e-kill-9" });
 
-  const w1 = startWorker("worker1");
+  const w1 = workers.start("worker1");
   const exited1 = new Promise((r) => w1.once("exit", r));
   const inflight = await until("the render step's compute job to be running", async () => {
     const steps = await listSteps(db, row.id);
@@ -100,7 +75,7 @@ test("kill -9 mid-pipeline: the render finishes after restart, nothing runs twic
 
   w1.kill("SIGKILL");
   await exited1;
-  startWorker("worker2");
+  workers.start("worker2");
 
   const done = await until("the render to finish", async () => {
     const r = await getRender(db, row.id);

@@ -15,23 +15,24 @@
  *   - both worker processes took part.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { migrate } from "./db/migrate.ts";
 import { openPostgres } from "./db/postgres.ts";
 import type { Db } from "./db/db.ts";
 import { enqueue, getRender, listSteps } from "./queue/index.ts";
-import { ComputeServer, REPO } from "../test/support/computeServer.ts";
+import { ComputeServer } from "../test/support/computeServer.ts";
 import { createTestDatabase } from "../test/support/postgres.ts";
 import { tempDir } from "../test/support/tmp.ts";
+import { until } from "../test/support/until.ts";
+import { WorkerProcesses } from "../test/support/workerProcess.ts";
 
 const N = 1;
 const TOKEN = "burst-e2e-token";
 const SECRET = "burst-e2e-signing-secret-0123456789abcdef";
-const WORKER_DIR = join(REPO, "apps/worker");
 const SENTENCES = [
   "Every day, the ocean rises and falls along the coast.",
   "These tides are pulled by the moon, whose gravity tugs on the water.",
@@ -40,16 +41,6 @@ const SENTENCES = [
   "Waves roll onto a sandy coast at golden hour.",
   "The full moon hangs above a quiet sea.",
 ];
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs)); // polling interval of a condition with a deadline
-  }
-}
 
 /** Most intervals open at once (an end at the same instant as a start counts as before it). */
 function maxOverlap(intervals: Array<[number, number]>): number {
@@ -68,28 +59,13 @@ const pg = createTestDatabase("cc_burst");
 const serverEnv = { IMAGE_FALLBACK: "placeholder", ARTIFACT_SIGNING_SECRET: SECRET };
 const inhouse = new ComputeServer({ dataDir: inhouseDir, token: TOKEN, env: serverEnv, pools: { render_video: { workers: N, queue: 0 } } });
 const modal = new ComputeServer({ dataDir: modalDir, token: TOKEN, env: serverEnv, backendName: "modal" });
-const workers: ChildProcess[] = [];
+const workers = new WorkerProcesses(dir.path, () => ({
+  DATABASE_URL: pg.url, CANVASCAST_DATA_DIR: inhouseDir,
+  COMPUTE_URL: inhouse.url, COMPUTE_TOKEN: TOKEN, COMPUTE_PUBLIC_URL: inhouse.url,
+  MODAL_COMPUTE_URL: modal.url, MODAL_COMPUTE_TOKEN: TOKEN, ARTIFACT_SIGNING_SECRET: SECRET,
+  WORKER_CONCURRENCY: "2", WORKER_POLL_MS: "200", WORKER_BACKOFF_BASE_S: "0.1",
+}));
 let db: Db;
-
-function startWorker(name: string): ChildProcess {
-  const log = openSync(join(dir.path, `${name}.log`), "a");
-  const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: WORKER_DIR,
-    stdio: ["ignore", log, log],
-    env: {
-      ...process.env,
-      NODE_TEST_CONTEXT: "", LOG_LEVEL: "info",
-      WORKER_ROLE: "worker", DATABASE_URL: pg.url, CANVASCAST_DATA_DIR: inhouseDir,
-      COMPUTE_URL: inhouse.url, COMPUTE_TOKEN: TOKEN, COMPUTE_PUBLIC_URL: inhouse.url,
-      MODAL_COMPUTE_URL: modal.url, MODAL_COMPUTE_TOKEN: TOKEN, ARTIFACT_SIGNING_SECRET: SECRET,
-      WORKER_CONCURRENCY: "2", WORKER_POLL_MS: "200", WORKER_BACKOFF_BASE_S: "0.1",
-      WARM_ENABLED: "0",
-    },
-  });
-  closeSync(log);
-  workers.push(p);
-  return p;
-}
 
 before(async () => {
   mkdirSync(join(inhouseDir, "store"), { recursive: true });
@@ -101,7 +77,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const w of workers) if (w.exitCode === null) w.kill("SIGKILL");
+  workers.killAll();
   await db?.close();
   await Promise.all([inhouse.stop(), modal.stop()]);
   pg.drop();
@@ -121,8 +97,8 @@ test(`burst: 2 worker processes, in-house render capacity ${N}, ${3 * N} renders
     const { row } = await enqueue(db, { owner: "burst", request, idempotencyKey: `burst-${i}` });
     ids.push(row.id);
   }
-  startWorker("worker1");
-  startWorker("worker2");
+  workers.start("worker1");
+  workers.start("worker2");
 
   const lockers = new Set<string>();
   await until("every render to finish", async () => {

@@ -18,6 +18,7 @@ import type { Publisher } from "../storage/publisher.ts";
 import { ComputeServer } from "../../test/support/computeServer.ts";
 import { createTestDatabase } from "../../test/support/postgres.ts";
 import { tempDir } from "../../test/support/tmp.ts";
+import { until } from "../../test/support/until.ts";
 import { runComputeStep } from "./computeStep.ts";
 import { RenderAborted, StepError } from "./errors.ts";
 import type { RenderContext } from "./types.ts";
@@ -123,13 +124,13 @@ describe("compute steps on a real compute server", () => {
     const r = await freshRender();
     const ac = new AbortController();
     const running = runComputeStep(await ctxFor(r, ac.signal), "render", "diagnostic", () => ({ action: "sleep", seconds: 60 }));
-    const step = await until(async () => (await listSteps(db, r.id)).find((s) => s.status === "running" && s.compute_job_id));
+    const step = await until("the step to run a compute job", async () => (await listSteps(db, r.id)).find((s) => s.status === "running" && s.compute_job_id), 30_000);
     ac.abort(new RenderAborted("cancelled"));
     await assert.rejects(running, RenderAborted);
-    const job = await until(async () => {
+    const job = await until("the compute job", async () => {
       const j = await server.job(step.compute_job_id!);
       return j.status === "cancelled" ? j : null;
-    });
+    }, 30_000);
     assert.equal(job.status, "cancelled");
     assert.equal((await listSteps(db, r.id))[0]?.status, "cancelled");
   });
@@ -144,23 +145,13 @@ describe("compute steps on a real compute server", () => {
       const res = await fetch(`${base}/v1/renders/${r.id}`, { method: "DELETE", headers: { authorization: "Bearer tok" } });
       assert.equal(res.status, 200);
       assert.equal(((await res.json()) as { status: string }).status, "cancelled");
-      const j = await until(async () => {
+      const j = await until("the compute job to be cancelled", async () => {
         const x = await server.job(job.id);
         return x.status === "cancelled" ? x : null;
-      });
+      }, 30_000);
       assert.equal(j.status, "cancelled");
     } finally {
       await app.close();
     }
   });
 });
-
-async function until<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
-    await new Promise((r) => setTimeout(r, 50)); // poll interval of a condition with a deadline
-  }
-}
