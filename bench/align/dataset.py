@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from modal_functions.align.audio import trim_silence, write_wav
 
 SR = 16_000
 NOISE_DBFS = -45.0
@@ -103,24 +104,6 @@ def _resample(audio: np.ndarray, sr: int) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def _trim(audio: np.ndarray) -> np.ndarray:
-    """Cut leading and trailing samples quieter than TRIM_DBFS (1 ms frames)."""
-    thr = 10 ** (TRIM_DBFS / 20)
-    frames = audio[: len(audio) // 16 * 16].reshape(-1, 16)
-    loud = np.nonzero(np.sqrt((frames**2).mean(1)) > thr)[0]
-    if loud.size == 0:
-        return audio[:0]
-    return audio[loud[0] * 16 : (loud[-1] + 1) * 16]
-
-
-def _write_wav(path: Path, audio: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(SR)
-        f.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-
-
 def _level(audio: np.ndarray, rng: np.random.Generator, noisy: bool) -> np.ndarray:
     rms = float(np.sqrt(np.mean(audio**2))) or 1.0
     audio = audio * (10 ** (SPEECH_RMS_DBFS / 20) / rms)
@@ -137,7 +120,7 @@ def _word_clip(espeak, sentences: list[str], kind: str, voice: str, rate: int, r
     words = [w for s in sentences for w in s.split()]
     for i, word in enumerate(words):
         raw, sr = espeak.synth(word.strip(".,;:!?"), voice=voice, rate=rate)[0], espeak.sample_rate
-        audio = _trim(_resample(raw, sr))
+        audio = trim_silence(_resample(raw, sr), TRIM_DBFS)
         if i:
             joins += 1
             sentence_end = words[i - 1].endswith((".", ","))
@@ -209,7 +192,7 @@ def build(cache_dir: Path, seed: int = 7, n_word_clips: int = 16, n_continuous: 
         audio = _level(audio, nrng, noisy)
         name = f"{i:02d}-{kind}{'-noisy' if noisy else ''}"
         path = root / f"{name}.wav"
-        _write_wav(path, audio)
+        write_wav(path, audio)
         clips.append(Clip(name, kind, noisy, voice, rate, str(path), truth, zero, joins))
     manifest.write_text(json.dumps([{**asdict(c)} for c in clips], indent=1))
     return clips

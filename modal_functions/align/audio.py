@@ -90,3 +90,24 @@ def speech_regions(audio: np.ndarray) -> list[dict]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     return get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=200, speech_pad_ms=0))
+
+
+def trim_silence(audio: np.ndarray, dbfs: float = -50.0) -> np.ndarray:
+    """Cut leading and trailing samples quieter than `dbfs` (RMS over 1 ms frames); all-quiet gives an empty array."""
+    frames = audio[: len(audio) // 16 * 16].reshape(-1, 16)
+    loud = np.nonzero(np.sqrt((frames**2).mean(1)) > 10 ** (dbfs / 20))[0]
+    if loud.size == 0:
+        return audio[:0]
+    return audio[loud[0] * 16 : (loud[-1] + 1) * 16]
+
+
+def write_wav(path: Path, audio: np.ndarray) -> Path:
+    """16 kHz mono float samples in [-1, 1] to a 16-bit PCM WAV (clipped); returns `path`."""
+    import wave
+
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(SAMPLE_RATE)
+        f.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return Path(path)

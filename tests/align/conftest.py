@@ -11,12 +11,13 @@ import io
 import random
 import shutil
 import subprocess
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from modal_functions.align.audio import trim_silence, write_wav
 
 SR = 16_000
 SENTENCE = "Our new video explains how solar panels turn light into power for the house."
@@ -36,28 +37,13 @@ def _espeak(text: str, voice: str, rate: int) -> np.ndarray:
     return decode_audio(io.BytesIO(wav), sampling_rate=SR)
 
 
-def _trim(audio: np.ndarray, dbfs: float = -50.0) -> np.ndarray:
-    frames = audio[: len(audio) // 16 * 16].reshape(-1, 16)
-    loud = np.nonzero(np.sqrt((frames**2).mean(1)) > 10 ** (dbfs / 20))[0]
-    return audio[loud[0] * 16 : (loud[-1] + 1) * 16]
-
-
-def write_wav(path: Path, audio: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(SR)
-        f.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
 def word_clip(path: Path, sentence: str, *, gaps: str, seed: int, voice: str = "en-us", rate: int = 165) -> Clip:
     rng = random.Random(seed)
     parts = [np.zeros(int(0.3 * SR), np.float32)]
     t = 0.3
     truth = []
     for i, word in enumerate(sentence.split()):
-        audio = _trim(_espeak(word.strip(".,"), voice, rate))
+        audio = trim_silence(_espeak(word.strip(".,"), voice, rate))
         if i:
             gap = 0.0 if gaps == "joined" else rng.uniform(0.25, 0.6)
             parts.append(np.zeros(int(round(gap * SR)), np.float32))
