@@ -72,6 +72,12 @@ class Job(Strict):
     queue_seconds: float | None = None
     cost: Cost | None = None
 
+    @classmethod
+    def queued(cls, id: str, kind: str, input: dict[str, Any], idempotency_key: str | None, backend: str, now: datetime) -> "Job":
+        """A just-submitted job, as every backend records it before anything runs."""
+        return cls(id=id, kind=kind, status=JobStatus.queued, input=input, idempotency_key=idempotency_key,
+                   created_at=now, updated_at=now, backend=backend)
+
 
 class JobCreate(Strict):
     kind: Kind

@@ -183,16 +183,7 @@ class ModalBackend:
         object_name, sized = choose_object(self.config, kind, request)
         now = _now()
         job_id = uuid.uuid4().hex
-        job = Job(
-            id=job_id,
-            kind=kind,
-            status=JobStatus.queued,
-            input=input,
-            idempotency_key=idempotency_key,
-            created_at=now,
-            updated_at=now,
-            backend="modal",
-        )
+        job = Job.queued(job_id, kind, input, idempotency_key, "modal", now)
         # The record exists before the idempotency claim and the spawn, so whoever finds
         # the index or polls right after submit always finds the job.
         rec = {"job": job.model_dump(mode="json"), "call_id": None, "object": object_name}

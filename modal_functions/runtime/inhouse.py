@@ -204,16 +204,7 @@ class InHouseBackend:
                     return self.poll(job_id)
             pool.check_room()  # capacity (429); only submits add work, and they hold this lock
             now = self._now()
-            job = Job(
-                id=new_job_id(),
-                kind=kind,
-                status=JobStatus.queued,
-                input=input,
-                idempotency_key=idempotency_key,
-                created_at=now,
-                updated_at=now,
-                backend="inhouse",
-            )
+            job = Job.queued(new_job_id(), kind, input, idempotency_key, "inhouse", now)
             job, _ = self.registry.create(job, digest)
             ticket = Ticket(job_id=job.id, kind=kind, input=input)
             with self._cond:
