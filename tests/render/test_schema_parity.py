@@ -49,7 +49,11 @@ def _norm(node: dict, defs: dict) -> dict:
     if "enum" in node:
         return {"enum": sorted(node["enum"]), "nullable": False}
     kind = node.get("type")
-    out: dict = {"type": "number" if kind == "integer" else kind, "nullable": False}
+    nullable = False
+    if isinstance(kind, list):  # zod >= 4.5 writes a nullable scalar as {"type": ["number", "null"]}
+        nullable = "null" in kind
+        (kind,) = [k for k in kind if k != "null"]
+    out: dict = {"type": "number" if kind == "integer" else kind, "nullable": nullable}
     out.update({k: node[k] for k in KEYS if k in node})
     if kind == "object":
         out["properties"] = {k: _norm(v, defs) for k, v in node.get("properties", {}).items()}
