@@ -20,7 +20,7 @@ export class WorkerProcesses {
    */
   constructor(private readonly logDir: string, private readonly env: () => Record<string, string>) {}
 
-  start(name: string, env: Record<string, string> = {}): ChildProcess {
+  start(name: string): ChildProcess {
     const log = openSync(join(this.logDir, `${name}.log`), "a");
     const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: WORKER_DIR,
@@ -29,7 +29,6 @@ export class WorkerProcesses {
         ...process.env,
         NODE_TEST_CONTEXT: "", LOG_LEVEL: "info", WORKER_ROLE: "worker", WARM_ENABLED: "0",
         ...this.env(),
-        ...env,
       },
     });
     closeSync(log);
