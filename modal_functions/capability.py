@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from .runtime.parts import PartsClient
     from .storage.base import ArtifactStore
 
 
@@ -23,6 +24,7 @@ class TaskContext(Protocol):
     attempt: int
     workdir: Path  # private temp dir, removed by the runtime on every path
     store: "ArtifactStore"
+    parts: "PartsClient | None"  # this pool's idle workers (runtime/parts.py); None off the in-house pool
 
     def progress(self, done: float, total: float | None = None, unit: str | None = None, message: str | None = None) -> None: ...
 
@@ -46,3 +48,5 @@ class Capability:
     """Cheap checks at submission time (raise CapabilityError with a 4xx http_status)."""
     close: Callable[[Any], None] | None = None
     """Release the heavy state (e.g. stop a sidecar) when a worker shuts down cleanly."""
+    run_part: Callable[[Any, dict[str, Any], TaskContext], dict[str, Any]] | None = None
+    """One piece of another worker's job (a render chunk), handed over by `parts.fan_out`."""

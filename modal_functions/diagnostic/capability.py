@@ -11,6 +11,7 @@ real capabilities (`POST /v1/jobs {"kind": "diagnostic", ...}`), without a model
 | `stall`          | reports progress once, then goes silent for `seconds` (0 = an hour)       |
 | `sleep`          | sleeps `seconds` in `steps` steps, heartbeating and reporting progress    |
 | `crash`          | kills its own worker process (`os._exit`)                                 |
+| `fan_out`        | `pieces` pieces of `seconds` each through `parts.fan_out`: the pool's idle workers run some; `fail_elsewhere` makes a piece fail off the job's own worker |
 
 Its heavy state is fake but observable: `load()` counts how many times this process
 loaded it, and every result carries that count and the worker's pid, so a test can
@@ -30,6 +31,7 @@ from typing import Any
 from ..capability import Capability, TaskContext
 from ..contract.diagnostic import DiagnosticRequest, DiagnosticResult
 from ..errors import TRANSIENT, CapabilityError
+from ..runtime.parts import fan_out
 
 DIAGNOSTIC_FAILURE = "diagnostic_failure"
 STALL_FOREVER_S = 3600.0
@@ -68,6 +70,9 @@ def run(state: dict[str, Any], request: DiagnosticRequest, ctx: TaskContext) -> 
     if action == "stall":
         ctx.progress(0, 1, "steps", "stalling")
         time.sleep(request.seconds or STALL_FOREVER_S)  # no heartbeat: the watchdog must act
+    if action == "fan_out":
+        pids = _fan_out(request, ctx)
+        return DiagnosticResult(echo=request.payload, pid=os.getpid(), loads=state["loads"], attempt=ctx.attempt, piece_pids=pids)
     if action == "sleep":
         step = request.seconds / request.steps
         for i in range(request.steps):
@@ -78,10 +83,36 @@ def run(state: dict[str, Any], request: DiagnosticRequest, ctx: TaskContext) -> 
     return DiagnosticResult(echo=request.payload, pid=os.getpid(), loads=state["loads"], attempt=ctx.attempt)
 
 
+def _fan_out(request: DiagnosticRequest, ctx: TaskContext) -> list[int]:
+    specs = [{"index": i, "seconds": request.seconds, "owner": os.getpid(), "fail_elsewhere": request.fail_elsewhere}
+             for i in range(request.pieces)]
+
+    def here(_index: int, spec: dict[str, Any], report) -> dict[str, Any]:
+        return run_piece(spec, ctx, report)
+
+    results = fan_out(ctx.parts, specs, here, on_progress=lambda done: ctx.progress(done, request.pieces, "pieces"), heartbeat=ctx.heartbeat)
+    return [r["pid"] for r in results]
+
+
+def run_piece(spec: dict[str, Any], ctx: TaskContext, report=None) -> dict[str, Any]:
+    if spec["fail_elsewhere"] and os.getpid() != spec["owner"]:
+        raise CapabilityError(DIAGNOSTIC_FAILURE, f"piece {spec['index']} told to fail off its job's worker", retryable=False)
+    _sleep_heartbeating(spec["seconds"], ctx)
+    if report is not None:
+        report(1)
+    ctx.progress(1, 1, "pieces")
+    return {"index": spec["index"], "pid": os.getpid()}
+
+
+def run_part(state: dict[str, Any], spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    return run_piece(spec, ctx)
+
+
 CAPABILITY = Capability(
     kind="diagnostic",
     request_model=DiagnosticRequest,
     result_model=DiagnosticResult,
     load=load,
     run=run,
+    run_part=run_part,
 )

@@ -5,6 +5,7 @@
 - `pool.py`        per-kind warm pools: slot threads owning long-lived worker processes
 - `process.py`     the parent's handle on one worker (own session, pipes, killpg)
 - `worker_main.py` the worker process: load heavy state once, serve jobs over the pipe
+- `parts.py`       a job's pieces on its pool's idle workers (`fan_out`, `PartsClient`)
 - `watchdog.py`    `Watchdog` (stall/timeout verdicts, injectable clock), `supervise()`, process-group kills
 - `progress.py`    `Reporter` (throttle + watchdog beats) and sinks: pipe, dict/modal.Dict, callback
 - `context.py`     `RuntimeContext` (the concrete TaskContext) and `LocalTaskContext` (CLI, tests)

@@ -28,6 +28,7 @@ from .watchdog import Watchdog
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from .parts import PartsClient
     from ..storage.base import ArtifactStore
 
 ARTIFACT_PREFIXES = ("artifacts/", "renders/")
@@ -49,8 +50,10 @@ class RuntimeContext:
         watchdog: Watchdog | None = None,
         allow_local_paths: bool = False,
         min_interval: float = 0.2,
+        parts: "PartsClient | None" = None,
     ):
         self.job_id = job_id
+        self.parts = parts  # idle workers of the same pool (in-house pool workers only)
         self.attempt = attempt
         self.workdir = Path(workdir)
         self._settings = settings

@@ -16,6 +16,9 @@ A model, bundle or browser is loaded once per worker and serves many jobs.
 - Retry layering: the pool retries worker crashes and retryable `CapabilityError`s up
   to `[functions.<kind>] retries`. Stalls, timeouts and cancels are final here (the
   caller may start a fresh job with a new key).
+- Parts (parts.py): a running job may hand pieces of its work to this pool's idle
+  workers. They go to the front of the queue, run like jobs, report to the job's
+  worker instead of the hooks, and are cancelled when the job's attempt ends.
 
 The pool knows nothing about job records: it reports through `PoolHooks`.
 """
@@ -45,9 +48,9 @@ LOAD_RETRY_AFTER_S = 30.0
 FINAL_CODES = {STALLED, TIMEOUT, CANCELLED, INTERRUPTED}
 
 
-@dataclass
+@dataclass(eq=False)
 class Ticket:
-    """One job as the pool sees it."""
+    """One job (or one part of a job) as the pool sees it; compared by identity."""
 
     job_id: str
     kind: str
@@ -55,6 +58,9 @@ class Ticket:
     attempts: int = 0
     seconds: float = 0.0  # worker time across attempts
     cancel: threading.Event = field(default_factory=threading.Event)
+    parent: Ticket | None = None  # set on a part: the job it is a piece of
+    notify: Callable[[str, dict[str, Any]], None] | None = None  # a part's updates to its job's worker
+    children: list[Ticket] = field(default_factory=list)  # a job's parts in its current attempt
 
 
 @dataclass
@@ -137,7 +143,7 @@ class KindPool:
         """Stop every worker (killing running jobs); returns the tickets still queued."""
         with self._cond:
             self._closing = True
-            left = list(self._queue)
+            left = [t for t in self._queue if t.parent is None]  # parts die with their job
             self._queue.clear()
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
@@ -186,6 +192,73 @@ class KindPool:
         with self._cond:
             self._warm_until = max(self._warm_until, until_monotonic)
             self._cond.notify_all()
+
+    # ## Parts of a running job
+
+    def idle_workers(self) -> int:
+        """Workers with no job and nothing queued for them."""
+        with self._cond:
+            return max(0, sum(slot.ticket is None for slot in self.slots) - len(self._queue))
+
+    def submit_parts(self, parent: Ticket, notify: Callable[[str, dict[str, Any]], None], specs: list[dict[str, Any]]) -> list[str]:
+        """Queue `specs` as parts of `parent`, ahead of waiting jobs (they are work already admitted)."""
+        with self._cond:
+            base = len(parent.children)
+            tickets = [
+                Ticket(job_id=f"{parent.job_id}:part-{parent.attempts}-{base + i + 1}", kind=self.kind, input=spec, parent=parent, notify=notify)
+                for i, spec in enumerate(specs)
+            ]
+            parent.children += tickets
+            self._queue.extendleft(reversed(tickets))
+            self._cond.notify_all()
+        log.info("parts queued", extra={"kind": self.kind, "job_id": parent.job_id, "parts": len(tickets)})
+        return [t.job_id for t in tickets]
+
+    def take_part(self, parent: Ticket, part_id: str) -> bool:
+        """Withdraw a part of `parent` that no worker has started."""
+        with self._cond:
+            for ticket in self._queue:
+                if ticket.job_id == part_id and ticket.parent is parent:
+                    self._queue.remove(ticket)
+                    return True
+        return False
+
+    def _end_parts(self, parent: Ticket) -> None:
+        """The job's attempt is over: drop its queued parts and cancel the running ones."""
+        with self._cond:
+            children, parent.children = parent.children, []
+            for child in children:
+                if child in self._queue:
+                    self._queue.remove(child)
+                child.cancel.set()
+
+    def _answer_parts(self, ticket: Ticket, proc: WorkerProcess, message: tuple) -> None:
+        _, rid, op, arg = message
+        value: Any
+        if ticket.parent is not None:
+            value = {"error": "a part cannot have parts"}
+        elif op == "idle":
+            value = self.idle_workers()
+        elif op == "submit":
+            value = self.submit_parts(ticket, _pusher(proc), list(arg))
+        elif op == "take":
+            value = self.take_part(ticket, str(arg))
+        else:
+            value = {"error": f"unknown parts request {op!r}"}
+        proc.send(("parts_reply", rid, value))
+
+    def _part_event(self, name: str, ticket: Ticket, *args: Any) -> None:
+        assert ticket.notify is not None
+        if name == "on_start":
+            ticket.notify(ticket.job_id, {"state": "running"})
+        elif name == "on_progress":
+            progress: Progress = args[0]
+            ticket.notify(ticket.job_id, {"done": progress.done, "total": progress.total})
+        elif name == "on_finish":
+            outcome: Outcome = args[0]
+            log.info("part finished", extra={"kind": self.kind, "job_id": ticket.job_id, "status": outcome.status,
+                                             "attempts": ticket.attempts, "seconds": round(ticket.seconds, 3)})
+            ticket.notify(ticket.job_id, {"state": outcome.status, "result": outcome.result, "error": outcome.error})
 
     def want_warm(self) -> bool:
         return self.pool.preload or self._warm_until > time.monotonic()
@@ -376,7 +449,7 @@ class KindPool:
                                                 "code": err.get("code"), "error": err.get("message")})
                 continue
             break
-        if outcome.status == "succeeded":
+        if outcome.status == "succeeded" and ticket.parent is None:
             self._durations.append(ticket.seconds)
         return outcome
 
@@ -395,7 +468,10 @@ class KindPool:
                     raise WorkerDied(f"worker failed to start: {e}") from e
             proc = slot.proc
             watchdog = Watchdog(stall_timeout=self.function.stall_timeout, timeout=self.function.timeout)
-            proc.send(("run", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
+            if ticket.parent is None:
+                proc.send(("run", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
+            else:
+                proc.send(("part", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
             while True:
                 if ticket.cancel.is_set():
                     self._discard(slot)
@@ -409,6 +485,8 @@ class KindPool:
                     watchdog.beat()
                     if op == "progress":
                         self._hook("on_progress", ticket, Progress.model_validate(message[1]))
+                    elif op == "parts":
+                        self._answer_parts(ticket, proc, message)
                     elif op == "done":
                         _, result, cold, slot.loaded = message
                         return Outcome("succeeded", result=result, cold_start=cold)
@@ -427,10 +505,26 @@ class KindPool:
             return Outcome("failed", error=_error(WORKER_CRASHED, f"the worker process died: {e}", True), cold_start=cold)
         finally:
             ticket.seconds += time.monotonic() - started
+            self._end_parts(ticket)
             self.tempdirs.remove(workdir)
 
-    def _hook(self, name: str, *args: Any) -> None:
+    def _hook(self, name: str, ticket: Ticket, *args: Any) -> None:
         try:
-            getattr(self.hooks, name)(*args)
+            if ticket.parent is not None:
+                self._part_event(name, ticket, *args)
+            else:
+                getattr(self.hooks, name)(ticket, *args)
         except Exception:  # noqa: BLE001
             log.exception("pool hook failed", extra={"hook": name, "kind": self.kind})
+
+
+def _pusher(proc: WorkerProcess) -> Callable[[str, dict[str, Any]], None]:
+    """Sends part updates to a job's worker; a worker that is gone has nobody to tell."""
+
+    def push(part_id: str, update: dict[str, Any]) -> None:
+        try:
+            proc.send(("part_update", part_id, update))
+        except WorkerDied:
+            pass
+
+    return push

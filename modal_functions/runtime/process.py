@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,11 +46,13 @@ class WorkerProcess:
         self.pid = self.proc.pid
         self._to = Connection(p2c_w, readable=False)
         self._from = Connection(c2p_r, writable=False)
+        self._send_lock = threading.Lock()  # the slot thread and part updates from other slots
         self.send(("init", init))
 
     def send(self, message: tuple) -> None:
         try:
-            self._to.send(message)
+            with self._send_lock:
+                self._to.send(message)
         except (BrokenPipeError, ConnectionResetError, OSError) as e:
             raise WorkerDied(f"worker {self.pid} pipe closed: {e}") from e
 

@@ -10,7 +10,12 @@ with one `os.killpg`). It talks to the parent over two pipes with
     ("load",)                              ("hb",) ... ("loaded", loads) | ("load_failed", error)
     ("run", job_id, attempt, input, dir)   ("hb",) / ("progress", {...}) ... ("done", result, cold, loaded)
                                                                            | ("error", error, cold, loaded)
+    ("part", part_id, attempt, spec, dir)  the same replies, from `Capability.run_part` (parts.py)
+    ("parts_reply", ...), ("part_update", ...)   <- answers to a running job's ("parts", ...) requests
     ("stop",)                              (exits 0 after `Capability.close`)
+
+One reader thread owns the inbound pipe: it hands parts traffic to the running job's
+`PartsClient` and queues everything else for the main loop.
 
 `error` is a `{code, message, retryable}` dict. A worker whose parent goes away
 (pipe EOF, or re-parented) kills its own process group and exits.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
+import queue
 import signal
 import sys
 import threading
@@ -32,6 +38,7 @@ from typing import Any
 from ..errors import INTERNAL, VALIDATION_ERROR, CapabilityError
 from ..logs import get_logger, setup_logging
 from .context import RuntimeContext
+from .parts import PartsClient
 from .progress import PipeSink
 
 log = get_logger("canvascast.worker")
@@ -51,6 +58,7 @@ class Worker:
         self.state: Any = None
         self.loaded = False
         self.loads = 0
+        self.parts = PartsClient(send)
 
     def ensure_loaded(self) -> bool:
         """Load the heavy state if not loaded yet; returns True when this call loaded it."""
@@ -81,6 +89,17 @@ class Worker:
             return
         self.send(("loaded", self.loads))
 
+    def _context(self, job_id: str, attempt: int, workdir: str, parts: PartsClient | None) -> RuntimeContext:
+        return RuntimeContext(
+            job_id=job_id,
+            attempt=attempt,
+            workdir=Path(workdir),
+            sink=PipeSink(self.send),
+            settings=self.settings,
+            store=self.store,
+            parts=parts,
+        )
+
     def run(self, job_id: str, attempt: int, input: dict[str, Any], workdir: str) -> None:
         cold = False
         try:
@@ -89,14 +108,8 @@ class Worker:
                 request = self.capability.request_model.model_validate(input)
             except Exception as e:  # pydantic.ValidationError
                 raise CapabilityError(VALIDATION_ERROR, str(e), http_status=422) from e
-            ctx = RuntimeContext(
-                job_id=job_id,
-                attempt=attempt,
-                workdir=Path(workdir),
-                sink=PipeSink(self.send),
-                settings=self.settings,
-                store=self.store,
-            )
+            self.parts.reset()
+            ctx = self._context(job_id, attempt, workdir, self.parts)
             result = self.capability.run(self.state, request, ctx)
             ctx.reporter.flush()
             if not isinstance(result, self.capability.result_model):
@@ -108,6 +121,23 @@ class Worker:
             self.send(("error", _error_dict(e), cold, self.loaded))
             return
         self.send(("done", payload, cold, self.loaded))
+
+    def run_part(self, part_id: str, attempt: int, spec: dict[str, Any], workdir: str) -> None:
+        """One piece of another worker's job (parts.py): `Capability.run_part`, a JSON-able dict back."""
+        cold = False
+        try:
+            if self.capability.run_part is None:
+                raise CapabilityError(INTERNAL, f"{self.kind} has no parts")
+            cold = self.ensure_loaded()
+            ctx = self._context(part_id, attempt, workdir, None)  # a part has no parts of its own
+            result = self.capability.run_part(self.state, spec, ctx)
+            ctx.reporter.flush()
+        except BaseException as e:  # noqa: BLE001
+            if not isinstance(e, CapabilityError):
+                log.error("part raised", extra={"job_id": part_id, "kind": self.kind, "traceback": traceback.format_exc()})
+            self.send(("error", _error_dict(e), cold, self.loaded))
+            return
+        self.send(("done", result, cold, self.loaded))
 
     def close(self) -> None:
         if self.loaded and self.capability.close is not None:
@@ -150,12 +180,18 @@ def main(argv: list[str] | None = None) -> int:
         op, init = conn_in.recv()
         assert op == "init", op
         worker = Worker(init["kind"], send, settings=init.get("settings"), store=init.get("store"))
+        inbox: queue.Queue = queue.Queue()
+        threading.Thread(target=_read, args=(conn_in, inbox, worker.parts), name="pipe-reader", daemon=True).start()
         send(("ready", os.getpid()))
         while True:
-            message = conn_in.recv()
+            message = inbox.get()
+            if message is None:
+                return 0  # parent went away
             op = message[0]
             if op == "run":
                 worker.run(*message[1:])
+            elif op == "part":
+                worker.run_part(*message[1:])
             elif op == "load":
                 worker.load()
             elif op == "stop":
@@ -167,6 +203,20 @@ def main(argv: list[str] | None = None) -> int:
                 log.error("unknown message", extra={"op": op})
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return 0  # parent went away
+
+
+def _read(conn: Connection, inbox: queue.Queue, parts: PartsClient) -> None:
+    """The only reader of the inbound pipe: parts traffic to the running job, the rest to the main loop."""
+    try:
+        while True:
+            message = conn.recv()
+            if message[0] in ("parts_reply", "part_update"):
+                parts.deliver(message)
+            else:
+                inbox.put(message)
+    except (EOFError, OSError):
+        parts.close()
+        inbox.put(None)
 
 
 if __name__ == "__main__":

@@ -96,8 +96,16 @@ export interface Cost {
  * via the `definition` "DiagnosticRequest".
  */
 export interface DiagnosticRequest {
-  action?: "succeed" | "fail" | "fail_transient" | "stall" | "sleep" | "crash";
+  action?: "succeed" | "fail" | "fail_transient" | "stall" | "sleep" | "crash" | "fan_out";
+  /**
+   * fan_out: a piece fails when a worker other than the job's runs it.
+   */
+  fail_elsewhere?: boolean;
   payload?: string;
+  /**
+   * fan_out: pieces of `seconds` each, spread over the pool's idle workers.
+   */
+  pieces?: number;
   /**
    * Sleep/stall length.
    */
@@ -123,6 +131,10 @@ export interface DiagnosticResult {
    */
   loads: number;
   pid: number;
+  /**
+   * fan_out: the worker pid that ran each piece.
+   */
+  piece_pids?: number[];
 }
 /**
  * Body of every 4xx/5xx answer from the HTTP API.

@@ -1,0 +1,237 @@
+"""# Parts: one job's pieces run on the idle workers of its own pool
+
+A job whose work splits (a render's frame chunks) hands pieces of it to the idle
+workers of the same in-house pool, so one long job uses the pool's free capacity.
+It is the in-house twin of Modal's `.map` over containers.
+
+- Worker side: `PartsClient` is `ctx.parts` in a pool worker (None elsewhere: the CLI,
+  and Modal, which fans out with `.map`). `fan_out()` is the one way to use it.
+- Pool side: `KindPool` puts parts at the FRONT of its queue (`submit_parts`), runs
+  them on its workers like jobs (same watchdog, same crash retries), and pushes
+  their state to the job's worker. When the job's attempt ends, on any path, its
+  parts still queued or running are cancelled.
+
+No deadlock by construction: a part still queued when the job is ready for it is
+taken back (`take`) and run by the job itself, so a job only ever waits for parts
+that another worker is running. A part that failed (after the pool's own crash
+retries) is run once more by the job, alone.
+
+Messages on the worker's pipe (pickled tuples, see worker_main):
+
+    worker -> pool   ("parts", req_id, "idle" | "submit" | "take", arg)
+    pool -> worker   ("parts_reply", req_id, value)
+                     ("part_update", part_id, {"state"?, "done"?, "total"?, "result"?, "error"?})
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import INTERNAL, CapabilityError
+from ..logs import get_logger
+
+log = get_logger("canvascast.parts")
+
+REPLY_TIMEOUT_S = 30.0
+LOCAL_RETRIES = 1  # a piece run here (ours, or a part that failed elsewhere) is retried once
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class PartStatus:
+    state: str = "queued"  # queued | running | succeeded | failed | cancelled
+    done: float = 0.0
+    total: float | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class PartsClient:
+    """A running job's handle on its pool: how many workers are idle, submit parts, take one back.
+
+    `deliver()` is called by the worker's pipe reader with every `parts_reply` and
+    `part_update`; `close()` when the pipe breaks. Thread-safe.
+    """
+
+    def __init__(self, send: Callable[[tuple], None], *, reply_timeout: float = REPLY_TIMEOUT_S):
+        self._send = send
+        self._reply_timeout = reply_timeout
+        self._cond = threading.Condition()
+        self._replies: dict[int, Any] = {}
+        self._ids = itertools.count(1)
+        self._status: dict[str, PartStatus] = {}
+        self._closed = False
+        self._version = 0
+        self._listener: Callable[[str, PartStatus], None] | None = None
+
+    def reset(self) -> None:
+        """A new job starts on this worker: forget the previous job's parts."""
+        with self._cond:
+            self._status.clear()
+            self._replies.clear()
+            self._listener = None
+
+    # ## Pipe side
+
+    def deliver(self, message: tuple) -> None:
+        update = None
+        with self._cond:
+            if message[0] == "parts_reply":
+                self._replies[message[1]] = message[2]
+            elif message[0] == "part_update":
+                status = self._status.setdefault(message[1], PartStatus())
+                for key, value in message[2].items():
+                    setattr(status, key, value)
+                update = (message[1], PartStatus(status.state, status.done, status.total, status.result, status.error))
+            self._version += 1
+            self._cond.notify_all()
+            listener = self._listener
+        if update is not None and listener is not None:
+            listener(*update)
+
+    def listen(self, listener: Callable[[str, PartStatus], None] | None) -> None:
+        """Call `listener(part_id, status)` on every part update (from the pipe reader thread)."""
+        with self._cond:
+            self._listener = listener
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _call(self, op: str, arg: Any = None) -> Any:
+        rid = next(self._ids)
+        self._send(("parts", rid, op, arg))
+        with self._cond:
+            if not self._cond.wait_for(lambda: rid in self._replies or self._closed, self._reply_timeout):
+                raise CapabilityError(INTERNAL, f"the pool did not answer {op!r} within {self._reply_timeout:g} s", retryable=True)
+            if rid not in self._replies:
+                raise CapabilityError(INTERNAL, "the pool went away", retryable=True)
+            value = self._replies.pop(rid)
+        if isinstance(value, dict) and "error" in value:
+            raise CapabilityError(INTERNAL, f"the pool refused {op!r}: {value['error']}", retryable=False)
+        return value
+
+    # ## Job side
+
+    def idle(self) -> int:
+        """Workers of this pool idle right now (with nothing queued for them)."""
+        return int(self._call("idle"))
+
+    def submit(self, specs: list[dict[str, Any]]) -> list[str]:
+        """Queue `specs` as parts (ahead of waiting jobs); returns their ids, in order."""
+        ids = list(self._call("submit", specs))
+        with self._cond:
+            for part_id in ids:
+                self._status.setdefault(part_id, PartStatus())
+        return ids
+
+    def take(self, part_id: str) -> bool:
+        """Withdraw a part no worker has started; True when it is now ours to run."""
+        taken = bool(self._call("take", part_id))
+        if taken:
+            with self._cond:
+                self._status[part_id].state = "taken"
+        return taken
+
+    def status(self, part_id: str) -> PartStatus:
+        with self._cond:
+            s = self._status.get(part_id, PartStatus())
+            return PartStatus(s.state, s.done, s.total, s.result, s.error)
+
+    def wait(self, timeout: float) -> None:
+        """Return when any part changes (or after `timeout` seconds)."""
+        with self._cond:
+            seen = self._version
+            self._cond.wait_for(lambda: self._version != seen or self._closed, timeout)
+
+
+RunHere = Callable[[int, dict[str, Any], Callable[[float], None]], dict[str, Any]]
+
+
+def fan_out(
+    parts: PartsClient | None,
+    specs: list[dict[str, Any]],
+    run_here: RunHere,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+    every: float = 1.0,
+) -> list[dict[str, Any]]:
+    """Run `specs[0]` here and `specs[1:]` as parts on idle pool workers; results in spec order.
+
+    `run_here(index, spec, report)` runs one piece in this process and calls
+    `report(done)` as it goes; `on_progress(total_done)` gets the sum over all pieces.
+    Parts nobody started by the time we get to them, and parts that failed, run here.
+    Without a pool (`parts` None) every piece runs here, in order.
+    """
+    done: dict[int, float] = {}
+    lock = threading.Lock()
+
+    def report(index: int, value: float) -> None:
+        with lock:
+            done[index] = value
+            total = sum(done.values())
+        if on_progress is not None:
+            on_progress(total)
+
+    def here(index: int) -> dict[str, Any]:
+        for attempt in range(LOCAL_RETRIES + 1):
+            try:
+                return run_here(index, specs[index], lambda value: report(index, value))
+            except CapabilityError as e:
+                report(index, 0)
+                if attempt >= LOCAL_RETRIES or not e.retryable:
+                    raise
+                log.warning("piece failed; retrying it alone", extra={"piece": index, "code": e.code, "error": e.message})
+        raise AssertionError("unreachable")
+
+    if parts is None or len(specs) <= 1:
+        return [here(i) for i in range(len(specs))]
+
+    index_of: dict[str, int] = {}
+
+    def on_update(part_id: str, status: PartStatus) -> None:
+        if status.state == "running" and part_id in index_of:
+            report(index_of[part_id], status.done)
+
+    parts.listen(on_update)
+    try:
+        ids = parts.submit(specs[1:])
+        index_of.update({part_id: i + 1 for i, part_id in enumerate(ids)})
+        results: dict[int, dict[str, Any]] = {0: here(0)}
+        _gather(parts, ids, index_of, results, here, report, heartbeat, every)
+    finally:
+        parts.listen(None)
+    return [results[i] for i in range(len(specs))]
+
+
+def _gather(parts, ids, index_of, results, here, report, heartbeat, every) -> None:
+    """Collect every part: finished elsewhere, taken back if nobody started it, rerun here if it failed."""
+    pending = list(ids)
+    while pending:
+        for part_id in list(pending):
+            i = index_of[part_id]
+            status = parts.status(part_id)
+            if status.state == "succeeded" and status.result is not None:
+                results[i] = status.result
+            elif status.state in ("failed", "cancelled"):
+                err = status.error or {}
+                log.warning("part failed on another worker; running it here", extra={"part": part_id, "code": err.get("code"), "error": err.get("message")})
+                report(i, 0)
+                results[i] = here(i)
+            elif status.state == "queued" and parts.take(part_id):
+                results[i] = here(i)
+            else:
+                continue  # running elsewhere: wait for it
+            pending.remove(part_id)
+        if pending:
+            parts.wait(every)
+            if heartbeat is not None:
+                heartbeat()
+
+
+__all__ = ["PartsClient", "PartStatus", "fan_out", "TERMINAL"]

@@ -1,0 +1,69 @@
+"""Parts: a job's pieces on the idle workers of its own pool (runtime/parts.py), through real worker processes."""
+
+from __future__ import annotations
+
+from runtime_support import DEADLINE, eventually
+
+from modal_functions.contract.jobs import JobStatus
+
+KIND = "diagnostic"
+
+
+def workers_where(backend, count: int, test) -> list[dict]:
+    """Wait until exactly `count` live workers pass `test`; returns them."""
+
+    def check():
+        found = [w for w in backend.workers(KIND) if test(w)]
+        return found if len(found) == count else None
+
+    return eventually(check)
+
+
+def warm(backend, workers: int) -> list[int]:
+    return [w["pid"] for w in workers_where(backend, workers, lambda w: w["loaded"])]
+
+
+def test_pieces_run_on_the_pools_idle_workers(make_backend):
+    backend = make_backend(workers=2, preload=True)
+    pids = warm(backend, 2)
+    job = backend.wait(backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": 1.0}).id, DEADLINE)
+    assert job.status == JobStatus.succeeded, job.error
+    own = job.result["pid"]
+    assert job.result["piece_pids"][0] == own  # the job runs the first piece itself
+    assert job.result["piece_pids"][1] != own and job.result["piece_pids"][1] in pids  # the idle worker ran the other
+    assert (job.progress.done, job.progress.total, job.progress.unit) == (2, 2, "pieces")
+    assert backend.capacity()[KIND].busy == 0
+    assert backend.tempdirs.live() == []
+
+
+def test_without_an_idle_worker_the_job_runs_every_piece_itself(make_backend):
+    backend = make_backend(workers=1, preload=True)
+    job = backend.wait(backend.submit(KIND, {"action": "fan_out", "pieces": 3, "seconds": 0.2}).id, DEADLINE)
+    assert job.status == JobStatus.succeeded, job.error  # parts nobody started are taken back: no deadlock
+    assert job.result["piece_pids"] == [job.result["pid"]] * 3
+    assert backend.capacity()[KIND].queued == 0
+
+
+def test_a_piece_that_fails_on_another_worker_is_rerun_by_the_job(make_backend):
+    backend = make_backend(workers=2, preload=True)
+    warm(backend, 2)
+    job = backend.wait(backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": 1.0, "fail_elsewhere": True}).id, DEADLINE)
+    assert job.status == JobStatus.succeeded, job.error
+    assert job.result["piece_pids"] == [job.result["pid"]] * 2
+    assert job.attempts == 1  # the piece was retried alone, not the job
+
+
+def test_cancelling_the_job_cancels_the_part_running_elsewhere(make_backend):
+    backend = make_backend(workers=2, preload=True)
+    warm(backend, 2)
+    job = backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": 60.0})
+    busy = workers_where(backend, 2, lambda w: w["job_id"])
+    part = next(w for w in busy if w["job_id"] != job.id)
+    assert part["job_id"].startswith(f"{job.id}:part-")
+    backend.cancel(job.id)
+    assert backend.wait(job.id, DEADLINE).status == JobStatus.cancelled
+    eventually(lambda: backend.capacity()[KIND].busy == 0)
+    eventually(lambda: part["pid"] not in [w["pid"] for w in backend.workers(KIND)])  # its worker was stopped
+    eventually(lambda: backend.tempdirs.live() == [])
+    after = backend.wait(backend.submit(KIND, {"action": "succeed"}).id, DEADLINE)
+    assert after.status == JobStatus.succeeded
