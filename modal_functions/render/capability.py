@@ -13,7 +13,8 @@ The story of one job:
    directory and checked (images decode, audio has an audio stream); the props point
    at the sidecar's loopback server. The sidecar renders, streaming frame progress,
    which becomes job progress in frames and keeps the heartbeat fed. Long timelines
-   with free workers render in chunks (chunks.py) and are joined exactly.
+   with free workers render in chunks (chunks.py) and are joined exactly: on Modal
+   over CPU containers, in-house over the render pool's idle workers (`run_part`).
 4. **Verification**: ffprobe checks codec, resolution, duration (within one frame)
    and the audio stream; only then is the MP4 stored (`ctx.store.put_file`) and the
    job done. The staged assets are removed on every path.
@@ -33,7 +34,7 @@ from ..errors import CapabilityError
 from ..logs import get_logger
 from . import project
 from .assets import stage_assets
-from .chunks import chunk_specs, combine, plan_chunks, remote_chunks, render_audio, render_chunked
+from .chunks import chunk_specs, combine, plan_chunks, remote_chunks, render_audio, render_chunk_part, render_chunked, render_on_pool
 from .sidecar import Sidecar, shared_sidecar
 from .timeline import MISSING_ASSET, asset_refs, check_timeline
 from .verify import verify_output
@@ -58,16 +59,21 @@ class RenderState:
             return [self.sidecar, *self.extra[: n - 1]]
 
 
-def free_workers() -> int:
-    """Sidecars this worker may run at once for one chunked job.
+CORES_PER_RENDER = 2  # measured: one render keeps ~1.4 cores busy (docs/render.md)
 
-    RENDER_PARALLEL overrides; otherwise one per 2 cores (on 2 cores a second browser
-    only competes for the same CPU, so chunking stays off unless asked for).
+
+def free_workers(idle_pool_workers: int | None = None) -> int:
+    """Renders one chunked job may run at once on this machine.
+
+    RENDER_PARALLEL overrides. Otherwise one per 2 cores (on 2 cores a second browser
+    only competes for the same CPU, so chunking stays off unless asked for), and in
+    the in-house pool no more than this worker plus the pool's idle workers.
     """
     env = os.environ.get("RENDER_PARALLEL")
     if env:
         return max(1, int(env))
-    return max(1, (os.cpu_count() or 2) // 2)
+    by_cores = max(1, (os.cpu_count() or 2) // CORES_PER_RENDER)
+    return by_cores if idle_pool_workers is None else max(1, min(by_cores, 1 + idle_pool_workers))
 
 
 def load() -> RenderState:
@@ -109,7 +115,13 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
     try:
         props = staged.props(timeline)
         remote = remote_chunks()
-        workers = remote.free_workers if remote is not None else free_workers()
+        parts = getattr(ctx, "parts", None)  # the in-house pool's idle workers
+        if remote is not None:
+            workers = remote.free_workers
+        elif parts is not None and request.chunks is None:
+            workers = free_workers(parts.idle())
+        else:
+            workers = free_workers()
         ranges = plan_chunks(geo.frames, workers, fps=geo.fps, requested=request.chunks)
         output = Path(ctx.workdir) / "render.mp4"
 
@@ -127,6 +139,10 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
             combine(results, output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecar, heartbeat=ctx.heartbeat)
         elif len(ranges) == 1:
             sidecar.render(props, output, composition=geo.composition(), on_progress=on_progress, heartbeat=ctx.heartbeat)
+        elif parts is not None:
+            ctx.progress(0, geo.frames, "frames", f"rendering {len(ranges)} chunks")
+            render_on_pool(parts, props, geo, output, Path(ctx.workdir) / "chunks", ranges, sidecar=sidecar,
+                           on_progress=on_progress, heartbeat=ctx.heartbeat)
         else:
             sidecars = state.sidecars(min(len(ranges), max(free_workers(), request.chunks or 1)))
             render_chunked(
@@ -153,6 +169,12 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
     )
 
 
+def run_part(state: RenderState, spec: dict, ctx: TaskContext) -> dict:
+    """A chunk of a render running on another worker of this pool (chunks.render_on_pool)."""
+    return render_chunk_part(spec, sidecar=state.sidecar, heartbeat=ctx.heartbeat,
+                             on_progress=lambda done, total: ctx.progress(done, total, "frames", "rendering a chunk"))
+
+
 CAPABILITY = Capability(
     kind="render_video",
     request_model=RenderVideoRequest,
@@ -161,6 +183,7 @@ CAPABILITY = Capability(
     run=run,
     validate=validate,
     close=close,
+    run_part=run_part,
 )
 
-__all__ = ["CAPABILITY", "RenderState", "load", "run", "validate", "close", "free_workers", "project"]
+__all__ = ["CAPABILITY", "RenderState", "load", "run", "run_part", "validate", "close", "free_workers", "project"]

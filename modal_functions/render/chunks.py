@@ -7,11 +7,16 @@ drift audio against video). Per-chunk AAC encodes cannot decode to a single
 render's samples, so the drivers also make ONE whole-timeline audio render
 (`render_audio`, codec "aac": the single render's own mix and encode, no
 screenshots) and `combine(..., audio=)` stream-copies it over the joined audio:
-the output's audio decodes to exactly the single render's samples. Two drivers
+the output's audio decodes to exactly the single render's samples. Three drivers
 use the same plain functions:
 
-- in-house: `render_chunked()` spreads chunks over a few warm sidecars (browsers)
-  in threads; a failed chunk is retried alone on a respawned sidecar;
+- in-house pool: `render_on_pool()` renders chunk 0 on the job's worker and hands
+  the others to the render pool's idle workers (`runtime.parts.fan_out`); each of
+  those renders its chunk on its own warm sidecar (`render_chunk_part`), reading the
+  assets from the job's sidecar over loopback. A chunk nobody picked up, or one that
+  failed elsewhere, is rendered by the job's worker, alone;
+- no pool (CLI, bench): `render_chunked()` spreads chunks over a few local sidecars
+  (browsers) in threads; a failed chunk is retried alone on a respawned sidecar;
 - Modal: the render container makes `chunk_specs()`, maps `render_chunk()` over CPU
   containers (modal_functions/modal_layer/chunks.py), renders the audio itself, then
   calls `combine()`.
@@ -32,6 +37,7 @@ from typing import Any, Callable
 from ..contract.render import Timeline
 from ..errors import CapabilityError
 from ..logs import get_logger
+from ..runtime.parts import PartsClient, fan_out
 from .sidecar import Sidecar, shared_sidecar
 from .timeline import Geometry, check_timeline
 
@@ -311,3 +317,51 @@ def render_chunked(
         raise CapabilityError("chunk_missing", f"{len(ranges) - len(results)} chunk(s) never rendered", retryable=True, http_status=500)
     audio = render_audio(props, work_dir, sidecar=sidecars[0], composition=geo.composition(), heartbeat=heartbeat)
     return combine(list(results.values()), output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecars[0], heartbeat=heartbeat)
+
+
+def render_on_pool(
+    parts: PartsClient,
+    props: dict[str, Any],
+    geo: Geometry,
+    output: Path,
+    work_dir: Path,
+    ranges: list[tuple[int, int]],
+    *,
+    sidecar: Sidecar,
+    on_progress: Callable[[int, int], None] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> Path:
+    """In-house pool: chunk 0 on this worker's sidecar, the others on the pool's idle workers.
+
+    `props` point at this worker's sidecar server (assets staged there), which the
+    other workers' browsers read over loopback; chunk files go to `work_dir`, which
+    this job owns and the runtime removes.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    composition = geo.composition()
+    specs = [
+        {"index": i, "frameRange": [a, b], "props": props, "composition": composition, "outDir": str(work_dir)}
+        for i, (a, b) in enumerate(ranges)
+    ]
+
+    def here(index: int, spec: dict[str, Any], report: Callable[[float], None]) -> dict[str, Any]:
+        return render_chunk(spec, work_dir, sidecar=sidecar, props=props, composition=composition,
+                            on_progress=lambda done, _total: report(done), heartbeat=heartbeat)
+
+    results = fan_out(parts, specs, here, heartbeat=heartbeat,
+                      on_progress=(lambda done: on_progress(int(done), geo.frames)) if on_progress else None)
+    per = ranges[0][1] - ranges[0][0] + 1
+    audio = render_audio(props, work_dir, sidecar=sidecar, composition=composition, heartbeat=heartbeat)
+    return combine(results, output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecar, heartbeat=heartbeat)
+
+
+def render_chunk_part(
+    spec: dict[str, Any],
+    *,
+    sidecar: Sidecar,
+    on_progress: Callable[[int, int], None] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """One chunk of another worker's job (a `render_on_pool` spec), on this worker's sidecar."""
+    return render_chunk(spec, Path(spec["outDir"]), sidecar=sidecar, props=spec["props"], composition=spec["composition"],
+                        on_progress=on_progress, heartbeat=heartbeat)

@@ -184,7 +184,7 @@ def fan_out(
                 return run_here(index, specs[index], lambda value: report(index, value))
             except CapabilityError as e:
                 report(index, 0)
-                if attempt >= LOCAL_RETRIES or not e.retryable:
+                if attempt >= LOCAL_RETRIES:
                     raise
                 log.warning("piece failed; retrying it alone", extra={"piece": index, "code": e.code, "error": e.message})
         raise AssertionError("unreachable")

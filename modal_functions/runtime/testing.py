@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,3 +87,15 @@ class BackendFactory:
     marks: list[Any] = field(default_factory=list)
     """pytest marks for this backend's parameter (e.g. pytest.mark.slow)."""
     stop: Callable[[Any], None] = lambda backend: backend.close()
+
+
+def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.02):
+    """Poll a condition until it is truthy or the deadline passes (a wait, never a sleep-as-sync)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

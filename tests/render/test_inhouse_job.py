@@ -53,3 +53,44 @@ def test_bad_timeline_is_refused_at_submission(backend):
     with pytest.raises(CapabilityError) as e:
         b.submit("render_video", {"timeline": timeline})
     assert e.value.code == "invalid_timeline" and e.value.http_status == 422
+
+
+def test_chunks_spread_over_the_render_pools_idle_workers(backend, assets, tmp_path, caplog):
+    """`chunks: 2` in the pool: one chunk on the job's worker, the other on the idle worker; same output as one render."""
+    import logging
+
+    import numpy as np
+    from modal_functions.runtime.testing import eventually
+    from modal_functions.storage import get_store
+    from render_support import decode_audio, ffprobe
+    from test_chunks import _psnr
+
+    b, settings = backend
+    store = get_store(settings)
+    keys = {name: store.put_file(assets[name], ".png", "image/png").key for name in ("red", "green")}
+    narration = store.put_file(assets["narration"], ".wav", "audio/wav").key
+    timeline = {
+        "resolution": 360, "fps": 24, "durationMs": 2000, "narration": narration, "title": "Pool", "titleMs": 500,
+        "scenes": [{"image": keys["red"], "startMs": 0, "endMs": 1000}, {"image": keys["green"], "startMs": 1000, "endMs": 2000, "transition": "slide"}],
+        "captions": [{"text": w, "startMs": 100 + 400 * i, "endMs": 450 + 400 * i} for i, w in enumerate("one two three four".split())],
+    }
+    b.warm(["render_video"], ttl_s=300)
+    eventually(lambda: len([w for w in b.workers("render_video") if w["loaded"]]) == 2, timeout=180)
+
+    caplog.set_level(logging.INFO, logger="canvascast.pool")
+    chunked = b.wait(b.submit("render_video", {"timeline": timeline, "chunks": 2}).id, timeout=240)
+    assert chunked.status.value == "succeeded", chunked.error.message if chunked.error else None
+    assert chunked.result["chunks"] == 2 and chunked.result["frames"] == 48
+    assert (chunked.progress.done, chunked.progress.total, chunked.progress.unit) == (48, 48, "frames")
+    parts = [r for r in caplog.records if r.getMessage() == "part finished" and r.job_id.startswith(f"{chunked.id}:part-")]
+    assert [p.status for p in parts] == ["succeeded"], "the second chunk ran on the pool's other worker"
+
+    single = b.wait(b.submit("render_video", {"timeline": timeline}).id, timeout=240)
+    assert single.status.value == "succeeded" and single.result["chunks"] == 1
+    a, c = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
+    store.get_to_file(single.result["video"]["key"], a)
+    store.get_to_file(chunked.result["video"]["key"], c)
+    assert [s["nb_frames"] for s in ffprobe(c)["streams"] if s["codec_type"] == "video"] == ["48"]
+    assert _psnr(a, c) >= 45.0
+    assert np.array_equal(decode_audio(a), decode_audio(c))
+    assert b.tempdirs.live() == []

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from typing import Callable
+from modal_functions.runtime.testing import eventually
 
 DEADLINE = 30.0
 
-
-def eventually(check: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02):
-    """Poll a condition until it is truthy or the deadline passes (a wait, never a sleep-as-sync)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+__all__ = ["DEADLINE", "eventually"]
