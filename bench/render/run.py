@@ -3,7 +3,10 @@
   (a) plain `npx remotion render` with a fresh bundle (the baseline: what a job costs
       without warm workers);
   (b) our warm sidecar (bundle built and browser open before the clock starts);
-  (c) our chunked path (chunks over warm sidecars, joined with combineChunks).
+  (c) our chunked path: a `render_video` job with `chunks` on an in-house pool of
+      warm workers, its chunks spread over the pool's workers and joined with
+      combineChunks (pool.py; `--chunked local` instead uses one process's sidecars,
+      the CLI's path).
 
 Configurations: 720p and 1080p, each for a 15 s and a 60 s timeline (16:9, 30 fps).
 For each it prints frames/s, the ratio to (a) and PSNR of (b) and (c) against (a);
@@ -32,6 +35,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -73,13 +77,14 @@ def make_assets(folder: Path, seconds: float) -> None:
     )
 
 
-def make_props(base_url: str, resolution: int, seconds: float) -> dict:
+def make_props(ref: Callable[[str], str], resolution: int, seconds: float) -> dict:
+    """The bench timeline; `ref(name)` says where asset `name` lives (a URL, or an artifact key)."""
     total_ms = seconds * 1000
     n_scenes = max(2, int(seconds // 5))
     scene_ms = total_ms / n_scenes
     scenes = [
         {
-            "image": f"{base_url}/scene{i % 6}.jpg",
+            "image": ref(f"scene{i % 6}.jpg"),
             "startMs": round(i * scene_ms, 3),
             "endMs": round((i + 1) * scene_ms, 3),
             "kenBurnsFrom": {"zoom": 1.0, "x": 0.5, "y": 0.5},
@@ -104,8 +109,8 @@ def make_props(base_url: str, resolution: int, seconds: float) -> dict:
             "title": "Warm workers, cold starts",
             "titleMs": 2500,
             "scenes": scenes,
-            "narration": f"{base_url}/narration.wav",
-            "music": f"{base_url}/music.wav",
+            "narration": ref("narration.wav"),
+            "music": ref("music.wav"),
             "captions": captions,
         }
     )
@@ -172,7 +177,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one tiny configuration (360p x 3 s)")
     parser.add_argument("--configs", default="720x15,1080x15,720x60,1080x60", help="RESOLUTIONxSECONDS,...")
-    parser.add_argument("--chunks", type=int, default=2, help="chunks (and warm sidecars) for (c)")
+    parser.add_argument("--chunks", type=int, default=2, help="chunks (and pool workers) for (c)")
+    parser.add_argument("--chunked", choices=("pool", "local"), default="pool",
+                        help="(c) as an in-house pool job (default) or over one process's sidecars")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "render.json"))
     args = parser.parse_args()
     configs = [(360, 3.0)] if args.quick else [(int(r), float(s)) for r, s in (c.split("x") for c in args.configs.split(","))]
@@ -180,31 +187,39 @@ def main() -> int:
     project.check_installed()
     tmp = Path(tempfile.mkdtemp(prefix="bench-render-"))
     sidecars: list[Sidecar] = []
+    pool = None
     results = []
     try:
         assets = tmp / "assets"
         assets.mkdir()
         make_assets(assets, max(s for _, s in configs))
         httpd, base_url = serve(assets)
+        url = lambda name: f"{base_url}/{name}"  # noqa: E731
 
         bundle_s = time_bundle(tmp)
         print(f"bundle time (fresh webpack bundle, part of every (a) run): {bundle_s:.1f} s", flush=True)
         bundle = project.ensure_bundle()
-        sidecars = [Sidecar(bundle) for _ in range(max(1, args.chunks))]
+        sidecars = [Sidecar(bundle) for _ in range(max(1, args.chunks) if args.chunked == "local" else 1)]
         for sc in sidecars:
             sc.ensure()
         # Warm-up: first render in a fresh browser pays for caches; the warm path never does.
-        warm_props = make_props(base_url, 360, 1.0)
+        warm_props = make_props(url, 360, 1.0)
         warm_geo = check_timeline(Timeline.model_validate(warm_props))
         for sc in sidecars:
             sc.render(warm_props, tmp / "warmup.mp4", composition=warm_geo.composition())
+        if args.chunked == "pool":
+            from pool import PoolRenders
+
+            pool = PoolRenders(tmp, assets, bundle, max(1, args.chunks))
+            pool.warm(make_props(pool.ref, 360, 1.0))
+        print(f"(c): {args.chunks} chunks, {'an in-house pool job' if pool else 'local sidecars in one process'}")
 
         print(f"encoder: h264 crf={ENCODER['crf']} preset={ENCODER['x264Preset']} pix_fmt={ENCODER['pixelFormat']}; {FPS} fps; 16:9; cores={os.cpu_count()}")
         header = f"{'config':>10} {'frames':>6} | {'(a) cli fps':>11} {'(b) warm fps':>12} {'(c) chunked fps':>15} | {'b/a':>5} {'c/a':>5} | {'PSNR(b,a)':>9} {'PSNR(c,a)':>9}"
         print(header)
         print("-" * len(header), flush=True)
         for resolution, seconds in configs:
-            props = make_props(base_url, resolution, seconds)
+            props = make_props(url, resolution, seconds)
             geo = check_timeline(Timeline.model_validate(props))
             out_a, out_b, out_c = tmp / f"a-{resolution}-{seconds:g}.mp4", tmp / f"b-{resolution}-{seconds:g}.mp4", tmp / f"c-{resolution}-{seconds:g}.mp4"
 
@@ -214,10 +229,13 @@ def main() -> int:
             sidecars[0].render(props, out_b, composition=geo.composition())
             b_s = time.monotonic() - started
 
-            ranges = plan_chunks(geo.frames, len(sidecars), fps=geo.fps, requested=args.chunks)
-            started = time.monotonic()
-            render_chunked(props, geo, out_c, tmp / f"chunks-{resolution}-{seconds:g}", sidecars, ranges)
-            c_s = time.monotonic() - started
+            ranges = plan_chunks(geo.frames, args.chunks, fps=geo.fps, requested=args.chunks)
+            if pool is not None:
+                c_s = pool.render(make_props(pool.ref, resolution, seconds), len(ranges), out_c)
+            else:
+                started = time.monotonic()
+                render_chunked(props, geo, out_c, tmp / f"chunks-{resolution}-{seconds:g}", sidecars, ranges)
+                c_s = time.monotonic() - started
 
             row = {
                 "resolution": resolution,
@@ -249,9 +267,11 @@ def main() -> int:
         print(f"target (b) >= 1.3x (a) and PSNR(b,a) >= 45 dB in every configuration: {'met' if ok else 'NOT met'}")
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"bundle_s": round(bundle_s, 2), "encoder": ENCODER, "fps": FPS, "results": results}, indent=2))
+        out.write_text(json.dumps({"bundle_s": round(bundle_s, 2), "encoder": ENCODER, "fps": FPS, "chunked": args.chunked, "results": results}, indent=2))
         return 0
     finally:
+        if pool is not None:
+            pool.close()
         for sc in sidecars:
             sc.close()
         shutil.rmtree(tmp, ignore_errors=True)
