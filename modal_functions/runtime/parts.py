@@ -37,7 +37,6 @@ log = get_logger("canvascast.parts")
 
 REPLY_TIMEOUT_S = 30.0
 LOCAL_RETRIES = 1  # a piece run here (ours, or a part that failed elsewhere) is retried once
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 @dataclass
@@ -195,7 +194,7 @@ def fan_out(
     index_of: dict[str, int] = {}
 
     def on_update(part_id: str, status: PartStatus) -> None:
-        if status.state == "running" and part_id in index_of:
+        if status.state in ("running", "succeeded") and part_id in index_of:
             report(index_of[part_id], status.done)
 
     parts.listen(on_update)
@@ -209,7 +208,16 @@ def fan_out(
     return [results[i] for i in range(len(specs))]
 
 
-def _gather(parts, ids, index_of, results, here, report, heartbeat, every) -> None:
+def _gather(
+    parts: PartsClient,
+    ids: list[str],
+    index_of: dict[str, int],
+    results: dict[int, dict[str, Any]],
+    here: Callable[[int], dict[str, Any]],
+    report: Callable[[int, float], None],
+    heartbeat: Callable[[], None] | None,
+    every: float,
+) -> None:
     """Collect every part: finished elsewhere, taken back if nobody started it, rerun here if it failed."""
     pending = list(ids)
     while pending:
@@ -234,4 +242,4 @@ def _gather(parts, ids, index_of, results, here, report, heartbeat, every) -> No
                 heartbeat()
 
 
-__all__ = ["PartsClient", "PartStatus", "fan_out", "TERMINAL"]
+__all__ = ["PartsClient", "PartStatus", "fan_out"]
