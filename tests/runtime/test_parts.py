@@ -67,3 +67,19 @@ def test_cancelling_the_job_cancels_the_part_running_elsewhere(make_backend):
     eventually(lambda: backend.tempdirs.live() == [])
     after = backend.wait(backend.submit(KIND, {"action": "succeed"}).id, DEADLINE)
     assert after.status == JobStatus.succeeded
+
+
+def test_a_part_whose_worker_dies_is_retried_and_the_job_never_notices(make_backend):
+    import os
+    import signal
+
+    backend = make_backend(workers=2, preload=True)
+    warm(backend, 2)
+    job = backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": 2.0})
+    busy = workers_where(backend, 2, lambda w: w["job_id"])
+    part = next(w for w in busy if w["job_id"] != job.id)
+    os.kill(part["pid"], signal.SIGKILL)
+    job = backend.wait(job.id, DEADLINE)
+    assert job.status == JobStatus.succeeded, job.error
+    assert job.attempts == 1
+    assert part["pid"] not in job.result["piece_pids"]  # the piece ran again: on the respawned worker, or on the job's
