@@ -468,10 +468,8 @@ class KindPool:
                     raise WorkerDied(f"worker failed to start: {e}") from e
             proc = slot.proc
             watchdog = Watchdog(stall_timeout=self.function.stall_timeout, timeout=self.function.timeout)
-            if ticket.parent is None:
-                proc.send(("run", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
-            else:
-                proc.send(("part", ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
+            op = "run" if ticket.parent is None else "part"
+            proc.send((op, ticket.job_id, ticket.attempts, ticket.input, str(workdir)))
             while True:
                 if ticket.cancel.is_set():
                     self._discard(slot)

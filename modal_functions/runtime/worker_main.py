@@ -33,7 +33,7 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import INTERNAL, VALIDATION_ERROR, CapabilityError
 from ..logs import get_logger, setup_logging
@@ -101,9 +101,7 @@ class Worker:
         )
 
     def run(self, job_id: str, attempt: int, input: dict[str, Any], workdir: str) -> None:
-        cold = False
-        try:
-            cold = self.ensure_loaded()
+        def body() -> dict[str, Any]:
             try:
                 request = self.capability.request_model.model_validate(input)
             except Exception as e:  # pydantic.ValidationError
@@ -114,30 +112,34 @@ class Worker:
             ctx.reporter.flush()
             if not isinstance(result, self.capability.result_model):
                 result = self.capability.result_model.model_validate(result)  # a bug here is an internal error
-            payload = result.model_dump(mode="json")
-        except BaseException as e:  # noqa: BLE001 - every failure becomes a coded error
-            if not isinstance(e, CapabilityError):
-                log.error("job raised", extra={"job_id": job_id, "kind": self.kind, "traceback": traceback.format_exc()})
-            self.send(("error", _error_dict(e), cold, self.loaded))
-            return
-        self.send(("done", payload, cold, self.loaded))
+            return result.model_dump(mode="json")
+
+        self._answer(job_id, "job", body)
 
     def run_part(self, part_id: str, attempt: int, spec: dict[str, Any], workdir: str) -> None:
         """One piece of another worker's job (parts.py): `Capability.run_part`, a JSON-able dict back."""
-        cold = False
-        try:
+        def body() -> dict[str, Any]:
             if self.capability.run_part is None:
                 raise CapabilityError(INTERNAL, f"{self.kind} has no parts")
-            cold = self.ensure_loaded()
             ctx = self._context(part_id, attempt, workdir, None)  # a part has no parts of its own
             result = self.capability.run_part(self.state, spec, ctx)
             ctx.reporter.flush()
-        except BaseException as e:  # noqa: BLE001
+            return result
+
+        self._answer(part_id, "part", body)
+
+    def _answer(self, job_id: str, what: str, body: Callable[[], dict[str, Any]]) -> None:
+        """Load if needed, run `body`, and send ("done", ...) or a coded ("error", ...)."""
+        cold = False
+        try:
+            cold = self.ensure_loaded()
+            payload = body()
+        except BaseException as e:  # noqa: BLE001 - every failure becomes a coded error
             if not isinstance(e, CapabilityError):
-                log.error("part raised", extra={"job_id": part_id, "kind": self.kind, "traceback": traceback.format_exc()})
+                log.error(f"{what} raised", extra={"job_id": job_id, "kind": self.kind, "traceback": traceback.format_exc()})
             self.send(("error", _error_dict(e), cold, self.loaded))
             return
-        self.send(("done", result, cold, self.loaded))
+        self.send(("done", payload, cold, self.loaded))
 
     def close(self) -> None:
         if self.loaded and self.capability.close is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 from runtime_support import DEADLINE, eventually
 
 from modal_functions.contract.jobs import JobStatus
@@ -53,13 +56,19 @@ def test_a_piece_that_fails_on_another_worker_is_rerun_by_the_job(make_backend):
     assert job.attempts == 1  # the piece was retried alone, not the job
 
 
-def test_cancelling_the_job_cancels_the_part_running_elsewhere(make_backend):
+def with_a_part_running(make_backend, seconds: float):
+    """A 2-worker pool running a 2-piece job: returns (backend, job, the worker running its part)."""
     backend = make_backend(workers=2, preload=True)
     warm(backend, 2)
-    job = backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": 60.0})
+    job = backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": seconds})
     busy = workers_where(backend, 2, lambda w: w["job_id"])
     part = next(w for w in busy if w["job_id"] != job.id)
     assert part["job_id"].startswith(f"{job.id}:part-")
+    return backend, job, part
+
+
+def test_cancelling_the_job_cancels_the_part_running_elsewhere(make_backend):
+    backend, job, part = with_a_part_running(make_backend, 60.0)
     backend.cancel(job.id)
     assert backend.wait(job.id, DEADLINE).status == JobStatus.cancelled
     eventually(lambda: backend.capacity()[KIND].busy == 0)
@@ -70,14 +79,7 @@ def test_cancelling_the_job_cancels_the_part_running_elsewhere(make_backend):
 
 
 def test_a_part_whose_worker_dies_is_retried_and_the_job_never_notices(make_backend):
-    import os
-    import signal
-
-    backend = make_backend(workers=2, preload=True)
-    warm(backend, 2)
-    job = backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": 2.0})
-    busy = workers_where(backend, 2, lambda w: w["job_id"])
-    part = next(w for w in busy if w["job_id"] != job.id)
+    backend, job, part = with_a_part_running(make_backend, 2.0)
     os.kill(part["pid"], signal.SIGKILL)
     job = backend.wait(job.id, DEADLINE)
     assert job.status == JobStatus.succeeded, job.error
