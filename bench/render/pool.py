@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modal_functions.config import load_config
 from modal_functions.runtime.inhouse import InHouseBackend
-from modal_functions.runtime.testing import eventually, write_config
+from modal_functions.runtime.testing import workers_where, write_config
 from modal_functions.settings import Settings, get_settings
 from modal_functions.storage import get_store
 
@@ -42,7 +42,7 @@ class PoolRenders:
 
     def warm(self, timeline: dict) -> None:
         """Every worker loaded (bundle + browser) and each browser past its first render."""
-        eventually(lambda: len([w for w in self.backend.workers(KIND) if w["loaded"]]) == self.workers, timeout=300)
+        workers_where(self.backend, KIND, self.workers, timeout=300)
         self.render(timeline, self.workers, None)
 
     def render(self, timeline: dict, chunks: int, out: Path | None) -> float:

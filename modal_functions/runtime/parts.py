@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..errors import INTERNAL, CapabilityError
@@ -84,7 +84,7 @@ class PartsClient:
                 status = self._status.setdefault(message[1], PartStatus())
                 for key, value in message[2].items():
                     setattr(status, key, value)
-                update = (message[1], PartStatus(status.state, status.done, status.total, status.result, status.error))
+                update = (message[1], replace(status))
             self._version += 1
             self._cond.notify_all()
             listener = self._listener
@@ -138,8 +138,7 @@ class PartsClient:
 
     def status(self, part_id: str) -> PartStatus:
         with self._cond:
-            s = self._status.get(part_id, PartStatus())
-            return PartStatus(s.state, s.done, s.total, s.result, s.error)
+            return replace(self._status.get(part_id, PartStatus()))
 
     def wait(self, timeout: float) -> None:
         """Return when any part changes (or after `timeout` seconds)."""

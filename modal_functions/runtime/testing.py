@@ -99,3 +99,13 @@ def eventually(check: Callable[[], object], timeout: float = 30.0, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def workers_where(backend: Any, kind: str, count: int, test: Callable[[dict], object] = lambda w: w["loaded"], timeout: float = 30.0) -> list[dict]:
+    """Wait until exactly `count` live workers of `kind` pass `test` (default: warm); returns them."""
+
+    def check():
+        found = [w for w in backend.workers(kind) if test(w)]
+        return found if len(found) == count else None
+
+    return eventually(check, timeout)

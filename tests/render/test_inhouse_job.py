@@ -60,7 +60,7 @@ def test_chunks_spread_over_the_render_pools_idle_workers(backend, assets, tmp_p
     import logging
 
     import numpy as np
-    from modal_functions.runtime.testing import eventually
+    from modal_functions.runtime.testing import workers_where
     from modal_functions.storage import get_store
     from render_support import decode_audio, ffprobe
     from test_chunks import _psnr
@@ -75,7 +75,7 @@ def test_chunks_spread_over_the_render_pools_idle_workers(backend, assets, tmp_p
         "captions": [{"text": w, "startMs": 100 + 400 * i, "endMs": 450 + 400 * i} for i, w in enumerate("one two three four".split())],
     }
     b.warm(["render_video"], ttl_s=300)
-    eventually(lambda: len([w for w in b.workers("render_video") if w["loaded"]]) == 2, timeout=180)
+    workers_where(b, "render_video", 2, timeout=180)
 
     caplog.set_level(logging.INFO, logger="canvascast.pool")
     chunked = b.wait(b.submit("render_video", {"timeline": timeline, "chunks": 2}).id, timeout=240)

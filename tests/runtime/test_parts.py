@@ -8,22 +8,13 @@ import signal
 from runtime_support import DEADLINE, eventually
 
 from modal_functions.contract.jobs import JobStatus
+from modal_functions.runtime.testing import workers_where
 
 KIND = "diagnostic"
 
 
-def workers_where(backend, count: int, test) -> list[dict]:
-    """Wait until exactly `count` live workers pass `test`; returns them."""
-
-    def check():
-        found = [w for w in backend.workers(KIND) if test(w)]
-        return found if len(found) == count else None
-
-    return eventually(check)
-
-
 def warm(backend, workers: int) -> list[int]:
-    return [w["pid"] for w in workers_where(backend, workers, lambda w: w["loaded"])]
+    return [w["pid"] for w in workers_where(backend, KIND, workers)]
 
 
 def test_pieces_run_on_the_pools_idle_workers(make_backend):
@@ -61,7 +52,7 @@ def with_a_part_running(make_backend, seconds: float):
     backend = make_backend(workers=2, preload=True)
     warm(backend, 2)
     job = backend.submit(KIND, {"action": "fan_out", "pieces": 2, "seconds": seconds})
-    busy = workers_where(backend, 2, lambda w: w["job_id"])
+    busy = workers_where(backend, KIND, 2, lambda w: w["job_id"])
     part = next(w for w in busy if w["job_id"] != job.id)
     assert part["job_id"].startswith(f"{job.id}:part-")
     return backend, job, part

@@ -8,6 +8,7 @@ import signal
 from runtime_support import DEADLINE, eventually
 
 from modal_functions.contract.jobs import JobStatus
+from modal_functions.runtime.testing import workers_where
 
 KIND = "diagnostic"
 
@@ -53,7 +54,7 @@ def test_warm_lease_preloads_before_the_first_job(make_backend):
     backend = make_backend(workers=2, preload=False)
     lease = backend.warm([KIND], ttl_s=60)
     assert lease.kinds == [KIND] and lease.backend == "inhouse"
-    eventually(lambda: len([w for w in backend.workers(KIND) if w["loaded"]]) == 2)
+    workers_where(backend, KIND, 2)
     assert backend.capacity()[KIND].warm is True
     job = run(backend, action="succeed")
     assert job.status == JobStatus.succeeded and job.cold_start is False
