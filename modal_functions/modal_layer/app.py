@@ -153,14 +153,19 @@ class TranscriberCPU(_Whisper):
 
 @app.function(image=render_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("render_video"))
 def render_video(job: dict[str, Any]) -> dict[str, Any]:
-    if not modal.is_local():
-        # Long renders fan out: chunks go to `render_chunk` containers via .map and come
-        # back through the Volume; the render code plans and combines them.
-        from modal_functions.modal_layer.chunks import map_chunks
-        from modal_functions.render.chunks import RemoteChunks, set_remote_chunks
+    if modal.is_local():
+        return run_job(job, "render_video")
+    # Long renders fan out: chunks go to `render_chunk` containers via .map and come
+    # back through the Volume; the render code plans and combines them. The chunk
+    # files leave the Volume when the job ends, whether it succeeded or not.
+    from modal_functions.modal_layer.chunks import drop_chunks, map_chunks
+    from modal_functions.render.chunks import RemoteChunks, set_remote_chunks
 
-        set_remote_chunks(RemoteChunks(map=map_chunks, free_workers=CONFIG.function("render_video").max_containers))
-    return run_job(job, "render_video")
+    set_remote_chunks(RemoteChunks(map=map_chunks, free_workers=CONFIG.function("render_video").max_containers))
+    try:
+        return run_job(job, "render_video")
+    finally:
+        drop_chunks(job["job_id"], volume=cache)
 
 
 @app.function(image=render_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("render_chunk"))
@@ -193,7 +198,13 @@ def reconcile_leases() -> dict[str, Any]:
     from modal_functions.modal_layer.primitives import ModalPrimitives
 
     backend = ModalBackend(CONFIG, ModalPrimitives(CONFIG.app.name))
-    return {"min_containers": backend.leases.reconcile(), "in_flight": backend.sweep()}
+    try:
+        min_containers = backend.leases.reconcile()
+    finally:
+        # A failed autoscaler update must not skip the sweep too: that would hold the
+        # admission slots of finished jobs until a later tick.
+        in_flight = backend.sweep()
+    return {"min_containers": min_containers, "in_flight": in_flight}
 
 
 # ## Weights: fill the Volume before the first deploy

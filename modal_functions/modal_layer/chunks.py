@@ -3,7 +3,8 @@
 A long render is split into frame ranges that render in parallel on many-core
 containers; each chunk file is written under `/cache/chunks/<job>/` on the Volume
 (the only other thing the Volume holds besides weights) and committed, so the
-`render_video` container can reload the Volume and combine them.
+`render_video` container can reload the Volume and combine them. When that job
+ends, on any path, `drop_chunks` removes the job's chunk dir from the Volume.
 
 The chunk itself is rendered by the plain render code (`modal_functions.render`):
 this module only moves files between the container's disk and the Volume.
@@ -24,6 +25,22 @@ CHUNK_MODULE = "modal_functions.render.chunks"
 def chunk_dir(job_id: str) -> Path:
     root = Path(os.environ.get("RENDER_CHUNK_DIR", "/cache/chunks"))
     return root / job_id
+
+
+def drop_chunks(job_id: str, volume: Any = None) -> bool:
+    """Remove a job's chunk files from the Volume (after the join, or after a failure).
+
+    Returns whether there was anything to remove; commits only then.
+    """
+    import shutil
+
+    folder = chunk_dir(job_id)
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    if volume is not None:
+        volume.commit()
+    return True
 
 
 def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any]:

@@ -161,6 +161,31 @@ def test_the_period_function_body_runs_locally(tmp_path, config, monkeypatch):
         fake.close()
 
 
+def test_the_period_function_still_sweeps_in_flight_jobs_when_the_autoscaler_fails(tmp_path, config, monkeypatch):
+    import modal_functions.modal_layer.app as modal_app
+    import modal_functions.modal_layer.primitives as primitives
+    from modal_functions.modal_layer.backend import ModalBackend
+    from modal_functions.modal_layer.fake_primitives import FakePrimitives
+    from modal_functions.modal_layer.leases import AutoscalerError
+
+    fake = FakePrimitives(tmp_path / "modal", {}, static_minimums(config))
+    monkeypatch.setattr(primitives, "ModalPrimitives", lambda app_name: fake)
+    swept: list[str | None] = []
+    monkeypatch.setattr(ModalBackend, "sweep", lambda self, kind=None: swept.append(kind) or 0)
+
+    def unreachable(name, n):
+        raise ConnectionError("control plane unreachable")
+
+    monkeypatch.setattr(fake.autoscaler, "set_min_containers", unreachable)
+    try:
+        fake.autoscaler.current["render_video"] = 3  # above the minimum: the tick must set it
+        with pytest.raises(AutoscalerError):
+            modal_app.reconcile_leases.local()
+        assert swept == [None]
+    finally:
+        fake.close()
+
+
 def test_a_failed_autoscaler_call_keeps_the_lease_for_the_next_tick(world, config):
     clock, leases, autoscaler, book = world
 

@@ -110,6 +110,7 @@ def test_render_bodies_render_a_tiny_timeline_whole_and_in_chunks(modal_app, rem
     from PIL import Image
 
     from modal_functions.contract.render import Timeline
+    from modal_functions.modal_layer.chunks import drop_chunks
     from modal_functions.render.chunks import chunk_specs, combine, plan_chunks
     from modal_functions.render.sidecar import close_shared
     from modal_functions.storage import get_store
@@ -133,6 +134,10 @@ def test_render_bodies_render_a_tiny_timeline_whole_and_in_chunks(modal_app, rem
         assert all(str(tmp_path / "volume" / "chunks" / "r2") in p["video"] for p in parts)
         joined = combine(parts, tmp_path / "joined.mp4", fps=24, frames_per_chunk=specs[0]["framesPerChunk"], total_frames=12)
         assert joined.stat().st_size > 0
+
+        # the job's end takes its chunk files off the Volume
+        assert drop_chunks("r2") and not (tmp_path / "volume" / "chunks" / "r2").exists()
+        assert not drop_chunks("r2")
     finally:
         runner._STATES.clear()
         close_shared()
