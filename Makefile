@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPS := .canvascast/stamps
 NODE_PKGS := packages/shared-types modal_functions/render/remotion apps/worker
-APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core postgresql tesseract-ocr
+APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core postgresql tesseract-ocr python3-venv ca-certificates curl
 
 .PHONY: help install system python node test test-python test-worker demo serve types bench clean
 
@@ -20,25 +20,35 @@ help:
 
 install: system python node
 
-# Debian packages: only touches apt when something is missing.
+# Debian packages: only touches apt when something is missing. Node.js comes from
+# NodeSource (the worker needs >= 20; Debian bookworm ships 18), as in the Modal image.
 system:
 	@missing=""; \
-	for bin in chromium ffmpeg ffprobe espeak-ng sox pg_ctlcluster tesseract; do command -v $$bin >/dev/null || missing=1; done; \
+	for bin in chromium ffmpeg ffprobe espeak-ng sox pg_ctlcluster tesseract curl; do command -v $$bin >/dev/null || missing=1; done; \
+	python3 -c 'import ensurepip' 2>/dev/null || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi; \
+	if ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then \
+	  echo "installing Node.js 20 (NodeSource)"; \
+	  curl -fsSL https://deb.nodesource.com/setup_20.x | bash - >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
 	fi
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
 
-# torch==2.13.0 first: it is the CPU wheel on this machine's disk; otherwise openai-whisper pulls a CUDA build.
+# torch first, and the CPU build: otherwise openai-whisper pulls PyPI's CUDA build (GBs).
+# The +cpu wheel comes from pip's find-links where a machine has it (this one does), else
+# from PyTorch's CPU index.
 python: | $(STAMPS)
 	@stamp=$(STAMPS)/python-$$(cat pyproject.toml | sha256sum | cut -c1-16); \
 	if [ ! -f $$stamp ]; then \
 	  [ -x $(PY) ] || python3 -m venv $(VENV); \
 	  $(PY) -m pip install -q --upgrade pip 2>&1 | grep -v WARNING || true; \
-	  $(PY) -m pip install -q torch==2.13.0 2>&1 | grep -v WARNING || true; \
+	  $(PY) -m pip install -q "torch==2.13.0+cpu" 2>/dev/null || \
+	    $(PY) -m pip install -q "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu 2>&1 | grep -v WARNING || true; \
 	  $(PY) -m pip install -q -e ".[dev,openai]" 2>&1 | grep -v -e WARNING -e '^ *!!' || true; \
 	  $(PY) -c "import modal_functions, torch, whisper, faster_whisper" && touch $$stamp; \
 	fi
@@ -67,7 +77,7 @@ test-worker:
 types: python node
 	$(VENV)/bin/canvascast types
 
-serve: python
+serve: install
 	$(VENV)/bin/canvascast serve
 
 demo: install
