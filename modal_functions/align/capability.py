@@ -6,13 +6,15 @@ never changes them), put the script's words onto the recognition, refine every w
 boundary against the signal, and return Remotion `Caption`s plus SRT and WebVTT
 artifacts.
 
-`load()` is the warm worker's heavy state (the default faster-whisper model and the
-forced aligner); the Modal layer calls the same `load()` from `@modal.enter`. Other
-engines/models load on first use and stay warm.
+`load()` is the warm worker's heavy state (the default faster-whisper model, the
+models named in `ALIGN_WARM_MODELS` that are installed, and the forced aligner); the
+Modal layer calls the same `load()` from `@modal.enter`. Other engines/models load on
+first use and stay warm.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -31,12 +33,29 @@ HEARTBEAT_S = 1.0
 DEFAULT_ENGINE = ("faster-whisper", "tiny.en")
 
 
+def warm_models() -> list[str]:
+    """`ALIGN_WARM_MODELS` (comma-separated faster-whisper models) that this deployment has."""
+    wanted = [m.strip() for m in os.environ.get("ALIGN_WARM_MODELS", "").split(",") if m.strip()]
+    have = [m for m in wanted if m == DEFAULT_ENGINE[1] or _installed(m)]
+    if missing := sorted(set(wanted) - set(have)):
+        log.warning("warm models not installed", extra={"models": missing})
+    return have
+
+
 def load() -> AlignerState:
     state = AlignerState()
     state.engine(*DEFAULT_ENGINE)
+    for model in warm_models():
+        state.engine(DEFAULT_ENGINE[0], model)
     state.forced_aligner()
-    log.info("alignment models loaded", extra={"load_seconds": state.load_seconds})
+    log.info("alignment models loaded", extra={"load_seconds": state.load_seconds, "models": sorted({m for _, m in state.engines})})
     return state
+
+
+def _installed(model: str) -> bool:
+    from ..settings import get_settings
+
+    return (get_settings().data_dir / "models" / f"ct2-{model}" / "model.bin").exists()
 
 
 UNSUPPORTED_LANGUAGE = "unsupported_language"
@@ -46,11 +65,8 @@ def validate(req: TranscribeAudioRequest) -> None:
     """Cheap checks at submission: a model this deployment can load, a language it speaks."""
     if req.model.endswith(".en") and not req.language.lower().startswith("en"):
         raise CapabilityError(UNSUPPORTED_LANGUAGE, f"{req.model} is English-only; got language {req.language!r}", http_status=422)
-    if req.model != "tiny.en":
-        from ..settings import get_settings
-
-        if not (get_settings().data_dir / "models" / f"ct2-{req.model}" / "model.bin").exists():
-            raise CapabilityError(UNKNOWN_MODEL, f"model {req.model!r} is not available (have: tiny.en)", http_status=422)
+    if req.model != "tiny.en" and not _installed(req.model):
+        raise CapabilityError(UNKNOWN_MODEL, f"model {req.model!r} is not available (have: tiny.en)", http_status=422)
 
 
 @contextmanager

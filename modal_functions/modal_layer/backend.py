@@ -76,16 +76,22 @@ def _fingerprint(kind: str, input: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([kind, input], sort_keys=True, default=str).encode()).hexdigest()
 
 
+CPU_MODELS = frozenset({"tiny", "tiny.en", "base", "base.en"})
+"""Whisper models the CPU twin runs at a useful speed; bigger ones go to the GPU class."""
+
+
 def choose_object(config: ComputeConfig, kind: str, request: Any) -> tuple[str, bool]:
     """The Modal object for this job and whether its size is settled (seed 001: resource by size).
 
-    transcribe_audio: with a known length (`duration_s`), the GPU class at or above
-    `gpu_min_audio_seconds`, else the CPU twin. With an unknown length, the CPU twin,
-    which measures the audio first and hands long audio to the GPU (see sizing.py).
+    transcribe_audio: a model too big for CPU (not in `CPU_MODELS`) always takes the GPU
+    class, where `ALIGN_WARM_MODELS` has it loaded. Otherwise, with a known length
+    (`duration_s`), the GPU class at or above `gpu_min_audio_seconds`, else the CPU twin.
+    With an unknown length, the CPU twin, which measures the audio first and hands long
+    audio to the GPU (see sizing.py).
     """
     if kind == "transcribe_audio":
         threshold = config.function(kind).gpu_min_audio_seconds
-        if threshold is None:
+        if threshold is None or getattr(request, "model", "tiny.en") not in CPU_MODELS:
             return "Transcriber", True
         seconds = getattr(request, "duration_s", None)
         if seconds is None:

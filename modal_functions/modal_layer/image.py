@@ -21,6 +21,7 @@ from pathlib import Path
 import modal
 
 from ..config import default_path
+from .weights import PRODUCTION_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_VERSION = "3.11"
@@ -77,6 +78,7 @@ whisper_image = _with_source(
             "ARTIFACT_STORE": "supabase",
             "CANVASCAST_DATA_DIR": CACHE_DIR,  # align looks for models/ct2-<model>/ under it
             "ALIGN_DEVICE": "cuda",
+            "ALIGN_WARM_MODELS": PRODUCTION_MODEL,  # loaded in @modal.enter next to tiny.en
             "HF_HUB_CACHE": f"{CACHE_DIR}/hf",
         }
     )

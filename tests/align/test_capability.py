@@ -73,3 +73,22 @@ def test_heartbeats_while_a_long_call_holds_the_thread():
 
     with _heartbeats(Ctx(), every=0.01):
         assert beat.wait(timeout=10)  # the side thread beats; the main thread is "busy" here
+
+
+def test_load_warms_the_installed_models_named_in_align_warm_models(tmp_path, monkeypatch):
+    """@modal.enter on the GPU class warms the production model this way; a missing one is skipped."""
+    from modal_functions.align.capability import load
+    from modal_functions.align.convert import bundled_ct2_dir
+    from modal_functions.settings import get_settings
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "ct2-tiny-twin").symlink_to(bundled_ct2_dir(), target_is_directory=True)
+    monkeypatch.setenv("CANVASCAST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ALIGN_WARM_MODELS", "tiny-twin, large-v3")
+    get_settings.cache_clear()
+    try:
+        state = load()
+        assert set(state.engines) == {("faster-whisper", "tiny.en"), ("faster-whisper", "tiny-twin")}
+        CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", model="tiny-twin"))
+    finally:
+        get_settings.cache_clear()  # do not leak this test's data dir to later tests

@@ -124,6 +124,10 @@ def test_whisper_runs_on_the_gpu_only_for_long_audio():
     assert choose_object(cfg, "transcribe_audio", SimpleNamespace(duration_s=threshold)) == ("Transcriber", True)
     assert choose_object(cfg, "transcribe_audio", SimpleNamespace()) == ("TranscriberCPU", False)  # measured first
     assert choose_object(cfg, "render_video", SimpleNamespace()) == ("render_video", True)
+    # a big model takes the GPU class whatever the audio's length (it is warm there)
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(model="large-v3", duration_s=5)) == ("Transcriber", True)
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(model="large-v3")) == ("Transcriber", True)
+    assert choose_object(cfg, "transcribe_audio", SimpleNamespace(model="tiny.en", duration_s=5)) == ("TranscriberCPU", True)
 
 
 def _cpu_twin(job):

@@ -58,7 +58,7 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
   let worker: Worker | null = null;
   if (config.role !== "api") {
     worker = new Worker(
-      { db, router, publisher: makePublisher(config), metrics, log, workerId, ...(opts.poll ? { poll: opts.poll } : {}) },
+      { db, router, publisher: makePublisher(config), metrics, log, workerId, ...(opts.poll ? { poll: opts.poll } : {}), ...(config.alignModel ? { alignModel: config.alignModel } : {}) },
       config.worker,
     );
     worker.start();

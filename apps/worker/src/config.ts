@@ -16,6 +16,8 @@ export interface Config {
   compute: { url: string; token: string | undefined };
   modal: { url: string; token: string | undefined } | null;
   policy: Partial<PolicyOptions>;
+  /** Whisper model the align step asks for (the compute plane's default when unset). */
+  alignModel: string | undefined;
   worker: { concurrency: number; leaseSeconds: number; heartbeatMs: number; idlePollMs: number; backoffBaseSeconds: number; maxAttempts: number };
   store: {
     kind: "local" | "supabase";
@@ -61,6 +63,7 @@ export function loadConfig(env: Env = process.env): Config {
     tokens: env.WORKER_TOKENS ?? "",
     compute: { url: computeUrl, token: env.COMPUTE_TOKEN || undefined },
     modal: env.MODAL_COMPUTE_URL ? { url: env.MODAL_COMPUTE_URL, token: env.MODAL_COMPUTE_TOKEN || env.COMPUTE_TOKEN || undefined } : null,
+    alignModel: env.ALIGN_MODEL || undefined,
     policy: {
       attemptTimeoutMs: num(env, "HTTP_ATTEMPT_TIMEOUT_MS", 10_000),
       maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4),

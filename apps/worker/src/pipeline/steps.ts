@@ -29,20 +29,30 @@ export async function imagesStep(ctx: RenderContext): Promise<ImagesOutput | nul
   const images = out as unknown as ImagesOutput;
   const failed = images.images.filter((i) => i.status === "failed" || !i.artifact);
   if (failed.length) {
-    // Persisted as succeeded by the compute step; mark failed so a retry runs it again (cached prompts are cheap).
-    await saveStep(ctx.deps.db, ctx.render.id, "images", { status: "failed", error: { code: "no_image", message: `${failed.length} image(s) failed`, retryable: true } });
-    throw new StepError("images", { code: "no_image", message: `${failed.length} of ${images.images.length} images failed`, retryable: true });
+    // The compute plane already spent the upstream retries on each prompt (docs/retry-layering.md),
+    // so the render is not re-run for them: that would multiply Google calls per image.
+    const first = failed.find((i) => i.error)?.error;
+    const message = `${failed.length} of ${images.images.length} images failed${first ? ` (first: ${first.code}: ${first.message})` : ""}`;
+    await saveStep(ctx.deps.db, ctx.render.id, "images", { status: "failed", error: { code: "no_image", message, retryable: false } });
+    throw new StepError("images", { code: "no_image", message, retryable: false });
   }
   return images;
 }
 
-export async function alignStep(ctx: RenderContext): Promise<AlignOutput> {
-  const req = ctx.render.request as Req;
-  const out = await runComputeStep(ctx, "align", "transcribe_audio", () => ({
+/** The transcribe_audio input. The model is chosen here (`ALIGN_MODEL`), never by the
+ * router, so caption timing does not depend on which backend ran. */
+export function alignInput(req: Req, model?: string): Record<string, unknown> {
+  return {
     audio: req.narration_audio,
     script: scriptOf(req),
     language: req.language ?? "en",
-  }));
+    ...(model ? { model } : {}),
+  };
+}
+
+export async function alignStep(ctx: RenderContext): Promise<AlignOutput> {
+  const req = ctx.render.request as Req;
+  const out = await runComputeStep(ctx, "align", "transcribe_audio", () => alignInput(req, ctx.deps.alignModel));
   return out as unknown as AlignOutput;
 }
 

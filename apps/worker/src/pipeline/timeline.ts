@@ -14,7 +14,7 @@
 import type { Caption, RenderRequest } from "../contract.ts";
 
 export interface ImagesOutput {
-  images: Array<{ index: number; status: string; artifact?: { key: string } | null }>;
+  images: Array<{ index: number; status: string; artifact?: { key: string } | null; error?: { code: string; message: string } | null }>;
   degraded?: boolean;
 }
 export interface AlignOutput {

@@ -14,6 +14,8 @@ export interface PipelineDeps {
   log: Logger;
   workerId: string;
   poll?: Pick<WaitOptions, "minIntervalMs" | "maxIntervalMs" | "maxUnreachableMs">;
+  /** Whisper model for the align step (`ALIGN_MODEL`); unset = the compute plane's default. */
+  alignModel?: string;
 }
 
 /** What one render attempt's steps share: the row, the persisted steps, the abort signal. */
