@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, fail, heartbeat, listSteps, reapDead, type RenderRow } from "./queue/index.ts";
+import { claim, complete, fail, heartbeat, listSteps, reapDead, release, type RenderRow } from "./queue/index.ts";
 import { RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
@@ -75,6 +75,11 @@ export class Worker {
         log.warn({ event: "reclaimed_own", render_id: claimed.id }, "re-claimed a render this worker is running");
         continue;
       }
+      if (claimed && this.stopped) {
+        // stop() began while the claim was in flight: hand it straight back.
+        await release(db, claimed.id, workerId).catch(() => false);
+        break;
+      }
       if (claimed) {
         const row = claimed;
         const p = this.process(row).finally(() => {
@@ -98,6 +103,7 @@ export class Worker {
     const controller = new AbortController();
     const onStop = () => controller.abort(new RenderAborted("shutdown"));
     this.stopController.signal.addEventListener("abort", onStop, { once: true });
+    if (this.stopController.signal.aborted) onStop(); // stopping already: the listener would never fire
     const beat = setInterval(async () => {
       try {
         const hb = await heartbeat(db, row.id, workerId, this.opts.leaseSeconds);
@@ -124,6 +130,7 @@ export class Worker {
       if (aborted instanceof RenderAborted) {
         log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason }, "render stopped");
         metrics.renders.inc({ status: aborted.reason });
+        if (aborted.reason === "shutdown") await release(db, row.id, workerId).catch(() => false);
         return; // cancelled: the row already says so; lease lost / shutdown: another worker resumes
       }
       const error = e instanceof ValidationError ? { code: e.code, message: `invalid request: ${e.message}`, retryable: false } : toJobError(e);

@@ -12,7 +12,7 @@
 import type { ArtifactRef, RenderRequest } from "../contract.ts";
 import { saveStep, setProgress } from "../queue/index.ts";
 import { runComputeStep } from "./computeStep.ts";
-import { StepError } from "./errors.ts";
+import { RenderAborted, StepError, toJobError } from "./errors.ts";
 import { buildTimeline, scriptOf, type AlignOutput, type ImagesOutput } from "./timeline.ts";
 import type { RenderContext } from "./types.ts";
 
@@ -90,7 +90,27 @@ export async function publishStep(ctx: RenderContext, rendered: { video: Artifac
 
 /** One render attempt, start to finish. Returns what goes into render_jobs.result. */
 export async function runPipeline(ctx: RenderContext): Promise<Record<string, unknown>> {
-  const [images, align] = await Promise.all([imagesStep(ctx), alignStep(ctx)]);
+  // Both branches settle before the attempt ends (no orphaned poll loop); a non-retryable
+  // failure of one cancels the other's compute job, since the render is over.
+  const sibling = new AbortController();
+  const follow = () => sibling.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) follow();
+  else ctx.signal.addEventListener("abort", follow, { once: true });
+  const sub: RenderContext = { ...ctx, signal: sibling.signal };
+  let first: unknown = null;
+  const guard = <T>(p: Promise<T>) => p.catch((e: unknown) => {
+    if (!sibling.signal.aborted) {
+      first = e;
+      if (!toJobError(e).retryable) sibling.abort(new RenderAborted("cancelled"));
+    }
+    throw e;
+  });
+  const [ri, ra] = await Promise.allSettled([guard(imagesStep(sub)), guard(alignStep(sub))]).finally(() => ctx.signal.removeEventListener("abort", follow));
+  if (ri.status === "rejected" || ra.status === "rejected") {
+    throw ctx.signal.aborted ? ctx.signal.reason : first ?? (ri.status === "rejected" ? ri.reason : (ra as PromiseRejectedResult).reason);
+  }
+  const images = ri.value;
+  const align = ra.value;
   const rendered = await renderStep(ctx, images, align);
   const video = await publishStep(ctx, rendered);
   return {

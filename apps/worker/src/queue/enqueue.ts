@@ -22,7 +22,15 @@ export async function enqueue(
       where j.owner = $1 and j.idempotency_key = $2 and not exists (select 1 from ins)`,
     [args.owner, args.idempotencyKey ?? null, JSON.stringify(args.request), args.maxAttempts ?? 5],
   );
-  const row = rows[0];
+  let row = rows[0];
+  if (!row && args.idempotencyKey != null) {
+    // Lost a race with a concurrent insert of the same key: that row committed after this
+    // statement's snapshot; a new statement sees it.
+    row = (await db.query<RenderRow & { created: boolean }>(
+      `select j.*, false as created from public.render_jobs j where j.owner = $1 and j.idempotency_key = $2`,
+      [args.owner, args.idempotencyKey],
+    ))[0];
+  }
   if (!row) throw new Error("enqueue returned no row");
   const { created, ...rest } = row;
   return { row: rest as RenderRow, created };

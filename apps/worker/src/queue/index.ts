@@ -7,6 +7,7 @@ export { getRender } from "./getRender.ts";
 export { heartbeat } from "./heartbeat.ts";
 export { listSteps } from "./listSteps.ts";
 export { reapDead } from "./reapDead.ts";
+export { release } from "./release.ts";
 export { recordDecision } from "./recordDecision.ts";
 export { saveStep } from "./saveStep.ts";
 export { setProgress } from "./setProgress.ts";
