@@ -31,7 +31,7 @@ class JobStatus(str, Enum):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN would pass every < check and reach JSON.parse in node
 
 
 class Progress(Strict):

@@ -207,8 +207,12 @@ class Sidecar:
                 continue
             with self._qlock:
                 q = self._queues.get(str(msg.get("id")))
-            if q is not None:
-                q.put(msg)
+                # An error node could not tie to a request (its line did not parse) belongs
+                # to whichever request is open: dropping it left that request waiting out
+                # the silence timeout.
+                targets = [q] if q is not None else list(self._queues.values()) if kind == "error" else []
+            for target in targets:
+                target.put(msg)
         self._ready.put(_EOF)
         with self._qlock:
             for q in self._queues.values():
@@ -274,7 +278,11 @@ class Sidecar:
 
     def _send(self, payload: dict[str, Any]) -> None:
         try:
-            self.proc.stdin.write(json.dumps(payload) + "\n")
+            line = json.dumps(payload, allow_nan=False)  # node's JSON.parse refuses NaN/Infinity
+        except ValueError as e:
+            raise CapabilityError(RENDER_FAILED, f"render request is not valid JSON: {e}", retryable=False, http_status=422) from e
+        try:
+            self.proc.stdin.write(line + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as e:
             raise CapabilityError(SIDECAR_CRASHED, f"render sidecar is gone: {e}", retryable=True, http_status=500) from e

@@ -128,6 +128,9 @@ def test_idempotency_header_and_body_must_agree(client):
     ("/v1/jobs", b"[" * 50_000 + b"]" * 50_000, 400, "malformed_json"),
     ("/v1/jobs", b'{"kind": "diagnostic", "input": {"seconds": ' + b"9" * 5000 + b"}}", 400, "malformed_json"),
     ("/v1/jobs", b'{"kind": "diagnostic", "input": {"seconds": NaN}}', 422, "validation_error"),
+    ("/v1/jobs", b'{"kind": "render_video", "input": {"timeline": {"durationMs": 1000, "scenes": [{"image": "a.png", "startMs": 0, '
+                 b'"endMs": 1000}], "captions": [{"text": "hi", "startMs": 0, "endMs": 500, "confidence": NaN}]}}}', 422, "validation_error"),
+    ("/v1/jobs", b'{"kind": "transcribe_audio", "input": {"audio": "artifacts/a.wav", "duration_s": Infinity}}', 422, "validation_error"),
     ("/v1/jobs", b"null", 422, "validation_error"),
     ("/v1/jobs", b"", 422, "validation_error"),
     ("/v1/diagnostic", b'"a string"', 422, "validation_error"),

@@ -76,6 +76,10 @@ def test_caption_with_negative_time_is_rejected():
         {"durationMs": 0},
         {"highlightColor": "yellow"},
         {"scenes": []},
+        # NaN/Infinity pass every < and > check and would reach node's JSON.parse
+        {"captions": [{"text": "hi", "startMs": 0, "endMs": 500, "confidence": float("nan")}]},
+        {"captions": [{"text": "hi", "startMs": float("nan"), "endMs": 500}]},
+        {"captions": [{"text": "hi", "startMs": 0, "endMs": float("inf")}]},
     ],
 )
 def test_field_level_problems_fail_request_validation(bad):
