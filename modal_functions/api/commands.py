@@ -39,12 +39,19 @@ def serve(args: argparse.Namespace) -> int:
     from .main import ConfigurationError, create_app
 
     setup_logging(args.log_level.upper())
+    os.environ.setdefault("CANVASCAST_LOG_LEVEL", args.log_level.upper())  # the pool workers' level
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_DropColor())
     log = get_logger("canvascast.serve")
+    # The flags win over COMPUTE_HOST/COMPUTE_PORT everywhere, not only for the socket:
+    # signed artifact URLs (and the pool workers, which inherit the environment) use them.
+    if args.host:
+        os.environ["COMPUTE_HOST"] = args.host
+    if args.port is not None:
+        os.environ["COMPUTE_PORT"] = str(args.port)
+    get_settings.cache_clear()
     settings = get_settings()
-    host = args.host or settings.host
-    port = args.port if args.port is not None else settings.port
+    host, port = settings.host, settings.port
     try:
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] or None
         app = create_app(settings, backend_name=args.backend_name,

@@ -181,3 +181,20 @@ def test_serve_refuses_production_without_token(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "COMPUTE_TOKEN" in r.stderr
+
+
+def test_port_flag_reaches_signed_urls(tmp_path, modal_toml):
+    """`serve --port P` with a different COMPUTE_PORT: the artifact URLs it signs point at P."""
+    from modal_functions.api.server_process import free_port
+
+    port = free_port()
+    s = ServerProcess(tmp_path, TOKEN, port=port, modal_toml=modal_toml, env={"COMPUTE_PORT": "1"},
+                      args=["--kinds", "diagnostic", "--port", str(port), "--no-access-log"])
+    s.start()
+    try:
+        with httpx.Client(base_url=s.url, headers=AUTH, timeout=EVENT_TIMEOUT) as c:
+            r = c.post("/v1/artifacts?ext=txt", content=b"hello", headers={"content-type": "text/plain"})
+            assert r.status_code in (200, 201), r.text
+            assert r.json()["url"].startswith(f"http://127.0.0.1:{port}/"), r.json()["url"]
+    finally:
+        s.stop()
