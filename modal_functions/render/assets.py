@@ -23,6 +23,7 @@ from .timeline import BAD_ASSET, MISSING_ASSET, asset_refs
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 AUDIO_EXTS = {".mp3", ".wav", ".m4a", ".aac", ".ogg", ".opus", ".flac"}
+MAX_IMAGE_PIXELS = 50_000_000  # a scene image larger than this is refused (8K is 33 MP)
 _STORE_MISSING = {"artifact_not_found", "not_found"}
 
 
@@ -90,7 +91,7 @@ def _sniff_image_ext(path: Path, use: str) -> str:
     try:
         with Image.open(path) as im:
             fmt = (im.format or "").lower()
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise CapabilityError(BAD_ASSET, f"{use}: not an image ({e})", http_status=422) from e
     return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}.get(fmt, ".png")
 
@@ -104,8 +105,12 @@ def _check(path: Path, use: str, ext: str) -> None:
         try:
             with Image.open(path) as im:
                 im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+                width, height = im.size
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
             raise CapabilityError(BAD_ASSET, f"{use}: not a readable image ({e})", http_status=422) from e
+        if width * height > MAX_IMAGE_PIXELS:
+            # chromium would decode all of it for every frame the scene is on screen
+            raise CapabilityError(BAD_ASSET, f"{use}: {width}x{height} is over {MAX_IMAGE_PIXELS // 1_000_000} megapixels", http_status=422)
         return
     proc = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "json", str(path)],

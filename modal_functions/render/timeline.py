@@ -103,6 +103,12 @@ def check_timeline(timeline: Timeline) -> Geometry:
         previous_end = word.endMs
     if timeline.title is not None and not timeline.title.strip():
         _bad("title is empty; leave it out for no title card")
+    images = {scene.image for scene in timeline.scenes}
+    for use, ref in (("narration", timeline.narration), ("music", timeline.music)):
+        if ref and ref in images:
+            # each asset is checked once, as its first use: as an image it would pass, and
+            # the video would render silently
+            _bad(f"{use}: {ref!r} is also a scene image; audio and images must be different files")
     return geo
 
 

@@ -61,6 +61,11 @@ def test_overlapping_caption_words_are_rejected():
     assert err.code == "invalid_timeline" and "captions[1]" in err.message
 
 
+def test_scene_image_reused_as_narration_is_rejected():
+    err = rejected(body(narration="artifacts/x.png"))
+    assert err.code == "invalid_timeline" and "narration" in err.message
+
+
 def test_caption_with_negative_time_is_rejected():
     err = rejected(body(captions=[{"text": "one", "startMs": -100, "endMs": 200}]))
     assert err.code == "invalid_timeline" and "negative" in err.message
