@@ -59,6 +59,14 @@ def refused(message: str) -> CapabilityError:
     return CapabilityError(FETCH_REFUSED, message, http_status=400)
 
 
+def split_url(url: str):
+    """`urlsplit`, with a malformed URL (e.g. `https://[::1/x`) refused instead of a ValueError."""
+    try:
+        return urlsplit(url)
+    except ValueError as e:
+        raise refused(f"malformed URL {url[:200]!r}: {e}") from e
+
+
 def _failed(message: str, retryable: bool = True) -> CapabilityError:
     return CapabilityError(FETCH_FAILED, message, retryable=retryable, http_status=502)
 
@@ -139,7 +147,7 @@ def _resolve(resolver: Resolver, host: str, port: int, deadline: float, url: str
 
 def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str], deadline: float) -> tuple[str, str, int, str]:
     """Check one hop; return (host, vetted ip, port, request target)."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme.lower() != "https":
         raise refused(f"only https URLs are fetched, not {parts.scheme or 'a relative URL'!r}")
     if parts.username is not None or parts.password is not None:
@@ -245,7 +253,10 @@ def safe_fetch(
                 location = resp.getheader("Location")
                 if not location:
                     raise _failed(f"redirect {resp.status} without Location from {current}", retryable=False)
-                current = urljoin(current, location.strip())
+                try:
+                    current = urljoin(current, location.strip())
+                except ValueError as e:
+                    raise refused(f"malformed redirect Location from {current}: {e}") from e
                 continue
             if resp.status >= 400:
                 raise _failed(f"{current} answered HTTP {resp.status}", retryable=resp.status >= 500 or resp.status == 429)

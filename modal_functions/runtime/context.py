@@ -19,10 +19,10 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlsplit
 
 from ..contract.jobs import Progress
 from ..errors import BAD_REQUEST, CapabilityError
+from ..fetch import split_url
 from .progress import CallbackSink, ProgressSink, Reporter
 from .watchdog import Watchdog
 
@@ -114,7 +114,7 @@ class RuntimeContext:
             return dest
         from ..storage.inputs import fetch_input
 
-        dest = self._dest(suffix or _ext_of(urlsplit(ref).path))
+        dest = self._dest(suffix or _ext_of(split_url(ref).path))
         return fetch_input(ref, dest, store=self.store, settings=self.settings)
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from ..errors import CapabilityError
-from ..fetch import refused, safe_fetch
+from ..fetch import refused, safe_fetch, split_url
 from .keys import parse_key
 
 if TYPE_CHECKING:
@@ -42,10 +42,10 @@ def _is_key(ref: str) -> bool:
 
 def own_signed_url(ref: str, base_url: str) -> tuple[str, str | None, str | None] | None:
     """(key, exp, sig) when `ref` is shaped like one of our signed read URLs, else None."""
-    parts = urlsplit(ref)
+    parts = split_url(ref)
     if parts.scheme not in ("http", "https") or not parts.path.startswith(ARTIFACTS_PATH):
         return None
-    ours = urlsplit(base_url)
+    ours = split_url(base_url)
     if parts.scheme == "https" and parts.netloc.lower() != ours.netloc.lower():
         return None  # another host's https URL: fetched safely, not trusted
     q = parse_qs(parts.query)
@@ -67,6 +67,6 @@ def fetch_input(ref: str, dest: Path, *, store: "ArtifactStore", settings: "Sett
         key, exp, sig = own
         (signer or getattr(store, "signer", None) or get_signer(settings)).verify(key, exp, sig)
         return store.get_to_file(key, dest)
-    if urlsplit(ref).scheme.lower() != "https":
+    if split_url(ref).scheme.lower() != "https":
         raise refused("an input must be an artifact key, a signed artifact URL or an https URL")
     return safe_fetch(ref, dest, max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout_s)

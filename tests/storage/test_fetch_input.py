@@ -45,7 +45,7 @@ def test_tampered_signed_url_refused(setup, tmp_path: Path):
 
 
 @pytest.mark.parametrize("ref", ["http://example.com/a.png", "file:///etc/passwd", "data:,x", "../x.png", "https://127.0.0.1/a.png",
-                                 "https://169.254.169.254/latest/meta-data/"])
+                                 "https://169.254.169.254/latest/meta-data/", "https://[::1/a.wav", "http://[::1/a.png"])
 def test_other_refs_refused(setup, tmp_path: Path, ref: str):
     settings, store = setup
     with pytest.raises(CapabilityError) as e:

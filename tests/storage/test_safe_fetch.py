@@ -125,6 +125,11 @@ def test_redirect_to_private_name_refused(server, resolver, tmp_path: Path):
     assert err.code == "fetch_refused"
 
 
+def test_redirect_to_a_malformed_url_refused(server, resolver, tmp_path: Path):
+    err = fetch_error(server.url("/redirect?to=https://[::1/x"), tmp_path / "a", **local(server, resolver))
+    assert err.code == "fetch_refused" and "malformed" in err.message
+
+
 def test_redirect_to_http_refused(server, resolver, tmp_path: Path):
     err = fetch_error(server.url("/redirect?to=http://public.example/ok"), tmp_path / "a", **local(server, resolver))
     assert err.code == "fetch_refused"
