@@ -7,7 +7,7 @@ A model, bundle or browser is loaded once per worker and serves many jobs.
   one at a time, watches it, and respawns it when it dies or is killed.
 - A worker loads its heavy state at pool start when `preload = true` or a warm lease
   is live, else lazily on its first job. A worker idle longer than the kind's
-  `scaledown_window` with no lease is restarted without its heavy state.
+  `scaledown_window` with no lease is stopped (a fresh worker is spawned for the next job).
 - Admission is bounded: busy + queued < workers + `[inhouse.<kind>] queue`, else
   `CapacityFull` (429 with `retry_after`).
 - Every attempt gets a `Watchdog`: silent past `[functions.<kind>] stall_timeout` is
