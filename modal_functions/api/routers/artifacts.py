@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ...contract.jobs import ArtifactRef, ErrorBody
 from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, CapabilityError
@@ -107,11 +108,15 @@ async def upload_artifact(
     try:
         size = 0
         with open(tmp, "xb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise CapabilityError(PAYLOAD_TOO_LARGE, f"upload exceeds {limit} bytes", http_status=413)
-                f.write(chunk)
+            try:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise CapabilityError(PAYLOAD_TOO_LARGE, f"upload exceeds {limit} bytes", http_status=413)
+                    f.write(chunk)
+            except ClientDisconnect as e:
+                # the client went away mid-upload: its problem, not a server error (nobody reads the answer)
+                raise CapabilityError(BAD_REQUEST, "the client disconnected during the upload", http_status=400) from e
         if size == 0:
             raise CapabilityError(BAD_REQUEST, "empty upload", http_status=400)
         ref = await run_in_threadpool(store.put_file, tmp, ext)
