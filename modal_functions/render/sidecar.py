@@ -21,7 +21,6 @@ import os
 import queue
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,20 +48,10 @@ _EOF = object()
 
 
 def _private_tmp(label: str = "") -> Path:
-    """`$TMPDIR/canvascast-sidecar/<pid>-<label><random>/`; dirs of dead processes are swept first.
+    """This worker's own dir (`runtime.proctmp`): removed by the parent when the worker is killed."""
+    from ..runtime.proctmp import private_dir
 
-    Kept short on purpose: chromium puts a unix socket in it (108-byte path limit).
-    """
-    base = Path(tempfile.gettempdir()) / "canvascast-sidecar"
-    base.mkdir(parents=True, exist_ok=True)
-    for d in base.iterdir():
-        try:
-            os.kill(int(d.name.split("-", 1)[0]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
-        except (ValueError, PermissionError):
-            pass
-    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{label}", dir=base))
+    return private_dir(label)
 
 
 def default_concurrency() -> int:

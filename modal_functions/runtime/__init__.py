@@ -12,5 +12,6 @@
 - `registry.py`    SQLite job registry + idempotency index, restart recovery
 - `capacity.py`    `CapacityFull` (429 + `retry_after`)
 - `tempdirs.py`    per-attempt temp dirs, removed on every path
+- `proctmp.py`     a worker's own temp dirs (render sidecar), removed when the worker is killed
 - `testing.py`     test-sized modal.toml copies and the lifecycle `BackendFactory`
 """

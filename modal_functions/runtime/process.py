@@ -17,6 +17,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .proctmp import remove_for
 from .watchdog import kill_descendants, kill_process_group
 
 
@@ -88,6 +89,8 @@ class WorkerProcess:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        else:
+            remove_for(self.pid)  # its out-of-job temp dirs (render sidecar): nothing may outlive it
         self._close_pipes()
 
     def stop(self, grace: float = 2.0) -> None:

@@ -58,6 +58,22 @@ def test_temp_dir_exists_while_running_and_is_removed_on_cancel(backend):
     assert backend.tempdirs.live() == []
 
 
+def test_a_killed_workers_own_dirs_go_with_it(backend):
+    """Out-of-job dirs a worker owns (the render sidecar's serve dir and browser profile) are
+    removed when the parent kills it mid-job, not left for some later sweep."""
+    from modal_functions.runtime import proctmp
+    from modal_functions.runtime.testing import eventually
+
+    job = backend.submit(KIND, {"action": "sleep", "seconds": 60, "steps": 240})
+    next(j for j in backend.events(job.id, DEADLINE) if j.status == JobStatus.running)
+    pid = next(w["pid"] for w in backend.workers(KIND) if w["job_id"] == job.id)
+    owned = proctmp.root() / f"{pid}-serve-test"  # named as proctmp.private_dir names it in that worker
+    owned.mkdir(parents=True)
+    (owned / "scene.png").write_bytes(b"staged")
+    assert backend.cancel(job.id).status == JobStatus.cancelled  # the worker is killed mid-job
+    eventually(lambda: not owned.exists())
+
+
 def test_leftovers_of_a_dead_server_are_swept_at_start(make_backend, tmp_path):
     leftover = tmp_path / "data" / "tmp" / "jobs" / "job_dead-1"
     leftover.mkdir(parents=True)
