@@ -77,6 +77,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     if any(e.get("type") == "json_invalid" for e in errors):
         ctx = next((e.get("ctx") or {} for e in errors if e.get("type") == "json_invalid"), {})
         return error_response(400, codes.MALFORMED_JSON, f"request body is not valid JSON: {ctx.get('error', 'decode error')}")
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return error_response(400, codes.MALFORMED_JSON, "request body is empty; send a JSON object")
     if any(e.get("loc") == ("body",) and isinstance(e.get("input"), (bytes, bytearray)) for e in errors):
         return error_response(400, codes.MALFORMED_JSON, "request body must be JSON sent with Content-Type: application/json")
     kind_errors = [e for e in errors if e.get("type") == "literal_error" and _is_kind_field(tuple(e.get("loc", ())))]
