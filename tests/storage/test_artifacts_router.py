@@ -103,6 +103,25 @@ def test_upload_then_signed_read(env):
     assert part.status_code == 206 and part.content == PNG[:8]
 
 
+@pytest.mark.parametrize("header", ["bytes=abc", "bytes=3-1", "items=0-7", "bytes=", "bytes=-"])
+def test_a_range_that_does_not_parse_is_ignored(env, header):
+    """RFC 9110: the whole file, 200 (Starlette answered a text/plain 400)."""
+    client, *_ = env
+    ref = upload(client, PNG, ext="png").json()
+    got = client.get(ref["url"], headers={"Range": header})
+    assert got.status_code == 200 and got.content == PNG
+
+
+def test_an_unsatisfiable_range_is_a_json_416(env):
+    client, *_ = env
+    ref = upload(client, PNG, ext="png").json()
+    got = client.get(ref["url"], headers={"Range": f"bytes={len(PNG) + 10}-{len(PNG) + 20}"})
+    assert got.status_code == 416 and got.headers["content-range"] == f"bytes */{len(PNG)}"
+    assert got.json()["error"]["code"] == "range_not_satisfiable"
+    tail = client.get(ref["url"], headers={"Range": "bytes=-4"})
+    assert tail.status_code == 206 and tail.content == PNG[-4:]
+
+
 def test_same_bytes_same_key_and_ext_from_content_type(env):
     client, *_ = env
     a = upload(client, b"RIFF....WAVE", ext="wav").json()

@@ -16,6 +16,7 @@ storage_unavailable 503.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +35,7 @@ from ...storage.keys import content_type_for, ext_for_content_type, normalize_ex
 from ...storage.local import LocalStore
 from ...storage.signing import UrlSigner
 from ..dependencies import require_token
+from ..errors import error_response
 
 DEFAULT_EXPIRES_IN = 3600
 MAX_EXPIRES_IN = 7 * 24 * 3600
@@ -139,6 +141,7 @@ async def upload_artifact(
     },
 )
 def read_artifact(
+    request: Request,
     key: str,
     store: StoreDep,
     signer: SignerDep,
@@ -150,6 +153,14 @@ def read_artifact(
     remaining = max(1, int(expires - signer.clock()))
     if isinstance(store, LocalStore):
         path = store.local_path(key)
+        if (ranges := request.headers.get("range")) is not None:
+            size = path.stat().st_size
+            verdict = range_verdict(ranges, size)
+            if verdict == "unsatisfiable":
+                return error_response(416, RANGE_NOT_SATISFIABLE, f"no part of {ranges!r} is inside the {size} bytes",
+                                      headers={"Content-Range": f"bytes */{size}"})
+            if verdict == "malformed":  # RFC 9110: a Range that does not parse is ignored, the whole file served
+                request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
         return FileResponse(
             path,
             media_type=content_type_for(parse_key(key).ext),
@@ -159,6 +170,29 @@ def read_artifact(
 
 
 router.add_api_route("/{key:path}", read_artifact, methods=["HEAD"], include_in_schema=False)
+
+RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+_RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+
+
+def range_verdict(header: str, size: int) -> str:
+    """`ok`, `malformed` (serve the whole file) or `unsatisfiable` (416) for a Range header."""
+    unit, _, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or not specs.strip():
+        return "malformed"
+    satisfiable = False
+    for spec in specs.split(","):
+        m = _RANGE_SPEC.fullmatch(spec)
+        if m is None or m.group(1) == m.group(2) == "":
+            return "malformed"
+        start, end = m.group(1), m.group(2)
+        if start and end and int(end) < int(start):
+            return "malformed"
+        if start:
+            satisfiable |= int(start) < size
+        else:
+            satisfiable |= int(end) > 0 and size > 0
+    return "ok" if satisfiable else "unsatisfiable"
 
 
 __all__ = ["router", "get_artifact_store", "get_url_signer"]
