@@ -50,3 +50,6 @@ class Capability:
     """Release the heavy state (e.g. stop a sidecar) when a worker shuts down cleanly."""
     run_part: Callable[[Any, dict[str, Any], TaskContext], dict[str, Any]] | None = None
     """One piece of another worker's job (a render chunk), handed over by `parts.fan_out`."""
+    refs: Callable[[BaseModel], dict[str, str]] | None = None
+    """The input references a request will fetch (ref -> what it is for), checked at submission
+    by `storage.inputs.precheck_refs`, so a ref the fetch would refuse never takes a queue slot."""

@@ -124,4 +124,5 @@ CAPABILITY = Capability(
     load=load,
     run=run,
     validate=validate,
+    refs=lambda req: {req.audio: "audio"},
 )

@@ -179,6 +179,10 @@ class ModalBackend:
             raise CapabilityError(VALIDATION_ERROR, str(e)[:2000], http_status=422) from e
         if capability.validate is not None:
             capability.validate(request)
+        if capability.refs is not None:
+            from ..storage.inputs import precheck_request
+
+            precheck_request(capability.refs(request))
 
         if idempotency_key is not None:
             existing = self.p.jobs.get(idem_key(idempotency_key))

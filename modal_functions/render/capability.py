@@ -184,6 +184,7 @@ CAPABILITY = Capability(
     validate=validate,
     close=close,
     run_part=run_part,
+    refs=lambda req: asset_refs(req.timeline),
 )
 
 __all__ = ["CAPABILITY", "RenderState", "load", "run", "run_part", "validate", "close", "free_workers", "project"]

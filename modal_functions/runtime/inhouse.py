@@ -188,6 +188,10 @@ class InHouseBackend:
                 raise
             except (ValueError, TypeError) as e:
                 raise CapabilityError(VALIDATION_ERROR, str(e), http_status=422) from e
+        if capability.refs is not None:
+            from ..storage.inputs import precheck_request
+
+            precheck_request(capability.refs(request), self.settings)
 
         digest = input_digest(kind, input)
         with self._submit_lock:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from ..errors import CapabilityError
-from ..fetch import refused, safe_fetch, split_url
+from ..errors import ARTIFACT_NOT_FOUND, CapabilityError
+from ..fetch import address_problem, refused, safe_fetch, split_url
 from .keys import parse_key
 
 if TYPE_CHECKING:
@@ -51,6 +51,60 @@ def own_signed_url(ref: str, base_url: str) -> tuple[str, str | None, str | None
     q = parse_qs(parts.query)
     key = parts.path[len(ARTIFACTS_PATH):]
     return key, (q.get("exp") or [None])[0], (q.get("sig") or [None])[0]
+
+
+def precheck_refs(refs: dict[str, str], *, base_url: str, store: "ArtifactStore | None" = None) -> None:
+    """At submission: refuse what `fetch_input` would refuse, before the job takes a queue slot.
+
+    `refs` maps each input reference to what it is for. Everything that can be decided
+    without the network is checked: the form (key, our signed URL, https), literal private
+    addresses and, with a store, that keys exist. Names are resolved and vetted at fetch time.
+    """
+    for ref, use in refs.items():
+        ref = ref.strip()
+        if _is_key(ref):
+            if store is not None and not store.exists(ref):
+                raise CapabilityError(ARTIFACT_NOT_FOUND, f"{use}: no artifact {ref!r} in the store", http_status=422)
+            continue
+        try:
+            if own_signed_url(ref, base_url) is not None:
+                continue
+            parts = split_url(ref)
+        except CapabilityError as e:
+            raise refused(f"{use}: {e.message}") from e
+        if parts.scheme.lower() != "https":
+            raise refused(f"{use}: an input must be an artifact key, a signed artifact URL or an https URL")
+        try:
+            host = parts.hostname or ""
+        except ValueError as e:
+            raise refused(f"{use}: malformed URL: {e}") from e
+        if not host:
+            raise refused(f"{use}: the URL has no host")
+        if (problem := _literal_ip_problem(host)) is not None:
+            raise refused(f"{use}: {host} is {problem}")
+
+
+def precheck_request(refs: dict[str, str], settings: "Settings | None" = None) -> None:
+    """`precheck_refs` with this deployment's URL and store (both backends call it at submission)."""
+    from ..settings import get_settings
+    from . import get_store
+
+    settings = settings or get_settings()
+    try:
+        store = get_store(settings)
+    except Exception:  # noqa: BLE001 - no store configured here: the fetch checks again
+        store = None
+    precheck_refs(refs, base_url=settings.base_url, store=store)
+
+
+def _literal_ip_problem(host: str) -> str | None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None  # a name: vetted after DNS, at fetch time
+    return address_problem(host)
 
 
 def fetch_input(ref: str, dest: Path, *, store: "ArtifactStore", settings: "Settings | None" = None,
