@@ -53,6 +53,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (store === "supabase" && (!env.SUPABASE_URL || !env.SUPABASE_SERVICE_ROLE_KEY)) {
     throw new Error("ARTIFACT_STORE=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY");
   }
+  const leaseSeconds = num(env, "WORKER_LEASE_S", 60);
+  const heartbeatMs = num(env, "WORKER_HEARTBEAT_MS", 10_000);
+  // A lease renewed less often than it lasts lapses under a live worker: the render is
+  // reclaimed (by this worker too) and every lapse burns an attempt. A third of the lease
+  // leaves room for two renewals to be late or lost before that happens.
+  if (!(leaseSeconds > 0) || !(heartbeatMs > 0)) throw new Error("WORKER_LEASE_S and WORKER_HEARTBEAT_MS must be positive");
+  if (heartbeatMs * 3 > leaseSeconds * 1000) {
+    throw new Error(
+      `WORKER_HEARTBEAT_MS=${heartbeatMs} must be at most a third of the lease (WORKER_LEASE_S=${leaseSeconds} -> ${Math.floor((leaseSeconds * 1000) / 3)} ms), or leases lapse while the render runs`,
+    );
+  }
   const kinds = (env.WARM_KINDS ?? "generate_images,transcribe_audio,render_video").split(",").map((s) => s.trim()).filter(Boolean);
   return {
     role,
@@ -76,8 +87,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     worker: {
       concurrency: num(env, "WORKER_CONCURRENCY", 4),
-      leaseSeconds: num(env, "WORKER_LEASE_S", 60),
-      heartbeatMs: num(env, "WORKER_HEARTBEAT_MS", 10_000),
+      leaseSeconds,
+      heartbeatMs,
       idlePollMs: num(env, "WORKER_POLL_MS", 1000),
       backoffBaseSeconds: num(env, "WORKER_BACKOFF_BASE_S", 2),
       maxAttempts: num(env, "WORKER_MAX_ATTEMPTS", 5),

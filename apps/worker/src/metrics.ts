@@ -51,6 +51,12 @@ export class Metrics {
     labelNames: ["backend", "reason"] as const,
     registers: [this.registry],
   });
+  readonly backendRejections = new client.Counter({
+    name: "canvascast_backend_rejections_total",
+    help: "Submissions a backend refused for its own setup (401/403/404/405, unknown_kind); the router waited for the other backend.",
+    labelNames: ["backend", "code"] as const,
+    registers: [this.registry],
+  });
   readonly breakerState = new client.Gauge({
     name: "canvascast_breaker_state",
     help: "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open.",

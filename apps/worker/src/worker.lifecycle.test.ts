@@ -13,10 +13,12 @@ import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { claim, enqueue, getRender, listSteps } from "./queue/index.ts";
 import { Router } from "./router/index.ts";
+import { LocalPublisher } from "./storage/LocalPublisher.ts";
 import type { Publisher } from "./storage/publisher.ts";
 import { Worker } from "./worker.ts";
 import { createTestDatabase } from "../test/support/postgres.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
+import { tempDir } from "../test/support/tmp.ts";
 import { until } from "../test/support/until.ts";
 
 const REQUEST = {
@@ -31,10 +33,10 @@ before(async () => {
 });
 after(() => db.close());
 
-function worker(compute: ScriptedCompute, database: Db = db, workerId = "w1"): Worker {
+function worker(compute: ScriptedCompute, database: Db = db, workerId = "w1", publisher = {} as Publisher): Worker {
   const router = new Router({ inhouse: compute.client() });
   return new Worker(
-    { db: database, router, publisher: {} as Publisher, metrics: new Metrics(), log, workerId, poll: { minIntervalMs: 20, maxIntervalMs: 50 } },
+    { db: database, router, publisher, metrics: new Metrics(), log, workerId, poll: { minIntervalMs: 20, maxIntervalMs: 50 } },
     { leaseSeconds: 30, heartbeatMs: 200, idlePollMs: 50 },
   );
 }
@@ -78,6 +80,27 @@ test("a non-retryable align failure cancels the images job still running, and th
   const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s.status]));
   assert.equal(steps.get("images"), "cancelled");
   assert.equal(steps.get("align"), "failed");
+});
+
+test("a rendered video whose key breaks the key grammar fails the render at publish, not retried to dead", async () => {
+  const store = tempDir("cc-badkey-");
+  try {
+    const compute = new ScriptedCompute("inhouse", (kind) =>
+      kind === "transcribe_audio"
+        ? { status: "succeeded", result: { words: [{ text: "hello", startMs: 0, endMs: 400 }, { text: "world", startMs: 400, endMs: 900 }], duration_ms: 1000 } }
+        : { status: "succeeded", result: { video: { key: "artifacts/sha256/zz/not-a-digest.mp4", sha256: "c".repeat(64), size: 1, content_type: "video/mp4" }, durationMs: 1000 } });
+    const request = { narration_audio: REQUEST.narration_audio, scenes: [{ narration: "hello world", image: `artifacts/sha256/bb/${"b".repeat(64)}.png` }] };
+    const { row } = await enqueue(db, { owner: "o", request, maxAttempts: 3 });
+    await onlyThis(row.id);
+    const claimed = await claim(db, "w1", 30);
+    await worker(compute, db, "w1", new LocalPublisher(store.path, "http://127.0.0.1:1", () => "secret")).process(claimed!);
+    const r = await getRender(db, row.id);
+    assert.equal(r?.last_error?.code, "invalid_key");
+    assert.equal(r?.status, "failed", "an invalid key is invalid on every attempt");
+    assert.equal(r?.last_error?.retryable, false);
+  } finally {
+    store.cleanup();
+  }
 });
 
 test("a render claimed while stop() runs is handed straight back, with nothing submitted", async () => {

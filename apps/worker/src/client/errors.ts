@@ -42,6 +42,16 @@ export function isTransient(e: unknown): boolean {
   return false;
 }
 
+/**
+ * A refusal that says the backend is set up wrong, not that the request is: a bad token
+ * (401/403), a wrong URL or an old deploy without the route or the kind (404/405,
+ * `unknown_kind`). The other backend may well take the same request; 400/409/422 it would not.
+ */
+export function isMisconfigured(e: unknown): e is HttpError {
+  if (!(e instanceof HttpError) || e instanceof CapacityError) return false;
+  return [401, 403, 404, 405].includes(e.status) || e.code === "unknown_kind";
+}
+
 /** A short machine-readable code for metrics and logs. */
 export function errorCode(e: unknown): string {
   if (e instanceof HttpError) return e.code || `http_${e.status}`;

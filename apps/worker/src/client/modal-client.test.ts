@@ -138,6 +138,25 @@ describe("compute client", () => {
     assert.match(text, /canvascast_breaker_state\{backend="modal"\} 0/);
   });
 
+  for (const probe of [
+    { status: 429, body: { error: { code: "capacity", message: "full" } } },
+    { status: 404, body: { error: { code: "not_found", message: "no such job" } } },
+  ]) {
+    test(`a half-open probe answered ${probe.status} closes the breaker with a clean window: one later 5xx does not re-open it`, async () => {
+      let answer: Answer = { status: 500 };
+      const { c } = client(() => answer, { ...POLICY, maxAttempts: 1 });
+      for (let i = 0; i < 6; i++) await drive(c.get("j1")).catch(() => undefined);
+      assert.equal(c.breakerState, "open");
+      mock.timers.tick(5000);
+      answer = probe; // the backend is back, and busy (or the job is gone): not a failure
+      await assert.rejects(drive(c.get("j1")), (e: unknown) => e instanceof HttpError && e.status === probe.status);
+      assert.equal(c.breakerState, "closed");
+      answer = { status: 500 };
+      await assert.rejects(drive(c.get("j1")), HttpError);
+      assert.equal(c.breakerState, "closed", "the failures from before the probe no longer count");
+    });
+  }
+
   test("sends the bearer token and the idempotency key", async () => {
     let seen: RequestInit | undefined;
     const f = (async (_u: string, init: RequestInit) => {

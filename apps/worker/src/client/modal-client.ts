@@ -11,7 +11,7 @@ import { CircuitState } from "cockatiel";
 import type { Health, Job, JobCreate, WarmLease, WarmRequest } from "../contract.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { CapacityError, errorCode, HttpError, parseRetryAfter, TransportError } from "./errors.ts";
+import { CapacityError, errorCode, HttpError, isTransient, parseRetryAfter, TransportError } from "./errors.ts";
 import { breakerStateName, buildPolicies, DEFAULT_POLICY, type Policies, type PolicyOptions } from "./policies.ts";
 
 export type BackendName = "inhouse" | "modal";
@@ -28,6 +28,9 @@ export interface ClientDeps {
   log?: Logger;
   fetch?: typeof fetch;
 }
+
+/** What one attempt returns through the policy stack: a value, or a non-transient HTTP answer. */
+type Answered<T> = { value: T } | { rejected: HttpError };
 
 const STATE_GAUGE: Record<string, number> = { closed: 0, open: 1, half_open: 2, isolated: 1 };
 
@@ -106,9 +109,25 @@ export class ComputeClient {
     return this.call<WarmLease>("POST", "/v1/warm", req);
   }
 
-  /** One logical call: retries, breaker and per-attempt timeout around `attempt()`. */
-  call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return this.policies.all.execute(({ signal }) => this.attempt<T>(method, path, body, signal));
+  /**
+   * One logical call: retries, breaker and per-attempt timeout around `attempt()`.
+   * A 4xx or `429 capacity` is an answer from a backend that is up, so it leaves the policy
+   * stack as a value and is thrown only after it: the breaker records a success. Thrown
+   * from inside, cockatiel (3.2.1) closes a half-open breaker without `breaker.success()`,
+   * so the failures that opened it stay in the window and a single 5xx re-opens it; a 429
+   * is the usual answer of a freshly restarted, busy in-house server to the probe.
+   */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const out = await this.policies.all.execute(async ({ signal }): Promise<Answered<T>> => {
+      try {
+        return { value: await this.attempt<T>(method, path, body, signal) };
+      } catch (e) {
+        if (e instanceof HttpError && !isTransient(e)) return { rejected: e };
+        throw e;
+      }
+    });
+    if ("rejected" in out) throw out.rejected;
+    return out.value;
   }
 
   /** A single HTTP attempt, no policies: errors become HttpError/CapacityError/TransportError. */

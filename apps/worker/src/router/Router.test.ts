@@ -3,15 +3,16 @@
  * and a second one with `--backend-name modal` and fault injection as the Modal backend.
  */
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, mock, test } from "node:test";
 import { BrokenCircuitError } from "cockatiel";
+import { HttpError } from "../client/errors.ts";
 import { ComputeClient } from "../client/modal-client.ts";
 import type { PolicyOptions } from "../client/policies.ts";
 import { Metrics } from "../metrics.ts";
 import { waitForJob } from "../pipeline/waitForJob.ts";
 import { ComputeServer } from "../../test/support/computeServer.ts";
 import { tempDir } from "../../test/support/tmp.ts";
-import { REASONS, Router, type Decision } from "./index.ts";
+import { abortableSleep, NoBackendError, REASONS, Router, type Decision } from "./index.ts";
 
 const TOKEN = "router-test-token";
 const N = 2;
@@ -36,14 +37,19 @@ describe("router with real compute servers", () => {
     await Promise.all([inhouse.fault("none"), modal.fault("none")]);
   });
 
-  function makeRouter(policy: Partial<PolicyOptions> = FAST) {
+  /** `modalUrl`/`modalToken` misconfigure the Modal client; `onSleep` sees each wait of the router. */
+  function makeRouter(policy: Partial<PolicyOptions> = FAST, o: { modalUrl?: string; modalToken?: string; onSleep?: (ms: number) => void } = {}) {
     const metrics = new Metrics();
     const clients = {
       inhouse: new ComputeClient({ name: "inhouse", baseUrl: inhouse.url, token: TOKEN, policy }, { metrics }),
-      modal: new ComputeClient({ name: "modal", baseUrl: modal.url, token: TOKEN, policy }, { metrics }),
+      modal: new ComputeClient({ name: "modal", baseUrl: o.modalUrl ?? modal.url, token: o.modalToken ?? TOKEN, policy }, { metrics }),
     };
     const decisions: Decision[] = [];
-    const router = new Router(clients, { metrics, maxWaitMs: 100 });
+    const sleep = (ms: number, signal?: AbortSignal) => {
+      o.onSleep?.(ms);
+      return abortableSleep(ms, signal);
+    };
+    const router = new Router(clients, { metrics, maxWaitMs: 100, sleep });
     const submit = (input: Record<string, unknown>, key: string) =>
       router.submit("diagnostic", input, key, { onDecision: (d) => void decisions.push(d) });
     return { router, clients, metrics, decisions, submit };
@@ -146,6 +152,55 @@ describe("router with real compute servers", () => {
     await Promise.all(onModal.map((p) => waitForJob(a.clients.modal, p.job.id)));
   });
 
+  test("in-house down and Modal full: the step waits for Modal's capacity instead of failing the attempt", async () => {
+    let waits = 0;
+    const { submit } = makeRouter({ ...FAST, maxAttempts: 1 }, { onSleep: () => void waits++ });
+    await inhouse.stop();
+    try {
+      await modal.fault("capacity", { n: 2, retry_after: 1 });
+      const { job, decision } = await submit({ action: "succeed" }, key());
+      assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+      assert.equal(job.backend, "modal");
+      assert.ok(waits >= 1, "it waited, then Modal took the step");
+    } finally {
+      await inhouse.start();
+    }
+  });
+
+  test("in-house down and Modal rejecting us (bad token): the step waits for in-house and goes there when it is back", async () => {
+    let waited!: () => void;
+    const aWait = new Promise<void>((r) => (waited = r));
+    const { submit, metrics } = makeRouter({ ...FAST, maxAttempts: 1, halfOpenAfterMs: 200 }, { modalToken: "not-the-token", onSleep: () => waited() });
+    await inhouse.stop();
+    let placed: Promise<{ decision: Decision }>;
+    try {
+      placed = submit({ action: "succeed" }, key());
+      placed.catch(() => undefined);
+      await Promise.race([aWait, placed]); // refused by in-house, 401 from Modal, and waiting rather than failing
+    } finally {
+      await inhouse.start();
+    }
+    assert.deepEqual((await placed).decision, { backend: "inhouse", reason: REASONS.modalRejected });
+    assert.match(await metrics.text(), /canvascast_backend_rejections_total\{backend="modal",code="[a-z_]+"\} [1-9]/);
+  });
+
+  for (const wrong of ["token", "url"] as const) {
+    test(`in-house full and Modal answering ${wrong === "token" ? 401 : 404} (wrong ${wrong}): the step waits for in-house, counted and logged, not failed`, async () => {
+      const { submit, metrics } = makeRouter(FAST, wrong === "token" ? { modalToken: "not-the-token" } : { modalUrl: `${modal.url}/no-such-prefix` });
+      await inhouse.fault("capacity", { n: 2 });
+      const { job, decision } = await submit({ action: "succeed" }, key());
+      assert.deepEqual(decision, { backend: "inhouse", reason: REASONS.modalRejected });
+      assert.equal(job.backend, "inhouse");
+      assert.match(await metrics.text(), /canvascast_backend_rejections_total\{backend="modal",code="[a-z_0-9]+"\} 2/);
+    });
+  }
+
+  test("in-house full and Modal refusing the request itself (400/422): the error is thrown, in-house would refuse it too", async () => {
+    const { submit } = makeRouter();
+    await inhouse.fault("capacity", { n: 1 });
+    await assert.rejects(submit({ action: "no-such-action" }, key()), (e: unknown) => e instanceof HttpError && (e.status === 400 || e.status === 422) && !(e instanceof NoBackendError));
+  });
+
   test("when in-house is down, every step goes to Modal", async () => {
     const { submit, clients } = makeRouter({ ...FAST, maxAttempts: 1 });
     await inhouse.stop();
@@ -158,5 +213,51 @@ describe("router with real compute servers", () => {
     } finally {
       await inhouse.start();
     }
+  });
+});
+
+describe("router waits on a virtual clock (scripted backends)", () => {
+  beforeEach(() => mock.timers.enable({ apis: ["Date"], now: 1_700_000_000_000 }));
+  afterEach(() => mock.timers.reset());
+
+  const JOB = { id: "m1", kind: "diagnostic", status: "queued", input: {}, backend: "modal", created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z" };
+  /** A backend whose n-th POST gets `answer(n)`; records the (virtual) time of each POST. */
+  function scripted(name: "inhouse" | "modal", answer: (n: number) => Response | "refuse") {
+    const posts: number[] = [];
+    const f = (async () => {
+      const a = answer(posts.push(Date.now()) - 1);
+      if (a === "refuse") throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED" } });
+      return a;
+    }) as unknown as typeof fetch;
+    const client = new ComputeClient({ name, baseUrl: `http://${name}.scripted`, policy: { ...FAST, maxAttempts: 1, halfOpenAfterMs: 500 } }, { fetch: f });
+    return { client, posts };
+  }
+
+  test("in-house down and Modal full: Modal is asked again only after its Retry-After, in-house is polled meanwhile", async () => {
+    const full = () => new Response(JSON.stringify({ error: { code: "capacity", message: "full" } }), { status: 429, headers: { "retry-after": "3" } });
+    const inhouse = scripted("inhouse", () => "refuse");
+    const modal = scripted("modal", (n) => (n < 2 ? full() : new Response(JSON.stringify(JOB), { status: 202 })));
+    let inhouseTries = 0;
+    const router = new Router({ inhouse: inhouse.client, modal: modal.client }, {
+      maxWaitMs: 1000,
+      sleep: async (ms) => void mock.timers.tick(ms), // virtual time: the wait plan, not the wall clock
+    });
+    const { decision } = await router.submit("diagnostic", {}, "k", { onAttempt: (b) => void (b === "inhouse" && inhouseTries++) });
+    assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+    assert.equal(modal.posts.length, 3);
+    for (let i = 1; i < modal.posts.length; i++) {
+      assert.ok(modal.posts[i]! - modal.posts[i - 1]! >= 3000, `Modal asked again ${modal.posts[i]! - modal.posts[i - 1]!} ms after Retry-After: 3`);
+    }
+    assert.ok(inhouseTries > modal.posts.length, `in-house tried ${inhouseTries} times while Modal was full`);
+  });
+
+  test("in-house down and Modal full past the wait budget: NoBackendError (retryable), not an endless wait", async () => {
+    const full = () => new Response(JSON.stringify({ error: { code: "capacity", message: "full" } }), { status: 429, headers: { "retry-after": "1" } });
+    const router = new Router({ inhouse: scripted("inhouse", () => "refuse").client, modal: scripted("modal", full).client }, {
+      maxWaitMs: 1000,
+      waitBudgetMs: 10_000,
+      sleep: async (ms) => void mock.timers.tick(ms),
+    });
+    await assert.rejects(router.submit("diagnostic", {}, "k"), (e: unknown) => e instanceof NoBackendError && e.retryable && /in-house down/.test(e.message));
   });
 });

@@ -6,14 +6,16 @@
  *
  *   in-house 202                      -> inhouse (inhouse_first)
  *   in-house 429 capacity             -> Modal   (inhouse_capacity)
- *     ... Modal breaker open / failing / full -> wait for in-house capacity, then inhouse
  *   in-house down (transport/5xx/breaker open) -> Modal (inhouse_down)
+ *     ... Modal breaker open / failing / full / rejecting us (401/403/404/405: its own setup)
+ *         -> wait (Retry-After, at most `maxWaitMs` at a time) and try both again, within
+ *            `waitBudgetMs`; then whichever takes it first
  *
  * Every placement is reported to `onDecision` (persisted + counted) with its reason.
  * The request body is passed through untouched: routing never changes engine/model.
  */
 import type { Job, JobCreate } from "../contract.ts";
-import { CapacityError, errorCode, HttpError, isBrokenCircuit, isTransient } from "../client/errors.ts";
+import { CapacityError, errorCode, HttpError, isBrokenCircuit, isMisconfigured, isTransient } from "../client/errors.ts";
 import type { BackendName, ComputeClient } from "../client/modal-client.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
@@ -103,53 +105,77 @@ export class Router {
     const { inhouse, modal } = this.backends;
     const started = Date.now();
     let waitReason: Reason | null = null;
+    let modalNotBefore = 0; // Modal's Retry-After: it is not asked again before then
     for (;;) {
       opts.signal?.throwIfAborted();
-      let inhouseFull: CapacityError;
+      let inhouseFull: CapacityError | null = null;
+      let inhouseDown: unknown = null;
       try {
         await opts.onAttempt?.("inhouse");
         const job = await inhouse.submit(kind, input, idempotencyKey);
         return { job, decision: await this.decide({ backend: "inhouse", reason: waitReason ?? REASONS.inhouseFirst }, opts) };
       } catch (e) {
-        if (e instanceof CapacityError) {
-          inhouseFull = e;
-        } else if (isTransient(e) || isBrokenCircuit(e)) {
-          // In-house is down: every step goes to Modal.
-          if (!modal) throw new NoBackendError(`in-house is down (${errorCode(e)}) and no Modal backend is configured`);
-          this.log.warn({ event: "inhouse_down", code: errorCode(e), kind, ...opts.context }, "in-house down: routing to Modal");
-          try {
-            await opts.onAttempt?.("modal");
-            const job = await modal.submit(kind, input, idempotencyKey);
-            return { job, decision: await this.decide({ backend: "modal", reason: REASONS.inhouseDown }, opts) };
-          } catch (me) {
-            if (me instanceof HttpError && !(me instanceof CapacityError) && me.status < 500) throw me;
-            throw new NoBackendError(`in-house down (${errorCode(e)}) and Modal unavailable (${errorCode(me)})`);
-          }
-        } else {
-          throw e; // 4xx: the request is wrong wherever it goes
-        }
+        if (e instanceof CapacityError) inhouseFull = e;
+        else if (isTransient(e) || isBrokenCircuit(e)) inhouseDown = e;
+        else throw e; // 4xx: the request is wrong wherever it goes
+      }
+      if (inhouseDown !== null) {
+        // In-house is down: every step goes to Modal.
+        if (!modal) throw new NoBackendError(`in-house is down (${errorCode(inhouseDown)}) and no Modal backend is configured`);
+        this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down: routing to Modal");
       }
 
-      // In-house is full: spill to Modal unless Modal is open/failing/full.
-      if (modal) {
+      // Spill (in-house full) or fall back (in-house down) to Modal. When Modal is open,
+      // failing, full or rejects us, wait and try both again: failing the attempt instead
+      // would burn the render's attempts within minutes of a brief overlap of the two.
+      if (modal && Date.now() >= modalNotBefore) {
         try {
           await opts.onAttempt?.("modal");
           const job = await modal.submit(kind, input, idempotencyKey);
-          return { job, decision: await this.decide({ backend: "modal", reason: REASONS.inhouseCapacity }, opts) };
+          const reason = inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
+          return { job, decision: await this.decide({ backend: "modal", reason }, opts) };
         } catch (me) {
-          if (isBrokenCircuit(me)) waitReason = REASONS.modalBreakerOpen;
-          else if (me instanceof CapacityError) waitReason = REASONS.modalCapacity;
-          else if (isTransient(me)) waitReason = REASONS.modalFailed;
-          else throw me;
-          this.log.info({ event: "wait_inhouse", reason: waitReason, code: errorCode(me), kind, ...opts.context }, "Modal unavailable: waiting for in-house capacity");
+          waitReason = this.modalUnavailable(me, kind, opts);
+          const retryAfterMs = me instanceof HttpError ? me.retryAfterMs : undefined;
+          if (retryAfterMs) modalNotBefore = Date.now() + retryAfterMs;
         }
-      } else {
+      } else if (!modal) {
         waitReason = waitReason ?? REASONS.modalBreakerOpen;
       }
-      if (Date.now() - started > this.waitBudgetMs) throw new NoBackendError("no capacity on any backend within the wait budget");
-      const wait = Math.min(this.maxWaitMs, Math.max(50, inhouseFull.retryAfterMs ?? this.maxWaitMs));
+      if (Date.now() - started > this.waitBudgetMs) {
+        throw new NoBackendError(
+          inhouseDown !== null
+            ? `in-house down (${errorCode(inhouseDown)}) and Modal unavailable (${waitReason}) for the whole wait budget`
+            : "no capacity on any backend within the wait budget",
+        );
+      }
+      // In-house full: its Retry-After. In-house down: poll it (its breaker fails fast while
+      // open, and half-opens by itself) and let Modal's Retry-After run out.
+      const hint = inhouseFull?.retryAfterMs ?? (modalNotBefore > Date.now() ? modalNotBefore - Date.now() : undefined);
+      const wait = Math.min(this.maxWaitMs, Math.max(50, hint ?? this.maxWaitMs));
       await this.sleep(wait, opts.signal);
     }
+  }
+
+  /** Why Modal cannot take the step now (the wait reason), or rethrows what would fail anywhere. */
+  private modalUnavailable(me: unknown, kind: JobCreate["kind"], opts: SubmitOptions): Reason {
+    let reason: Reason;
+    if (isBrokenCircuit(me)) reason = REASONS.modalBreakerOpen;
+    else if (me instanceof CapacityError) reason = REASONS.modalCapacity;
+    else if (isTransient(me)) reason = REASONS.modalFailed;
+    else if (isMisconfigured(me)) {
+      // A wrong token or URL, or a deploy without the route or kind: Modal's own setup, not
+      // the request's fault. In-house takes the step once it can, so the render must not
+      // fail for it; but someone has to fix Modal, hence the error log and the metric.
+      this.metrics.backendRejections.inc({ backend: "modal", code: errorCode(me) });
+      this.log.error(
+        { event: "modal_rejected", status: me.status, code: errorCode(me), err: me.message, kind, ...opts.context },
+        "Modal rejected the request (check MODAL_COMPUTE_URL / MODAL_COMPUTE_TOKEN and the deploy): waiting for in-house",
+      );
+      return REASONS.modalRejected;
+    } else throw me; // 400/409/422: the request itself is wrong; in-house would refuse it too
+    this.log.info({ event: "wait_inhouse", reason, code: errorCode(me), kind, ...opts.context }, "Modal unavailable: waiting for in-house");
+    return reason;
   }
 
   private async decide(d: Decision, opts: SubmitOptions): Promise<Decision> {

@@ -6,11 +6,13 @@ export const REASONS = {
   inhouseCapacity: "inhouse_capacity",
   /** In-house unreachable, failing or its breaker open: Modal takes every step. */
   inhouseDown: "inhouse_down",
-  /** In-house full and Modal's breaker open: waited for in-house capacity (the PRD's local fallback). */
+  /** In-house full (or down) and Modal's breaker open: waited for in-house (the PRD's local fallback). */
   modalBreakerOpen: "modal_breaker_open",
-  /** In-house full and Modal failing: waited for in-house capacity. */
+  /** In-house full (or down) and Modal failing: waited for in-house. */
   modalFailed: "modal_failed",
-  /** Both full: waited for in-house capacity. */
+  /** Both full (or in-house down and Modal full): waited for in-house. */
   modalCapacity: "modal_capacity",
+  /** In-house full (or down) and Modal refused us for its own setup (401/403/404/405): waited for in-house. */
+  modalRejected: "modal_rejected",
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];

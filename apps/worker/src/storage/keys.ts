@@ -11,6 +11,8 @@ const EXT_RE = /^[a-z0-9]{1,8}$/;
 export class InvalidKeyError extends Error {
   override readonly name = "InvalidKeyError";
   readonly code = "invalid_key";
+  /** A key that breaks the grammar breaks it on every attempt: retrying only ends in `dead`. */
+  readonly retryable = false;
 }
 
 export const CONTENT_TYPES: Record<string, string> = {

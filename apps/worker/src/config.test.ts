@@ -1,0 +1,18 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadConfig } from "./config.ts";
+
+test("the defaults load: a 10 s heartbeat on a 60 s lease", () => {
+  const c = loadConfig({});
+  assert.equal(c.worker.leaseSeconds, 60);
+  assert.equal(c.worker.heartbeatMs, 10_000);
+});
+
+test("a heartbeat that is not well under the lease is refused at start, naming both settings", () => {
+  // The lease would lapse under a live worker and every lapse would burn an attempt.
+  assert.throws(() => loadConfig({ WORKER_LEASE_S: "10" }), /WORKER_HEARTBEAT_MS=10000 .*WORKER_LEASE_S=10/);
+  assert.throws(() => loadConfig({ WORKER_LEASE_S: "20", WORKER_HEARTBEAT_MS: "7000" }), /a third of the lease/);
+  assert.throws(() => loadConfig({ WORKER_HEARTBEAT_MS: "0" }), /must be positive/);
+  assert.equal(loadConfig({ WORKER_LEASE_S: "30", WORKER_HEARTBEAT_MS: "10000" }).worker.heartbeatMs, 10_000, "exactly a third is fine");
+  assert.equal(loadConfig({ WORKER_LEASE_S: "4", WORKER_HEARTBEAT_MS: "1000" }).worker.leaseSeconds, 4, "the e2e tests' settings");
+});
