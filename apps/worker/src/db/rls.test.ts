@@ -38,6 +38,17 @@ for (const [name, open] of engines) {
     let done: () => Promise<void>;
     before(async () => {
       ({ db, done } = await open());
+      // What every Supabase project has before our migrations run: default privileges that
+      // grant anon and authenticated ALL on new tables in public.
+      await db.exec(`
+        do $$ begin
+          if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
+          if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
+          if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
+        end $$;
+        alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+        alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+        alter default privileges in schema public grant all on functions to anon, authenticated, service_role;`);
       await migrate(db);
       await db.query(`insert into render_jobs (owner, request) values ($1, '{}'), ($2, '{}'), ($2, '{}')`, [ALICE, BOB]);
       await db.query(
@@ -68,13 +79,35 @@ for (const [name, open] of engines) {
       );
     });
 
+    test("a client cannot jump the queue: no run_at, result or max_attempts of its own (Supabase's default grants taken back)", async () => {
+      await assert.rejects(
+        asUser(db, ALICE, `insert into render_jobs (owner, request, run_at) values ($1, '{}', '1970-01-01')`, [ALICE]),
+        /permission denied/,
+      );
+      await assert.rejects(
+        asUser(db, ALICE, `insert into render_jobs (owner, request, max_attempts) values ($1, '{}', 100)`, [ALICE]),
+        /permission denied/,
+      );
+      await assert.rejects(asUser(db, ALICE, `select * from route_decisions`), /permission denied/);
+      await assert.rejects(asUser(db, ALICE, `delete from render_jobs`), /permission denied/);
+      const grants = await db.query<{ grantee: string; privilege_type: string; table_name: string }>(
+        `select grantee, privilege_type, table_name from information_schema.role_table_grants
+          where table_schema = 'public' and grantee in ('anon', 'authenticated') order by 1, 2, 3`,
+      );
+      assert.deepEqual(grants.map((g) => `${g.grantee} ${g.privilege_type} ${g.table_name}`), [
+        "authenticated SELECT render_jobs",
+        "authenticated SELECT render_steps",
+      ]);
+    });
+
     test("a client cannot update jobs (no grant)", async () => {
       await assert.rejects(asUser(db, ALICE, `update render_jobs set status = 'succeeded'`), /permission denied/);
     });
 
     test("the renders bucket exists and clients read only their own folder", async () => {
-      const [bucket] = await db.query<{ public: boolean }>(`select public from storage.buckets where id = 'renders'`);
+      const [bucket] = await db.query<{ public: boolean; allowed_mime_types: string[] }>(`select public, allowed_mime_types from storage.buckets where id = 'renders'`);
       assert.equal(bucket?.public, false);
+      assert.deepEqual(bucket?.allowed_mime_types, ["video/mp4", "application/json"]); // MP4s and the image cache's pointers
       const objs = await asUser<{ name: string }>(db, ALICE, `select name from storage.objects`);
       assert.deepEqual(objs.map((o) => o.name), [`${ALICE}/a.mp4`]);
     });
