@@ -16,7 +16,9 @@ Real-server behaviour reproduced on purpose: every error is HTTP 400 with the tr
 in the JSON body's `statusCode` (a string), e.g. {"statusCode":"404","error":"not_found",
 "message":"Object not found"}; expired signed URLs are 400 InvalidJWT "jwt expired";
 content type is whatever the multipart part says (supabase-py's default is text/plain).
-The clock is injectable for expiry and timestamps.
+The clock is injectable for expiry and timestamps. Buckets enforce the `allowed_mime_types`
+of `supabase/config.toml` (415 invalid_mime_type), as the real server does on upload; the
+fake applies them to copies too, the stricter reading.
 """
 
 from __future__ import annotations
@@ -26,16 +28,25 @@ import email.policy
 import json
 import threading
 import time
+import tomllib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
 PREFIX = "/storage/v1"
+CONFIG_TOML = Path(__file__).resolve().parents[2] / "supabase" / "config.toml"
+
+
+def bucket_mime_types(config: Path = CONFIG_TOML) -> dict[str, list[str]]:
+    """Each bucket's allowed_mime_types in the project's Supabase config."""
+    buckets = tomllib.loads(config.read_text()).get("storage", {}).get("buckets", {})
+    return {name: list(b["allowed_mime_types"]) for name, b in buckets.items() if b.get("allowed_mime_types")}
 
 
 @dataclass
@@ -66,6 +77,7 @@ class FakeSupabaseStorage:
         self.clock = clock
         self.jwt_secret = "fake-storage-jwt-secret-0123456789abcdef"
         self.buckets: dict[str, dict[str, StoredObject]] = {b: {} for b in buckets}
+        self.mime_types = bucket_mime_types()
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -96,6 +108,9 @@ class FakeSupabaseStorage:
 
     def _put(self, bucket: str, path: str, data: bytes, content_type: str, cache_control: str, upsert: bool) -> None:
         objects = self._bucket(bucket)
+        allowed = self.mime_types.get(bucket)
+        if allowed and content_type.split(";")[0].strip().lower() not in allowed:
+            raise StorageError("415", "invalid_mime_type", f"mime type {content_type} is not supported")
         now = self.clock()
         old = objects.get(path)
         if old is not None and not upsert:

@@ -120,8 +120,8 @@ def test_signed_url_works_then_expires(store: SupabaseStore, clock):
 
 
 def test_cleanup_by_listing(store: SupabaseStore, fake, clock):
-    old = [store.put_bytes(f"old {i}".encode(), "png") for i in range(5)]
-    pub = store.publish(old[0].key, "o", "kept")
+    old = [store.put_bytes(f"old {i}".encode(), "png") for i in range(4)] + [store.put_bytes(b"old video", "mp4")]
+    pub = store.publish(old[-1].key, "o", "kept")  # the renders bucket takes MP4s (and JSON) only
     clock.now += 3 * 86400
     new = store.put_bytes(b"new", "png")
     assert store.cleanup(2 * 86400) == 5
@@ -238,3 +238,14 @@ def test_router_upload_to_unreachable_store_is_503(tmp_path: Path):
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "storage_unavailable" and r.json()["error"]["retryable"] is True
     assert not list((tmp_path / "uploads").glob("*.part"))
+
+
+def test_the_image_cache_round_trips_through_the_renders_bucket(store: SupabaseStore):
+    """Its JSON pointers live in `renders` next to the MP4s: the bucket's MIME list must allow them."""
+    from modal_functions.images.cache import CachedImage, ImageCache
+
+    image = store.put_bytes(b"\x89PNG\r\n\x1a\n....", "png", "image/png")
+    cache = ImageCache(store)
+    cache.put("k" * 64, CachedImage(image, "gemini-2.5-flash-image", 1024, 576))
+    hit = cache.get("k" * 64)
+    assert hit is not None and hit.artifact.key == image.key and (hit.width, hit.height) == (1024, 576)
