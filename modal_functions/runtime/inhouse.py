@@ -206,7 +206,7 @@ class InHouseBackend:
                             http_status=409,
                         )
                     return self.poll(job_id)
-            pool.check_room()  # capacity (429); only submits add work, and they hold this lock
+            pool.check_room()  # capacity (429): after this, only a closing pool refuses the job
             now = self._now()
             job = Job.queued(new_job_id(), kind, input, idempotency_key, "inhouse", now)
             job, _ = self.registry.create(job, digest)

@@ -170,8 +170,14 @@ class KindPool:
             raise CapacityFull(self.kind, retry_after_seconds(avg, len(self._queue), len(self.slots)))
 
     def submit(self, ticket: Ticket) -> None:
+        """Queue an admitted job (`check_room` passed under the backend's submit lock).
+
+        Only a closing pool refuses here: parts a running job queued since the check take
+        room too, and refusing then would answer 429 for a job already recorded under the
+        caller's idempotency key."""
         with self._cond:
-            self._check_room_locked()
+            if self._closing:
+                raise CapacityFull(self.kind, 5, f"{self.kind}: pool is shutting down")
             self._queue.append(ticket)
             self._cond.notify_all()
 
@@ -491,7 +497,8 @@ class KindPool:
                     elif op == "error":
                         _, error, cold, slot.loaded = message
                         return Outcome("failed", error=error, cold_start=cold)
-                    continue  # "hb" and anything else: just a sign of life
+                    # "hb" and anything else: just a sign of life. The check below runs after
+                    # messages too: a worker chatting faster than poll_interval is still timed out.
                 verdict = watchdog.check()
                 if verdict is not None:
                     log.warning("killing job", extra={"job_id": ticket.job_id, "kind": self.kind, "verdict": verdict, "pid": proc.pid})
