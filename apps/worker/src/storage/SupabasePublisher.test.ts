@@ -64,6 +64,46 @@ describe("SupabasePublisher (supabase-js against a local Storage server)", () =>
     assert.equal(again.key, out.key, "republishing the same render is accepted");
   });
 
+  /** supabase-js's fetch with the artifact's download (GET /object/artifacts/...) answered by `body`. */
+  function withDownload(body: () => ReadableStream<Uint8Array>): typeof fetch {
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const u = new URL(input instanceof Request ? input.url : String(input));
+      if ((init?.method ?? "GET") === "GET" && u.pathname.startsWith("/storage/v1/object/artifacts/")) {
+        return new Response(body(), { status: 200, headers: { "content-type": "video/mp4" } });
+      }
+      return fetch(input, init);
+    }) as typeof fetch;
+  }
+
+  test("the artifact is hashed as it streams: an artifact larger than its ref is refused without downloading the rest", async () => {
+    const source = await upload(Buffer.from("the ref says this many bytes"));
+    const CHUNK = 64 * 1024;
+    let served = 0;
+    const endless = () => new ReadableStream<Uint8Array>({
+      pull(c) { // 64 MiB in all if read to the end, which a buffering publisher does before hashing
+        if (served >= 1024 * CHUNK) return c.close();
+        served += CHUNK;
+        c.enqueue(new Uint8Array(CHUNK));
+      },
+    }, { highWaterMark: 0 });
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key, fetch: withDownload(endless) });
+    await assert.rejects(pub.publish(source, "o", "r-big"), (e: unknown) => e instanceof PublishError && e.code === "checksum_mismatch" && !e.retryable);
+    assert.ok(served <= 4 * CHUNK, `read ${served} bytes of a ${source.size}-byte artifact`);
+  });
+
+  test("a download that stops sending is abandoned (retryable), not awaited forever", { timeout: 30_000 }, async () => {
+    const bytes = Buffer.from("a few bytes, then silence");
+    const source = await upload(bytes);
+    let cancelled = false;
+    const stalls = () => new ReadableStream<Uint8Array>({
+      start(c) { c.enqueue(new Uint8Array(bytes.subarray(0, 5))); }, // then nothing, ever
+      cancel() { cancelled = true; },
+    });
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key, fetch: withDownload(stalls), downloadIdleTimeoutMs: 200 });
+    await assert.rejects(pub.publish(source, "o", "r-stall"), (e: unknown) => e instanceof PublishError && e.code === "storage_unavailable" && e.retryable && /no data/.test(e.message));
+    assert.ok(cancelled, "the stalled body was cancelled");
+  });
+
   test("a checksum mismatch or a missing artifact is a non-retryable PublishError", async () => {
     const source = await upload(Buffer.from("some other bytes"));
     const pub = new SupabasePublisher({ url, serviceRoleKey: key });
