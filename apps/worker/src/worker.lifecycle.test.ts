@@ -5,10 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { Writable } from "node:stream";
+import pino from "pino";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openPglite } from "./db/pglite.ts";
 import { openPostgres } from "./db/postgres.ts";
+import { buildApi } from "./http/server.ts";
 import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { claim, enqueue, getRender, listSteps } from "./queue/index.ts";
@@ -80,6 +83,42 @@ test("a non-retryable align failure cancels the images job still running, and th
   const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s.status]));
   assert.equal(steps.get("images"), "cancelled");
   assert.equal(steps.get("align"), "failed");
+});
+
+test("an owner's DELETE seen by the poll before the heartbeat is a cancellation: steps cancelled, metric cancelled, no error log", async () => {
+  const compute = new ScriptedCompute("inhouse", () => ({ status: "running" })); // jobs run until cancelled
+  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  await onlyThis(row.id);
+  const lines: Array<{ level: number; event?: string }> = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split("\n").filter(Boolean)) lines.push(JSON.parse(l)); cb(); } });
+  const captured = pino({ level: "info" }, sink);
+  const metrics = new Metrics();
+  const router = new Router({ inhouse: compute.client() });
+  // The heartbeat (the worker's own way of noticing a cancel) is far slower than the poll here,
+  // as in production (10 s against ~1 s): the poll sees the compute job cancelled first.
+  const w = new Worker(
+    { db, router, publisher: {} as Publisher, metrics, log: captured, workerId: "w1", poll: { minIntervalMs: 20, maxIntervalMs: 50 } },
+    { leaseSeconds: 300, heartbeatMs: 100_000, idlePollMs: 50 },
+  );
+  const api = buildApi({ db, router, metrics, log: captured, tokens: new Map([["tok", "o"]]) });
+  try {
+    const claimed = await claim(db, "w1", 300);
+    const processing = w.process(claimed!);
+    await until("both steps running", async () => (await listSteps(db, row.id)).filter((s) => s.status === "running").length === 2, 10_000, 20);
+    const res = await api.inject({ method: "DELETE", url: `/v1/renders/${row.id}`, headers: { authorization: "Bearer tok" } });
+    assert.equal(res.statusCode, 200, res.body);
+    await processing;
+    assert.equal((await getRender(db, row.id))?.status, "cancelled");
+    const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s]));
+    assert.equal(steps.get("images")?.status, "cancelled");
+    assert.equal(steps.get("align")?.status, "cancelled");
+    const text = await metrics.text();
+    assert.match(text, /canvascast_renders_total\{status="cancelled"\} 1/);
+    assert.doesNotMatch(text, /canvascast_renders_total\{status="lost"\}/);
+    assert.deepEqual(lines.filter((l) => l.level >= 50).map((l) => l.event), [], "nothing logged at error level");
+  } finally {
+    await api.close();
+  }
 });
 
 test("a rendered video whose key breaks the key grammar fails the render at publish, not retried to dead", async () => {

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, fail, heartbeat, listSteps, reapDead, release, type RenderRow } from "./queue/index.ts";
+import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, type RenderRow } from "./queue/index.ts";
 import { RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
@@ -126,7 +126,9 @@ export class Worker {
         log.info({ event: "render_succeeded", render_id: row.id, seconds: (performance.now() - t0) / 1000, video: (result.video as { key: string }).key }, "render finished");
       }
     } catch (e) {
-      const aborted = controller.signal.aborted ? (controller.signal.reason as RenderAborted) : null;
+      // Aborted by the heartbeat or stop(), or a step found the render cancelled before the
+      // heartbeat did (the owner's DELETE cancels the compute jobs directly).
+      const aborted = controller.signal.aborted ? (controller.signal.reason as RenderAborted) : e instanceof RenderAborted ? e : null;
       if (aborted instanceof RenderAborted) {
         log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason }, "render stopped");
         metrics.renders.inc({ status: aborted.reason });
@@ -135,6 +137,12 @@ export class Worker {
       }
       const error = e instanceof ValidationError ? { code: e.code, message: `invalid request: ${e.message}`, retryable: false } : toJobError(e);
       const status = await fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds).catch(() => null);
+      if (status === null && (await getRender(db, row.id).catch(() => null))?.status === "cancelled") {
+        // Cancelled while this attempt was failing: the cancel is what happened to it.
+        log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", code: error.code, err: error.message }, "render stopped");
+        metrics.renders.inc({ status: "cancelled" });
+        return;
+      }
       metrics.renders.inc({ status: status ?? "lost" });
       log.error({ event: "render_failed", render_id: row.id, status, code: error.code, err: error.message, retryable: error.retryable }, "render attempt failed");
     } finally {

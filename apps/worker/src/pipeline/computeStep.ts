@@ -9,11 +9,15 @@
  *   4. a failed or lost job bumps step_attempt next time (a new key, a new job).
  *
  * Cancelling (signal aborted with reason "cancelled") cancels the in-flight compute job.
+ * The owner's DELETE also cancels the compute jobs directly, so the poll often sees a job
+ * `cancelled` before the heartbeat sees the render cancelled: a job observed cancelled while
+ * the render row is cancelled ends the step `cancelled` and throws RenderAborted("cancelled"),
+ * exactly like the heartbeat path. A job cancelled by anyone else is still a failed step.
  */
 import type { Job, JobCreate } from "../contract.ts";
 import { CapacityError, isBrokenCircuit, isTransient } from "../client/errors.ts";
 import type { BackendName } from "../client/modal-client.ts";
-import { recordDecision, saveStep, setProgress, type StepName, type StepRow } from "../queue/index.ts";
+import { getRender, recordDecision, saveStep, setProgress, type StepName, type StepRow } from "../queue/index.ts";
 import { RenderAborted, StepError } from "./errors.ts";
 import type { RenderContext } from "./types.ts";
 import { JobLostError, waitForJob } from "./waitForJob.ts";
@@ -104,6 +108,12 @@ export async function runComputeStep(
     throw e;
   }
 
+  if (done.status === "cancelled" && (await renderCancelled(ctx))) {
+    recordJobMetrics(ctx, done, { ownerCancelled: true });
+    log.info({ event: "step_cancelled", ...context, backend, compute_job_id: done.id }, "compute job cancelled with its render");
+    await saveStep(db, renderId, step, { status: "cancelled", finished_at: new Date() });
+    throw new RenderAborted("cancelled");
+  }
   recordJobMetrics(ctx, done);
   metrics.stepDuration.observe({ step }, (performance.now() - t0) / 1000);
   if (done.status === "succeeded" && done.result) {
@@ -115,7 +125,13 @@ export async function runComputeStep(
   throw new StepError(step, { ...error, retryable: error.retryable ?? false });
 }
 
-function recordJobMetrics(ctx: RenderContext, j: Job): void {
+/** The render was cancelled by its owner (the condition the heartbeat reports as `cancel`). */
+async function renderCancelled(ctx: RenderContext): Promise<boolean> {
+  const row = await getRender(ctx.deps.db, ctx.render.id);
+  return row?.status === "cancelled" || row?.cancel_requested_at != null;
+}
+
+function recordJobMetrics(ctx: RenderContext, j: Job, o: { ownerCancelled?: boolean } = {}): void {
   const m = ctx.deps.metrics;
   const labels = { backend: j.backend, kind: j.kind };
   m.invocations.inc({ ...labels, outcome: j.status });
@@ -123,7 +139,7 @@ function recordJobMetrics(ctx: RenderContext, j: Job): void {
   if (typeof j.queue_seconds === "number") m.queueTime.observe(labels, j.queue_seconds);
   if (j.cold_start) m.coldStarts.inc(labels);
   if (j.cost?.usd) m.costUsd.inc(labels, j.cost.usd);
-  if (j.status !== "succeeded") m.errors.inc({ backend: j.backend, code: j.error?.code ?? j.status });
+  if (j.status !== "succeeded" && !o.ownerCancelled) m.errors.inc({ backend: j.backend, code: j.error?.code ?? j.status });
 }
 
 export type { StepRow };

@@ -101,7 +101,10 @@ export async function runPipeline(ctx: RenderContext): Promise<Record<string, un
   const guard = <T>(p: Promise<T>) => p.catch((e: unknown) => {
     if (!sibling.signal.aborted) {
       first = e;
-      if (!toJobError(e).retryable) sibling.abort(new RenderAborted("cancelled"));
+      // A branch that found the render cancelled (its job was cancelled by the owner's DELETE
+      // before the heartbeat saw it) ends the other one the same way.
+      if (e instanceof RenderAborted) sibling.abort(e);
+      else if (!toJobError(e).retryable) sibling.abort(new RenderAborted("cancelled"));
     }
     throw e;
   });
