@@ -88,6 +88,7 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
       keepWarm?.stop();
       await api?.close();
       await worker?.stop();
+      await router.close();
       await db.close();
     },
   };

@@ -52,6 +52,23 @@ export function isMisconfigured(e: unknown): e is HttpError {
   return [401, 403, 404, 405].includes(e.status) || e.code === "unknown_kind";
 }
 
+/** Connection-level failures that happen before a request is sent: nothing reached the server. */
+const NEVER_SENT = new Set(["econnrefused", "enotfound", "eai_again", "ehostunreach", "enetunreach", "und_err_connect_timeout"]);
+
+/**
+ * A failed attempt that may nevertheless have reached the server and been acted on: it timed
+ * out, the connection broke after the request went out, or a gateway (502/504) lost the
+ * answer. Any other HTTP answer is the compute plane's own, given before it kept anything
+ * (a refused submission is not recorded), and a refused connection or an open breaker sent
+ * nothing at all.
+ */
+export function mayHaveArrived(e: unknown): boolean {
+  if (e instanceof TaskCancelledError || (e as { name?: string })?.name === "AbortError") return true;
+  if (e instanceof TransportError) return !NEVER_SENT.has(e.code);
+  if (e instanceof HttpError) return e.status === 502 || e.status === 504;
+  return false;
+}
+
 /** A short machine-readable code for metrics and logs. */
 export function errorCode(e: unknown): string {
   if (e instanceof HttpError) return e.code || `http_${e.status}`;

@@ -11,7 +11,7 @@ import { CircuitState } from "cockatiel";
 import type { Health, Job, JobCreate, WarmLease, WarmRequest } from "../contract.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { CapacityError, errorCode, HttpError, isTransient, parseRetryAfter, TransportError } from "./errors.ts";
+import { CapacityError, errorCode, HttpError, isTransient, mayHaveArrived, parseRetryAfter, TransportError } from "./errors.ts";
 import { breakerStateName, buildPolicies, DEFAULT_POLICY, type Policies, type PolicyOptions } from "./policies.ts";
 
 export type BackendName = "inhouse" | "modal";
@@ -27,6 +27,15 @@ export interface ClientDeps {
   metrics?: Metrics;
   log?: Logger;
   fetch?: typeof fetch;
+}
+
+/**
+ * Filled in by `submit`: `unanswered` becomes true once any attempt may have reached the
+ * backend without its answer reaching us (see `mayHaveArrived`), i.e. the backend may hold
+ * a job for the idempotency key although the call failed.
+ */
+export interface SubmitTrace {
+  unanswered: boolean;
 }
 
 /** What one attempt returns through the policy stack: a value, or a non-transient HTTP answer. */
@@ -88,9 +97,9 @@ export class ComputeClient {
     return this.policies.breaker.state === CircuitState.Open;
   }
 
-  submit(kind: JobCreate["kind"], input: Record<string, unknown>, idempotencyKey: string): Promise<Job> {
+  submit(kind: JobCreate["kind"], input: Record<string, unknown>, idempotencyKey: string, trace?: SubmitTrace): Promise<Job> {
     const body: JobCreate = { kind, input, idempotency_key: idempotencyKey };
-    return this.call<Job>("POST", "/v1/jobs", body);
+    return this.call<Job>("POST", "/v1/jobs", body, trace);
   }
 
   get(jobId: string): Promise<Job> {
@@ -117,15 +126,23 @@ export class ComputeClient {
    * so the failures that opened it stay in the window and a single 5xx re-opens it; a 429
    * is the usual answer of a freshly restarted, busy in-house server to the probe.
    */
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const out = await this.policies.all.execute(async ({ signal }): Promise<Answered<T>> => {
-      try {
-        return { value: await this.attempt<T>(method, path, body, signal) };
-      } catch (e) {
-        if (e instanceof HttpError && !isTransient(e)) return { rejected: e };
-        throw e;
-      }
-    });
+  async call<T>(method: string, path: string, body?: unknown, trace?: SubmitTrace): Promise<T> {
+    let out: Answered<T>;
+    try {
+      out = await this.policies.all.execute(async ({ signal }): Promise<Answered<T>> => {
+        try {
+          return { value: await this.attempt<T>(method, path, body, signal) };
+        } catch (e) {
+          if (trace && mayHaveArrived(e)) trace.unanswered = true;
+          if (e instanceof HttpError && !isTransient(e)) return { rejected: e };
+          throw e;
+        }
+      });
+    } catch (e) {
+      // The last attempt's timeout rejects before that attempt's own catch has run.
+      if (trace && mayHaveArrived(e)) trace.unanswered = true;
+      throw e;
+    }
     if ("rejected" in out) throw out.rejected;
     return out.value;
   }

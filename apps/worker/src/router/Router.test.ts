@@ -11,7 +11,9 @@ import type { PolicyOptions } from "../client/policies.ts";
 import { Metrics } from "../metrics.ts";
 import { waitForJob } from "../pipeline/waitForJob.ts";
 import { ComputeServer } from "../../test/support/computeServer.ts";
+import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
 import { tempDir } from "../../test/support/tmp.ts";
+import { until } from "../../test/support/until.ts";
 import { abortableSleep, NoBackendError, REASONS, Router, type Decision } from "./index.ts";
 
 const TOKEN = "router-test-token";
@@ -259,5 +261,58 @@ describe("router waits on a virtual clock (scripted backends)", () => {
       sleep: async (ms) => void mock.timers.tick(ms),
     });
     await assert.rejects(router.submit("diagnostic", {}, "k"), (e: unknown) => e instanceof NoBackendError && e.retryable && /in-house down/.test(e.message));
+  });
+});
+
+describe("an in-house submit that got no answer (scripted backends)", () => {
+  const POLICY: Partial<PolicyOptions> = { attemptTimeoutMs: 100, maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20, minimumRps: 1000 };
+
+  test("the step goes to Modal and the in-house job the lost POST created is cancelled once in-house answers", async () => {
+    const inhouse = new ScriptedCompute("inhouse", () => ({ status: "running" }));
+    const modal = new ScriptedCompute("modal", () => ({ status: "running" }));
+    let answering = false;
+    // The in-house server does the work of every POST, but while `answering` is false its
+    // answers never arrive (each attempt times out): it is slow, not down.
+    const lossy = (async (url: string | URL | Request, init: RequestInit = {}) => {
+      const res = await inhouse.fetch(url, init);
+      if (!answering && init.method === "POST") {
+        await new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true }));
+      }
+      return res;
+    }) as typeof fetch;
+    const router = new Router({
+      inhouse: new ComputeClient({ name: "inhouse", baseUrl: "http://inhouse.scripted", policy: POLICY }, { fetch: lossy }),
+      modal: modal.client(),
+    }, { maxWaitMs: 20 });
+    try {
+      const { job, decision } = await router.submit("diagnostic", { action: "succeed" }, "render-1:images:1");
+      assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+      const [copy] = inhouse.submitted("diagnostic");
+      assert.equal(copy?.status, "running", "the unanswered POST did create an in-house job");
+      answering = true;
+      await until("the in-house copy cancelled", async () => copy!.status === "cancelled", 10_000, 20);
+      assert.equal(inhouse.jobs.size, 1, "in-house was asked by the same key: it gave back that job, no new one");
+      assert.equal(modal.jobs.get(job.id)?.status, "running", "the Modal job, the one the step polls, runs on");
+    } finally {
+      await router.close();
+    }
+  });
+
+  test("a refused in-house connection sent nothing: the step goes to Modal with nothing to chase", async () => {
+    const modal = new ScriptedCompute("modal", () => ({ status: "running" }));
+    let inhousePosts = 0;
+    const refused = (async () => {
+      inhousePosts++;
+      throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED" } });
+    }) as unknown as typeof fetch;
+    const router = new Router({
+      inhouse: new ComputeClient({ name: "inhouse", baseUrl: "http://inhouse.scripted", policy: POLICY }, { fetch: refused }),
+      modal: modal.client(),
+    }, { maxWaitMs: 20 });
+    const { decision } = await router.submit("diagnostic", { action: "succeed" }, "render-2:images:1");
+    assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+    assert.equal(router.reclaiming, 0);
+    await router.close();
+    assert.equal(inhousePosts, POLICY.maxAttempts, "in-house was not asked again");
   });
 });

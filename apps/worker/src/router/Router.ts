@@ -13,10 +13,21 @@
  *
  * Every placement is reported to `onDecision` (persisted + counted) with its reason.
  * The request body is passed through untouched: routing never changes engine/model.
+ *
+ * An in-house POST that timed out may still have created the job (idempotency keys are per
+ * backend, so Modal would run a second copy and the in-house one would hold a slot that
+ * nobody polls). The compute plane has no lookup by key, but it checks a key before its
+ * capacity: re-POSTing the same key returns the job if there is one, 429 if there is none
+ * and it is full. So when a step placed on Modal had an unanswered in-house POST, the router
+ * keeps re-POSTing that key to in-house in the background until in-house answers, and
+ * cancels the job it gets back (the one the lost POST created or, if none was, the probe's
+ * own). Only after a Modal placement: a step that is still waiting, or is resumed after a
+ * lease loss, a shutdown or a failed attempt, keeps the same key, so in-house hands it that
+ * very job.
  */
 import type { Job, JobCreate } from "../contract.ts";
 import { CapacityError, errorCode, HttpError, isBrokenCircuit, isMisconfigured, isTransient } from "../client/errors.ts";
-import type { BackendName, ComputeClient } from "../client/modal-client.ts";
+import type { BackendName, ComputeClient, SubmitTrace } from "../client/modal-client.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { REASONS, type Reason } from "./reasons.ts";
@@ -33,7 +44,8 @@ export interface RouterDeps {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Longest single wait for in-house capacity (ms). */
   maxWaitMs?: number;
-  /** Give up waiting for capacity after this long in total (ms). */
+  /** Give up waiting for capacity after this long in total (ms); also how long an unanswered
+   * in-house submission is chased after its step went to Modal. */
   waitBudgetMs?: number;
 }
 
@@ -74,6 +86,8 @@ export class Router {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly maxWaitMs: number;
   private readonly waitBudgetMs: number;
+  private readonly reclaims = new Set<Promise<void>>();
+  private readonly closing = new AbortController();
 
   constructor(
     readonly backends: { inhouse: ComputeClient; modal?: ComputeClient | undefined },
@@ -106,13 +120,14 @@ export class Router {
     const started = Date.now();
     let waitReason: Reason | null = null;
     let modalNotBefore = 0; // Modal's Retry-After: it is not asked again before then
+    const inhouseTrace: SubmitTrace = { unanswered: false }; // an in-house POST may hold this key
     for (;;) {
       opts.signal?.throwIfAborted();
       let inhouseFull: CapacityError | null = null;
       let inhouseDown: unknown = null;
       try {
         await opts.onAttempt?.("inhouse");
-        const job = await inhouse.submit(kind, input, idempotencyKey);
+        const job = await inhouse.submit(kind, input, idempotencyKey, inhouseTrace);
         return { job, decision: await this.decide({ backend: "inhouse", reason: waitReason ?? REASONS.inhouseFirst }, opts) };
       } catch (e) {
         if (e instanceof CapacityError) inhouseFull = e;
@@ -133,6 +148,7 @@ export class Router {
           await opts.onAttempt?.("modal");
           const job = await modal.submit(kind, input, idempotencyKey);
           const reason = inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
+          if (inhouseTrace.unanswered) this.reclaimInhouse(kind, input, idempotencyKey, job.id, opts.context);
           return { job, decision: await this.decide({ backend: "modal", reason }, opts) };
         } catch (me) {
           waitReason = this.modalUnavailable(me, kind, opts);
@@ -155,6 +171,61 @@ export class Router {
       const wait = Math.min(this.maxWaitMs, Math.max(50, hint ?? this.maxWaitMs));
       await this.sleep(wait, opts.signal);
     }
+  }
+
+  /** In-house submissions still being chased (see the header). */
+  get reclaiming(): number {
+    return this.reclaims.size;
+  }
+
+  /** Stop chasing unanswered in-house submissions (shutdown) and wait for the chases to end. */
+  async close(): Promise<void> {
+    this.closing.abort(new Error("router closed"));
+    await Promise.allSettled([...this.reclaims]);
+  }
+
+  /**
+   * A step went to Modal (`modalJobId`) after an in-house POST with the same key got no
+   * answer. Re-POST the key to in-house until it answers: a job back is a second copy
+   * nobody polls, so cancel it; 429 means in-house has no job for the key (it checks keys
+   * before capacity).
+   */
+  private reclaimInhouse(kind: JobCreate["kind"], input: Record<string, unknown>, key: string, modalJobId: string, context?: Record<string, unknown>): void {
+    const inhouse = this.backends.inhouse;
+    const signal = this.closing.signal;
+    const fields = { event: "inhouse_unanswered", kind, idempotency_key: key, modal_job_id: modalJobId, ...context };
+    this.log.warn(fields, "step placed on Modal after an unanswered in-house submit: making sure in-house runs no copy");
+    const started = Date.now();
+    const chase = async (): Promise<void> => {
+      for (;;) {
+        signal.throwIfAborted();
+        const asked = Date.now();
+        try {
+          const job = await inhouse.submit(kind, input, key);
+          const live = job.status === "queued" || job.status === "running";
+          const cancelled = live ? await inhouse.cancel(job.id) : job;
+          // created_at before this probe: the copy the lost POST created; else the probe's own.
+          const duplicate = Date.parse(job.created_at) < asked;
+          this.log.warn({ ...fields, event: "inhouse_duplicate_cancelled", inhouse_job_id: job.id, status: cancelled.status, duplicate }, "cancelled the in-house copy of a step running on Modal");
+          return;
+        } catch (e) {
+          if (e instanceof CapacityError) {
+            this.log.info({ ...fields, event: "inhouse_no_duplicate" }, "in-house holds no job for the key");
+            return;
+          }
+          if (!(isTransient(e) || isBrokenCircuit(e))) throw e;
+          if (Date.now() - started > this.waitBudgetMs) throw e;
+        }
+        await this.sleep(this.maxWaitMs, signal);
+      }
+    };
+    const p: Promise<void> = chase()
+      .catch((e: unknown) => {
+        if (signal.aborted) return;
+        this.log.error({ ...fields, event: "inhouse_duplicate_unresolved", code: errorCode(e), err: (e as Error)?.message }, "could not check in-house for a copy of a step running on Modal");
+      })
+      .finally(() => this.reclaims.delete(p));
+    this.reclaims.add(p);
   }
 
   /** Why Modal cannot take the step now (the wait reason), or rethrows what would fail anywhere. */
