@@ -17,6 +17,7 @@ One process owns the file (the in-house server); a lock serialises its threads.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import sqlite3
@@ -53,10 +54,23 @@ def input_digest(kind: str, input: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+class RegistryInUse(RuntimeError):
+    """Another live process has this registry open (one server per data dir)."""
+
+
 class JobRegistry:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One owner at a time: a second server on the same data dir would mark the first
+        # one's running jobs interrupted and sweep their temp dirs. The OS drops the lock
+        # when the owner dies, so a restart after a crash is never blocked.
+        self._owner = open(self.path.with_name(self.path.name + ".lock"), "a")
+        try:
+            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._owner.close()
+            raise RegistryInUse(f"{self.path} is in use by another canvascast server (one server per data dir)") from None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.execute("pragma journal_mode=wal")
@@ -157,3 +171,4 @@ class JobRegistry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._owner.close()  # releases the flock

@@ -58,3 +58,30 @@ def test_restart_marks_unfinished_jobs_interrupted_and_keeps_finished_ones(tmp_p
         assert j.finished_at == T0
     assert reopened.get("done") == done
     assert reopened.recover(now=T0) == []  # idempotent
+
+
+def test_one_owner_per_registry_and_the_lock_goes_with_its_owner(tmp_path):
+    """A second server on the same data dir would mark the first one's running jobs interrupted."""
+    import subprocess
+    import sys
+
+    from modal_functions.runtime.registry import RegistryInUse
+
+    path = tmp_path / "jobs.sqlite3"
+    first = JobRegistry(path)
+    with pytest.raises(RegistryInUse):
+        JobRegistry(path)
+    first.close()
+    JobRegistry(path).close()  # free again once closed
+    # a process that dies holding it (SIGKILL, no close) does not block the restart
+    holder = subprocess.Popen([sys.executable, "-c", f"from modal_functions.runtime.registry import JobRegistry\n"
+                               f"r = JobRegistry({str(path)!r})\nprint('open', flush=True)\nimport time\ntime.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(RegistryInUse):
+            JobRegistry(path)
+    finally:
+        holder.kill()
+        holder.wait()
+    JobRegistry(path).close()
