@@ -48,6 +48,10 @@ LOAD_RETRY_AFTER_S = 30.0
 FINAL_CODES = {STALLED, TIMEOUT, CANCELLED, INTERRUPTED}
 
 
+class _SpawnCancelled(Exception):
+    """The job a cold worker was starting for was cancelled before the worker was ready."""
+
+
 @dataclass(eq=False)
 class Ticket:
     """One job (or one part of a job) as the pool sees it; compared by identity."""
@@ -383,13 +387,16 @@ class KindPool:
         slot.idle_since = time.monotonic()
         return True
 
-    def _spawn(self) -> WorkerProcess:
+    def _spawn(self, cancel: threading.Event | None = None) -> WorkerProcess:
+        """A started worker; `cancel` (the job waiting for it) stops the wait, as closing does."""
         proc = self.spawn(self.kind, self.init)
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
             while not proc.poll(self.poll_interval):
                 if self._closing:
                     raise WorkerDied(f"worker {proc.pid}: pool closing")
+                if cancel is not None and cancel.is_set():
+                    raise _SpawnCancelled()
                 if time.monotonic() > deadline:
                     raise WorkerDied(f"worker {proc.pid} not ready after {READY_TIMEOUT_S:g} s")
             message = proc.recv()
@@ -467,7 +474,9 @@ class KindPool:
             if slot.proc is None or not slot.proc.alive():
                 self._discard(slot)
                 try:
-                    slot.proc = self._spawn()
+                    slot.proc = self._spawn(ticket.cancel)
+                except _SpawnCancelled:
+                    return Outcome("cancelled", error=_error(CANCELLED, "cancelled by request", False), cold_start=True)
                 except WorkerDied:
                     raise
                 except Exception as e:  # noqa: BLE001 - e.g. the capability module fails to import

@@ -101,3 +101,42 @@ def test_an_admitted_job_is_queued_even_if_parts_filled_the_pool_since_its_check
         pool.submit(Ticket(job_id="job_admitted", kind="diagnostic", input={}))  # admitted before: queued, not refused
     finally:
         pool.close(timeout=2)
+
+
+class NeverReadyWorker(ChattyWorker):
+    """A cold worker whose imports take forever: it never says ready."""
+
+    def __init__(self, kind, init):
+        super().__init__(kind, init)
+        self.inbox = []
+
+
+def test_cancel_while_a_cold_worker_starts_ends_the_job_at_once(tmp_path):
+    """The slot waited for the worker (up to 120 s) and only then noticed the cancel."""
+    from modal_functions.config import load_config
+    from modal_functions.runtime.pool import KindPool, Ticket
+    from modal_functions.runtime.tempdirs import TempDirs
+    from modal_functions.runtime.testing import write_config
+
+    cfg = load_config(write_config(tmp_path / "modal.toml", functions={"diagnostic": {"timeout": 60, "stall_timeout": 30, "retries": 0}},
+                                   inhouse={"diagnostic": {"workers": 1, "queue": 1, "preload": False}}))
+    started, finished, outcomes = threading.Event(), threading.Event(), []
+
+    class Hooks:
+        def on_start(self, ticket): started.set()
+        def on_progress(self, ticket, progress): pass
+        def on_finish(self, ticket, outcome):
+            outcomes.append(outcome)
+            finished.set()
+
+    pool = KindPool("diagnostic", cfg.pool("diagnostic"), cfg.function("diagnostic"), Hooks(), TempDirs(tmp_path / "tmp"), {},
+                    poll_interval=0.05, spawn=NeverReadyWorker)
+    pool.start()
+    try:
+        pool.submit(Ticket(job_id="job_cold", kind="diagnostic", input={}))
+        assert started.wait(30)
+        assert pool.cancel("job_cold") == "signalled"
+        assert finished.wait(30)
+        assert outcomes[0].status == "cancelled"
+    finally:
+        pool.close(timeout=2)
