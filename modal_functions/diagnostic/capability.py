@@ -100,12 +100,13 @@ def run_piece(spec: dict[str, Any], ctx: TaskContext, report=None) -> dict[str, 
     _sleep_heartbeating(spec["seconds"], ctx)
     if report is not None:
         report(1)
-    ctx.progress(1, 1, "pieces")
     return {"index": spec["index"], "pid": os.getpid()}
 
 
 def run_part(state: dict[str, Any], spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
-    return run_piece(spec, ctx)
+    result = run_piece(spec, ctx)
+    ctx.progress(1, 1, "pieces")  # the part's own progress; on the job's worker it would overwrite the job's
+    return result
 
 
 CAPABILITY = Capability(
