@@ -65,13 +65,14 @@ class PartsClient:
         self._closed = False
         self._version = 0
         self._listener: Callable[[str, PartStatus], None] | None = None
+        self._calling = threading.Lock()  # held while the listener runs, and to swap it
 
     def reset(self) -> None:
         """A new job starts on this worker: forget the previous job's parts."""
         with self._cond:
             self._status.clear()
             self._replies.clear()
-            self._listener = None
+        self.listen(None)
 
     # ## Pipe side
 
@@ -87,13 +88,17 @@ class PartsClient:
                 update = (message[1], replace(status))
             self._version += 1
             self._cond.notify_all()
-            listener = self._listener
-        if update is not None and listener is not None:
-            listener(*update)
+        if update is not None:
+            with self._calling:  # so listen() can wait out a call in progress
+                if self._listener is not None:
+                    self._listener(*update)
 
     def listen(self, listener: Callable[[str, PartStatus], None] | None) -> None:
-        """Call `listener(part_id, status)` on every part update (from the pipe reader thread)."""
-        with self._cond:
+        """Call `listener(part_id, status)` on every part update (from the pipe reader thread).
+
+        When it returns, no call to the previous listener is still running: after
+        `listen(None)` a finished job can no longer send progress into the next one."""
+        with self._calling:
             self._listener = listener
 
     def close(self) -> None:

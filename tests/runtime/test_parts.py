@@ -76,3 +76,32 @@ def test_a_part_whose_worker_dies_is_retried_and_the_job_never_notices(make_back
     assert job.status == JobStatus.succeeded, job.error
     assert job.attempts == 1
     assert part["pid"] not in job.result["piece_pids"]  # the piece ran again: on the respawned worker, or on the job's
+
+
+def test_after_listen_none_no_update_of_the_finished_job_is_still_being_delivered():
+    """A part update arriving as the job ends must not send progress into the worker's next job:
+    `listen(None)` waits for a delivery in progress."""
+    import threading
+
+    from modal_functions.runtime.parts import PartsClient
+
+    parts = PartsClient(send=lambda message: None)
+    inside, release, delivered = threading.Event(), threading.Event(), []
+
+    def slow_listener(part_id, status):
+        inside.set()
+        release.wait(DEADLINE)
+        delivered.append(part_id)
+
+    parts.listen(slow_listener)
+    reader = threading.Thread(target=parts.deliver, args=(("part_update", "job:part-1-1", {"state": "running", "done": 1.0}),))
+    reader.start()
+    assert inside.wait(DEADLINE)
+    unhooked = threading.Event()
+    closer = threading.Thread(target=lambda: (parts.listen(None), unhooked.set()))
+    closer.start()
+    assert not unhooked.wait(0.2), "listen(None) returned while the old listener was still running"
+    release.set()
+    assert unhooked.wait(DEADLINE) and delivered == ["job:part-1-1"]
+    reader.join(DEADLINE)
+    closer.join(DEADLINE)
