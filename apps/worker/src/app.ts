@@ -54,11 +54,13 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
     : undefined;
   const router = new Router({ inhouse, modal }, { metrics, log });
   const workerId = newWorkerId();
+  // One publisher for both: the worker publishes, the API re-signs succeeded renders' URLs.
+  const publisher = makePublisher(config);
 
   let worker: Worker | null = null;
   if (config.role !== "api") {
     worker = new Worker(
-      { db, router, publisher: makePublisher(config), metrics, log, workerId, ...(opts.poll ? { poll: opts.poll } : {}), ...(config.alignModel ? { alignModel: config.alignModel } : {}) },
+      { db, router, publisher, metrics, log, workerId, ...(opts.poll ? { poll: opts.poll } : {}), ...(config.alignModel ? { alignModel: config.alignModel } : {}) },
       config.worker,
     );
     worker.start();
@@ -67,7 +69,7 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
   let api: FastifyInstance | null = null;
   let url: string | null = null;
   if (config.role !== "worker") {
-    api = buildApi({ db, router, metrics, log, tokens: parseTokens(config.tokens), maxAttempts: config.worker.maxAttempts, onEnqueued: () => worker?.poke() });
+    api = buildApi({ db, router, metrics, log, tokens: parseTokens(config.tokens), maxAttempts: config.worker.maxAttempts, publisher, onEnqueued: () => worker?.poke() });
     url = await api.listen({ host: config.host, port: config.port });
     log.info({ event: "api_listening", url, db: db.kind, compute: config.compute.url, modal: config.modal?.url ?? null }, "worker API listening");
   }

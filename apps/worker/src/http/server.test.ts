@@ -6,6 +6,9 @@ import { openPglite } from "../db/pglite.ts";
 import type { Db } from "../db/db.ts";
 import { Metrics } from "../metrics.ts";
 import { Router } from "../router/index.ts";
+import { LocalPublisher } from "../storage/LocalPublisher.ts";
+import type { Publisher } from "../storage/publisher.ts";
+import { verify } from "../storage/signing.ts";
 import { parseTokens } from "./auth.ts";
 import { buildApi } from "./server.ts";
 
@@ -16,11 +19,12 @@ describe("HTTP API", () => {
   let db: Db;
   let base: string;
   let app: ReturnType<typeof buildApi>;
+  let router: Router;
   const metrics = new Metrics();
   before(async () => {
     db = await openPglite();
     await migrate(db);
-    const router = new Router({ inhouse: new ComputeClient({ name: "inhouse", baseUrl: "http://127.0.0.1:9" }) });
+    router = new Router({ inhouse: new ComputeClient({ name: "inhouse", baseUrl: "http://127.0.0.1:9" }) });
     app = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice,tok-bob:bob"), eventsPollMs: 20 });
     base = await app.listen({ host: "127.0.0.1", port: 0 });
   });
@@ -132,6 +136,73 @@ describe("HTTP API", () => {
       text += dec.decode(value);
     }
     assert.match(text, /event: end\ndata: \{"status":"succeeded"\}/);
+  });
+
+  /** A render of alice's marked succeeded with a result whose video URL was signed by `publisher` now. */
+  async function succeeded(publisher: Publisher): Promise<{ id: string; key: string; recorded: string }> {
+    const r = await call("POST", "/v1/renders", { body: GOOD });
+    const key = `renders/alice/${r.body.id}.mp4`;
+    const recorded = await publisher.signedUrl(key);
+    const video = { key, sha256: "b".repeat(64), size: 1234, content_type: "video/mp4", url: recorded };
+    const source = { key: "artifacts/sha256/bb/" + "b".repeat(64) + ".mp4", sha256: "b".repeat(64), size: 1234, content_type: "video/mp4" };
+    const result = { video, source, duration_ms: 2000, captions: 2, degraded: false };
+    await db.query(`update render_jobs set status = 'succeeded', step = null, result = $2::jsonb where id = $1`, [r.body.id, JSON.stringify(result)]);
+    return { id: r.body.id, key, recorded };
+  }
+
+  test("a succeeded render's video URL is signed afresh on every read (GET and events), and the row is not written", async () => {
+    const secret = "view-test-secret";
+    const TTL = 60;
+    let now = 1_900_000_000; // the publisher's clock (unix seconds), moved by hand
+    const publisher = new LocalPublisher("/nonexistent-store", "http://compute.test", () => secret, TTL, () => now);
+    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), eventsPollMs: 20, publisher });
+    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const { id, key, recorded } = await succeeded(publisher);
+      const stored = await db.query(`select result, updated_at from render_jobs where id = $1`, [id]);
+      const check = (url: string) => {
+        const u = new URL(url);
+        assert.equal(u.origin + u.pathname, `http://compute.test/v1/artifacts/${key}`);
+        return { exp: Number(u.searchParams.get("exp")), verdict: verify(secret, key, u.searchParams.get("exp"), u.searchParams.get("sig"), now) };
+      };
+      now += 7 * 24 * 3600; // a week later: the recorded URL has expired
+      assert.equal(check(recorded).verdict, "signature_expired");
+
+      const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
+      assert.equal(g.status, 200);
+      const view = await g.json() as { status: string; result: { video: Record<string, unknown> & { url: string }; source: unknown; duration_ms: number } };
+      assert.equal(view.status, "succeeded");
+      assert.deepEqual(check(view.result.video.url), { exp: now + TTL, verdict: "ok" });
+      const { url: _u, ...rest } = view.result.video;
+      assert.deepEqual(rest, { key, sha256: "b".repeat(64), size: 1234, content_type: "video/mp4" });
+      assert.equal(view.result.duration_ms, 2000);
+
+      now += 3600;
+      const res = await fetch(`${apiBase}/v1/renders/${id}/events`, { headers: { authorization: "Bearer tok-alice" } });
+      const text = await res.text(); // a terminal render: one event, then end
+      const data = /event: render\ndata: (.*)\n/.exec(text)?.[1];
+      assert.ok(data, text);
+      assert.deepEqual(check((JSON.parse(data) as typeof view).result.video.url), { exp: now + TTL, verdict: "ok" });
+
+      assert.deepEqual(await db.query(`select result, updated_at from render_jobs where id = $1`, [id]), stored, "reads wrote nothing");
+    } finally {
+      await api.close();
+    }
+  });
+
+  test("when re-signing fails, a succeeded render is still served, with its recorded URL", async () => {
+    const local = new LocalPublisher("/nonexistent-store", "http://compute.test", () => "s", 60);
+    const failing: Publisher = { kind: "supabase", publish: () => Promise.reject(new Error("unused")), signedUrl: () => Promise.reject(new Error("storage down")) };
+    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), publisher: failing });
+    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const { id, recorded } = await succeeded(local);
+      const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
+      assert.equal(g.status, 200);
+      assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+    } finally {
+      await api.close();
+    }
   });
 
   test("health and metrics", async () => {

@@ -1,7 +1,7 @@
 /**
  * The worker's HTTP API (fastify):
  *   POST   /v1/renders             submit a RenderRequest (Idempotency-Key header: one render per key)
- *   GET    /v1/renders/:id         status, steps and result
+ *   GET    /v1/renders/:id         status, steps and result (a succeeded render's video URL is signed afresh)
  *   DELETE /v1/renders/:id         cancel; cascades to the running compute jobs
  *   GET    /v1/renders/:id/events  server-sent events until the render is terminal
  *   GET    /health, GET /metrics   liveness + breaker states; prom-client metrics
@@ -11,8 +11,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Db } from "../db/db.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { cancel, enqueue, getRender, listSteps, TERMINAL } from "../queue/index.ts";
+import type { Render } from "../contract.ts";
+import { cancel, enqueue, getRender, listSteps, TERMINAL, type RenderRow, type StepRow } from "../queue/index.ts";
 import type { Router } from "../router/index.ts";
+import type { Publisher } from "../storage/publisher.ts";
 import { ownerFor } from "./auth.ts";
 import { validateRenderRequest, ValidationError } from "./validate.ts";
 import { toRender } from "./view.ts";
@@ -27,6 +29,12 @@ export interface ApiDeps {
   onEnqueued?: () => void;
   eventsPollMs?: number;
   bodyLimit?: number;
+  /**
+   * Re-signs a succeeded render's video URL on every read: the URL recorded at publish time
+   * expires after SIGNED_URL_TTL_S and nothing else renews it. Signing writes nothing (the
+   * row keeps the URL it was published with). Without one, the recorded URL is returned.
+   */
+  publisher?: Publisher;
 }
 
 class ApiError extends Error {
@@ -56,6 +64,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const o = ownerFor(deps.tokens, req.headers.authorization);
     if (!o) throw new ApiError(401, "unauthorized", "a valid bearer token is required");
     return o;
+  }
+
+  /** The API's view of a row; a succeeded render's video gets a freshly signed URL. */
+  async function present(row: RenderRow, steps: StepRow[]): Promise<Render> {
+    const view = toRender(row, steps);
+    const video = view.result?.video;
+    if (!deps.publisher || row.status !== "succeeded" || !view.result || !video?.key) return view;
+    try {
+      return { ...view, result: { ...view.result, video: { ...video, url: await deps.publisher.signedUrl(video.key) } } };
+    } catch (e) {
+      // The recorded URL (maybe expired) rather than a 500: the render itself is fine.
+      deps.log.warn({ event: "resign_failed", render_id: row.id, key: video.key, err: String(e) }, "could not re-sign the video URL");
+      return view;
+    }
   }
 
   async function load(id: string, who: string) {
@@ -92,12 +114,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
     }
     if (created) deps.onEnqueued?.();
-    return reply.code(created ? 202 : 200).header("location", `/v1/renders/${row.id}`).send(toRender(row, []));
+    return reply.code(created ? 202 : 200).header("location", `/v1/renders/${row.id}`).send(await present(row, []));
   });
 
   app.get<{ Params: { id: string } }>("/v1/renders/:id", async (req) => {
     const row = await load(req.params.id, owner(req));
-    return toRender(row, await listSteps(db, row.id));
+    return present(row, await listSteps(db, row.id));
   });
 
   app.delete<{ Params: { id: string } }>("/v1/renders/:id", async (req) => {
@@ -114,7 +136,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
             deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, step: s.step, err: String(e) }, "compute cancel failed"))),
       );
     }
-    return toRender(row, steps);
+    return present(row, steps);
   });
 
   app.get<{ Params: { id: string } }>("/v1/renders/:id/events", async (req, reply: FastifyReply) => {
@@ -131,11 +153,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     while (!closed) {
       const row = await getRender(db, req.params.id, who);
       if (!row) break;
-      const view = toRender(row, await listSteps(db, row.id));
+      const steps = await listSteps(db, row.id);
+      const view = toRender(row, steps);
       const sig = JSON.stringify([view.status, view.step, view.updated_at, (view.steps ?? []).map((s) => [s.status, s.progress])]);
       if (sig !== last) {
         last = sig;
-        res.write(`event: render\ndata: ${JSON.stringify(view)}\n\n`);
+        res.write(`event: render\ndata: ${JSON.stringify(row.status === "succeeded" ? await present(row, steps) : view)}\n\n`);
         sinceBeat = 0;
       }
       if (TERMINAL.includes(row.status)) {

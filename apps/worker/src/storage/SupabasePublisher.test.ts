@@ -37,16 +37,16 @@ describe("SupabasePublisher (supabase-js against a local Storage server)", () =>
     proc.kill();
   });
 
-  async function upload(bytes: Buffer): Promise<{ key: string; sha256: string; size: number; content_type: string }> {
+  async function upload(bytes: Buffer, ext = "mp4", type = "video/mp4"): Promise<{ key: string; sha256: string; size: number; content_type: string }> {
     const sha = createHash("sha256").update(bytes).digest("hex");
     // The artifact store (Python, supabase-py) uploads as multipart with a "file" part.
     const form = new FormData();
-    form.append("file", new Blob([bytes], { type: "video/mp4" }), "video.mp4");
-    const res = await fetch(`${url}/storage/v1/object/artifacts/sha256/${sha.slice(0, 2)}/${sha}.mp4`, {
+    form.append("file", new Blob([bytes], { type }), `video.${ext}`);
+    const res = await fetch(`${url}/storage/v1/object/artifacts/sha256/${sha.slice(0, 2)}/${sha}.${ext}`, {
       method: "POST", headers: { authorization: `Bearer ${key}`, apikey: key, "x-upsert": "true" }, body: form,
     });
     assert.equal(res.status, 200, await res.text());
-    return { key: `artifacts/sha256/${sha.slice(0, 2)}/${sha}.mp4`, sha256: sha, size: bytes.length, content_type: "video/mp4" };
+    return { key: `artifacts/sha256/${sha.slice(0, 2)}/${sha}.${ext}`, sha256: sha, size: bytes.length, content_type: type };
   }
 
   test("verifies the sha256, copies to renders/<owner>/<id>.mp4 and signs a URL", async () => {
@@ -62,6 +62,83 @@ describe("SupabasePublisher (supabase-js against a local Storage server)", () =>
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
     const again = await pub.publish(source, "owner_1", "render-1");
     assert.equal(again.key, out.key, "republishing the same render is accepted");
+  });
+
+  test("republishing a render with different bytes replaces the video: the URL serves the new bytes, matching the returned sha256 and size", async () => {
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key, expiresInS: 600 });
+    const first = Buffer.from("first render of R");
+    const second = Buffer.from("second, different render of R (longer)");
+    const a = await pub.publish(await upload(first), "owner_1", "render-R");
+    assert.deepEqual(Buffer.from(await (await fetch(a.url)).arrayBuffer()), first);
+    const source = await upload(second);
+    const b = await pub.publish(source, "owner_1", "render-R");
+    assert.equal(b.key, a.key);
+    assert.equal(b.sha256, source.sha256);
+    assert.equal(b.size, second.length);
+    const res = await fetch(b.url);
+    assert.equal(res.status, 200);
+    const served = Buffer.from(await res.arrayBuffer());
+    assert.deepEqual(served, second, `served ${JSON.stringify(String(served))}`);
+    assert.equal(createHash("sha256").update(served).digest("hex"), b.sha256);
+    assert.equal(served.length, b.size);
+  });
+
+  /** Asserts `p` rejects with a PublishError of this code and retryability (and message, if given). */
+  async function rejectsWith(p: Promise<unknown>, code: string, retryable: boolean, message?: RegExp): Promise<void> {
+    await assert.rejects(p, (e: unknown) => {
+      assert.ok(e instanceof PublishError, String(e));
+      assert.equal(e.code, code, e.message);
+      assert.equal(e.retryable, retryable, `${e.code}: ${e.message}`);
+      if (message) assert.match(e.message, message);
+      return true;
+    });
+  }
+
+  test("errors map as the Python store maps them: a wrong key or a missing bucket is a non-retryable configuration error", async () => {
+    const source = await upload(Buffer.from("bytes for the error mapping"));
+    await rejectsWith(new SupabasePublisher({ url, serviceRoleKey: "not-the-key" }).publish(source, "o", "r-key"), "storage_unavailable", false, /403/);
+    await rejectsWith(new SupabasePublisher({ url, serviceRoleKey: key, artifactsBucket: "nope" }).publish(source, "o", "r-ab"),
+      "storage_unavailable", false, /Bucket not found.*"nope".*SUPABASE_ARTIFACT_BUCKET/);
+    await rejectsWith(new SupabasePublisher({ url, serviceRoleKey: key, rendersBucket: "nada" }).publish(source, "o", "r-rb"),
+      "storage_unavailable", false, /Bucket not found.*"nada".*SUPABASE_RENDERS_BUCKET/);
+    // A MIME type the renders bucket does not allow (the fake enforces supabase/config.toml): 415, every time.
+    const png = await upload(Buffer.from("not a video"), "png", "image/png");
+    await rejectsWith(new SupabasePublisher({ url, serviceRoleKey: key }).publish(png, "o", "r-png"), "storage_unavailable", false, /415/);
+  });
+
+  /** supabase-js's fetch with the copy (POST /object/copy) answered by `answer` (a Response, or a thrown transport error). */
+  function withCopy(answer: () => Response): typeof fetch {
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const u = new URL(input instanceof Request ? input.url : String(input));
+      if (init?.method === "POST" && u.pathname === "/storage/v1/object/copy") return answer();
+      return fetch(input, init);
+    }) as typeof fetch;
+  }
+
+  test("a failed copy is retryable only with no answer, a 5xx or a 429; 413 is payload_too_large", async () => {
+    const source = await upload(Buffer.from("bytes for the copy errors"));
+    const storage = (status: string, error: string, message: string) => () =>
+      new Response(JSON.stringify({ statusCode: status, error, message }), { status: 400, headers: { "content-type": "application/json" } });
+    const html = (status: number) => () => new Response(`<html>${status}</html>`, { status, headers: { "content-type": "text/html" } });
+    const cases: Array<[string, () => Response, string, boolean]> = [
+      ["403 (JSON in 400)", storage("403", "Unauthorized", "new row violates row-level security policy"), "storage_unavailable", false],
+      ["413 (JSON in 400)", storage("413", "Payload too large", "The object exceeded the maximum allowed size"), "payload_too_large", false],
+      ["413 (gateway HTML)", html(413), "payload_too_large", false],
+      ["415 (JSON in 400)", storage("415", "invalid_mime_type", "mime type text/plain is not supported"), "storage_unavailable", false],
+      ["400 (JSON in 400)", storage("400", "InvalidRequest", "bad"), "storage_unavailable", false],
+      ["500 (JSON in 500)", () => new Response(JSON.stringify({ statusCode: "500", error: "internal", message: "boom" }), { status: 500 }), "storage_unavailable", true],
+      ["502 (gateway HTML)", html(502), "storage_unavailable", true],
+      ["429 (JSON in 400)", storage("429", "too_many_requests", "slow down"), "storage_unavailable", true],
+      ["no answer", () => { throw new TypeError("fetch failed"); }, "storage_unavailable", true],
+    ];
+    for (const [name, answer, code, retryable] of cases) {
+      const pub = new SupabasePublisher({ url, serviceRoleKey: key, fetch: withCopy(answer) });
+      await assert.rejects(pub.publish(source, "o", "r-copy"), (e: unknown) => {
+        assert.ok(e instanceof PublishError, `${name}: ${String(e)}`);
+        assert.deepEqual([e.code, e.retryable], [code, retryable], `${name}: ${e.message}`);
+        return true;
+      });
+    }
   });
 
   /** supabase-js's fetch with the artifact's download (GET /object/artifacts/...) answered by `body`. */

@@ -2,8 +2,10 @@
  * Publishes into Supabase Storage with supabase-js: the artifact (bucket `artifacts`,
  * path sha256/<aa>/<hash>.<ext>) is streamed and hashed to check it, copied server-side
  * to bucket `renders` at <owner>/<id>.<ext>, and a signed URL is created. Storage answers
- * errors as HTTP 400 with the true status in the body's statusCode; a copy onto an
- * existing object (a republish of the same render) is accepted.
+ * errors as HTTP 400 with the true status in the body's statusCode, mapped as the Python
+ * SupabaseStore maps them (`storageError`). Storage's copy never overwrites (409 Duplicate),
+ * so a republish removes the earlier object and copies again: the published video is always
+ * the one whose sha256 and size are returned.
  *
  * Why hash at all rather than trust the content address: the key's digest is only a name
  * chosen by whoever uploaded (the artifact store uploads with x-upsert), and Storage keeps
@@ -34,9 +36,40 @@ export interface SupabasePublisherOptions {
   downloadTimeoutMs?: number;
 }
 
-function statusOf(error: unknown): number {
-  const e = error as { statusCode?: string | number; status?: number; originalError?: { status?: number } };
-  return Number(e?.statusCode ?? e?.status ?? e?.originalError?.status ?? 0);
+/**
+ * The status Storage meant: the JSON body's statusCode (real Storage answers errors as HTTP
+ * 400 with the true status there), else the HTTP status (a gateway's HTML 502 or 413), else
+ * 0: no answer at all (connection refused, DNS, reset: supabase-js's StorageUnknownError).
+ */
+export function statusOf(error: unknown): number {
+  const e = error as { statusCode?: string | number; status?: string | number } | null | undefined;
+  for (const v of [e?.statusCode, e?.status]) {
+    const n = Number(v);
+    if (Number.isInteger(n) && n >= 100 && n <= 599) return n;
+  }
+  return 0;
+}
+
+/**
+ * A Storage error as a PublishError, with the Python SupabaseStore's mapping
+ * (modal_functions/storage/supabase_store.py, storage_errors): a missing bucket is a
+ * configuration error naming its setting; 404 is artifact_not_found; 413 is
+ * payload_too_large; everything is non-retryable except no answer (0), 5xx and 429. A wrong
+ * service-role key (403), a MIME type the bucket refuses (415) or a bad request will fail
+ * the same way on every attempt, so they must not burn the render's attempts with backoff.
+ */
+export function storageError(what: string, error: unknown, bucket: { name: string; setting: string }): PublishError {
+  const status = statusOf(error);
+  const e = error as { message?: unknown; error?: unknown } | null | undefined;
+  const message = String(e?.message ?? error);
+  if (status === 404 && (/bucket not found/i.test(message) || /bucket not found/i.test(String(e?.error ?? "")))) {
+    return new PublishError("storage_unavailable", `${what}: Bucket not found: "${bucket.name}" (check ${bucket.setting})`, false);
+  }
+  if (status === 404) return new PublishError("artifact_not_found", `${what}: not found (${message})`, false);
+  if (status === 413) return new PublishError("payload_too_large", `${what}: too large for the bucket (${message})`, false);
+  if (status === 0) return new PublishError("storage_unavailable", `${what}: Supabase Storage unreachable (${message})`, true);
+  const retryable = status >= 500 || status === 429;
+  return new PublishError("storage_unavailable", `${what}: Supabase Storage answered ${status}: ${message}`, retryable);
 }
 
 export class SupabasePublisher implements Publisher {
@@ -60,10 +93,15 @@ export class SupabasePublisher implements Publisher {
     this.downloadTimeoutMs = o.downloadTimeoutMs ?? 15 * 60_000;
   }
 
+  /** A bucket's name and the setting that chose it, for the message of a missing bucket. */
+  private setting(bucket: string): { name: string; setting: string } {
+    return { name: bucket, setting: bucket === this.buckets.artifacts ? "SUPABASE_ARTIFACT_BUCKET" : "SUPABASE_RENDERS_BUCKET" };
+  }
+
   async signedUrl(key: string, expiresInS = this.expiresInS): Promise<string> {
     const loc = supabaseLocation(key, this.buckets);
     const { data, error } = await this.sb.storage.from(loc.bucket).createSignedUrl(loc.path, expiresInS);
-    if (error || !data) throw new PublishError("storage_unavailable", `signing ${key}: ${error?.message}`, true);
+    if (error || !data) throw storageError(`signing ${key}`, error ?? "no signed URL in the answer", this.setting(loc.bucket));
     return data.signedUrl;
   }
 
@@ -79,14 +117,23 @@ export class SupabasePublisher implements Publisher {
     }
     const key = publishedKey(owner, id, parsed.ext);
     const dest = supabaseLocation(key, this.buckets);
-    const { error: cpError } = await this.sb.storage
-      .from(src.bucket)
-      .copy(src.path, dest.path, { destinationBucket: dest.bucket });
-    if (cpError) {
-      const status = statusOf(cpError);
-      const duplicate = status === 409 || /already exists|duplicate/i.test(String(cpError.message));
-      if (!duplicate) throw new PublishError("storage_unavailable", `copy to ${key}: ${cpError.message}`, true);
+    const copy = async () => (await this.sb.storage.from(src.bucket).copy(src.path, dest.path, { destinationBucket: dest.bucket })).error;
+    const duplicate = (e: unknown) => statusOf(e) === 409 || /already exists|duplicate/i.test(String((e as { message?: unknown })?.message));
+    let cpError = await copy();
+    if (cpError && duplicate(cpError)) {
+      // A republish (a re-run render, or an attempt that died after its copy). Storage's copy
+      // never overwrites, so replace the object, as LocalPublisher (rename) and the Python
+      // SupabaseStore (remove, then copy) do: accepting the 409 would keep an earlier video
+      // under the sha256 and size of this one.
+      const { error: rmError } = await this.sb.storage.from(dest.bucket).remove([dest.path]);
+      if (rmError) throw storageError(`replace ${key}`, rmError, this.setting(dest.bucket));
+      cpError = await copy();
+      if (cpError && duplicate(cpError)) {
+        // Another publish of this render put it back in between: a new attempt replaces it again.
+        throw new PublishError("storage_unavailable", `copy to ${key}: replaced concurrently (${cpError.message})`, true);
+      }
     }
+    if (cpError) throw storageError(`copy to ${key}`, cpError, this.setting(dest.bucket));
     return { key, sha256, size, content_type: contentTypeFor(parsed.ext), url: await this.signedUrl(key) };
   }
 
@@ -113,11 +160,9 @@ export class SupabasePublisher implements Publisher {
       const { data: body, error } = await this.sb.storage.from(src.bucket).download(src.path, undefined, { signal: abort.signal }).asStream();
       if (timedOut) throw timeoutError();
       if (error || !body) {
-        const status = statusOf(error);
-        if (status === 404 || /not.?found/i.test(String(error?.message))) {
-          throw new PublishError("artifact_not_found", `no artifact at ${source.key}`, false);
-        }
-        throw new PublishError("storage_unavailable", `download ${source.key}: ${error?.message}`, true);
+        const mapped = storageError(`download ${source.key}`, error ?? "no body in the answer", this.setting(src.bucket));
+        if (mapped.code === "artifact_not_found") throw new PublishError("artifact_not_found", `no artifact at ${source.key}`, false);
+        throw mapped;
       }
       reader = (body as ReadableStream<Uint8Array>).getReader();
       const hash = createHash("sha256");
