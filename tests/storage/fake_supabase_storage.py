@@ -185,15 +185,20 @@ class FakeSupabaseStorage:
                 self._reply(status, json.dumps(value).encode())
 
             def _body(self) -> bytes:
-                n = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(n) if n else b""
+                """The request body, read once (kept for later calls on this request)."""
+                if self._cached_body is None:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    self._cached_body = self.rfile.read(n) if n else b""
+                return self._cached_body
 
             def _authorized(self) -> None:
                 auth = self.headers.get("Authorization", "")
                 if auth != f"Bearer {fake.service_key}":
+                    self._body()  # drain it: unread bytes would corrupt the next request on a kept-alive connection
                     raise StorageError("403", "Unauthorized", "invalid signature")
 
             def _dispatch(self) -> None:
+                self._cached_body = None  # a new request on this connection
                 parts = urlsplit(self.path)
                 fake.requests.append((self.command, parts.path))
                 if not parts.path.startswith(PREFIX + "/object/"):
