@@ -100,6 +100,8 @@ class InHouseBackend:
         self._versions: dict[str, int] = {}
         self._tickets: dict[str, Ticket] = {}
         self._listeners: list[Callable[[Job], Any]] = []
+        self._unsaved: dict[str, Job] = {}  # finished jobs the registry could not take yet
+        self._resaver: threading.Thread | None = None
         self._closed = False
         self._dead = False  # abandon(): behave like a killed process, write nothing more
 
@@ -146,7 +148,16 @@ class InHouseBackend:
         """Persist, then make visible, then notify. The single place a job changes."""
         if self._dead:
             return
-        self.registry.save(job)
+        try:
+            self.registry.save(job)
+        except Exception:
+            if not terminal:
+                raise
+            # The job is over whatever the disk says: show it finished now and keep saving.
+            log.exception("saving a finished job failed; it is served from memory and saved again", extra={"job_id": job.id})
+            with self._cond:
+                self._unsaved[job.id] = job
+            self._start_resaver()
         with self._cond:
             if terminal:
                 self._jobs.pop(job.id, None)
@@ -161,6 +172,29 @@ class InHouseBackend:
                 listener(job)
             except Exception:  # noqa: BLE001
                 log.exception("job listener failed")
+
+    def _start_resaver(self, every: float = 1.0) -> None:
+        def run() -> None:
+            while True:
+                with self._cond:
+                    pending = list(self._unsaved.values())
+                if not pending or self._dead:
+                    return
+                for job in pending:
+                    try:
+                        self.registry.save(job)
+                    except Exception:  # noqa: BLE001 - still failing: next round
+                        continue
+                    with self._cond:
+                        self._unsaved.pop(job.id, None)
+                    log.info("finished job saved after all", extra={"job_id": job.id})
+                time.sleep(every)  # retry cadence for a failing disk, not a synchronisation
+
+        with self._cond:
+            if self._resaver is not None and self._resaver.is_alive():
+                return
+            self._resaver = threading.Thread(target=run, name="registry-resave", daemon=True)
+            self._resaver.start()
 
     def _live(self, job_id: str) -> Job | None:
         with self._cond:
@@ -262,8 +296,6 @@ class InHouseBackend:
             self._record_finish(ticket, outcome)
         except Exception as e:  # noqa: BLE001 - never leave a job "running" forever
             log.exception("recording a finished job failed", extra={"job_id": ticket.job_id})
-            if outcome.status == "failed" and outcome.error and outcome.error.get("code") == INTERNAL:
-                return
             self._record_finish(ticket, Outcome("failed", error={"code": INTERNAL, "message": f"could not record the outcome: {type(e).__name__}: {e}", "retryable": True}))
 
     def _record_finish(self, ticket: Ticket, outcome: Outcome) -> None:
@@ -296,6 +328,10 @@ class InHouseBackend:
 
     def poll(self, job_id: str) -> Job:
         job = self._live(job_id)
+        if job is not None:
+            return job
+        with self._cond:
+            job = self._unsaved.get(job_id)
         if job is not None:
             return job
         if not self._dead:
@@ -391,6 +427,13 @@ class InHouseBackend:
         for ticket in leftovers:
             self._finish(ticket, Outcome("failed", error={"code": INTERRUPTED, "message": "the server shut down while this job ran", "retryable": True}))
         self.tempdirs.sweep()
+        with self._cond:
+            pending = list(self._unsaved.values())
+        for job in pending:  # a last try; what still fails is lost with the process, as on a crash
+            try:
+                self.registry.save(job)
+            except Exception:  # noqa: BLE001
+                log.exception("a finished job could not be saved before shutdown", extra={"job_id": job.id})
         self.registry.close()
 
     def abandon(self) -> None:

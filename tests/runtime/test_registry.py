@@ -1,7 +1,8 @@
-"""SQLite registry: idempotency index and restart recovery (no worker processes)."""
+"""SQLite registry: idempotency index, restart recovery, one owner, and a failing disk."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 
 import pytest
@@ -85,3 +86,26 @@ def test_one_owner_per_registry_and_the_lock_goes_with_its_owner(tmp_path):
         holder.kill()
         holder.wait()
     JobRegistry(path).close()
+
+
+def test_a_finished_job_the_registry_cannot_save_is_still_finished_and_saved_later(make_backend, monkeypatch):
+    """A locked or full disk at the end of a job left it `running` forever."""
+    from runtime_support import DEADLINE, eventually
+
+    from modal_functions.contract.jobs import JobStatus
+
+    backend = make_backend(workers=1, preload=True)
+    real_save, failures = backend.registry.save, []
+
+    def flaky_save(job):
+        if job.status.terminal and len(failures) < 3:
+            failures.append(job.id)
+            raise sqlite3.OperationalError("database is locked")
+        return real_save(job)
+
+    monkeypatch.setattr(backend.registry, "save", flaky_save)
+    job = backend.submit("diagnostic", {"action": "succeed", "payload": "done"})
+    assert backend.wait(job.id, DEADLINE).status == JobStatus.succeeded  # not stuck in running
+    assert backend.poll(job.id).result["echo"] == "done"
+    eventually(lambda: (saved := backend.registry.get(job.id)) is not None and saved.status == JobStatus.succeeded)
+    assert failures  # the first saves did fail
