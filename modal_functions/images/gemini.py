@@ -10,6 +10,7 @@ leaves here as an `UpstreamError` with a code, so the retry policy only has to a
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 import time
@@ -45,8 +46,17 @@ try:  # Vertex mode authenticates with google-auth (ADC)
 except ImportError:  # pragma: no cover
     auth_errors = None
 
-_TIMEOUTS = tuple(m.TimeoutException for m in (httpx, httpx2) if m is not None)
-_TRANSPORT = tuple(m.TransportError for m in (httpx, httpx2) if m is not None) + (ConnectionError,)
+try:  # the SDK's async calls (which this module uses) go through aiohttp when it is installed
+    import aiohttp
+except ImportError:  # pragma: no cover
+    aiohttp = None
+
+_TIMEOUTS = tuple(m.TimeoutException for m in (httpx, httpx2) if m is not None) + (TimeoutError,)
+_TRANSPORT = (
+    tuple(m.TransportError for m in (httpx, httpx2) if m is not None)
+    + ((aiohttp.ClientError,) if aiohttp is not None else ())
+    + (ConnectionError,)
+)
 
 SAFETY_FINISH_REASONS = frozenset(
     {
@@ -109,6 +119,19 @@ class GeminiImages:
         self.slots = slots
         self.unavailable = unavailable
         self.timeout_s = timeout_s  # the client's per-call timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+
+    def _calls_loop(self) -> asyncio.AbstractEventLoop:
+        """One event loop, on its own thread, for the SDK's async calls: `asyncio.wait_for`
+        can end a call at a wall-clock limit (the SDK's timeout only bounds each read, so a
+        reply that trickles in never timed out)."""
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="gemini-calls", daemon=True).start()
+                self._loop = loop
+            return self._loop
 
     @classmethod
     def from_settings(
@@ -124,20 +147,36 @@ class GeminiImages:
     def generate_once(
         self, prompt: str, *, model: str, aspect_ratio: str, timeout_s: float | None = None
     ) -> GeneratedImage:
-        """One call. `timeout_s` shortens this call's timeout (the batch's remaining time budget)."""
+        """One call, ended after `timeout_s` (the batch's remaining time budget) or the
+        per-call timeout, whichever is shorter, however the reply trickles in."""
+        limit = min(self.timeout_s, timeout_s) if timeout_s is not None else self.timeout_s
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=aspect_ratio),
             http_options=types.HttpOptions(timeout=max(1, int(timeout_s * 1000))) if timeout_s is not None else None,
         )
+
+        async def call():
+            return await asyncio.wait_for(self.client.aio.models.generate_content(model=model, contents=prompt, config=config), limit)
+
         try:
             with self.slots or nullcontext():  # held only while the call is in flight, never while backing off
-                response = self.client.models.generate_content(model=model, contents=prompt, config=config)
+                response = asyncio.run_coroutine_threadsafe(call(), self._calls_loop()).result()
+        except TimeoutError as e:  # asyncio.wait_for's limit (asyncio.TimeoutError is TimeoutError)
+            raise UpstreamError(UPSTREAM_TIMEOUT, f"no complete reply within {limit:g} s") from e
         except Exception as e:
             raise classify_exception(e) from e
         return image_from_response(response)
 
     def close(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            if self.client is not None:
+                try:
+                    asyncio.run_coroutine_threadsafe(self.client.aio.aclose(), loop).result(timeout=5)
+                except Exception:  # noqa: BLE001 - closing: nothing left to do about it
+                    pass
+            loop.call_soon_threadsafe(loop.stop)
         if self.client is not None:
             self.client.close()
 

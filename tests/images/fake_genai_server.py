@@ -34,6 +34,7 @@ class Reply:
     body: Any = None  # dict -> JSON; bytes -> raw; callable(request_json) -> dict
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drip: float = 0.0  # send the body in 40 pieces this many seconds apart (never idle long)
 
 
 @dataclass
@@ -227,13 +228,13 @@ class FakeGenAI:
                     if delay and abort.wait(delay):
                         return
                     body = reply.body(req) if callable(reply.body) else reply.body
-                    self._send(reply, body)
+                    self._send(reply, body, abort)
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1
                         fake._idle.notify_all()
 
-            def _send(self, reply: Reply, body: Any = None) -> None:
+            def _send(self, reply: Reply, body: Any = None, abort: threading.Event | None = None) -> None:
                 body = reply.body if body is None else body
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 try:
@@ -244,7 +245,15 @@ class FakeGenAI:
                             self.send_header(k, v)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    if not reply.drip:
+                        self.wfile.write(data)
+                        return
+                    step = max(1, len(data) // 40)
+                    for i in range(0, len(data), step):
+                        self.wfile.write(data[i:i + step])
+                        self.wfile.flush()
+                        if abort is not None and abort.wait(reply.drip):
+                            return
                 except (BrokenPipeError, ConnectionResetError):  # client timed out and left
                     pass
 

@@ -152,6 +152,17 @@ def test_per_call_timeout_is_retried(fake, make_engine, store, waits):
     assert len(fake.requests) == 2
 
 
+def test_a_reply_that_trickles_in_is_cut_at_the_per_call_timeout(fake, make_engine, store, waits):
+    """The SDK's timeout bounds each read, not the call: a body sent a piece every 0.1 s
+    (4 s in all) must still end at the 0.5 s limit."""
+    from fake_genai_server import image_body
+
+    fake.when("", Reply(200, image_body, drip=0.1))
+    _, item = one(make_engine(IMAGE_TIMEOUT_S=0.5, IMAGE_MAX_ATTEMPTS=2), store)
+    assert item.status == "failed" and item.error.code == "upstream_timeout" and item.attempts == 2
+    assert "0.5 s" in item.error.message
+
+
 def test_connection_refused_is_retried_then_fails(make_engine, store, waits):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
