@@ -81,7 +81,8 @@ class ImagesEngine:
             progress(0, total, "images", f"generating {total} image(s)")
 
         workers = max(1, min(self.concurrency, len(groups)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="images") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="images")
+        try:
             futures: dict[Future, str] = {
                 pool.submit(self._one, request.prompts[idx[0]], request.style, model, key, store, cache, deadline): key
                 for key, idx in groups.items()
@@ -102,6 +103,12 @@ class ImagesEngine:
                         )
                     if progress:
                         progress(len(outcomes), total, "images", f"{item.status}: {item.prompt[:60]}")
+        except BaseException:
+            # Interrupted (Ctrl-C, a cancelled Modal input, a progress sink that raised): the
+            # prompts not started yet must not be sent and charged after we stopped caring.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         images = [outcomes[i] for i in range(total)]
         return summarize(images)
 
