@@ -72,6 +72,7 @@ SAFETY_FINISH_REASONS = frozenset(
     }
 )
 _FORMAT_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+MAX_PIXELS = 40_000_000  # Gemini's largest images are ~4K (16 MP); far beyond that is not a picture we can use
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,10 @@ def _parse_duration(value: Any) -> float | None:
         except ValueError:
             return None
     if isinstance(value, dict):
-        return max(0.0, float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9)
+        try:
+            return max(0.0, float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9)
+        except (TypeError, ValueError):  # a hint we cannot read is no hint
+            return None
     return None
 
 
@@ -282,9 +286,13 @@ def image_from_response(response: types.GenerateContentResponse) -> GeneratedIma
 def _decode(data: bytes, model_version: str | None) -> GeneratedImage:
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.load()
             fmt, (w, h) = img.format, img.size
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+            if w * h > MAX_PIXELS:  # checked before decoding: a small PNG can decode to gigabytes
+                raise UpstreamError(UPSTREAM_MALFORMED, f"reply carried a {w}x{h} image, over {MAX_PIXELS // 1_000_000} megapixels")
+            img.verify()  # checks the data without keeping a decoded copy
+    except UpstreamError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UpstreamError(UPSTREAM_MALFORMED, f"reply carried {len(data)} bytes that are not an image: {e}") from e
     ext = _FORMAT_EXT.get(fmt or "")
     if ext is None:

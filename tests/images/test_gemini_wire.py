@@ -12,7 +12,7 @@ import random
 import socket
 
 import pytest
-from fake_genai_server import Reply, broken_image, candidate_blocked, error, malformed, prompt_blocked, text_only
+from fake_genai_server import Reply, broken_image, candidate_blocked, error, huge_image, malformed, prompt_blocked, text_only
 from PIL import Image
 
 from modal_functions.contract.images import GenerateImagesRequest, ImageStyle
@@ -128,9 +128,10 @@ def test_provider_down_job_fails_not_retryable(fake, make_engine, ctx, waits):
         (malformed(), "upstream_malformed"),
         (malformed(b'{"candidates": "not a list"}'), "upstream_malformed"),
         (broken_image(), "upstream_malformed"),
+        (huge_image(), "upstream_malformed"),  # 400 MP: refused before decoding, not an internal error
     ],
     ids=["400", "403", "prompt-safety", "image-safety", "prohibited", "text-only", "finish-no-image",
-         "bad-json", "wrong-shape", "not-an-image"],
+         "bad-json", "wrong-shape", "not-an-image", "huge-image"],
 )
 def test_clear_codes_without_retry(fake, make_engine, store, waits, reply, code):
     fake.push(reply)

@@ -29,6 +29,7 @@ def api_error(status: int, *, header: str | None = None, delay=None) -> genai_er
         (None, {"seconds": 3, "nanos": 500_000_000}, 3.5),
         ("2", "9s", 9.0),  # both present: the longer one
         ("soon", None, None),  # unparseable: no hint
+        (None, {"seconds": "abc"}, None),  # a RetryInfo we cannot read: no hint, not an internal error
     ],
 )
 def test_hints(header, delay, expected):
