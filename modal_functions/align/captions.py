@@ -49,10 +49,15 @@ def _stamp(seconds: float, sep: str) -> str:
 
 
 def to_srt(items: list[Cue]) -> str:
-    blocks = [f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text}\n" for i, c in enumerate(items, 1)]
+    blocks = [f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text.replace('-->', '->')}\n" for i, c in enumerate(items, 1)]
     return "\n".join(blocks)
 
 
+def _vtt_text(text: str) -> str:
+    """WebVTT cue payload: & and < are markup, and "-->" may not appear at all."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(items: list[Cue]) -> str:
-    blocks = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n{c.text}\n" for c in items]
+    blocks = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n{_vtt_text(c.text)}\n" for c in items]
     return "WEBVTT\n\n" + "\n".join(blocks)

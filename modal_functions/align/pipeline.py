@@ -18,7 +18,7 @@ from ..contract.align import Caption, Segment
 from ..logs import get_logger
 from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
-from .refine import ForcedAligner, RefineStats, refine
+from .refine import ForcedAligner, RefineStats, order_within, refine
 from .script_align import align_script, script_words
 
 SR = 16_000
@@ -107,9 +107,11 @@ def align(
 
     t1 = time.perf_counter()
     match_rate, flagged = None, False
+    optional = None
     if script and script_words(script):  # a script of only punctuation counts as none
         sa = align_script(script, recognition.words, duration)
         items = [(w.text, w.start, w.end, w.confidence) for w in sa.words]
+        optional = [not w.matched for w in sa.words]
         match_rate, flagged = round(sa.match_rate, 4), sa.flagged
         text = " ".join(w.text for w in sa.words)
     else:
@@ -122,10 +124,13 @@ def align(
         t2 = time.perf_counter()
         stats = RefineStats()
         aligner = state.forced_aligner() if language.startswith("en") else None
-        new = refine(audio, [(t, s, e) for t, s, e, _ in items], aligner, stats=stats, regions=speech,
+        new = refine(audio, [(t, s, e) for t, s, e, _ in items], aligner, stats=stats, regions=speech, optional=optional,
                      on_progress=lambda t: report(0.75 + 0.2 * min(1.0, t / max(duration, 1e-6)), "refining boundaries"))
         items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, new)]
         seconds["refine"] = time.perf_counter() - t2
+    else:
+        ordered = order_within([(s, e) for _, s, e, _ in items], duration)
+        items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, ordered)]
 
     words = to_captions(items)
     segments = [Segment(text=c.text, startMs=round(c.start * 1000, 1), endMs=round(c.end * 1000, 1))

@@ -59,4 +59,7 @@ def espeak_phones(word: str, voice: str = "en-us") -> tuple[str, ...]:
 
 def dict_key(word: str) -> str:
     """The aligner's spelling of a caption word: lowercase letters, digits and inner apostrophes."""
-    return re.sub(r"[^a-z0-9']", "", word.lower()).strip("'")
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", word.replace("\u2019", "'")).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9']", "", folded.lower()).strip("'")

@@ -148,6 +148,7 @@ def refine(
     on_progress: Callable[[float], None] | None = None,
     stats: RefineStats | None = None,
     regions: list[dict] | None = None,
+    optional: list[bool] | None = None,
 ) -> list[tuple[float, float]]:
     """Refined (start, end) for each (text, start, end) given, in order. `regions`: VAD speech
     regions if the caller already has them (`audio.speech_regions`)."""
@@ -175,6 +176,21 @@ def refine(
                 found = aligner.align(audio[a:b], [keys[i] for i in idx]) if idx.size and all(keys[i] for i in idx) else None
                 if found is not None or idx.size == 0:
                     break
+            if found is None and optional is not None and idx.size:
+                # Retry without the words that may not be in the audio (unmatched script words,
+                # words the aligner cannot spell); they are then spread between their neighbours.
+                span, a, b = 1, chunks[k][0], chunks[k][1]
+                full = members[k].astype(int)
+                sure = np.array([i for i in full if not optional[i] and keys[i]], dtype=int)
+                found = aligner.align(audio[a:b], [keys[i] for i in sure]) if sure.size else None
+                if found is not None:
+                    _spread(times, full, sure, found, a / SR)
+                    stats.force_aligned += len(sure)
+                    found, idx = None, np.array([], dtype=int)  # done: skip the generic write below
+                    k += span
+                    if on_progress:
+                        on_progress(chunks[k - 1][1] / SR)
+                    continue
             if found is None:
                 stats.failed_stretches += 1 if idx.size else 0
                 span = 1
@@ -186,6 +202,26 @@ def refine(
             if on_progress:
                 on_progress(chunks[k - 1][1] / SR)
     return trim_to_energy(audio, times)
+
+
+def _spread(times, full, sure, found, offset) -> None:
+    """Aligned words take their times; each run of other words in `full` shares the gap between its neighbours."""
+    for i, (s, e) in zip(sure, found):
+        times[i] = (offset + s, offset + e)
+    sure_set = set(int(i) for i in sure)
+    run: list[int] = []
+    for pos, i in enumerate(list(full) + [None]):
+        if i is not None and int(i) not in sure_set:
+            run.append(int(i))
+            continue
+        if run:
+            lo = times[run[0] - 1][1] if run[0] - 1 in sure_set else times[run[0]][0]
+            hi = times[i][0] if i is not None else times[run[-1]][1]
+            hi = max(hi, lo)
+            step = (hi - lo) / len(run)
+            for n, j in enumerate(run):
+                times[j] = (lo + n * step, lo + (n + 1) * step)
+            run = []
 
 
 def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -208,11 +244,27 @@ def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]]) -> list[
         if e - s < _MIN_WORD_S:
             e = s + _MIN_WORD_S
         out.append((s, e))
-    for i in range(1, len(out)):  # monotone, no overlap
-        ps, pe = out[i - 1]
+    return order_within(out, len(audio) / SR)
+
+
+def order_within(times: list[tuple[float, float]], duration: float, min_s: float = _MIN_WORD_S) -> list[tuple[float, float]]:
+    """Monotone, non-overlapping, start < end, all inside [0, duration]: forward pass pushes
+    overlapping words right, backward pass pulls whatever then runs past the audio back in."""
+    out = []
+    t = 0.0
+    for s, e in times:
+        s = max(s, t, 0.0)
+        e = max(e, s + min_s)
+        out.append((s, e))
+        t = e
+    limit = duration
+    for i in range(len(out) - 1, -1, -1):
         s, e = out[i]
-        if s < pe:
-            s = pe
-            e = max(e, s + _MIN_WORD_S)
+        if e <= limit:
+            break
+        room = limit / (i + 1)  # never less than a fair share of what is left
+        e = limit
+        s = min(s, e - min(min_s, room))
         out[i] = (s, e)
+        limit = s
     return out

@@ -36,3 +36,33 @@ def test_refinement_holds_where_words_run_together(state, joined_clip):
     # monotone, non-overlapping
     for a, b in zip(out.words, out.words[1:]):
         assert a.startMs < a.endMs <= b.startMs
+
+
+def test_a_script_word_never_spoken_keeps_forced_alignment_for_the_rest(state, joined_clip):
+    """One extra script word made the aligner fail its whole stretch (Whisper's times kept)."""
+    audio = load_audio(joined_clip.path)
+    script = joined_clip.script.replace("listened", "quietly listened")  # "quietly" is not in the audio
+    out = align(state, audio, script=script)
+    spoken = [w for w in out.words if w.text.strip() != "quietly"]
+    assert out.refine_stats.force_aligned == len(spoken)
+    start, end = errors_ms(joined_clip, spoken)
+    assert start < 60 and end < 60, (start, end)
+    for a, b in zip(out.words, out.words[1:]):
+        assert a.startMs < a.endMs <= b.startMs
+
+
+def test_accented_script_words_still_force_align(state, joined_clip):
+    audio = load_audio(joined_clip.path)
+    out = align(state, audio, script=joined_clip.script.replace("window", "wíndow"))  # same sound, accented spelling
+    assert out.refine_stats.force_aligned == len(out.words)
+
+
+def test_words_stay_inside_the_audio_and_in_order_with_and_without_refinement(state, joined_clip):
+    audio = load_audio(joined_clip.path)
+    duration_ms = audio.size / 16
+    script = "Intro. " + joined_clip.script + " and then nothing more was heard at all."  # unspoken words at both ends
+    for refine in (True, False):
+        out = align(state, audio, script=script, refine_boundaries=refine)
+        assert all(0 <= w.startMs < w.endMs <= duration_ms for w in out.words), refine
+        for a, b in zip(out.words, out.words[1:]):
+            assert a.endMs <= b.startMs, (refine, a, b)

@@ -41,3 +41,12 @@ def test_normalise():
     assert normalise("Don't") == "don't"
     assert normalise("café") == "cafe"
     assert normalise("—") == ""
+
+
+def test_caption_files_escape_what_their_formats_reserve():
+    from modal_functions.align.captions import Cue, to_srt, to_vtt
+
+    items = [Cue(0.0, 1.0, "the R&D house <3 a-->b")]
+    vtt = to_vtt(items)
+    assert "R&amp;D house &lt;3 a--&gt;b" in vtt and vtt.count("-->") == 1
+    assert to_srt(items).count("-->") == 1
