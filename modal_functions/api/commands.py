@@ -32,6 +32,26 @@ class _DropColor(logging.Filter):
         return True
 
 
+def exit_with_parent() -> bool:
+    """Ask Linux to SIGTERM this server when the process that started it dies (even by SIGKILL).
+
+    For a server started by a test run or the demo in its own process group (so it can be
+    killed as a group): without it, a killed runner orphaned the server, which kept its port
+    and its data dir. Returns False where the call is unavailable."""
+    import ctypes
+    import signal as signals
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signals.SIGTERM)) != 0:  # PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() == 1:  # the parent died before the call: nobody is left to wait for us
+        os.kill(os.getpid(), signals.SIGTERM)
+    return True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -39,6 +59,8 @@ def serve(args: argparse.Namespace) -> int:
     from .main import ConfigurationError, create_app
 
     setup_logging(args.log_level.upper())
+    if os.environ.get("CANVASCAST_EXIT_WITH_PARENT") == "1":
+        exit_with_parent()
     os.environ.setdefault("CANVASCAST_LOG_LEVEL", args.log_level.upper())  # the pool workers' level
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_DropColor())

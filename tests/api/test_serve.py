@@ -198,3 +198,55 @@ def test_port_flag_reaches_signed_urls(tmp_path, modal_toml):
             assert r.json()["url"].startswith(f"http://127.0.0.1:{port}/"), r.json()["url"]
     finally:
         s.stop()
+
+
+def test_a_server_started_to_exit_with_its_parent_does_when_the_parent_is_killed(tmp_path, modal_toml):
+    """CANVASCAST_EXIT_WITH_PARENT=1 (the worker's tests and the demo set it): a runner killed by
+    SIGKILL or Ctrl-C used to leave the server holding its port and data dir."""
+    import os
+    import subprocess
+    import sys
+
+    from modal_functions.api.server_process import free_port
+    from modal_functions.runtime.testing import eventually
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPUTE_", "CANVASCAST_"))}
+    env.update({"CANVASCAST_DATA_DIR": str(tmp_path), "CANVASCAST_MODAL_TOML": str(modal_toml), "CANVASCAST_EXIT_WITH_PARENT": "1",
+                "COMPUTE_TOKEN": TOKEN})
+    parent_code = (
+        "import subprocess, sys\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'modal_functions.cli', 'serve', '--port', '{port}', '--kinds', 'diagnostic',"
+        " '--no-access-log'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid, flush=True)\n"
+        "p.wait()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=env, stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+
+    def healthy():
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        eventually(healthy, timeout=EVENT_TIMEOUT)
+        parent.kill()  # SIGKILL: the parent runs no cleanup at all
+        parent.wait()
+
+        def gone():
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{server_pid}/stat") as f:  # exited but not yet reaped by init
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+        eventually(gone, timeout=EVENT_TIMEOUT)
+        eventually(lambda: not healthy(), timeout=EVENT_TIMEOUT)
+    finally:
+        try:
+            os.kill(server_pid, 9)
+        except ProcessLookupError:
+            pass

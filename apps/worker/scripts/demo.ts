@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   say("");
   say(`✔ MP4:        ${join(dataDir, "store", video.key)}`);
   say(`  signed URL: ${video.url}`);
+  say(`              (served while a compute plane runs on this data dir: CANVASCAST_DATA_DIR=${dataDir} .venv/bin/canvascast serve)`);
   say(`  ${(video.size / 1e6).toFixed(1)} MB, sha256 ${video.sha256.slice(0, 16)}…, ${final.result.captions} caption words, ${(final.result.duration_ms / 1000).toFixed(1)} s`);
 }
 
@@ -124,14 +125,28 @@ async function follow(url: string, auth: string): Promise<RenderView> {
   return last;
 }
 
-main()
-  .then(async () => {
-    await app?.stop();
-    await compute.stop();
-  })
-  .catch(async (e) => {
-    process.stderr.write(`demo failed: ${e instanceof Error ? e.stack : e}\n${compute.logTail(2000)}\n`);
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
     await app?.stop().catch(() => undefined);
-    await compute.stop();
-    process.exit(1);
+    await compute.stop().catch(() => undefined);
+  }
+  process.exit(code);
+}
+// Ctrl-C or a kill: stop the worker and the compute plane (its own process group, so the
+// terminal's SIGINT never reaches it; it also exits by itself if this process dies).
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`\ndemo interrupted (${sig}): stopping the worker and the compute plane\n`);
+    void shutdown(130);
+  });
+}
+
+main()
+  .then(() => shutdown(0))
+  .catch((e) => {
+    process.stderr.write(`demo failed: ${e instanceof Error ? e.message : e}\n  compute plane log: ${join(dataDir, "serve.log")}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : ""}\n${compute.logTail(2000)}\n`);
+    return shutdown(1);
   });

@@ -68,6 +68,7 @@ export class ComputeServer {
       CANVASCAST_ENV: "local",
       COMPUTE_PORT: String(this.port),
       PYTHONUNBUFFERED: "1",
+      CANVASCAST_EXIT_WITH_PARENT: "1", // a killed test run or demo must not leave the server behind
       ...(this.opts.token ? { COMPUTE_TOKEN: this.opts.token } : {}),
       ...this.opts.env,
     });
