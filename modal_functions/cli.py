@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 # Each module exposes `register(subparsers)`; a subcommand sets `func(args) -> int`.
@@ -33,8 +35,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Whatever it lets escape becomes one stderr line, never a traceback:
+    exit 2 for bad input (a 4xx code, a file that cannot be read), 1 for failures, 130 for
+    Ctrl-C. CANVASCAST_DEBUG=1 re-raises instead."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    prog = f"canvascast {args.command}"
+    # SIGTERM (timeout, systemd, CI) unwinds like Ctrl-C, so the commands' finally blocks
+    # remove their temp dirs and stop their sidecars (`serve` installs uvicorn's own handler).
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("CANVASCAST_DEBUG") == "1":
+            raise
+        code, message, status = describe_error(e)
+        print(f"{prog}: error [{code}]: {message}", file=sys.stderr)
+        return status
+
+
+def describe_error(e: Exception) -> tuple[str, str, int]:
+    """(code, one-line message, exit status) for an exception a command let escape."""
+    from pydantic import ValidationError
+
+    from .config import ConfigError
+    from .errors import CapabilityError
+
+    if isinstance(e, CapabilityError):
+        return e.code, e.message, 2 if 400 <= e.http_status < 500 else 1
+    if isinstance(e, ValidationError):
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "input"
+        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        return "invalid_value", f"{where}: {first.get('msg', 'invalid')}{more}", 2
+    if isinstance(e, ConfigError):
+        return "config", " ".join(str(e).split())[:300], 2
+    if isinstance(e, OSError):
+        where = f": {e.filename}" if e.filename else ""
+        return type(e).__name__, f"{e.strerror or e}{where}", 2
+    if isinstance(e, UnicodeDecodeError):
+        return "bad_encoding", f"not UTF-8 text ({e.reason} at byte {e.start})", 2
+    return "internal", f"{type(e).__name__}: {e} (CANVASCAST_DEBUG=1 for a traceback)", 1
 
 
 if __name__ == "__main__":

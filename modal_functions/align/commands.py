@@ -47,7 +47,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     script = args.script_file.read_text(encoding="utf-8") if args.script_file else None
     request = TranscribeAudioRequest(audio=str(args.audio), script=script, language=args.language,
                                      engine=args.engine, model=args.model, refine=not args.no_refine)
-    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=args.json,
+    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=True if args.json else None,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}% {postfix}")
 
     def on_progress(p) -> None:

@@ -10,17 +10,25 @@ import sys
 from ..logs import get_logger, setup_logging
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1-65535)")  # uvicorn wrapped 70000 to 4464
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the compute plane HTTP API (in-house backend)")
     p.add_argument("--host", default=None, help="default: COMPUTE_HOST or 127.0.0.1")
-    p.add_argument("--port", type=int, default=None, help="default: COMPUTE_PORT or 8000")
+    p.add_argument("--port", type=_port, default=None, help="default: COMPUTE_PORT or 8000")
     p.add_argument("--backend-name", choices=["inhouse", "modal"], default=None,
                    help="name reported in jobs and /health (modal: a local stand-in for the Modal deployment)")
     p.add_argument("--kinds", default=os.environ.get("COMPUTE_KINDS", ""),
                    help="comma-separated kinds to run pools for (default COMPUTE_KINDS, else all)")
     p.add_argument("--fault-injection", action="store_true", help="same as COMPUTE_FAULT_INJECTION=1: mount POST /v1/_faults")
     p.add_argument("--no-access-log", action="store_true", help="skip one log line per request")
-    p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    p.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                   default=os.environ.get("LOG_LEVEL", "INFO").upper(), help="default: LOG_LEVEL or INFO")
     p.set_defaults(func=serve)
 
 

@@ -54,7 +54,7 @@ def _cmd(args) -> int:
     engine = load()
     store = get_store()
     try:
-        with tqdm(total=len(request.prompts), unit="image", desc="images", file=sys.stderr) as bar:
+        with tqdm(total=len(request.prompts), unit="image", desc="images", file=sys.stderr, disable=None) as bar:
 
             def progress(done, total=None, unit=None, message=None):
                 bar.update(max(0, int(done) - bar.n))

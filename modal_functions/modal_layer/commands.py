@@ -77,7 +77,8 @@ def cmd_upload_weights(args: argparse.Namespace) -> int:
         from .weights import plan_upload
 
         plan = plan_upload(args.source, model)
-        with tqdm(total=sum(p.stat().st_size for p, _ in plan), unit="B", unit_scale=True, desc=f"{model} -> {volume_name}") as bar:
+        with tqdm(total=sum(p.stat().st_size for p, _ in plan), unit="B", unit_scale=True, desc=f"{model} -> {volume_name}",
+                  disable=None) as bar:
             paths = upload_local(volume, args.source, model, on_file=lambda local, _remote: bar.update(local.stat().st_size))
         print(json.dumps({"volume": volume_name, "model": model, "files": paths}, indent=2))
         return 0

@@ -53,25 +53,39 @@ def _cmd(args) -> int:
     try:
         data = json.loads(timeline_path.read_text())
     except (OSError, ValueError) as e:
-        print(f"error: cannot read {timeline_path}: {e}", file=sys.stderr)
+        print(f"canvascast render: error [bad_timeline]: cannot read {timeline_path}: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(data, dict):
+        print(f"canvascast render: error [bad_timeline]: {timeline_path}: expected a JSON object", file=sys.stderr)
         return 2
     data = resolve_local_refs(data, timeline_path.resolve().parent)
     body = data if "timeline" in data else {"timeline": data}
-    if args.chunks:
+    if args.chunks is not None:
         body["chunks"] = args.chunks
     try:
         request = RenderVideoRequest.model_validate(body)
         CAPABILITY.validate(request)
     except ValidationError as e:
-        print(f"error: invalid timeline:\n{e}", file=sys.stderr)
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        print(f"canvascast render: error [invalid_timeline]: {where}: {first.get('msg')}{more}", file=sys.stderr)
         return 2
     except CapabilityError as e:
-        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
+        print(f"canvascast render: error [{e.code}]: {e.message}", file=sys.stderr)
         return 2
 
+    # The output path is checked before a minute of rendering, not after.
     out = Path(args.output)
+    if out.is_dir():
+        out = out / f"{timeline_path.stem}.mp4"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"canvascast render: error [bad_output]: cannot create {out.parent}: {e.strerror or e}", file=sys.stderr)
+        return 2
     store_dir = Path(tempfile.mkdtemp(prefix="canvascast-render-store-"))
-    bar = tqdm(total=None, unit="frame", desc="loading", disable=args.quiet)
+    bar = tqdm(total=None, unit="frame", desc="loading", file=sys.stderr, disable=True if args.quiet else None)  # None: off unless a TTY
 
     def on_progress(p) -> None:
         if p.total and bar.total != p.total:
@@ -90,8 +104,8 @@ def _cmd(args) -> int:
             store.get_to_file(result.video.key, out)
     except CapabilityError as e:
         bar.close()
-        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-        return 1
+        print(f"canvascast render: error [{e.code}]: {e.message}", file=sys.stderr)
+        return 2 if 400 <= e.http_status < 500 else 1
     finally:
         bar.close()
         if state is not None:
