@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import logging
 import os
 import sys
@@ -82,13 +83,25 @@ def serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     host, port = settings.host, settings.port
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] or None
+    # What would otherwise fail inside uvicorn's startup, as a JSON log line and exit 3,
+    # is one plain line and exit 2 here.
+    problem = _startup_problem(settings, kinds)
+    if problem is not None:
+        log.error(problem)
+        print(f"canvascast serve: {problem}", file=sys.stderr)
+        return 2
     try:
-        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] or None
         app = create_app(settings, backend_name=args.backend_name,
                          faults_enabled=True if args.fault_injection else None, kinds=kinds)
     except ConfigurationError as e:
         log.error(str(e))
         print(f"canvascast serve: {e}", file=sys.stderr)
+        return 2
+    try:
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as e:
+        print(f"canvascast serve: error [cannot_listen]: {host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
         app,
@@ -101,5 +114,31 @@ def serve(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     log.info("starting compute plane", extra={"host": host, "port": port, "backend_name": args.backend_name or settings.backend})
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def _startup_problem(settings, kinds: list[str] | None) -> str | None:
+    """A reason this server cannot start (unknown kinds, bad modal.toml, data dir in use), or None."""
+    import fcntl
+
+    from ..config import ConfigError, get_config
+    from ..contract.jobs import KINDS
+    from ..runtime.inhouse import REGISTRY_FILE
+
+    unknown = sorted(set(kinds or []) - set(KINDS))
+    if unknown:
+        return f"error [unknown_kind]: {', '.join(unknown)} (have: {', '.join(KINDS)})"
+    try:
+        get_config()
+    except (ConfigError, OSError) as e:
+        return f"error [config]: {' '.join(str(e).split())[:300]}"
+    lock = settings.data_dir / (REGISTRY_FILE + ".lock")  # the registry's own lock, tried and let go
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return (f"error [data_dir_in_use]: {settings.data_dir} is used by another running canvascast server "
+                    "(one server per data dir: stop it or set CANVASCAST_DATA_DIR)")
+    return None

@@ -250,3 +250,26 @@ def test_a_server_started_to_exit_with_its_parent_does_when_the_parent_is_killed
             os.kill(server_pid, 9)
         except ProcessLookupError:
             pass
+
+
+def test_startup_problems_are_one_line_and_exit_2(server, tmp_path):
+    """A second server on a data dir in use, a port in use, an unknown kind: one plain line each
+    (they were JSON log lines inside uvicorn's startup, and exit 3)."""
+    import os
+    import subprocess
+    import sys
+
+    def serve(data_dir, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPUTE_", "CANVASCAST_"))}
+        env.update({"CANVASCAST_DATA_DIR": str(data_dir), "CANVASCAST_MODAL_TOML": str(server.modal_toml)})
+        r = subprocess.run([sys.executable, "-m", "modal_functions.cli", "serve", *args], env=env, capture_output=True, text=True,
+                           timeout=60)
+        plain = [line for line in r.stderr.splitlines() if line.startswith("canvascast serve:")]
+        return r.returncode, plain
+
+    code, lines = serve(server.data_dir, "--port", "1", "--kinds", "diagnostic")
+    assert code == 2 and len(lines) == 1 and "[data_dir_in_use]" in lines[0]
+    code, lines = serve(tmp_path / "other", "--port", str(server.port), "--kinds", "diagnostic")
+    assert code == 2 and len(lines) == 1 and "[cannot_listen]" in lines[0]
+    code, lines = serve(tmp_path / "other", "--kinds", "bogus")
+    assert code == 2 and len(lines) == 1 and "[unknown_kind]" in lines[0]
