@@ -122,13 +122,8 @@ class ImagesEngine:
         cache: ImageCache,
         deadline: float | None = None,
     ) -> ImageItem:
-        if self.provider is None or self.provider.unavailable:
-            reason = CapabilityError(
-                PROVIDER_NOT_CONFIGURED,
-                self.provider.unavailable if self.provider else "no GEMINI_API_KEY and IMAGE_VERTEX is off: no image provider configured",
-                http_status=503,
-            )
-            return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
+        # The cache first: an image already generated is served even where no provider works
+        # now (no key on this worker, Vertex credentials missing), instead of a placeholder.
         hit = cache.get(key)
         if hit is not None:
             log.info("image cache hit", extra={"cache_key": key, "model": hit.model})
@@ -136,6 +131,13 @@ class ImagesEngine:
                 index=0, prompt=prompt, status="ok", artifact=hit.artifact, generator="google-genai",
                 model=hit.model, width=hit.width, height=hit.height, cached=True,
             )
+        if self.provider is None or self.provider.unavailable:
+            reason = CapabilityError(
+                PROVIDER_NOT_CONFIGURED,
+                self.provider.unavailable if self.provider else "no GEMINI_API_KEY and IMAGE_VERTEX is off: no image provider configured",
+                http_status=503,
+            )
+            return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
         stats = CallStats()
         text = compose_prompt(prompt, style)
 

@@ -61,6 +61,15 @@ def test_cache_same_prompt_style_model_is_not_charged_twice(fake, make_engine, s
     assert (b.width, b.height, b.model) == (a.width, a.height, a.model)
 
 
+def test_a_cached_image_is_served_by_a_worker_without_a_provider(fake, make_engine, ctx):
+    req = request("a lighthouse")
+    made = capability.run(make_engine(), req, ctx).images[0]
+    served = capability.run(make_engine(GEMINI_API_KEY=None), req, ctx)  # no key here: it was a placeholder
+    item = served.images[0]
+    assert (item.status, item.cached, item.artifact.key) == ("ok", True, made.artifact.key)
+    assert not served.degraded and len(fake.requests) == 1
+
+
 @pytest.mark.parametrize(
     "changed",
     [
