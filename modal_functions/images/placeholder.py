@@ -281,6 +281,9 @@ def _badge(draw: ImageDraw.ImageDraw, width: int, height: int, text: str) -> Non
     size = max(12, round(min(width, height) / 36))
     font = _font(size, bold=True)
     m = round(min(width, height) * SAFE_INSET)
+    room = width - 2 * m - size  # the badge stays inside the frame, portrait ones too
+    while font.getlength(text) > room and len(text) > 1:
+        text = text[:-2].rstrip() + "…"
     tw = font.getlength(text)
     draw.rounded_rectangle((m, m, m + tw + size, m + round(size * 1.7)), radius=size // 2, fill=(0, 0, 0))
     draw.text((m + size // 2, m + round(size * 0.3)), text, font=font, fill=(255, 214, 10))

@@ -10,6 +10,7 @@ from PIL import Image
 
 from modal_functions.contract.images import ImageStyle
 from modal_functions.images.placeholder import (
+    SAFE_INSET,
     SIZES,
     TEXT_COLOUR,
     _font,
@@ -97,3 +98,15 @@ def test_very_long_prompt_is_shrunk_then_ellipsised_inside_the_panel():
     assert layout.box[1] > 0 and layout.font_size >= 14
     one_word = layout_text("x" * 1500, 720, 1280)
     assert one_word.truncated and all(_font(one_word.font_size, bold=True).getlength(l) <= 720 for l in one_word.lines)
+
+
+@pytest.mark.parametrize("aspect", ["9:16", "3:4"])
+def test_the_badge_stays_inside_a_portrait_frame(aspect):
+    """The badge's yellow text ran off the right edge for longer art styles."""
+    style = ImageStyle(aspect_ratio=aspect, art_style="hand-drawn watercolour storybook illustration")
+    im = decode(render_placeholder("a lighthouse", style).data)
+    size = max(12, round(min(im.size) / 36))
+    m = round(min(im.size) * SAFE_INSET)
+    badge_rows = range(m, m + round(size * 1.7))
+    right_edge = [im.getpixel((im.width - 1 - dx, y)) for y in badge_rows for dx in range(3)]
+    assert (255, 214, 10) not in right_edge and (0, 0, 0) not in right_edge
