@@ -21,6 +21,7 @@ from .engines.base import Word
 FLAG_BELOW = 0.6
 INTERPOLATED_CONFIDENCE = 0.1
 _MATCH_SIMILARITY = 0.5  # substitutions at least this similar count as a match (Canvascast ~ CanvasCast)
+_FUZZY_MIN_LETTERS = 4  # ... when both words have at least this many letters; shorter ones must be equal
 _GAP = 1.0
 
 _NUMBERS = {
@@ -113,7 +114,7 @@ def _pair_dp(script: list[str], heard: list[str]) -> list[tuple[int, int]]:
     while i > 0 or j > 0:
         how = move[i][j]
         if how == 0:
-            if _similarity(script[i - 1], heard[j - 1]) >= _MATCH_SIMILARITY:
+            if _is_match(script[i - 1], heard[j - 1]):
                 pairs.append((i - 1, j - 1))
             i, j = i - 1, j - 1
         elif how == 1:
@@ -121,6 +122,14 @@ def _pair_dp(script: list[str], heard: list[str]) -> list[tuple[int, int]]:
         else:
             j -= 1
     return pairs[::-1]
+
+
+def _is_match(said: str, heard: str) -> bool:
+    """Same word, or a near spelling of a word long enough for that to mean something:
+    at 0.5 similarity the/house, in/on and to/go would pass and lend each other their times."""
+    if said == heard:
+        return True
+    return min(len(said), len(heard)) >= _FUZZY_MIN_LETTERS and _similarity(said, heard) >= _MATCH_SIMILARITY
 
 
 def align_script(script: str, heard: list[Word], duration: float) -> ScriptAlignment:

@@ -50,3 +50,15 @@ def test_caption_files_escape_what_their_formats_reserve():
     vtt = to_vtt(items)
     assert "R&amp;D house &lt;3 a--&gt;b" in vtt and vtt.count("-->") == 1
     assert to_srt(items).count("-->") == 1
+
+
+def test_short_words_must_match_exactly():
+    """the/house, in/on, to/go are 0.5 similar: they must not lend each other their times."""
+    from modal_functions.align.engines.base import Word
+    from modal_functions.align.script_align import align_script
+
+    heard = [Word("We", 0.0, 0.2), Word("went", 0.3, 0.5), Word("house", 0.6, 0.9)]
+    out = align_script("We went the", heard, 1.0)
+    assert [w.matched for w in out.words] == [True, True, False]
+    near = align_script("We went Canvascast", [Word("We", 0.0, 0.2), Word("went", 0.3, 0.5), Word("CanvasCast", 0.6, 0.9)], 1.0)
+    assert near.words[-1].matched  # a near spelling of a long word still matches
