@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CapabilityError
+from ..logs import get_logger
 
 SAMPLE_RATE = 16_000
 
 BAD_AUDIO = "bad_audio"  # empty, corrupt, or not audio at all
+log = get_logger(__name__)
 AUDIO_SILENT = "audio_silent"  # decodes fine, but there is no speech in it
 AUDIO_TOO_LONG = "audio_too_long"
 
@@ -25,7 +27,16 @@ SILENCE_PEAK_DBFS = -60.0  # louder than this somewhere, or it is silence
 
 
 def max_audio_seconds() -> float:
-    return float(os.environ.get("ALIGN_MAX_AUDIO_SECONDS", DEFAULT_MAX_SECONDS))
+    raw = os.environ.get("ALIGN_MAX_AUDIO_SECONDS", "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_MAX_SECONDS
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):  # a bad setting must not crash every job
+        log.warning("ALIGN_MAX_AUDIO_SECONDS is not a positive number; using the default",
+                    extra={"value": raw, "default": DEFAULT_MAX_SECONDS})
+        return DEFAULT_MAX_SECONDS
+    return value
 
 
 def _probe_duration(path: Path) -> float | None:

@@ -67,6 +67,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     if args.json:
         words = [{"word": w.text.strip(), "start": round(w.startMs / 1000, 3), "end": round(w.endMs / 1000, 3)} for w in result.words]
         print(json.dumps({"words": words}))
+        if result.match_rate is not None:  # stdout stays exactly the words; a flagged script is still said
+            print(json.dumps({"match_rate": result.match_rate, "flagged": result.flagged}), file=sys.stderr)
     else:
         sys.stdout.write(srt)
         extra = f", script match {result.match_rate:.0%}{' (FLAGGED)' if result.flagged else ''}" if result.match_rate is not None else ""

@@ -52,3 +52,13 @@ def test_over_the_duration_limit(state, store, settings, monkeypatch, gapped_cli
     monkeypatch.setenv("ALIGN_MAX_AUDIO_SECONDS", "2")
     err = code_for(state, store, settings, gapped_clip.path)
     assert err.code == "audio_too_long" and err.http_status == 413
+
+
+def test_a_bad_duration_limit_setting_falls_back_to_the_default(monkeypatch):
+    from modal_functions.align.audio import DEFAULT_MAX_SECONDS, max_audio_seconds
+
+    for bad in ("abc", "-5", "0", "inf", "nan"):
+        monkeypatch.setenv("ALIGN_MAX_AUDIO_SECONDS", bad)
+        assert max_audio_seconds() == DEFAULT_MAX_SECONDS
+    monkeypatch.setenv("ALIGN_MAX_AUDIO_SECONDS", "90")
+    assert max_audio_seconds() == 90.0

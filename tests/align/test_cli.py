@@ -17,8 +17,10 @@ def test_json_words_in_seconds(state, monkeypatch, capsys, tmp_path, joined_clip
     script = tmp_path / "script.txt"
     script.write_text(joined_clip.script)
     assert main(["align", str(joined_clip.path), "--script-file", str(script), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert list(out) == ["words"]
+    assert json.loads(captured.err) == {"match_rate": 1.0, "flagged": False}  # the script's fit, beside stdout
     assert [w["word"] for w in out["words"]] == joined_clip.script.split()
     for w, (_, start, end) in zip(out["words"], joined_clip.words):
         assert set(w) == {"word", "start", "end"}
