@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 from runtime_support import eventually
+
+from modal_functions.config import load_config
+from modal_functions.runtime.pool import KindPool, Ticket
+from modal_functions.runtime.tempdirs import TempDirs
+from modal_functions.runtime.testing import write_config
 
 
 class ChattyWorker:
@@ -43,62 +49,33 @@ class ChattyWorker:
         self.running = False
 
 
-def test_a_worker_chatting_faster_than_the_poll_interval_still_times_out(tmp_path):
-    from modal_functions.config import load_config
-    from modal_functions.runtime.pool import KindPool, Ticket
-    from modal_functions.runtime.tempdirs import TempDirs
-    from modal_functions.runtime.testing import write_config
+class Recorder:
+    """The pool's hooks: when a job started, and how it ended."""
 
-    cfg = load_config(write_config(tmp_path / "modal.toml", functions={"diagnostic": {"timeout": 1, "stall_timeout": 0.5, "retries": 0}},
-                                   inhouse={"diagnostic": {"workers": 1, "queue": 1, "preload": False}}))
-    finished, outcomes = threading.Event(), []
+    def __init__(self):
+        self.started, self.finished, self.outcomes = threading.Event(), threading.Event(), []
 
-    class Hooks:
-        def on_start(self, ticket): pass
-        def on_progress(self, ticket, progress): pass
-        def on_finish(self, ticket, outcome):
-            outcomes.append(outcome)
-            finished.set()
+    def on_start(self, ticket):
+        self.started.set()
 
-    pool = KindPool("diagnostic", cfg.pool("diagnostic"), cfg.function("diagnostic"), Hooks(), TempDirs(tmp_path / "tmp"), {},
-                    poll_interval=0.05, spawn=ChattyWorker)
+    def on_progress(self, ticket, progress):
+        pass
+
+    def on_finish(self, ticket, outcome):
+        self.outcomes.append(outcome)
+        self.finished.set()
+
+
+@contextmanager
+def one_worker_pool(tmp_path, spawn, *, timeout: float, queue: int):
+    cfg = load_config(write_config(tmp_path / "modal.toml", functions={"diagnostic": {"timeout": timeout, "stall_timeout": timeout / 2, "retries": 0}},
+                                   inhouse={"diagnostic": {"workers": 1, "queue": queue, "preload": False}}))
+    hooks = Recorder()
+    pool = KindPool("diagnostic", cfg.pool("diagnostic"), cfg.function("diagnostic"), hooks, TempDirs(tmp_path / "tmp"), {},
+                    poll_interval=0.05, spawn=spawn)
     pool.start()
     try:
-        pool.submit(Ticket(job_id="job_chatty", kind="diagnostic", input={}))
-        assert finished.wait(30), "the hard timeout never fired"
-        assert outcomes[0].status == "failed" and outcomes[0].error["code"] == "timeout"
-    finally:
-        pool.close(timeout=2)
-
-
-def test_an_admitted_job_is_queued_even_if_parts_filled_the_pool_since_its_check(tmp_path):
-    """The backend records the job between `check_room` and `submit`; parts of a running job
-    may take the room meanwhile. Refusing then answered 429 for a job already recorded."""
-    from modal_functions.config import load_config
-    from modal_functions.errors import CapabilityError
-    from modal_functions.runtime.pool import KindPool, Ticket
-    from modal_functions.runtime.tempdirs import TempDirs
-    from modal_functions.runtime.testing import write_config
-
-    cfg = load_config(write_config(tmp_path / "modal.toml", functions={"diagnostic": {"timeout": 60, "stall_timeout": 30, "retries": 0}},
-                                   inhouse={"diagnostic": {"workers": 1, "queue": 0, "preload": False}}))
-
-    class Hooks:
-        def on_start(self, ticket): pass
-        def on_progress(self, ticket, progress): pass
-        def on_finish(self, ticket, outcome): pass
-
-    pool = KindPool("diagnostic", cfg.pool("diagnostic"), cfg.function("diagnostic"), Hooks(), TempDirs(tmp_path / "tmp"), {},
-                    poll_interval=0.05, spawn=ChattyWorker)
-    pool.start()
-    try:
-        running = Ticket(job_id="job_running", kind="diagnostic", input={})
-        pool.submit(running)
-        eventually(lambda: pool.idle_workers() == 0)
-        pool.submit_parts(running, lambda *a: None, [{"piece": 1}])  # the room is gone now
-        with pytest.raises(CapabilityError):
-            pool.check_room()
-        pool.submit(Ticket(job_id="job_admitted", kind="diagnostic", input={}))  # admitted before: queued, not refused
+        yield pool, hooks
     finally:
         pool.close(timeout=2)
 
@@ -111,32 +88,33 @@ class NeverReadyWorker(ChattyWorker):
         self.inbox = []
 
 
+def test_a_worker_chatting_faster_than_the_poll_interval_still_times_out(tmp_path):
+    with one_worker_pool(tmp_path, ChattyWorker, timeout=1, queue=1) as (pool, hooks):
+        pool.submit(Ticket(job_id="job_chatty", kind="diagnostic", input={}))
+        assert hooks.finished.wait(30), "the hard timeout never fired"
+        assert hooks.outcomes[0].status == "failed" and hooks.outcomes[0].error["code"] == "timeout"
+
+
+def test_an_admitted_job_is_queued_even_if_parts_filled_the_pool_since_its_check(tmp_path):
+    """The backend records the job between `check_room` and `submit`; parts of a running job
+    may take the room meanwhile. Refusing then answered 429 for a job already recorded."""
+    from modal_functions.errors import CapabilityError
+
+    with one_worker_pool(tmp_path, ChattyWorker, timeout=60, queue=0) as (pool, _):
+        running = Ticket(job_id="job_running", kind="diagnostic", input={})
+        pool.submit(running)
+        eventually(lambda: pool.idle_workers() == 0)
+        pool.submit_parts(running, lambda *a: None, [{"piece": 1}])  # the room is gone now
+        with pytest.raises(CapabilityError):
+            pool.check_room()
+        pool.submit(Ticket(job_id="job_admitted", kind="diagnostic", input={}))  # admitted before: queued, not refused
+
+
 def test_cancel_while_a_cold_worker_starts_ends_the_job_at_once(tmp_path):
     """The slot waited for the worker (up to 120 s) and only then noticed the cancel."""
-    from modal_functions.config import load_config
-    from modal_functions.runtime.pool import KindPool, Ticket
-    from modal_functions.runtime.tempdirs import TempDirs
-    from modal_functions.runtime.testing import write_config
-
-    cfg = load_config(write_config(tmp_path / "modal.toml", functions={"diagnostic": {"timeout": 60, "stall_timeout": 30, "retries": 0}},
-                                   inhouse={"diagnostic": {"workers": 1, "queue": 1, "preload": False}}))
-    started, finished, outcomes = threading.Event(), threading.Event(), []
-
-    class Hooks:
-        def on_start(self, ticket): started.set()
-        def on_progress(self, ticket, progress): pass
-        def on_finish(self, ticket, outcome):
-            outcomes.append(outcome)
-            finished.set()
-
-    pool = KindPool("diagnostic", cfg.pool("diagnostic"), cfg.function("diagnostic"), Hooks(), TempDirs(tmp_path / "tmp"), {},
-                    poll_interval=0.05, spawn=NeverReadyWorker)
-    pool.start()
-    try:
+    with one_worker_pool(tmp_path, NeverReadyWorker, timeout=60, queue=1) as (pool, hooks):
         pool.submit(Ticket(job_id="job_cold", kind="diagnostic", input={}))
-        assert started.wait(30)
+        assert hooks.started.wait(30)
         assert pool.cancel("job_cold") == "signalled"
-        assert finished.wait(30)
-        assert outcomes[0].status == "cancelled"
-    finally:
-        pool.close(timeout=2)
+        assert hooks.finished.wait(30)
+        assert hooks.outcomes[0].status == "cancelled"
