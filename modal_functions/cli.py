@@ -66,10 +66,9 @@ def describe_error(e: Exception) -> tuple[str, str, int]:
     if isinstance(e, CapabilityError):
         return e.code, e.message, 2 if 400 <= e.http_status < 500 else 1
     if isinstance(e, ValidationError):
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "input"
-        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        return "invalid_value", f"{where}: {first.get('msg', 'invalid')}{more}", 2
+        from .runtime.inhouse import validation_message
+
+        return "invalid_value", validation_message(e), 2
     if isinstance(e, ConfigError):
         return "config", " ".join(str(e).split())[:300], 2
     if isinstance(e, OSError):

@@ -54,8 +54,9 @@ def load() -> AlignerState:
 
 def _installed(model: str) -> bool:
     from ..settings import get_settings
+    from .engines import installed_ct2_dir
 
-    return (get_settings().data_dir / "models" / f"ct2-{model}" / "model.bin").exists()
+    return installed_ct2_dir(model, get_settings().data_dir) is not None
 
 
 UNSUPPORTED_LANGUAGE = "unsupported_language"

@@ -66,10 +66,9 @@ def _cmd(args) -> int:
         request = RenderVideoRequest.model_validate(body)
         CAPABILITY.validate(request)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        print(f"canvascast render: error [invalid_timeline]: {where}: {first.get('msg')}{more}", file=sys.stderr)
+        from ..runtime.inhouse import validation_message
+
+        print(f"canvascast render: error [invalid_timeline]: {validation_message(e)}", file=sys.stderr)
         return 2
     except CapabilityError as e:
         print(f"canvascast render: error [{e.code}]: {e.message}", file=sys.stderr)

@@ -109,3 +109,16 @@ def workers_where(backend: Any, kind: str, count: int, test: Callable[[dict], ob
         return found if len(found) == count else None
 
     return eventually(check, timeout)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A valid PNG that declares `width` x `height` but carries no pixels: a few hundred bytes
+    standing in for a picture too big to decode (decompression bombs, over-limit images)."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))

@@ -114,15 +114,9 @@ def malformed(raw: bytes = b'{"candidates": [{"content": ') -> Reply:
 
 def huge_image(width: int = 20_000, height: int = 20_000) -> Reply:
     """A valid PNG header declaring a picture far too big to decode (a few hundred bytes on the wire)."""
-    import struct
-    import zlib
+    from modal_functions.runtime.testing import png_header
 
-    def chunk(tag: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
-    data = base64.b64encode(png).decode()
+    data = base64.b64encode(png_header(width, height)).decode()
     return Reply(
         200,
         {"candidates": [{"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}, "finishReason": "STOP"}]},

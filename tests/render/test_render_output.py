@@ -77,21 +77,11 @@ def test_corrupt_image_fails_before_rendering(run_render, render_state, assets, 
     assert not any(render_state.sidecar.serve_dir.iterdir())
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A valid PNG header declaring `width` x `height` (no pixel data to speak of)."""
-    import struct
-    import zlib
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize("size", [(70_000, 70_000), (10_000, 6_000)])  # a decompression bomb; over the 50 MP cap
 def test_huge_image_is_a_bad_asset_not_an_internal_error(run_render, assets, tmp_path, size):
     huge = tmp_path / f"huge-{size[0]}.png"
+    from modal_functions.runtime.testing import png_header
+
     huge.write_bytes(png_header(*size))
     body = timeline(assets)
     body["scenes"][0]["image"] = str(huge)

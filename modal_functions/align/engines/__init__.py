@@ -13,10 +13,16 @@ from pathlib import Path
 from ...errors import CapabilityError
 from .base import DecodeOptions, Engine, Recognition, Segment, Word
 
-__all__ = ["DecodeOptions", "Engine", "Recognition", "Segment", "Word", "load_engine", "ENGINES"]
+__all__ = ["DecodeOptions", "Engine", "Recognition", "Segment", "Word", "installed_ct2_dir", "load_engine", "ENGINES"]
 
 ENGINES = ("faster-whisper", "openai-whisper")
 UNKNOWN_MODEL = "unknown_model"
+
+
+def installed_ct2_dir(model: str, data_dir: Path) -> Path | None:
+    """Where a non-bundled model's CTranslate2 weights are (`models/ct2-<model>/`), if installed."""
+    candidate = data_dir / "models" / f"ct2-{model}"
+    return candidate if (candidate / "model.bin").exists() else None
 
 
 def _ct2_dir(model: str, data_dir: Path) -> Path:
@@ -24,8 +30,8 @@ def _ct2_dir(model: str, data_dir: Path) -> Path:
 
     if model == "tiny.en":
         return bundled_ct2_dir()
-    candidate = data_dir / "models" / f"ct2-{model}"
-    if (candidate / "model.bin").exists():
+    candidate = installed_ct2_dir(model, data_dir)
+    if candidate is not None:
         return candidate
     raise CapabilityError(UNKNOWN_MODEL, f"model {model!r} is not available on this worker (have: tiny.en)", http_status=422)
 
