@@ -3,7 +3,9 @@
 Each worker runs `worker_main` in its own session (`start_new_session=True`), so its
 pid is also its process-group id and `kill()` takes the worker and every process the
 job started (ffmpeg, chromium, ...) down with `os.killpg(pid, SIGKILL)`; descendants
-that moved to a session of their own are found through /proc and killed first.
+that moved to a session of their own are found through /proc and killed first, and
+those of a worker that died on its own (orphans, no longer below it) by the mark in
+their environment (`watchdog.kill_marked`).
 The pipes are private to this worker (fds are non-inheritable except the two passed),
 so when a worker dies its pipe reaches EOF at once.
 """
@@ -14,11 +16,12 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from multiprocessing.connection import Connection
 from typing import Any
 
 from .proctmp import remove_for
-from .watchdog import kill_descendants, kill_process_group
+from .watchdog import MARK_VAR, kill_descendants, kill_marked, kill_process_group
 
 
 class WorkerDied(Exception):
@@ -28,6 +31,7 @@ class WorkerDied(Exception):
 class WorkerProcess:
     def __init__(self, kind: str, init: dict[str, Any], *, python: str = sys.executable, env: dict[str, str] | None = None):
         self.kind = kind
+        self.mark = uuid.uuid4().hex  # inherited by everything the worker starts
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
         try:
@@ -36,7 +40,7 @@ class WorkerProcess:
                 pass_fds=(p2c_r, c2p_w),
                 start_new_session=True,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env={**(os.environ if env is None else env), MARK_VAR: self.mark},
             )
         except BaseException:
             for fd in (p2c_r, p2c_w, c2p_r, c2p_w):
@@ -85,6 +89,7 @@ class WorkerProcess:
             except ProcessLookupError:
                 pass
         kill_process_group(self.pid)
+        kill_marked(self.mark)  # orphans of a worker that died on its own, in other sessions
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

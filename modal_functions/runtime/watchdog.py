@@ -127,6 +127,64 @@ def kill_descendants(pid: int | None = None) -> int:
     return len(victims)
 
 
+# ## Finding what a dead worker left behind
+#
+# A worker that dies on its own (segfault, OOM kill) leaves its children orphaned: they
+# are reparented to init, so walking /proc from the dead pid finds nothing, and
+# `killpg` misses any that moved to a session of their own (Remotion launches chromium
+# with `detached: true`). Each worker therefore gets a mark in its environment, which
+# every descendant inherits (fork and exec keep it), and the parent kills every process
+# carrying the mark: Jenkins' ProcessTreeKiller does the same with BUILD_ID. A helper
+# exec'd with a scrubbed environment (`env -i`) escapes it.
+
+MARK_VAR = "CANVASCAST_PROCESS_MARK"
+
+
+def marked(mark: str) -> list[int]:
+    """Pids of live processes (not this one) whose environment carries MARK_VAR=mark."""
+    needle = b"\0" + f"{MARK_VAR}={mark}".encode() + b"\0"
+    me = os.getpid()
+    out: list[int] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:  # gone, a kernel thread, or not ours
+            continue
+        if needle in b"\0" + environ:
+            out.append(int(name))
+    return out
+
+
+def kill_marked(mark: str, rounds: int = 3) -> int:
+    """SIGKILL every process carrying `mark`, and their groups unless the group is ours.
+
+    Repeats while it still finds some (one may fork between the scan and the kill).
+    Returns how many distinct processes were signalled.
+    """
+    own_group = os.getpgid(0)
+    signalled: set[int] = set()
+    for _ in range(rounds):
+        victims = marked(mark)
+        if not victims:
+            break
+        for pid in victims:
+            try:
+                group = os.getpgid(pid)
+            except ProcessLookupError:
+                continue
+            if group != own_group:
+                kill_process_group(group)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        signalled.update(victims)  # a victim still dying is found again: count it once
+    return len(signalled)
+
+
 # ## Supervising a body in one process (a Modal container, a CLI run)
 
 
