@@ -10,8 +10,23 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..contract.jobs import Job, KindCapacity, Progress, WarmLease
+from ..errors import CapabilityError
 from ..runtime.backend import JobBackend
 from ..settings import Settings
+
+NOT_SUPPORTED = "not_supported"
+
+
+def find_by_idempotency_key(backend: JobBackend, key: str) -> Job | None:
+    """The job a POST with `key` would be answered with now; None when such a POST would make a new one.
+
+    Backends that can answer have `find_by_idempotency_key(key)` (in-house, Modal,
+    `RenamedBackend`, `client.HttpBackend`); keys are global, not per kind.
+    """
+    find = getattr(backend, "find_by_idempotency_key", None)
+    if not callable(find):
+        raise CapabilityError(NOT_SUPPORTED, f"the {backend.name} backend cannot look jobs up by idempotency key", http_status=501)
+    return find(key)
 
 
 def build_backend(settings: Settings, name: str | None = None, kinds: list[str] | None = None) -> JobBackend:
@@ -44,6 +59,10 @@ class RenamedBackend:
 
     def cancel(self, job_id: str) -> Job:
         return self._job(self.inner.cancel(job_id))
+
+    def find_by_idempotency_key(self, key: str) -> Job | None:
+        job = find_by_idempotency_key(self.inner, key)
+        return None if job is None else self._job(job)
 
     def progress(self, job_id: str) -> Progress:
         return self.inner.progress(job_id)

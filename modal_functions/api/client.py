@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import httpx
 
 from ..contract.jobs import Health, Job, KindCapacity, Progress, WarmLease
-from ..errors import CapabilityError
+from ..errors import NOT_FOUND, CapabilityError
 
 UPSTREAM_UNAVAILABLE = "upstream_unavailable"
 _LONG_POLL_S = 30.0
@@ -77,6 +77,19 @@ class HttpBackend:
 
     def cancel(self, job_id: str) -> Job:
         return Job.model_validate(self._request("DELETE", f"/v1/jobs/{job_id}").json())
+
+    def find_by_idempotency_key(self, key: str, kind: str | None = None) -> Job | None:
+        """`GET /v1/jobs?idempotency_key=`: the job, or None on `404 not_found`.
+
+        `404 submission_in_progress` (retryable) is raised like any other error answer.
+        """
+        params = {"idempotency_key": key, **({"kind": kind} if kind is not None else {})}
+        try:
+            return Job.model_validate(self._request("GET", "/v1/jobs", params=params).json())
+        except CapabilityError as e:
+            if e.code == NOT_FOUND and e.http_status == 404:
+                return None
+            raise
 
     def progress(self, job_id: str) -> Progress:
         return self.poll(job_id).progress

@@ -52,6 +52,13 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     500: _doc("`internal`: a bug; the server logs it."),
 }
 NOT_FOUND_RESPONSE = {404: _doc("`not_found`: no such job.")}
+LOOKUP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {**_doc("`not_found`: no job with this idempotency key (of this kind), so a POST with the key would create one. "
+                 "`submission_in_progress` (retryable, `Retry-After`): none yet, but this server is handling a POST "
+                 "with the key right now; look again."),
+          "headers": {"Retry-After": {"description": "`submission_in_progress` only: seconds before looking again.",
+                                      "schema": {"type": "integer"}}}},
+}
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _doc("`idempotency_conflict`: the key was used with another input."),
     429: {**_doc("`capacity`: the kind's workers and queue are full; retry after `Retry-After` seconds or spill elsewhere."),
@@ -69,7 +76,7 @@ def summarize_errors(errors: list[dict[str, Any]]) -> str:
 
 
 def _is_kind_field(loc: tuple[Any, ...]) -> bool:
-    return len(loc) >= 2 and loc[0] in ("body", "path") and loc[1] in ("kind", "kinds")
+    return len(loc) >= 2 and loc[0] in ("body", "path", "query") and loc[1] in ("kind", "kinds")
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

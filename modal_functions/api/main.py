@@ -22,6 +22,7 @@ from .faults import FaultMiddleware, FaultState
 from .limits import BodyLimitMiddleware
 from .metrics import ApiMetrics
 from .routers import faults, health, jobs, metrics, sync, warm
+from .submission import SubmissionsInFlight
 
 log = get_logger("canvascast.api")
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
     app.state.metrics = ApiMetrics()
     app.state.faults = FaultState()
     app.state.long_waits = CapacityLimiter(128)
+    app.state.submissions = SubmissionsInFlight()
     if settings is not _env_settings():  # e.g. tests: routers that depend on get_settings see these too
         app.dependency_overrides[get_settings] = lambda: settings
 

@@ -13,6 +13,10 @@ in-house; only this backend differs:
   stopped, `RemoteError`) -> failed `interrupted`. A terminal job is written back to the
   Dict, so later polls never depend on Modal still holding the output;
 - **cancel**: the record becomes `cancelled` first, then `FunctionCall.cancel()`;
+- **find_by_idempotency_key**: the job the idempotency index points at, observed like a
+  poll; None when the index has no entry (never used, undone after a failed spawn, or
+  expired by Modal: Dict entries are not kept forever, and then a submit with the key
+  makes a new job) or its record is gone;
 - **progress**: what `runner.execute` writes through `runtime.progress.MappingSink`;
 - **admission**: at most `max_containers` jobs of a kind in flight (an `active` Dict,
   swept by polling), else 429 `capacity` with `retry_after`;
@@ -318,6 +322,16 @@ class ModalBackend:
 
     def poll(self, job_id: str) -> Job:
         return self._observe(self._load(job_id), 0)
+
+    def find_by_idempotency_key(self, key: str) -> Job | None:
+        """What `submit` with this key would answer (a replay), read without submitting; None if it would create a job."""
+        entry = self.p.jobs.get(idem_key(key))
+        if entry is None:
+            return None
+        rec = self.p.jobs.get(job_key(entry["job_id"]))
+        if rec is None:  # the index outlived its record (or a racing submit is undoing its claim)
+            return None
+        return self._observe(rec, 0)
 
     # ## Cancel
 

@@ -326,6 +326,21 @@ class InHouseBackend:
 
     # ## Reading
 
+    def find_by_idempotency_key(self, key: str) -> Job | None:
+        """The job a submit with `key` would answer now (a replay), read without submitting; None if it would create one.
+
+        `registry.create` writes a job and its key in one transaction, so this sees both or neither.
+        """
+        found = None if self._dead else self.registry.find_key(key)
+        if found is None:
+            return None
+        try:
+            return self.poll(found[0])
+        except CapabilityError as e:
+            if e.code == NOT_FOUND:
+                return None
+            raise
+
     def poll(self, job_id: str) -> Job:
         job = self._live(job_id)
         if job is not None:

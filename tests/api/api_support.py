@@ -30,6 +30,8 @@ class FakeBackend:
         self.cond = threading.Condition()
         self.release = threading.Event()  # lets "stall" jobs finish at teardown
         self.closed = False
+        self.hold_submits: threading.Event | None = None  # set: submit waits for it (a POST still being handled)
+        self.submit_entered = threading.Event()
 
     # -- helpers
     def _update(self, job_id: str, **changes: Any) -> None:
@@ -67,6 +69,9 @@ class FakeBackend:
 
     # -- JobBackend
     def submit(self, kind: str, input: dict[str, Any], idempotency_key: str | None = None) -> Job:
+        if self.hold_submits is not None:
+            self.submit_entered.set()
+            self.hold_submits.wait(30)
         with self.cond:
             if idempotency_key is not None and idempotency_key in self.keys:
                 job_id, previous = self.keys[idempotency_key]
@@ -91,6 +96,11 @@ class FakeBackend:
             if job_id not in self.jobs:
                 raise CapabilityError("not_found", f"no job {job_id}", http_status=404)
             return self.jobs[job_id]
+
+    def find_by_idempotency_key(self, key: str) -> Job | None:
+        with self.cond:
+            entry = self.keys.get(key)
+            return self.jobs[entry[0]] if entry else None
 
     def cancel(self, job_id: str) -> Job:
         job = self.poll(job_id)
@@ -136,6 +146,8 @@ class FakeBackend:
     def close(self) -> None:
         self.closed = True
         self.release.set()
+        if self.hold_submits is not None:
+            self.hold_submits.set()
 
 
 def make_settings(tmp_path, **overrides) -> Settings:

@@ -121,6 +121,8 @@ def test_backend_name_modal_rewrites_answers(app_factory, backend):
         assert c.get("/health").json()["backend"] == "modal"
         assert c.post("/v1/diagnostic", json={}).json()["job"]["backend"] == "modal"
         assert c.post("/v1/warm", json={"kinds": ["diagnostic"], "ttl_s": 5}).json()["backend"] == "modal"
+        c.post("/v1/jobs", json={"kind": "diagnostic", "input": {}, "idempotency_key": "renamed"})
+        assert c.get("/v1/jobs", params={"idempotency_key": "renamed"}).json()["backend"] == "modal"
 
 
 def test_metrics_after_jobs(client):

@@ -89,6 +89,29 @@ def test_sync_shortcut_envelope(http):
     assert failed.json()["success"] is False and failed.json()["error"]["code"] == "diagnostic_failure"
 
 
+def test_lookup_by_idempotency_key_on_the_inhouse_backend(server, http):
+    def code(r):
+        return r.status_code, r.json()["error"]["code"]
+
+    backend = HttpBackend(server.url, TOKEN)
+    job = backend.submit("diagnostic", {"action": "succeed", "payload": "k"}, idempotency_key="serve-lookup-1")
+    done = backend.wait(job.id, EVENT_TIMEOUT)
+    found = http.get("/v1/jobs", params={"idempotency_key": "serve-lookup-1"})
+    assert found.status_code == 200 and found.json() == http.get(f"/v1/jobs/{job.id}").json()
+    assert backend.find_by_idempotency_key("serve-lookup-1", kind="diagnostic") == done
+    assert backend.find_by_idempotency_key("serve-lookup-missing") is None
+    assert code(http.get("/v1/jobs", params={"idempotency_key": "serve-lookup-missing"})) == (404, "not_found")
+    assert code(http.get("/v1/jobs", params={"idempotency_key": "serve-lookup-1", "kind": "render_video"})) == (404, "not_found")
+    assert code(http.get("/v1/jobs", params={"idempotency_key": ""})) == (422, "validation_error")
+    assert code(http.get("/v1/jobs", params={"idempotency_key": "x" * 201})) == (422, "validation_error")
+    assert code(httpx.get(f"{server.url}/v1/jobs", params={"idempotency_key": "serve-lookup-1"})) == (401, "unauthorized")
+    live = backend.submit("diagnostic", {"action": "sleep", "seconds": 30, "steps": 30}, idempotency_key="serve-lookup-2")
+    assert backend.find_by_idempotency_key("serve-lookup-2").id == live.id  # a live job, before it finishes
+    assert backend.cancel(live.id).status.value == "cancelled"
+    assert backend.find_by_idempotency_key("serve-lookup-2").status.value == "cancelled"
+    backend.close()
+
+
 def test_capacity_429_with_retry_after_and_stall_while_health_answers(server, http):
     backend = HttpBackend(server.url, TOKEN)
     long = backend.submit("diagnostic", {"action": "sleep", "seconds": 60, "steps": 60})
@@ -166,6 +189,8 @@ def test_sigkill_mid_job_then_restart_reports_interrupted(server):
     after = Job.model_validate(r.json())
     assert after.status.value == "failed"
     assert after.error is not None and after.error.code == "interrupted" and after.error.retryable is True
+    by_key = httpx.get(f"{server.url}/v1/jobs", params={"idempotency_key": "crash-1"}, headers=AUTH)
+    assert by_key.status_code == 200 and by_key.json() == r.json()  # keys live in the registry: they survive restarts
     again = httpx.post(f"{server.url}/v1/diagnostic", json={}, headers=AUTH, timeout=EVENT_TIMEOUT)
     assert again.json()["success"] is True  # and the restarted server serves
 

@@ -174,3 +174,41 @@ def test_the_same_fastapi_app_serves_jobs_from_the_modal_backend(backend, tmp_pa
         envelope = client.post("/v1/diagnostic", json={"payload": "sync"}).json()
         assert envelope["success"] is True and envelope["data"]["echo"] == "sync"
         assert client.get("/v1/jobs/nope").status_code == 404
+
+
+def test_lookup_by_idempotency_key_reads_the_dicts_index(backend):
+    from modal_functions.modal_layer.backend import idem_key
+
+    assert backend.find_by_idempotency_key("k-look") is None
+    job = backend.submit("diagnostic", {"action": "succeed", "payload": "a"}, idempotency_key="k-look")
+    assert backend.find_by_idempotency_key("k-look").id == job.id
+    done = backend.wait(job.id, 30)
+    assert backend.find_by_idempotency_key("k-look") == done == backend.poll(job.id)
+    assert len(backend.p.spawned) == 1, "looking up never spawns"
+    # Modal expires Dict entries: once the index entry is gone the key is unknown, and a
+    # submit with it makes a new job, as the lookup said.
+    backend.p.jobs.pop(idem_key("k-look"))
+    assert backend.find_by_idempotency_key("k-look") is None
+    again = backend.submit("diagnostic", {"action": "succeed", "payload": "a"}, idempotency_key="k-look")
+    assert again.id != job.id and backend.find_by_idempotency_key("k-look").id == again.id
+    backend.wait(again.id, 30)
+
+
+def test_lookup_by_key_over_the_fastapi_app_on_the_modal_backend(backend, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from modal_functions.api.main import create_app
+    from modal_functions.settings import Settings
+
+    settings = Settings(_env_file=None, COMPUTE_TOKEN="t0ken", CANVASCAST_DATA_DIR=str(tmp_path / "data"), CANVASCAST_ENV="local")
+    with TestClient(create_app(settings, backend), headers={"Authorization": "Bearer t0ken"}) as client:
+        job = client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "succeed"}, "idempotency_key": "m-1"}).json()
+        client.get(f"/v1/jobs/{job['id']}", params={"wait": 20})
+        found = client.get("/v1/jobs", params={"idempotency_key": "m-1", "kind": "diagnostic"})
+        assert found.status_code == 200 and found.json() == client.get(f"/v1/jobs/{job['id']}").json()
+        assert found.json()["backend"] == "modal"
+        for params in ({"idempotency_key": "m-2"}, {"idempotency_key": "m-1", "kind": "generate_images"}):
+            r = client.get("/v1/jobs", params=params)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", params
+        assert client.get("/v1/jobs", params={"idempotency_key": ""}).status_code == 422
+        assert client.get("/v1/jobs", params={"idempotency_key": "m-1"}, headers={"Authorization": "Bearer x"}).status_code == 401

@@ -1,4 +1,4 @@
-"""`/v1/jobs`: submit, look up, cancel, and follow a job's progress as server-sent events."""
+"""`/v1/jobs`: submit, look up (by id or idempotency key), cancel, and follow a job's progress as server-sent events."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from ...contract.jobs import Job, JobCreate
-from ...errors import VALIDATION_ERROR, CapabilityError
+from ...contract.jobs import Job, JobCreate, Kind
+from ...errors import NOT_FOUND, VALIDATION_ERROR, CapabilityError
+from ..backends import find_by_idempotency_key
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
-from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSE, SUBMIT_RESPONSES
-from ..submission import WAIT_CHUNK_S, long_wait_limiter, submit, wait_for
+from ..errors import COMMON_RESPONSES, LOOKUP_RESPONSES, NOT_FOUND_RESPONSE, SUBMIT_RESPONSES
+from ..submission import SUBMISSION_IN_PROGRESS, WAIT_CHUNK_S, in_flight, long_wait_limiter, submit_tracked, wait_for
 
 def job_response(job: Job, status_code: int = 200) -> Response:
     """Serialize once with pydantic-core (the route's response_model still documents it)."""
@@ -23,14 +24,47 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(requi
 
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
                                                  description="Alternative to the body's idempotency_key.")]
+IdempotencyQuery = Annotated[str, Query(min_length=1, max_length=200,
+                                        description="The key the job was submitted with (same rules as the POST's key).")]
+KindQuery = Annotated[Kind | None, Query(description="Only a job of this kind; a job with the key but another kind is a 404.")]
+
+RETRY_LOOKUP_S = 1
 
 
 @router.post("", status_code=202, response_model=Job, responses=SUBMIT_RESPONSES,
              summary="Submit a job; the same idempotency key with the same input returns the same job")
-def create_job(body: JobCreate, backend: BackendDep, metrics: MetricsDep, idempotency_key: IdempotencyHeader = None) -> Response:
+async def create_job(body: JobCreate, request: Request, backend: BackendDep, metrics: MetricsDep,
+                     idempotency_key: IdempotencyHeader = None) -> Response:
     if body.idempotency_key and idempotency_key and body.idempotency_key != idempotency_key:
         raise CapabilityError(VALIDATION_ERROR, "Idempotency-Key header and body idempotency_key differ", http_status=422)
-    return job_response(submit(backend, metrics, body.kind, body.input, body.idempotency_key or idempotency_key), 202)
+    job = await submit_tracked(request, backend, metrics, body.kind, body.input, body.idempotency_key or idempotency_key)
+    return job_response(job, 202)
+
+
+@router.get("", response_model=Job, responses=LOOKUP_RESPONSES,
+            summary="Find the job submitted with an idempotency key (404 `not_found` when a POST with it would create a new one)")
+async def find_job(request: Request, backend: BackendDep, metrics: MetricsDep,
+                   idempotency_key: IdempotencyQuery, kind: KindQuery = None) -> Response:
+    """The job a `POST /v1/jobs` with this key would be answered with, read without submitting anything.
+
+    Keys are global (one job per key, whatever its kind). A key the backend no longer holds
+    (on Modal, an expired entry of the jobs Dict) is `not_found`, as a POST would then
+    create a new job. `submission_in_progress` is only about this server process.
+    """
+    pending = in_flight(request).pending(idempotency_key, kind)  # before the read: a POST that ends in between is found
+    job = await to_thread.run_sync(find_by_idempotency_key, backend, idempotency_key)
+    if job is not None and (kind is None or job.kind == kind):
+        metrics.observe(job)
+        return job_response(job)
+    if job is not None:
+        raise CapabilityError(NOT_FOUND, f"no {kind} job with idempotency key {idempotency_key!r} "
+                                         f"(the key belongs to a {job.kind} job)", http_status=404)
+    if pending:
+        err = CapabilityError(SUBMISSION_IN_PROGRESS, f"no job with idempotency key {idempotency_key!r} yet: a submission "
+                                                      "with it is in progress; look again", retryable=True, http_status=404)
+        err.retry_after = RETRY_LOOKUP_S
+        raise err
+    raise CapabilityError(NOT_FOUND, f"no job with idempotency key {idempotency_key!r}", http_status=404)
 
 
 @router.get("/{job_id}", response_model=Job, responses=NOT_FOUND_RESPONSE, summary="Look up a job (optionally long-poll)")

@@ -8,7 +8,6 @@ failed). Still running: 202 with the Job, to poll at /v1/jobs/{id}.
 
 from typing import Annotated, Any
 
-from anyio import to_thread
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
@@ -17,7 +16,7 @@ from ...contract.jobs import KINDS, Envelope, Job, JobStatus
 from ...errors import NOT_FOUND, UNKNOWN_KIND, CapabilityError
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
 from ..errors import COMMON_RESPONSES, SUBMIT_RESPONSES
-from ..submission import submit, wait_for
+from ..submission import submit_tracked, wait_for
 
 router = APIRouter(prefix="/v1", tags=["sync"], dependencies=[Depends(require_token)], responses=COMMON_RESPONSES)
 
@@ -42,7 +41,7 @@ def _endpoint(kind: str):
         idempotency_key: IdempotencyHeader = None,
     ) -> JSONResponse:
         raw = await request.json()  # submit what the caller sent, not a re-dump with defaults
-        job = await to_thread.run_sync(submit, backend, metrics, kind, raw, idempotency_key)
+        job = await submit_tracked(request, backend, metrics, kind, raw, idempotency_key)
         job = await wait_for(request, backend, job.id, settings.sync_wait_s, metrics)
         if not job.status.terminal:
             return JSONResponse(job.model_dump(mode="json"), status_code=202)

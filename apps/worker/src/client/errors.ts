@@ -33,6 +33,11 @@ export class TransportError extends Error {
 }
 
 export const isCapacity = (e: unknown): e is CapacityError => e instanceof CapacityError;
+
+/** `404 submission_in_progress` from the key lookup: no job for the key yet, but the server is handling a POST with it. */
+export const SUBMISSION_IN_PROGRESS = "submission_in_progress";
+export const isSubmissionInProgress = (e: unknown): e is HttpError =>
+  e instanceof HttpError && e.status === 404 && e.code === SUBMISSION_IN_PROGRESS;
 export const isBrokenCircuit = (e: unknown): boolean => e instanceof BrokenCircuitError || e instanceof IsolatedCircuitError;
 
 export function isTransient(e: unknown): boolean {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
 import { BrokenCircuitError } from "cockatiel";
 import { Metrics } from "../metrics.ts";
-import { CapacityError, HttpError, TransportError } from "./errors.ts";
+import { CapacityError, HttpError, isSubmissionInProgress, TransportError } from "./errors.ts";
 import { ComputeClient } from "./modal-client.ts";
 import type { PolicyOptions } from "./policies.ts";
 
@@ -167,5 +167,26 @@ describe("compute client", () => {
     await drive(c.submit("diagnostic", { a: 1 }, "r1:images:2"));
     assert.equal((seen!.headers as Record<string, string>).authorization, "Bearer secret");
     assert.deepEqual(JSON.parse(String(seen!.body)), { kind: "diagnostic", input: { a: 1 }, idempotency_key: "r1:images:2" });
+  });
+
+  test("findByIdempotencyKey: a GET by key through the same policies; 404 not_found is null, submission_in_progress is thrown", async () => {
+    const { c, calls } = client([
+      { status: 503 }, // retried like any GET
+      { status: 200, body: JOB },
+      { status: 404, body: { error: { code: "not_found", message: "no job", retryable: false } } },
+      { status: 404, body: { error: { code: "submission_in_progress", message: "look again", retryable: true } }, headers: { "retry-after": "1" } },
+    ]);
+    assert.equal((await drive(c.findByIdempotencyKey("r1:images:1 &?", "diagnostic")))?.id, "j1");
+    const url = new URL(calls[0]!.split(" ")[1]!);
+    assert.equal(calls[0]!.split(" ")[0], "GET");
+    assert.equal(url.pathname, "/v1/jobs");
+    assert.equal(url.searchParams.get("idempotency_key"), "r1:images:1 &?");
+    assert.equal(url.searchParams.get("kind"), "diagnostic");
+    assert.equal(calls.length, 2);
+    assert.equal(await drive(c.findByIdempotencyKey("gone")), null);
+    assert.equal(new URL(calls[2]!.split(" ")[1]!).searchParams.has("kind"), false);
+    await assert.rejects(drive(c.findByIdempotencyKey("busy")), (e: unknown) => isSubmissionInProgress(e) && e.retryAfterMs === 1000);
+    assert.equal(calls.length, 4, "404s are answers: never retried");
+    assert.equal(c.breakerState, "closed");
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The compute client (the PRD's `modal-client.ts`): one instance per backend, in-house or
- * Modal, both speaking the same HTTP contract (POST /v1/jobs, GET/DELETE /v1/jobs/{id},
- * POST /v1/warm, GET /health). Every call runs through that backend's shared policy stack
+ * Modal, both speaking the same HTTP contract (POST /v1/jobs, GET /v1/jobs?idempotency_key=,
+ * GET/DELETE /v1/jobs/{id}, POST /v1/warm, GET /health). Every call runs through that backend's shared policy stack
  * (policies.ts): retries with exponential backoff + jitter honouring Retry-After for
  * transient failures only, a failure-rate circuit breaker with half-open probes, and a
  * per-attempt timeout. `429 capacity` surfaces as `CapacityError` for the router.
@@ -104,6 +104,23 @@ export class ComputeClient {
 
   get(jobId: string): Promise<Job> {
     return this.call<Job>("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  /**
+   * The job a POST with this key would be answered with, read without submitting anything
+   * (`GET /v1/jobs?idempotency_key=`, same policies as every GET); `null` on `404 not_found`
+   * (such a POST would create a new job). With `kind`, a job of another kind is `null` too.
+   * `404 submission_in_progress` (no job yet, but the server is handling a POST with the key)
+   * is thrown: see `isSubmissionInProgress`.
+   */
+  async findByIdempotencyKey(key: string, kind?: JobCreate["kind"]): Promise<Job | null> {
+    const query = new URLSearchParams({ idempotency_key: key, ...(kind ? { kind } : {}) });
+    try {
+      return await this.call<Job>("GET", `/v1/jobs?${query}`);
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 404 && e.code === "not_found") return null;
+      throw e;
+    }
   }
 
   cancel(jobId: string): Promise<Job> {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, mock, test } from "node:test";
 import { BrokenCircuitError } from "cockatiel";
+import pino from "pino";
 import { HttpError } from "../client/errors.ts";
 import { ComputeClient } from "../client/modal-client.ts";
 import type { PolicyOptions } from "../client/policies.ts";
@@ -66,6 +67,17 @@ describe("router with real compute servers", () => {
     const done = await waitForJob(clients.inhouse, job.id);
     assert.equal(done.status, "succeeded");
     assert.equal(done.backend, "inhouse");
+  });
+
+  test("the key lookup against the real server: the job a POST with the key made, null for an unknown key or another kind", async () => {
+    const { clients } = makeRouter();
+    const k = key();
+    const job = await clients.inhouse.submit("diagnostic", { action: "succeed" }, k);
+    assert.equal((await clients.inhouse.findByIdempotencyKey(k, "diagnostic"))?.id, job.id);
+    assert.equal((await clients.inhouse.findByIdempotencyKey(k))?.id, job.id);
+    assert.equal(await clients.inhouse.findByIdempotencyKey(k, "render_video"), null);
+    assert.equal(await clients.inhouse.findByIdempotencyKey(key()), null);
+    await waitForJob(clients.inhouse, job.id);
   });
 
   test("429 capacity from in-house spills the step to Modal; the request is untouched", async () => {
@@ -266,43 +278,152 @@ describe("router waits on a virtual clock (scripted backends)", () => {
 
 describe("an in-house submit that got no answer (scripted backends)", () => {
   const POLICY: Partial<PolicyOptions> = { attemptTimeoutMs: 100, maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20, minimumRps: 1000 };
+  const KEY = "render-1:images:1";
 
-  test("the step goes to Modal and the in-house job the lost POST created is cancelled once in-house answers", async () => {
+  /** Structured log lines of the router, parsed. */
+  function captured() {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    return { logger, events: () => lines.map((l) => l.event) };
+  }
+
+  /**
+   * In-house as seen through a lossy network: every POST attempt times out without an answer.
+   * `deliver` says what happens to the request meanwhile: "now" (the server gets it and does
+   * the work, only the answer is lost), or "later" (it is held on the way; `arrive()` hands the
+   * held requests to the server, after the client has given up on them).
+   */
+  function lossyInhouse(server: ScriptedCompute, deliver: "now" | "later" | "never") {
+    const held: Array<() => Promise<Response>> = [];
+    let posts = 0;
+    const f = (async (url: string | URL | Request, init: RequestInit = {}) => {
+      if (init.method !== "POST") return server.fetch(url, init);
+      posts++;
+      const { signal: _ignored, ...rest } = init; // the server goes on once it has the request
+      if (deliver === "now") void server.fetch(url, rest);
+      if (deliver === "later") held.push(() => server.fetch(url, rest));
+      return new Promise<Response>((_, reject) => {
+        const abort = () => reject(new DOMException("aborted", "AbortError"));
+        if (init.signal?.aborted) abort();
+        init.signal?.addEventListener("abort", abort, { once: true });
+      });
+    }) as typeof fetch;
+    const client = new ComputeClient({ name: "inhouse", baseUrl: "http://inhouse.scripted", policy: POLICY }, { fetch: f });
+    return { client, posts: () => posts, arrive: () => Promise.all(held.splice(0).map((go) => go())) };
+  }
+
+  function setup(deliver: "now" | "later" | "never", deps: { lateSubmitMs?: number; waitBudgetMs?: number } = {}) {
     const inhouse = new ScriptedCompute("inhouse", () => ({ status: "running" }));
     const modal = new ScriptedCompute("modal", () => ({ status: "running" }));
-    let answering = false;
-    // The in-house server does the work of every POST, but while `answering` is false its
-    // answers never arrive (each attempt times out): it is slow, not down.
-    const lossy = (async (url: string | URL | Request, init: RequestInit = {}) => {
-      const res = await inhouse.fetch(url, init);
-      if (!answering && init.method === "POST") {
-        await new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true }));
-      }
-      return res;
-    }) as typeof fetch;
-    const router = new Router({
-      inhouse: new ComputeClient({ name: "inhouse", baseUrl: "http://inhouse.scripted", policy: POLICY }, { fetch: lossy }),
-      modal: modal.client(),
-    }, { maxWaitMs: 20 });
+    const lossy = lossyInhouse(inhouse, deliver);
+    const logs = captured();
+    const router = new Router({ inhouse: lossy.client, modal: modal.client() }, { maxWaitMs: 20, log: logs.logger, ...deps });
+    const lookups = () => inhouse.calls.filter((c) => c.method === "GET" && c.path === "/v1/jobs");
+    return { inhouse, modal, lossy, logs, router, lookups };
+  }
+
+  test("the step goes to Modal; the in-house job the lost POST created is found by key and cancelled, with no second POST", async () => {
+    const { inhouse, modal, lossy, logs, router, lookups } = setup("now");
     try {
-      const { job, decision } = await router.submit("diagnostic", { action: "succeed" }, "render-1:images:1");
+      const { job, decision } = await router.submit("diagnostic", { action: "succeed" }, KEY);
       assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
       const [copy] = inhouse.submitted("diagnostic");
       assert.equal(copy?.status, "running", "the unanswered POST did create an in-house job");
-      answering = true;
-      await until("the in-house copy cancelled", async () => copy!.status === "cancelled", 10_000, 20);
-      assert.equal(inhouse.jobs.size, 1, "in-house was asked by the same key: it gave back that job, no new one");
+      await until("the chase over", async () => router.reclaiming === 0, 10_000, 10);
+      assert.equal(copy!.status, "cancelled");
+      assert.equal(lossy.posts(), POLICY.maxAttempts, "the router POSTed only the step's own attempts");
+      assert.deepEqual(inhouse.calls.filter((c) => c.method === "POST").length, POLICY.maxAttempts, "the server got no other POST");
+      assert.equal(inhouse.jobs.size, 1);
+      const [lookup] = lookups();
+      assert.equal(new URLSearchParams(lookup!.query).get("idempotency_key"), KEY);
+      assert.equal(new URLSearchParams(lookup!.query).get("kind"), "diagnostic");
+      assert.deepEqual(inhouse.calls.filter((c) => c.method === "DELETE").map((c) => c.path), [`/v1/jobs/${copy!.id}`]);
       assert.equal(modal.jobs.get(job.id)?.status, "running", "the Modal job, the one the step polls, runs on");
+      assert.ok(logs.events().includes("inhouse_duplicate_cancelled"));
     } finally {
+      await router.close();
+    }
+  });
+
+  test("a POST the server is still handling (404 submission_in_progress) is waited out, then its job is cancelled", async () => {
+    const { inhouse, lossy, logs, router, lookups } = setup("now", { lateSubmitMs: 0 }); // only the server's word keeps the chase on
+    let finish!: () => void;
+    const handled = new Promise<void>((r) => (finish = r));
+    inhouse.hold = () => handled;
+    try {
+      const { decision } = await router.submit("diagnostic", { action: "succeed" }, KEY);
+      assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+      assert.equal(inhouse.jobs.size, 0, "the server has not created the job yet");
+      await until("a lookup answered submission_in_progress", async () => lookups().some((c) => c.code === "submission_in_progress"), 10_000, 10);
+      assert.equal(router.reclaiming, 1, "still chasing");
+      finish(); // the server ends the POST it was handling: the job exists now
+      await until("the chase over", async () => router.reclaiming === 0, 10_000, 10);
+      const [copy] = inhouse.submitted("diagnostic");
+      assert.equal(copy?.status, "cancelled");
+      assert.equal(lossy.posts(), POLICY.maxAttempts, "never POSTed again");
+      assert.equal(inhouse.jobs.size, 1);
+      assert.ok(logs.events().includes("inhouse_duplicate_cancelled"));
+    } finally {
+      finish();
+      await router.close();
+    }
+  });
+
+  test("a POST that reaches in-house after a 404 not_found (late on the network) is still cancelled within lateSubmitMs", async () => {
+    const { inhouse, lossy, logs, router, lookups } = setup("later", { lateSubmitMs: 60_000 });
+    try {
+      const { decision } = await router.submit("diagnostic", { action: "succeed" }, KEY);
+      assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
+      await until("a lookup answered not_found", async () => lookups().some((c) => c.code === "not_found"), 10_000, 10);
+      assert.equal(inhouse.jobs.size, 0);
+      await lossy.arrive(); // the lost POSTs reach the server now: it creates the job
+      await until("the chase over", async () => router.reclaiming === 0, 10_000, 10);
+      const [copy] = inhouse.submitted("diagnostic");
+      assert.equal(copy?.status, "cancelled");
+      assert.equal(inhouse.jobs.size, 1, "both lost attempts carried the same key: one job");
+      assert.equal(lossy.posts(), POLICY.maxAttempts, "never POSTed again");
+      assert.ok(logs.events().includes("inhouse_duplicate_cancelled"));
+    } finally {
+      await router.close();
+    }
+  });
+
+  test("once a POST can no longer arrive, not_found is final: the chase ends without cancelling or POSTing anything", async () => {
+    const { inhouse, lossy, logs, router, lookups } = setup("never", { lateSubmitMs: 0 });
+    try {
+      await router.submit("diagnostic", { action: "succeed" }, KEY);
+      await until("the chase over", async () => router.reclaiming === 0, 10_000, 10);
+      assert.equal(lookups().length, 1);
+      assert.deepEqual(inhouse.calls.map((c) => `${c.method} ${c.path} ${c.status}`), ["GET /v1/jobs 404"]);
+      assert.equal(lossy.posts(), POLICY.maxAttempts);
+      assert.ok(logs.events().includes("inhouse_no_duplicate"));
+    } finally {
+      await router.close();
+    }
+  });
+
+  test("a submission still in progress when the budget runs out: the chase gives up (logged), never re-POSTs", async () => {
+    const { inhouse, lossy, logs, router, lookups } = setup("now", { lateSubmitMs: 0, waitBudgetMs: 200 });
+    let finish!: () => void;
+    inhouse.hold = () => new Promise<void>((r) => (finish = r));
+    try {
+      await router.submit("diagnostic", { action: "succeed" }, KEY);
+      await until("the chase over", async () => router.reclaiming === 0, 10_000, 10);
+      assert.ok(lookups().length >= 1 && lookups().every((c) => c.code === "submission_in_progress"));
+      assert.ok(logs.events().includes("inhouse_duplicate_unresolved"));
+      assert.equal(lossy.posts(), POLICY.maxAttempts);
+      assert.equal(inhouse.calls.filter((c) => c.method === "DELETE").length, 0);
+    } finally {
+      finish?.();
       await router.close();
     }
   });
 
   test("a refused in-house connection sent nothing: the step goes to Modal with nothing to chase", async () => {
     const modal = new ScriptedCompute("modal", () => ({ status: "running" }));
-    let inhousePosts = 0;
+    let inhouseCalls = 0;
     const refused = (async () => {
-      inhousePosts++;
+      inhouseCalls++;
       throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED" } });
     }) as unknown as typeof fetch;
     const router = new Router({
@@ -313,6 +434,6 @@ describe("an in-house submit that got no answer (scripted backends)", () => {
     assert.deepEqual(decision, { backend: "modal", reason: REASONS.inhouseDown });
     assert.equal(router.reclaiming, 0);
     await router.close();
-    assert.equal(inhousePosts, POLICY.maxAttempts, "in-house was not asked again");
+    assert.equal(inhouseCalls, POLICY.maxAttempts, "in-house was not asked again (no POST, no lookup)");
   });
 });

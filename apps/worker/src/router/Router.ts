@@ -16,17 +16,19 @@
  *
  * An in-house POST that timed out may still have created the job (idempotency keys are per
  * backend, so Modal would run a second copy and the in-house one would hold a slot that
- * nobody polls). The compute plane has no lookup by key, but it checks a key before its
- * capacity: re-POSTing the same key returns the job if there is one, 429 if there is none
- * and it is full. So when a step placed on Modal had an unanswered in-house POST, the router
- * keeps re-POSTing that key to in-house in the background until in-house answers, and
- * cancels the job it gets back (the one the lost POST created or, if none was, the probe's
- * own). Only after a Modal placement: a step that is still waiting, or is resumed after a
- * lease loss, a shutdown or a failed attempt, keeps the same key, so in-house hands it that
- * very job.
+ * nobody polls). So when a step placed on Modal had an unanswered in-house POST, the router
+ * chases it in the background: it looks the key up (`GET /v1/jobs?idempotency_key=&kind=`,
+ * which submits nothing, so it never creates a job or takes a slot, and is not refused when
+ * in-house is full) and cancels the job it finds. The chase goes on, within `waitBudgetMs`,
+ * while a late POST could still create the job: while in-house answers
+ * `submission_in_progress` (it is handling a POST with the key), while it cannot be reached,
+ * and, for `lateSubmitMs` after the placement, while it answers `not_found` (a POST may still
+ * be on its way to it). Only after a Modal placement: a step that is still waiting, or is
+ * resumed after a lease loss, a shutdown or a failed attempt, keeps the same key, so in-house
+ * hands it that very job.
  */
 import type { Job, JobCreate } from "../contract.ts";
-import { CapacityError, errorCode, HttpError, isBrokenCircuit, isMisconfigured, isTransient } from "../client/errors.ts";
+import { CapacityError, errorCode, HttpError, isBrokenCircuit, isMisconfigured, isSubmissionInProgress, isTransient } from "../client/errors.ts";
 import type { BackendName, ComputeClient, SubmitTrace } from "../client/modal-client.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
@@ -47,6 +49,11 @@ export interface RouterDeps {
   /** Give up waiting for capacity after this long in total (ms); also how long an unanswered
    * in-house submission is chased after its step went to Modal. */
   waitBudgetMs?: number;
+  /** After a step with an unanswered in-house POST went to Modal: how long (ms) a `not_found`
+   * from the in-house key lookup is not final, because that POST may still be on its way to
+   * the server (one the server has started on is `submission_in_progress` instead).
+   * Default: the in-house client's per-attempt timeout. */
+  lateSubmitMs?: number;
 }
 
 export interface SubmitOptions {
@@ -86,6 +93,7 @@ export class Router {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly maxWaitMs: number;
   private readonly waitBudgetMs: number;
+  private readonly lateSubmitMs: number;
   private readonly reclaims = new Set<Promise<void>>();
   private readonly closing = new AbortController();
 
@@ -98,6 +106,7 @@ export class Router {
     this.sleep = deps.sleep ?? abortableSleep;
     this.maxWaitMs = deps.maxWaitMs ?? 2_000;
     this.waitBudgetMs = deps.waitBudgetMs ?? 30 * 60_000;
+    this.lateSubmitMs = deps.lateSubmitMs ?? backends.inhouse.options.attemptTimeoutMs;
   }
 
   client(name: BackendName): ComputeClient {
@@ -148,7 +157,7 @@ export class Router {
           await opts.onAttempt?.("modal");
           const job = await modal.submit(kind, input, idempotencyKey);
           const reason = inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
-          if (inhouseTrace.unanswered) this.reclaimInhouse(kind, input, idempotencyKey, job.id, opts.context);
+          if (inhouseTrace.unanswered) this.reclaimInhouse(kind, idempotencyKey, job.id, opts.context);
           return { job, decision: await this.decide({ backend: "modal", reason }, opts) };
         } catch (me) {
           waitReason = this.modalUnavailable(me, kind, opts);
@@ -186,35 +195,43 @@ export class Router {
 
   /**
    * A step went to Modal (`modalJobId`) after an in-house POST with the same key got no
-   * answer. Re-POST the key to in-house until it answers: a job back is a second copy
-   * nobody polls, so cancel it; 429 means in-house has no job for the key (it checks keys
-   * before capacity).
+   * answer. Look the key up in-house until the answer is final (see the header): a job found
+   * is a copy nobody polls, so cancel it. Never re-POSTs: that could create the very copy
+   * it is looking for, and would be refused (429) whenever in-house is full.
    */
-  private reclaimInhouse(kind: JobCreate["kind"], input: Record<string, unknown>, key: string, modalJobId: string, context?: Record<string, unknown>): void {
+  private reclaimInhouse(kind: JobCreate["kind"], key: string, modalJobId: string, context?: Record<string, unknown>): void {
     const inhouse = this.backends.inhouse;
     const signal = this.closing.signal;
     const fields = { event: "inhouse_unanswered", kind, idempotency_key: key, modal_job_id: modalJobId, ...context };
     this.log.warn(fields, "step placed on Modal after an unanswered in-house submit: making sure in-house runs no copy");
     const started = Date.now();
+    const settleMs = Math.min(this.lateSubmitMs, this.waitBudgetMs);
     const chase = async (): Promise<void> => {
-      for (;;) {
+      for (let lookups = 1; ; lookups++) {
         signal.throwIfAborted();
-        const asked = Date.now();
+        let last: unknown;
         try {
-          const job = await inhouse.submit(kind, input, key);
-          const live = job.status === "queued" || job.status === "running";
-          const cancelled = live ? await inhouse.cancel(job.id) : job;
-          // created_at before this probe: the copy the lost POST created; else the probe's own.
-          const duplicate = Date.parse(job.created_at) < asked;
-          this.log.warn({ ...fields, event: "inhouse_duplicate_cancelled", inhouse_job_id: job.id, status: cancelled.status, duplicate }, "cancelled the in-house copy of a step running on Modal");
-          return;
-        } catch (e) {
-          if (e instanceof CapacityError) {
-            this.log.info({ ...fields, event: "inhouse_no_duplicate" }, "in-house holds no job for the key");
+          const job = await inhouse.findByIdempotencyKey(key, kind);
+          if (job) {
+            const live = job.status === "queued" || job.status === "running";
+            const after = live ? await inhouse.cancel(job.id) : job;
+            this.log.warn(
+              { ...fields, event: "inhouse_duplicate_cancelled", inhouse_job_id: job.id, found_status: job.status, status: after.status, lookups },
+              live ? "cancelled the in-house copy of a step running on Modal" : "the in-house copy of a step running on Modal had already ended",
+            );
             return;
           }
-          if (!(isTransient(e) || isBrokenCircuit(e))) throw e;
-          if (Date.now() - started > this.waitBudgetMs) throw e;
+          if (Date.now() - started >= settleMs) {
+            this.log.info({ ...fields, event: "inhouse_no_duplicate", lookups }, "in-house holds no job for the key");
+            return;
+          }
+          last = null; // not found, but the unanswered POST may still arrive: look again
+        } catch (e) {
+          if (!(isSubmissionInProgress(e) || isTransient(e) || isBrokenCircuit(e))) throw e;
+          last = e; // in-house is still handling a POST with the key, or cannot be reached yet
+        }
+        if (Date.now() - started > this.waitBudgetMs) {
+          throw last ?? new Error("in-house key lookup unresolved within the wait budget");
         }
         await this.sleep(this.maxWaitMs, signal);
       }

@@ -1,19 +1,26 @@
 /**
  * A scripted compute plane behind `ComputeClient`'s `fetch` seam, for worker lifecycle
  * cases a real server cannot be made to hit on cue (a job that stays running, a claim
- * caught mid-flight). It speaks the same job JSON as the real one and records every call.
+ * caught mid-flight). It speaks the same job JSON as the real one and records every call
+ * (with the status it answered). Like the real one, the key lookup
+ * (`GET /v1/jobs?idempotency_key=&kind=`) answers `404 submission_in_progress` while a POST
+ * with the key is being handled: `hold` keeps a POST there until the promise it returns settles.
  */
 import { ComputeClient } from "../../src/client/modal-client.ts";
 import { log } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 
 export type Script = (kind: string, input: unknown) => { status: string; error?: unknown; result?: unknown };
+export interface ScriptedCall { method: string; path: string; query: string; status?: number; code?: string | undefined }
 export interface ScriptedJob { id: string; kind: string; status: string; error?: unknown; result?: unknown; key: string }
 
 export class ScriptedCompute {
   readonly jobs = new Map<string, ScriptedJob>();
-  readonly calls: Array<{ method: string; path: string }> = [];
+  readonly calls: ScriptedCall[] = [];
+  /** When set, a POST that would create a job waits for the returned promise first (the server is still on it). */
+  hold: ((key: string) => Promise<void>) | null = null;
   private readonly byKey = new Map<string, string>();
+  private readonly handling = new Map<string, number>();
   private n = 0;
 
   constructor(readonly name: "inhouse" | "modal", private readonly onSubmit: Script) {}
@@ -21,20 +28,42 @@ export class ScriptedCompute {
   readonly fetch = async (url: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const u = new URL(String(url));
     const method = init.method ?? "GET";
-    this.calls.push({ method, path: u.pathname });
-    const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+    const call: ScriptedCall = { method, path: u.pathname, query: u.search };
+    this.calls.push(call);
+    const json = (status: number, body: unknown) => {
+      call.status = status;
+      call.code = (body as { error?: { code?: string } })?.error?.code;
+      return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+    };
+    const notFound = (code: string, message: string, retryable = false) => json(404, { error: { code, message, retryable } });
     if (method === "POST" && u.pathname === "/v1/jobs") {
       const body = JSON.parse(String(init.body)) as { kind: string; input: unknown; idempotency_key: string };
-      const existing = this.byKey.get(body.idempotency_key);
-      if (existing) return json(202, this.view(this.jobs.get(existing)!));
-      const job: ScriptedJob = { id: `${this.name}-${++this.n}`, kind: body.kind, key: body.idempotency_key, ...this.onSubmit(body.kind, body.input) };
-      this.jobs.set(job.id, job);
-      this.byKey.set(job.key, job.id);
-      return json(202, this.view(job));
+      const key = body.idempotency_key;
+      this.handling.set(key, (this.handling.get(key) ?? 0) + 1);
+      try {
+        if (this.hold && !this.byKey.has(key)) await this.hold(key);
+        const existing = this.byKey.get(key);
+        if (existing) return json(202, this.view(this.jobs.get(existing)!));
+        const job: ScriptedJob = { id: `${this.name}-${++this.n}`, kind: body.kind, key, ...this.onSubmit(body.kind, body.input) };
+        this.jobs.set(job.id, job);
+        this.byKey.set(job.key, job.id);
+        return json(202, this.view(job));
+      } finally {
+        this.handling.set(key, this.handling.get(key)! - 1);
+      }
+    }
+    if (method === "GET" && u.pathname === "/v1/jobs") {
+      const key = u.searchParams.get("idempotency_key") ?? "";
+      const kind = u.searchParams.get("kind");
+      const id = this.byKey.get(key);
+      const found = id ? this.jobs.get(id) : undefined;
+      if (found && (!kind || found.kind === kind)) return json(200, this.view(found));
+      if (!found && (this.handling.get(key) ?? 0) > 0) return notFound("submission_in_progress", `key ${key}: a submission is in progress`, true);
+      return notFound("not_found", `no job with idempotency key ${key}`);
     }
     const m = /^\/v1\/jobs\/(.+)$/.exec(u.pathname);
     const job = m ? this.jobs.get(decodeURIComponent(m[1]!)) : undefined;
-    if (!job) return json(404, { error: { code: "not_found", message: u.pathname, retryable: false } });
+    if (!job) return notFound("not_found", u.pathname);
     if (method === "DELETE" && !["succeeded", "failed", "cancelled"].includes(job.status)) job.status = "cancelled";
     return json(200, this.view(job));
   };
