@@ -9,6 +9,17 @@ to its fixed name. A hit is only a hit when the image it points to still exists
 (retention may have removed it). Cache trouble never fails a generation: a broken
 index is a miss, a failed write is logged.
 
+A hit restarts the image's retention clock (`ArtifactStore.touch`), and the pointer's.
+Retention (`canvascast artifacts cleanup`, ARTIFACT_RETENTION_DAYS) counts from an
+artifact's last write; without the touch, a job served a week-old cached image could
+see it deleted by the next cleanup while the job, or the render using it, still needs
+it. The other option, skipping entries close to the retention and generating again,
+would charge the API again for a picture we hold, once a retention period per prompt;
+users expect a hit to be free and its image to live as long as a fresh one. Touching is
+cheap: an mtime update locally; on Supabase one `info` request, plus a re-upload of the
+same bytes at most once an hour per object (Storage has no other way to move an
+object's age; see `SupabaseStore.touch`).
+
 Placeholders never go through here.
 """
 
@@ -71,15 +82,28 @@ class ImageCache:
             if entry.get("v") != VERSION or entry.get("key") != key:
                 return None
             ref = ArtifactRef.model_validate(entry["artifact"])
-            if not self.store.exists(ref.key):
+            hit = CachedImage(ref, entry["model"], int(entry["width"]), int(entry["height"]))
+            if not self._refresh(ref.key):  # removed by retention: generate again
                 return None
-            return CachedImage(ref, entry["model"], int(entry["width"]), int(entry["height"]))
         except (ValueError, KeyError, TypeError, ValidationError, OSError) as e:
             log.warning("image cache entry unreadable; treating as a miss", extra={"cache_key": key, "error": str(e)})
             return None
         except Exception as e:  # storage outage: a miss, never a failure
             log.warning("image cache lookup failed", extra={"cache_key": key, "error": repr(e)})
             return None
+        try:  # the pointer too (renders/ is only cleaned with --include-renders); failing this is no miss
+            self._refresh(pointer_key(key))
+        except Exception as e:
+            log.warning("image cache pointer refresh failed", extra={"cache_key": key, "error": repr(e)})
+        return hit
+
+    def _refresh(self, key: str) -> bool:
+        """Restart `key`'s retention clock; False when it is gone. A store without `touch`
+        (a test double) can only say whether it exists."""
+        touch = getattr(self.store, "touch", None)
+        if touch is None:
+            return self.store.exists(key)
+        return bool(touch(key))
 
     def put(self, key: str, image: CachedImage) -> None:
         entry = {

@@ -10,7 +10,10 @@ render:
 - the palette from the style (or one derived from the art style's name);
 - the prompt itself, legible: white bold text on an opaque dark panel, wrapped and
   shrunk to fit, ellipsised only as a last resort; placed where a render's captions and
-  Ken Burns crop leave it visible.
+  Ken Burns crop leave it visible; in any script: each character is drawn by the first
+  font that has a glyph for it (DejaVu Sans for Latin, Greek, Cyrillic; a CJK font for
+  Chinese, Japanese and Korean), and text no installed font covers becomes a visible
+  "[…]" instead of tofu boxes.
 
 Placeholders are never cached; a result containing one is `degraded`.
 """
@@ -20,10 +23,11 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import io
+import logging
 import random
 import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -38,8 +42,24 @@ SIZES: dict[str, tuple[int, int]] = {
     "4:3": (1024, 768),
     "3:4": (768, 1024),
 }
-# Debian's fonts-dejavu-core (in the Makefile's APT_PKGS); Pillow's own font if it is missing.
+# Fonts, in order of preference per character. DejaVu Sans: Debian's fonts-dejavu-core;
+# Pillow's own font if it is missing. CJK: Debian's fonts-wqy-microhei (WenQuanYi Micro
+# Hei, ~5 MB: Chinese, Japanese kana, Hangul); both are in the Makefile's APT_PKGS, the
+# Modal cpu_image and docker-compose's image, so placeholders are the same bytes everywhere.
+# fonts-noto-cjk would do too (it is read if present) but is ~90 MB: too much for a stand-in.
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+CJK_FONTS = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),  # fonts-wqy-microhei
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),  # fonts-wqy-zenhei
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),  # fonts-noto-cjk
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),  # fonts-droid-fallback
+)
+CJK_PACKAGE = "fonts-wqy-microhei"
+MISSING_MARK = "[…]"  # stands for a run of characters no installed font can draw
+DEFAULT_FONT = "pillow-default"
+_NOTDEF_PROBE = "\U0010FFFD"  # a private-use code point no font maps: its rendering is .notdef's
+_PROBE_SIZE = 24
+log = logging.getLogger(__name__)
 TEXT_COLOUR = (255, 255, 255)
 LAYOUTS = ("orbs", "bands", "peaks", "grid")
 _LOCK = threading.Lock()
@@ -82,7 +102,7 @@ def _render(prompt: str, style: ImageStyle) -> Placeholder:
     pad = layout.font_size
     y = layout.box[1] + pad
     for line in layout.lines:
-        draw.text((layout.box[0] + pad, y), line, font=font, fill=TEXT_COLOUR)
+        font.draw(draw, (layout.box[0] + pad, y), line, TEXT_COLOUR)
         y += _line_height(layout.font_size)
     _badge(draw, width, height, f"PLACEHOLDER · {style.art_style}"[:80])
 
@@ -214,8 +234,8 @@ def layout_text(prompt: str, width: int, height: int) -> TextLayout:
     margin = round(width * SAFE_INSET)
     panel_w = width - 2 * margin
     max_panel_h = round(height * 0.45)
-    words = " ".join(prompt.split())[:4000].split(" ")
-    largest, smallest = max(18, round(short / 16)), max(14, round(short / 40))
+    words = _font(largest_size(width, height), bold=True).visible(" ".join(prompt.split())[:4000]).split(" ")
+    largest, smallest = largest_size(width, height), max(14, round(short / 40))
 
     def fitting(size: int) -> list[str] | None:
         lines = _wrap(words, _font(size, bold=True), panel_w - 2 * size)
@@ -243,13 +263,17 @@ def layout_text(prompt: str, width: int, height: int) -> TextLayout:
     return _panel(kept, size, width, height, margin, truncated=True)
 
 
+def largest_size(width: int, height: int) -> int:
+    return max(18, round(min(width, height) / 16))
+
+
 def _panel(lines: list[str], size: int, width: int, height: int, margin: int, truncated: bool) -> TextLayout:
     panel_h = len(lines) * _line_height(size) + 2 * size
     top = round(height * PANEL_TOP)
     return TextLayout(lines, size, (margin, top, width - margin, top + panel_h), truncated)
 
 
-def _wrap(words: list[str], font: ImageFont.FreeTypeFont, max_w: float) -> list[str]:
+def _wrap(words: list[str], font: "FontSet", max_w: float) -> list[str]:
     lines: list[str] = []
     current = ""
     for word in words:
@@ -260,12 +284,8 @@ def _wrap(words: list[str], font: ImageFont.FreeTypeFont, max_w: float) -> list[
         if current:
             lines.append(current)
         current = word
-        while font.getlength(current) > max_w:  # one very long word: hard-break it
-            lo, hi = 1, len(current)  # longest prefix that fits
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                lo, hi = (mid, hi) if font.getlength(current[:mid]) <= max_w else (lo, mid - 1)
-            cut = lo
+        # one very long word (or a CJK sentence, which has no spaces): hard-break it
+        while (cut := font.fit(current, max_w)) < len(current):
             lines.append(current[:cut])
             current = current[cut:]
     if current:
@@ -280,18 +300,160 @@ def _line_height(size: int) -> int:
 def _badge(draw: ImageDraw.ImageDraw, width: int, height: int, text: str) -> None:
     size = max(12, round(min(width, height) / 36))
     font = _font(size, bold=True)
+    text = font.visible(text)
     m = round(min(width, height) * SAFE_INSET)
     room = width - 2 * m - size  # the badge stays inside the frame, portrait ones too
     while font.getlength(text) > room and len(text) > 1:
         text = text[:-2].rstrip() + "…"
     tw = font.getlength(text)
     draw.rounded_rectangle((m, m, m + tw + size, m + round(size * 1.7)), radius=size // 2, fill=(0, 0, 0))
-    draw.text((m + size // 2, m + round(size * 0.3)), text, font=font, fill=(255, 214, 10))
+    font.draw(draw, (m + size // 2, m + round(size * 0.3)), text, (255, 214, 10))
+
+
+# ## Fonts
+
+
+def cjk_font_path() -> Path | None:
+    """The first installed CJK font, or None (then CJK text is shown as MISSING_MARK)."""
+    return next((p for p in CJK_FONTS if p.is_file()), None)
+
+
+@dataclass(frozen=True)
+class FontSet:
+    """Fonts in order of preference; each character is drawn by the first that has its glyph.
+
+    Coverage is decided per character (a glyph differs from the font's .notdef), so a
+    mixed prompt takes its Latin from DejaVu and its CJK from the CJK font, baselines
+    aligned. `visible()` must be applied first: it replaces what no font covers."""
+
+    sources: tuple[str, ...]  # font file paths, or DEFAULT_FONT
+    size: int
+
+    @property
+    def faces(self) -> tuple[ImageFont.FreeTypeFont, ...]:
+        # The fallbacks (CJK) need no shaping, and raqm costs ~160 us a call on the 5 MB
+        # WQY face; the first font keeps it (Arabic, Indic scripts in DejaVu are shaped).
+        return tuple(_face(src, self.size, shaped=i == 0) for i, src in enumerate(self.sources))
+
+    def face_index(self, ch: str) -> int | None:
+        """Which font draws `ch`: whitespace always the first; None when no font has it."""
+        if ch.isspace():
+            return 0
+        return next((i for i, src in enumerate(self.sources) if covers(src, ch)), None)
+
+    def visible(self, text: str) -> str:
+        """`text` with each run of characters no font can draw (spaces between them included)
+        replaced by one MISSING_MARK."""
+        out: list[str] = []
+        dropped = False
+        for ch in text:
+            if self.face_index(ch) is not None:
+                out.append(ch)
+                continue
+            dropped = True
+            while out and out[-1].isspace() and len(out) > 1 and out[-2] == MISSING_MARK:
+                out.pop()  # "[…] […]" -> "[…]"
+            if not (out and out[-1] == MISSING_MARK):
+                out.append(MISSING_MARK)
+        if dropped:
+            _warn_missing(self.sources)
+        return "".join(out)
+
+    def runs(self, text: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+        """`text` split into (segment, font) runs; characters no font has go to the first."""
+        faces = self.faces
+        runs: list[tuple[str, ImageFont.FreeTypeFont]] = []
+        current, current_i = "", 0
+        for ch in text:
+            i = self.face_index(ch)
+            i = current_i if i is None or (ch.isspace() and current) else i
+            if current and i != current_i:
+                runs.append((current, faces[current_i]))
+                current = ""
+            current, current_i = current + ch, i
+        if current:
+            runs.append((current, faces[current_i]))
+        return runs
+
+    def getlength(self, text: str) -> float:
+        if len(self.sources) == 1 or all(covers(self.sources[0], ch) for ch in set(text)):
+            return self.faces[0].getlength(text)  # one font (Latin): no runs
+        return sum(face.getlength(seg) for seg, face in self.runs(text))
+
+    def fit(self, text: str, max_w: float) -> int:
+        """The length of the longest prefix of `text` at most `max_w` wide (at least 1).
+        Linear in the prefix: per-character advances, then settled with exact measures."""
+        n, width = 0, 0.0
+        for ch in text:
+            width += _advance(self, ch)
+            if width > max_w:
+                break
+            n += 1
+        while n > 1 and self.getlength(text[:n]) > max_w:  # kerning and shaping: the sum is close, not exact
+            n -= 1
+        while n < len(text) and self.getlength(text[:n + 1]) <= max_w:
+            n += 1
+        return max(1, n)
+
+    def draw(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fill: tuple[int, int, int]) -> None:
+        """Draw `text` with its top at y (the first font's ascender), every run on one baseline."""
+        x, y = xy
+        baseline = y + self.faces[0].getmetrics()[0]
+        for seg, face in self.runs(text):
+            draw.text((x, baseline), seg, font=face, fill=fill, anchor="ls")
+            x += face.getlength(seg)
 
 
 @cache
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+def _font(size: int, bold: bool = False) -> FontSet:
     path = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
-    if path.exists():
-        return ImageFont.truetype(str(path), size)
-    return ImageFont.load_default(size)  # type: ignore[return-value]
+    sources = [str(path) if path.exists() else DEFAULT_FONT]
+    cjk = cjk_font_path()
+    if cjk is not None:
+        sources.append(str(cjk))
+    return FontSet(tuple(sources), size)
+
+
+@lru_cache(maxsize=65536)
+def _advance(fonts: FontSet, ch: str) -> float:
+    return fonts.getlength(ch)
+
+
+@cache
+def _face(source: str, size: int, shaped: bool = True) -> ImageFont.FreeTypeFont:
+    if source == DEFAULT_FONT:
+        return ImageFont.load_default(size)  # type: ignore[return-value]
+    return ImageFont.truetype(source, size, layout_engine=None if shaped else ImageFont.Layout.BASIC)
+
+
+@cache
+def _probe_face(source: str) -> ImageFont.FreeTypeFont:
+    """`source` small and without shaping (raqm): only glyph lookup matters, and it is fast."""
+    if source == DEFAULT_FONT:
+        return ImageFont.load_default(_PROBE_SIZE)  # type: ignore[return-value]
+    return ImageFont.truetype(source, _PROBE_SIZE, layout_engine=ImageFont.Layout.BASIC)
+
+
+def _glyph(source: str, ch: str) -> tuple:
+    face = _probe_face(source)
+    mask = face.getmask(ch, mode="L")
+    return face.getlength(ch), mask.size, bytes(mask)
+
+
+@cache
+def _notdef(source: str) -> tuple:
+    return _glyph(source, _NOTDEF_PROBE)
+
+
+@lru_cache(maxsize=65536)
+def covers(source: str, ch: str) -> bool:
+    """Whether the font at `source` has a glyph for `ch` (it does not draw its .notdef)."""
+    return _glyph(source, ch) != _notdef(source)
+
+
+@cache
+def _warn_missing(sources: tuple[str, ...]) -> None:
+    """Once per font set: the dev sees why the placeholder says […]."""
+    hint = "" if len(sources) > 1 else f" (no CJK font: install {CJK_PACKAGE})"
+    log.warning(f"placeholder text has characters no installed font can draw; shown as {MISSING_MARK}{hint}",
+                extra={"fonts": list(sources)})

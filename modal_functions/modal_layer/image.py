@@ -62,7 +62,7 @@ def _with_source(image: modal.Image) -> modal.Image:
 
 cpu_image = _with_source(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
-    .apt_install("fonts-dejavu-core")  # the placeholder's font: same bytes as in-house
+    .apt_install("fonts-dejavu-core", "fonts-wqy-microhei")  # the placeholder's fonts (Latin, CJK): same bytes as in-house
     .pip_install(*BASE_PACKAGES, *IMAGES_PACKAGES)
     .env({"CANVASCAST_ENV": "production", "COMPUTE_BACKEND": "modal", "ARTIFACT_STORE": "supabase"})
 )

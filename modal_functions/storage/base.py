@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..contract.jobs import ArtifactRef
+from ..errors import BAD_REQUEST, STORAGE_UNAVAILABLE, CapabilityError
 
 
 class ArtifactStore(Protocol):
@@ -24,7 +25,16 @@ class ArtifactStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def signed_url(self, key: str, expires_in: int = 3600) -> str: ...
+    def signed_url(self, key: str, expires_in: int = 3600) -> str:
+        """A read URL for a stored key; `expires_in` in 1..signing.MAX_EXPIRES_IN (`bad_request`
+        otherwise), a missing key is `artifact_not_found`."""
+        ...
+
+    def touch(self, key: str) -> bool:
+        """Restart `key`'s retention clock (cleanup counts from the last write or touch);
+        False when it is not stored. Both stores have it; a store without it cannot refresh
+        ages (the image cache then only checks `exists`)."""
+        ...
 
     def publish(self, key: str, owner: str, id: str) -> ArtifactRef:
         """Server-side copy of `key` to `renders/<owner>/<id>.<ext>`."""
@@ -33,3 +43,18 @@ class ArtifactStore(Protocol):
     def cleanup(self, older_than_seconds: float) -> int:
         """Remove artifacts older than the retention; returns how many."""
         ...
+
+
+# Errors about files the caller handed us. Their messages never carry the path: it may be
+# a spool or scratch file of ours (an upload, a job's workdir), and the caller knows its own path.
+
+
+def unreadable_source(e: OSError) -> CapabilityError:
+    """`put_file` could not read its file."""
+    return CapabilityError(BAD_REQUEST, f"cannot read the file to store: {e.strerror or type(e).__name__}", http_status=400)
+
+
+def copy_failed(key: str, e: OSError) -> CapabilityError:
+    """`get_to_file` could not write the caller's copy (full disk, no permission)."""
+    return CapabilityError(STORAGE_UNAVAILABLE, f"could not write a local copy of {key}: {e.strerror or type(e).__name__}",
+                           retryable=True, http_status=503)

@@ -8,7 +8,11 @@ resolved path is checked to stay under the root.
 Writes are atomic (a temp file in `<root>/.tmp`, then `os.replace`), so a reader
 never sees half a file and a crash leaves at most a stale temp file that `cleanup`
 removes. Reads go through HMAC-signed, expiring URLs served by the compute plane
-(`signing.py`, `api/routers/artifacts.py`).
+(`signing.py`, `api/routers/artifacts.py`); like Supabase, signing a URL for a key that
+is not stored is `artifact_not_found`.
+
+Error messages name the key (or nothing), never a temp file or the caller's scratch
+path: they reach HTTP bodies and CLI lines, and the caller knows which file it gave.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import os
 import secrets
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from ..contract.jobs import ArtifactRef
-from ..errors import ARTIFACT_NOT_FOUND, BAD_REQUEST, INVALID_KEY, STORAGE_UNAVAILABLE, CapabilityError
+from ..errors import ARTIFACT_NOT_FOUND, INVALID_KEY, STORAGE_UNAVAILABLE, CapabilityError
 from ..logs import get_logger
+from .base import copy_failed, unreadable_source
 from .keys import (
     ARTIFACTS_PREFIX,
     RENDERS_PREFIX,
@@ -35,9 +40,8 @@ from .keys import (
     parse_key,
     published_key,
     sha256_bytes,
-    sha256_file,
 )
-from .signing import UrlSigner
+from .signing import UrlSigner, check_expires_in
 
 log = get_logger(__name__)
 
@@ -84,8 +88,9 @@ class LocalStore:
         return path
 
     @contextmanager
-    def _temp(self, directory: Path | None = None) -> Iterator[tuple[BinaryIO, Path]]:
-        """An open temp file that is removed unless the caller renamed it away."""
+    def _temp(self, directory: Path | None = None, *, what: str = "local store write failed") -> Iterator[tuple[BinaryIO, Path]]:
+        """An open temp file that is removed unless the caller renamed it away.
+        An OSError inside becomes `storage_unavailable` saying `what` (never the temp path)."""
         directory = directory or self.root / TMP_DIR
         tmp = directory / f".{secrets.token_hex(8)}.part"
         try:
@@ -93,9 +98,10 @@ class LocalStore:
             with open(tmp, "xb") as f:
                 yield f, tmp
         except OSError as e:
-            raise unavailable(f"local store write failed: {e.strerror or e}") from e
+            raise unavailable(f"{what}: {e.strerror or type(e).__name__}") from e
         finally:
-            tmp.unlink(missing_ok=True)
+            with suppress(OSError):  # e.g. `directory` is not one: nothing was written
+                tmp.unlink(missing_ok=True)
 
     def _commit(self, tmp: Path, key: str) -> None:
         dest = self.path_for(key)
@@ -105,17 +111,22 @@ class LocalStore:
             now = self.clock()
             os.utime(dest, (now, now))
         except OSError as e:
-            raise unavailable(f"local store write failed: {e.strerror or e}") from e
+            raise unavailable(f"local store write failed: {e.strerror or type(e).__name__}") from e
 
-    def _touch_existing(self, key: str) -> bool:
-        """Same bytes already stored: refresh its age (retention counts from the last put)."""
+    def touch(self, key: str) -> bool:
+        """Restart `key`'s retention clock (its mtime := now); False when it is not stored.
+
+        Retention counts from the last write or touch: a put of the same bytes and an
+        image-cache hit both touch, so an artifact still in use is not cleaned up."""
         path = self.path_for(key)
         try:
             now = self.clock()
             os.utime(path, (now, now))
-            return True
+            return path.is_file()
         except FileNotFoundError:
             return False
+        except OSError as e:
+            raise unavailable(f"touch {key}: {e.strerror or type(e).__name__}") from e
 
     def _ref(self, key: str, sha256: str, size: int, content_type: str | None = None) -> ArtifactRef:
         return ArtifactRef(key=key, sha256=sha256, size=size, content_type=content_type or content_type_for(parse_key(key).ext))
@@ -125,7 +136,7 @@ class LocalStore:
     def put_bytes(self, data: bytes, ext: str, content_type: str | None = None) -> ArtifactRef:
         digest = sha256_bytes(data)
         key = artifact_key(digest, ext)
-        if not self._touch_existing(key):
+        if not self.touch(key):
             with self._temp() as (f, tmp):
                 f.write(data)
                 f.close()
@@ -133,12 +144,21 @@ class LocalStore:
         return self._ref(key, digest, len(data), content_type)
 
     def put_file(self, path: Path, ext: str, content_type: str | None = None) -> ArtifactRef:
+        normalize_ext(ext)  # a bad ext is refused before any reading
         try:
             src = open(path, "rb")
-        except FileNotFoundError as e:
-            raise CapabilityError(BAD_REQUEST, f"no such file: {path}", http_status=400) from e
+        except OSError as e:
+            raise unreadable_source(e) from e
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while block := src.read(_CHUNK):
+                    yield block
+            except OSError as e:  # a directory, an I/O error: the source, not the store
+                raise unreadable_source(e) from e
+
         with src:
-            return self.put_stream(iter(lambda: src.read(_CHUNK), b""), ext, content_type)
+            return self.put_stream(chunks(), ext, content_type)
 
     def put_stream(self, chunks: Iterable[bytes], ext: str, content_type: str | None = None) -> ArtifactRef:
         """Store an iterable of byte chunks, hashing as it writes (one pass, constant memory)."""
@@ -152,7 +172,7 @@ class LocalStore:
                 size += len(block)
             out.close()
             key = artifact_key(h.hexdigest(), ext)
-            if not self._touch_existing(key):
+            if not self.touch(key):
                 self._commit(tmp, key)
         return self._ref(key, h.hexdigest(), size, content_type)
 
@@ -161,16 +181,21 @@ class LocalStore:
         parsed = parse_key(key)
         dest_key = published_key(owner, id, parsed.ext)
         src = self.local_path(key)
-        with self._temp() as (out, tmp):
-            with open(src, "rb") as f:
-                shutil.copyfileobj(f, out, _CHUNK)
+        h, size = hashlib.sha256(), 0
+        try:
+            f = open(src, "rb")
+        except FileNotFoundError as e:  # removed by cleanup between the check and the open
+            raise not_found(key) from e
+        except OSError as e:
+            raise unavailable(f"publish {key}: {e.strerror or type(e).__name__}") from e
+        with f, self._temp(what=f"publish {key}") as (out, tmp):
+            while block := f.read(_CHUNK):  # hashed and sized as copied: no second read, no stat race
+                h.update(block)
+                out.write(block)
+                size += len(block)
             out.close()
             self._commit(tmp, dest_key)
-        if parsed.sha256:
-            digest, size = parsed.sha256, src.stat().st_size
-        else:
-            digest, size = sha256_file(self.path_for(dest_key))
-        return self._ref(dest_key, digest, size)
+        return self._ref(dest_key, parsed.sha256 or h.hexdigest(), size)
 
     # ## Reads
 
@@ -183,13 +208,17 @@ class LocalStore:
         except (FileNotFoundError, IsADirectoryError) as e:
             raise not_found(key) from e
         except OSError as e:
-            raise unavailable(f"local store read failed: {e.strerror or e}") from e
+            raise unavailable(f"local store read failed for {key}: {e.strerror or type(e).__name__}") from e
 
     def get_to_file(self, key: str, dest: Path) -> Path:
+        """Copy `key` to `dest` (atomically). Failures name the key, not `dest` or a temp file."""
         src = self.local_path(key)
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with self._temp(dest.parent) as (out, tmp):
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise copy_failed(key, e) from e
+        with self._temp(dest.parent, what=f"could not write a local copy of {key}") as (out, tmp):
             try:
                 with open(src, "rb") as f:
                     shutil.copyfileobj(f, out, _CHUNK)
@@ -200,6 +229,9 @@ class LocalStore:
         return dest
 
     def signed_url(self, key: str, expires_in: int = 3600) -> str:
+        """A signed read URL for a stored key (`artifact_not_found` otherwise, as with Supabase)."""
+        check_expires_in(expires_in)
+        self.local_path(key)
         return self.signer.url(key, expires_in)
 
     # ## Retention

@@ -16,6 +16,10 @@ Verification checks the signature first (constant time), then the expiry, so a
 tampered `exp` is `bad_signature` and a genuine but old URL is `signature_expired`;
 both are 403. The clock is injectable so tests never wait.
 
+A URL lives from 1 second to MAX_EXPIRES_IN (7 days, the API's `expires_in` limit too):
+`check_expires_in` refuses anything else with `bad_request` before a URL is minted, so
+no caller gets a URL that is already dead, or one whose `exp` the verifier would refuse.
+
 The secret comes from ARTIFACT_SIGNING_SECRET; locally, when unset, a random secret
 is created once in the data dir (`signing-secret`, mode 0600) so restarts keep URLs valid.
 """
@@ -31,12 +35,22 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import BAD_SIGNATURE, SIGNATURE_EXPIRED, CapabilityError
+from ..errors import BAD_REQUEST, BAD_SIGNATURE, SIGNATURE_EXPIRED, CapabilityError
 from .keys import parse_key
 
 SECRET_FILE = "signing-secret"
 _EXP_RE = re.compile(r"[0-9]{1,12}")
 _SIG_RE = re.compile(r"[0-9a-f]{64}")
+MAX_EXPIRES_IN = 7 * 24 * 3600  # seconds; the longest-lived URL any store hands out
+
+
+def check_expires_in(expires_in: object) -> int:
+    """`expires_in` as whole seconds in 1..MAX_EXPIRES_IN, or `bad_request` (400)."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not 1 <= expires_in <= MAX_EXPIRES_IN:
+        raise CapabilityError(
+            BAD_REQUEST, f"expires_in must be a whole number of seconds from 1 to {MAX_EXPIRES_IN} (7 days), not {expires_in!r}",
+            http_status=400)
+    return expires_in
 
 
 def canonical_string(key: str, exp: int) -> str:
@@ -66,7 +80,7 @@ class UrlSigner:
 
     def url(self, key: str, expires_in: int = 3600) -> str:
         parse_key(key)
-        exp = int(self.clock()) + int(expires_in)
+        exp = int(self.clock()) + check_expires_in(expires_in)
         return signed_url(self.base_url, self._secret, key, exp)
 
     def url_at(self, key: str, exp: int) -> str:

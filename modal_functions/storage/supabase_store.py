@@ -16,7 +16,14 @@ Real Storage behaviour this layer handles (the test fake reproduces it):
   (Storage stores text/plain otherwise);
 - signed URLs (`create_signed_url`) expire with 400 InvalidJWT;
 - publishing is a server-side copy (`POST /object/copy` with `destinationBucket`);
-- `list` is one folder level at a time, so cleanup walks `sha256/<aa>/` folders.
+- `list` is one folder level at a time, so cleanup walks `sha256/<aa>/` folders;
+- an object's age (what cleanup compares) is its `updated_at`, which only a write moves:
+  Storage has no "touch" and no metadata-only update, and a copy onto the same key is
+  not an upsert. So `touch` re-uploads the same bytes (upsert), and only when the object
+  is older than TOUCH_AFTER_S: an image-cache hit costs one `info` request, and at most
+  one download + upload per object per hour.
+
+Error messages name keys, never the caller's scratch paths or our temp files.
 
 Connection refused, DNS failures and timeouts are `storage_unavailable` (503, retryable).
 """
@@ -26,7 +33,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -35,9 +42,11 @@ import httpx
 from storage3.exceptions import StorageApiError
 
 from ..contract.jobs import ArtifactRef
-from ..errors import ARTIFACT_NOT_FOUND, BAD_REQUEST, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
+from ..errors import ARTIFACT_NOT_FOUND, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
 from ..logs import get_logger
-from .keys import ARTIFACTS_PREFIX, artifact_key, content_type_for, parse_key, published_key, sha256_bytes, sha256_file
+from .base import copy_failed, unreadable_source
+from .keys import ARTIFACTS_PREFIX, artifact_key, content_type_for, normalize_ext, parse_key, published_key, sha256_bytes, sha256_file
+from .signing import check_expires_in
 
 if TYPE_CHECKING:
     from supabase import Client
@@ -49,6 +58,7 @@ log = get_logger(__name__)
 IMMUTABLE_CACHE = "31536000"  # content-addressed objects never change
 LIST_PAGE = 1000
 REMOVE_BATCH = 100
+TOUCH_AFTER_S = 3600.0  # `touch` leaves younger objects alone: each hit never costs a re-upload
 
 
 def _status(exc: StorageApiError) -> int:
@@ -128,14 +138,46 @@ class SupabaseStore:
         return ArtifactRef(key=key, sha256=digest, size=len(data), content_type=ctype)
 
     def put_file(self, path: Path, ext: str, content_type: str | None = None) -> ArtifactRef:
+        normalize_ext(ext)  # a bad ext is refused before any reading
         try:
             digest, size = sha256_file(Path(path))
-        except FileNotFoundError as e:
-            raise CapabilityError(BAD_REQUEST, f"no such file: {path}", http_status=400) from e
-        key = artifact_key(digest, ext)
-        ctype = content_type or content_type_for(parse_key(key).ext)
-        self._upload(key, Path(path), ctype)
+            key = artifact_key(digest, ext)
+            ctype = content_type or content_type_for(parse_key(key).ext)
+            self._upload(key, Path(path), ctype)
+        except OSError as e:  # the source file (supabase-py opens it too): never name it, it may be a spool file
+            raise unreadable_source(e) from e
         return ArtifactRef(key=key, sha256=digest, size=size, content_type=ctype)
+
+    def touch(self, key: str) -> bool:
+        """Restart `key`'s retention clock; False when it is not stored.
+
+        Cleanup ages objects by `updated_at`, which only an upload moves, so this re-uploads
+        the same bytes (upsert, same content type) when the object is older than
+        TOUCH_AFTER_S; a younger one is left alone (one `info` request). After a touch the
+        object has at least the retention minus an hour to live."""
+        bucket, path = self._bucket(key)
+        try:
+            with storage_errors(f"touch {key}"):
+                info = bucket.info(path)
+        except CapabilityError as e:
+            if e.code == ARTIFACT_NOT_FOUND:
+                return False
+            raise
+        written = _timestamp(info.get("updated_at") or info.get("last_modified") or info.get("created_at"))
+        if written is not None and self.clock() - written < TOUCH_AFTER_S:
+            return True
+        try:
+            data = self.read_bytes(key)
+        except CapabilityError as e:
+            if e.code == ARTIFACT_NOT_FOUND:  # removed by cleanup meanwhile
+                return False
+            raise
+        parsed = parse_key(key)
+        if parsed.sha256 and sha256_bytes(data) != parsed.sha256:
+            log.warning("artifact bytes do not match their key; not refreshing", extra={"key": key})
+            return False
+        self._upload(key, data, info.get("content_type") or content_type_for(parsed.ext))
+        return True
 
     def publish(self, key: str, owner: str, id: str) -> ArtifactRef:
         """Server-side copy to the renders bucket (Storage's copy endpoint; replaces an earlier publish)."""
@@ -178,9 +220,9 @@ class SupabaseStore:
         """Streamed through a short-lived signed URL, so large inputs never sit in memory."""
         url = self.signed_url(key, 300)
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             with storage_errors(f"download {key}"), self._http.stream("GET", url) as resp:
                 if resp.status_code != 200:
                     resp.read()
@@ -189,14 +231,18 @@ class SupabaseStore:
                     for chunk in resp.iter_bytes(1 << 20):
                         out.write(chunk)
             os.replace(tmp, dest)
+        except OSError as e:  # our side of the copy (full disk, no permission): name the key, not the paths
+            raise copy_failed(key, e) from e
         finally:
-            tmp.unlink(missing_ok=True)
+            with suppress(OSError):  # e.g. dest's parent is not a directory: nothing was written
+                tmp.unlink(missing_ok=True)
         return dest
 
     def signed_url(self, key: str, expires_in: int = 3600) -> str:
+        check_expires_in(expires_in)
         bucket, path = self._bucket(key)
         with storage_errors(f"sign {key}"):
-            return bucket.create_signed_url(path, int(expires_in))["signedURL"]
+            return bucket.create_signed_url(path, expires_in)["signedURL"]
 
     # ## Retention
 

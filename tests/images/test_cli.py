@@ -46,3 +46,10 @@ def test_with_the_provider_writes_images_and_fails_only_when_none_made_it(env, f
         assert im.size == (48, 48)  # the fake's 1:1 image
     assert "[safety_block]" in capsys.readouterr().out
     assert main(["images", "-p", "BLOCKED again", "-o", str(tmp_path / "none")]) == 1
+
+
+def test_a_bad_value_is_one_line_with_a_code(env, tmp_path, capsys):
+    status = main(["images", "-p", "a fox", "--palette", "red", "-o", str(tmp_path / "out")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert status == 2 and err == ["canvascast images: error [invalid_value]: style.palette.0: String should match pattern '^#[0-9a-fA-F]{6}$'"]
+    assert not (tmp_path / "out").exists()

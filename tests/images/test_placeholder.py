@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -110,3 +111,73 @@ def test_the_badge_stays_inside_a_portrait_frame(aspect):
     badge_rows = range(m, m + round(size * 1.7))
     right_edge = [im.getpixel((im.width - 1 - dx, y)) for y in badge_rows for dx in range(3)]
     assert (255, 214, 10) not in right_edge and (0, 0, 0) not in right_edge
+
+
+# ## Scripts: per-character fonts, never tofu
+
+from PIL import ImageDraw  # noqa: E402
+
+from modal_functions.images import placeholder  # noqa: E402
+
+CJK = "一只猫在雨中散步 雨の中を歩く猫 비 오는 날의 고양이"
+needs_cjk_font = pytest.mark.skipif(placeholder.cjk_font_path() is None, reason="no CJK font installed (apt-get install fonts-wqy-microhei)")
+
+
+@pytest.fixture
+def fresh_fonts():
+    placeholder._font.cache_clear()
+    yield
+    placeholder._font.cache_clear()
+
+
+def panel_pixels(prompt: str) -> bytes:
+    """The text panel of the placeholder (opaque, so only the text differs between prompts)."""
+    style = ImageStyle(aspect_ratio="16:9", palette=["#204060", "#406080"])
+    layout = layout_text(prompt, 1280, 720)
+    left, top, right, bottom = layout.box
+    inset = layout.font_size  # clear of the rounded corners (the background shows there), not of the text
+    return decode(render_placeholder(prompt, style).data).crop((left + inset, top, right - inset, bottom)).tobytes()
+
+
+def ink(font, text: str) -> bytes:
+    img = Image.new("L", (400, 80))
+    font.draw(ImageDraw.Draw(img), (0, 0), text, 255)
+    return img.tobytes()
+
+
+@needs_cjk_font
+def test_a_cjk_prompt_is_drawn_with_real_glyphs(fresh_fonts):
+    font = _font(40, bold=True)
+    # each of these draws as itself: distinct pictures, none of them the .notdef box
+    tofu = ink(font, "\U0010FFFD")
+    glyphs = {ch: ink(font, ch) for ch in "猫狗雨のを비고"}
+    assert len(set(glyphs.values())) == len(glyphs) and tofu not in glyphs.values()
+    # the whole prompt is kept, and two CJK prompts differ in the rendered panel (tofu would not)
+    assert " ".join(layout_text(CJK, 1280, 720).lines) == CJK
+    assert panel_pixels("一只猫") != panel_pixels("一只狗")
+
+
+@needs_cjk_font
+def test_each_character_takes_the_first_font_that_has_it(fresh_fonts):
+    font = _font(40, bold=True)
+    dejavu, cjk = font.faces
+    assert [(seg, face) for seg, face in font.runs("a cat 猫 in rain 雨")] == [
+        ("a cat ", dejavu), ("猫 ", cjk), ("in rain ", dejavu), ("雨", cjk)]
+    assert Path(dejavu.path).name == "DejaVuSans-Bold.ttf"
+    assert font.getlength("ab猫") == pytest.approx(dejavu.getlength("ab") + cjk.getlength("猫"))
+
+
+def test_without_a_cjk_font_the_text_it_cannot_draw_is_marked_not_tofu(fresh_fonts, monkeypatch, caplog):
+    monkeypatch.setattr(placeholder, "cjk_font_path", lambda: None)
+    layout = layout_text("一只猫 a cat in the rain 🙂 ok", 1280, 720)
+    assert " ".join(layout.lines) == "[…] a cat in the rain […] ok"
+    font = _font(layout.font_size, bold=True)
+    assert len(font.faces) == 1 and all(font.face_index(ch) is not None for ch in " ".join(layout.lines))
+    ph = render_placeholder("一只猫 雨の中 비", ImageStyle(art_style="水彩画"))  # nothing but markers: no crash
+    assert decode(ph.data).size == (1280, 720)
+    assert panel_pixels("一只猫") == panel_pixels("一只狗")  # both "[…]": no per-character boxes
+    assert "fonts-wqy-microhei" in caplog.text
+
+
+def test_emoji_no_font_has_are_marked_too(fresh_fonts):
+    assert layout_text("a party 🎉🎈 tonight", 1280, 720).lines == ["a party […] tonight"]

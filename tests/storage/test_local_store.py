@@ -166,3 +166,79 @@ def test_secret_created_once_under_races(tmp_path: Path):
         secrets = set(pool.map(lambda _: load_or_create_secret(tmp_path / "d"), range(16)))
     assert len(secrets) == 1 and len(secrets.pop()) == 64
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["signing-secret"]
+
+
+# ## Retention of cached images, errors that name no temp files
+
+
+def test_an_image_cache_hit_keeps_the_image_past_the_next_cleanup(store: LocalStore, clock: FakeClock):
+    """A job served a 6-day-old cached image must not lose it to the 7-day cleanup a day later."""
+    from modal_functions.images.cache import CachedImage, ImageCache
+
+    image = store.put_bytes(b"\x89PNG generated once", "png")
+    cache = ImageCache(store)
+    cache.put("c" * 64, CachedImage(image, "gemini-2.5-flash-image", 1024, 576))
+    clock.now += 6 * 86400
+    hit = cache.get("c" * 64)
+    assert hit is not None and hit.artifact.key == image.key
+    clock.now += 2 * 86400  # the job (or its render) still uses the image
+    store.cleanup(7 * 86400, include_renders=True)  # (removes the pointer's staging copy in artifacts/)
+    assert store.exists(image.key)
+    assert cache.get("c" * 64) is not None  # the pointer was refreshed too
+    # without a hit, the same ages are cleaned up
+    clock.now += 8 * 86400
+    assert store.cleanup(7 * 86400, include_renders=True) == 2
+    assert cache.get("c" * 64) is None
+
+
+def test_touch(store: LocalStore, clock: FakeClock):
+    ref = store.put_bytes(b"touched", "png")
+    clock.now += 5 * 86400
+    assert store.touch(ref.key) is True
+    assert store.path_for(ref.key).stat().st_mtime == clock.now
+    assert store.touch("artifacts/sha256/00/" + "0" * 64 + ".png") is False
+
+
+@pytest.mark.parametrize("expires_in", [0, -1, 7 * 86400 + 1, 10**14, 1.5, True])
+def test_signed_url_lifetime_is_checked(store: LocalStore, expires_in):
+    ref = store.put_bytes(b"signed", "png")
+    with pytest.raises(CapabilityError) as e:
+        store.signed_url(ref.key, expires_in)
+    assert (e.value.code, e.value.http_status) == ("bad_request", 400)
+
+
+def test_signing_a_missing_key_is_artifact_not_found(store: LocalStore):
+    with pytest.raises(CapabilityError) as e:
+        store.signed_url("artifacts/sha256/00/" + "0" * 64 + ".png", 60)
+    assert (e.value.code, e.value.http_status) == ("artifact_not_found", 404)
+    ref = store.put_bytes(b"there", "png")
+    assert "sig=" in store.signed_url(ref.key, 7 * 86400)
+
+
+def test_put_file_errors_never_name_the_file(store: LocalStore, tmp_path: Path):
+    """The API hands put_file its spool file: a failure must not put that path in the HTTP body."""
+    spool = tmp_path / "canvascast-spool" / ".upload-0123abcd.part"
+    for path in (spool, tmp_path):  # missing; a directory
+        with pytest.raises(CapabilityError) as e:
+            store.put_file(path, "png")
+        assert (e.value.code, e.value.http_status) == ("bad_request", 400)
+        assert str(tmp_path) not in e.value.message and "cannot read the file to store" in e.value.message
+
+
+def test_get_to_file_errors_name_the_key_not_the_destination(store: LocalStore, tmp_path: Path):
+    ref = store.put_bytes(b"input", "wav")
+    workdir = tmp_path / "canvascast-job-42-abcd"
+    workdir.write_text("a file where the job's folder should be")
+    for dest in (workdir / "input.wav", workdir / "in" / "input.wav"):
+        with pytest.raises(CapabilityError) as e:
+            store.get_to_file(ref.key, dest)
+        assert e.value.code == "storage_unavailable" and ref.key in e.value.message
+        assert str(tmp_path) not in e.value.message
+
+
+def test_publish_reports_size_and_digest_of_what_it_copied(store: LocalStore):
+    ref = store.put_bytes(b"published bytes", "mp4")
+    pub = store.publish(ref.key, "o", "r1")
+    assert (pub.sha256, pub.size) == (ref.sha256, len(b"published bytes"))
+    again = store.publish(pub.key, "o", "r2")  # a renders/ key: no digest in it, hashed while copying
+    assert (again.sha256, again.size) == (ref.sha256, len(b"published bytes"))

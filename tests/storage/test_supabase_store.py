@@ -249,3 +249,70 @@ def test_the_image_cache_round_trips_through_the_renders_bucket(store: SupabaseS
     cache.put("k" * 64, CachedImage(image, "gemini-2.5-flash-image", 1024, 576))
     hit = cache.get("k" * 64)
     assert hit is not None and hit.artifact.key == image.key and (hit.width, hit.height) == (1024, 576)
+
+
+def _uploads(fake) -> int:
+    return sum(1 for m, p in fake.requests if m == "POST" and p.startswith(("/storage/v1/object/artifacts/", "/storage/v1/object/renders/")))
+
+
+def test_an_image_cache_hit_keeps_the_image_past_the_next_cleanup(store: SupabaseStore, fake, clock):
+    """Cleanup ages objects by updated_at: a hit must move it, or a job served a 6-day-old
+    cached image loses it to the next 7-day cleanup."""
+    from modal_functions.images.cache import CachedImage, ImageCache
+
+    image = store.put_bytes(b"\x89PNG generated once", "png", "image/png")
+    cache = ImageCache(store)
+    cache.put("c" * 64, CachedImage(image, "gemini-2.5-flash-image", 1024, 576))
+    clock.now += 6 * 86400
+    assert cache.get("c" * 64) is not None
+    clock.now += 2 * 86400
+    store.cleanup(7 * 86400, include_renders=True)  # (removes the pointer's staging copy in artifacts/)
+    assert store.exists(image.key)
+    _, path = store.locate(image.key)
+    stored = fake.buckets["artifacts"][path]
+    assert (stored.data, stored.content_type) == (b"\x89PNG generated once", "image/png")
+    # the refresh re-uploads only objects older than an hour: hits in a row cost `info` requests
+    assert cache.get("c" * 64) is not None  # refreshes both again (2 days old)
+    before = _uploads(fake)
+    clock.now += 60
+    assert cache.get("c" * 64) is not None
+    assert _uploads(fake) == before
+
+
+def test_touch(store: SupabaseStore, fake, clock):
+    ref = store.put_bytes(b"touched", "png")
+    _, path = store.locate(ref.key)
+    clock.now += 5 * 86400
+    assert store.touch(ref.key) is True
+    assert fake.buckets["artifacts"][path].updated_at == clock.now
+    assert store.touch("artifacts/sha256/00/" + "0" * 64 + ".png") is False
+
+
+@pytest.mark.parametrize("expires_in", [0, -1, 7 * 86400 + 1, 10**14])
+def test_signed_url_lifetime_is_checked(store: SupabaseStore, fake, expires_in):
+    ref = store.put_bytes(b"signed", "png")
+    fake.requests.clear()
+    with pytest.raises(CapabilityError) as e:
+        store.signed_url(ref.key, expires_in)
+    assert (e.value.code, e.value.http_status) == ("bad_request", 400)
+    assert fake.requests == []  # refused before asking Storage
+
+
+def test_put_file_errors_never_name_the_file(store: SupabaseStore, tmp_path: Path):
+    spool = tmp_path / "uploads" / ".upload-0123abcd.part"
+    for path in (spool, tmp_path):  # missing; a directory
+        with pytest.raises(CapabilityError) as e:
+            store.put_file(path, "png")
+        assert (e.value.code, e.value.http_status) == ("bad_request", 400)
+        assert str(tmp_path) not in e.value.message
+
+
+def test_get_to_file_errors_name_the_key_not_the_destination(store: SupabaseStore, tmp_path: Path):
+    ref = store.put_bytes(b"input", "wav")
+    workdir = tmp_path / "canvascast-job-42-abcd"
+    workdir.write_text("a file where the job's folder should be")
+    for dest in (workdir / "input.wav", workdir / "in" / "input.wav"):
+        with pytest.raises(CapabilityError) as e:
+            store.get_to_file(ref.key, dest)
+        assert e.value.code == "storage_unavailable" and ref.key in e.value.message
+        assert str(tmp_path) not in e.value.message
