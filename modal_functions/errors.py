@@ -6,6 +6,9 @@ Every failure that reaches a caller carries a machine-readable `code`. HTTP maps
 
 from __future__ import annotations
 
+import re
+import tempfile
+
 from .contract.jobs import JobError
 
 # Request problems (4xx)
@@ -60,3 +63,14 @@ class CapabilityError(Exception):
 
 def _rebuild(code: str, message: str, retryable: bool, http_status: int) -> CapabilityError:
     return CapabilityError(code, message, retryable=retryable, http_status=http_status)
+
+
+def describe_crash(e: BaseException, limit: int = 2000) -> str:
+    """An unexpected exception as a caller sees it (`internal` errors): its type and message,
+    without file paths of ours. An OSError keeps only its strerror; temp paths in any other
+    message become `<temp>` (scratch and spool files mean nothing to the caller; the log has
+    the full exception)."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{type(e).__name__}: {e.strerror}"[:limit]
+    text = re.sub(re.escape(tempfile.gettempdir().rstrip("/")) + r"/[^\s'\",:)]*", "<temp>", str(e))
+    return f"{type(e).__name__}: {text}"[:limit]

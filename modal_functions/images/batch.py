@@ -25,7 +25,7 @@ from typing import Callable, Literal
 
 from ..contract.images import GenerateImagesRequest, GenerateImagesResult, ImageItem, ImageStyle
 from ..contract.jobs import JobError
-from ..errors import INTERNAL, CapabilityError
+from ..errors import INTERNAL, CapabilityError, describe_crash
 from ..storage.base import ArtifactStore
 from . import placeholder
 from .cache import CachedImage, ImageCache, cache_key
@@ -201,16 +201,9 @@ def _result_or_internal(fut: Future, prompt: str) -> ImageItem:
         log.exception("image item crashed")
         return ImageItem(
             index=0, prompt=prompt, status="failed",
-            error=JobError(code=INTERNAL, message=_describe(e), retryable=False),
+            error=JobError(code=INTERNAL, message=describe_crash(e), retryable=False),
         )
 
-
-def _describe(e: Exception) -> str:
-    """A crash as the user sees it: an OSError without its file names (temp and scratch paths
-    mean nothing to them; the log above has the full exception)."""
-    if isinstance(e, OSError):
-        return f"{type(e).__name__}: {e.strerror or 'I/O error'}"
-    return f"{type(e).__name__}: {e}"
 
 
 def summarize(images: list[ImageItem]) -> GenerateImagesResult:

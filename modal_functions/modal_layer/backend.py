@@ -48,6 +48,7 @@ from ..errors import (
     VALIDATION_ERROR,
     WORKER_CRASHED,
     CapabilityError,
+    describe_crash,
 )
 from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
@@ -281,7 +282,7 @@ class ModalBackend:
         except CapabilityError as e:
             return {"ok": False, "error": e.to_error().model_dump(mode="json")}
         except Exception as e:  # noqa: BLE001 - any remote exception is a coded failure
-            return _failure(INTERNAL, f"{type(e).__name__}: {e}"[:2000])
+            return _failure(INTERNAL, describe_crash(e))
 
     def _finish(self, job: Job, rec: dict[str, Any], out: dict[str, Any]) -> Job:
         now = datetime.fromtimestamp(out["finished_at"], timezone.utc) if out.get("finished_at") else _now()

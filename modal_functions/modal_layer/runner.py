@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
-from ..errors import INTERNAL, STALLED, TIMEOUT, CapabilityError
+from ..errors import INTERNAL, STALLED, TIMEOUT, CapabilityError, describe_crash
 
 # A stalled or timed-out attempt is final for its job (as in-house): a fresh attempt is a new job.
 FINAL_CODES = frozenset({STALLED, TIMEOUT})
@@ -133,7 +133,7 @@ def execute(
             from ..errors import VALIDATION_ERROR
 
             return {"ok": False, "error": {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}, "attempt": attempt, "finished_at": time.time()}
-        return {"ok": False, "error": {"code": INTERNAL, "message": f"{type(e).__name__}: {e}"[:2000], "retryable": False}, "attempt": attempt, "finished_at": time.time()}
+        return {"ok": False, "error": {"code": INTERNAL, "message": describe_crash(e), "retryable": False}, "attempt": attempt, "finished_at": time.time()}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ctx.reporter.sink.progress(ctx.last_progress)  # flush a throttled last update

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from ..capabilities import get_capability
 from ..config import ComputeConfig, get_config
 from ..contract.jobs import KINDS, Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
-from ..errors import IDEMPOTENCY_CONFLICT, INTERNAL, INTERRUPTED, NOT_FOUND, UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError
+from ..errors import IDEMPOTENCY_CONFLICT, INTERNAL, INTERRUPTED, NOT_FOUND, UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError, describe_crash
 from ..logs import get_logger
 from .pool import KindPool, Outcome, Ticket
 from .registry import JobRegistry, input_digest
@@ -296,7 +296,7 @@ class InHouseBackend:
             self._record_finish(ticket, outcome)
         except Exception as e:  # noqa: BLE001 - never leave a job "running" forever
             log.exception("recording a finished job failed", extra={"job_id": ticket.job_id})
-            self._record_finish(ticket, Outcome("failed", error={"code": INTERNAL, "message": f"could not record the outcome: {type(e).__name__}: {e}", "retryable": True}))
+            self._record_finish(ticket, Outcome("failed", error={"code": INTERNAL, "message": f"could not record the outcome: {describe_crash(e)}", "retryable": True}))
 
     def _record_finish(self, ticket: Ticket, outcome: Outcome) -> None:
         job = self._live(ticket.job_id)

@@ -33,7 +33,7 @@ from typing import Any, Callable, Literal, Protocol
 
 from ..config import FunctionConfig, PoolConfig
 from ..contract.jobs import KindCapacity, Progress
-from ..errors import CANCELLED, INTERNAL, INTERRUPTED, STALLED, TIMEOUT, WORKER_CRASHED
+from ..errors import CANCELLED, INTERNAL, INTERRUPTED, STALLED, TIMEOUT, WORKER_CRASHED, describe_crash
 from ..logs import get_logger
 from .capacity import CapacityFull, retry_after_seconds
 from .process import WorkerDied, WorkerProcess
@@ -310,7 +310,7 @@ class KindPool:
                 except Exception as e:  # noqa: BLE001 - a pool bug fails the job, never strands it
                     log.exception("pool failed a job", extra={"kind": self.kind, "job_id": ticket.job_id})
                     self._discard(slot)
-                    outcome = Outcome("failed", error=_error(INTERNAL, f"runtime error: {type(e).__name__}: {e}", True))
+                    outcome = Outcome("failed", error=_error(INTERNAL, f"runtime error: {describe_crash(e)}", True))
                 finally:
                     with self._cond:
                         self._busy -= 1

@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import INTERNAL, VALIDATION_ERROR, CapabilityError
+from ..errors import INTERNAL, VALIDATION_ERROR, CapabilityError, describe_crash
 from ..logs import get_logger, setup_logging
 from .context import RuntimeContext
 from .parts import PartsClient
@@ -155,7 +155,7 @@ class Worker:
 def _error_dict(e: BaseException) -> dict[str, Any]:
     if isinstance(e, CapabilityError):
         return {"code": e.code, "message": e.message, "retryable": e.retryable}
-    return {"code": INTERNAL, "message": f"{type(e).__name__}: {e}", "retryable": False}
+    return {"code": INTERNAL, "message": describe_crash(e), "retryable": False}
 
 
 def _die_with_parent(parent_pid: int) -> None:
