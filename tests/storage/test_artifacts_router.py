@@ -244,3 +244,21 @@ def test_head_and_openapi(env):
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths["/v1/artifacts"]) == {"post"}
     assert set(paths["/v1/artifacts/{key}"]) == {"get"}
+
+
+def test_an_upload_that_cannot_be_spooled_is_a_retryable_503_without_our_paths(env):
+    client, store, _, _ = env
+    spool = store.root / ".tmp"
+    if spool.is_dir():
+        spool.rename(store.root / ".tmp-aside")
+    spool.write_bytes(b"")  # a file where the spool dir goes: mkdir fails as on a broken disk
+    try:
+        r = upload(client, PNG, ext="png")
+        assert r.status_code == 503, r.text
+        body = r.json()["error"]
+        assert (body["code"], body["retryable"]) == ("storage_unavailable", True)
+        assert str(store.root) not in body["message"] and ".tmp" not in body["message"]
+    finally:
+        spool.unlink()
+        if (store.root / ".tmp-aside").is_dir():
+            (store.root / ".tmp-aside").rename(spool)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Iterator
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
@@ -27,18 +28,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from ...contract.jobs import ArtifactRef, ErrorBody
-from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, CapabilityError
+from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
 from ...settings import Settings, get_settings
 from ...storage import get_signer, get_store
 from ...storage.base import ArtifactStore
 from ...storage.keys import content_type_for, ext_for_content_type, normalize_ext, parse_key
 from ...storage.local import LocalStore
-from ...storage.signing import UrlSigner
+from ...storage.signing import MAX_EXPIRES_IN, UrlSigner
 from ..dependencies import require_token
 from ..errors import error_response
 
 DEFAULT_EXPIRES_IN = 3600
-MAX_EXPIRES_IN = 7 * 24 * 3600
 
 
 def get_artifact_store(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> ArtifactStore:
@@ -70,6 +70,19 @@ def _doc(description: str) -> dict[str, Any]:
 
 
 router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
+
+
+def _spool_failed(e: OSError) -> CapabilityError:
+    """The upload could not be spooled to disk (full, read-only): retryable, and without our spool path."""
+    return CapabilityError(STORAGE_UNAVAILABLE, f"cannot spool the upload: {e.strerror or type(e).__name__}", retryable=True, http_status=503)
+
+
+@contextmanager
+def _spool_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError as e:
+        raise _spool_failed(e) from e
 
 
 def _upload_dir(store: ArtifactStore, settings: Settings) -> Path:
@@ -106,10 +119,13 @@ async def upload_artifact(
             raise CapabilityError(BAD_REQUEST, "give ?ext=<extension> or a known media Content-Type", http_status=400)
     ext = normalize_ext(ext)
     limit = settings.max_upload_bytes
-    tmp = _upload_dir(store, settings) / f".upload-{secrets.token_hex(8)}.part"
+    try:
+        tmp = _upload_dir(store, settings) / f".upload-{secrets.token_hex(8)}.part"
+    except OSError as e:
+        raise _spool_failed(e) from e
     try:
         size = 0
-        with open(tmp, "xb") as f:
+        with _spool_errors(), open(tmp, "xb") as f:
             try:
                 async for chunk in request.stream():
                     size += len(chunk)
