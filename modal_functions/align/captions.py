@@ -6,6 +6,7 @@ breaking early at sentence ends and at pauses, which is how subtitles read best.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from ..contract.align import Caption
@@ -34,10 +35,21 @@ def cues(words: list[Caption], max_words: int = 7, max_chars: int = 42, pause_s:
             if too_long or paused:
                 flush()
         group.append(w)
-        if w.text.rstrip().endswith((".", "!", "?")):
+        if ends_sentence(w.text):
             flush()
     flush()
     return out
+
+
+_TRAILING = {"Pe", "Pf", "So", "Sk", "Sm", "Sc", "Mn", "Me", "Cf"}  # closers, emoji and their modifiers/joiners
+
+
+def ends_sentence(text: str) -> bool:
+    """Ends in . ! or ?, looking past closing quotes and brackets and attached symbols ("Done. 🎉", "“Yes.”")."""
+    core = text.rstrip()
+    while core and (core[-1] in "\"'" or unicodedata.category(core[-1]) in _TRAILING):
+        core = core[:-1].rstrip()
+    return core.endswith((".", "!", "?"))
 
 
 def _stamp(seconds: float, sep: str) -> str:

@@ -8,10 +8,12 @@ phones the acoustic model knows.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from functools import lru_cache
+
+from .numbers import parse, spoken_readings
+from .wordkeys import word_key
 
 # Longest symbols first: diphthongs and affricates before their parts.
 _IPA_TO_ARPA = [
@@ -58,8 +60,22 @@ def espeak_phones(word: str, voice: str = "en-us") -> tuple[str, ...]:
 
 
 def dict_key(word: str) -> str:
-    """The aligner's spelling of a caption word: lowercase letters, digits and inner apostrophes."""
-    import unicodedata
+    """The aligner's spelling of a caption word: lowercase letters, digits and inner apostrophes.
 
-    folded = unicodedata.normalize("NFKD", word.replace("\u2019", "'")).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9']", "", folded.lower()).strip("'")
+    The same key as script alignment compares (accents folded, symbols such as an attached
+    emoji dropped), but only in English letters: the en-us acoustic model has no phones for
+    other scripts (espeak-ng would spell "привет" letter by letter), so such a word gets ""
+    and refinement places it between its neighbours instead of forcing it.
+    """
+    key = said_key(word) or word_key(word)
+    return key if key.isascii() else ""
+
+
+def said_key(word: str) -> str | None:
+    """A number whose letters and digits alone would be misread ("3.5" is not "35", "25%" and "$5"
+    have a unit) is keyed by how it is said: "three_point_five", "twenty_five_percent"."""
+    parts = word.split()
+    number = parse(parts[0]) if len(parts) == 1 else None
+    if number is None or not (number.currency or number.frac or number.suffix == "%"):
+        return None  # other numbers keep their digits: espeak-ng reads 2026 and 1st as speakers do
+    return "_".join(spoken_readings(parts)[0][0])

@@ -80,12 +80,17 @@ class ForcedAligner:
             d = self._decoder
             known = d.lookup_word(key) is not None
             if not known:
-                phones = self._compound(key) or " ".join(espeak_phones(key))
+                phones = self._phrase(key) or self._compound(key) or " ".join(espeak_phones(key.replace("_", " ")))
                 if phones:
                     d.add_word(key, phones, True)
                     known = True
             self._known[key] = known
         return known
+
+    def _phrase(self, key: str) -> str | None:
+        """A key of several dictionary words ("twenty_five_percent", see `dict_key`)."""
+        found = [self._decoder.lookup_word(part) for part in key.split("_")] if "_" in key else [None]
+        return " ".join(found) if all(found) else None
 
     def _compound(self, key: str) -> str | None:
         d = self._decoder

@@ -7,39 +7,53 @@ character similarity) pairs script words with recognised words. Paired words tak
 recognised timings; runs of unpaired script words share the time between their
 neighbours in proportion to their length, with a low confidence. The share of paired
 script words is the match rate; below `FLAG_BELOW` the job is flagged.
-"""
+
+Words are compared by their keys in any script (`wordkeys`), and as spoken: each side's
+numbers become the words they are read as (`numbers`: "2026" -> twenty twenty six), so
+the alignment runs on spoken units and a script word takes the span of its units. A
+token with no letter or digit (an emoji, "—") rides along with the word before it."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import NamedTuple
 
 from .engines.base import Word
+from .numbers import NUMBER_WORDS, Reading, spoken_readings
+from .wordkeys import has_word
 
 FLAG_BELOW = 0.6
 INTERPOLATED_CONFIDENCE = 0.1
 _MATCH_SIMILARITY = 0.5  # substitutions at least this similar count as a match (Canvascast ~ CanvasCast)
 _FUZZY_MIN_LETTERS = 4  # ... when both words have at least this many letters; shorter ones must be equal
 _GAP = 1.0
-
-_NUMBERS = {
-    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven",
-    "8": "eight", "9": "nine", "10": "ten", "11": "eleven", "12": "twelve", "20": "twenty", "100": "hundred",
-}
+_READING_SLACK = 8  # units either side of where a number should be when choosing how it was read
 
 
 def normalise(word: str) -> str:
-    """Lowercase letters and digits only (accents folded), small numbers spelled out."""
-    folded = unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
-    norm = re.sub(r"[^a-z0-9']", "", folded.lower()).strip("'")
-    return _NUMBERS.get(norm, norm)
+    """The word as compared: letters and digits of any script, lowercased, accents folded; a number
+    as its most likely spoken words ("10" -> "ten"); "" for a token with no letter or digit."""
+    return " ".join(spoken_readings([word])[0][0])
 
 
 def script_words(script: str) -> list[str]:
-    """The script split into caption words; punctuation stays attached to its word."""
-    return [w for w in script.split() if normalise(w)]
+    """The script split into caption words. Punctuation stays attached to its word, and so does a
+    token with no letter or digit ("—", "&", an emoji): it joins the word before it (the word after
+    it at the very start), so everything the script says is in the captions and nothing is timed
+    on its own."""
+    words: list[str] = []
+    leading: list[str] = []
+    for token in script.split():
+        if has_word(token):
+            words.append(" ".join(leading + [token]))
+            leading = []
+        elif words:
+            words[-1] += " " + token
+        else:
+            leading.append(token)
+    return words
 
 
 @dataclass
@@ -78,11 +92,20 @@ def pair(script: list[str], heard: list[str]) -> list[tuple[int, int]]:
     """
     pairs: list[tuple[int, int]] = []
     i0 = j0 = 0
-    for block in SequenceMatcher(None, script, heard, autojunk=False).get_matching_blocks():
+    for block in _matching_blocks(script, heard):
         pairs += [(i0 + a, j0 + b) for a, b in _pair_dp(script[i0 : block.a], heard[j0 : block.b])]
         pairs += [(block.a + k, block.b + k) for k in range(block.size)]
         i0, j0 = block.a + block.size, block.b + block.size
     return pairs
+
+
+def _matching_blocks(a: list[str], b: list[str]):
+    return SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+
+
+def _exact_runs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Only the anchors of `pair`: (i, j) inside runs of equal words."""
+    return [(blk.a + k, blk.b + k) for blk in _matching_blocks(a, b) for k in range(blk.size)]
 
 
 def _pair_dp(script: list[str], heard: list[str]) -> list[tuple[int, int]]:
@@ -126,31 +149,150 @@ def _pair_dp(script: list[str], heard: list[str]) -> list[tuple[int, int]]:
 
 def _is_match(said: str, heard: str) -> bool:
     """Same word, or a near spelling of a word long enough for that to mean something:
-    at 0.5 similarity the/house, in/on and to/go would pass and lend each other their times."""
+    at 0.5 similarity the/house, in/on and to/go would pass and lend each other their times.
+    Number words only match themselves (fifteen/fifty, seventeen/seventy are near spellings)."""
     if said == heard:
         return True
+    if said in NUMBER_WORDS or heard in NUMBER_WORDS:
+        return False
     return min(len(said), len(heard)) >= _FUZZY_MIN_LETTERS and _similarity(said, heard) >= _MATCH_SIMILARITY
 
 
+class _Span(NamedTuple):
+    start: float
+    end: float
+    confidence: float
+    matched: bool
+
+
 def align_script(script: str, heard: list[Word], duration: float) -> ScriptAlignment:
+    """The script's words, each timed from the recognised words it pairs with.
+
+    Both sides are aligned as spoken units: a word is one unit, a number the words it is
+    read as ("2026" -> twenty twenty six). A script word spans its units (first start, last
+    end) and counts as matched when all of them matched.
+    """
     words = script_words(script)
     if not words:
         return ScriptAlignment([], 0.0)
-    pairs = pair([normalise(w) for w in words], [normalise(w.text) for w in heard])
-    timed: list[AlignedWord | None] = [None] * len(words)
-    heard_for: dict[int, int] = dict(pairs)
+    said, got = choose_readings(spoken_readings(words), spoken_readings([w.text for w in heard]))
+    said_keys, owner = _flatten(said)
+    heard_keys, _ = _flatten(got)
+    spans = _time_units(said_keys, _heard_spans(heard, got), pair(said_keys, heard_keys), duration)
+    out = _per_word(words, owner, spans)
+    return ScriptAlignment(out, sum(w.matched for w in out) / len(words))
+
+
+def choose_readings(said: list[list[Reading]], heard: list[list[Reading]]) -> tuple[list[Reading], list[Reading]]:
+    """One reading per token on each side.
+
+    The first (most likely) readings are paired by their exact runs (the anchors of `pair`, near
+    linear); a number on either side that could be read several ways and is not all inside a
+    run then takes the reading that best matches the other side's units where it stands
+    (between the runs around it). Only then does the full alignment run, once.
+    """
+    first_said, first_heard = [r[0] for r in said], [r[0] for r in heard]
+    if all(len(r) == 1 for r in said) and all(len(r) == 1 for r in heard):
+        return first_said, first_heard
+    said_keys, _ = _flatten(first_said)
+    heard_keys, _ = _flatten(first_heard)
+    pairs = _exact_runs(said_keys, heard_keys)
+    return (_best_readings(said, heard_keys, pairs),
+            _best_readings(heard, said_keys, [(j, i) for i, j in pairs]))
+
+
+def _best_readings(options: list[list[Reading]], other: list[str], pairs: list[tuple[int, int]]) -> list[Reading]:
+    """`pairs`: (own unit, other unit) inside the exact runs of every token's first reading."""
+    chosen = [r[0] for r in options]
+    own = [i for i, _ in pairs]
+    n_units = sum(len(r) for r in chosen)
+    a = 0
+    for t, readings in enumerate(options):
+        b = a + len(readings[0])
+        lo, hi = bisect_left(own, a), bisect_left(own, b)
+        if len(readings) > 1 and hi - lo < b - a:  # could be read otherwise, and did not fully match
+            before = pairs[lo - 1] if lo else (-1, -1)
+            after = pairs[hi] if hi < len(pairs) else (n_units, len(other))
+            window = _window(other, a, before, after, max(len(r) for r in readings))
+            scores = [_reading_score(r, window, first=not k) for k, r in enumerate(readings)]
+            chosen[t] = readings[scores.index(max(scores))]
+        a = b
+    return chosen
+
+
+def _window(other: list[str], at: int, before: tuple[int, int], after: tuple[int, int], size: int) -> list[str]:
+    """The other side's units where own unit `at` should be: between the matched pairs `before` and
+    `after`, at the same relative place, `size` units plus some slack (a long unmatched stretch stays cheap)."""
+    (own_left, left), (own_right, right) = before, after
+    where = (at - own_left - 1) / max(1, own_right - own_left - 1)
+    centre = left + 1 + int(where * (right - left - 1))
+    return other[max(left + 1, centre - _READING_SLACK) : min(right, centre + size + _READING_SLACK)]
+
+
+def _reading_score(reading: Reading, window: list[str], first: bool = False) -> float:
+    """Units matched in order, less half a point per unit left unmatched. Another reading must match
+    something to replace the first (ties keep the first: `max` returns the earliest)."""
+    common = _common_in_order(reading, window)
+    if common == 0 and not first:
+        return float("-inf")
+    return common - 0.5 * (len(reading) - common)
+
+
+def _common_in_order(a: Reading, b: list[str]) -> int:
+    """Length of the longest common subsequence (exact words)."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def _flatten(readings: list[Reading]) -> tuple[list[str], list[int]]:
+    """The units in order, and for each the index of the token it belongs to."""
+    keys: list[str] = []
+    owner: list[int] = []
+    for i, r in enumerate(readings):
+        keys += r
+        owner += [i] * len(r)
+    return keys, owner
+
+
+def _heard_spans(heard: list[Word], readings: list[Reading]) -> list[_Span]:
+    """One span per heard unit: a word read as several units ("2026") shares its time among them by length."""
+    spans: list[_Span] = []
+    for w, units in zip(heard, readings):
+        total, done = sum(len(u) for u in units), 0
+        for u in units:
+            s = w.start + (w.end - w.start) * done / total
+            done += len(u)
+            spans.append(_Span(s, w.start + (w.end - w.start) * done / total, float(w.probability), True))
+    return spans
+
+
+def _time_units(keys: list[str], heard: list[_Span], pairs: list[tuple[int, int]], duration: float) -> list[_Span]:
+    timed: list[_Span | None] = [None] * len(keys)
     for i, j in pairs:
-        h = heard[j]
-        timed[i] = AlignedWord(words[i], h.start, h.end, float(h.probability), True)
-    _interpolate(words, timed, heard, heard_for, duration)
-    out = [w for w in timed if w is not None]
-    return ScriptAlignment(out, len(pairs) / len(words))
+        timed[i] = heard[j]
+    _interpolate(keys, timed, heard, dict(pairs), duration)
+    return timed  # type: ignore[return-value]  # every unit is timed now
 
 
-def _interpolate(words, timed, heard, heard_for, duration) -> None:
-    """Fill each run of unmatched script words between its matched neighbours."""
+def _per_word(words: list[str], owner: list[int], spans: list[_Span]) -> list[AlignedWord]:
+    """Each script word from its units: first start, last end, the least confidence; matched when all are."""
+    mine: list[list[_Span]] = [[] for _ in words]
+    for i, span in zip(owner, spans):
+        mine[i].append(span)
+    return [AlignedWord(text, s[0].start, s[-1].end, min(u.confidence for u in s), all(u.matched for u in s))
+            for text, s in zip(words, mine)]
+
+
+def _interpolate(keys: list[str], timed: list[_Span | None], heard: list[_Span], heard_for: dict[int, int],
+                 duration: float) -> None:
+    """Fill each run of unmatched script units between its matched neighbours."""
     i = 0
-    n = len(words)
+    n = len(keys)
     while i < n:
         if timed[i] is not None:
             i += 1
@@ -162,17 +304,17 @@ def _interpolate(words, timed, heard, heard_for, duration) -> None:
         right_j = heard_for.get(k) if k < n else None
         lo = timed[i - 1].end if i > 0 else (heard[0].start if heard and right_j != 0 else 0.0)
         hi = timed[k].start if k < n else (heard[-1].end if heard and left_j != len(heard) - 1 else duration)
-        # Unmatched recognised words in between say where the unmatched script words were spoken.
+        # Unmatched recognised units in between say where the unmatched script units were spoken.
         inner = heard[(left_j + 1 if left_j is not None else 0) : (right_j if right_j is not None else len(heard))]
         if inner:
             lo, hi = max(lo, inner[0].start), min(hi, inner[-1].end) if hi > inner[-1].end else hi
         if hi <= lo:
             hi = lo + 0.01 * (k - i)
-        weights = [max(1, len(normalise(w))) for w in words[i:k]]
+        weights = [max(1, len(key)) for key in keys[i:k]]
         total = float(sum(weights))
         t = lo
         for idx, wgt in zip(range(i, k), weights):
             step = (hi - lo) * wgt / total
-            timed[idx] = AlignedWord(words[idx], t, t + step, INTERPOLATED_CONFIDENCE, False)
+            timed[idx] = _Span(t, t + step, INTERPOLATED_CONFIDENCE, False)
             t += step
         i = k

@@ -66,3 +66,14 @@ def test_words_stay_inside_the_audio_and_in_order_with_and_without_refinement(st
         assert all(0 <= w.startMs < w.endMs <= duration_ms for w in out.words), refine
         for a, b in zip(out.words, out.words[1:]):
             assert a.endMs <= b.startMs, (refine, a, b)
+
+
+def test_numbers_with_units_force_align_as_said(state, clip_dir):
+    """"25%" was keyed "25" for the aligner: its "percent" was left out and the word ended 0.6 s early."""
+    from .conftest import word_clip
+
+    clip = word_clip(clip_dir / "numbers.wav", "Sales rose 25% for 3.5 million users in 2026.", gaps="joined", seed=5)
+    out = align(state, load_audio(clip.path), script=clip.script)
+    assert out.refine_stats.force_aligned == len(out.words)
+    for w, (text, start, end) in zip(out.words, clip.words):
+        assert abs(w.startMs / 1000 - start) < 0.06 and abs(w.endMs / 1000 - end) < 0.06, (text, w)

@@ -8,6 +8,11 @@ def heard(text: str, step: float = 0.5) -> list[Word]:
     return [Word(w, i * step, i * step + 0.4, 0.9) for i, w in enumerate(text.split())]
 
 
+def timing(out, text):
+    w = next(w for w in out.words if w.text == text)
+    return round(w.start, 3), round(w.end, 3), w.matched
+
+
 def test_keeps_script_spelling_and_punctuation_with_recognised_times():
     rec = heard("welcome to canvas cast today we ship 10 videos")
     out = align_script("Welcome to CanvasCast! Today, we ship ten videos.", rec, duration=6.0)
@@ -62,3 +67,105 @@ def test_short_words_must_match_exactly():
     assert [w.matched for w in out.words] == [True, True, False]
     near = align_script("We went Canvascast", [Word("We", 0.0, 0.2), Word("went", 0.3, 0.5), Word("CanvasCast", 0.6, 0.9)], 1.0)
     assert near.words[-1].matched  # a near spelling of a long word still matches
+
+
+# --- words in any script, and tokens that are not words -------------------------------------------
+
+
+def test_words_in_other_scripts_have_keys_and_match():
+    assert normalise("Привет,") == "привет" and normalise("Ελλάδα") == "ελλαδα" and normalise("東京") == "東京"
+    rec = heard("we landed in москва today")
+    out = align_script("We landed in Москва today.", rec, duration=3.0)
+    assert [w.text for w in out.words] == ["We", "landed", "in", "Москва", "today."]
+    moscow = out.words[3]
+    assert moscow.matched and (moscow.start, moscow.end) == (1.5, 1.9)  # the recogniser's time, not interpolated
+    assert out.match_rate == 1.0
+
+
+def test_symbol_tokens_ride_with_a_word_and_do_not_count():
+    from modal_functions.align.captions import cues, to_srt, to_vtt
+    from modal_functions.align.pipeline import to_captions
+
+    rec = heard("launch day is here are you ready")
+    out = align_script("🎉 Launch day 🚀 is here — are you ready? &", rec, duration=4.0)
+    assert [w.text for w in out.words] == ["🎉 Launch", "day 🚀", "is", "here —", "are", "you", "ready? &"]
+    assert all(w.matched for w in out.words) and out.match_rate == 1.0  # symbols are no unmatched words
+    assert timing(out, "day 🚀") == (0.5, 0.9, True)  # keeps "day"'s time
+    caps = to_captions([(w.text, w.start, w.end, w.confidence) for w in out.words])
+    srt, vtt = to_srt(cues(caps)), to_vtt(cues(caps))
+    for token in ("🎉", "🚀", "—"):
+        assert token in srt and token in vtt
+    assert "ready? &" in srt and "ready? &amp;" in vtt
+
+
+def test_sentence_ends_are_seen_past_closing_symbols():
+    from modal_functions.align.captions import ends_sentence
+
+    assert ends_sentence("Done. 🎉") and ends_sentence("“Yes.”") and ends_sentence("(really?)")
+    assert not ends_sentence("here —") and not ends_sentence("go 🚀")
+
+
+def test_a_script_of_symbols_only_has_no_words():
+    from modal_functions.align.script_align import script_words
+
+    assert script_words("🚀 — &") == []
+    assert script_words("— Hello, world 👋") == ["— Hello,", "world 👋"]
+
+
+# --- numbers written one way and said (or recognised) another ----------------------------------------
+
+
+def test_year_in_digits_matches_the_words_heard():
+    rec = heard("in twenty twenty six we grew")
+    out = align_script("In 2026 we grew.", rec, duration=4.0)
+    assert timing(out, "2026") == (0.5, 1.9, True)  # first "twenty" start .. "six" end
+    assert out.match_rate == 1.0
+
+
+def test_year_in_words_matches_the_digits_heard():
+    rec = heard("in 2026 we grew")  # one recognised word, shared by the script's three
+    out = align_script("In twenty twenty-six we grew.", rec, duration=3.0)
+    assert [w.matched for w in out.words] == [True] * 5 and out.match_rate == 1.0
+    twenty, twenty_six = out.words[1], out.words[2]
+    assert 0.5 == twenty.start < twenty.end == twenty_six.start < twenty_six.end == 0.9
+
+
+def test_a_year_read_the_other_way_still_matches():
+    out = align_script("In 2026 we grew.", heard("in two thousand twenty six we grew"), duration=4.0)
+    assert timing(out, "2026") == (0.5, 2.4, True)
+    spelled = align_script("In two thousand and twenty six we grew.", heard("in 2026 we grew"), duration=3.0)
+    assert spelled.match_rate == 1.0
+
+
+def test_decimal_with_scale_both_ways():
+    out = align_script("Revenue hit three point five million dollars.", heard("revenue hit $3.5 million."), duration=3.0)
+    assert all(w.matched for w in out.words), [(w.text, w.matched) for w in out.words]
+    back = align_script("Revenue hit $3.5 million.", heard("revenue hit three point five million dollars"), duration=4.0)
+    assert timing(back, "$3.5") == (1.0, 2.4, True) and timing(back, "million.") == (2.5, 3.4, True)
+
+
+def test_percent_and_ordinal():
+    out = align_script("Up 25% on our 1st try", heard("up twenty five percent on our first try"), duration=4.0)
+    assert timing(out, "25%") == (0.5, 1.9, True) and timing(out, "1st") == (3.0, 3.4, True)
+    back = align_script("Up twenty-five percent on our first try", heard("up 25% on our 1st try"), duration=4.0)
+    assert back.match_rate == 1.0
+
+
+def test_match_rate_is_full_when_all_speech_matches_with_numbers_written_differently():
+    script = "In 2026 we shipped 3.5 million videos, up 25% for the 2nd year, at $5 each."
+    rec = heard("in twenty twenty-six we shipped three point five million videos up twenty five percent "
+                "for the second year at five dollars each")
+    out = align_script(script, rec, duration=15.0)
+    assert out.match_rate == 1.0 and not out.flagged
+    starts = [w.start for w in out.words]
+    assert starts == sorted(starts)
+    old_style = align_script(script, heard("in 2026 we shipped 3.5 million videos up 25% for the 2nd year at $5 each"), 10.0)
+    assert old_style.match_rate == 1.0  # digits on both sides still match themselves
+
+
+def test_a_wrong_number_is_not_a_match():
+    out = align_script("In 2026 we grew.", heard("in twenty twenty seven we grew"), duration=4.0)
+    start, end, matched = timing(out, "2026")
+    assert not matched and out.match_rate == 0.75
+    assert (start, end) == (0.5, 1.9)  # still placed where the number was said
+    assert not align_script("fifteen people", heard("fifty people"), 1.0).words[0].matched  # no near spellings for numbers

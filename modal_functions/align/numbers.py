@@ -1,0 +1,204 @@
+"""Numbers as they are spoken, so "in 2026" and "in twenty twenty-six" are the same words.
+
+The script and the recogniser each write a number either way ("3.5 million" / "three
+point five million", "25%" / "twenty five percent", "1st" / "first"), so both sides are
+compared as spoken words. `spoken_readings` turns every token into its readings: the
+sequences of word keys a speaker may say for it, the most likely first. An ordinary word
+has one reading (its key); a number may have several (a year: "twenty twenty six", "two
+thousand twenty six", "two thousand and twenty six"). Spelled-out numbers joined by
+hyphens ("twenty-six", "twenty-first"), and hyphenated tokens with a number in them
+("COVID-19"), are said part by part.
+
+Cardinals, ordinals and years come from num2words; the rest (decimals, percent,
+currency, decades) is put together here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from itertools import islice, product
+from typing import NamedTuple
+
+from num2words import num2words
+
+from .wordkeys import word_key
+
+Reading = tuple[str, ...]
+
+
+class Number(NamedTuple):
+    currency: str  # "$", "£", "€" or ""
+    whole: str  # the integer part as written, thousands commas and all ("" in ".5")
+    frac: str  # digits after the point
+    suffix: str  # "%", "st"/"nd"/"rd"/"th", "s"/"'s" or ""
+
+
+_NUMBER = re.compile(
+    r"(?P<currency>[$£€])?(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d+))?(?P<suffix>%|st|nd|rd|th|'?s)?",
+    re.IGNORECASE,
+)
+_OPENING = "\"'“‘«([{¿¡"
+_CLOSING = "\"'”’»)]}.,;:!?…"
+_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_UNITS = {"$": ("dollar", "dollars", "cents"), "£": ("pound", "pounds", "pence"), "€": ("euro", "euros", "cents")}
+_SYMBOLS = {"%": [("percent",), ("per", "cent")]}
+SCALES = frozenset({"hundred", "thousand", "million", "billion", "trillion"})
+_MAX_CARDINAL_DIGITS = 15  # longer runs of digits (codes, phone numbers) are read digit by digit
+_MAX_READINGS = 6
+
+NUMBER_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
+    "billion trillion first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth fortieth "
+    "fiftieth sixtieth seventieth eightieth ninetieth hundredth thousandth millionth billionth "
+    "tens teens twenties thirties forties fifties sixties seventies eighties nineties hundreds thousands".split()
+)
+"""Words that only ever say a number: they must match exactly (fifteen is not fifty)."""
+
+
+def spoken_readings(tokens: list[str]) -> list[list[Reading]]:
+    """For each token, its readings (most likely first); a symbol-only token has the one empty reading.
+
+    A currency amount followed by a scale word ("$3.5 million") is said with the unit
+    after the scale ("three point five million dollars"), so the unit moves to that token.
+    The recogniser may write apart what a script writes together ("$" "5", "25" "%"): a
+    lone currency sign is read with the amount after it, a lone "%" as "percent".
+    """
+    tokens = list(tokens)
+    for i in range(len(tokens) - 1):
+        sign, amount = tokens[i].strip(), parse(tokens[i + 1])
+        if sign in _UNITS and amount and not amount.currency:
+            tokens[i], tokens[i + 1] = "", sign + tokens[i + 1].strip()
+    out = [list(_token_readings(t)) for t in tokens]  # cached lists: copied, never changed in place
+    for i in range(len(tokens) - 1):
+        amount, scale = parse(tokens[i]), word_key(tokens[i + 1])
+        if amount and amount.currency and not amount.suffix and scale in SCALES - {"hundred"}:
+            out[i] = _decimal_readings(amount.whole, amount.frac)
+            out[i + 1] = [(scale, _UNITS[amount.currency][1])]
+    return out
+
+
+@lru_cache(maxsize=16384)
+def _token_readings(token: str) -> list[Reading]:
+    if len(token.split()) > 1:  # a caption word with symbols attached: "25 %", "day 🚀"
+        return _joined(spoken_readings(token.split()))
+    parsed = parse(token)
+    if parsed is not None:
+        return number_readings(*parsed)
+    if "-" in token:
+        parts = [p for p in token.split("-") if p]
+        if parts and (any(parse(p) for p in parts) or all(word_key(p) in NUMBER_WORDS for p in parts)):
+            return _joined([_token_readings(p) for p in parts])  # "twenty-six", "COVID-19", "mid-2020s"
+    key = word_key(token)
+    return [(key,)] if key else list(_SYMBOLS.get(token.strip(), [()]))
+
+
+def _joined(parts: list[list[Reading]]) -> list[Reading]:
+    """Readings of parts said one after the other: every first reading first, a few combinations at most."""
+    return _unique([sum(r, ()) for r in islice(product(*parts), 4 * _MAX_READINGS)])[:_MAX_READINGS]
+
+
+def parse(token: str) -> Number | None:
+    """The number a token writes ("$3.50", "25%", "1st", "(2026),"), else None."""
+    core = unicodedata.normalize("NFKC", token.replace("\u2019", "'")).strip().lstrip(_OPENING).rstrip(_CLOSING)
+    m = _NUMBER.fullmatch(core)
+    if not m or not (m["int"] or m["frac"]):
+        return None
+    currency, suffix = m["currency"] or "", (m["suffix"] or "").lower()
+    if (currency and suffix) or (suffix not in ("", "%") and m["frac"]):
+        return None  # "$5%", "3.5th": not a number anyone says
+    return Number(currency, m["int"] or "", m["frac"] or "", suffix)
+
+
+@lru_cache(maxsize=4096)
+def number_readings(currency: str, whole: str, frac: str, suffix: str) -> list[Reading]:
+    """Readings of a parsed number: most likely first, at most a few (shared: do not change the list)."""
+    if currency:
+        found = _currency_readings(currency, whole, frac)
+    elif suffix == "%":
+        found = [r + tail for r in _decimal_readings(whole, frac, may_be_year=False) for tail in (("percent",), ("per", "cent"))]
+    elif suffix in ("st", "nd", "rd", "th"):
+        found = _ordinal_readings(whole)
+    elif suffix in ("s", "'s"):
+        found = [r[:-1] + (_plural(r[-1]),) for r in _integer_readings(whole, may_be_year=True)]
+    else:
+        found = _decimal_readings(whole, frac, may_be_year=True)
+    return _unique(found)[:_MAX_READINGS]
+
+
+def _words(text: str) -> Reading:
+    """num2words' text as word keys: "two thousand and twenty-six" -> (two, thousand, and, twenty, six)."""
+    return tuple(text.replace("-", " ").replace(",", " ").split())
+
+
+def _cardinals(n: int) -> list[Reading]:
+    full = _words(num2words(n))
+    return _unique([tuple(w for w in full if w != "and"), full])
+
+
+def _digit_by_digit(digits: str) -> Reading:
+    return tuple(_DIGITS[int(d)] for d in digits)
+
+
+def _integer_readings(written: str, may_be_year: bool = False) -> list[Reading]:
+    """An integer; a plain four-digit one (no thousands comma) may be a year, and is then read as one first."""
+    whole = written.replace(",", "") or "0"
+    if len(whole) > _MAX_CARDINAL_DIGITS:
+        return [_digit_by_digit(whole)]
+    n = int(whole)
+    found = []
+    if may_be_year and len(written) == 4 and 1000 <= n <= 2999:
+        year = _words(num2words(n, to="year"))
+        found += [tuple(w for w in year if w != "and"), year]
+        if 2001 <= n <= 2009:
+            found.append(("twenty", "oh", _DIGITS[n % 10]))
+    found += _cardinals(n)
+    if len(whole) > 1 and whole.startswith("0"):
+        found += [_digit_by_digit(whole), tuple("oh" if w == "zero" else w for w in _digit_by_digit(whole))]
+    return _unique(found)
+
+
+def _decimal_readings(whole: str, frac: str, may_be_year: bool = False) -> list[Reading]:
+    if not frac:
+        return _integer_readings(whole, may_be_year)
+    tail = ("point",) + _digit_by_digit(frac)
+    if not whole:  # ".5"
+        return [tail, ("zero",) + tail]
+    if not whole.strip("0,"):
+        return [("zero",) + tail, tail]
+    return [r + tail for r in _integer_readings(whole)]
+
+
+def _ordinal_readings(whole: str) -> list[Reading]:
+    full = _words(num2words(int(whole.replace(",", "")), to="ordinal"))
+    return _unique([tuple(w for w in full if w != "and"), full])
+
+
+def _currency_readings(currency: str, whole: str, frac: str) -> list[Reading]:
+    one, many, hundredths = _UNITS[currency]
+    n = int(whole.replace(",", "") or "0")
+    if frac.strip("0") == "" and len(frac) == 2:  # "$5.00" is said "five dollars"
+        frac = ""
+    unit = (one,) if n == 1 and not frac else (many,)
+    if len(frac) != 2:  # "$5", "$3.5": the amount, then the unit
+        return [r + unit for r in _decimal_readings(whole, frac)]
+    cents = _cardinals(int(frac))[0]
+    if n == 0:
+        return [cents + (hundredths,)]
+    dollars = [r + ((one,) if n == 1 else (many,)) for r in _integer_readings(whole)]
+    found = [d + cents + (hundredths,) for d in dollars] + [d + ("and",) + cents + (hundredths,) for d in dollars]
+    return found + [r + cents for r in _integer_readings(whole)]  # "five ninety-nine"
+
+
+def _plural(word: str) -> str:
+    """Decades and such: ninety -> nineties, six -> sixes, hundred -> hundreds."""
+    if word.endswith("y"):
+        return word[:-1] + "ies"
+    return word + ("es" if word.endswith("x") else "s")
+
+
+def _unique(readings: list[Reading]) -> list[Reading]:
+    return list(dict.fromkeys(readings))
