@@ -8,6 +8,7 @@ local paths, relative to the timeline file, as well as artifact keys or https UR
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -99,8 +100,16 @@ def _cmd(args) -> int:
         store = LocalStore(store_dir, get_settings().base_url, "cli-local")
         with LocalTaskContext(job_id="cli", on_progress=on_progress, store=store, allow_local_paths=True) as ctx:
             result = CAPABILITY.run(state, request, ctx)
+        partial = out.with_name(f".{out.name}.part")
+        try:  # through a .part file: a failed copy leaves no truncated MP4 at `out`
             out.parent.mkdir(parents=True, exist_ok=True)
-            store.get_to_file(result.video.key, out)
+            shutil.copyfile(store.local_path(result.video.key), partial)
+            os.replace(partial, out)
+        except OSError as e:  # disk full, -o removed meanwhile: name the user's path, not our store's
+            partial.unlink(missing_ok=True)
+            bar.close()
+            print(f"canvascast render: error [bad_output]: cannot write {out}: {e.strerror or type(e).__name__}", file=sys.stderr)
+            return 1
     except CapabilityError as e:
         bar.close()
         print(f"canvascast render: error [{e.code}]: {e.message}", file=sys.stderr)
