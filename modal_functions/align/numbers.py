@@ -10,7 +10,10 @@ hyphens ("twenty-six", "twenty-first"), and hyphenated tokens with a number in t
 ("COVID-19"), are said part by part.
 
 Cardinals, ordinals and years come from num2words; the rest (decimals, percent,
-currency, decades) is put together here.
+currency, decades, signs, clock times, "10K"/"$2M" magnitudes) is put together here.
+Clock times are said hour then minutes ("10:30" ten thirty, "10:05" ten oh five, "10:00"
+ten o'clock); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
+("a m"), however they are written ("9am", "9 a.m.", "9 AM").
 """
 
 from __future__ import annotations
@@ -30,20 +33,29 @@ Reading = tuple[str, ...]
 
 class Number(NamedTuple):
     currency: str  # "$", "£", "€" or ""
-    whole: str  # the integer part as written, thousands commas and all ("" in ".5")
+    whole: str  # the integer part as written, thousands commas and all ("" in ".5"); a clock's hour
     frac: str  # digits after the point
-    suffix: str  # "%", "st"/"nd"/"rd"/"th", "s"/"'s" or ""
+    suffix: str  # "%", "st"/"nd"/"rd"/"th", "s"/"'s", "am"/"pm" or ""
+    sign: str = ""  # "-" or "+"
+    scale: str = ""  # "k", "mn", "b", "bn", "t", "tn" ("10K", "5bn"); "M" or "m" as written ("$2M", "2m")
+    minutes: str = ""  # a clock time's two digits after the colon ("10:30")
 
 
 _NUMBER = re.compile(
-    r"(?P<currency>[$£€])?(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d+))?(?P<suffix>%|st|nd|rd|th|'?s)?",
+    r"(?P<sign>[-+\u2212])?(?P<currency>[$£€])?(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d+))?"
+    r"(?:(?P<scale>bn|mn|tn|[kmbt])(?![a-z]))?(?P<suffix>%|st|nd|rd|th|'?s)?",
     re.IGNORECASE,
 )
+_CLOCK = re.compile(r"(?P<hour>\d{1,2})(?::(?P<minutes>\d\d))?(?:(?P<half>[ap])\.?m\.?)?", re.IGNORECASE)
+_MERIDIEM = {"a.m": "am", "p.m": "pm"}  # written with dots: only ever the time of day
 _OPENING = "\"'“‘«([{¿¡"
 _CLOSING = "\"'”’»)]}.,;:!?…"
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _UNITS = {"$": ("dollar", "dollars", "cents"), "£": ("pound", "pounds", "pence"), "€": ("euro", "euros", "cents")}
 _SYMBOLS = {"%": [("percent",), ("per", "cent")]}
+_SIGNS = {"-": [("minus",), ("negative",), ()], "+": [("plus",), ()]}  # () last: the "-" may be a dash
+_SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion", "t": "trillion",
+           "tn": "trillion"}
 SCALES = frozenset({"hundred", "thousand", "million", "billion", "trillion"})
 _MAX_CARDINAL_DIGITS = 15  # longer runs of digits (codes, phone numbers) are read digit by digit
 _MAX_READINGS = 6
@@ -57,6 +69,7 @@ NUMBER_WORDS = frozenset(
     "tens teens twenties thirties forties fifties sixties seventies eighties nineties hundreds thousands".split()
 )
 """Words that only ever say a number: they must match exactly (fifteen is not fifty)."""
+_BEFORE_MERIDIEM = NUMBER_WORDS | {"o'clock"}  # "nine am", "ten o'clock pm": the time of day
 
 
 def spoken_readings(tokens: list[str]) -> list[list[Reading]]:
@@ -70,15 +83,26 @@ def spoken_readings(tokens: list[str]) -> list[list[Reading]]:
     tokens = list(tokens)
     for i in range(len(tokens) - 1):
         sign, amount = tokens[i].strip(), parse(tokens[i + 1])
-        if sign in _UNITS and amount and not amount.currency:
+        if sign in _UNITS and amount and not amount.currency and not amount.sign and not amount.minutes:
             tokens[i], tokens[i + 1] = "", sign + tokens[i + 1].strip()
     out = [list(_token_readings(t)) for t in tokens]  # cached lists: copied, never changed in place
     for i in range(len(tokens) - 1):
         amount, scale = parse(tokens[i]), word_key(tokens[i + 1])
-        if amount and amount.currency and not amount.suffix and scale in SCALES - {"hundred"}:
-            out[i] = _decimal_readings(amount.whole, amount.frac)
+        if amount and amount.currency and not amount.suffix and not amount.scale and scale in SCALES - {"hundred"}:
+            out[i] = _signed(_decimal_readings(amount.whole, amount.frac), amount.sign)
             out[i + 1] = [(scale, _UNITS[amount.currency][1])]
+        elif scale in ("am", "pm") and _said_as_number(tokens[i]):
+            out[i + 1] = _meridiem(scale)  # "9 AM", "nine pm": the time of day, not "I am"
     return out
+
+
+def _said_as_number(token: str) -> bool:
+    number = parse(token)
+    return (number is not None and not number.suffix) or word_key(token) in _BEFORE_MERIDIEM
+
+
+def _meridiem(key: str) -> list[Reading]:
+    return [(key[0], "m"), (key,)]
 
 
 @lru_cache(maxsize=16384)
@@ -88,6 +112,8 @@ def _token_readings(token: str) -> list[Reading]:
     parsed = parse(token)
     if parsed is not None:
         return number_readings(*parsed)
+    if is_meridiem(token):
+        return _meridiem(_MERIDIEM[_core(token).lower()])
     if "-" in token:
         parts = [p for p in token.split("-") if p]
         if parts and (any(parse(p) for p in parts) or all(word_key(p) in NUMBER_WORDS for p in parts)):
@@ -102,21 +128,44 @@ def _joined(parts: list[list[Reading]]) -> list[Reading]:
 
 
 def parse(token: str) -> Number | None:
-    """The number a token writes ("$3.50", "25%", "1st", "(2026),"), else None."""
-    core = unicodedata.normalize("NFKC", token.replace("\u2019", "'")).strip().lstrip(_OPENING).rstrip(_CLOSING)
+    """The number a token writes ("$3.50", "25%", "1st", "(2026),", "-5", "10K", "$2M", "10:30", "9am"),
+    else None."""
+    core = _core(token)
+    clock = _CLOCK.fullmatch(core)
+    if clock and (clock["minutes"] or clock["half"]):
+        hour, minutes = int(clock["hour"]), clock["minutes"] or ""
+        if hour > (12 if clock["half"] else 24) or int(minutes or 0) > 59:
+            return None  # "3:75", "14pm": not a time of day
+        return Number("", clock["hour"], "", (clock["half"] + "m").lower() if clock["half"] else "", minutes=minutes)
     m = _NUMBER.fullmatch(core)
     if not m or not (m["int"] or m["frac"]):
         return None
-    currency, suffix = m["currency"] or "", (m["suffix"] or "").lower()
-    if (currency and suffix) or (suffix not in ("", "%") and m["frac"]):
-        return None  # "$5%", "3.5th": not a number anyone says
-    return Number(currency, m["int"] or "", m["frac"] or "", suffix)
+    currency, suffix, scale = m["currency"] or "", (m["suffix"] or "").lower(), m["scale"] or ""
+    if (currency and suffix) or (suffix not in ("", "%") and m["frac"]) or (scale and suffix):
+        return None  # "$5%", "3.5th", "5Ms": not a number anyone says
+    sign = "-" if m["sign"] == "\u2212" else m["sign"] or ""
+    return Number(currency, m["int"] or "", m["frac"] or "", suffix, sign, scale if scale in ("m", "M") else scale.lower())
+
+
+def is_meridiem(token: str) -> bool:
+    """"a.m." or "p.m." (with their dots: "am" alone is a word too)."""
+    return _core(token).lower() in _MERIDIEM
+
+
+def _core(token: str) -> str:
+    """The token without quotes, brackets and trailing punctuation."""
+    return unicodedata.normalize("NFKC", token.replace("\u2019", "'")).strip().lstrip(_OPENING).rstrip(_CLOSING)
 
 
 @lru_cache(maxsize=4096)
-def number_readings(currency: str, whole: str, frac: str, suffix: str) -> list[Reading]:
+def number_readings(currency: str, whole: str, frac: str, suffix: str, sign: str = "", scale: str = "",
+                    minutes: str = "") -> list[Reading]:
     """Readings of a parsed number: most likely first, at most a few (shared: do not change the list)."""
-    if currency:
+    if minutes or suffix in ("am", "pm"):
+        found = _clock_readings(whole, minutes, suffix)
+    elif scale:
+        found = _scaled_readings(currency, whole, frac, scale)
+    elif currency:
         found = _currency_readings(currency, whole, frac)
     elif suffix == "%":
         found = [r + tail for r in _decimal_readings(whole, frac, may_be_year=False) for tail in (("percent",), ("per", "cent"))]
@@ -125,8 +174,45 @@ def number_readings(currency: str, whole: str, frac: str, suffix: str) -> list[R
     elif suffix in ("s", "'s"):
         found = [r[:-1] + (_plural(r[-1]),) for r in _integer_readings(whole, may_be_year=True)]
     else:
-        found = _decimal_readings(whole, frac, may_be_year=True)
-    return _unique(found)[:_MAX_READINGS]
+        found = _decimal_readings(whole, frac, may_be_year=not sign)
+    return _unique(_signed(found, sign))[:_MAX_READINGS]
+
+
+def _signed(readings: list[Reading], sign: str) -> list[Reading]:
+    """"-5": minus five, then negative five, then (the "-" a dash) five."""
+    if not sign:
+        return readings
+    return [said + r for said in _SIGNS[sign] for r in readings]
+
+
+def _scaled_readings(currency: str, whole: str, frac: str, scale: str) -> list[Reading]:
+    """"10K" ten thousand (or ten K), "$2M" two million dollars, "5bn" five billion; a lowercase "5m"
+    may also be metres."""
+    amounts = _decimal_readings(whole, frac)
+    unit = (_UNITS[currency][1],) if currency else ()
+    found = [r + (_SCALES[scale.lower()],) + unit for r in amounts]
+    if scale == "k":
+        found += [r + ("k",) + unit for r in amounts]
+    if scale == "m" and not currency:
+        found += [r + (metres,) for r in amounts for metres in ("meters", "metres")]
+    return found
+
+
+def _clock_readings(hour: str, minutes: str, meridiem: str) -> list[Reading]:
+    """"10:30" ten thirty, "10:05" ten oh five, "10:00" ten o'clock (or ten), "9am" nine a m."""
+    hours = [_cardinals(int(hour))[0]]
+    if not minutes:
+        said = [()]
+    elif minutes == "00":
+        said = [(), ("o'clock",)] if meridiem else [("o'clock",), ()]
+    elif minutes.startswith("0"):
+        said = [("oh", _DIGITS[int(minutes[1])]), ("zero", _DIGITS[int(minutes[1])])]
+    else:
+        said = [_cardinals(int(minutes))[0]]
+    found = [h + m for h in hours for m in said]
+    if meridiem:
+        found = [r + half for r in found for half in _meridiem(meridiem)]
+    return found
 
 
 def _words(text: str) -> Reading:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 
-from .numbers import parse, spoken_readings
+from .numbers import Reading, is_meridiem, parse, spoken_readings
 from .wordkeys import word_key
 
 # Longest symbols first: diphthongs and affricates before their parts.
@@ -59,6 +59,14 @@ def espeak_phones(word: str, voice: str = "en-us") -> tuple[str, ...]:
     return tuple(ipa_to_arpabet(out.strip()))
 
 
+def dict_keys(words: list[str]) -> list[str]:
+    """The aligner's spelling of each caption word, in its sentence: lowercase letters, digits and
+    inner apostrophes (`dict_key`), or, for a number, how it is said there ("$3.5 million" is said
+    "three point five million dollars": "$3.5" -> three_point_five, "million" -> million_dollars)."""
+    in_context = [r[0] for r in spoken_readings(list(words))]
+    return [_english(said_key(w, said) or word_key(w)) for w, said in zip(words, in_context)]
+
+
 def dict_key(word: str) -> str:
     """The aligner's spelling of a caption word: lowercase letters, digits and inner apostrophes.
 
@@ -67,15 +75,25 @@ def dict_key(word: str) -> str:
     other scripts (espeak-ng would spell "привет" letter by letter), so such a word gets ""
     and refinement places it between its neighbours instead of forcing it.
     """
-    key = said_key(word) or word_key(word)
+    return dict_keys([word])[0]
+
+
+def _english(key: str) -> str:
     return key if key.isascii() else ""
 
 
-def said_key(word: str) -> str | None:
+def said_key(word: str, said: Reading | None = None) -> str | None:
     """A number whose letters and digits alone would be misread ("3.5" is not "35", "25%" and "$5"
-    have a unit) is keyed by how it is said: "three_point_five", "twenty_five_percent"."""
+    have a unit, "-5", "10K", "10:30", "9am") is keyed by how it is said: "three_point_five",
+    "twenty_five_percent", "minus_five", "ten_thousand", "ten_thirty", "nine_a._m." (a letter said
+    as a letter is the dictionary's "a."). So is a word said otherwise in its sentence than alone
+    (`said`: "million" after "$3.5" is "million dollars"), and "a.m."/"p.m."."""
+    alone = spoken_readings([word])[0][0]
+    said = alone if said is None else said
     parts = word.split()
     number = parse(parts[0]) if len(parts) == 1 else None
-    if number is None or not (number.currency or number.frac or number.suffix == "%"):
+    misread = number is not None and bool(number.currency or number.frac or number.suffix in ("%", "am", "pm")
+                                          or number.sign or number.scale or number.minutes)
+    if not said or not (misread or said != alone or (len(parts) == 1 and is_meridiem(parts[0]))):
         return None  # other numbers keep their digits: espeak-ng reads 2026 and 1st as speakers do
-    return "_".join(spoken_readings(parts)[0][0])
+    return "_".join(unit + "." if len(unit) == 1 and unit.isalpha() else unit for unit in said)

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from .pronounce import dict_key, espeak_phones
+from .pronounce import dict_keys, espeak_phones
 
 SR = 16_000
 HOP = 160  # 10 ms frames
@@ -88,7 +88,7 @@ class ForcedAligner:
         return known
 
     def _phrase(self, key: str) -> str | None:
-        """A key of several dictionary words ("twenty_five_percent", see `dict_key`)."""
+        """A key of several dictionary words ("twenty_five_percent", see `dict_keys`)."""
         found = [self._decoder.lookup_word(part) for part in key.split("_")] if "_" in key else [None]
         return " ".join(found) if all(found) else None
 
@@ -169,7 +169,7 @@ def refine(
         members = [np.nonzero((mids >= a) & (mids < b))[0] for a, b in chunks]
         members[0] = np.union1d(np.nonzero(mids < chunks[0][0])[0], members[0]).astype(int)
         members[-1] = np.union1d(members[-1], np.nonzero(mids >= chunks[-1][1])[0]).astype(int)
-        keys = [dict_key(w[0]) for w in words]
+        keys = dict_keys([w[0] for w in words])  # in context: '$3.5 million' is said with the unit last
         k = 0
         while k < len(chunks):
             # A failed chunk is retried together with the next: Whisper may have put a word across the cut.

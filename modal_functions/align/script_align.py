@@ -30,6 +30,8 @@ _MATCH_SIMILARITY = 0.5  # substitutions at least this similar count as a match 
 _FUZZY_MIN_LETTERS = 4  # ... when both words have at least this many letters; shorter ones must be equal
 _GAP = 1.0
 _READING_SLACK = 8  # units either side of where a number should be when choosing how it was read
+_FULL_DP_CELLS = 40_000  # a stretch between anchors up to ~200 x 200 units gets the full programme ...
+_BAND_MARGIN = 16  # ... a bigger one (script and audio unrelated) a band this wide either side of its diagonal
 
 
 def normalise(word: str) -> str:
@@ -108,34 +110,57 @@ def _exact_runs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     return [(blk.a + k, blk.b + k) for blk in _matching_blocks(a, b) for k in range(blk.size)]
 
 
+def _band(n: int, m: int) -> list[tuple[int, int]]:
+    """For each row i (0..n) of the stretch's table, the columns [lo, hi] the programme fills.
+
+    Every column while the table is small (all stretches of a script that fits its audio: equal
+    words are anchors, so what is left between them is short). A big table means the script and
+    the audio share next to nothing (a wrong narration, another language); then only a band of
+    `_BAND_MARGIN` columns either side of the stretch's diagonal (j = i*m/n, whatever the
+    lengths) is filled, so the work is O((n + m) * margin) instead of O(n * m)."""
+    if n * m <= _FULL_DP_CELLS:
+        return [(0, m)] * (n + 1)
+    return [(max(0, i * m // n - _BAND_MARGIN), min(m, -(-(i + 1) * m // n) + _BAND_MARGIN)) for i in range(n + 1)]
+
+
 def _pair_dp(script: list[str], heard: list[str]) -> list[tuple[int, int]]:
-    """Needleman-Wunsch over one stretch; substitutions cost by dissimilarity."""
+    """Needleman-Wunsch over one stretch; substitutions cost by dissimilarity.
+
+    Row i's cells are kept from its band's first column `lo` (`_band`); a cell outside the band
+    costs infinity. Each row's band starts no earlier than the one before and reaches at least
+    one column past where the next starts, so (n, m) is always reached."""
     n, m = len(script), len(heard)
-    cost = [[0.0] * (m + 1) for _ in range(n + 1)]
-    move = [[0] * (m + 1) for _ in range(n + 1)]  # 0 diagonal, 1 skip script, 2 skip heard
-    for i in range(1, n + 1):
-        cost[i][0], move[i][0] = i * _GAP, 1
-    for j in range(1, m + 1):
-        cost[0][j], move[0][j] = j * _GAP, 2
+    inf = float("inf")
+    band = _band(n, m)
+    prev, (plo, phi) = [j * _GAP for j in range(band[0][1] + 1)], band[0]
+    moves = [[2] * len(prev)]  # per row, from its band's lo: 0 diagonal, 1 skip script, 2 skip heard
     sim_cache: dict[tuple[str, str], float] = {}
     for i in range(1, n + 1):
         a = script[i - 1]
-        row, prev = cost[i], cost[i - 1]
-        for j in range(1, m + 1):
-            key = (a, heard[j - 1])
-            sim = sim_cache.get(key)
-            if sim is None:
-                sim = sim_cache[key] = _similarity(*key)
-            best, how = prev[j - 1] + 2.0 * (1.0 - sim), 0
-            if prev[j] + _GAP < best:
-                best, how = prev[j] + _GAP, 1
-            if row[j - 1] + _GAP < best:
-                best, how = row[j - 1] + _GAP, 2
-            row[j], move[i][j] = best, how
+        lo, hi = band[i]
+        row, move = [inf] * (hi - lo + 1), [0] * (hi - lo + 1)
+        for j in range(lo, hi + 1):
+            if j == 0:
+                row[0], move[0] = i * _GAP, 1
+                continue
+            best, how = inf, 0
+            if plo <= j - 1 <= phi:
+                key = (a, heard[j - 1])
+                sim = sim_cache.get(key)
+                if sim is None:
+                    sim = sim_cache[key] = _similarity(*key)
+                best = prev[j - 1 - plo] + 2.0 * (1.0 - sim)
+            if plo <= j <= phi and prev[j - plo] + _GAP < best:
+                best, how = prev[j - plo] + _GAP, 1
+            if j > lo and row[j - 1 - lo] + _GAP < best:
+                best, how = row[j - 1 - lo] + _GAP, 2
+            row[j - lo], move[j - lo] = best, how
+        moves.append(move)
+        prev, plo, phi = row, lo, hi
     pairs: list[tuple[int, int]] = []
     i, j = n, m
     while i > 0 or j > 0:
-        how = move[i][j]
+        how = moves[i][j - band[i][0]]
         if how == 0:
             if _is_match(script[i - 1], heard[j - 1]):
                 pairs.append((i - 1, j - 1))

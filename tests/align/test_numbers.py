@@ -36,3 +36,35 @@ def test_words_hyphens_decades_and_symbols():
     assert said("1990s")[0][0] == "nineteen nineties" and said("'80s") == [["eighties"]]
     assert said("🚀", "—") == [[""], [""]]
     assert said("１２") == [["twelve"]]  # full-width digits
+
+
+def test_signs():
+    assert said("-5") == [["minus five", "negative five", "five"]]  # last: the "-" may be a dash
+    assert said("−5")[0][0] == "minus five" and said("+3")[0][0] == "plus three"  # U+2212 minus sign
+    assert said("-3.5%")[0][0] == "minus three point five percent" and said("-$5")[0][0] == "minus five dollars"
+    assert said("-2026")[0][0] == "minus two thousand twenty six"  # never a year
+    assert said("10-5", "COVID-19") == [["ten five"], ["covid nineteen"]]  # a hyphen inside is no sign
+
+
+def test_clock_times():
+    assert said("10:30", "10:05", "(9:45),") == [["ten thirty"], ["ten oh five", "ten zero five"], ["nine forty five"]]
+    assert said("10:00") == [["ten o'clock", "ten"]]
+    assert said("3:75", "25:00") == [["375"], ["2500"]]  # not times of day: as before
+    assert said("9am", "9:30PM", "10:00a.m.") == [["nine a m", "nine am"], ["nine thirty p m", "nine thirty pm"],
+                                                 ["ten a m", "ten am", "ten o'clock a m", "ten o'clock am"]]
+
+
+def test_a_m_and_p_m_written_apart():
+    assert said("9", "a.m.", "P.M.,") == [["nine"], ["a m", "am"], ["p m", "pm"]]
+    assert said("nine", "AM") == [["nine"], ["a m", "am"]] and said("9", "pm.")[1] == ["p m", "pm"]
+    assert said("I", "am") == [["i"], ["am"]] and said("we", "am")[1] == ["am"]  # "am" after a word is a word
+
+
+def test_abbreviated_magnitudes():
+    assert said("10K") == [["ten thousand", "ten k"]] and said("1.5k")[0][0] == "one point five thousand"
+    assert said("$2M", "2M", "5B", "5bn", "4T") == [["two million dollars"], ["two million"], ["five billion"],
+                                                    ["five billion"], ["four trillion"]]
+    assert said("2m") == [["two million", "two meters", "two metres"]]  # lowercase: maybe a length
+    assert said("£3.5bn") == [["three point five billion pounds"]] and said("-$2M")[0][0] == "minus two million dollars"
+    assert said("4th", "1st", "5Ms") == [["fourth"], ["first"], ["5ms"]]  # an ordinal is no scale; "5Ms" is nothing said
+    assert said("$3.5", "million") == [["three point five"], ["million dollars"]]  # as before

@@ -169,3 +169,87 @@ def test_a_wrong_number_is_not_a_match():
     assert not matched and out.match_rate == 0.75
     assert (start, end) == (0.5, 1.9)  # still placed where the number was said
     assert not align_script("fifteen people", heard("fifty people"), 1.0).words[0].matched  # no near spellings for numbers
+
+
+SAID_BOTH_WAYS = [  # (as the script may write it, as the recogniser may write it), each tried both ways round
+    ("It was -5 degrees.", "it was minus five degrees"),
+    ("It was −5 degrees.", "it was negative five degrees"),
+    ("We start at 10:30 sharp.", "we start at ten thirty sharp"),
+    ("Doors open at 10:05 today.", "doors open at ten oh five today"),
+    ("Doors open at 10:00 today.", "doors open at ten o'clock today"),
+    ("Doors open at 10 o'clock today.", "doors open at 10:00 today"),
+    ("Open at 9am daily.", "open at nine a m daily"),
+    ("Open at 9am daily.", "open at nine am daily"),
+    ("Open at 9 a.m. daily.", "open at nine am daily"),
+    ("Open at 9 a.m. daily.", "open at 9am daily"),
+    ("Open at nine AM daily.", "open at 9 a.m. daily"),
+    ("Open at 9:30pm daily.", "open at nine thirty p.m. daily"),
+    ("We hit 10K users.", "we hit ten thousand users"),
+    ("We raised $2M today.", "we raised two million dollars today"),
+    ("We raised 2M today.", "we raised two million today"),
+    ("A 5B deal.", "a five billion deal"),
+]
+
+
+def test_signs_clock_times_and_magnitudes_match_however_written():
+    for script, rec in SAID_BOTH_WAYS:
+        for a, b in ((script, rec), (rec, script)):
+            out = align_script(a, heard(b), duration=10.0)
+            assert out.match_rate == 1.0, (a, b, [(w.text, w.matched) for w in out.words])
+            starts = [w.start for w in out.words]
+            assert starts == sorted(starts)
+    out = align_script("We raised $2M at 9:30pm.", heard("we raised two million dollars at nine thirty p m"), 6.0)
+    assert timing(out, "$2M") == (1.0, 2.4, True) and timing(out, "9:30pm.") == (3.0, 4.9, True)
+    assert timing(align_script("We hit 10K users", heard("we hit ten k users"), 3.0), "10K")[2]  # said "ten K"
+
+
+def test_a_wrong_time_or_sign_is_not_a_match():
+    assert not timing(align_script("Open at 10:30 daily", heard("open at ten forty daily"), 3.0), "10:30")[2]
+    assert not timing(align_script("Open at 9am daily", heard("open at nine p m daily"), 3.0), "9am")[2]
+    assert not timing(align_script("We raised $2M", heard("we raised two billion dollars"), 3.0), "$2M")[2]
+
+
+def test_a_script_unrelated_to_the_audio_takes_linear_work(monkeypatch):
+    """A wrong narration file (no word in common) made the whole script one stretch for the full
+    O(n*m) programme: minutes for a 30-minute narration. Past a size it only fills a band along the
+    stretch's diagonal; the work is counted in similarity computations, one per cell."""
+    import random
+
+    from modal_functions.align import script_align
+
+    calls = 0
+    similarity = script_align._similarity
+
+    def counted(a: str, b: str) -> float:
+        nonlocal calls
+        calls += 1
+        return similarity(a, b)
+
+    monkeypatch.setattr(script_align, "_similarity", counted)
+    rng = random.Random(1)
+
+    def vocabulary() -> list[str]:
+        return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 9))) for _ in range(2000)]
+
+    said_words, heard_words = vocabulary(), vocabulary()
+    for n, m in ((2000, 2000), (2000, 600), (600, 2000)):
+        calls = 0
+        rec = [Word(rng.choice(heard_words), i * 0.4, i * 0.4 + 0.3, 0.9) for i in range(m)]
+        duration = m * 0.4
+        out = align_script(" ".join(rng.choice(said_words) for _ in range(n)), rec, duration)
+        band = 2 * script_align._BAND_MARGIN + 4
+        assert calls <= (n + m) * band < n * m / 10, (n, m, calls)
+        assert out.match_rate < 0.2 and out.flagged, out.match_rate  # only chance near-spellings
+        assert len(out.words) == n
+        assert all(0.0 <= w.start <= w.end <= duration for w in out.words)
+        assert all(a.end <= b.start + 1e-9 for a, b in zip(out.words, out.words[1:]))
+
+
+def test_the_full_programme_still_runs_between_anchors_of_ordinary_size(monkeypatch):
+    """Below the size limit nothing changed: every cell is filled (a band could miss a pairing)."""
+    from modal_functions.align import script_align
+
+    assert script_align._band(150, 200) == [(0, 200)] * 151
+    band = script_align._band(2000, 600)
+    assert band[0][0] == 0 and band[-1][1] == 600
+    assert all(lo <= hi and lo <= prev_hi + 1 and prev_lo <= lo for (prev_lo, prev_hi), (lo, hi) in zip(band, band[1:]))
