@@ -4,9 +4,13 @@ import type { Db } from "./db.ts";
 // timestamptz/json parse as the defaults (Date, object); bigint (int8) as number.
 pg.types.setTypeParser(20, (v) => Number(v));
 
-/** node-postgres pool over DATABASE_URL (local Postgres or Supabase). */
-export function openPostgres(url: string, max = 4): Db {
-  const pool = new pg.Pool({ connectionString: url, max });
+/**
+ * node-postgres pool over DATABASE_URL (local Postgres or Supabase). Getting a connection is
+ * bounded (`connectTimeoutMs`): pg's default waits forever, so an unreachable or hung database
+ * (or pooler) hung every API request, /health and the claim loop instead of failing them.
+ */
+export function openPostgres(url: string, max = 4, opts: { connectTimeoutMs?: number } = {}): Db {
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000 });
   pool.on("error", () => {
     /* an idle client died (server restart); the pool replaces it on next use */
   });

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { createServer, type ServerResponse } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { ComputeClient } from "../client/modal-client.ts";
 import { migrate } from "../db/migrate.ts";
 import { openPglite } from "../db/pglite.ts";
 import type { Db } from "../db/db.ts";
 import { Metrics } from "../metrics.ts";
+import { saveStep } from "../queue/index.ts";
 import { Router } from "../router/index.ts";
 import { LocalPublisher } from "../storage/LocalPublisher.ts";
 import type { Publisher } from "../storage/publisher.ts";
@@ -138,6 +140,125 @@ describe("HTTP API", () => {
     assert.match(text, /event: end\ndata: \{"status":"succeeded"\}/);
   });
 
+  test("text the database cannot store, deep nesting and floods of errors are a 400, never a 500", async () => {
+    // Each was a 500: jsonb refuses NUL and unpaired surrogates; structuredClone overflowed the stack.
+    const raws: Array<[string, string, string]> = [
+      [JSON.stringify({ ...GOOD, scenes: [{ narration: "a\u0000b", image_prompt: "p" }] }), "invalid_text", "/scenes/0/narration"],
+      [JSON.stringify({ ...GOOD, title: "\u0000" }), "invalid_text", "/title"],
+      [`{"narration_audio":"${KEY}","scenes":[{"narration":"a\\ud800b","image_prompt":"p"}]}`, "invalid_text", "/scenes/0/narration"],
+      [`{"narration_audio":"${KEY}","scenes":[{"narration":"a\\udc00","image_prompt":"p"}]}`, "invalid_text", "/scenes/0/narration"],
+      [`{"narration_audio":"${KEY}","scenes":${"[".repeat(50_000)}${"]".repeat(50_000)}}`, "too_deep", ""],
+      [`{"x":${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}}`, "too_deep", ""],
+    ];
+    for (const [raw, code, path] of raws) {
+      const r = await call("POST", "/v1/renders", { raw });
+      assert.equal(r.status, 400, raw.slice(0, 120));
+      assert.equal(r.body.error.code, code, JSON.stringify(r.body).slice(0, 300));
+      if (path) assert.ok(r.body.error.details.some((d: { path: string }) => d.path === path), JSON.stringify(r.body.error.details));
+    }
+    const paired = await call("POST", "/v1/renders", { body: { ...GOOD, title: "🎬 Привет 日本" } });
+    assert.equal(paired.status, 202, "well-formed unicode (surrogate pairs included) is fine");
+    assert.equal(paired.body.request.title, "🎬 Привет 日本");
+    // 100k wrong items answered with 100k details (~36x the request): now capped, still counted.
+    const flood = await call("POST", "/v1/renders", { body: { ...GOOD, scenes: Array(100_000).fill(1) } });
+    assert.equal(flood.status, 400);
+    assert.ok(flood.body.error.details.length <= 20, `${flood.body.error.details.length} details`);
+    assert.match(flood.body.error.message, /\(\+100\d{3} more\)/);
+  });
+
+  test("a caller without a valid token gets 401 before its body is looked at", async () => {
+    const bad = await call("POST", "/v1/renders", { token: null, raw: "{not json" });
+    assert.deepEqual([bad.status, bad.body.error.code], [401, "unauthorized"]);
+    const big = await call("POST", "/v1/renders", { token: "nope", raw: JSON.stringify({ ...GOOD, title: "x".repeat(2_000_000) }) });
+    assert.deepEqual([big.status, big.body.error.code], [401, "unauthorized"]);
+    const unknown = await call("GET", "/v1/nothing-here", { token: null });
+    assert.deepEqual([unknown.status, unknown.body.error.code], [401, "unauthorized"]);
+  });
+
+  test("URLs refused before routing answer in the API's error shape", async () => {
+    const pct = await call("GET", "/v1/renders/%zz");
+    assert.deepEqual([pct.status, pct.body.error.code], [400, "bad_url"]);
+    const long = await call("GET", `/v1/renders/${"a".repeat(500)}`);
+    assert.deepEqual([long.status, long.body.error.code], [404, "not_found"]);
+  });
+
+  test("an idempotent replay shows the render's steps, as GET does", async () => {
+    const h = { "idempotency-key": "replay-steps" };
+    const a = await call("POST", "/v1/renders", { body: GOOD, headers: h });
+    await saveStep(db, a.body.id, "align", { status: "running", backend: "inhouse", compute_job_id: "job-r" });
+    const b = await call("POST", "/v1/renders", { body: GOOD, headers: h });
+    assert.equal(b.status, 200);
+    assert.deepEqual(b.body.steps, (await call("GET", `/v1/renders/${a.body.id}`)).body.steps);
+    assert.equal(b.body.steps.length, 1);
+  });
+
+  test("DELETE answers while the compute cancel is unanswered, and when its backend is not configured here", { timeout: 8000 }, async () => {
+    // A compute plane that holds every request until told to answer (a hung Railway/Modal).
+    const held: ServerResponse[] = [];
+    let seen!: () => void;
+    const cancelSeen = new Promise<void>((r) => (seen = r));
+    const hung = createServer((req, res) => {
+      held.push(res);
+      if (req.method === "DELETE") seen();
+    });
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+    const hungRouter = new Router({ inhouse: new ComputeClient({ name: "inhouse", baseUrl: `http://127.0.0.1:${(hung.address() as { port: number }).port}` }) });
+    const api = buildApi({ db, router: hungRouter, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice") });
+    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    const running = async (backend: "inhouse" | "modal") => {
+      const r = await call("POST", "/v1/renders", { body: GOOD });
+      await db.query(`update render_jobs set status = 'running', locked_by = 'w1', locked_until = now() + interval '1 minute' where id = $1`, [r.body.id]);
+      await saveStep(db, r.body.id, "align", { status: "running", backend, compute_job_id: `job-${backend}` });
+      return r.body.id as string;
+    };
+    try {
+      const id = await running("inhouse");
+      const d = await fetch(`${apiBase}/v1/renders/${id}`, { method: "DELETE", headers: { authorization: "Bearer tok-alice" } });
+      assert.equal(d.status, 200);
+      assert.equal(((await d.json()) as { status: string }).status, "cancelled");
+      await cancelSeen; // the cascade still went out
+      // No Modal on this replica (the API-only role), a step on Modal: was a 500 after the cancel committed.
+      const onModal = await running("modal");
+      const m = await call("DELETE", `/v1/renders/${onModal}`);
+      assert.deepEqual([m.status, m.body.status], [200, "cancelled"]);
+    } finally {
+      for (const res of held) res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: "job-inhouse", status: "cancelled" }));
+      await api.close();
+      await new Promise((r) => hung.close(r));
+    }
+  });
+
+  test("an event stream whose database fails ends with an error event instead of hanging", { timeout: 8000 }, async () => {
+    let failing = false;
+    const flaky: Db = { ...db, kind: db.kind, query: (text, params) => (failing ? Promise.reject(new Error("connection lost")) : db.query(text, params)) };
+    const api = buildApi({ db: flaky, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), eventsPollMs: 20 });
+    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const r = await call("POST", "/v1/renders", { body: GOOD });
+      const res = await fetch(`${apiBase}/v1/renders/${r.body.id}/events`, { headers: { authorization: "Bearer tok-alice" } });
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let text = dec.decode((await reader.read()).value);
+      assert.match(text, /event: render\n/);
+      failing = true;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value);
+      }
+      assert.match(text, /event: error\ndata: \{"error":\{"code":"internal".*"retryable":true\}\}/);
+    } finally {
+      failing = false;
+      await api.close();
+    }
+  });
+
+  test("HEAD on an event stream is a 404, not a connection held until the render ends", { timeout: 8000 }, async () => {
+    const r = await call("POST", "/v1/renders", { body: GOOD });
+    const h = await fetch(`${base}/v1/renders/${r.body.id}/events`, { method: "HEAD", headers: { authorization: "Bearer tok-alice" } });
+    assert.equal(h.status, 404);
+  });
+
   /** A render of alice's marked succeeded with a result whose video URL was signed by `publisher` now. */
   async function succeeded(publisher: Publisher): Promise<{ id: string; key: string; recorded: string }> {
     const r = await call("POST", "/v1/renders", { body: GOOD });
@@ -200,6 +321,23 @@ describe("HTTP API", () => {
       const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
       assert.equal(g.status, 200);
       assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+    } finally {
+      await api.close();
+    }
+  });
+
+  test("a storage API that never answers re-signing does not hang reads: the recorded URL is served", { timeout: 8000 }, async () => {
+    const local = new LocalPublisher("/nonexistent-store", "http://compute.test", () => "s", 60);
+    const hung: Publisher = { kind: "supabase", publish: () => Promise.reject(new Error("unused")), signedUrl: () => new Promise<string>(() => {}) };
+    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), publisher: hung, resignTimeoutMs: 50, eventsPollMs: 20 });
+    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const { id, recorded } = await succeeded(local);
+      const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
+      assert.equal(g.status, 200);
+      assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+      const ev = await (await fetch(`${apiBase}/v1/renders/${id}/events`, { headers: { authorization: "Bearer tok-alice" } })).text();
+      assert.match(ev, /event: end\ndata: \{"status":"succeeded"\}/);
     } finally {
       await api.close();
     }

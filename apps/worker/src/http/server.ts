@@ -29,6 +29,8 @@ export interface ApiDeps {
   onEnqueued?: () => void;
   eventsPollMs?: number;
   bodyLimit?: number;
+  /** How long a read waits for the publisher to re-sign a video URL before serving the recorded one. */
+  resignTimeoutMs?: number;
   /**
    * Re-signs a succeeded render's video URL on every read: the URL recorded at publish time
    * expires after SIGNED_URL_TTL_S and nothing else renews it. Signing writes nothing (the
@@ -57,7 +59,17 @@ const errorBody = (code: string, message: string, details?: unknown) => ({
 });
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    forceCloseConnections: true,
+    // Errors fastify raises before routing (a bad %-escape, an over-long id) in our shape too.
+    frameworkErrors: (err, req, reply) => {
+      const r = reply as unknown as FastifyReply;
+      if (err.code === "FST_ERR_MAX_PARAM_LENGTH") return r.code(404).send(errorBody("not_found", "no such render"));
+      return r.code(400).send(errorBody("bad_url", `the URL ${JSON.stringify(req.url)} is not valid`));
+    },
+  });
   const { db, metrics } = deps;
 
   function owner(req: FastifyRequest): string {
@@ -71,12 +83,22 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const view = toRender(row, steps);
     const video = view.result?.video;
     if (!deps.publisher || row.status !== "succeeded" || !view.result || !video?.key) return view;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return { ...view, result: { ...view.result, video: { ...video, url: await deps.publisher.signedUrl(video.key) } } };
+      // Bounded: a storage API that does not answer must not hang every read of the render.
+      const url = await Promise.race([
+        deps.publisher.signedUrl(video.key),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("re-signing timed out")), deps.resignTimeoutMs ?? 5000);
+        }),
+      ]);
+      return { ...view, result: { ...view.result, video: { ...video, url } } };
     } catch (e) {
       // The recorded URL (maybe expired) rather than a 500: the render itself is fine.
       deps.log.warn({ event: "resign_failed", render_id: row.id, key: video.key, err: String(e) }, "could not re-sign the video URL");
       return view;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -98,6 +120,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     deps.log.error({ event: "http_error", url: req.url, err: String(err), stack: err.stack }, "unhandled API error");
     return reply.code(500).send({ error: { code: "internal", message: "internal error", retryable: true } });
   });
+  // Authenticate before the body is read: a caller without a valid token gets 401, never a
+  // 400/413 about a body it had no right to send (and no body parsing at its request).
+  app.addHook("onRequest", async (req) => {
+    if (req.url.startsWith("/v1/")) owner(req);
+  });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody("not_found", `no route ${req.method} ${req.url}`)));
 
   app.post("/v1/renders", async (req, reply) => {
@@ -114,7 +141,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
     }
     if (created) deps.onEnqueued?.();
-    return reply.code(created ? 202 : 200).header("location", `/v1/renders/${row.id}`).send(await present(row, []));
+    // A replay answers with the render as it is now, steps included, exactly as GET does.
+    return reply.code(created ? 202 : 200).header("location", `/v1/renders/${row.id}`).send(await present(row, created ? [] : await listSteps(db, row.id)));
   });
 
   app.get<{ Params: { id: string } }>("/v1/renders/:id", async (req) => {
@@ -130,16 +158,19 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const steps = await listSteps(db, row.id);
     if (row.status === "cancelled") {
       // Cascade now too (the worker also does on its next heartbeat), so nothing keeps running.
-      await Promise.all(
-        steps.filter((s) => s.compute_job_id && s.backend && (s.status === "running" || s.status === "submitting")).map((s) =>
-          deps.router.client(s.backend!).cancel(s.compute_job_id!).catch((e) =>
-            deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, step: s.step, err: String(e) }, "compute cancel failed"))),
-      );
+      // Not awaited: the cancel is committed, and a compute plane that is slow, down or not
+      // configured on this replica (no Modal) must not hang or fail the owner's DELETE.
+      for (const s of steps.filter((s) => s.compute_job_id && s.backend && (s.status === "running" || s.status === "submitting"))) {
+        void Promise.resolve()
+          .then(() => deps.router.client(s.backend!).cancel(s.compute_job_id!))
+          .catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, step: s.step, backend: s.backend, err: String(e) }, "compute cancel failed"));
+      }
     }
     return present(row, steps);
   });
 
-  app.get<{ Params: { id: string } }>("/v1/renders/:id/events", async (req, reply: FastifyReply) => {
+  // No automatic HEAD twin: it would hold the connection (and poll) until the render ends.
+  app.get<{ Params: { id: string } }>("/v1/renders/:id/events", { exposeHeadRoute: false }, async (req, reply: FastifyReply) => {
     const who = owner(req);
     await load(req.params.id, who);
     reply.hijack();
@@ -150,26 +181,32 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     let last = "";
     let sinceBeat = 0;
     const poll = deps.eventsPollMs ?? 250;
-    while (!closed) {
-      const row = await getRender(db, req.params.id, who);
-      if (!row) break;
-      const steps = await listSteps(db, row.id);
-      const view = toRender(row, steps);
-      const sig = JSON.stringify([view.status, view.step, view.updated_at, (view.steps ?? []).map((s) => [s.status, s.progress])]);
-      if (sig !== last) {
-        last = sig;
-        res.write(`event: render\ndata: ${JSON.stringify(row.status === "succeeded" ? await present(row, steps) : view)}\n\n`);
-        sinceBeat = 0;
+    try {
+      while (!closed) {
+        const row = await getRender(db, req.params.id, who);
+        if (!row) break;
+        const steps = await listSteps(db, row.id);
+        const view = toRender(row, steps);
+        const sig = JSON.stringify([view.status, view.step, view.updated_at, (view.steps ?? []).map((s) => [s.status, s.progress])]);
+        if (sig !== last) {
+          last = sig;
+          res.write(`event: render\ndata: ${JSON.stringify(row.status === "succeeded" ? await present(row, steps) : view)}\n\n`);
+          sinceBeat = 0;
+        }
+        if (TERMINAL.includes(row.status)) {
+          res.write(`event: end\ndata: ${JSON.stringify({ status: row.status })}\n\n`);
+          break;
+        }
+        if ((sinceBeat += poll) >= 15_000) {
+          res.write(`: keep-alive\n\n`);
+          sinceBeat = 0;
+        }
+        await new Promise((r) => setTimeout(r, poll));
       }
-      if (TERMINAL.includes(row.status)) {
-        res.write(`event: end\ndata: ${JSON.stringify({ status: row.status })}\n\n`);
-        break;
-      }
-      if ((sinceBeat += poll) >= 15_000) {
-        res.write(`: keep-alive\n\n`);
-        sinceBeat = 0;
-      }
-      await new Promise((r) => setTimeout(r, poll));
+    } catch (e) {
+      // The reply is hijacked: nothing else would end it, and the client would wait forever.
+      deps.log.error({ event: "events_failed", render_id: req.params.id, err: String(e) }, "event stream failed");
+      res.write(`event: error\ndata: ${JSON.stringify({ error: { code: "internal", message: "the event stream failed; reconnect", retryable: true } })}\n\n`);
     }
     res.end();
   });

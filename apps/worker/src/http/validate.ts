@@ -54,10 +54,56 @@ const AJV_CODES: Record<string, string> = {
   minimum: "out_of_range", maximum: "out_of_range", anyOf: "wrong_type",
 };
 
+/** Deeper than any RenderRequest (3 levels) by a margin; deeper bodies are refused before any recursion. */
+const MAX_DEPTH = 16;
+/** At most this many problems go back in `details` (the message still counts them all). */
+export const MAX_DETAILS = 20;
+// Postgres text/jsonb cannot hold NUL, nor an unpaired UTF-16 surrogate (JSON.parse accepts both).
+const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const pointer = (path: string, key: string | number) => `${path}/${String(key).replace(/~/g, "~0").replace(/\//g, "~1")}`;
+
+/**
+ * What the JSON Schema cannot see, checked without recursion: nesting deep enough to
+ * overflow the stack of structuredClone (a 400, not a RangeError's 500), and strings or keys
+ * the database would refuse (a 400, not a 500 from jsonb).
+ */
+function shapeProblems(body: object): Problem[] {
+  const out: Problem[] = [];
+  const stack: Array<[unknown, string, number]> = [[body, "", 0]];
+  while (stack.length && out.length < MAX_DETAILS) {
+    const [v, path, depth] = stack.pop()!;
+    if (typeof v === "string") {
+      if (BAD_TEXT.test(v)) out.push({ path: path || "/", code: "invalid_text", message: "contains a NUL character or an unpaired surrogate" });
+    } else if (v && typeof v === "object") {
+      if (depth >= MAX_DEPTH) {
+        out.push({ path: path || "/", code: "too_deep", message: `nested deeper than ${MAX_DEPTH} levels` });
+        continue;
+      }
+      for (const [k, child] of Object.entries(v)) {
+        const p = pointer(path, k);
+        if (BAD_TEXT.test(k)) out.push({ path: p, code: "invalid_text", message: "the key contains a NUL character or an unpaired surrogate" });
+        stack.push([child, p, depth + 1]);
+      }
+    }
+  }
+  return out;
+}
+
+function reject(problems: Problem[]): never {
+  // Collapse the noise of anyOf branches: keep one problem per path+code.
+  const seen = new Set<string>();
+  const unique = problems.filter((p) => (seen.has(p.path + p.code) ? false : (seen.add(p.path + p.code), true)));
+  const first = unique[0]!;
+  // Capped: a 1 MB body of wrong items would otherwise answer with ~30 MB of details.
+  throw new ValidationError(first.code, `${first.path}: ${first.message}${unique.length > 1 ? ` (+${unique.length - 1} more)` : ""}`, unique.slice(0, MAX_DETAILS));
+}
+
 export function validateRenderRequest(body: unknown): RenderRequest {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new ValidationError("validation_error", "the body must be a JSON object (a RenderRequest)", []);
   }
+  const shape = shapeProblems(body);
+  if (shape.length) reject(shape);
   const copy = structuredClone(body) as Record<string, unknown>;
   const v = validator();
   const problems: Problem[] = [];
@@ -89,12 +135,6 @@ export function validateRenderRequest(body: unknown): RenderRequest {
       if (p) problems.push(p);
     }
   }
-  if (problems.length) {
-    // Collapse the noise of anyOf branches: keep one problem per path+code.
-    const seen = new Set<string>();
-    const details = problems.filter((p) => (seen.has(p.path + p.code) ? false : (seen.add(p.path + p.code), true)));
-    const first = details[0]!;
-    throw new ValidationError(first.code, `${first.path}: ${first.message}${details.length > 1 ? ` (+${details.length - 1} more)` : ""}`, details);
-  }
+  if (problems.length) reject(problems);
   return req;
 }
