@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. Whatever it lets escape becomes one stderr line, never a traceback:
     exit 2 for bad input (a 4xx code, a file that cannot be read), 1 for failures, 130 for
     Ctrl-C. CANVASCAST_DEBUG=1 re-raises instead."""
+    load_dotenv()
     args = build_parser().parse_args(argv)
     prog = f"canvascast {args.command}"
     # SIGTERM (timeout, systemd, CI) unwinds like Ctrl-C, so the commands' finally blocks
@@ -54,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         code, message, status = describe_error(e)
         print(f"{prog}: error [{code}]: {message}", file=sys.stderr)
         return status
+
+
+def load_dotenv(path: str = ".env") -> None:
+    """Every variable of a `.env` in the working directory, for the whole process and the
+    workers it starts, not only `Settings`' own fields (LOG_LEVEL, COMPUTE_KINDS, ALIGN_*,
+    RENDER_* are read from the environment). The real environment wins."""
+    from dotenv import load_dotenv as load
+
+    load(path, override=False)
 
 
 def describe_error(e: Exception) -> tuple[str, str, int]:

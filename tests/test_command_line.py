@@ -88,3 +88,17 @@ def test_a_render_that_cannot_be_copied_out_names_the_output_and_leaves_no_parti
     status, err = run(capsys, "render", str(tmp_path / "t.json"), "-o", str(out), "-q")
     assert status == 1 and err == [f"canvascast render: error [bad_output]: cannot write {out}: No space left on device"]
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_dotenv_sets_every_variable_for_the_process_but_the_environment_wins(tmp_path, monkeypatch):
+    import os
+
+    import modal_functions.cli as cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COMPUTE_KINDS", raising=False)  # restored to absent afterwards
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    (tmp_path / ".env").write_text("COMPUTE_KINDS=diagnostic\nLOG_LEVEL=WARNING\n")
+    cli.load_dotenv()
+    assert os.environ["COMPUTE_KINDS"] == "diagnostic"  # not a Settings field: was ignored before
+    assert os.environ["LOG_LEVEL"] == "DEBUG"
