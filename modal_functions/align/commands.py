@@ -6,8 +6,8 @@
 
 `align` runs exactly what a job runs (same capability, a local TaskContext). With
 `--json` stdout is {"words": [{"word", "start", "end"}, ...]} in seconds; otherwise a
-progress bar goes to stderr and the SRT to stdout. Bad audio exits 2 with the error
-code on stderr.
+progress bar goes to stderr and the SRT to stdout. Bad audio exits 2 with one
+`canvascast align: error [code]: message` line on stderr, like every command.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def cmd_align(args: argparse.Namespace) -> int:
             srt = ctx.store.read_bytes(result.srt.key).decode() if result.srt else ""
     except CapabilityError as e:
         bar.close()
-        print(json.dumps({"error": {"code": e.code, "message": e.message}}), file=sys.stderr)
-        return 2
+        print(f"canvascast align: error [{e.code}]: {e.message}", file=sys.stderr)  # like every other command
+        return 2 if 400 <= e.http_status < 500 else 1
     bar.close()
     if args.json:
         words = [{"word": w.text.strip(), "start": round(w.startMs / 1000, 3), "end": round(w.endMs / 1000, 3)} for w in result.words]

@@ -42,7 +42,8 @@ def test_bad_audio_exits_2_with_the_code(capsys, tmp_path):
     path.write_bytes(b"")
     assert main(["align", str(path), "--json"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and json.loads(captured.err)["error"]["code"] == "bad_audio"
+    assert captured.out == "" and captured.err.startswith("canvascast align: error [bad_audio]: ")
+    assert len(captured.err.splitlines()) == 1
 
 
 def test_registers_both_commands():
