@@ -1,7 +1,7 @@
 """`canvascast types`: pydantic contract -> JSON Schema (+ TypeScript via json-schema-to-typescript).
 
 The schema files are the hand-off to `packages/shared-types`; its `scripts/generate.mjs`
-compiles them to `src/index.ts`. `tests/test_contract_drift.py` fails when either drifts.
+compiles them to `src/contract.ts`. `tests/test_contract_drift.py` fails when either drifts.
 """
 
 from __future__ import annotations

@@ -16,3 +16,13 @@ test("a heartbeat that is not well under the lease is refused at start, naming b
   assert.equal(loadConfig({ WORKER_LEASE_S: "30", WORKER_HEARTBEAT_MS: "10000" }).worker.heartbeatMs, 10_000, "exactly a third is fine");
   assert.equal(loadConfig({ WORKER_LEASE_S: "4", WORKER_HEARTBEAT_MS: "1000" }).worker.leaseSeconds, 4, "the e2e tests' settings");
 });
+
+test("a numeric setting outside what the system can take is refused at start, naming it", () => {
+  // WORKER_MAX_ATTEMPTS=500 used to load, and then every POST failed the table's 1..100 check with a 500.
+  assert.throws(() => loadConfig({ WORKER_MAX_ATTEMPTS: "500" }), /WORKER_MAX_ATTEMPTS="500" must be a whole number >= 1 and <= 100/);
+  assert.throws(() => loadConfig({ WORKER_MAX_ATTEMPTS: "2.5" }), /WORKER_MAX_ATTEMPTS/);
+  assert.throws(() => loadConfig({ WORKER_CONCURRENCY: "0" }), /WORKER_CONCURRENCY/);
+  assert.throws(() => loadConfig({ SIGNED_URL_TTL_S: "0" }), /SIGNED_URL_TTL_S/);
+  assert.throws(() => loadConfig({ WORKER_PORT: "70000" }), /WORKER_PORT/);
+  assert.equal(loadConfig({ WORKER_MAX_ATTEMPTS: "100", WORKER_PORT: "0" }).worker.maxAttempts, 100);
+});

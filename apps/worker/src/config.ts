@@ -35,13 +35,29 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
-function num(env: Env, name: string, def: number): number {
+interface Range {
+  min?: number;
+  max?: number;
+  integer?: boolean;
+}
+
+/** A numeric setting; one outside its range is refused at start, naming it (not a 500 per request later). */
+function num(env: Env, name: string, def: number, range: Range = {}): number {
   const v = env[name];
   if (v === undefined || v === "") return def;
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`${name}=${JSON.stringify(v)} is not a number`);
+  const { min, max, integer } = range;
+  if ((integer && !Number.isInteger(n)) || (min !== undefined && n < min) || (max !== undefined && n > max)) {
+    const kind = integer ? "a whole number" : "a number";
+    throw new Error(`${name}=${JSON.stringify(v)} must be ${kind}${min !== undefined ? ` >= ${min}` : ""}${max !== undefined ? ` and <= ${max}` : ""}`);
+  }
   return n;
 }
+
+const COUNT = { min: 1, integer: true };
+const POSITIVE = { min: 1 };
+const PORT_RANGE = { min: 0, max: 65535, integer: true };
 
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(env.CANVASCAST_DATA_DIR ?? ".canvascast");
@@ -68,7 +84,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     role,
     host: env.WORKER_HOST ?? "127.0.0.1",
-    port: num(env, "WORKER_PORT", num(env, "PORT", 8080)),
+    port: num(env, "WORKER_PORT", num(env, "PORT", 8080, PORT_RANGE), PORT_RANGE),
     databaseUrl: env.DATABASE_URL || undefined,
     pgliteDir: env.WORKER_PGLITE_DIR ?? join(dataDir, "worker-db"),
     tokens: env.WORKER_TOKENS ?? "",
@@ -76,29 +92,29 @@ export function loadConfig(env: Env = process.env): Config {
     modal: env.MODAL_COMPUTE_URL ? { url: env.MODAL_COMPUTE_URL, token: env.MODAL_COMPUTE_TOKEN || env.COMPUTE_TOKEN || undefined } : null,
     alignModel: env.ALIGN_MODEL || undefined,
     policy: {
-      attemptTimeoutMs: num(env, "HTTP_ATTEMPT_TIMEOUT_MS", 10_000),
-      maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4),
+      attemptTimeoutMs: num(env, "HTTP_ATTEMPT_TIMEOUT_MS", 10_000, POSITIVE),
+      maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4, COUNT),
       initialDelayMs: num(env, "HTTP_RETRY_INITIAL_MS", 200),
       maxDelayMs: num(env, "HTTP_RETRY_MAX_MS", 10_000),
-      failureRate: num(env, "BREAKER_FAILURE_RATE", 0.5),
+      failureRate: num(env, "BREAKER_FAILURE_RATE", 0.5, { min: 0.01, max: 1 }),
       windowMs: num(env, "BREAKER_WINDOW_MS", 30_000),
       minimumRps: num(env, "BREAKER_MIN_RPS", 0.2),
       halfOpenAfterMs: num(env, "BREAKER_HALF_OPEN_MS", 10_000),
     },
     worker: {
-      concurrency: num(env, "WORKER_CONCURRENCY", 4),
+      concurrency: num(env, "WORKER_CONCURRENCY", 4, COUNT),
       leaseSeconds,
       heartbeatMs,
       idlePollMs: num(env, "WORKER_POLL_MS", 1000),
       backoffBaseSeconds: num(env, "WORKER_BACKOFF_BASE_S", 2),
-      maxAttempts: num(env, "WORKER_MAX_ATTEMPTS", 5),
+      maxAttempts: num(env, "WORKER_MAX_ATTEMPTS", 5, { ...COUNT, max: 100 }), // the table's check: 1..100
     },
     store: {
       kind: store,
       dataDir,
       publicUrl: env.COMPUTE_PUBLIC_URL ?? computeUrl,
       signingSecret: env.ARTIFACT_SIGNING_SECRET || undefined,
-      signedUrlTtlS: num(env, "SIGNED_URL_TTL_S", 7 * 24 * 3600),
+      signedUrlTtlS: num(env, "SIGNED_URL_TTL_S", 7 * 24 * 3600, { ...COUNT, max: 7 * 24 * 3600 }),
       supabaseUrl: env.SUPABASE_URL,
       supabaseKey: env.SUPABASE_SERVICE_ROLE_KEY,
       artifactsBucket: env.SUPABASE_ARTIFACT_BUCKET ?? "artifacts",
