@@ -17,7 +17,8 @@
 import type { Job, JobCreate } from "../contract.ts";
 import { CapacityError, isBrokenCircuit, isTransient } from "../client/errors.ts";
 import type { BackendName } from "../client/modal-client.ts";
-import { getRender, recordDecision, saveStep, setProgress, type StepName, type StepRow } from "../queue/index.ts";
+import { getRender, recordDecision, setProgress, type StepName, type StepRow } from "../queue/index.ts";
+import { saveOwnStep } from "./saveOwnStep.ts";
 import { RenderAborted, StepError } from "./errors.ts";
 import type { RenderContext } from "./types.ts";
 import { JobLostError, waitForJob } from "./waitForJob.ts";
@@ -61,14 +62,14 @@ export async function runComputeStep(
       }
     }
     if (!placed) {
-      await saveStep(db, renderId, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
+      await saveOwnStep(ctx, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
       const r = await router.submit(kind, body, key, {
         signal: ctx.signal,
         context,
-        onAttempt: async (b) => void (await saveStep(db, renderId, step, { backend: b })),
+        onAttempt: async (b) => void (await saveOwnStep(ctx, step, { backend: b })),
         onDecision: async (d) => {
           await recordDecision(db, renderId, step, d.backend, d.reason);
-          await saveStep(db, renderId, step, { route_reason: d.reason });
+          await saveOwnStep(ctx, step, { route_reason: d.reason });
         },
       });
       placed = { job: r.job, backend: r.decision.backend };
@@ -76,7 +77,7 @@ export async function runComputeStep(
     backend = placed.backend;
     job = placed.job;
     // Written before waiting: a restarted worker reattaches to this job.
-    await saveStep(db, renderId, step, { status: "running", backend, compute_job_id: job.id, idempotency_key: key, step_attempt: attempt });
+    await saveOwnStep(ctx, step, { status: "running", backend, compute_job_id: job.id, idempotency_key: key, step_attempt: attempt });
   }
 
   const client = router.client(backend);
@@ -87,7 +88,7 @@ export async function runComputeStep(
       ...ctx.deps.poll,
       onUpdate: async (j) => {
         const progress = { status: j.status, backend, compute_job_id: j.id, ...j.progress };
-        await saveStep(db, renderId, step, { progress });
+        await saveOwnStep(ctx, step, { progress });
         await setProgress(db, renderId, ctx.deps.workerId, step, progress);
         ctx.emit?.();
       },
@@ -97,12 +98,12 @@ export async function runComputeStep(
       const reason = (ctx.signal.reason as RenderAborted | undefined)?.reason;
       if (reason === "cancelled") {
         await client.cancel(job.id).catch((ce) => log.warn({ event: "cancel_failed", ...context, err: String(ce) }, "could not cancel compute job"));
-        await saveStep(db, renderId, step, { status: "cancelled", finished_at: new Date() });
+        await saveOwnStep(ctx, step, { status: "cancelled", finished_at: new Date() });
       }
       throw ctx.signal.reason instanceof RenderAborted ? ctx.signal.reason : e;
     }
     if (e instanceof JobLostError) {
-      await saveStep(db, renderId, step, { status: "failed", error: { code: e.code, message: e.message, retryable: true }, finished_at: new Date() });
+      await saveOwnStep(ctx, step, { status: "failed", error: { code: e.code, message: e.message, retryable: true }, finished_at: new Date() });
       throw new StepError(step, { code: e.code, message: e.message, retryable: true });
     }
     throw e;
@@ -111,17 +112,17 @@ export async function runComputeStep(
   if (done.status === "cancelled" && (await renderCancelled(ctx))) {
     recordJobMetrics(ctx, done, { ownerCancelled: true });
     log.info({ event: "step_cancelled", ...context, backend, compute_job_id: done.id }, "compute job cancelled with its render");
-    await saveStep(db, renderId, step, { status: "cancelled", finished_at: new Date() });
+    await saveOwnStep(ctx, step, { status: "cancelled", finished_at: new Date() });
     throw new RenderAborted("cancelled");
   }
   recordJobMetrics(ctx, done);
   metrics.stepDuration.observe({ step }, (performance.now() - t0) / 1000);
   if (done.status === "succeeded" && done.result) {
-    await saveStep(db, renderId, step, { status: "succeeded", output: done.result, error: null, finished_at: new Date() });
+    await saveOwnStep(ctx, step, { status: "succeeded", output: done.result, error: null, finished_at: new Date() });
     return done.result;
   }
   const error = done.error ?? { code: done.status === "cancelled" ? "cancelled" : "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
-  await saveStep(db, renderId, step, { status: "failed", error, finished_at: new Date() });
+  await saveOwnStep(ctx, step, { status: "failed", error, finished_at: new Date() });
   throw new StepError(step, { ...error, retryable: error.retryable ?? false });
 }
 

@@ -10,7 +10,8 @@
  * finished step and a render failure never regenerates the images.
  */
 import type { ArtifactRef, RenderRequest } from "../contract.ts";
-import { saveStep, setProgress } from "../queue/index.ts";
+import { setProgress } from "../queue/index.ts";
+import { saveOwnStep } from "./saveOwnStep.ts";
 import { runComputeStep } from "./computeStep.ts";
 import { RenderAborted, StepError, toJobError } from "./errors.ts";
 import { buildTimeline, scriptOf, type AlignOutput, type ImagesOutput } from "./timeline.ts";
@@ -33,7 +34,7 @@ export async function imagesStep(ctx: RenderContext): Promise<ImagesOutput | nul
     // so the render is not re-run for them: that would multiply Google calls per image.
     const first = failed.find((i) => i.error)?.error;
     const message = `${failed.length} of ${images.images.length} images failed${first ? ` (first: ${first.code}: ${first.message})` : ""}`;
-    await saveStep(ctx.deps.db, ctx.render.id, "images", { status: "failed", error: { code: "no_image", message, retryable: false } });
+    await saveOwnStep(ctx, "images", { status: "failed", error: { code: "no_image", message, retryable: false } });
     throw new StepError("images", { code: "no_image", message, retryable: false });
   }
   return images;
@@ -72,18 +73,18 @@ export async function publishStep(ctx: RenderContext, rendered: { video: Artifac
     return { ...ref, url: await publisher.signedUrl(ref.key) };
   }
   const attempt = prev ? prev.step_attempt + (prev.status === "failed" ? 1 : 0) : 1;
-  await saveStep(db, ctx.render.id, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
+  await saveOwnStep(ctx, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
   await setProgress(db, ctx.render.id, workerId, "publish", { status: "running", message: "verifying and publishing" });
   try {
     const published = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
     const { url: _url, ...stored } = published;
-    await saveStep(db, ctx.render.id, "publish", { status: "succeeded", output: stored, finished_at: new Date() });
+    await saveOwnStep(ctx, "publish", { status: "succeeded", output: stored, finished_at: new Date() });
     await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: published.key });
     return published;
   } catch (e) {
     const err = e as { code?: string; message?: string; retryable?: boolean };
     const error = { code: err.code ?? "publish_failed", message: String(err.message ?? e), retryable: err.retryable ?? true };
-    await saveStep(db, ctx.render.id, "publish", { status: "failed", error, finished_at: new Date() });
+    await saveOwnStep(ctx, "publish", { status: "failed", error, finished_at: new Date() });
     throw new StepError("publish", error);
   }
 }

@@ -9,6 +9,6 @@ export { listSteps } from "./listSteps.ts";
 export { reapDead } from "./reapDead.ts";
 export { release } from "./release.ts";
 export { recordDecision } from "./recordDecision.ts";
-export { saveStep } from "./saveStep.ts";
+export { saveHeldStep, saveStep } from "./saveStep.ts";
 export { setProgress } from "./setProgress.ts";
 export * from "./types.ts";

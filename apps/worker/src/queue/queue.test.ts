@@ -131,6 +131,20 @@ for (const [name, open] of engines) {
       await drain();
     });
 
+    test("a worker whose lease was taken over cannot write the new holder's steps", async () => {
+      await drain();
+      const row = await fresh();
+      assert.equal((await q.claim(db, "w1", -1))?.id, row.id); // a lease that lapses at once
+      assert.ok(await q.saveHeldStep(db, row.id, "w1", "images", { status: "running", step_attempt: 1, compute_job_id: "job-w1" }));
+      assert.equal((await q.claim(db, "w2", 30))?.id, row.id); // taken over
+      assert.equal(await q.saveHeldStep(db, row.id, "w1", "images", { compute_job_id: "job-stale" }), null);
+      assert.equal(await q.saveHeldStep(db, row.id, "w1", "align", { status: "running" }), null); // no new row either
+      assert.ok(await q.saveHeldStep(db, row.id, "w2", "images", { compute_job_id: "job-w2", started_at: new Date(), progress: { done: 1 } }));
+      const steps = await q.listSteps(db, row.id);
+      assert.deepEqual(steps.map((s) => [s.step, s.compute_job_id, s.step_attempt]), [["images", "job-w2", 1]]);
+      await drain();
+    });
+
     test("another owner cannot read or cancel", async () => {
       const row = await fresh();
       assert.equal(await q.getRender(db, row.id, "mallory"), null);
