@@ -347,7 +347,43 @@ describe("HTTP API", () => {
     const h = await call("GET", "/health", { token: null });
     assert.equal(h.body.status, "ok");
     assert.equal(h.body.backends.inhouse.breaker, "closed");
+    assert.ok(!JSON.stringify(h.body).includes("127.0.0.1"), "no token, so no compute plane addresses");
     const m = await fetch(`${base}/metrics`);
     assert.match(await m.text(), /canvascast_breaker_state/);
+  });
+
+  test("one owner's open event streams are capped; closing one frees its place", { timeout: 10_000 }, async () => {
+    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice,tok-bob:bob"), eventsPollMs: 20, maxStreamsPerOwner: 2 });
+    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    const id = (await call("POST", "/v1/renders", { body: GOOD })).body.id as string;
+    const open = (token: string) => {
+      const ac = new AbortController();
+      return { ac, res: fetch(`${apiBase}/v1/renders/${id}/events`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal }) };
+    };
+    const streams = [open("tok-alice"), open("tok-alice")];
+    try {
+      for (const s of streams) assert.equal((await s.res).status, 200);
+      const third = await (await open("tok-alice")).res;
+      assert.equal(third.status, 429);
+      assert.deepEqual(((await third.json()) as { error: { code: string; retryable: boolean } }).error, {
+        code: "too_many_streams", message: "at most 2 event streams per owner are open at once; close one or poll GET /v1/renders/:id", retryable: true,
+      });
+      assert.equal(third.headers.get("retry-after"), "5");
+      assert.equal((await open("tok-bob").res).status, 404, "the cap is per owner: bob is not refused for alice's streams");
+      streams[0]!.ac.abort();
+      for (;;) { // the server sees the close asynchronously
+        const again = open("tok-alice");
+        const r = await again.res;
+        if (r.status === 200) {
+          again.ac.abort();
+          break;
+        }
+        assert.equal(r.status, 429);
+        await r.body?.cancel();
+      }
+    } finally {
+      for (const s of streams) s.ac.abort();
+      await api.close();
+    }
   });
 });

@@ -37,6 +37,10 @@ export interface ApiDeps {
    * row keeps the URL it was published with). Without one, the recorded URL is returned.
    */
   publisher?: Publisher;
+  /** Open event streams one owner may hold; each polls the database (default 16). */
+  maxStreamsPerOwner?: number;
+  /** How long a client may take to send a whole request (headers and body), in ms (default 30 s). */
+  requestTimeoutMs?: number;
 }
 
 class ApiError extends Error {
@@ -54,8 +58,8 @@ function canonical(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
-const errorBody = (code: string, message: string, details?: unknown) => ({
-  error: { code, message, retryable: false, ...(details ? { details } : {}) },
+const errorBody = (code: string, message: string, details?: unknown, retryable = false) => ({
+  error: { code, message, retryable, ...(details ? { details } : {}) },
 });
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -63,6 +67,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     logger: false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     forceCloseConnections: true,
+    // A client trickling its request (slowloris) is cut off; 0, Node's default here, waits forever.
+    requestTimeout: deps.requestTimeoutMs ?? 30_000,
     // Errors fastify raises before routing (a bad %-escape, an over-long id) in our shape too.
     frameworkErrors: (err, req, reply) => {
       const r = reply as unknown as FastifyReply;
@@ -109,7 +115,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   }
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof ApiError) return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
+    if (err instanceof ApiError) return reply.code(err.status).send(errorBody(err.code, err.message, err.details, err.status === 429));
     if (err instanceof ValidationError) return reply.code(400).send(errorBody(err.code, err.message, err.details));
     if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return reply.code(413).send(errorBody("payload_too_large", err.message));
     if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return reply.code(415).send(errorBody("unsupported_media_type", "send application/json"));
@@ -169,10 +175,24 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return present(row, steps);
   });
 
+  const streams = new Map<string, number>(); // open event streams per owner
+  const maxStreams = deps.maxStreamsPerOwner ?? 16;
+
   // No automatic HEAD twin: it would hold the connection (and poll) until the render ends.
   app.get<{ Params: { id: string } }>("/v1/renders/:id/events", { exposeHeadRoute: false }, async (req, reply: FastifyReply) => {
     const who = owner(req);
     await load(req.params.id, who);
+    const open = streams.get(who) ?? 0;
+    if (open >= maxStreams) {
+      reply.header("retry-after", "5");
+      throw new ApiError(429, "too_many_streams", `at most ${maxStreams} event streams per owner are open at once; close one or poll GET /v1/renders/:id`);
+    }
+    streams.set(who, open + 1);
+    req.raw.once("close", () => {
+      const left = (streams.get(who) ?? 1) - 1;
+      if (left > 0) streams.set(who, left);
+      else streams.delete(who);
+    });
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
@@ -219,7 +239,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       dbOk = false;
     }
     const backends = Object.fromEntries(
-      Object.entries(deps.router.backends).filter(([, c]) => c).map(([name, c]) => [name, { url: c!.baseUrl, breaker: c!.breakerState }]),
+      // No URLs: /health needs no token, and where the compute plane lives is nobody else's business.
+      Object.entries(deps.router.backends).filter(([, c]) => c).map(([name, c]) => [name, { breaker: c!.breakerState }]),
     );
     return { status: dbOk ? "ok" : "degraded", db: db.kind, backends };
   });
