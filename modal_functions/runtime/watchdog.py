@@ -113,18 +113,23 @@ def kill_descendants(pid: int | None = None) -> int:
     pid = os.getpid() if pid is None else pid
     own_group = os.getpgid(pid)
     victims = descendants(pid)
-    for child in victims:
+    _kill_with_groups(victims, own_group)
+    return len(victims)
+
+
+def _kill_with_groups(victims: list[int], own_group: int) -> None:
+    """SIGKILL each victim, and its process group whole unless that group is `own_group`."""
+    for victim in victims:
         try:
-            group = os.getpgid(child)
+            group = os.getpgid(victim)
         except ProcessLookupError:
             continue
         if group != own_group:
             kill_process_group(group)
         try:
-            os.kill(child, signal.SIGKILL)
+            os.kill(victim, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return len(victims)
 
 
 # ## Finding what a dead worker left behind
@@ -170,17 +175,7 @@ def kill_marked(mark: str, rounds: int = 3) -> int:
         victims = marked(mark)
         if not victims:
             break
-        for pid in victims:
-            try:
-                group = os.getpgid(pid)
-            except ProcessLookupError:
-                continue
-            if group != own_group:
-                kill_process_group(group)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_with_groups(victims, own_group)
         signalled.update(victims)  # a victim still dying is found again: count it once
     return len(signalled)
 

@@ -6,4 +6,14 @@ from modal_functions.runtime.testing import eventually
 
 DEADLINE = 30.0
 
-__all__ = ["DEADLINE", "eventually"]
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+__all__ = ["DEADLINE", "eventually", "gone"]

@@ -7,7 +7,7 @@ import sys
 import threading
 
 import pytest
-from runtime_support import eventually
+from runtime_support import eventually, gone
 
 from modal_functions.errors import CapabilityError
 from modal_functions.runtime.watchdog import Watchdog, descendants, kill_descendants, supervise
@@ -94,14 +94,6 @@ time.sleep(60)
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # dead, not yet reaped
-    except FileNotFoundError:
-        return True
-
-
 def test_kill_descendants_takes_down_child_process_groups():
     # A stand-in for the supervised process: it started a helper in its own session.
     body = subprocess.Popen([sys.executable, "-c", SPAWNER], stdout=subprocess.PIPE, text=True)
@@ -109,7 +101,7 @@ def test_kill_descendants_takes_down_child_process_groups():
         grandchild = int(body.stdout.readline())
         assert grandchild in descendants(body.pid)
         assert kill_descendants(body.pid) == 1
-        eventually(lambda: _gone(grandchild), timeout=10, interval=0.005)  # SIGKILL lands asynchronously
+        eventually(lambda: gone(grandchild), timeout=10, interval=0.005)  # SIGKILL lands asynchronously
         assert body.poll() is None  # the supervised process itself is left alone
     finally:
         body.kill()

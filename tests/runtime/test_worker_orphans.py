@@ -13,7 +13,7 @@ import sys
 
 from modal_functions.runtime.process import WorkerProcess
 from modal_functions.runtime.watchdog import MARK_VAR, kill_marked, marked
-from runtime_support import eventually
+from runtime_support import eventually, gone
 
 # Stands in for `python -m modal_functions.runtime.worker_main P2C C2P`: it waits for the
 # parent's init message, starts a helper in a new session, records its pid and dies.
@@ -28,14 +28,6 @@ exit 13
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # dead, not yet reaped
-    except FileNotFoundError:
-        return True
-
-
 def test_a_worker_that_died_on_its_own_leaves_no_helper_in_another_session(tmp_path):
     stand_in = tmp_path / "worker.sh"
     stand_in.write_text(STAND_IN.format(python=sys.executable))
@@ -46,13 +38,13 @@ def test_a_worker_that_died_on_its_own_leaves_no_helper_in_another_session(tmp_p
     try:
         assert worker.proc.wait(timeout=30) == 13  # died by itself
         helper = int(pid_file.read_text())
-        assert not _gone(helper) and os.getsid(helper) != worker.pid  # an orphan in its own session
+        assert not gone(helper) and os.getsid(helper) != worker.pid  # an orphan in its own session
 
         worker.kill()
 
-        eventually(lambda: _gone(helper), timeout=10, interval=0.005)  # SIGKILL lands asynchronously
+        eventually(lambda: gone(helper), timeout=10, interval=0.005)  # SIGKILL lands asynchronously
     finally:
-        if helper is not None and not _gone(helper):
+        if helper is not None and not gone(helper):
             os.kill(helper, 9)
 
 
