@@ -12,6 +12,7 @@ from modal_functions.errors import CapabilityError
 from modal_functions.settings import Settings
 from modal_functions.storage import get_store
 from modal_functions.storage.local import LocalStore
+from store_contract import check_get_to_file_errors_name_the_key_not_the_destination, check_put_file_errors_never_name_the_file
 
 
 class FakeClock:
@@ -217,23 +218,11 @@ def test_signing_a_missing_key_is_artifact_not_found(store: LocalStore):
 
 def test_put_file_errors_never_name_the_file(store: LocalStore, tmp_path: Path):
     """The API hands put_file its spool file: a failure must not put that path in the HTTP body."""
-    spool = tmp_path / "canvascast-spool" / ".upload-0123abcd.part"
-    for path in (spool, tmp_path):  # missing; a directory
-        with pytest.raises(CapabilityError) as e:
-            store.put_file(path, "png")
-        assert (e.value.code, e.value.http_status) == ("bad_request", 400)
-        assert str(tmp_path) not in e.value.message and "cannot read the file to store" in e.value.message
+    check_put_file_errors_never_name_the_file(store, tmp_path)
 
 
 def test_get_to_file_errors_name_the_key_not_the_destination(store: LocalStore, tmp_path: Path):
-    ref = store.put_bytes(b"input", "wav")
-    workdir = tmp_path / "canvascast-job-42-abcd"
-    workdir.write_text("a file where the job's folder should be")
-    for dest in (workdir / "input.wav", workdir / "in" / "input.wav"):
-        with pytest.raises(CapabilityError) as e:
-            store.get_to_file(ref.key, dest)
-        assert e.value.code == "storage_unavailable" and ref.key in e.value.message
-        assert str(tmp_path) not in e.value.message
+    check_get_to_file_errors_name_the_key_not_the_destination(store, tmp_path)
 
 
 def test_publish_reports_size_and_digest_of_what_it_copied(store: LocalStore):

@@ -14,6 +14,7 @@ from modal_functions.errors import CapabilityError
 from modal_functions.settings import Settings
 from modal_functions.storage import get_store
 from modal_functions.storage.supabase_store import SupabaseStore
+from store_contract import check_get_to_file_errors_name_the_key_not_the_destination, check_put_file_errors_never_name_the_file
 
 KEY = "service-role-key"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
@@ -299,20 +300,8 @@ def test_signed_url_lifetime_is_checked(store: SupabaseStore, fake, expires_in):
 
 
 def test_put_file_errors_never_name_the_file(store: SupabaseStore, tmp_path: Path):
-    spool = tmp_path / "uploads" / ".upload-0123abcd.part"
-    for path in (spool, tmp_path):  # missing; a directory
-        with pytest.raises(CapabilityError) as e:
-            store.put_file(path, "png")
-        assert (e.value.code, e.value.http_status) == ("bad_request", 400)
-        assert str(tmp_path) not in e.value.message
+    check_put_file_errors_never_name_the_file(store, tmp_path)
 
 
 def test_get_to_file_errors_name_the_key_not_the_destination(store: SupabaseStore, tmp_path: Path):
-    ref = store.put_bytes(b"input", "wav")
-    workdir = tmp_path / "canvascast-job-42-abcd"
-    workdir.write_text("a file where the job's folder should be")
-    for dest in (workdir / "input.wav", workdir / "in" / "input.wav"):
-        with pytest.raises(CapabilityError) as e:
-            store.get_to_file(ref.key, dest)
-        assert e.value.code == "storage_unavailable" and ref.key in e.value.message
-        assert str(tmp_path) not in e.value.message
+    check_get_to_file_errors_name_the_key_not_the_destination(store, tmp_path)

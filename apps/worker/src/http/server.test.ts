@@ -12,7 +12,7 @@ import { LocalPublisher } from "../storage/LocalPublisher.ts";
 import type { Publisher } from "../storage/publisher.ts";
 import { verify } from "../storage/signing.ts";
 import { parseTokens } from "./auth.ts";
-import { buildApi } from "./server.ts";
+import { buildApi, type ApiDeps } from "./server.ts";
 
 const KEY = "artifacts/sha256/aa/" + "a".repeat(64) + ".wav";
 const GOOD = { narration_audio: KEY, scenes: [{ narration: "Hello there.", image_prompt: "a hello" }] };
@@ -311,16 +311,24 @@ describe("HTTP API", () => {
     }
   });
 
+  /** An API for alice whose video URLs are re-signed by `publisher`. */
+  const servedWith = async (publisher: Publisher, extra: Partial<ApiDeps> = {}) => {
+    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), publisher, ...extra });
+    return { api, apiBase: await api.listen({ host: "127.0.0.1", port: 0 }) };
+  };
+  const assertServesRecordedUrl = async (apiBase: string, id: string, recorded: string) => {
+    const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
+    assert.equal(g.status, 200);
+    assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+  };
+
   test("when re-signing fails, a succeeded render is still served, with its recorded URL", async () => {
     const local = new LocalPublisher("/nonexistent-store", "http://compute.test", () => "s", 60);
     const failing: Publisher = { kind: "supabase", publish: () => Promise.reject(new Error("unused")), signedUrl: () => Promise.reject(new Error("storage down")) };
-    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), publisher: failing });
-    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    const { api, apiBase } = await servedWith(failing);
     try {
       const { id, recorded } = await succeeded(local);
-      const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
-      assert.equal(g.status, 200);
-      assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+      await assertServesRecordedUrl(apiBase, id, recorded);
     } finally {
       await api.close();
     }
@@ -329,13 +337,10 @@ describe("HTTP API", () => {
   test("a storage API that never answers re-signing does not hang reads: the recorded URL is served", { timeout: 8000 }, async () => {
     const local = new LocalPublisher("/nonexistent-store", "http://compute.test", () => "s", 60);
     const hung: Publisher = { kind: "supabase", publish: () => Promise.reject(new Error("unused")), signedUrl: () => new Promise<string>(() => {}) };
-    const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), publisher: hung, resignTimeoutMs: 50, eventsPollMs: 20 });
-    const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });
+    const { api, apiBase } = await servedWith(hung, { resignTimeoutMs: 50, eventsPollMs: 20 });
     try {
       const { id, recorded } = await succeeded(local);
-      const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
-      assert.equal(g.status, 200);
-      assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+      await assertServesRecordedUrl(apiBase, id, recorded);
       const ev = await (await fetch(`${apiBase}/v1/renders/${id}/events`, { headers: { authorization: "Bearer tok-alice" } })).text();
       assert.match(ev, /event: end\ndata: \{"status":"succeeded"\}/);
     } finally {
