@@ -58,9 +58,16 @@ LOOKUP_RESPONSES: dict[int | str, dict[str, Any]] = {
                  "with the key right now; look again."),
           "headers": {"Retry-After": {"description": "`submission_in_progress` only: seconds before looking again.",
                                       "schema": {"type": "integer"}}}},
+    501: _doc("`not_supported`: this backend cannot look jobs up by key."),
 }
+WARM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: _doc("`modal_unavailable` (retryable): the lease is recorded but Modal did not apply it yet."),
+}
+# 503s that depend on the backend: say which ones, so a client knows they are retryable.
+UNAVAILABLE_503 = "`shutting_down` (in-house is draining), `capability_unavailable` (the kind's code cannot load) or `modal_unavailable` (Modal refused the spawn); all retryable."
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _doc("`idempotency_conflict`: the key was used with another input."),
+    503: _doc(UNAVAILABLE_503),
     429: {**_doc("`capacity`: the kind's workers and queue are full; retry after `Retry-After` seconds or spill elsewhere."),
           "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}},
 }

@@ -103,6 +103,9 @@ def test_openapi_documents_error_bodies(client):
     for status in ("400", "401", "409", "413", "422", "429"):
         assert submit[status]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody", status
     assert "Retry-After" in submit["429"]["headers"]
+    assert "modal_unavailable" in submit["503"]["description"]  # Modal's refused spawn, documented where it happens
+    assert "modal_unavailable" in spec["paths"]["/v1/warm"]["post"]["responses"]["503"]["description"]
+    assert "not_supported" in spec["paths"]["/v1/jobs"]["get"]["responses"]["501"]["description"]
     assert spec["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
     assert "/health" in spec["paths"] and "/v1/diagnostic" in spec["paths"]
