@@ -1,18 +1,30 @@
-/** Entry point: `node --import tsx src/main.ts` (npm start). SIGTERM/SIGINT stop gracefully. */
+/**
+ * Entry point: `node --import tsx src/main.ts` (npm start). SIGTERM/SIGINT stop gracefully.
+ *
+ * The handlers are in place before start-up (migrations, the database, the port) begins:
+ * as PID 1 in a container node ignores a SIGTERM it has no handler for, so a redeploy that
+ * lands during start-up would otherwise wait for the platform's SIGKILL. A signal then
+ * lets start-up finish and stops the app it made.
+ */
 import { startApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { log } from "./log.ts";
 
-const app = await startApp(loadConfig());
+let starting: ReturnType<typeof startApp> | undefined;
 let stopping = false;
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
   process.on(sig, () => {
     if (stopping) return;
     stopping = true;
     log.info({ event: "shutdown", signal: sig }, "stopping");
-    app.stop().then(() => process.exit(0), (e) => {
-      log.error({ err: String(e) }, "unclean shutdown");
-      process.exit(1);
-    });
+    Promise.resolve(starting)
+      .then((app) => app?.stop())
+      .then(() => process.exit(0), (e) => {
+        log.error({ err: String(e) }, "unclean shutdown");
+        process.exit(1);
+      });
   });
 }
+log.info({ event: "starting" }, "starting");
+starting = startApp(loadConfig());
+await starting;

@@ -1,0 +1,41 @@
+/**
+ * main.ts as production starts it: a SIGTERM that lands while the worker is still starting
+ * (migrations, database, port) stops it cleanly with exit code 0. Without a handler in
+ * place yet, node would die of the signal (and, as a container's PID 1, ignore it until
+ * the platform's SIGKILL).
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { test } from "node:test";
+import { tempDir } from "../test/support/tmp.ts";
+
+test("SIGTERM during start-up: start-up finishes, the app stops, exit code 0", { timeout: 120_000 }, async () => {
+  const dir = tempDir("cc-main-signal-");
+  let p: ReturnType<typeof spawn> | undefined;
+  try {
+    p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      stdio: ["ignore", "pipe", "inherit"],
+      env: {
+        ...process.env, NODE_TEST_CONTEXT: "", LOG_LEVEL: "info", WORKER_ROLE: "api", WARM_ENABLED: "0",
+        CANVASCAST_DATA_DIR: dir.path, WORKER_PORT: "0", DATABASE_URL: "", WORKER_TOKENS: "t:o",
+      },
+    });
+    const exited = once(p, "exit");
+    const events: string[] = [];
+    const lines = createInterface({ input: p.stdout! });
+    for await (const line of lines) {
+      const event = (JSON.parse(line) as { event?: string }).event ?? "";
+      events.push(event);
+      if (event === "starting") p.kill("SIGTERM"); // start-up (PGlite, migrations) is under way
+    }
+    const [code, signal] = await exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `events: ${events.join(", ")}`);
+    assert.ok(events.includes("shutdown"), `events: ${events.join(", ")}`);
+  } finally {
+    if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    dir.cleanup();
+  }
+});
