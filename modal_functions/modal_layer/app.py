@@ -50,8 +50,14 @@ app = modal.App(CONFIG.app.name)
 # The Volume holds model weights (`models/ct2-<name>/`) and render chunks
 # (`chunks/<job>/`) and nothing else: results go to the artifact store.
 cache = modal.Volume.from_name(CONFIG.app.volume, create_if_missing=True)
-# The Secret holds the credentials (see docs/modal.md for its keys).
-secrets = [modal.Secret.from_name(CONFIG.app.secret)]
+# The Secret holds the credentials (see docs/modal.md for its keys). The required ones are
+# checked by Modal at deploy time, so a Secret without them fails the deploy, not the
+# first job (or the front door's start, which refuses to serve without COMPUTE_TOKEN).
+REQUIRED_SECRET_KEYS = ["COMPUTE_TOKEN", "ARTIFACT_SIGNING_SECRET", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"]
+secrets = [modal.Secret.from_name(CONFIG.app.secret, required_keys=REQUIRED_SECRET_KEYS)]
+# The front door's data dir: container disk (uploads are spooled there before they go to
+# the artifact store), with `models/` linked to the read-only Volume's weights.
+API_DATA_DIR = "/srv/canvascast"
 
 
 def settings(name: str) -> dict[str, Any]:
@@ -84,12 +90,14 @@ def run_job(job: dict[str, Any], name: str, **kwargs: Any) -> dict[str, Any]:
 
 
 # The Volume is mounted read-only here only so submission checks see which Whisper
-# models are installed (`models/ct2-<name>/`); the front door never writes to it.
+# models are installed (`models/ct2-<name>/`); the front door never writes to it. Its
+# data dir is NOT the Volume: `POST /v1/artifacts` spools uploads under the data dir,
+# which on a read-only mount would fail every upload.
 @app.function(
     image=cpu_image,
     secrets=secrets,
-    volumes={CACHE_DIR: cache.read_only()},
-    env={"CANVASCAST_DATA_DIR": CACHE_DIR},
+    volumes={CACHE_DIR: cache.with_mount_options(read_only=True)},
+    env={"CANVASCAST_DATA_DIR": API_DATA_DIR},
     **settings("api"),
 )
 @modal.concurrent(max_inputs=100)
@@ -99,6 +107,10 @@ def api():
     from modal_functions.api.main import create_app
     from modal_functions.modal_layer.backend import ModalBackend
     from modal_functions.modal_layer.primitives import ModalPrimitives
+    from modal_functions.modal_layer.weights import link_models
+
+    if not modal.is_local():
+        link_models(API_DATA_DIR, CACHE_DIR)
 
     return create_app(backend=ModalBackend(CONFIG, ModalPrimitives(CONFIG.app.name)))
 

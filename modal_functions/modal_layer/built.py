@@ -70,3 +70,75 @@ def app_objects(module: Any) -> dict[str, Any]:
 
 def all_settings(module: Any) -> dict[str, dict[str, Any]]:
     return {name: read_settings(obj) for name, obj in app_objects(module).items()}
+
+
+# ## Environment and Secrets of a built function
+
+
+def function_secrets(obj: Any) -> list[Any]:
+    """The private `_Secret`s a built function (or a class's service function) will be given."""
+    return list(_loader_cells(_service_function(obj)).get("secrets") or ())
+
+
+def function_env(obj: Any) -> dict[str, str]:
+    """The environment set by the decorator's `env=` (Modal turns it into `Secret.from_dict`)."""
+    out: dict[str, str] = {}
+    for secret in function_secrets(obj):
+        cells = _loader_cells(secret)
+        if "load_env_dict" in cells:
+            out.update(cells["load_env_dict"]())
+    return out
+
+
+def secret_required_keys(obj: Any) -> dict[str, list[str]]:
+    """Named Secret -> the keys Modal checks exist on it when the app is deployed (`required_keys`)."""
+    out: dict[str, list[str]] = {}
+    for secret in function_secrets(obj):
+        cells = _loader_cells(secret)
+        if "name" in cells:
+            out[cells["name"]] = list(cells.get("required_keys") or ())
+    return out
+
+
+# ## What an image will build
+
+
+def image_layers(image: Any, builder_version: str = "2025.06") -> list[dict[str, Any]]:
+    """Every layer of `image`, base first, as Modal's image builder `builder_version` would build it.
+
+    Each layer is `{"commands": [...Dockerfile lines...], "build_env": {...}, "mounts": [...]}`;
+    `build_env` is what `apt_install(env=...)`/`run_commands(env=...)` put in the build
+    environment only. Nothing is sent to Modal: the layers' Dockerfile functions are pure.
+    """
+    raw = synchronizer._translate_in(image)
+    cells = _loader_cells(raw)
+    layers: list[dict[str, Any]] = []
+    if "split_image" in cells:  # Image.from_registry(..., add_python=): one layer or two by builder version
+        chosen = cells["split_image"] if builder_version > "2025.06" else cells["single_layer_image"]
+        return image_layers(chosen, builder_version)
+    for base in (cells.get("base_images") or {}).values():
+        layers += image_layers(base, builder_version)
+    if cells.get("base_image") is not None:
+        layers += image_layers(cells["base_image"], builder_version)
+    if cells.get("mount") is not None:
+        layers.append({"commands": [], "build_env": {}, "mounts": [cells["mount"]]})
+    if cells.get("dockerfile_function") is not None:
+        build_env: dict[str, str] = {}
+        for secret in cells.get("secrets") or ():
+            secret_cells = _loader_cells(secret)
+            if "load_env_dict" in secret_cells:
+                build_env.update(secret_cells["load_env_dict"]())
+        spec = cells["dockerfile_function"](builder_version)
+        layers.append({"commands": list(spec.commands), "build_env": build_env, "mounts": []})
+    return layers
+
+
+def apt_packages(image: Any, builder_version: str = "2025.06") -> list[str]:
+    """Every package an `apt-get install` line of the image installs."""
+    out: list[str] = []
+    for layer in image_layers(image, builder_version):
+        for command in layer["commands"]:
+            words = command.split()
+            if "apt-get" in words and "install" in words:
+                out += [w for w in words[words.index("install") + 1:] if not w.startswith("-") and w not in ("&&",)]
+    return out

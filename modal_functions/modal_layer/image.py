@@ -7,9 +7,14 @@ layer (our own Python source, added at container start) last:
   reconciler. Only what the plain code imports.
 - `whisper_image`: CUDA 12 + cuDNN 9 runtime for CTranslate2 (faster-whisper) on the GPU;
   weights are *not* baked in, they live on the Volume (`canvascast modal upload-weights`).
-- `render_image`: Debian chromium + ffmpeg + Node 20 and the Remotion project with its
-  pinned `package-lock.json` installed (`npm ci`) and bundled at build time, so
-  containers never download a browser nor bundle at cold start.
+- `render_image`: Debian chromium (the build fails unless its major version is
+  `CHROMIUM_MAJOR`, the one in-house renders with) + ffmpeg + Node 20 + the fonts the
+  composition falls back to, and the Remotion project with its pinned
+  `package-lock.json` installed (`npm ci`) and bundled at build time, so containers
+  never download a browser nor bundle at cold start.
+
+The Debian release under `debian_slim` follows the workspace's image builder version
+(2025.06: bookworm, as in-house; 2026.10: trixie); the package names here exist in both.
 
 Nothing here talks to Modal: defining an image is lazy, so the app builds offline.
 """
@@ -27,6 +32,16 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON_VERSION = "3.11"
 CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
 NODE_MAJOR = "20"
+# Debian chromium major version in-house renders with (docs/render.md): a render image with
+# another one fails to build rather than render differently. Update it with the local one.
+CHROMIUM_MAJOR = "156"
+# Fonts the render composition falls back to beyond its bundled Inter (Latin only):
+# `'DejaVu Sans'` by name, then fontconfig (CJK from wqy-microhei); the same packages as
+# in-house (Makefile APT_PKGS), so a caption renders with the same glyphs on both.
+RENDER_FONTS = ["fonts-dejavu-core", "fonts-wqy-microhei", "fonts-liberation"]
+# Ubuntu's tzdata (pulled in by ffmpeg) asks for a time zone unless debconf is non-interactive:
+# the CUDA base image, unlike Modal's debian_slim, does not set it, and the build would hang.
+NONINTERACTIVE_APT = {"DEBIAN_FRONTEND": "noninteractive", "TZ": "Etc/UTC"}
 
 # The same pins as pyproject.toml: the plain code runs unchanged in a container.
 BASE_PACKAGES = [
@@ -79,7 +94,7 @@ cpu_image = _with_source(
 
 whisper_image = _with_source(
     modal.Image.from_registry(CUDA_BASE, add_python=PYTHON_VERSION)
-    .apt_install("ffmpeg", "espeak-ng")
+    .apt_install("ffmpeg", "espeak-ng", env=NONINTERACTIVE_APT)
     .pip_install(*BASE_PACKAGES, *WHISPER_PACKAGES)
     .env(
         {
@@ -112,10 +127,15 @@ whisper_cpu_image = _with_source(
 
 render_image = _with_source(
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
-    .apt_install("chromium", "ffmpeg", "fonts-liberation", "curl", "ca-certificates")
+    .apt_install("chromium", "ffmpeg", *RENDER_FONTS, "curl", "ca-certificates")
     .run_commands(
+        # the same browser as in-house, or no image (Debian moves chromium to new majors)
+        f"chromium --version | grep -q '^Chromium {CHROMIUM_MAJOR}\\.' "
+        f"|| {{ chromium --version; echo 'render image: Debian chromium is not major {CHROMIUM_MAJOR} "
+        f"(modal_layer/image.py CHROMIUM_MAJOR, the in-house version)'; exit 1; }}",
         f"curl -fsSL https://deb.nodesource.com/setup_{NODE_MAJOR}.x | bash -",
         "apt-get install -y nodejs",
+        f"node --version | grep -q '^v{NODE_MAJOR}\\.'",
     )
     .pip_install(*BASE_PACKAGES)
     .add_local_dir(REMOTION_SRC, REMOTION_DIR, copy=True, ignore=["node_modules", "out", "build", ".cache", "*.mp4"])

@@ -34,6 +34,14 @@ from ..errors import INTERNAL, STALLED, TIMEOUT, CapabilityError, describe_crash
 # A stalled or timed-out attempt is final for its job (as in-house): a fresh attempt is a new job.
 FINAL_CODES = frozenset({STALLED, TIMEOUT})
 _STATES: dict[str, Any] = {}
+# job_id -> the context of its attempt running in this container, for code that waits on
+# other Modal calls on the job's behalf (render chunks via `.map`) and must keep it alive.
+_RUNNING: dict[str, Any] = {}
+
+
+def running_context(job_id: str) -> Any:
+    """The `RuntimeContext` of `job_id`'s attempt running in this container, or None."""
+    return _RUNNING.get(job_id)
 
 
 def watchdog_timeout(timeout: float) -> float:
@@ -115,6 +123,7 @@ def execute(
         store_factory=store_factory,
         min_interval=min_interval,
     )
+    _RUNNING[job_id] = ctx
     try:
         request = capability.request_model.model_validate(job["input"])
         target = handoff(request, ctx) if handoff is not None and not job.get("sized") else None
@@ -135,6 +144,7 @@ def execute(
             return {"ok": False, "error": {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}, "attempt": attempt, "finished_at": time.time()}
         return {"ok": False, "error": {"code": INTERNAL, "message": describe_crash(e), "retryable": False}, "attempt": attempt, "finished_at": time.time()}
     finally:
+        _RUNNING.pop(job_id, None)
         shutil.rmtree(workdir, ignore_errors=True)
     ctx.reporter.sink.progress(ctx.last_progress)  # flush a throttled last update
     return {

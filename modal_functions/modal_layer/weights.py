@@ -77,3 +77,17 @@ def download_into(cache_dir: str, model: str, revision: str | None = None) -> di
     if missing:
         raise FileNotFoundError(f"{repo} did not provide {missing}")
     return {"model": model, "repo": repo, "revision": revision, "path": str(target), "files": sorted(p.name for p in target.iterdir())}
+
+
+def link_models(data_dir: str | Path, volume_root: str | Path) -> Path:
+    """A writable data dir whose `models/` is the Volume's (the front door: read-only Volume).
+
+    The submission checks look for `<data dir>/models/ct2-<model>/model.bin`; everything
+    else the front door writes under its data dir (upload spools) stays on container disk.
+    """
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    link = data / "models"
+    if not link.is_symlink() and not link.exists():
+        link.symlink_to(Path(volume_root) / "models", target_is_directory=True)
+    return link
