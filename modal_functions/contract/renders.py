@@ -4,7 +4,7 @@ The product pipeline posts a `RenderRequest` to the worker (`POST /v1/renders`) 
 it into `render_jobs.request`. The worker turns it into a `Timeline` (render.py): images
 and alignment run in parallel, scene timings come from the aligned first word of each
 scene, captions are the alignment's `Caption` words. `Render` is what the worker answers
-about a render job. Every model listed in EXPORTED reaches shared-types.
+about a render job, `RenderList` a page of an owner's renders (`RenderSummary` items). Every model listed in EXPORTED reaches shared-types.
 """
 
 from __future__ import annotations
@@ -81,21 +81,55 @@ class RenderOutput(Strict):
     degraded: bool = False
 
 
-class Render(Strict):
+class RenderSummary(Strict):
+    """A render without its request and steps: one item of `GET /v1/renders`.
+
+    `status` is `queued` both for a new render and for one waiting to retry a failed
+    attempt; only the latter has `next_attempt_at` (and `last_error`, the reason).
+    """
+
     id: str
     owner: str
     status: RenderStatus
     step: StepName | None = None
-    attempts: int
+    title: str | None = Field(description="The request's title.")
+    attempts: int = Field(
+        description="Attempts started so far, a running one included; while waiting for a retry the next is attempts + 1."
+    )
     max_attempts: int
+    next_attempt_at: datetime | None = Field(
+        description="Set only while the render waits to retry a failed attempt (status queued): "
+        "when that attempt may start. Null for a new render, and while it runs or once it ended."
+    )
     idempotency_key: str | None = None
-    request: RenderRequest
-    steps: list[RenderStep] = Field(default_factory=list)
     result: RenderOutput | None = None
-    error: JobError | None = None
+    error: JobError | None = Field(
+        default=None, description="Why the render ended without a video: set only when status is failed, dead or cancelled."
+    )
+    last_error: JobError | None = Field(
+        description="The most recent failed attempt's error, whatever the status (while queued for a retry: why it is "
+        "retried; while a retry runs: why the attempt before it failed). Null once succeeded."
+    )
     created_at: datetime
     updated_at: datetime
-    run_at: datetime
+    run_at: datetime = Field(description="Earliest start of the next attempt (the creation time for a new render).")
+
+
+class Render(RenderSummary):
+    """A render with its request and per-step state: `GET /v1/renders/:id`, its events, POST and DELETE."""
+
+    request: RenderRequest
+    steps: list[RenderStep] = Field(default_factory=list)
+
+
+class RenderList(Strict):
+    """One page of `GET /v1/renders`: the caller's renders, newest first."""
+
+    data: list[RenderSummary]
+    has_more: bool = Field(description="More renders follow this page.")
+    next_cursor: str | None = Field(
+        description="Opaque; pass it as `cursor` for the next page. Null on the last page (exactly when has_more is false)."
+    )
 
 
 EXPORTED: dict[str, type[BaseModel]] = {
@@ -104,5 +138,7 @@ EXPORTED: dict[str, type[BaseModel]] = {
     "RouteDecision": RouteDecision,
     "RenderStep": RenderStep,
     "RenderOutput": RenderOutput,
+    "RenderSummary": RenderSummary,
     "Render": Render,
+    "RenderList": RenderList,
 }

@@ -12,6 +12,7 @@ import { KeepWarm } from "./cron/keepWarm.ts";
 import type { Db } from "./db/db.ts";
 import { openDb } from "./db/open.ts";
 import { parseTokens } from "./http/auth.ts";
+import { createJwtVerifier } from "./http/jwt.ts";
 import { buildApi } from "./http/server.ts";
 import { log as rootLog, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -69,7 +70,11 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
   let api: FastifyInstance | null = null;
   let url: string | null = null;
   if (config.role !== "worker") {
-    api = buildApi({ db, router, metrics, log, tokens: parseTokens(config.tokens), maxAttempts: config.worker.maxAttempts, publisher, onEnqueued: () => worker?.poke() });
+    api = buildApi({
+      db, router, metrics, log, tokens: parseTokens(config.tokens),
+      jwt: config.jwt ? createJwtVerifier(config.jwt, log) : undefined, metricsToken: config.metricsToken,
+      maxAttempts: config.worker.maxAttempts, publisher, onEnqueued: () => worker?.poke(),
+    });
     url = await api.listen({ host: config.host, port: config.port });
     log.info({ event: "api_listening", url, db: db.kind, compute: config.compute.url, modal: config.modal?.url ?? null }, "worker API listening");
   }

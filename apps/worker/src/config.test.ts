@@ -26,3 +26,10 @@ test("a numeric setting outside what the system can take is refused at start, na
   assert.throws(() => loadConfig({ WORKER_PORT: "70000" }), /WORKER_PORT/);
   assert.equal(loadConfig({ WORKER_MAX_ATTEMPTS: "100", WORKER_PORT: "0" }).worker.maxAttempts, 100);
 });
+
+test("production without DATABASE_URL is refused (a per-container PGlite queue); PGlite stays a choice", () => {
+  assert.throws(() => loadConfig({ NODE_ENV: "production" }), /DATABASE_URL is unset in production/);
+  assert.equal(loadConfig({ NODE_ENV: "production", DATABASE_URL: "postgres://u@h/db" }).databaseUrl, "postgres://u@h/db");
+  assert.equal(loadConfig({ NODE_ENV: "production", WORKER_PGLITE_DIR: "/data/db" }).pgliteDir, "/data/db");
+  assert.equal(loadConfig({}).databaseUrl, undefined); // local default: PGlite
+});

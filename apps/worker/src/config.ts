@@ -5,6 +5,7 @@
 import { join, resolve } from "node:path";
 import type { PolicyOptions } from "./client/policies.ts";
 import type { WarmRequest } from "./contract.ts";
+import type { JwtSettings } from "./http/jwt.ts";
 
 export interface Config {
   role: "all" | "api" | "worker";
@@ -13,6 +14,10 @@ export interface Config {
   databaseUrl: string | undefined;
   pgliteDir: string;
   tokens: string;
+  /** Supabase users' JWTs; null: static tokens only. */
+  jwt: JwtSettings | null;
+  /** Bearer token /metrics requires; unset: /metrics is open. */
+  metricsToken: string | undefined;
   compute: { url: string; token: string | undefined };
   modal: { url: string; token: string | undefined } | null;
   policy: Partial<PolicyOptions>;
@@ -59,6 +64,48 @@ const COUNT = { min: 1, integer: true };
 const POSITIVE = { min: 1 };
 const PORT_RANGE = { min: 0, max: 65535, integer: true };
 
+/** A URL setting that must be http(s), refused at start otherwise. */
+function httpUrl(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (!v) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error(`${name}=${JSON.stringify(v)} is not a URL`);
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error(`${name}=${JSON.stringify(v)} must be an http(s) URL`);
+  return v;
+}
+
+/**
+ * Supabase Auth JWTs are accepted when SUPABASE_JWKS_URL and/or SUPABASE_JWT_SECRET is set.
+ * The issuer is required (derived from SUPABASE_URL by default): without it any Supabase
+ * project's tokens signed with the same secret would pass.
+ */
+function jwtSettings(env: Env): JwtSettings | null {
+  const jwksUrl = httpUrl(env, "SUPABASE_JWKS_URL");
+  const secret = env.SUPABASE_JWT_SECRET || undefined;
+  if (!jwksUrl && !secret) {
+    for (const name of ["SUPABASE_JWT_ISSUER", "SUPABASE_JWT_AUDIENCE"]) {
+      if (env[name]) throw new Error(`${name} is set but no JWT is accepted: set SUPABASE_JWKS_URL and/or SUPABASE_JWT_SECRET`);
+    }
+    return null;
+  }
+  // Supabase asks for at least 32 characters; a short HS256 secret can be brute-forced offline from one token.
+  if (secret && secret.length < 32) throw new Error("SUPABASE_JWT_SECRET must be at least 32 characters");
+  const issuer = env.SUPABASE_JWT_ISSUER || (env.SUPABASE_URL ? `${env.SUPABASE_URL.replace(/\/+$/, "")}/auth/v1` : undefined);
+  if (!issuer) throw new Error("SUPABASE_JWKS_URL / SUPABASE_JWT_SECRET need the tokens' issuer: set SUPABASE_URL (issuer $SUPABASE_URL/auth/v1) or SUPABASE_JWT_ISSUER");
+  return {
+    jwksUrl,
+    secret,
+    issuer,
+    audience: env.SUPABASE_JWT_AUDIENCE || "authenticated",
+    clockToleranceS: num(env, "SUPABASE_JWT_CLOCK_TOLERANCE_S", 30, { min: 0, max: 300, integer: true }),
+    jwksTimeoutMs: num(env, "SUPABASE_JWKS_TIMEOUT_MS", 5000, { min: 1, max: 60_000, integer: true }),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(env.CANVASCAST_DATA_DIR ?? ".canvascast");
   const computeUrl = env.COMPUTE_URL ?? `http://127.0.0.1:${env.COMPUTE_PORT ?? "8000"}`;
@@ -80,6 +127,14 @@ export function loadConfig(env: Env = process.env): Config {
       `WORKER_HEARTBEAT_MS=${heartbeatMs} must be at most a third of the lease (WORKER_LEASE_S=${leaseSeconds} -> ${Math.floor((leaseSeconds * 1000) / 3)} ms), or leases lapse while the render runs`,
     );
   }
+  // The image sets NODE_ENV=production. There, a missing DATABASE_URL is a forgotten setting, not
+  // a choice: PGlite on a container's disk is one queue per replica, lost on every redeploy.
+  if (env.NODE_ENV === "production" && !env.DATABASE_URL && !env.WORKER_PGLITE_DIR) {
+    throw new Error(
+      "DATABASE_URL is unset in production: the queue would live in PGlite on this container's disk " +
+        "(one queue per replica, lost on redeploy). Set DATABASE_URL (Supabase Postgres), or WORKER_PGLITE_DIR to choose PGlite on purpose",
+    );
+  }
   const kinds = (env.WARM_KINDS ?? "generate_images,transcribe_audio,render_video").split(",").map((s) => s.trim()).filter(Boolean);
   return {
     role,
@@ -88,6 +143,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     pgliteDir: env.WORKER_PGLITE_DIR ?? join(dataDir, "worker-db"),
     tokens: env.WORKER_TOKENS ?? "",
+    jwt: jwtSettings(env),
+    metricsToken: env.METRICS_TOKEN || undefined,
     compute: { url: computeUrl, token: env.COMPUTE_TOKEN || undefined },
     modal: env.MODAL_COMPUTE_URL ? { url: env.MODAL_COMPUTE_URL, token: env.MODAL_COMPUTE_TOKEN || env.COMPUTE_TOKEN || undefined } : null,
     alignModel: env.ALIGN_MODEL || undefined,

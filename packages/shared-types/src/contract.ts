@@ -29,9 +29,11 @@ export interface CanvasCastContract {
   KindCapacity?: KindCapacity;
   Progress?: Progress;
   Render?: Render;
+  RenderList?: RenderList;
   RenderOutput?: RenderOutput;
   RenderRequest?: RenderRequest;
   RenderStep?: RenderStep;
+  RenderSummary?: RenderSummary;
   RenderVideoRequest?: RenderVideoRequest;
   RenderVideoResult?: RenderVideoResult;
   RouteDecision?: RouteDecision;
@@ -476,23 +478,46 @@ export interface JobCreate {
   kind: "generate_images" | "transcribe_audio" | "render_video" | "diagnostic";
 }
 /**
+ * A render with its request and per-step state: `GET /v1/renders/:id`, its events, POST and DELETE.
+ *
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema
  * via the `definition` "Render".
  */
 export interface Render {
+  /**
+   * Attempts started so far, a running one included; while waiting for a retry the next is attempts + 1.
+   */
   attempts: number;
   created_at: string;
+  /**
+   * Why the render ended without a video: set only when status is failed, dead or cancelled.
+   */
   error?: JobError | null;
   id: string;
   idempotency_key?: string | null;
+  /**
+   * The most recent failed attempt's error, whatever the status (while queued for a retry: why it is retried; while a retry runs: why the attempt before it failed). Null once succeeded.
+   */
+  last_error: JobError | null;
   max_attempts: number;
+  /**
+   * Set only while the render waits to retry a failed attempt (status queued): when that attempt may start. Null for a new render, and while it runs or once it ended.
+   */
+  next_attempt_at: string | null;
   owner: string;
   request: RenderRequest;
   result?: RenderOutput | null;
+  /**
+   * Earliest start of the next attempt (the creation time for a new render).
+   */
   run_at: string;
   status: "queued" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
   step?: ("images" | "align" | "render" | "publish") | null;
   steps?: RenderStep[];
+  /**
+   * The request's title.
+   */
+  title: string | null;
   updated_at: string;
 }
 /**
@@ -599,6 +624,67 @@ export interface RenderStep {
   status: "pending" | "submitting" | "running" | "succeeded" | "failed" | "cancelled";
   step: "images" | "align" | "render" | "publish";
   step_attempt: number;
+}
+/**
+ * One page of `GET /v1/renders`: the caller's renders, newest first.
+ *
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "RenderList".
+ */
+export interface RenderList {
+  data: RenderSummary[];
+  /**
+   * More renders follow this page.
+   */
+  has_more: boolean;
+  /**
+   * Opaque; pass it as `cursor` for the next page. Null on the last page (exactly when has_more is false).
+   */
+  next_cursor: string | null;
+}
+/**
+ * A render without its request and steps: one item of `GET /v1/renders`.
+ *
+ * `status` is `queued` both for a new render and for one waiting to retry a failed
+ * attempt; only the latter has `next_attempt_at` (and `last_error`, the reason).
+ *
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "RenderSummary".
+ */
+export interface RenderSummary {
+  /**
+   * Attempts started so far, a running one included; while waiting for a retry the next is attempts + 1.
+   */
+  attempts: number;
+  created_at: string;
+  /**
+   * Why the render ended without a video: set only when status is failed, dead or cancelled.
+   */
+  error?: JobError | null;
+  id: string;
+  idempotency_key?: string | null;
+  /**
+   * The most recent failed attempt's error, whatever the status (while queued for a retry: why it is retried; while a retry runs: why the attempt before it failed). Null once succeeded.
+   */
+  last_error: JobError | null;
+  max_attempts: number;
+  /**
+   * Set only while the render waits to retry a failed attempt (status queued): when that attempt may start. Null for a new render, and while it runs or once it ended.
+   */
+  next_attempt_at: string | null;
+  owner: string;
+  result?: RenderOutput | null;
+  /**
+   * Earliest start of the next attempt (the creation time for a new render).
+   */
+  run_at: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
+  step?: ("images" | "align" | "render" | "publish") | null;
+  /**
+   * The request's title.
+   */
+  title: string | null;
+  updated_at: string;
 }
 /**
  * This interface was referenced by `CanvasCastContract`'s JSON-Schema

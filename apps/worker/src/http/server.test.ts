@@ -357,6 +357,22 @@ describe("HTTP API", () => {
     assert.match(await m.text(), /canvascast_breaker_state/);
   });
 
+  test("health is 503 when the database errors or does not answer (a deploy check must not pass it)", async () => {
+    const log = (await import("../log.ts")).log;
+    const broken = { ...db, query: () => Promise.reject(new Error("connection refused")) } as unknown as Db;
+    const silent = { ...db, query: () => new Promise<never>(() => undefined) } as unknown as Db;
+    for (const d of [broken, silent]) {
+      const api = buildApi({ db: d, router, metrics, log, tokens: parseTokens("tok-alice:alice"), healthTimeoutMs: 100 });
+      try {
+        const r = await api.inject({ method: "GET", url: "/health" });
+        assert.equal(r.statusCode, 503);
+        assert.equal(r.json().status, "unavailable");
+      } finally {
+        await api.close();
+      }
+    }
+  });
+
   test("one owner's open event streams are capped; closing one frees its place", { timeout: 10_000 }, async () => {
     const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice,tok-bob:bob"), eventsPollMs: 20, maxStreamsPerOwner: 2 });
     const apiBase = await api.listen({ host: "127.0.0.1", port: 0 });

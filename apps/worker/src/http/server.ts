@@ -1,11 +1,14 @@
 /**
  * The worker's HTTP API (fastify):
  *   POST   /v1/renders             submit a RenderRequest (Idempotency-Key header: one render per key)
+ *   GET    /v1/renders             the caller's renders, newest first (?limit=&cursor=&status=; listRenders.ts)
  *   GET    /v1/renders/:id         status, steps and result (a succeeded render's video URL is signed afresh)
  *   DELETE /v1/renders/:id         cancel; cascades to the running compute jobs
  *   GET    /v1/renders/:id/events  server-sent events until the render is terminal
  *   GET    /health, GET /metrics   liveness + breaker states; prom-client metrics
  * Every error is {error: {code, message, retryable}} with a 4xx; another owner's render is 404.
+ * /v1/ needs a bearer token: a static service token or a Supabase JWT (authenticate.ts); a
+ * JWKS that cannot be fetched is 503 auth_unavailable. /metrics needs METRICS_TOKEN when set.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
@@ -15,7 +18,10 @@ import type { Render } from "../contract.ts";
 import { cancel, enqueue, getRender, listSteps, TERMINAL, type RenderRow, type StepRow } from "../queue/index.ts";
 import type { Router } from "../router/index.ts";
 import type { Publisher } from "../storage/publisher.ts";
-import { ownerFor } from "./auth.ts";
+import { AuthError, checkMetricsToken, makeAuthenticator } from "./authenticate.ts";
+import type { JwtVerifier } from "./jwt.ts";
+import { withFreshVideoUrl, type Resigning } from "./freshVideoUrl.ts";
+import { listPage } from "./listRenders.ts";
 import { validateRenderRequest, ValidationError } from "./validate.ts";
 import { toRender } from "./view.ts";
 
@@ -24,10 +30,17 @@ export interface ApiDeps {
   router: Router;
   metrics: Metrics;
   log: Logger;
+  /** Static service tokens: token -> owner (WORKER_TOKENS). */
   tokens: Map<string, string>;
+  /** Supabase users' JWTs (SUPABASE_JWKS_URL / SUPABASE_JWT_SECRET); without one, only static tokens. */
+  jwt?: JwtVerifier;
+  /** When set, /metrics requires `Bearer <metricsToken>`; unset, /metrics is open (scraped on a private network). */
+  metricsToken?: string;
   maxAttempts?: number;
   onEnqueued?: () => void;
   eventsPollMs?: number;
+  /** How long /health waits for `select 1` before answering 503 (ms). */
+  healthTimeoutMs?: number;
   bodyLimit?: number;
   /** How long a read waits for the publisher to re-sign a video URL before serving the recorded one. */
   resignTimeoutMs?: number;
@@ -78,34 +91,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   const { db, metrics } = deps;
 
+  const authenticate = makeAuthenticator(deps.tokens, deps.jwt);
+  // The onRequest hook authenticates every /v1/ request (async: a JWT may need the JWKS) and
+  // records its owner here, so a handler reads it without verifying the token again.
+  const owners = new WeakMap<FastifyRequest, string>();
   function owner(req: FastifyRequest): string {
-    const o = ownerFor(deps.tokens, req.headers.authorization);
+    const o = owners.get(req);
     if (!o) throw new ApiError(401, "unauthorized", "a valid bearer token is required");
     return o;
   }
 
+  const resigning: Resigning = { publisher: deps.publisher, timeoutMs: deps.resignTimeoutMs, log: deps.log };
   /** The API's view of a row; a succeeded render's video gets a freshly signed URL. */
   async function present(row: RenderRow, steps: StepRow[]): Promise<Render> {
-    const view = toRender(row, steps);
-    const video = view.result?.video;
-    if (!deps.publisher || row.status !== "succeeded" || !view.result || !video?.key) return view;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // Bounded: a storage API that does not answer must not hang every read of the render.
-      const url = await Promise.race([
-        deps.publisher.signedUrl(video.key),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("re-signing timed out")), deps.resignTimeoutMs ?? 5000);
-        }),
-      ]);
-      return { ...view, result: { ...view.result, video: { ...video, url } } };
-    } catch (e) {
-      // The recorded URL (maybe expired) rather than a 500: the render itself is fine.
-      deps.log.warn({ event: "resign_failed", render_id: row.id, key: video.key, err: String(e) }, "could not re-sign the video URL");
-      return view;
-    } finally {
-      clearTimeout(timer);
-    }
+    return withFreshVideoUrl(toRender(row, steps), resigning);
   }
 
   async function load(id: string, who: string) {
@@ -116,6 +115,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.status).send(errorBody(err.code, err.message, err.details, err.status === 429));
+    if (err instanceof AuthError) return reply.code(err.status).headers(err.headers).send(errorBody(err.code, err.message, undefined, err.retryable));
     if (err instanceof ValidationError) return reply.code(400).send(errorBody(err.code, err.message, err.details));
     if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return reply.code(413).send(errorBody("payload_too_large", err.message));
     if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return reply.code(415).send(errorBody("unsupported_media_type", "send application/json"));
@@ -129,7 +129,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // Authenticate before the body is read: a caller without a valid token gets 401, never a
   // 400/413 about a body it had no right to send (and no body parsing at its request).
   app.addHook("onRequest", async (req) => {
-    if (req.url.startsWith("/v1/")) owner(req);
+    if (req.url.startsWith("/v1/")) owners.set(req, await authenticate(req.headers.authorization));
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody("not_found", `no route ${req.method} ${req.url}`)));
 
@@ -150,6 +150,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // A replay answers with the render as it is now, steps included, exactly as GET does.
     return reply.code(created ? 202 : 200).header("location", `/v1/renders/${row.id}`).send(await present(row, created ? [] : await listSteps(db, row.id)));
   });
+
+  app.get("/v1/renders", async (req) => listPage(db, owner(req), req.query, resigning));
 
   app.get<{ Params: { id: string } }>("/v1/renders/:id", async (req) => {
     const row = await load(req.params.id, owner(req));
@@ -231,21 +233,32 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     res.end();
   });
 
-  app.get("/health", async () => {
+  // 503 when the database does not answer (an error, or nothing within healthTimeoutMs): the
+  // platform's healthcheck (Railway's deploy check, Docker's HEALTHCHECK) must not pass a
+  // worker that can neither take nor run a render. Breaker states are shown, not judged: an
+  // open breaker is the router doing its job.
+  app.get("/health", async (_req, reply) => {
     let dbOk = true;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await db.query("select 1");
+      await Promise.race([
+        db.query("select 1"),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timed out")), deps.healthTimeoutMs ?? 2000))),
+      ]);
     } catch {
       dbOk = false;
+    } finally {
+      clearTimeout(timer);
     }
     const backends = Object.fromEntries(
       // No URLs: /health needs no token, and where the compute plane lives is nobody else's business.
       Object.entries(deps.router.backends).filter(([, c]) => c).map(([name, c]) => [name, { breaker: c!.breakerState }]),
     );
-    return { status: dbOk ? "ok" : "degraded", db: db.kind, backends };
+    return reply.code(dbOk ? 200 : 503).send({ status: dbOk ? "ok" : "unavailable", db: db.kind, backends });
   });
 
-  app.get("/metrics", async (_req, reply) => {
+  app.get("/metrics", async (req, reply) => {
+    if (deps.metricsToken) checkMetricsToken(deps.metricsToken, req.headers.authorization);
     reply.header("content-type", metrics.registry.contentType);
     return metrics.text();
   });

@@ -5,6 +5,7 @@ export { enqueue } from "./enqueue.ts";
 export { fail } from "./fail.ts";
 export { getRender } from "./getRender.ts";
 export { heartbeat } from "./heartbeat.ts";
+export { listRenders, type ListPosition, type RenderListRow } from "./listRenders.ts";
 export { listSteps } from "./listSteps.ts";
 export { reapDead } from "./reapDead.ts";
 export { release } from "./release.ts";

@@ -1,6 +1,7 @@
 import type { JobError, RenderRequest } from "../contract.ts";
 
-export type RenderStatus = "queued" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
+export const RENDER_STATUSES = ["queued", "running", "succeeded", "failed", "dead", "cancelled"] as const;
+export type RenderStatus = (typeof RENDER_STATUSES)[number];
 export type StepName = "images" | "align" | "render" | "publish";
 export type StepStatus = "pending" | "submitting" | "running" | "succeeded" | "failed" | "cancelled";
 export type BackendName = "inhouse" | "modal";

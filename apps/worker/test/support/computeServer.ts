@@ -116,7 +116,14 @@ export class ComputeServer {
   }
 
   async fault(mode: "none" | "fail" | "stall" | "capacity" | "refuse" | "refuse_next_n", extra: Record<string, unknown> = {}): Promise<void> {
-    const r = await fetch(`${this.url}/v1/_faults`, { method: "POST", headers: this.headers(), body: JSON.stringify({ mode, ...extra }) });
+    const post = () => fetch(`${this.url}/v1/_faults`, { method: "POST", headers: this.headers(), body: JSON.stringify({ mode, ...extra }) });
+    // Once more on a dropped connection: fetch reuses the keep-alive socket of an earlier call
+    // (the readiness probe), and uvicorn closes idle ones after 5 s, racing a call that comes
+    // just then ("other side closed"). Setting a fault is idempotent.
+    const r = await post().catch((e: unknown) => {
+      if (e instanceof TypeError) return post();
+      throw e;
+    });
     if (!r.ok) throw new Error(`fault ${mode}: ${r.status} ${await r.text()}`);
   }
 
