@@ -325,7 +325,16 @@ def _assemble(image: Image, root: Path) -> None:
             shutil.copytree(s, d, ignore=shutil.ignore_patterns("node_modules", "*.test.ts"))
         else:
             shutil.copy2(s, d)
-    (root / "app/apps/worker/node_modules").symlink_to(WORKER / "node_modules")
+    # node_modules hard-linked, not symlinked: the image's user must reach it, and the checkout
+    # may be a 0700 dir (a `git clone` into mktemp -d) that `nobody` cannot enter.
+    shutil.copytree(WORKER / "node_modules", root / "app/apps/worker/node_modules", symlinks=True, copy_function=_link_or_copy)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem
+        shutil.copy2(src, dst)
 
 
 @pytest.mark.skipif(shutil.which("node") is None or not (WORKER / "node_modules" / "tsx").exists(),
@@ -433,27 +442,31 @@ def tls_postgres():
     os.chmod(tmp / "server.key", 0o600)
     as_pg = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*as_pg, str(bin_ / "initdb"), "-D", str(tmp / "data"), "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, cwd=tmp)
     port = _free_port()
     opts = (f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on "
             f"-c ssl_cert_file={tmp}/server.crt -c ssl_key_file={tmp}/server.key")
     subprocess.run([*as_pg, str(bin_ / "pg_ctl"), "-D", str(tmp / "data"), "-o", opts, "-l", str(tmp / "log"), "-w", "start"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, cwd=tmp)
 
-    def psql(*args: str, db: str = "postgres", check: bool = True) -> subprocess.CompletedProcess:
+    def psql(*args: str, db: str = "postgres", check: bool = True, file: Path | None = None) -> subprocess.CompletedProcess:
+        # A script goes in on stdin, read by us: the checkout may be a 0700 dir the postgres
+        # user cannot enter (a `git clone` into mktemp -d), and so is the cwd, hence cwd=tmp.
         return subprocess.run([*as_pg, "psql", "-h", str(tmp), "-p", str(port), "-U", "postgres", "-d", db,
-                               "-v", "ON_ERROR_STOP=1", "-qtA", *args], capture_output=True, text=True, check=check)
+                               "-v", "ON_ERROR_STOP=1", "-qtA", *args, *(["-f", "-"] if file else [])],
+                              input=file.read_text() if file else None, cwd=tmp,
+                              capture_output=True, text=True, check=check)
 
     try:
         yield port, psql
     finally:
-        subprocess.run([*as_pg, str(bin_ / "pg_ctl"), "-D", str(tmp / "data"), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run([*as_pg, str(bin_ / "pg_ctl"), "-D", str(tmp / "data"), "-m", "immediate", "stop"], capture_output=True, cwd=tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _migrate(psql, db: str) -> None:
     for f in sorted(MIGRATIONS.glob("*.sql")):
-        r = psql("-1", "-f", str(f), db=db, check=False)
+        r = psql("-1", file=f, db=db, check=False)
         assert r.returncode == 0, f"{f.name}: {r.stderr}"
 
 
@@ -479,7 +492,7 @@ def test_seed_applies_and_holds_contract_valid_rows(tls_postgres, tmp_path):
     _, psql = tls_postgres
     psql("-c", "create database seeded")
     _migrate(psql, "seeded")
-    r = psql("-f", str(SEED), db="seeded", check=False)
+    r = psql(file=SEED, db="seeded", check=False)
     assert r.returncode == 0, r.stderr
     rows = json.loads(psql("-c", "select json_agg(json_build_object('status', status, 'request', request, 'result', result, "
                                  "'runnable', run_at <= now() + interval '1 year')) from public.render_jobs", db="seeded").stdout)
