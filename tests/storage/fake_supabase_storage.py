@@ -8,6 +8,7 @@ http://127.0.0.1:<port> (supabase-py adds /storage/v1):
     GET    /object/info/{bucket}/{path}     object info
     POST   /object/copy                     {bucketId, sourceKey, destinationKey, destinationBucket?}
     POST   /object/sign/{bucket}/{path}     {expiresIn} -> {signedURL: "/object/sign/...?token=<JWT>"}
+    POST   /object/sign/{bucket}            {expiresIn, paths: [...]} -> [{error, path, signedURL}, ...]
     GET    /object/sign/{bucket}/{path}?token=<JWT>   signed download
     POST   /object/list/{bucket}            {prefix, limit, offset}: one folder level, folders have id null
     DELETE /object/{bucket}                 {prefixes: [...]}
@@ -16,9 +17,14 @@ Real-server behaviour reproduced on purpose: every error is HTTP 400 with the tr
 in the JSON body's `statusCode` (a string), e.g. {"statusCode":"404","error":"not_found",
 "message":"Object not found"}; expired signed URLs are 400 InvalidJWT "jwt expired";
 content type is whatever the multipart part says (supabase-py's default is text/plain).
-The clock is injectable for expiry and timestamps. Buckets enforce the `allowed_mime_types`
-of `supabase/config.toml` (415 invalid_mime_type), as the real server does on upload; the
-fake applies them to copies too, the stricter reading.
+The batch signing answers 200 with one entry per path asked, in order (repeats included): a
+path with no object (a missing bucket has none) is {"error": "Either the object does not exist
+or you do not have access to it", "path": ..., "signedURL": null}, as storage-api's
+signObjectUrls answers; a body that is not {expiresIn: integer >= 1, paths: [string, ...] with
+at least one} is the 400 of its request schema. The clock is injectable for expiry and
+timestamps. Buckets enforce the `allowed_mime_types` of `supabase/config.toml` (415
+invalid_mime_type), as the real server does on upload; the fake applies them to copies too,
+the stricter reading.
 """
 
 from __future__ import annotations
@@ -69,6 +75,48 @@ def _iso(ts: float) -> str:
 
 
 NOT_FOUND = StorageError("404", "not_found", "Object not found")
+
+
+def _batch_sign_body(body: object) -> tuple[int, list[str]]:
+    """The batch signing body as storage-api's route schema takes it: {expiresIn: integer >= 1,
+    paths: string[] with at least one}, after fastify's default Ajv coercion (coerceTypes
+    "array": supabase-py sends expiresIn as a string, a lone path becomes a list of one).
+    Anything else is the 400 fastify's validation answers."""
+    def bad(message: str) -> StorageError:
+        return StorageError("400", "Bad Request", message)
+
+    if not isinstance(body, dict):
+        raise bad("body must be object")
+    for name in ("expiresIn", "paths"):
+        if name not in body:
+            raise bad(f"body must have required property '{name}'")
+    expires_in, paths = body["expiresIn"], body["paths"]
+    if isinstance(expires_in, bool):
+        expires_in = int(expires_in)
+    elif isinstance(expires_in, str) and expires_in.strip() == expires_in and expires_in.lstrip("-").isdigit():
+        expires_in = int(expires_in)
+    elif isinstance(expires_in, float) and expires_in.is_integer():
+        expires_in = int(expires_in)
+    if not isinstance(expires_in, int):
+        raise bad("body/expiresIn must be integer")
+    if expires_in < 1:
+        raise bad("body/expiresIn must be >= 1")
+    if not isinstance(paths, list):
+        paths = [paths]
+    out = []
+    for i, p in enumerate(paths):
+        if isinstance(p, bool):
+            p = "true" if p else "false"
+        elif isinstance(p, (int, float)):
+            p = str(int(p)) if float(p).is_integer() else str(p)  # as JavaScript's String(n)
+        elif p is None:
+            p = ""
+        if not isinstance(p, str):
+            raise bad(f"body/paths/{i} must be string")
+        out.append(p)
+    if not out:
+        raise bad("body/paths must NOT have fewer than 1 items")
+    return expires_in, out
 
 
 class FakeSupabaseStorage:
@@ -145,6 +193,17 @@ class FakeSupabaseStorage:
 
     def _sign(self, bucket: str, path: str, expires_in: int) -> str:
         self._get(bucket, path)
+        return self._signed_url(bucket, path, expires_in)
+
+    def _sign_many(self, bucket: str, body: object) -> list[dict]:
+        """storage-api's signObjectUrls: per-path errors, never a missing-bucket or 404 error."""
+        expires_in, paths = _batch_sign_body(body)
+        objects = self.buckets.get(bucket, {})
+        return [{"error": None, "path": p, "signedURL": self._signed_url(bucket, p, expires_in)} if p in objects
+                else {"error": "Either the object does not exist or you do not have access to it", "path": p, "signedURL": None}
+                for p in paths]
+
+    def _signed_url(self, bucket: str, path: str, expires_in: int) -> str:
         now = int(self.clock())
         token = jwt.encode({"url": f"{bucket}/{path}", "iat": now, "exp": now + expires_in}, self.jwt_secret, algorithm="HS256")
         return f"/object/sign/{bucket}/{path}?token={token}"
@@ -213,6 +272,8 @@ class FakeSupabaseStorage:
                         obj = fake._get(bucket, path)
                         return self._reply(200, obj.data, obj.content_type)
                     self._authorized()
+                    if m == "POST" and route.startswith("sign/") and "/" not in route[5:]:
+                        return self._json(fake._sign_many(route[5:], json.loads(self._body() or b"{}")))
                     if m == "POST" and route.startswith("sign/"):
                         bucket, _, path = route[5:].partition("/")
                         body = json.loads(self._body() or b"{}")

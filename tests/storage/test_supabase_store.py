@@ -120,6 +120,37 @@ def test_signed_url_works_then_expires(store: SupabaseStore, clock):
     assert r.json() == {"statusCode": "400", "error": "InvalidJWT", "message": "jwt expired"}
 
 
+def test_batch_signing_answers_per_path_as_storage_api_does(store: SupabaseStore, fake, clock):
+    """POST /object/sign/{bucket} with {expiresIn, paths}: one entry per path, in order; a missing
+    object is a per-path error, not a failed request (supabase-py sends expiresIn as a string)."""
+    a, b = store.put_bytes(b"first", "png"), store.put_bytes(b"second", "png")
+    pa, pb = (store.locate(r.key)[1] for r in (a, b))
+    missing = "sha256/00/" + "0" * 64 + ".png"
+    out = store.client.storage.from_("artifacts").create_signed_urls([pb, missing, pa, pb], 60)
+    assert [(o["path"], o["error"]) for o in out] == [
+        (pb, None), (missing, "Either the object does not exist or you do not have access to it"), (pa, None), (pb, None)]
+    assert (out[1]["signedURL"], out[1]["signedUrl"]) == (None, None)
+    assert httpx.get(out[0]["signedURL"]).content == b"second"
+    assert httpx.get(out[2]["signedURL"]).content == b"first"
+    assert [p for m, p in fake.requests if m == "POST" and "/sign/" in p] == ["/storage/v1/object/sign/artifacts"], "one request"
+    clock.now += 61
+    assert httpx.get(out[0]["signedURL"]).json()["message"] == "jwt expired"
+
+    auth = {"Authorization": f"Bearer {KEY}", "apikey": KEY}
+    raw = httpx.post(f"{fake.url}/storage/v1/object/sign/nope", json={"expiresIn": 60, "paths": [pa]}, headers=auth)
+    assert raw.status_code == 200 and raw.json() == [
+        {"error": "Either the object does not exist or you do not have access to it", "path": pa, "signedURL": None}]
+    for body, message in [({"expiresIn": 60}, "body must have required property 'paths'"),
+                          ({"expiresIn": 60, "paths": []}, "body/paths must NOT have fewer than 1 items"),
+                          ({"expiresIn": 0, "paths": [pa]}, "body/expiresIn must be >= 1"),
+                          ({"expiresIn": "soon", "paths": [pa]}, "body/expiresIn must be integer"),
+                          ({"expiresIn": 60, "paths": [{"p": 1}]}, "body/paths/0 must be string")]:
+        r = httpx.post(f"{fake.url}/storage/v1/object/sign/artifacts", json=body, headers=auth)
+        assert (r.status_code, r.json()) == (400, {"statusCode": "400", "error": "Bad Request", "message": message}), body
+    r = httpx.post(f"{fake.url}/storage/v1/object/sign/artifacts", json={"expiresIn": 60, "paths": [pa]}, headers={"Authorization": "Bearer nope"})
+    assert (r.status_code, r.json()["statusCode"]) == (400, "403")
+
+
 def test_cleanup_by_listing(store: SupabaseStore, fake, clock):
     old = [store.put_bytes(f"old {i}".encode(), "png") for i in range(4)] + [store.put_bytes(b"old video", "mp4")]
     pub = store.publish(old[-1].key, "o", "kept")  # the renders bucket takes MP4s (and JSON) only

@@ -4,6 +4,7 @@
  * One registry per Metrics instance so tests and several workers in one process stay apart.
  */
 import client from "prom-client";
+import { AUTH_ERROR_CODES } from "./http/authenticate.ts";
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -88,6 +89,24 @@ export class Metrics {
     buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900],
     registers: [this.registry],
   });
+
+  /**
+   * /v1/ requests refused by authentication, by the error code they got (unauthorized,
+   * invalid_token, token_expired, auth_unavailable). Never labelled with a token or an owner:
+   * the codes are the only label, so the series stay four. Event streams ended because their
+   * token expired are not refusals and are not counted here.
+   */
+  readonly authFailures = new client.Counter({
+    name: "canvascast_auth_failures_total",
+    help: "API requests refused by authentication, by error code (unauthorized, invalid_token, token_expired, auth_unavailable).",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // Every code from the start, at 0: rate() and alerts see a series before the first failure.
+    for (const code of AUTH_ERROR_CODES) this.authFailures.inc({ code }, 0);
+  }
 
   async text(): Promise<string> {
     return this.registry.metrics();

@@ -4,12 +4,16 @@
  * an RFC 6750 WWW-Authenticate header. The token itself is never put in an error or a log.
  */
 import { bearerToken, sameSecret, staticOwner } from "./auth.ts";
-import { JwtError, looksLikeJwt, type JwtVerifier } from "./jwt.ts";
+import { JwtError, looksLikeJwt, type JwtErrorCode, type JwtVerifier } from "./jwt.ts";
+
+/** Why a request was refused: a small fixed set (the auth failures metric's only label). */
+export type AuthErrorCode = "unauthorized" | JwtErrorCode;
+export const AUTH_ERROR_CODES: readonly AuthErrorCode[] = ["unauthorized", "invalid_token", "token_expired", "auth_unavailable"];
 
 export class AuthError extends Error {
   constructor(
     readonly status: 401 | 503,
-    readonly code: string,
+    readonly code: AuthErrorCode,
     message: string,
     readonly headers: Record<string, string>,
   ) {
@@ -28,19 +32,30 @@ const INVALID = { "www-authenticate": 'Bearer error="invalid_token"' };
 
 const unauthorized = (headers: Record<string, string>) => new AuthError(401, "unauthorized", "a valid bearer token is required", headers);
 
-/** Resolves a request's Authorization header to its owner, or throws AuthError. */
-export type Authenticate = (authorization: string | undefined) => Promise<string>;
+/** Who is calling. */
+export interface Caller {
+  owner: string;
+  /**
+   * When the credentials stop being accepted (ms since the epoch; a JWT's exp plus the clock
+   * tolerance), so a request that outlives them (an event stream) can end then. Undefined for
+   * static service tokens, which never expire.
+   */
+  expiresAtMs?: number;
+}
+
+/** Resolves a request's Authorization header to its caller, or throws AuthError. */
+export type Authenticate = (authorization: string | undefined) => Promise<Caller>;
 
 export function makeAuthenticator(tokens: Map<string, string>, jwt?: JwtVerifier): Authenticate {
   return async (authorization) => {
     const token = bearerToken(authorization);
     if (token === null) throw unauthorized(CHALLENGE);
     const owner = staticOwner(tokens, token);
-    if (owner) return owner;
+    if (owner) return { owner };
     // Without a verifier a JWT is just a token we do not know: unauthorized, as before.
     if (!jwt || !looksLikeJwt(token)) throw unauthorized(INVALID);
     try {
-      return await jwt.verify(token);
+      return await jwt.verify(token); // its owner and when it expires
     } catch (e) {
       if (!(e instanceof JwtError)) throw e;
       if (e.code === "auth_unavailable") throw new AuthError(503, e.code, e.message, { "retry-after": "5" });

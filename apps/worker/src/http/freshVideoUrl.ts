@@ -1,6 +1,6 @@
 import type { RenderSummary } from "../contract.ts";
 import type { Logger } from "../log.ts";
-import type { Publisher } from "../storage/publisher.ts";
+import type { Publisher, SignedUrlResult } from "../storage/publisher.ts";
 
 export interface Resigning {
   /** Without one, the recorded URL is returned. */
@@ -35,4 +35,49 @@ export async function withFreshVideoUrl<V extends RenderSummary>(view: V, r: Res
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A page of views with each succeeded render's video URL signed afresh, in one batch (the
+ * publisher's `signedUrls`: one Storage request for the page, not one per render), bounded by
+ * the same timeout as a single read. Any render whose key could not be signed, or the whole
+ * page when the batch fails or times out, keeps its recorded URL.
+ */
+export async function withFreshVideoUrls<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
+  const signable = (view: V) => r.publisher && view.status === "succeeded" && view.result && view.result.video?.key ? view.result.video.key : null;
+  const keys = views.map(signable).filter((k): k is string => k !== null);
+  if (!r.publisher || keys.length === 0) return [...views];
+  let timer: NodeJS.Timeout | undefined;
+  let signed: SignedUrlResult[];
+  try {
+    signed = await Promise.race([
+      r.publisher.signedUrls(keys),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("re-signing timed out")), r.timeoutMs ?? 5000);
+      }),
+    ]);
+    if (signed.length !== keys.length) throw new Error(`${signed.length} signed URLs for ${keys.length} keys`);
+  } catch (e) {
+    r.log.warn({ event: "resign_failed", renders: keys.length, err: String(e) }, "could not re-sign the page's video URLs");
+    return [...views];
+  } finally {
+    clearTimeout(timer);
+  }
+  // One log line per distinct failure, naming its renders: a storage outage is one line, not 100.
+  const failures = new Map<string, string[]>();
+  let next = 0;
+  const out = views.map((view) => {
+    if (signable(view) === null) return view;
+    const s = signed[next++]!;
+    if (s.url !== undefined && s.key === view.result!.video!.key) {
+      return { ...view, result: { ...view.result!, video: { ...view.result!.video!, url: s.url } } };
+    }
+    const why = s.error ? `${s.error.code}: ${s.error.message}` : `signed ${s.key} for ${view.result!.video!.key}`;
+    failures.set(why, [...(failures.get(why) ?? []), view.id]);
+    return view;
+  });
+  for (const [err, ids] of failures) {
+    r.log.warn({ event: "resign_failed", render_ids: ids, err }, "could not re-sign video URLs; serving the recorded ones");
+  }
+  return out;
 }

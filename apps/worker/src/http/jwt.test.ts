@@ -311,6 +311,84 @@ describe("Supabase JWT authentication", () => {
     assert.equal(r.status, 200);
   });
 
+  /** Reads an event stream to its end: its text, and when it ended. */
+  const drain = async (res: Response) => ({ text: await res.text(), endedAt: Date.now() });
+  const stream = (at: string, id: string, token: string) => {
+    issued.push(token);
+    return fetch(`${at}/v1/renders/${id}/events`, { headers: { authorization: `Bearer ${token}` } });
+  };
+
+  test("an event stream opened with a JWT ends when the JWT expires (exp + clock tolerance): a retryable token_expired error, then the end", { timeout: 15_000 }, async () => {
+    // Polls far apart: the stream must not wait for the next poll to notice the expiry.
+    const at = await startApi({ jwt: createJwtVerifier(settings({ clockToleranceS: 1 }), log), eventsPollMs: 60_000 });
+    const exp = now() + 2; // at least a second to open the stream before exp + tolerance comes
+    const token = await signHs256(SECRET, claims({ exp }));
+    const id = (await submit(await signWith(k1), at)).body.id as string;
+    const res = await stream(at, id, token);
+    assert.equal(res.status, 200);
+    const { text, endedAt } = await drain(res);
+    assert.ok(endedAt >= (exp + 1) * 1000, `ended ${endedAt - exp * 1000} ms after exp: not before exp + the 1 s tolerance`);
+    assert.ok(endedAt < (exp + 1) * 1000 + 3000, `ended ${endedAt - (exp + 1) * 1000} ms after exp + tolerance, not at the next poll`);
+    const events = text.split("\n\n").filter(Boolean);
+    assert.match(events[0]!, /^event: render\ndata: \{/);
+    assert.deepEqual(events.slice(1), [`event: error\ndata: ${JSON.stringify({ error: { code: "token_expired", message: "the token has expired; reconnect with a fresh token", retryable: true } })}`]);
+    const again = await stream(at, id, token);
+    assert.deepEqual([again.status, ((await again.json()) as { error: { code: string } }).error.code], [401, "token_expired"], "reconnecting with the same token is refused");
+  });
+
+  test("while a short JWT's stream ends at its expiry, a longer JWT's and a service token's streams run on", { timeout: 15_000 }, async () => {
+    const at = await startApi({ tokens: parseTokens(`tok-alice:${ALICE}`), jwt: createJwtVerifier(settings({ clockToleranceS: 0 }), log), eventsPollMs: 20 });
+    const id = (await call("POST", "/v1/renders", "tok-alice", { at, raw: JSON.stringify(GOOD) })).body.id as string;
+    const short = stream(at, id, await signWith(k1, claims({ exp: now() + 2 })));
+    const long = stream(at, id, await signWith(k1, claims({ exp: now() + 3600 })));
+    const service = stream(at, id, "tok-alice");
+    for (const res of [short, long, service]) assert.equal((await res).status, 200);
+    const ended = await drain(await short);
+    assert.match(ended.text, /event: error\ndata: \{"error":\{"code":"token_expired"/);
+    // The others are still streaming: they see the cancel that comes after the short token expired.
+    assert.equal((await call("DELETE", `/v1/renders/${id}`, "tok-alice", { at })).body.status, "cancelled");
+    for (const [name, res] of [["long JWT", long], ["service token", service]] as const) {
+      const { text } = await drain(await res);
+      assert.match(text, /"status":"cancelled"/, name);
+      assert.match(text, /event: end\ndata: \{"status":"cancelled"\}\n\n$/, name);
+      assert.doesNotMatch(text, /event: error/, name);
+    }
+  });
+
+  test("authentication failures are counted by code on /metrics, never by token or owner", { timeout: 15_000 }, async () => {
+    const metrics = new Metrics();
+    // JWKS on a port that refuses: an asymmetric token cannot be checked (503); HS256 still can.
+    const at = await startApi({ metrics, jwt: createJwtVerifier(settings({ jwksUrl: "http://127.0.0.1:9/auth/v1/.well-known/jwks.json" }), log) });
+    const counts = async () => {
+      const text = (await call("GET", "/metrics", null, { at })).body as string;
+      const out: Record<string, number> = {};
+      for (const [, code, n] of text.matchAll(/^canvascast_auth_failures_total\{code="([^"]+)"\} (\d+)$/gm)) out[code!] = Number(n);
+      return { text, out };
+    };
+    assert.deepEqual((await counts()).out, { unauthorized: 0, invalid_token: 0, token_expired: 0, auth_unavailable: 0 }, "every code is there from the start");
+    const tokens = {
+      expired: await signHs256(SECRET, claims({ exp: now() - 120 })),
+      wrongAud: await signHs256(SECRET, claims({ aud: "anon" })),
+      asymmetric: await signWith(k1),
+      good: await signHs256(SECRET),
+    };
+    const expect: Array<[string | null, number, string]> = [
+      [null, 401, "unauthorized"], ["nope", 401, "unauthorized"], ["nope-again", 401, "unauthorized"],
+      [tokens.expired, 401, "token_expired"], [tokens.wrongAud, 401, "invalid_token"], [tokens.wrongAud, 401, "invalid_token"],
+      [tokens.asymmetric, 503, "auth_unavailable"], [tokens.good, 404, "not_found"], ["tok-svc", 404, "not_found"],
+    ];
+    for (const [token, status, code] of expect) {
+      const r = await call("GET", missing, token, { at });
+      assert.deepEqual([r.status, r.body.error.code], [status, code], String(token));
+    }
+    assert.equal((await call("GET", "/health", null, { at })).status, 200);
+    const { text, out } = await counts();
+    assert.deepEqual(out, { unauthorized: 3, invalid_token: 2, token_expired: 1, auth_unavailable: 1 }, "accepted tokens and open routes count nothing");
+    const series = text.split("\n").filter((l) => l.startsWith("canvascast_auth_failures_total"));
+    assert.equal(series.length, 4, series.join("\n"));
+    for (const secret of [...Object.values(tokens), "nope", ALICE]) assert.ok(!text.includes(secret), "no token or owner in the metrics");
+  });
+
   test("no token reaches the logs", () => {
     const all = logLines.join("");
     assert.ok(issued.length > 10);

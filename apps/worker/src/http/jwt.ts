@@ -40,9 +40,21 @@ export class JwtError extends Error {
   }
 }
 
+/** Who a valid token speaks for, and until when. */
+export interface VerifiedJwt {
+  /** The token's `sub`. */
+  owner: string;
+  /**
+   * The first instant (ms since the epoch) the token is refused as expired: its `exp` plus the
+   * clock tolerance, as jose judges it (expired once the whole seconds of now reach exp + tolerance).
+   * A request outliving its token (an event stream) ends then.
+   */
+  expiresAtMs: number;
+}
+
 export interface JwtVerifier {
-  /** The owner (`sub`) of a valid token; throws JwtError otherwise. */
-  verify(token: string): Promise<string>;
+  /** The owner (`sub`) of a valid token and when it expires; throws JwtError otherwise. */
+  verify(token: string): Promise<VerifiedJwt>;
 }
 
 /** What Supabase's asymmetric signing keys use; each key's type still has to fit its alg. */
@@ -116,7 +128,9 @@ export function createJwtVerifier(s: JwtSettings, log?: Logger): JwtVerifier {
       }
       const sub = payload.sub;
       if (typeof sub !== "string" || !OWNER_RE.test(sub)) throw new JwtError("invalid_token", "the token's sub is not a valid owner id");
-      return sub;
+      // exp is required and checked by jose (a number); a fractional one rounds up, as jose's
+      // whole-second clock reaches it only then.
+      return { owner: sub, expiresAtMs: Math.ceil(Number(payload.exp) + s.clockToleranceS) * 1000 };
     },
   };
 }

@@ -316,15 +316,23 @@ describe("HTTP API", () => {
     const api = buildApi({ db, router, metrics, log: (await import("../log.ts")).log, tokens: parseTokens("tok-alice:alice"), publisher, ...extra });
     return { api, apiBase: await api.listen({ host: "127.0.0.1", port: 0 }) };
   };
+  /** GET /v1/renders/:id, and the render in GET /v1/renders, both with the recorded URL. */
   const assertServesRecordedUrl = async (apiBase: string, id: string, recorded: string) => {
     const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
     assert.equal(g.status, 200);
     assert.equal(((await g.json()) as { result: { video: { url: string } } }).result.video.url, recorded);
+    const l = await fetch(`${apiBase}/v1/renders?status=succeeded&limit=100`, { headers: { authorization: "Bearer tok-alice" } });
+    assert.equal(l.status, 200);
+    const item = ((await l.json()) as { data: Array<{ id: string; result: { video: { url: string } } }> }).data.find((d) => d.id === id);
+    assert.equal(item?.result.video.url, recorded, "the list serves the recorded URL too");
   };
 
   test("when re-signing fails, a succeeded render is still served, with its recorded URL", async () => {
     const local = new LocalPublisher("/nonexistent-store", "http://compute.test", () => "s", 60);
-    const failing: Publisher = { kind: "supabase", publish: () => Promise.reject(new Error("unused")), signedUrl: () => Promise.reject(new Error("storage down")) };
+    const failing: Publisher = {
+      kind: "supabase", publish: () => Promise.reject(new Error("unused")),
+      signedUrl: () => Promise.reject(new Error("storage down")), signedUrls: () => Promise.reject(new Error("storage down")),
+    };
     const { api, apiBase } = await servedWith(failing);
     try {
       const { id, recorded } = await succeeded(local);
@@ -336,7 +344,10 @@ describe("HTTP API", () => {
 
   test("a storage API that never answers re-signing does not hang reads: the recorded URL is served", { timeout: 8000 }, async () => {
     const local = new LocalPublisher("/nonexistent-store", "http://compute.test", () => "s", 60);
-    const hung: Publisher = { kind: "supabase", publish: () => Promise.reject(new Error("unused")), signedUrl: () => new Promise<string>(() => {}) };
+    const hung: Publisher = {
+      kind: "supabase", publish: () => Promise.reject(new Error("unused")),
+      signedUrl: () => new Promise<string>(() => {}), signedUrls: () => new Promise<never>(() => {}),
+    };
     const { api, apiBase } = await servedWith(hung, { resignTimeoutMs: 50, eventsPollMs: 20 });
     try {
       const { id, recorded } = await succeeded(local);

@@ -8,7 +8,9 @@
  *   GET    /health, GET /metrics   liveness + breaker states; prom-client metrics
  * Every error is {error: {code, message, retryable}} with a 4xx; another owner's render is 404.
  * /v1/ needs a bearer token: a static service token or a Supabase JWT (authenticate.ts); a
- * JWKS that cannot be fetched is 503 auth_unavailable. /metrics needs METRICS_TOKEN when set.
+ * JWKS that cannot be fetched is 503 auth_unavailable; every refusal is counted by code
+ * (canvascast_auth_failures_total). An event stream opened with a JWT ends when the JWT
+ * expires (event `error`, code token_expired). /metrics needs METRICS_TOKEN when set.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
@@ -18,7 +20,7 @@ import type { Render } from "../contract.ts";
 import { cancel, enqueue, getRender, listSteps, TERMINAL, type RenderRow, type StepRow } from "../queue/index.ts";
 import type { Router } from "../router/index.ts";
 import type { Publisher } from "../storage/publisher.ts";
-import { AuthError, checkMetricsToken, makeAuthenticator } from "./authenticate.ts";
+import { AuthError, checkMetricsToken, makeAuthenticator, type Caller } from "./authenticate.ts";
 import type { JwtVerifier } from "./jwt.ts";
 import { withFreshVideoUrl, type Resigning } from "./freshVideoUrl.ts";
 import { listPage } from "./listRenders.ts";
@@ -93,13 +95,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   const authenticate = makeAuthenticator(deps.tokens, deps.jwt);
   // The onRequest hook authenticates every /v1/ request (async: a JWT may need the JWKS) and
-  // records its owner here, so a handler reads it without verifying the token again.
-  const owners = new WeakMap<FastifyRequest, string>();
-  function owner(req: FastifyRequest): string {
-    const o = owners.get(req);
-    if (!o) throw new ApiError(401, "unauthorized", "a valid bearer token is required");
-    return o;
+  // records its caller here, so a handler reads it without verifying the token again.
+  const callers = new WeakMap<FastifyRequest, Caller>();
+  function caller(req: FastifyRequest): Caller {
+    const c = callers.get(req);
+    if (!c) throw new ApiError(401, "unauthorized", "a valid bearer token is required");
+    return c;
   }
+  const owner = (req: FastifyRequest): string => caller(req).owner;
 
   const resigning: Resigning = { publisher: deps.publisher, timeoutMs: deps.resignTimeoutMs, log: deps.log };
   /** The API's view of a row; a succeeded render's video gets a freshly signed URL. */
@@ -129,7 +132,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // Authenticate before the body is read: a caller without a valid token gets 401, never a
   // 400/413 about a body it had no right to send (and no body parsing at its request).
   app.addHook("onRequest", async (req) => {
-    if (req.url.startsWith("/v1/")) owners.set(req, await authenticate(req.headers.authorization));
+    if (!req.url.startsWith("/v1/")) return;
+    try {
+      callers.set(req, await authenticate(req.headers.authorization));
+    } catch (e) {
+      // By code only: a token or an owner as a label would leak it and grow without bound.
+      if (e instanceof AuthError) metrics.authFailures.inc({ code: e.code });
+      throw e;
+    }
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody("not_found", `no route ${req.method} ${req.url}`)));
 
@@ -182,7 +192,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   // No automatic HEAD twin: it would hold the connection (and poll) until the render ends.
   app.get<{ Params: { id: string } }>("/v1/renders/:id/events", { exposeHeadRoute: false }, async (req, reply: FastifyReply) => {
-    const who = owner(req);
+    const { owner: who, expiresAtMs } = caller(req);
     await load(req.params.id, who);
     const open = streams.get(who) ?? 0;
     if (open >= maxStreams) {
@@ -203,8 +213,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     let last = "";
     let sinceBeat = 0;
     const poll = deps.eventsPollMs ?? 250;
+    // A token is checked when its request starts; a stream would outlive it. A JWT's stream
+    // ends when the JWT expires (its exp plus the clock tolerance: when the API would start
+    // refusing it), so the client reconnects with a fresh token. Service tokens never expire.
+    const expired = () => expiresAtMs !== undefined && Date.now() >= expiresAtMs;
     try {
       while (!closed) {
+        if (expired()) {
+          const error = { code: "token_expired", message: "the token has expired; reconnect with a fresh token", retryable: true };
+          res.write(`event: error\ndata: ${JSON.stringify({ error })}\n\n`);
+          break;
+        }
         const row = await getRender(db, req.params.id, who);
         if (!row) break;
         const steps = await listSteps(db, row.id);
@@ -219,11 +238,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           res.write(`event: end\ndata: ${JSON.stringify({ status: row.status })}\n\n`);
           break;
         }
-        if ((sinceBeat += poll) >= 15_000) {
+        // Until the next poll, or the token's expiry if that comes first (never a wait past it).
+        const wait = expiresAtMs === undefined ? poll : Math.max(0, Math.min(poll, expiresAtMs - Date.now()));
+        if ((sinceBeat += wait) >= 15_000) {
           res.write(`: keep-alive\n\n`);
           sinceBeat = 0;
         }
-        await new Promise((r) => setTimeout(r, poll));
+        await new Promise((r) => setTimeout(r, wait));
       }
     } catch (e) {
       // The reply is hijacked: nothing else would end it, and the client would wait forever.

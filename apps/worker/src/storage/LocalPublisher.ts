@@ -10,7 +10,7 @@ import { copyFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { ArtifactRef } from "../contract.ts";
 import { contentTypeFor, parseKey, publishedKey } from "./keys.ts";
-import { PublishError, type Publisher } from "./publisher.ts";
+import { PublishError, type Publisher, type SignedUrlResult } from "./publisher.ts";
 import { signedUrl } from "./signing.ts";
 
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
@@ -54,6 +54,19 @@ export class LocalPublisher implements Publisher {
 
   async signedUrl(key: string, expiresInS = this.expiresInS): Promise<string> {
     return signedUrl(this.baseUrl, this.secret(), key, Math.floor(this.now()) + expiresInS);
+  }
+
+  /** Signed here (an HMAC each, no I/O); an invalid key is that key's error. */
+  async signedUrls(keys: readonly string[], expiresInS = this.expiresInS): Promise<SignedUrlResult[]> {
+    const exp = Math.floor(this.now()) + expiresInS;
+    const secret = this.secret();
+    return keys.map((key) => {
+      try {
+        return { key, url: signedUrl(this.baseUrl, secret, key, exp) };
+      } catch (e) {
+        return { key, error: new PublishError("invalid_key", (e as Error).message, false) };
+      }
+    });
   }
 
   async publish(source: ArtifactRef, owner: string, id: string): Promise<ArtifactRef & { url: string }> {

@@ -4,50 +4,23 @@
  * protocol, errors as HTTP 400 with the true status in the body).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { PYTHON, REPO } from "../../test/support/computeServer.ts";
+import { FakeSupabaseStorage, recordingFetch } from "../../test/support/fakeSupabaseStorage.ts";
 import { PublishError } from "./publisher.ts";
 import { SupabasePublisher } from "./SupabasePublisher.ts";
 
-const LAUNCH = `
-import json, sys
-sys.path.insert(0, ${JSON.stringify(REPO + "/tests/storage")})
-from fake_supabase_storage import FakeSupabaseStorage
-fake = FakeSupabaseStorage().__enter__()
-print(json.dumps({"url": fake.url, "key": fake.service_key}), flush=True)
-sys.stdin.read()
-`;
-
 describe("SupabasePublisher (supabase-js against a local Storage server)", () => {
-  let proc: ChildProcess;
+  const storage = new FakeSupabaseStorage();
   let url = "";
   let key = "";
   before(async () => {
-    proc = spawn(PYTHON, ["-c", LAUNCH], { stdio: ["pipe", "pipe", "inherit"] });
-    const info = await new Promise<{ url: string; key: string }>((resolve, reject) => {
-      proc.stdout!.once("data", (d) => resolve(JSON.parse(String(d))));
-      proc.once("exit", (c) => reject(new Error(`fake storage exited ${c}`)));
-    });
-    ({ url, key } = info);
+    await storage.start();
+    ({ url, key } = storage);
   });
-  after(() => {
-    proc.stdin!.end();
-    proc.kill();
-  });
+  after(() => storage.stop());
 
-  async function upload(bytes: Buffer, ext = "mp4", type = "video/mp4"): Promise<{ key: string; sha256: string; size: number; content_type: string }> {
-    const sha = createHash("sha256").update(bytes).digest("hex");
-    // The artifact store (Python, supabase-py) uploads as multipart with a "file" part.
-    const form = new FormData();
-    form.append("file", new Blob([bytes], { type }), `video.${ext}`);
-    const res = await fetch(`${url}/storage/v1/object/artifacts/sha256/${sha.slice(0, 2)}/${sha}.${ext}`, {
-      method: "POST", headers: { authorization: `Bearer ${key}`, apikey: key, "x-upsert": "true" }, body: form,
-    });
-    assert.equal(res.status, 200, await res.text());
-    return { key: `artifacts/sha256/${sha.slice(0, 2)}/${sha}.${ext}`, sha256: sha, size: bytes.length, content_type: type };
-  }
+  const upload = (bytes: Buffer, ext = "mp4", type = "video/mp4") => storage.upload(bytes, ext, type);
 
   test("verifies the sha256, copies to renders/<owner>/<id>.mp4 and signs a URL", async () => {
     const bytes = Buffer.from("not really an mp4 but bytes all the same");
@@ -179,6 +152,47 @@ describe("SupabasePublisher (supabase-js against a local Storage server)", () =>
     const pub = new SupabasePublisher({ url, serviceRoleKey: key, fetch: withDownload(stalls), downloadIdleTimeoutMs: 200 });
     await assert.rejects(pub.publish(source, "o", "r-stall"), (e: unknown) => e instanceof PublishError && e.code === "storage_unavailable" && e.retryable && /no data/.test(e.message));
     assert.ok(cancelled, "the stalled body was cancelled");
+  });
+
+  test("signedUrls signs many keys in one request per bucket; a missing object or an invalid key is that key's error", async () => {
+    const rec = recordingFetch();
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key, expiresInS: 600, fetch: rec.fetch });
+    const videos = [Buffer.from("video one"), Buffer.from("video two"), Buffer.from("video three")];
+    for (const [i, v] of videos.entries()) await storage.put("renders", `owner_b/r${i}.mp4`, v);
+    const art = await upload(Buffer.from("an artifact, signed in the same batch"), "png", "image/png");
+    const keys = ["renders/owner_b/r2.mp4", "renders/owner_b/missing.mp4", "renders/owner_b/r0.mp4", "not a key", art.key, "renders/owner_b/r1.mp4", "renders/owner_b/r0.mp4"];
+    rec.calls.length = 0;
+    const out = await pub.signedUrls(keys);
+    assert.deepEqual(rec.calls.sort(), ["POST /storage/v1/object/sign/artifacts", "POST /storage/v1/object/sign/renders"], "one request per bucket");
+    assert.deepEqual(out.map((r) => r.key), keys, "one result per key, in order");
+    const bytesAt = async (u: string) => {
+      const res = await fetch(u);
+      assert.equal(res.status, 200, u);
+      return Buffer.from(await res.arrayBuffer()).toString();
+    };
+    assert.deepEqual(await Promise.all([0, 2, 5, 6].map((i) => bytesAt(out[i]!.url!))), ["video three", "video one", "video two", "video one"]);
+    assert.equal(await bytesAt(out[4]!.url!), "an artifact, signed in the same batch");
+    assert.ok(new URL(out[0]!.url!).pathname.startsWith("/storage/v1/object/sign/renders/owner_b/r2.mp4"), out[0]!.url);
+    const missing = out[1]!.error;
+    assert.ok(missing instanceof PublishError);
+    assert.deepEqual([missing.code, missing.retryable], ["artifact_not_found", false]);
+    assert.match(missing.message, /renders\/owner_b\/missing\.mp4.*Either the object does not exist/);
+    assert.deepEqual([out[3]!.error?.code, out[3]!.url], ["invalid_key", undefined]);
+    rec.calls.length = 0;
+    assert.deepEqual((await pub.signedUrls(["not a key"])).map((r) => [r.key, r.error?.code]), [["not a key", "invalid_key"]]);
+    assert.deepEqual(rec.calls, [], "nothing to ask Storage");
+  });
+
+  test("signedUrls: a batch Storage refuses as a whole is each key's error, mapped as for one key", async () => {
+    await storage.put("renders", "owner_b/whole.mp4", Buffer.from("x"));
+    const keys = ["renders/owner_b/whole.mp4", "renders/owner_b/r0.mp4"];
+    const wrongKey = await new SupabasePublisher({ url, serviceRoleKey: "not-the-key" }).signedUrls(keys);
+    for (const r of wrongKey) assert.deepEqual([r.error?.code, r.error?.retryable, /403/.test(r.error?.message ?? "")], ["storage_unavailable", false, true], r.error?.message);
+    const down = await new SupabasePublisher({ url: "http://127.0.0.1:9", serviceRoleKey: key }).signedUrls(keys);
+    for (const r of down) assert.deepEqual([r.error?.code, r.error?.retryable], ["storage_unavailable", true], r.error?.message);
+    // A bucket that does not exist holds no objects: Storage answers each path with its error.
+    const nobucket = await new SupabasePublisher({ url, serviceRoleKey: key, rendersBucket: "nada" }).signedUrls(keys);
+    for (const r of nobucket) assert.equal(r.error?.code, "artifact_not_found", r.error?.message);
   });
 
   test("a checksum mismatch or a missing artifact is a non-retryable PublishError", async () => {

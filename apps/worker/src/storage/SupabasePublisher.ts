@@ -5,7 +5,8 @@
  * errors as HTTP 400 with the true status in the body's statusCode, mapped as the Python
  * SupabaseStore maps them (`storageError`). Storage's copy never overwrites (409 Duplicate),
  * so a republish removes the earlier object and copies again: the published video is always
- * the one whose sha256 and size are returned.
+ * the one whose sha256 and size are returned. Many keys are signed with Storage's batch
+ * endpoint (`POST /object/sign/{bucket}` with {expiresIn, paths}: one request per bucket).
  *
  * Why hash at all rather than trust the content address: the key's digest is only a name
  * chosen by whoever uploaded (the artifact store uploads with x-upsert), and Storage keeps
@@ -21,7 +22,7 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import ws from "ws";
 import type { ArtifactRef } from "../contract.ts";
 import { contentTypeFor, parseKey, publishedKey, supabaseLocation } from "./keys.ts";
-import { PublishError, type Publisher } from "./publisher.ts";
+import { PublishError, type Publisher, type SignedUrlResult } from "./publisher.ts";
 
 export interface SupabasePublisherOptions {
   url: string;
@@ -103,6 +104,53 @@ export class SupabasePublisher implements Publisher {
     const { data, error } = await this.sb.storage.from(loc.bucket).createSignedUrl(loc.path, expiresInS);
     if (error || !data) throw storageError(`signing ${key}`, error ?? "no signed URL in the answer", this.setting(loc.bucket));
     return data.signedUrl;
+  }
+
+  /**
+   * Signs many keys with one request per bucket (supabase-js createSignedUrls: `POST
+   * /object/sign/{bucket}` with {expiresIn, paths}), not one per key. Storage answers 200 with
+   * [{path, signedURL, error}] in the order asked: a path it does not find (or may not read) is
+   * signedURL null with an error string, so that key is artifact_not_found. A request that
+   * fails as a whole (unreachable, wrong key) is that error, mapped as for one key, on each of
+   * the bucket's keys; a key outside the grammar is invalid_key without asking.
+   */
+  async signedUrls(keys: readonly string[], expiresInS = this.expiresInS): Promise<SignedUrlResult[]> {
+    const results: SignedUrlResult[] = new Array(keys.length);
+    const byBucket = new Map<string, Map<string, number[]>>(); // bucket -> path -> indices of its keys
+    keys.forEach((key, i) => {
+      let loc: { bucket: string; path: string };
+      try {
+        loc = supabaseLocation(key, this.buckets);
+      } catch (e) {
+        results[i] = { key, error: new PublishError("invalid_key", `signing ${JSON.stringify(key)}: ${(e as Error).message}`, false) };
+        return;
+      }
+      const paths = byBucket.get(loc.bucket) ?? new Map<string, number[]>();
+      byBucket.set(loc.bucket, paths);
+      paths.set(loc.path, [...(paths.get(loc.path) ?? []), i]);
+    });
+    await Promise.all([...byBucket].map(async ([bucket, paths]) => {
+      const asked = [...paths.keys()]; // each path once, however many keys repeat it
+      let answer: Awaited<ReturnType<ReturnType<SupabaseClient["storage"]["from"]>["createSignedUrls"]>>;
+      try {
+        answer = await this.sb.storage.from(bucket).createSignedUrls(asked, expiresInS);
+      } catch (e) {
+        answer = { data: null, error: e as never }; // supabase-js rethrows what is not a StorageError
+      }
+      const { data, error } = answer;
+      const found = new Map<string, { signedUrl: string | null; error: string | null }>();
+      for (const d of data ?? []) if (typeof d?.path === "string") found.set(d.path, d);
+      for (const [path, indices] of paths) {
+        for (const i of indices) {
+          const key = keys[i]!;
+          const d = found.get(path);
+          if (d?.signedUrl) results[i] = { key, url: d.signedUrl };
+          else if (error || !data) results[i] = { key, error: storageError(`signing ${key}`, error ?? "no signed URLs in the answer", this.setting(bucket)) };
+          else results[i] = { key, error: new PublishError("artifact_not_found", `signing ${key}: ${d?.error ?? "not in Storage's answer"}`, false) };
+        }
+      }
+    }));
+    return results;
   }
 
   async publish(source: ArtifactRef, owner: string, id: string): Promise<ArtifactRef & { url: string }> {

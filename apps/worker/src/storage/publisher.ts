@@ -6,10 +6,21 @@
  */
 import type { ArtifactRef } from "../contract.ts";
 
+/** One key's outcome in a batch signing: its URL, or why it could not be signed. */
+export type SignedUrlResult = { key: string; url: string; error?: undefined } | { key: string; url?: undefined; error: PublishError };
+
 export interface Publisher {
   readonly kind: "local" | "supabase";
   publish(source: ArtifactRef, owner: string, id: string): Promise<ArtifactRef & { url: string }>;
   signedUrl(key: string, expiresInS?: number): Promise<string>;
+  /**
+   * Signs many keys at once (Supabase: one request per bucket, not one per key). Answers one
+   * result per key, in the order given; a key that cannot be signed (no such object, an
+   * invalid key) is a result with an error, not a rejection; so is each key of a request that
+   * failed as a whole (storage unreachable, refused credentials). A rejection is a failure
+   * outside any key's (no signing secret). Callers fall back per key.
+   */
+  signedUrls(keys: readonly string[], expiresInS?: number): Promise<SignedUrlResult[]>;
 }
 
 export class PublishError extends Error {
