@@ -10,8 +10,8 @@
 #   (`modal_functions/<domain>/capability.py`), run under the runtime's watchdog and
 #   progress code (`runner.execute`): image generation on CPU (it only calls an API),
 #   Whisper as a GPU class that loads its model in `@modal.enter` plus a CPU twin for
-#   short audio, Remotion rendering on many-core CPU containers (+ a chunk function for
-#   `.map`), and the diagnostic kind for tests;
+#   short audio, Remotion rendering on many-core CPU containers (+ a chunk function, one
+#   spawned call per chunk), and the diagnostic kind for tests;
 # - `reconcile_leases`: a `modal.Period` job that returns warm pools to their
 #   `modal.toml` minimum when a warm lease expires and re-applies live leases after a
 #   deploy.
@@ -167,22 +167,24 @@ class TranscriberCPU(_Whisper):
 def render_video(job: dict[str, Any]) -> dict[str, Any]:
     if modal.is_local():
         return run_job(job, "render_video")
-    # Long renders fan out: chunks go to `render_chunk` containers via .map and come
-    # back through the Volume; the render code plans and combines them. The chunk
-    # files leave the Volume when the job ends, whether it succeeded or not.
-    from modal_functions.modal_layer.chunks import drop_chunks, map_chunks
+    # Long renders fan out: one `render_chunk` call per chunk (spawned, owned), results
+    # back through the Volume; the render code plans and combines them. When the attempt
+    # ends, on any path (even a stall or timeout that leaves the body thread waiting, or
+    # Modal's InputCancellation), the chunk calls still running are cancelled, then the
+    # job's chunk files leave the Volume.
+    from modal_functions.modal_layer.chunks import map_chunks, owning_chunks
     from modal_functions.render.chunks import RemoteChunks, set_remote_chunks
 
     set_remote_chunks(RemoteChunks(map=map_chunks, free_workers=CONFIG.function("render_video").max_containers))
-    try:
+    with owning_chunks(job["job_id"], volume=cache):
         return run_job(job, "render_video")
-    finally:
-        drop_chunks(job["job_id"], volume=cache)
 
 
+# No Modal `retries` here (settings_from_toml): the fan-out retries a failed chunk alone
+# itself (modal_layer/fanout.py), so a chunk never runs more than twice.
 @app.function(image=render_image, secrets=secrets, volumes={CACHE_DIR: cache}, **settings("render_chunk"))
 def render_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
-    """One chunk of a render, for `render_chunk.map(chunks)`; the chunk file goes to the Volume."""
+    """One chunk of a render, spawned once per chunk by `render_video`; the chunk file goes to the Volume."""
     from modal_functions.modal_layer.chunks import render_one_chunk
 
     return render_one_chunk(chunk, volume=None if modal.is_local() else cache)

@@ -1,15 +1,23 @@
-"""# One render chunk in its own container (`render_chunk.map(chunks)`)
+"""# One render chunk in its own container (`render_chunk.spawn(chunk)`, one call per chunk)
 
 A long render is split into frame ranges that render in parallel on many-core
-containers; each chunk file is written under `/cache/chunks/<job>/` on the Volume
-(the only other thing the Volume holds besides weights) and committed, so the
-`render_video` container can reload the Volume and combine them. When that job
-ends, on any path, `drop_chunks` removes the job's chunk dir from the Volume.
+containers; each chunk file is written under `/cache/chunks/<job>/<fan-out>/` on the
+Volume (the only other thing the Volume holds besides weights) and committed, so the
+`render_video` container can reload the Volume and combine them.
 
-While `render_video` waits for the `.map`, it heartbeats its own job and reports the
-frames of the chunks that came back: without that, its watchdog would see a job
-silent for longer than `stall_timeout` whenever the chunks (cold starts included)
-take that long, and fail a healthy render as `stalled`.
+The fan-out owns its calls (`fanout.py`: plain code, tested without Modal): one
+`render_chunk.spawn` per chunk, results collected as they finish, a failed chunk retried
+alone (once), and every call not finished cancelled (`terminate_containers=True`) when
+the fan-out ends on any path. `render_video` runs its job inside `owning_chunks(job_id)`,
+so when the attempt ends, on ANY path (done, failed, stalled or timed out while the body
+thread still waits on chunks, Modal's `InputCancellation`), the chunk calls still running
+are cancelled first and the job's chunk dir leaves the Volume after (`drop_chunks`).
+
+While `render_video` waits for its chunks, it heartbeats its own job and reports the
+frames of the chunks that came back: without that, its watchdog would see a job silent
+for longer than `stall_timeout` whenever the chunks (cold starts included) take that
+long, and fail a healthy render as `stalled`. It also looks at the job's record every
+heartbeat, and stops (cancelling the chunks) once the job was cancelled.
 
 The chunk itself is rendered by the plain render code (`modal_functions.render`):
 this module only moves files between the container's disk and the Volume.
@@ -20,11 +28,13 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator, MutableMapping
 
-from ..errors import INTERNAL, CapabilityError
+from ..errors import CANCELLED, INTERNAL, CapabilityError, describe_crash
+from .fanout import CHECK_S, CHUNK_FAILED, SETTLE_S, ChunkCalls, fan_out_chunks
 
 CHUNK_MODULE = "modal_functions.render.chunks"
 HEARTBEAT_S = 5.0  # at most; a quarter of the job's stall_timeout when that is shorter (one small Dict write)
@@ -52,17 +62,71 @@ def drop_chunks(job_id: str, volume: Any = None) -> bool:
 
 
 def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any]:
-    """Render `chunk` (the render code's chunk spec + `job_id`) into the Volume's chunk dir."""
+    """Render `chunk` (the render code's chunk spec + `job_id`, `fanout`) into the Volume's chunk dir.
+
+    Every failure leaves as a `CapabilityError` (uncoded ones as `chunk_failed`), so the
+    caller's `FunctionCall.get(timeout=)` can tell "still running" (the builtin
+    `TimeoutError`) from a chunk that failed with, say, a socket timeout.
+    """
     try:
         module = importlib.import_module(CHUNK_MODULE)
     except ModuleNotFoundError as e:
         raise CapabilityError(INTERNAL, f"chunked rendering needs {CHUNK_MODULE}: {e}") from e
     out_dir = chunk_dir(chunk["job_id"])
+    if chunk.get("fanout"):  # one dir per fan-out: a straggler of an earlier attempt never overwrites this one's files
+        out_dir = out_dir / str(chunk["fanout"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = module.render_chunk(chunk, out_dir)
+    try:
+        result = module.render_chunk(chunk, out_dir)
+    except CapabilityError:
+        raise
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        raise CapabilityError(CHUNK_FAILED, describe_crash(e), retryable=True, http_status=500) from None
     if volume is not None:
         volume.commit()
     return result
+
+
+# ## The render attempt owns its chunk calls
+
+_OWNERS: dict[str, ChunkCalls] = {}
+_OWNERS_LOCK = threading.Lock()
+
+
+def chunk_calls(job_id: str) -> ChunkCalls | None:
+    """The open owner of `job_id`'s chunk calls in this container (None outside `owning_chunks`)."""
+    with _OWNERS_LOCK:
+        return _OWNERS.get(job_id)
+
+
+@contextmanager
+def owning_chunks(job_id: str, volume: Any = None, *, settle_s: float | None = None) -> Iterator[ChunkCalls]:
+    """Run a render attempt that may fan out; when it ends, on any path: cancel, then drop.
+
+    Every chunk call still running is cancelled (and given `settle_s` to end) BEFORE
+    `drop_chunks` removes the job's chunk dir, so no chunk of this attempt is left running.
+    """
+    owner = ChunkCalls()
+    with _OWNERS_LOCK:
+        _OWNERS[job_id] = owner
+    try:
+        yield owner
+    finally:
+        with _OWNERS_LOCK:
+            if _OWNERS.get(job_id) is owner:
+                del _OWNERS[job_id]
+        try:
+            owner.close("the render attempt ended", settle_s=SETTLE_S if settle_s is None else settle_s)
+        finally:
+            drop_chunks(job_id, volume=volume)
+
+
+def job_cancelled(jobs: MutableMapping[str, Any], job_id: str) -> bool:
+    """Whether the job's record (written by `ModalBackend.cancel` before it cancels the call) says cancelled."""
+    from .backend import job_key
+
+    rec = jobs.get(job_key(job_id)) or {}
+    return (rec.get("job") or {}).get("status") == CANCELLED
 
 
 def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S) -> list[dict[str, Any]]:
@@ -72,28 +136,68 @@ def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S)
     reload), ready for `modal_functions.render.chunks.combine` (which orders them). Only
     works inside the deployed app; off Modal, render in-process (`render.chunks.render_chunked`).
     """
+    import modal
+
     from . import app as modal_app
     from .runner import running_context
 
-    ctx = running_context(specs[0]["job_id"]) if specs else None
+    if not specs:
+        return []
+    job_id = specs[0]["job_id"]
+    owner = chunk_calls(job_id)
+    if owner is None and not modal.is_local():
+        # `render_video` owns every attempt's chunks; none open = the attempt already ended
+        # (its body thread outlived a stall/timeout): starting calls now would leak them.
+        raise CapabilityError(CANCELLED, f"no live render attempt of job {job_id} in this container", http_status=409)
+    ctx = running_context(job_id)
     stall = getattr(getattr(getattr(ctx, "reporter", None), "watchdog", None), "stall_timeout", None)
     every = min(heartbeat_s, stall / 4) if stall else heartbeat_s
-    results = collect_chunks(specs, modal_app.render_chunk.map(specs, order_outputs=False), ctx, heartbeat_s=every)
+    fanout = uuid.uuid4().hex[:12]
+    jobs = modal_app.jobs_dict()
+    results = collect_chunks(
+        [{**spec, "fanout": fanout} for spec in specs],
+        ctx,
+        spawn=modal_app.render_chunk.spawn,
+        poll=lambda call, timeout: call.get(timeout=timeout),
+        cancel=lambda call: call.cancel(terminate_containers=True),
+        calls=owner,
+        is_cancelled=lambda: job_cancelled(jobs, job_id),
+        heartbeat_s=every,
+    )
     modal_app.cache.reload()
     return results
 
 
-def collect_chunks(specs: list[dict[str, Any]], outputs: Iterable[dict[str, Any]], ctx: Any, *, heartbeat_s: float = HEARTBEAT_S) -> list[dict[str, Any]]:
-    """Drain the chunk outputs, keeping the job alive and its progress current (frames done)."""
-    results: list[dict[str, Any]] = []
+def collect_chunks(
+    specs: list[dict[str, Any]],
+    ctx: Any,
+    *,
+    spawn: Callable[[dict[str, Any]], Any],
+    poll: Callable[[Any, float], dict[str, Any]],
+    cancel: Callable[[Any], None],
+    calls: ChunkCalls | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+    **fan_out: Any,
+) -> list[dict[str, Any]]:
+    """Fan `specs` out (`fanout.fan_out_chunks`), keeping the job alive and its progress current (frames done)."""
     total = specs[0].get("totalFrames") if specs else None
+
+    def on_result(_result: dict[str, Any], results: list[dict[str, Any]]) -> None:
+        if ctx is not None:
+            done = sum(int(r.get("frames") or 0) for r in results)
+            ctx.progress(done, total, "frames", f"{len(results)}/{len(specs)} chunks rendered")
+
+    def on_retry(index: int, _error: BaseException) -> None:
+        if ctx is not None:
+            last = ctx.last_progress
+            ctx.progress(last.done or 0, total, "frames", f"chunk {index + 1}/{len(specs)} failed; rendering it again")
+
     with _beating(ctx.heartbeat if ctx is not None else None, heartbeat_s):
-        for result in outputs:
-            results.append(result)
-            if ctx is not None:
-                done = sum(int(r.get("frames") or 0) for r in results)
-                ctx.progress(done, total, "frames", f"{len(results)}/{len(specs)} chunks rendered")
-    return results
+        return fan_out_chunks(
+            specs, spawn=spawn, poll=poll, cancel=cancel, calls=calls, on_result=on_result, on_retry=on_retry,
+            is_cancelled=is_cancelled, check_s=min(heartbeat_s, CHECK_S), **fan_out,
+        )
 
 
 @contextmanager

@@ -12,7 +12,7 @@ Names: each capability *kind* is served by one or more Modal objects.
 | api              | `api` (ASGI front door)                            |
 | generate_images  | `generate_images`                                  |
 | transcribe_audio | `Transcriber` (GPU) + `TranscriberCPU` (short audio) |
-| render_video     | `render_video` + `render_chunk` (for `.map`)        |
+| render_video     | `render_video` + `render_chunk` (one call per chunk) |
 | diagnostic       | `diagnostic`                                       |
 """
 
@@ -31,6 +31,9 @@ MODAL_OBJECTS: dict[str, tuple[str, ...]] = {
     "diagnostic": ("diagnostic",),
 }
 CLASSES = frozenset({"Transcriber", "TranscriberCPU"})
+# Objects whose failed inputs Modal must NOT retry: `render_video`'s fan-out retries a
+# failed chunk alone itself (modal_layer/fanout.py), so Modal's retries would multiply.
+NO_MODAL_RETRIES = frozenset({"render_chunk"})
 
 # Keys of FunctionConfig that are handed to Modal as they are.
 SCALING_KEYS = ("min_containers", "max_containers", "buffer_containers", "scaledown_window")
@@ -68,7 +71,10 @@ def object_kwargs(config: ComputeConfig, object_name: str) -> dict[str, Any]:
         kwargs = modal_kwargs(fn)
         del kwargs["retries"]  # not accepted for web functions
         return kwargs
-    return modal_kwargs(config.function(kind))
+    kwargs = modal_kwargs(config.function(kind))
+    if object_name in NO_MODAL_RETRIES:
+        kwargs["retries"] = 0
+    return kwargs
 
 
 def kind_of(object_name: str) -> str:
