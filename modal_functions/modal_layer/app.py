@@ -221,6 +221,15 @@ def reconcile_leases() -> dict[str, Any]:
     return {"min_containers": min_containers, "in_flight": in_flight}
 
 
+@app.function(image=cpu_image, volumes={CACHE_DIR: cache}, schedule=modal.Period(hours=1), cpu=0.25, memory=256, timeout=300, retries=0)
+def sweep_chunks() -> dict[str, Any]:
+    """Hourly: drop chunk dirs older than twice render_video's timeout (renders whose cleanup never ran)."""
+    from modal_functions.modal_layer.chunks import sweep_stale_chunks
+
+    cache.reload()
+    return {"removed": sweep_stale_chunks(2 * CONFIG.function("render_video").timeout, volume=cache)}
+
+
 # ## Weights: fill the Volume before the first deploy
 
 

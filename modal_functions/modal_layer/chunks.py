@@ -61,6 +61,42 @@ def drop_chunks(job_id: str, volume: Any = None) -> bool:
     return True
 
 
+def sweep_stale_chunks(older_than_s: float, *, now: float | None = None, volume: Any = None) -> list[str]:
+    """Remove job chunk dirs untouched for `older_than_s` (longer than any render may run).
+
+    The backstop for what `owning_chunks` cannot clean: a `render_video` container killed
+    outright (a host failure, a hard kill after a cancel) never runs its cleanup, and a
+    cancelled chunk may still commit its file after the drop. Returns the job ids removed;
+    commits only when it removed something.
+    """
+    import shutil
+    import time
+
+    root = chunk_dir("x").parent
+    if not root.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - older_than_s
+    removed = []
+    for job in sorted(root.iterdir()):
+        if job.is_dir() and _newest_mtime(job) < cutoff:
+            shutil.rmtree(job, ignore_errors=True)
+            removed.append(job.name)
+    if removed and volume is not None:
+        volume.commit()
+    return removed
+
+
+def _newest_mtime(folder: Path) -> float:
+    """The latest modification under `folder` (a chunk landing late refreshes its job's age)."""
+    newest = folder.stat().st_mtime
+    for p in folder.rglob("*"):
+        try:
+            newest = max(newest, p.stat().st_mtime)
+        except FileNotFoundError:  # removed while we looked
+            pass
+    return newest
+
+
 def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any]:
     """Render `chunk` (the render code's chunk spec + `job_id`, `fanout`) into the Volume's chunk dir.
 
