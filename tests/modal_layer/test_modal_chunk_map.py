@@ -50,6 +50,7 @@ class Result(BaseModel):
 def render_like(monkeypatch, tmp_path):
     import modal_functions.capabilities as capabilities
     import modal_functions.modal_layer.app as modal_app
+    from modal_functions.render.chunks import set_remote_chunks
     from modal_functions.modal_layer.chunks import map_chunks
 
     # retries=1: what Modal did for `.map` inputs when render_chunk carried render_video's retries
@@ -83,6 +84,9 @@ def render_like(monkeypatch, tmp_path):
     yield SimpleNamespace(config=config, chunks=chunks, jobs=jobs, body_done=body_done, app=modal_app)
     chunks.release()
     runner._STATES.pop("render_video", None)
+    # The container path registers Modal's fan-out process-wide (as in a render_video
+    # container); later tests in this process render chunks in-house.
+    set_remote_chunks(None)
 
 
 @pytest.fixture
