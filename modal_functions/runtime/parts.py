@@ -2,19 +2,20 @@
 
 A job whose work splits (a render's frame chunks) hands pieces of it to the idle
 workers of the same in-house pool, so one long job uses the pool's free capacity.
-It is the in-house twin of Modal's `.map` over containers.
+It is the in-house twin of Modal's chunk fan-out (one `render_chunk` call per chunk).
 
 - Worker side: `PartsClient` is `ctx.parts` in a pool worker (None elsewhere: the CLI,
-  and Modal, which fans out with `.map`). `fan_out()` is the one way to use it.
+  and Modal, which spawns one call per chunk). `fan_out()` is the one way to use it.
 - Pool side: `KindPool` puts parts at the FRONT of its queue (`submit_parts`), runs
-  them on its workers like jobs (same watchdog, same crash retries), and pushes
-  their state to the job's worker. When the job's attempt ends, on any path, its
+  them on its workers like jobs (same watchdog, but no retries of their own), and
+  pushes their state to the job's worker. When the job's attempt ends, on any path, its
   parts still queued or running are cancelled.
 
 No deadlock by construction: a part still queued when the job is ready for it is
 taken back (`take`) and run by the job itself, so a job only ever waits for parts
-that another worker is running. A part that failed (after the pool's own crash
-retries) is run once more by the job, alone.
+that another worker is running. A piece runs at most twice, as on Modal
+(`modal_layer/fanout.py`): a part that failed on another worker is run once more by the
+job, alone; a piece the job runs itself is retried once there.
 
 Messages on the worker's pipe (pickled tuples, see worker_main):
 
@@ -36,7 +37,7 @@ from ..logs import get_logger
 log = get_logger("canvascast.parts")
 
 REPLY_TIMEOUT_S = 30.0
-LOCAL_RETRIES = 1  # a piece run here (ours, or a part that failed elsewhere) is retried once
+LOCAL_RETRIES = 1  # a piece first run here is retried once here; a part that failed elsewhere runs here once
 
 
 @dataclass
@@ -181,13 +182,13 @@ def fan_out(
         if on_progress is not None:
             on_progress(total)
 
-    def here(index: int) -> dict[str, Any]:
-        for attempt in range(LOCAL_RETRIES + 1):
+    def here(index: int, retries: int = LOCAL_RETRIES) -> dict[str, Any]:
+        for attempt in range(retries + 1):
             try:
                 return run_here(index, specs[index], lambda value: report(index, value))
             except CapabilityError as e:
                 report(index, 0)
-                if attempt >= LOCAL_RETRIES:
+                if attempt >= retries:
                     raise
                 log.warning("piece failed; retrying it alone", extra={"piece": index, "code": e.code, "error": e.message})
         raise AssertionError("unreachable")
@@ -217,7 +218,7 @@ def _gather(
     ids: list[str],
     index_of: dict[str, int],
     results: dict[int, dict[str, Any]],
-    here: Callable[[int], dict[str, Any]],
+    here: Callable[..., dict[str, Any]],
     report: Callable[[int, float], None],
     heartbeat: Callable[[], None] | None,
     every: float,
@@ -234,7 +235,7 @@ def _gather(
                 err = status.error or {}
                 log.warning("part failed on another worker; running it here", extra={"part": part_id, "code": err.get("code"), "error": err.get("message")})
                 report(i, 0)
-                results[i] = here(i)
+                results[i] = here(i, retries=0)  # its second and last run
             elif status.state == "queued" and parts.take(part_id):
                 results[i] = here(i)
             else:

@@ -456,7 +456,10 @@ class KindPool:
             ticket.attempts += 1
             self._hook("on_start", ticket)
             outcome = self._attempt(slot, ticket)
-            if outcome.pool_retryable() and ticket.attempts <= self.function.retries and not self._closing and not ticket.cancel.is_set():
+            # A part is not retried here: the job that fanned it out reruns it itself (parts.py),
+            # so a piece runs at most twice, in-house as on Modal.
+            retries = 0 if ticket.parent is not None else self.function.retries
+            if outcome.pool_retryable() and ticket.attempts <= retries and not self._closing and not ticket.cancel.is_set():
                 err = outcome.error or {}
                 log.info("retrying job", extra={"job_id": ticket.job_id, "kind": self.kind, "attempt": ticket.attempts,
                                                 "code": err.get("code"), "error": err.get("message")})

@@ -105,3 +105,49 @@ def test_after_listen_none_no_update_of_the_finished_job_is_still_being_delivere
     assert unhooked.wait(DEADLINE) and delivered == ["job:part-1-1"]
     reader.join(DEADLINE)
     closer.join(DEADLINE)
+
+
+class _FailingElsewhere:
+    """A PartsClient stand-in: every part it is given has already failed on another worker."""
+
+    def listen(self, listener):
+        pass
+
+    def submit(self, specs):
+        return [f"part-{i}" for i in range(len(specs))]
+
+    def status(self, part_id):
+        from modal_functions.runtime.parts import PartStatus
+
+        return PartStatus(state="failed", error={"code": "render_failed", "message": "boom"})
+
+    def take(self, part_id):
+        return False
+
+    def wait(self, timeout):
+        pass
+
+
+def test_a_piece_runs_at_most_twice_as_on_modal():
+    """Once elsewhere and once more here for a part; twice here for a piece the job runs itself."""
+    import pytest
+
+    from modal_functions.errors import CapabilityError
+    from modal_functions.runtime.parts import fan_out
+
+    runs: list[int] = []
+
+    def run_here(index, spec, report):
+        runs.append(index)
+        if spec.get("fail"):
+            raise CapabilityError("render_failed", f"piece {index} failed")
+        return {"index": index}
+
+    with pytest.raises(CapabilityError):
+        fan_out(_FailingElsewhere(), [{}, {"fail": True}], run_here)
+    assert runs == [0, 1], "the part that failed elsewhere ran here once, not twice"
+
+    runs.clear()
+    with pytest.raises(CapabilityError):
+        fan_out(None, [{"fail": True}], run_here)
+    assert runs == [0, 0], "a piece first run here is retried once"

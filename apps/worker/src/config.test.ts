@@ -32,4 +32,9 @@ test("production without DATABASE_URL is refused (a per-container PGlite queue);
   assert.equal(loadConfig({ NODE_ENV: "production", DATABASE_URL: "postgres://u@h/db" }).databaseUrl, "postgres://u@h/db");
   assert.equal(loadConfig({ NODE_ENV: "production", WORKER_PGLITE_DIR: "/data/db" }).pgliteDir, "/data/db");
   assert.equal(loadConfig({}).databaseUrl, undefined); // local default: PGlite
+  for (const typo of ["postgre://u@h/db", "https://db.example.com", "u@h/db"]) {
+    assert.throws(() => loadConfig({ DATABASE_URL: typo }), /DATABASE_URL must be a postgres:\/\//, typo);
+  }
+  assert.throws(() => loadConfig({ NODE_ENV: "production", DATABASE_URL: "memory://" }), /memory:\/\/ in production/);
+  assert.equal(loadConfig({ DATABASE_URL: "memory://" }).databaseUrl, "memory://");
 });

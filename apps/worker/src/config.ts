@@ -129,7 +129,15 @@ export function loadConfig(env: Env = process.env): Config {
   }
   // The image sets NODE_ENV=production. There, a missing DATABASE_URL is a forgotten setting, not
   // a choice: PGlite on a container's disk is one queue per replica, lost on every redeploy.
-  if (env.NODE_ENV === "production" && !env.DATABASE_URL && !env.WORKER_PGLITE_DIR) {
+  const dbUrl = env.DATABASE_URL || "";
+  if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl) && dbUrl !== "memory://") {
+    // Anything else used to mean PGlite, so a typo in the scheme quietly gave a local queue.
+    throw new Error("DATABASE_URL must be a postgres:// or postgresql:// URL (or memory:// for an in-memory PGlite, tests only)");
+  }
+  if (env.NODE_ENV === "production" && dbUrl === "memory://") {
+    throw new Error("DATABASE_URL=memory:// in production: the queue would be lost on every restart");
+  }
+  if (env.NODE_ENV === "production" && !dbUrl && !env.WORKER_PGLITE_DIR) {
     throw new Error(
       "DATABASE_URL is unset in production: the queue would live in PGlite on this container's disk " +
         "(one queue per replica, lost on redeploy). Set DATABASE_URL (Supabase Postgres), or WORKER_PGLITE_DIR to choose PGlite on purpose",
