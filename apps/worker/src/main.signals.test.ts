@@ -39,3 +39,37 @@ test("SIGTERM during start-up: start-up finishes, the app stops, exit code 0", {
     dir.cleanup();
   }
 });
+
+test("npm start: a SIGTERM to npm stops the worker too (no node left listening)", { timeout: 120_000 }, async () => {
+  const dir = tempDir("cc-npm-start-");
+  let p: ReturnType<typeof spawn> | undefined;
+  let url = "";
+  try {
+    p = spawn("npm", ["start", "--silent"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      stdio: ["ignore", "pipe", "inherit"],
+      env: {
+        ...process.env, NODE_TEST_CONTEXT: "", LOG_LEVEL: "info", WORKER_ROLE: "api", WARM_ENABLED: "0",
+        CANVASCAST_DATA_DIR: dir.path, WORKER_PORT: "0", DATABASE_URL: "", WORKER_TOKENS: "t:o",
+      },
+    });
+    const exited = once(p, "exit");
+    const lines = createInterface({ input: p.stdout! });
+    p.once("exit", () => lines.close()); // a node left behind would hold the pipe open
+    for await (const line of lines) {
+      if (!line.startsWith("{")) continue;
+      const entry = JSON.parse(line) as { event?: string; url?: string };
+      if (entry.event === "api_listening") {
+        url = entry.url!;
+        p.kill("SIGTERM"); // to npm, as a supervisor that runs `npm start` would
+      }
+    }
+    await exited;
+    assert.ok(url, "the worker started");
+    // Without `exec` in the script, npm's shell kept the signal from node: it went on serving.
+    await assert.rejects(fetch(`${url}/health`), "nothing listens once npm is gone");
+  } finally {
+    if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    dir.cleanup();
+  }
+});
