@@ -76,7 +76,7 @@ def validate_input(kind: str, input: dict[str, Any]) -> None:
     if model is None:
         raise CapabilityError(UNKNOWN_KIND, f"unknown kind {kind!r}; expected one of {sorted(REQUEST_MODELS)}", http_status=400)
     try:
-        model.model_validate(input)
+        model.model_validate(input, strict=True)  # JSON's types as the schema says: no `false` for 0, no "5" for 5
     except ValidationError as e:
         errors = [{**err, "loc": ("input", *err.get("loc", ()))} for err in e.errors()]
         raise CapabilityError(VALIDATION_ERROR, summarize_errors(errors), http_status=422) from None

@@ -80,6 +80,8 @@ class Job(Strict):
 
 
 class JobCreate(Strict):
+    model_config = ConfigDict(strict=True)  # a request: JSON's types exactly as the schema says
+
     kind: Kind
     input: dict[str, Any]
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
@@ -98,6 +100,8 @@ class Envelope(BaseModel, Generic[T]):
 
 
 class WarmRequest(Strict):
+    model_config = ConfigDict(strict=True)  # a request: `false` is not 0, "60" is not 60
+
     kinds: list[Kind] = Field(min_length=1)
     ttl_s: int = Field(ge=1, le=24 * 3600)
     min_containers: int | None = Field(default=None, ge=0, le=100, description="Modal only.")

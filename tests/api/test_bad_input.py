@@ -166,3 +166,22 @@ def test_openapi_every_error_response_is_an_error_body(client):
             if path.startswith("/v1/") and not (path.startswith("/v1/artifacts/") and method in ("get", "head")):
                 assert "401" in op["responses"], (method, path)
     assert checked > 30
+
+
+def test_json_types_are_taken_as_the_schema_says(client):
+    """No lax coercion at the door: `false` is not 0 and "5" is not 5 (the TS types would not allow them either)."""
+    assert_error(client.post("/v1/warm", json={"kinds": ["diagnostic"], "ttl_s": 60, "min_containers": False}), 422, "validation_error")
+    assert_error(client.post("/v1/warm", json={"kinds": ["diagnostic"], "ttl_s": "60"}), 422, "validation_error")
+    assert_error(client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"steps": True}}), 422, "validation_error")
+    assert_error(client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"steps": "2"}}), 422, "validation_error")
+    assert_error(client.post("/v1/diagnostic", json={"steps": "2"}), 422, "validation_error")
+    assert client.post("/v1/jobs", json={"kind": "diagnostic", "input": {"steps": 2, "seconds": 0}}).status_code == 202
+
+
+def test_405_names_every_method_the_path_serves(client):
+    response = client.request("OPTIONS", "/v1/jobs")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, POST"
+    response = client.request("PUT", "/v1/jobs/job_000000000000000000000000")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "DELETE, GET"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Iterator
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -37,6 +38,12 @@ from ...storage.local import LocalStore
 from ...storage.signing import MAX_EXPIRES_IN, UrlSigner
 from ..dependencies import require_token
 from ..errors import error_response
+
+# The grammars `normalize_ext` and `parse_key` enforce, documented (the handlers still answer
+# 400 `invalid_key` for anything else, rather than FastAPI's 422).
+EXT_PATTERN = r"^\.?[A-Za-z0-9]{1,8}$"
+KEY_PATTERN = (r"^(artifacts/sha256/[0-9a-f]{2}/[0-9a-f]{64}|renders/[A-Za-z0-9_-]{1,128}/[A-Za-z0-9_-]{1,128})"
+               r"\.[a-z0-9]{1,8}$")
 
 DEFAULT_EXPIRES_IN = 3600
 
@@ -110,7 +117,8 @@ async def upload_artifact(
     request: Request,
     store: StoreDep,
     settings: Annotated[Settings, Depends(get_settings)],
-    ext: Annotated[str | None, Query(description="File extension, e.g. png; default from Content-Type.")] = None,
+    ext: Annotated[str | None, Query(description="File extension, e.g. png; default from Content-Type.",
+                                     json_schema_extra={"pattern": EXT_PATTERN})] = None,
     expires_in: Annotated[int, Query(ge=1, le=MAX_EXPIRES_IN)] = DEFAULT_EXPIRES_IN,
 ) -> ArtifactRef:
     if ext is None:
@@ -158,11 +166,11 @@ async def upload_artifact(
 )
 def read_artifact(
     request: Request,
-    key: str,
+    key: Annotated[str, PathParam(json_schema_extra={"pattern": KEY_PATTERN})],
     store: StoreDep,
     signer: SignerDep,
-    exp: Annotated[str | None, Query()] = None,
-    sig: Annotated[str | None, Query()] = None,
+    exp: Annotated[str | None, Query(description="Expiry, Unix seconds.", json_schema_extra={"pattern": "^[0-9]{1,12}$"})] = None,
+    sig: Annotated[str | None, Query(description="HMAC-SHA256 of key and exp, hex.", json_schema_extra={"pattern": "^[0-9a-f]{64}$"})] = None,
 ):
     parse_key(key)
     expires = signer.verify(key, exp, sig)
