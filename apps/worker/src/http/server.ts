@@ -12,6 +12,7 @@
  * (canvascast_auth_failures_total). An event stream opened with a JWT ends when the JWT
  * expires (event `error`, code token_expired). /metrics needs METRICS_TOKEN when set.
  */
+import { STATUS_CODES } from "node:http";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
 import type { Logger } from "../log.ts";
@@ -89,6 +90,21 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const r = reply as unknown as FastifyReply;
       if (err.code === "FST_ERR_MAX_PARAM_LENGTH") return r.code(404).send(errorBody("not_found", "no such render"));
       return r.code(400).send(errorBody("bad_url", `the URL ${JSON.stringify(req.url)} is not valid`));
+    },
+    // And those Node's HTTP parser raises before there is a request (a URL or headers over
+    // 16 KiB, a request that does not arrive within requestTimeout, bytes that are not HTTP):
+    // fastify's own answer there is {"error": "<reason phrase>", "statusCode"}, not our shape.
+    clientErrorHandler: (err, socket) => {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const [status, code, message]: [number, string, string] =
+        err.code === "HPE_HEADER_OVERFLOW" ? [431, "headers_too_large", "the request's URL and headers are too large"]
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "request_timeout", "the request did not arrive in time"]
+        : [400, "bad_request", "the request is not valid HTTP"];
+      const body = JSON.stringify(errorBody(code, message, undefined, status === 408));
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy(err);
     },
   });
   const { db, metrics } = deps;
