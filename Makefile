@@ -9,7 +9,7 @@ STAMPS := .canvascast/stamps
 NODE_PKGS := packages/shared-types modal_functions/render/remotion apps/worker
 APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core fonts-wqy-microhei postgresql tesseract-ocr python3-venv ca-certificates curl
 
-.PHONY: help install system python node test test-python test-worker demo serve types bench clean
+.PHONY: help install system node-runtime python node test test-python test-worker demo serve types bench clean
 
 help:
 	@echo "make demo   render examples/explainer.json to an MP4 through worker -> compute plane -> storage"
@@ -20,8 +20,7 @@ help:
 
 install: system python node
 
-# Debian packages: only touches apt when something is missing. Node.js comes from
-# NodeSource (the worker needs >= 20; Debian bookworm ships 18), as in the Modal image.
+# Debian packages: only touches apt when something is missing.
 system:
 	@missing=""; \
 	for bin in chromium ffmpeg ffprobe espeak-ng sox pg_ctlcluster tesseract curl; do command -v $$bin >/dev/null || missing=1; done; \
@@ -30,11 +29,45 @@ system:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
-	fi; \
-	if ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then \
-	  echo "installing Node.js 20 (NodeSource)"; \
-	  curl -fsSL https://deb.nodesource.com/setup_20.x | bash - >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
+	fi
+	@$(MAKE) --no-print-directory node-runtime
+
+# Node.js $(NODE_MAJOR), the major the Modal render image and the worker image run
+# (modal_layer/image.py NODE_MAJOR, apps/worker/Dockerfile; Node 20 is end-of-life). From
+# NodeSource as in the Modal image; where NodeSource cannot be reached, the same release's
+# linux binary from the npm registry (package node-linux-<arch>, sha512 checked against the
+# registry's record) into /usr/local/lib/nodejs-$(NODE_VERSION), linked from /usr/local/bin.
+# If neither works an older node >= 20 is kept with a warning (the image tests then fail).
+NODE_MAJOR := 24
+NODE_VERSION := 24.21.0
+NODE_HOME := /usr/local/lib/nodejs-$(NODE_VERSION)
+node-runtime:
+	@if node -e 'process.exit(process.versions.node.split(".")[0] === "$(NODE_MAJOR)" ? 0 : 1)' 2>/dev/null; then exit 0; fi; \
+	echo "installing Node.js $(NODE_MAJOR) (have: $$(node --version 2>/dev/null || echo none))"; \
+	if curl -fsSL --max-time 30 https://deb.nodesource.com/setup_$(NODE_MAJOR).x 2>/dev/null | bash - >/dev/null 2>&1 && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null 2>&1 && \
+	   node -e 'process.exit(process.versions.node.split(".")[0] === "$(NODE_MAJOR)" ? 0 : 1)'; then exit 0; fi; \
+	case "$$(uname -m)" in x86_64) arch=x64;; aarch64|arm64) arch=arm64;; *) arch=unknown;; esac; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	pkg=https://registry.npmjs.org/node-linux-$$arch; \
+	if curl -fsSL --max-time 30 "$$pkg/$(NODE_VERSION)" -o "$$tmp/meta.json" && \
+	   curl -fsSL --max-time 300 "$$pkg/-/node-linux-$$arch-$(NODE_VERSION).tgz" -o "$$tmp/node.tgz" && \
+	   want=$$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dist"]["integrity"])' "$$tmp/meta.json") && \
+	   [ "$$want" = "sha512-$$(openssl dgst -sha512 -binary "$$tmp/node.tgz" | base64 -w0)" ] && \
+	   mkdir -p "$$tmp/x" && tar -xzf "$$tmp/node.tgz" -C "$$tmp/x" && "$$tmp/x/package/bin/node" --version >/dev/null; then \
+	  rm -rf $(NODE_HOME) && mkdir -p $(NODE_HOME)/bin && mv "$$tmp/x/package/bin/node" $(NODE_HOME)/bin/node && \
+	  ln -sf $(NODE_HOME)/bin/node /usr/local/bin/node && hash -r && \
+	  if ! command -v npm >/dev/null; then \
+	    curl -fsSL --max-time 120 https://registry.npmjs.org/npm/-/npm-11.21.2.tgz -o "$$tmp/npm.tgz" && \
+	    mkdir -p $(NODE_HOME)/lib/node_modules/npm && tar -xzf "$$tmp/npm.tgz" -C $(NODE_HOME)/lib/node_modules/npm --strip-components=1 && \
+	    ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && \
+	    ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx; \
+	  fi; \
+	  echo "Node.js $$(/usr/local/bin/node --version) in $(NODE_HOME) (npm registry, node-linux-$$arch)"; \
+	elif node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then \
+	  echo "warning: could not install Node.js $(NODE_MAJOR); keeping $$(node --version)" >&2; \
+	else \
+	  echo "error: no Node.js >= 20 and none could be installed" >&2; exit 1; \
 	fi
 
 $(STAMPS):

@@ -8,7 +8,7 @@ layer (our own Python source, added at container start) last:
 - `whisper_image`: CUDA 12 + cuDNN 9 runtime for CTranslate2 (faster-whisper) on the GPU;
   weights are *not* baked in, they live on the Volume (`canvascast modal upload-weights`).
 - `render_image`: Debian chromium (the build fails unless its major version is
-  `CHROMIUM_MAJOR`, the one in-house renders with) + ffmpeg + Node 20 + the fonts the
+  `CHROMIUM_MAJOR`, the one in-house renders with) + ffmpeg + Node `NODE_MAJOR` + the fonts the
   composition falls back to, and the Remotion project with its pinned
   `package-lock.json` installed (`npm ci`) and bundled at build time, so containers
   never download a browser nor bundle at cold start.
@@ -31,7 +31,7 @@ from .weights import PRODUCTION_MODEL
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_VERSION = "3.11"
 CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
-NODE_MAJOR = "20"
+NODE_MAJOR = "24"  # the local one too (Makefile NODE_MAJOR); Node 20 is end-of-life
 # Debian chromium major version in-house renders with (docs/render.md): a render image with
 # another one fails to build rather than render differently. Update it with the local one.
 CHROMIUM_MAJOR = "156"

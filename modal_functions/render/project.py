@@ -37,7 +37,7 @@ BUNDLE_TIMEOUT_S = 300
 def node() -> str:
     found = shutil.which("node")
     if not found:
-        raise CapabilityError(INTERNAL, "node is not installed (Node 20 runs the Remotion sidecar)", retryable=False, http_status=500)
+        raise CapabilityError(INTERNAL, "node is not installed (Node 24 runs the Remotion sidecar; `make node-runtime` installs it)", retryable=False, http_status=500)
     return found
 
 

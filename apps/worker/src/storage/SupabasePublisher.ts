@@ -84,7 +84,7 @@ export class SupabasePublisher implements Publisher {
   constructor(o: SupabasePublisherOptions) {
     this.sb = createClient(o.url, o.serviceRoleKey, {
       auth: { persistSession: false, autoRefreshToken: false },
-      // Node 20 has no global WebSocket; supabase-js builds its realtime client eagerly.
+      // Node 20 had no global WebSocket (the engines floor); supabase-js builds its realtime client eagerly.
       realtime: { transport: ws as never },
       ...(o.fetch ? { global: { fetch: o.fetch } } : {}),
     });
