@@ -66,6 +66,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from ..settings import get_settings
     from .main import ConfigurationError, create_app
+    from .transport import MAX_HEADER_BYTES, JsonErrorH11Protocol
 
     setup_logging(args.log_level.upper())
     if os.environ.get("CANVASCAST_EXIT_WITH_PARENT") == "1":
@@ -111,6 +112,8 @@ def serve(args: argparse.Namespace) -> int:
         access_log=not args.no_access_log,
         timeout_graceful_shutdown=5,
         lifespan="on",
+        http=JsonErrorH11Protocol,  # bounded headers, parser refusals in the error shape (transport.py)
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
     server = uvicorn.Server(config)
     log.info("starting compute plane", extra={"host": host, "port": port, "backend_name": args.backend_name or settings.backend})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import httpx
@@ -69,6 +70,34 @@ def test_bad_input_over_http(server, http):
     assert code(httpx.post(f"{server.url}/v1/jobs", json={"kind": "diagnostic", "input": {}})) == (401, "unauthorized")
     assert code(httpx.get(f"{server.url}/v1/jobs/x", headers={"Authorization": "Bearer nope"})) == (401, "unauthorized")
     assert code(http.get("/v1/jobs/job_000000000000000000000000")) == (404, "not_found")
+
+
+def _raw_exchange(server, data: bytes) -> tuple[int, dict, dict]:
+    """Send raw bytes, read until the server closes: (status, headers, JSON body)."""
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=EVENT_TIMEOUT) as conn:
+        try:
+            conn.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):  # refused before we finished sending
+            pass
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def test_what_the_http_parser_refuses_is_answered_in_the_error_shape(server):
+    """uvicorn's default parser took headers of any size (8 MB, before auth) and answered refusals in plain text."""
+    status, headers, body = _raw_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8_000_000 + b"\r\n\r\n")
+    assert (status, body["error"]["code"]) == (431, "headers_too_large")
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+    status, headers, body = _raw_exchange(server, b"NOT HTTP AT ALL\r\n\r\n")
+    assert (status, body["error"]["code"], body["error"]["retryable"]) == (400, "bad_request", False)
+    # Ordinary requests are untouched, headers of a few KiB included.
+    assert httpx.get(f"{server.url}/health", headers={"X-Padding": "p" * 8000}, timeout=EVENT_TIMEOUT).status_code == 200
 
 
 def test_events_stream_progress_to_terminal(server):
