@@ -12,6 +12,7 @@ from ...contract.jobs import Job, JobCreate, Kind
 from ...errors import NOT_FOUND, VALIDATION_ERROR, CapabilityError
 from ..backends import find_by_idempotency_key
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
+from ..links import job_links
 from ..errors import COMMON_RESPONSES, LOOKUP_RESPONSES, NOT_FOUND_RESPONSE, SUBMIT_RESPONSES
 from ..submission import SUBMISSION_IN_PROGRESS, WAIT_CHUNK_S, in_flight, long_wait_limiter, submit_tracked, wait_for
 
@@ -31,7 +32,7 @@ KindQuery = Annotated[Kind | None, Query(description="Only a job of this kind; a
 RETRY_LOOKUP_S = 1
 
 
-@router.post("", status_code=202, response_model=Job, responses=SUBMIT_RESPONSES,
+@router.post("", status_code=202, response_model=Job, responses={**SUBMIT_RESPONSES, 202: {"links": job_links("/id")}},
              summary="Submit a job; the same idempotency key with the same input returns the same job")
 async def create_job(body: JobCreate, request: Request, backend: BackendDep, metrics: MetricsDep,
                      idempotency_key: IdempotencyHeader = None) -> Response:

@@ -16,6 +16,7 @@ from ...contract.jobs import KINDS, Envelope, Job, JobStatus
 from ...errors import NOT_FOUND, UNKNOWN_KIND, CapabilityError
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
 from ..errors import COMMON_RESPONSES, SUBMIT_RESPONSES
+from ..links import job_links
 from ..submission import submit_tracked, wait_for
 
 router = APIRouter(prefix="/v1", tags=["sync"], dependencies=[Depends(require_token)], responses=COMMON_RESPONSES)
@@ -58,8 +59,9 @@ for _kind in KINDS:
         methods=["POST"],
         summary=f"Run {_kind} and wait (at most COMPUTE_SYNC_WAIT_S)",
         responses={
-            200: {"model": Envelope[RESULT_MODELS[_kind]], "description": "Finished: the envelope."},  # type: ignore[index]
-            202: {"model": Job, "description": "Still running after the sync wait: poll /v1/jobs/{id}."},
+            200: {"model": Envelope[RESULT_MODELS[_kind]], "description": "Finished: the envelope.",  # type: ignore[index]
+                  "links": job_links("/job/id")},
+            202: {"model": Job, "description": "Still running after the sync wait: poll /v1/jobs/{id}.", "links": job_links("/id")},
             **SUBMIT_RESPONSES,
         },
     )
