@@ -37,13 +37,15 @@ def _espeak(text: str, voice: str, rate: int) -> np.ndarray:
     return decode_audio(io.BytesIO(wav), sampling_rate=SR)
 
 
-def word_clip(path: Path, sentence: str, *, gaps: str, seed: int, voice: str = "en-us", rate: int = 165) -> Clip:
+def word_clip(path: Path, sentence: str, *, gaps: str, seed: int, voice: str = "en-us", rate: int = 165,
+              said: dict[str, str] | None = None) -> Clip:
+    """`said`: what to synthesise for a word espeak-ng misreads ("$5" is "dollar five" to it; speakers say "five dollars")."""
     rng = random.Random(seed)
     parts = [np.zeros(int(0.3 * SR), np.float32)]
     t = 0.3
     truth = []
     for i, word in enumerate(sentence.split()):
-        audio = trim_silence(_espeak(word.strip(".,"), voice, rate))
+        audio = trim_silence(_espeak((said or {}).get(word.strip(".,"), word.strip(".,")), voice, rate))
         if i:
             gap = 0.0 if gaps == "joined" else rng.uniform(0.25, 0.6)
             parts.append(np.zeros(int(round(gap * SR)), np.float32))
