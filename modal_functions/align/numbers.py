@@ -13,7 +13,9 @@ Cardinals, ordinals and years come from num2words; the rest (decimals, percent,
 currency, decades, signs, clock times, "10K"/"$2M" magnitudes) is put together here.
 Clock times are said hour then minutes ("10:30" ten thirty, "10:05" ten oh five, "10:00"
 ten o'clock); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
-("a m"), however they are written ("9am", "9 a.m.", "9 AM").
+("a m"), however they are written ("9am", "9 a.m.", "9 AM"). The British "10.30" is a clock
+time before "am"/"pm" ("10.30pm", "10.30 p.m.") and first after "at", "by", "from", "until"
+or "till"; elsewhere it is a decimal.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ _NUMBER = re.compile(
     r"(?:(?P<scale>bn|mn|tn|[kmbt])(?![a-z]))?(?P<suffix>%|st|nd|rd|th|'?s)?",
     re.IGNORECASE,
 )
-_CLOCK = re.compile(r"(?P<hour>\d{1,2})(?::(?P<minutes>\d\d))?(?:(?P<half>[ap])\.?m\.?)?", re.IGNORECASE)
+_CLOCK = re.compile(r"(?P<hour>\d{1,2})(?:(?P<sep>[:.])(?P<minutes>\d\d))?(?:(?P<half>[ap])\.?m\.?)?", re.IGNORECASE)
+_BEFORE_CLOCK = frozenset({"at", "by", "until", "till", "from"})  # "at 10.30": the British clock, not ten point three
 _MERIDIEM = {"a.m": "am", "p.m": "pm"}  # written with dots: only ever the time of day
 _OPENING = "\"'“‘«([{¿¡"
 _CLOSING = "\"'”’»)]}.,;:!?…"
@@ -93,7 +96,21 @@ def spoken_readings(tokens: list[str]) -> list[list[Reading]]:
             out[i + 1] = [(scale, _UNITS[amount.currency][1])]
         elif scale in ("am", "pm") and _said_as_number(tokens[i]):
             out[i + 1] = _meridiem(scale)  # "9 AM", "nine pm": the time of day, not "I am"
+            if (clock := _dotted_clock(tokens[i])) is not None:
+                out[i] = clock  # "10.30 pm": ten thirty
+    for i in range(1, len(tokens)):
+        if word_key(tokens[i - 1]) in _BEFORE_CLOCK and (clock := _dotted_clock(tokens[i])) is not None:
+            out[i] = _unique(clock + out[i])[:_MAX_READINGS]  # "at 10.30": ten thirty first
     return out
+
+
+def _dotted_clock(token: str) -> list[Reading] | None:
+    """"10.30" as a time of day (British "10.30" is "10:30"): its clock readings, else None."""
+    number = parse(token)
+    if (number is None or number.currency or number.sign or number.scale or number.suffix or len(number.frac) != 2
+            or not number.whole.isdigit() or int(number.whole) > 24 or int(number.frac) > 59):
+        return None
+    return _clock_readings(str(int(number.whole)), number.frac, "")
 
 
 def _said_as_number(token: str) -> bool:
@@ -132,7 +149,7 @@ def parse(token: str) -> Number | None:
     else None."""
     core = _core(token)
     clock = _CLOCK.fullmatch(core)
-    if clock and (clock["minutes"] or clock["half"]):
+    if clock and (clock["minutes"] or clock["half"]) and (clock["sep"] != "." or clock["half"]):  # "10.30am"; "10.30" alone is a decimal
         hour, minutes = int(clock["hour"]), clock["minutes"] or ""
         if hour > (12 if clock["half"] else 24) or int(minutes or 0) > 59:
             return None  # "3:75", "14pm": not a time of day

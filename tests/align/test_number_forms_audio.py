@@ -12,11 +12,12 @@ from .conftest import word_clip
 
 # espeak-ng reads currency in written order ("$5": "dollar five") and takes "-2%" for an option;
 # a speaker, and the product's TTS, says them this way.
-SAID = {"$5": "five dollars", "$1.5bn": "one point five billion dollars", "-2%": "minus two percent"}
+SAID = {"$5": "five dollars", "$1.5bn": "one point five billion dollars", "-2%": "minus two percent", "10.45": "ten forty five"}
 SCRIPTS = [
     "It costs $5 at 10:30 today.",
     "Meet me at 7 pm on the 3rd of May.",
     "Prices fell -2% to $1.5bn in the 1990s.",
+    "The train leaves at 10.45 sharp.",
 ]
 
 

@@ -54,6 +54,15 @@ def test_clock_times():
                                                  ["ten a m", "ten am", "ten o'clock a m", "ten o'clock am"]]
 
 
+def test_british_dotted_clock_times():
+    assert said("10.30am", "9.05p.m.") == [["ten thirty a m", "ten thirty am"], ["nine oh five p m", "nine oh five pm",
+                                                                             "nine zero five p m", "nine zero five pm"]]
+    assert said("10.30", "pm")[0] == ["ten thirty"]
+    assert said("at", "10.30")[1] == ["ten thirty", "ten point three zero"]  # the time first after "at"
+    assert said("10.30") == [["ten point three zero"]] and said("at", "3.5")[1] == ["three point five"]  # else a decimal
+    assert said("at", "10.75")[1] == ["ten point seven five"] and said("10.75", "pm")[0] == ["ten point seven five"]
+
+
 def test_a_m_and_p_m_written_apart():
     assert said("9", "a.m.", "P.M.,") == [["nine"], ["a m", "am"], ["p m", "pm"]]
     assert said("nine", "AM") == [["nine"], ["a m", "am"]] and said("9", "pm.")[1] == ["p m", "pm"]

@@ -188,6 +188,10 @@ SAID_BOTH_WAYS = [  # (as the script may write it, as the recogniser may write i
     ("We raised $2M today.", "we raised two million dollars today"),
     ("We raised 2M today.", "we raised two million today"),
     ("A 5B deal.", "a five billion deal"),
+    ("The train leaves at 10.45 sharp.", "the train leaves at ten forty five sharp"),
+    ("The train leaves at 10.45pm.", "the train leaves at ten forty five p m"),
+    ("It ends by 9.30 p.m. tonight.", "it ends by nine thirty pm tonight"),
+    ("The train leaves at 10.45 sharp.", "the train leaves at 10:45 sharp"),
 ]
 
 
