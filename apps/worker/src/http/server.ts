@@ -85,6 +85,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     forceCloseConnections: true,
     // A client trickling its request (slowloris) is cut off; 0, Node's default here, waits forever.
     requestTimeout: deps.requestTimeoutMs ?? 30_000,
+    // Node enforces requestTimeout only when it sweeps its connections, every 30 s by default: a
+    // trickling client then held its connection up to 30 s past the timeout.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor((deps.requestTimeoutMs ?? 30_000) / 2))) },
     // Errors fastify raises before routing (a bad %-escape, an over-long id) in our shape too.
     frameworkErrors: (err, req, reply) => {
       const r = reply as unknown as FastifyReply;
