@@ -90,6 +90,11 @@ describe("HTTP API", () => {
     }
     const bad = await call("POST", "/v1/renders", { raw: "{not json" });
     assert.deepEqual([bad.status, bad.body.error.code], [400, "malformed_json"]);
+    // Valid JSON that the parser refuses on purpose (prototype poisoning) is not "malformed".
+    const poisoned = await call("POST", "/v1/renders", { raw: JSON.stringify(GOOD).replace("{", '{"__proto__": {"admin": true}, ') });
+    assert.deepEqual([poisoned.status, poisoned.body.error.code], [400, "unknown_field"]);
+    const empty = await call("POST", "/v1/renders", { raw: "" });
+    assert.deepEqual([empty.status, empty.body.error.code], [400, "malformed_json"]);
     const big = await call("POST", "/v1/renders", { raw: JSON.stringify({ ...GOOD, title: "x".repeat(2_000_000) }) });
     assert.deepEqual([big.status, big.body.error.code], [413, "payload_too_large"]);
     const owner = await call("POST", "/v1/renders", { body: { ...GOOD, owner: "bob" } });
