@@ -8,7 +8,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from ...contract.jobs import Job, JobCreate, Kind
+from ...contract import REQUEST_MODELS
+from ...contract.jobs import KINDS, Job, JobCreate, Kind
 from ...errors import NOT_FOUND, VALIDATION_ERROR, CapabilityError
 from ..backends import find_by_idempotency_key
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
@@ -32,7 +33,18 @@ KindQuery = Annotated[Kind | None, Query(description="Only a job of this kind; a
 RETRY_LOOKUP_S = 1
 
 
+def _body_by_kind() -> dict:
+    """The documented body: `input` is the request of its `kind` (the model validates it as a dict, then per kind)."""
+    key = JobCreate.model_json_schema()["properties"]["idempotency_key"]
+    return {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        {"type": "object", "title": f"JobCreate[{kind}]", "additionalProperties": False, "required": ["kind", "input"],
+         "properties": {"kind": {"const": kind}, "input": {"$ref": f"#/components/schemas/{REQUEST_MODELS[kind].__name__}"},
+                        "idempotency_key": key}}
+        for kind in KINDS]}}}}
+
+
 @router.post("", status_code=202, response_model=Job, responses={**SUBMIT_RESPONSES, 202: {"links": job_links("/id")}},
+             openapi_extra={"requestBody": _body_by_kind()},
              summary="Submit a job; the same idempotency key with the same input returns the same job")
 async def create_job(body: JobCreate, request: Request, backend: BackendDep, metrics: MetricsDep,
                      idempotency_key: IdempotencyHeader = None) -> Response:
