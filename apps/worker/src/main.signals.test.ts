@@ -11,18 +11,23 @@ import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { tempDir } from "../test/support/tmp.ts";
 
+/** The worker's API role on PGlite in `dataDir`, logging JSON lines to its stdout. */
+function startWorker(command: string, args: string[], dataDir: string): ReturnType<typeof spawn> {
+  return spawn(command, args, {
+    cwd: new URL("..", import.meta.url).pathname,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: {
+      ...process.env, NODE_TEST_CONTEXT: "", LOG_LEVEL: "info", WORKER_ROLE: "api", WARM_ENABLED: "0",
+      CANVASCAST_DATA_DIR: dataDir, WORKER_PORT: "0", DATABASE_URL: "", WORKER_TOKENS: "t:o",
+    },
+  });
+}
+
 test("SIGTERM during start-up: start-up finishes, the app stops, exit code 0", { timeout: 120_000 }, async () => {
   const dir = tempDir("cc-main-signal-");
   let p: ReturnType<typeof spawn> | undefined;
   try {
-    p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      cwd: new URL("..", import.meta.url).pathname,
-      stdio: ["ignore", "pipe", "inherit"],
-      env: {
-        ...process.env, NODE_TEST_CONTEXT: "", LOG_LEVEL: "info", WORKER_ROLE: "api", WARM_ENABLED: "0",
-        CANVASCAST_DATA_DIR: dir.path, WORKER_PORT: "0", DATABASE_URL: "", WORKER_TOKENS: "t:o",
-      },
-    });
+    p = startWorker(process.execPath, ["--import", "tsx", "src/main.ts"], dir.path);
     const exited = once(p, "exit");
     const events: string[] = [];
     const lines = createInterface({ input: p.stdout! });
@@ -45,14 +50,7 @@ test("npm start: a SIGTERM to npm stops the worker too (no node left listening)"
   let p: ReturnType<typeof spawn> | undefined;
   let url = "";
   try {
-    p = spawn("npm", ["start", "--silent"], {
-      cwd: new URL("..", import.meta.url).pathname,
-      stdio: ["ignore", "pipe", "inherit"],
-      env: {
-        ...process.env, NODE_TEST_CONTEXT: "", LOG_LEVEL: "info", WORKER_ROLE: "api", WARM_ENABLED: "0",
-        CANVASCAST_DATA_DIR: dir.path, WORKER_PORT: "0", DATABASE_URL: "", WORKER_TOKENS: "t:o",
-      },
-    });
+    p = startWorker("npm", ["start", "--silent"], dir.path);
     const exited = once(p, "exit");
     const lines = createInterface({ input: p.stdout! });
     p.once("exit", () => lines.close()); // a node left behind would hold the pipe open
