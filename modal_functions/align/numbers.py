@@ -12,7 +12,8 @@ hyphens ("twenty-six", "twenty-first"), and hyphenated tokens with a number in t
 Cardinals, ordinals and years come from num2words; the rest (decimals, percent,
 currency, decades, signs, clock times, "10K"/"$2M" magnitudes) is put together here.
 Clock times are said hour then minutes ("10:30" ten thirty, "10:05" ten oh five, "10:00"
-ten o'clock); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
+ten o'clock), or by the quarter ("10:15" quarter past ten, "10:30" half past ten, "10:45"
+quarter to eleven); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
 ("a m"), however they are written ("9am", "9 a.m.", "9 AM"). The British "10.30" is a clock
 time before "am"/"pm" ("10.30pm", "10.30 p.m.") and first after "at", "by", "from", "until"
 or "till"; elsewhere it is a decimal.
@@ -227,9 +228,19 @@ def _clock_readings(hour: str, minutes: str, meridiem: str) -> list[Reading]:
     else:
         said = [_cardinals(int(minutes))[0]]
     found = [h + m for h in hours for m in said]
+    found += _past_and_to(int(hour), int(minutes or 0), bool(minutes))
     if meridiem:
         found = [r + half for r in found for half in _meridiem(meridiem)]
     return found
+
+
+def _past_and_to(hour: int, minutes: int, has_minutes: bool) -> list[Reading]:
+    """"10:15" also quarter past ten, "10:30" half past ten, "10:45" quarter to eleven (after the plain readings)."""
+    if not has_minutes or hour > 12 or minutes not in (15, 30, 45):
+        return []
+    if minutes == 45:
+        return [("quarter", "to") + _cardinals(hour % 12 + 1)[0]]
+    return [("quarter" if minutes == 15 else "half", "past") + _cardinals(hour or 12)[0]]
 
 
 def _words(text: str) -> Reading:

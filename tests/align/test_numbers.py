@@ -47,20 +47,28 @@ def test_signs():
 
 
 def test_clock_times():
-    assert said("10:30", "10:05", "(9:45),") == [["ten thirty"], ["ten oh five", "ten zero five"], ["nine forty five"]]
+    assert said("10:30", "10:05", "(9:45),") == [["ten thirty", "half past ten"], ["ten oh five", "ten zero five"],
+                                                 ["nine forty five", "quarter to ten"]]
     assert said("10:00") == [["ten o'clock", "ten"]]
     assert said("3:75", "25:00") == [["375"], ["2500"]]  # not times of day: as before
-    assert said("9am", "9:30PM", "10:00a.m.") == [["nine a m", "nine am"], ["nine thirty p m", "nine thirty pm"],
+    assert said("9am", "9:30PM", "10:00a.m.") == [["nine a m", "nine am"], ["nine thirty p m", "nine thirty pm",
+                                                                          "half past nine p m", "half past nine pm"],
                                                  ["ten a m", "ten am", "ten o'clock a m", "ten o'clock am"]]
 
 
 def test_british_dotted_clock_times():
-    assert said("10.30am", "9.05p.m.") == [["ten thirty a m", "ten thirty am"], ["nine oh five p m", "nine oh five pm",
+    assert said("10.30am", "9.05p.m.") == [["ten thirty a m", "ten thirty am", "half past ten a m", "half past ten am"],
+                                           ["nine oh five p m", "nine oh five pm",
                                                                              "nine zero five p m", "nine zero five pm"]]
-    assert said("10.30", "pm")[0] == ["ten thirty"]
-    assert said("at", "10.30")[1] == ["ten thirty", "ten point three zero"]  # the time first after "at"
+    assert said("10.30", "pm")[0] == ["ten thirty", "half past ten"]
+    assert said("at", "10.30")[1] == ["ten thirty", "half past ten", "ten point three zero"]  # the time first after "at"
     assert said("10.30") == [["ten point three zero"]] and said("at", "3.5")[1] == ["three point five"]  # else a decimal
     assert said("at", "10.75")[1] == ["ten point seven five"] and said("10.75", "pm")[0] == ["ten point seven five"]
+
+
+def test_clock_times_by_the_quarter():
+    assert [r[-1] for r in said("10:15", "12:45", "11:45pm")] == ["quarter past ten", "quarter to one", "quarter to twelve pm"]
+    assert said("14:15", "10:20") == [["fourteen fifteen"], ["ten twenty"]]  # no "quarter past fourteen"; not a quarter
 
 
 def test_a_m_and_p_m_written_apart():
