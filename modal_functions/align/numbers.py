@@ -12,8 +12,8 @@ hyphens ("twenty-six", "twenty-first"), and hyphenated tokens with a number in t
 Cardinals, ordinals and years come from num2words; the rest (decimals, percent,
 currency, decades, signs, clock times, "10K"/"$2M" magnitudes) is put together here.
 Clock times are said hour then minutes ("10:30" ten thirty, "10:05" ten oh five, "10:00"
-ten o'clock), or by the quarter ("10:15" quarter past ten, "10:30" half past ten, "10:45"
-quarter to eleven); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
+ten o'clock), or past and to the hour ("10:15" quarter past ten, "10:30" half past ten, "10:40" twenty
+to eleven); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
 ("a m"), however they are written ("9am", "9 a.m.", "9 AM"). The British "10.30" is a clock
 time before "am"/"pm" ("10.30pm", "10.30 p.m.") and first after "at", "by", "from", "until"
 or "till"; elsewhere it is a decimal.
@@ -235,12 +235,16 @@ def _clock_readings(hour: str, minutes: str, meridiem: str) -> list[Reading]:
 
 
 def _past_and_to(hour: int, minutes: int, has_minutes: bool) -> list[Reading]:
-    """"10:15" also quarter past ten, "10:30" half past ten, "10:45" quarter to eleven (after the plain readings)."""
-    if not has_minutes or hour > 12 or minutes not in (15, 30, 45):
+    """"10:15" also quarter past ten, "10:30" half past ten, "10:45" quarter to eleven, "10:10" ten past ten,
+    "10:40" twenty to eleven (five-minute marks on a 12-hour clock; after the plain readings)."""
+    if not has_minutes or hour > 12 or minutes % 5 or minutes == 0:
         return []
-    if minutes == 45:
-        return [("quarter", "to") + _cardinals(hour % 12 + 1)[0]]
-    return [("quarter" if minutes == 15 else "half", "past") + _cardinals(hour or 12)[0]]
+    if minutes <= 30:
+        return [_MARKS[minutes] + ("past",) + _cardinals(hour or 12)[0]]
+    return [_MARKS[60 - minutes] + ("to",) + _cardinals(hour % 12 + 1)[0]]
+
+
+_MARKS = {5: ("five",), 10: ("ten",), 15: ("quarter",), 20: ("twenty",), 25: ("twenty", "five"), 30: ("half",)}
 
 
 def _words(text: str) -> Reading:

@@ -47,7 +47,7 @@ def test_signs():
 
 
 def test_clock_times():
-    assert said("10:30", "10:05", "(9:45),") == [["ten thirty", "half past ten"], ["ten oh five", "ten zero five"],
+    assert said("10:30", "10:05", "(9:45),") == [["ten thirty", "half past ten"], ["ten oh five", "ten zero five", "five past ten"],
                                                  ["nine forty five", "quarter to ten"]]
     assert said("10:00") == [["ten o'clock", "ten"]]
     assert said("3:75", "25:00") == [["375"], ["2500"]]  # not times of day: as before
@@ -58,17 +58,19 @@ def test_clock_times():
 
 def test_british_dotted_clock_times():
     assert said("10.30am", "9.05p.m.") == [["ten thirty a m", "ten thirty am", "half past ten a m", "half past ten am"],
-                                           ["nine oh five p m", "nine oh five pm",
-                                                                             "nine zero five p m", "nine zero five pm"]]
+                                           ["nine oh five p m", "nine oh five pm", "nine zero five p m", "nine zero five pm",
+                                            "five past nine p m", "five past nine pm"]]
     assert said("10.30", "pm")[0] == ["ten thirty", "half past ten"]
     assert said("at", "10.30")[1] == ["ten thirty", "half past ten", "ten point three zero"]  # the time first after "at"
     assert said("10.30") == [["ten point three zero"]] and said("at", "3.5")[1] == ["three point five"]  # else a decimal
     assert said("at", "10.75")[1] == ["ten point seven five"] and said("10.75", "pm")[0] == ["ten point seven five"]
 
 
-def test_clock_times_by_the_quarter():
+def test_clock_times_past_and_to_the_hour():
     assert [r[-1] for r in said("10:15", "12:45", "11:45pm")] == ["quarter past ten", "quarter to one", "quarter to twelve pm"]
-    assert said("14:15", "10:20") == [["fourteen fifteen"], ["ten twenty"]]  # no "quarter past fourteen"; not a quarter
+    assert [r[-1] for r in said("10:10", "10:25", "10:40", "10:55")] == [
+        "ten past ten", "twenty five past ten", "twenty to eleven", "five to eleven"]
+    assert said("14:15", "10:22", "10:00") == [["fourteen fifteen"], ["ten twenty two"], ["ten o'clock", "ten"]]  # 24-hour, off the marks
 
 
 def test_a_m_and_p_m_written_apart():

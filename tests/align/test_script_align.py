@@ -191,6 +191,7 @@ SAID_BOTH_WAYS = [  # (as the script may write it, as the recogniser may write i
     ("The train leaves at 10.45 sharp.", "the train leaves at ten forty five sharp"),
     ("Doors open at 10:15 today.", "doors open at quarter past ten today"),
     ("We close at 5:30pm today.", "we close at half past five p m today"),
+    ("Doors open at 6:40 today.", "doors open at twenty to seven today"),
     ("The train leaves at 10.45 sharp.", "the train leaves at quarter to eleven sharp"),
     ("The train leaves at 10.45pm.", "the train leaves at ten forty five p m"),
     ("It ends by 9.30 p.m. tonight.", "it ends by nine thirty pm tonight"),
