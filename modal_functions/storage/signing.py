@@ -39,8 +39,8 @@ from ..errors import BAD_REQUEST, BAD_SIGNATURE, SIGNATURE_EXPIRED, CapabilityEr
 from .keys import parse_key
 
 SECRET_FILE = "signing-secret"
-_EXP_RE = re.compile(r"[0-9]{1,12}")
-_SIG_RE = re.compile(r"[0-9a-f]{64}")
+EXP_RE = re.compile(r"[0-9]{1,12}")
+SIG_RE = re.compile(r"[0-9a-f]{64}")
 MAX_EXPIRES_IN = 7 * 24 * 3600  # seconds; the longest-lived URL any store hands out
 
 
@@ -92,7 +92,7 @@ class UrlSigner:
         parse_key(key)
         exp_s = str(exp) if exp is not None else ""
         sig_s = sig or ""
-        if not _EXP_RE.fullmatch(exp_s) or not _SIG_RE.fullmatch(sig_s):
+        if not EXP_RE.fullmatch(exp_s) or not SIG_RE.fullmatch(sig_s):
             raise CapabilityError(BAD_SIGNATURE, "missing or malformed exp/sig", http_status=403)
         exp_i = int(exp_s)
         if not hmac.compare_digest(self.signature(key, exp_i), sig_s):

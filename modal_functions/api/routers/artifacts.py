@@ -33,17 +33,17 @@ from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, Capab
 from ...settings import Settings, get_settings
 from ...storage import get_signer, get_store
 from ...storage.base import ArtifactStore
-from ...storage.keys import content_type_for, ext_for_content_type, normalize_ext, parse_key
+from ...storage.keys import ARTIFACT_KEY_RE, EXT_RE, RENDER_KEY_RE, content_type_for, ext_for_content_type, normalize_ext, parse_key
 from ...storage.local import LocalStore
-from ...storage.signing import MAX_EXPIRES_IN, UrlSigner
+from ...storage.signing import EXP_RE, MAX_EXPIRES_IN, SIG_RE, UrlSigner
 from ..dependencies import require_token
 from ..errors import error_response
 
-# The grammars `normalize_ext` and `parse_key` enforce, documented (the handlers still answer
-# 400 `invalid_key` for anything else, rather than FastAPI's 422).
-EXT_PATTERN = r"^\.?[A-Za-z0-9]{1,8}$"
-KEY_PATTERN = (r"^(artifacts/sha256/[0-9a-f]{2}/[0-9a-f]{64}|renders/[A-Za-z0-9_-]{1,128}/[A-Za-z0-9_-]{1,128})"
-               r"\.[a-z0-9]{1,8}$")
+# The grammars `normalize_ext`, `parse_key` and the signer enforce, documented from their own
+# regexes (the handlers still answer 400 `invalid_key` / 403 for anything else, not FastAPI's 422).
+# An extension may come with its dot and in any case: `normalize_ext` takes it so.
+EXT_PATTERN = "^\\.?" + EXT_RE.pattern.replace("a-z", "A-Za-z") + "$"
+KEY_PATTERN = f"^(?:{ARTIFACT_KEY_RE.pattern}|{RENDER_KEY_RE.pattern})$"
 
 DEFAULT_EXPIRES_IN = 3600
 
@@ -169,8 +169,8 @@ def read_artifact(
     key: Annotated[str, PathParam(json_schema_extra={"pattern": KEY_PATTERN})],
     store: StoreDep,
     signer: SignerDep,
-    exp: Annotated[str | None, Query(description="Expiry, Unix seconds.", json_schema_extra={"pattern": "^[0-9]{1,12}$"})] = None,
-    sig: Annotated[str | None, Query(description="HMAC-SHA256 of key and exp, hex.", json_schema_extra={"pattern": "^[0-9a-f]{64}$"})] = None,
+    exp: Annotated[str | None, Query(description="Expiry, Unix seconds.", json_schema_extra={"pattern": f"^{EXP_RE.pattern}$"})] = None,
+    sig: Annotated[str | None, Query(description="HMAC-SHA256 of key and exp, hex.", json_schema_extra={"pattern": f"^{SIG_RE.pattern}$"})] = None,
 ):
     parse_key(key)
     expires = signer.verify(key, exp, sig)

@@ -13,8 +13,8 @@ from ...contract.jobs import KINDS, Job, JobCreate, Kind
 from ...errors import NOT_FOUND, VALIDATION_ERROR, CapabilityError
 from ..backends import find_by_idempotency_key
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
-from ..links import job_links
 from ..errors import COMMON_RESPONSES, LOOKUP_RESPONSES, NOT_FOUND_RESPONSE, SUBMIT_RESPONSES
+from ..links import job_links
 from ..submission import SUBMISSION_IN_PROGRESS, WAIT_CHUNK_S, in_flight, long_wait_limiter, submit_tracked, wait_for
 
 def job_response(job: Job, status_code: int = 200) -> Response:
