@@ -4,6 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const ROLE = "canvascast_test";
 const PASSWORD = "canvascast_test";
@@ -26,20 +28,27 @@ export function postgresAvailable(): boolean {
 }
 
 let started = false;
+/**
+ * Start the cluster and make the role, once per machine. Test files run as parallel
+ * processes and a fresh machine (CI) has the cluster stopped and no role: two concurrent
+ * `pg_ctlcluster start`s race on postmaster.pid (the loser fails) and two CREATE ROLEs race
+ * on pg_authid's unique index. So the check-and-act runs under one flock(1) across
+ * processes; a waiter gets the lock after the winner's start has returned (pg_ctl waits
+ * until the server accepts connections), sees it online and the role made, and does nothing.
+ * `--close` keeps the lock out of the postmaster, which would otherwise hold it for ever.
+ */
 function ensureCluster(): void {
   if (started) return;
-  const status = sh("pg_lsclusters", ["-h"]);
-  const line = status.split("\n").find((l) => l.trim().length > 0);
-  if (!line) throw new Error("no PostgreSQL cluster installed");
-  const [version, name, , state] = line.trim().split(/\s+/);
-  if (state !== "online") sh("pg_ctlcluster", [version!, name!, "start"]);
-  if (asPostgres(`select 1 from pg_roles where rolname = '${ROLE}'`).trim() !== "1") {
-    try {
-      asPostgres(`create role ${ROLE} login superuser password '${PASSWORD}'`);
-    } catch (e) {
-      if (!String((e as { stderr?: string }).stderr ?? e).includes("already exists")) throw e;
-    }
-  }
+  const script = `
+    set -e
+    set -- $(pg_lsclusters -h | awk 'NF { print; exit }')
+    [ -n "$1" ] || { echo "no PostgreSQL cluster installed" >&2; exit 1; }
+    [ "$4" = online ] || pg_ctlcluster "$1" "$2" start
+    psql() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -tAc "$1"; }
+    [ "$(psql "select 1 from pg_roles where rolname = '${ROLE}'")" = 1 ] ||
+      psql "create role ${ROLE} login superuser password '${PASSWORD}'"
+  `;
+  sh("flock", ["--close", join(tmpdir(), "canvascast-test-postgres.lock"), "sh", "-c", script]);
   started = true;
 }
 
