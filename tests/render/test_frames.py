@@ -4,7 +4,9 @@ Scenes are solid colours; the highlight is a known colour (magenta). Every frame
 short render is decoded. For each word the highlight box must appear within +-1 frame
 of the word's first frame (`ceil(startMs * fps / 1000)`), sit at that word's place on
 its caption page (left to right in spoken order) and be as wide as that word relative
-to its page mates (longer word, wider box).
+to its page mates (longer word, wider box). Through the 30 ms silences between words the
+word stays lit until the next starts (no blink, across the page turn too); the 540 ms pause
+before the second page clears it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ FPS = 30
 # Two caption pages of four words each (createTikTokStyleCaptions starts a new page once
 # the current one spans more than 1200 ms), words of clearly different lengths.
 WORDS = ["go", "elephant", "tea", "lamp", "up", "cake", "a", "morning"]
-STARTS = [150 + 410 * i for i in range(len(WORDS))]
-SCENES = [("red", 0, 1100, "cut"), ("green", 1100, 2300, "fade"), ("blue", 2300, 3500, "slide")]
-DURATION = 3500
+WORD_MS = 380
+# 30 ms of silence between words (shorter than the composition's hold), and a 540 ms pause
+# (longer) between the pages.
+STARTS = [150 + 410 * i for i in range(4)] + [2300 + 410 * i for i in range(4)]
+LONG_PAUSE_AFTER = 3
+SCENES = [("red", 0, 1100, "cut"), ("green", 1100, 2300, "fade"), ("blue", 2300, 4000, "slide")]
+DURATION = 4000
 TRANSITION_MS = 200
 
 
@@ -40,7 +46,7 @@ def _timeline(assets, aspect: str) -> dict:
              "kenBurnsFrom": {"zoom": 1.0}, "kenBurnsTo": {"zoom": 1.3, "x": 0.3, "y": 0.6}}
             for c, s, e, tr in SCENES
         ],
-        "captions": [{"text": w, "startMs": s, "endMs": s + 380} for w, s in zip(WORDS, STARTS)],
+        "captions": [{"text": w, "startMs": s, "endMs": s + WORD_MS} for w, s in zip(WORDS, STARTS)],
         "narration": str(assets["narration"]),
     }
 
@@ -72,7 +78,7 @@ def _pages() -> list[list[int]]:
         if not current:
             start = s
         current.append(i)
-        end = s + 380
+        end = s + WORD_MS
     pages.append(current)
     return pages
 
@@ -97,11 +103,11 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
     first_frame = [math.ceil(s * FPS / 1000) for s in STARTS]
     centre, width = {}, {}
     for i, (s, f0) in enumerate(zip(STARTS, first_frame)):
-        mid = int((s + 190) * FPS / 1000)  # middle of the word
+        mid = int((s + WORD_MS / 2) * FPS / 1000)  # middle of the word
         assert boxes[mid] is not None, f"{aspect}: no highlight while {WORDS[i]!r} is spoken (frame {mid})"
         centre[i], width[i] = boxes[mid]
         # the same box throughout the word
-        last = int((s + 380) * FPS / 1000) - 1
+        last = int((s + WORD_MS) * FPS / 1000) - 1
         for f in range(f0 + 1, last):
             assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, f"{aspect}: highlight moved during {WORDS[i]!r} (frame {f})"
 
@@ -122,3 +128,17 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
                    if boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3]
         assert at_word, f"{aspect}: {WORDS[i]!r} never highlighted near frame {f0}"
         assert abs(at_word[0] - f0) <= 1, f"{aspect}: {WORDS[i]!r} highlighted from frame {at_word[0]}, expected {f0} +-1"
+
+    # 4. No blink between words: through a silence shorter than the hold the word stays lit
+    #    on every frame until the next word starts, across the page turn (a page shows until
+    #    its last word ends); the long pause clears the highlight once the word has ended.
+    for i in range(len(WORDS) - 1):
+        if i == LONG_PAUSE_AFTER:
+            after_end = math.ceil((STARTS[i] + WORD_MS) * FPS / 1000)
+            lit = [f for f in range(after_end + 1, first_frame[i + 1] - 1) if boxes[f] is not None]
+            assert not lit, f"{aspect}: highlight still on during the pause after {WORDS[i]!r} (frames {lit})"
+            continue
+        for f in range(first_frame[i], first_frame[i + 1]):
+            assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, (
+                f"{aspect}: frame {f} ({f * 1000 / FPS:.0f} ms) between {WORDS[i]!r} and {WORDS[i + 1]!r} "
+                f"should keep {WORDS[i]!r} lit, got {boxes[f]}")

@@ -2,11 +2,13 @@ import React, { useMemo } from "react";
 import { useCurrentFrame, useVideoConfig } from "remotion";
 import { createTikTokStyleCaptions, type Caption } from "@remotion/captions";
 import { CaptionPage } from "./CaptionPage";
+import { bridgeShortGaps } from "./bridge-gaps";
 import { CAPTION_COMBINE_WITHIN_MS } from "./constants";
 
 // Captions paged TikTok-style. The page and the highlighted word are chosen from the
 // exact time of the frame (frame / fps), so a word lights up on the first frame at or
-// after its startMs.
+// after its startMs. A word stays lit through a short silence up to the next word
+// (bridgeShortGaps), so neither the highlight nor the page blinks off between words.
 export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }> = ({
   captions,
   highlightColor,
@@ -15,10 +17,11 @@ export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }>
   const { fps } = useVideoConfig();
   const pages = useMemo(() => {
     const spaced = captions.map((c) => ({ ...c, text: ` ${c.text.trim()}` }));
-    return createTikTokStyleCaptions({
+    const cut = createTikTokStyleCaptions({
       captions: spaced,
       combineTokensWithinMilliseconds: CAPTION_COMBINE_WITHIN_MS,
-    }).pages;
+    });
+    return bridgeShortGaps(cut.pages);
   }, [captions]);
 
   const timeMs = (frame * 1000) / fps;

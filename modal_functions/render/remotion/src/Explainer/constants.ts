@@ -2,6 +2,11 @@
 
 /** Pages of captions: words starting within this window share a page. */
 export const CAPTION_COMBINE_WITHIN_MS = 1200;
+/**
+ * A word stays highlighted, and its page on screen, through a silence shorter than this,
+ * until the next word starts; a longer pause clears the highlight at the word's end.
+ */
+export const CAPTION_HOLD_GAP_MS = 300;
 /** Caption font size as a share of the frame's short side. */
 export const CAPTION_FONT_SCALE = 0.065;
 /** Caption block bottom offset as a share of the frame height. */
