@@ -5,8 +5,8 @@ short render is decoded. For each word the highlight box must appear within +-1 
 of the word's first frame (`ceil(startMs * fps / 1000)`), sit at that word's place on
 its caption page (left to right in spoken order) and be as wide as that word relative
 to its page mates (longer word, wider box). Through the 30 ms silences between words the
-word stays lit until the next starts (no blink, across the page turn too); the 540 ms pause
-before the second page clears it.
+word stays lit until the next starts (no blink, across a page turn too); the 540 ms pause
+clears the highlight and the page, and the next word starts a new page.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ import pytest
 from render_support import HIGHLIGHT, SCENE_COLOURS, decode_frames
 
 FPS = 30
-# Two caption pages of four words each (createTikTokStyleCaptions starts a new page once
-# the current one spans more than 1200 ms), words of clearly different lengths.
+# Words of clearly different lengths, 380 ms each. @remotion/captions starts a new page at a
+# pause (>= the composition's 300 ms) or once the page spans more than 1200 ms: here a 540 ms
+# pause after "tea", then 30 ms silences only, so the second page turns on its span.
+# Pages: go elephant tea | lamp up cake a | morning.
 WORDS = ["go", "elephant", "tea", "lamp", "up", "cake", "a", "morning"]
 WORD_MS = 380
-# 30 ms of silence between words (shorter than the composition's hold), and a 540 ms pause
-# (longer) between the pages.
-STARTS = [150 + 410 * i for i in range(4)] + [2300 + 410 * i for i in range(4)]
-LONG_PAUSE_AFTER = 3
+PAUSE_MS = 300
+STARTS = [150 + 410 * i for i in range(3)] + [1890 + 410 * i for i in range(5)]
+LONG_PAUSE_AFTER = 2
 SCENES = [("red", 0, 1100, "cut"), ("green", 1100, 2300, "fade"), ("blue", 2300, 4000, "slide")]
 DURATION = 4000
 TRANSITION_MS = 200
@@ -61,18 +62,23 @@ def _highlight_box(frame: np.ndarray):
     return (cols[0] + cols[-1]) / 2.0, cols[-1] - cols[0] + 1
 
 
+def _caption_text(frame: np.ndarray) -> bool:
+    """White caption text anywhere in the frame (the scenes are solid red, green or blue)."""
+    return int((frame.min(axis=2) > 225).sum()) > 30
+
+
 def _scene_colour_ok(frame: np.ndarray, name: str) -> bool:
     patch = frame[8:48, 8:48].reshape(-1, 3).astype(np.int16)  # top-left: no captions there
     return bool((np.abs(patch.mean(axis=0) - np.array(SCENE_COLOURS[name])) < 25).all())
 
 
 def _pages() -> list[list[int]]:
-    """Word indexes per page, by the same rule as @remotion/captions (1200 ms)."""
+    """Word indexes per page, by the same rules as @remotion/captions (1200 ms span, pause)."""
     pages: list[list[int]] = []
     current: list[int] = []
     start = end = 0.0
     for i, s in enumerate(STARTS):
-        if current and end - start > 1200:
+        if current and (end - start > 1200 or s - end >= PAUSE_MS):
             pages.append(current)
             current = []
         if not current:
@@ -112,7 +118,7 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
             assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, f"{aspect}: highlight moved during {WORDS[i]!r} (frame {f})"
 
     pages = _pages()
-    assert len(pages) == 2
+    assert [len(p) for p in pages] == [3, 4, 1]
     for words in pages:
         xs = [centre[i] for i in words]
         assert xs == sorted(xs) and len(set(xs)) == len(xs), f"{aspect}: highlight order on page {[WORDS[i] for i in words]} is {xs}"
@@ -129,14 +135,19 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
         assert at_word, f"{aspect}: {WORDS[i]!r} never highlighted near frame {f0}"
         assert abs(at_word[0] - f0) <= 1, f"{aspect}: {WORDS[i]!r} highlighted from frame {at_word[0]}, expected {f0} +-1"
 
-    # 4. No blink between words: through a silence shorter than the hold the word stays lit
-    #    on every frame until the next word starts, across the page turn (a page shows until
-    #    its last word ends); the long pause clears the highlight once the word has ended.
+    # 4. No blink between words: through a silence shorter than the pause the word stays
+    #    lit on every frame until the next word starts, across the page turn between "a"
+    #    and "morning" too (a page shows until its last word ends). The pause after "tea"
+    #    clears the highlight and the page (no caption text at all) until "lamp" starts.
     for i in range(len(WORDS) - 1):
         if i == LONG_PAUSE_AFTER:
             after_end = math.ceil((STARTS[i] + WORD_MS) * FPS / 1000)
-            lit = [f for f in range(after_end + 1, first_frame[i + 1] - 1) if boxes[f] is not None]
+            pause = range(after_end + 1, first_frame[i + 1] - 1)
+            lit = [f for f in pause if boxes[f] is not None]
             assert not lit, f"{aspect}: highlight still on during the pause after {WORDS[i]!r} (frames {lit})"
+            shown = [f for f in pause if _caption_text(frames[f])]
+            assert not shown, f"{aspect}: a caption page still on screen during the pause after {WORDS[i]!r} (frames {shown})"
+            assert _caption_text(frames[first_frame[i] + 2]), f"{aspect}: no caption text detected while {WORDS[i]!r} is spoken"
             continue
         for f in range(first_frame[i], first_frame[i + 1]):
             assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, (

@@ -3,12 +3,14 @@ import { useCurrentFrame, useVideoConfig } from "remotion";
 import { createTikTokStyleCaptions, type Caption } from "@remotion/captions";
 import { CaptionPage } from "./CaptionPage";
 import { bridgeShortGaps } from "./bridge-gaps";
-import { CAPTION_COMBINE_WITHIN_MS } from "./constants";
+import { CAPTION_COMBINE_WITHIN_MS, CAPTION_PAUSE_MS } from "./constants";
 
-// Captions paged TikTok-style. The page and the highlighted word are chosen from the
-// exact time of the frame (frame / fps), so a word lights up on the first frame at or
-// after its startMs. A word stays lit through a short silence up to the next word
-// (bridgeShortGaps), so neither the highlight nor the page blinks off between words.
+// Captions paged TikTok-style: a page ends once it spans CAPTION_COMBINE_WITHIN_MS, or at a
+// pause (CAPTION_PAUSE_MS), so pages follow the narration's sentences and breaths. The page
+// and the highlighted word are chosen from the exact time of the frame (frame / fps), so a
+// word lights up on the first frame at or after its startMs. Through a shorter silence a
+// word stays lit up to the next word (bridgeShortGaps), so neither the highlight nor the
+// page blinks off between words.
 export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }> = ({
   captions,
   highlightColor,
@@ -20,6 +22,7 @@ export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }>
     const cut = createTikTokStyleCaptions({
       captions: spaced,
       combineTokensWithinMilliseconds: CAPTION_COMBINE_WITHIN_MS,
+      breakOnSilenceAfterMilliseconds: CAPTION_PAUSE_MS,
     });
     return bridgeShortGaps(cut.pages);
   }, [captions]);

@@ -1,5 +1,5 @@
 import type { TikTokPage } from "@remotion/captions";
-import { CAPTION_HOLD_GAP_MS } from "./constants";
+import { CAPTION_PAUSE_MS } from "./constants";
 
 /**
  * Extend each word's end to the next word's start (on its page or the next page) when the
@@ -12,7 +12,7 @@ import { CAPTION_HOLD_GAP_MS } from "./constants";
  * times, so paging does not change. Words are in order and do not overlap (the timeline is
  * validated before a render).
  */
-export function bridgeShortGaps(pages: TikTokPage[], holdMs: number = CAPTION_HOLD_GAP_MS): TikTokPage[] {
+export function bridgeShortGaps(pages: TikTokPage[], holdMs: number = CAPTION_PAUSE_MS): TikTokPage[] {
   const starts = pages.flatMap((p) => p.tokens.map((t) => t.fromMs));
   let k = 0;
   return pages.map((page) => ({

@@ -3,10 +3,11 @@
 /** Pages of captions: words starting within this window share a page. */
 export const CAPTION_COMBINE_WITHIN_MS = 1200;
 /**
- * A word stays highlighted, and its page on screen, through a silence shorter than this,
- * until the next word starts; a longer pause clears the highlight at the word's end.
+ * A silence this long or longer between two words is a pause: it clears the highlight at
+ * the word's end and the next word starts a new caption page. A shorter silence is bridged:
+ * the word stays highlighted, and its page on screen, until the next word starts.
  */
-export const CAPTION_HOLD_GAP_MS = 300;
+export const CAPTION_PAUSE_MS = 300;
 /** Caption font size as a share of the frame's short side. */
 export const CAPTION_FONT_SCALE = 0.065;
 /** Caption block bottom offset as a share of the frame height. */
