@@ -1,7 +1,12 @@
 """Caption files from word timings: SRT and WebVTT cues of a few words each.
 
-Words are grouped into cues of at most `max_words` words / `max_chars` characters,
-breaking early at sentence ends and at pauses, which is how subtitles read best.
+Words are grouped into cues of at most `max_words` words / `max_chars` characters. A
+sentence end or a pause always ends a cue. Between those, the words are cut into as few
+cues as the limits allow (the count greedy filling gives), and among the cuts with that
+count the one that reads best is taken, the way subtitle style guides (BBC, Netflix) ask:
+cut after a comma, colon or dash, or before a conjunction; never right after an article,
+a preposition or a possessive ("the | moon"); no one-word orphan ("facing | it."); and
+cues of even length rather than a full one and a stub.
 """
 
 from __future__ import annotations
@@ -19,25 +24,98 @@ class Cue:
     text: str
 
 
+# Cut costs (lower reads better). A cut is after word i, before word i + 1.
+_AFTER_PUNCTUATION = 0.0
+_BEFORE_CONJUNCTION = 0.5
+_PLAIN = 1.5
+_AFTER_GLUE = 4.0
+_ORPHAN = 3.0  # a one-word cue in a run of more words
+_RAGGED = 2.0  # times the sum of (unused share of max_chars)^2 over the run's cues
+
+_CLAUSE_END = (",", ";", ":", "—", "–", "-", "…")
+_CONJUNCTIONS = frozenset(
+    "and but or nor so yet because although though when whenever while where wherever which who whom whose "
+    "that if unless until since as then than".split())
+_GLUE = frozenset(
+    "a an the of to in on at by for with from into onto over under about as per via "
+    "my your our their his her its this these those".split())
+
+
+def _bare(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum() or ch == "'")
+
+
+def _cut_cost(word: Caption, following: Caption) -> float:
+    text = word.text.rstrip()
+    while text and (text[-1] in "\"')]»”’" or unicodedata.category(text[-1]) in _TRAILING):
+        text = text[:-1].rstrip()
+    if text.endswith(_CLAUSE_END):
+        return _AFTER_PUNCTUATION
+    if _bare(word.text) in _GLUE:
+        return _AFTER_GLUE
+    if _bare(following.text) in _CONJUNCTIONS:
+        return _BEFORE_CONJUNCTION
+    return _PLAIN
+
+
+def _runs(words: list[Caption], pause_s: float) -> list[list[Caption]]:
+    """Stretches no cue may span: a sentence end or a pause of `pause_s` ends one."""
+    runs: list[list[Caption]] = []
+    run: list[Caption] = []
+    for w in words:
+        if run and (w.startMs - run[-1].endMs) / 1000 >= pause_s:
+            runs.append(run)
+            run = []
+        run.append(w)
+        if ends_sentence(w.text):
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    return runs
+
+
+def _split_run(run: list[Caption], max_words: int, max_chars: int) -> list[list[Caption]]:
+    """Fewest cues within the limits, then the lowest cost (dynamic programming over cuts).
+
+    A single word longer than `max_chars` makes a cue of its own.
+    """
+    n = len(run)
+    texts = [w.text.strip() for w in run]
+    # best[j] = (cues, cost, start of the last cue) for the words before j
+    best: list[tuple[int, float, int] | None] = [None] * (n + 1)
+    best[0] = (0, 0.0, 0)
+    for j in range(1, n + 1):
+        chars = -1
+        for i in range(j - 1, max(-1, j - 1 - max_words), -1):  # the last cue is run[i:j]
+            chars += len(texts[i]) + 1
+            if chars > max_chars and i < j - 1:
+                break
+            prev = best[i]
+            if prev is None:
+                continue
+            cost = prev[1] + _RAGGED * (max(0, max_chars - chars) / max_chars) ** 2
+            if j - i == 1 and n > 1:
+                cost += _ORPHAN
+            if j < n:
+                cost += _cut_cost(run[j - 1], run[j])
+            candidate = (prev[0] + 1, cost, i)
+            if best[j] is None or candidate[:2] < best[j][:2]:
+                best[j] = candidate
+    out: list[list[Caption]] = []
+    j = n
+    while j > 0:
+        i = best[j][2]
+        out.append(run[i:j])
+        j = i
+    return out[::-1]
+
+
 def cues(words: list[Caption], max_words: int = 7, max_chars: int = 42, pause_s: float = 0.6) -> list[Cue]:
     out: list[Cue] = []
-    group: list[Caption] = []
-
-    def flush():
-        if group:
+    for run in _runs(words, pause_s):
+        for group in _split_run(run, max_words, max_chars):
             out.append(Cue(group[0].startMs / 1000, group[-1].endMs / 1000, " ".join(w.text.strip() for w in group)))
-            group.clear()
-
-    for w in words:
-        if group:
-            too_long = len(group) >= max_words or len(" ".join(g.text for g in group)) + 1 + len(w.text) > max_chars
-            paused = (w.startMs - group[-1].endMs) / 1000 >= pause_s
-            if too_long or paused:
-                flush()
-        group.append(w)
-        if ends_sentence(w.text):
-            flush()
-    flush()
     return out
 
 

@@ -1,0 +1,120 @@
+"""SRT/VTT cues: as few as the limits allow, cut where subtitles read best.
+
+The narration below is the demo's (examples/narration.txt) with contiguous word times,
+so only the text decides the cuts.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modal_functions.align.captions import cues, ends_sentence
+from modal_functions.contract.align import Caption
+
+NARRATION = (
+    "Every day, the ocean rises and falls along the coast. These tides are pulled by the moon, "
+    "whose gravity tugs on the water facing it. The sun pulls too, so when sun and moon line up, "
+    "we get the biggest spring tides. Next time you visit the beach, look for the line of "
+    "seaweed left by the last high tide."
+)
+
+
+def words_at(texts: list[str], gaps_ms: list[float] | None = None, word_ms: float = 300) -> list[Caption]:
+    out, t = [], 0.0
+    for i, text in enumerate(texts):
+        t += gaps_ms[i] if gaps_ms else 0.0
+        out.append(Caption(text=text, startMs=t, endMs=t + word_ms, timestampMs=t, confidence=1.0))
+        t += word_ms
+    return out
+
+
+def test_the_demo_narration_is_cut_after_commas_and_before_conjunctions():
+    texts = [c.text for c in cues(words_at(NARRATION.split()))]
+    assert texts == [
+        "Every day, the ocean rises",
+        "and falls along the coast.",
+        "These tides are pulled by the moon,",
+        "whose gravity tugs",
+        "on the water facing it.",
+        "The sun pulls too,",
+        "so when sun and moon line up,",
+        "we get the biggest spring tides.",
+        "Next time you visit the beach,",
+        "look for the line of seaweed",
+        "left by the last high tide.",
+    ]
+
+
+def test_no_cue_ends_on_an_article_or_preposition_when_another_cut_fits():
+    # Greedy filling gave "We walked along the shore past the" | "old harbour wall."
+    texts = [c.text for c in cues(words_at("We walked along the shore past the old harbour wall.".split()))]
+    assert texts == ["We walked along the shore", "past the old harbour wall."]
+
+
+def test_an_orphan_word_is_avoided():
+    # 8 words need two cues; greedy left "it." alone.
+    texts = [c.text for c in cues(words_at("Gravity tugs on the water that is facing it.".split()))]
+    assert len(texts) == 2 and all(len(t.split()) >= 3 for t in texts), texts
+
+
+def test_a_pause_or_a_sentence_end_always_ends_a_cue_and_times_are_the_words():
+    words = words_at(["One", "two", "three.", "Four", "five", "six"], gaps_ms=[0, 0, 0, 0, 0, 700])
+    out = cues(words)
+    assert [c.text for c in out] == ["One two three.", "Four five", "six"]
+    assert (out[2].start, out[2].end) == (words[5].startMs / 1000, words[5].endMs / 1000)
+
+
+def test_a_word_longer_than_a_cue_stands_alone():
+    out = cues(words_at(["a", "Pneumonoultramicroscopicsilicovolcanoconiosis-like", "word"]), max_chars=20)
+    assert [c.text for c in out] == ["a", "Pneumonoultramicroscopicsilicovolcanoconiosis-like", "word"]
+
+
+def _greedy_count(run: list[Caption], max_words: int, max_chars: int) -> int:
+    count, size, chars = 0, 0, 0
+    for w in run:
+        n = len(w.text.strip())
+        if size and (size >= max_words or chars + 1 + n > max_chars):
+            count, size, chars = count + 1, 0, 0
+        chars = n if not size else chars + 1 + n
+        size += 1
+    return count + (1 if size else 0)
+
+
+VOCAB = ["the", "a", "of", "to", "and", "but", "which", "moon,", "tide", "water", "gravity", "ocean.",
+         "why?", "yes!", "—", "spring", "extraordinarily", "high-water-mark", "it.", "we", "look"]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    texts=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=60),
+    gaps=st.lists(st.sampled_from([0, 0, 0, 40, 200, 650]), min_size=60, max_size=60),
+    max_words=st.integers(2, 9),
+    max_chars=st.integers(12, 50),
+)
+def test_cues_keep_every_word_in_order_within_the_limits_and_as_few_as_greedy(texts, gaps, max_words, max_chars):
+    words = words_at(texts, gaps_ms=gaps[: len(texts)])
+    out = cues(words, max_words=max_words, max_chars=max_chars, pause_s=0.6)
+    assert " ".join(c.text for c in out) == " ".join(texts)
+    k = 0
+    runs, run = [], []
+    for c in out:
+        group = words[k:k + len(c.text.split())]
+        k += len(group)
+        assert (c.start, c.end) == (group[0].startMs / 1000, group[-1].endMs / 1000)
+        assert len(group) <= max_words
+        assert len(c.text) <= max_chars or len(group) == 1
+        for a, b in zip(group, group[1:]):
+            assert not ends_sentence(a.text) and b.startMs - a.endMs < 600, f"cue spans a sentence end or pause: {c.text!r}"
+    # the same number of cues as greedy filling within every stretch between hard breaks
+    for w in words:
+        if run and w.startMs - run[-1].endMs >= 600:
+            runs.append(run)
+            run = []
+        run.append(w)
+        if ends_sentence(w.text):
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    assert len(out) == sum(_greedy_count(r, max_words, max_chars) for r in runs)
