@@ -119,6 +119,33 @@ def cues(words: list[Caption], max_words: int = 7, max_chars: int = 42, pause_s:
     return out
 
 
+# Subtitle display timing (BBC/Netflix practice): a cue stays up at least this long when the
+# next one leaves room, and a gap shorter than CLOSE_GAP_S between cues is closed, so the
+# text does not flash off and on between phrases.
+MIN_CUE_S = 0.8
+CLOSE_GAP_S = 0.5
+
+
+def for_display(items: list[Cue], until: float | None = None, *, min_s: float = MIN_CUE_S,
+                close_gap_s: float = CLOSE_GAP_S) -> list[Cue]:
+    """The cues as subtitle files show them: ends held on, never past the next cue's start
+    nor `until` (the audio's end).
+
+    Starts are untouched, so each cue still appears as its first word is spoken; the word
+    timings themselves stay exact in the job result.
+    """
+    out: list[Cue] = []
+    for k, c in enumerate(items):
+        nxt = items[k + 1].start if k + 1 < len(items) else until
+        end = max(c.end, c.start + min_s)
+        if nxt is not None:
+            end = min(end, nxt)
+            if k + 1 < len(items) and nxt - end < close_gap_s:
+                end = max(end, nxt)
+        out.append(Cue(c.start, max(c.end, end), c.text))
+    return out
+
+
 _TRAILING = {"Pe", "Pf", "So", "Sk", "Sm", "Sc", "Mn", "Me", "Cf"}  # closers, emoji and their modifiers/joiners
 
 

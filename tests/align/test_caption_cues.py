@@ -6,10 +6,11 @@ so only the text decides the cuts.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modal_functions.align.captions import cues, ends_sentence
+from modal_functions.align.captions import CLOSE_GAP_S, MIN_CUE_S, cues, ends_sentence, for_display
 from modal_functions.contract.align import Caption
 
 NARRATION = (
@@ -118,3 +119,33 @@ def test_cues_keep_every_word_in_order_within_the_limits_and_as_few_as_greedy(te
     if run:
         runs.append(run)
     assert len(out) == sum(_greedy_count(r, max_words, max_chars) for r in runs)
+
+
+def test_subtitle_files_hold_short_cues_and_close_short_gaps():
+    words = words_at(["Hi.", "Then", "a", "long", "pause.", "Bye."], gaps_ms=[0, 100, 0, 0, 0, 2000], word_ms=200)
+    shown = for_display(cues(words), until=4.0)
+    assert [c.text for c in shown] == ["Hi.", "Then a long pause.", "Bye."]
+    assert (shown[0].start, shown[0].end) == pytest.approx((0.0, 0.3))  # held to the next cue (0.1 s gap closed)
+    assert (shown[1].start, shown[1].end) == pytest.approx((0.3, 1.1))  # 0.8 s of speech; the 2 s pause stays open
+    assert (shown[2].start, shown[2].end) == pytest.approx((3.1, 3.9))  # held to the minimum, inside the audio
+    assert for_display(cues(words), until=3.5)[2].end == pytest.approx(3.5)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    texts=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=40),
+    gaps=st.lists(st.sampled_from([0, 40, 200, 450, 650, 1500]), min_size=40, max_size=40),
+    word_ms=st.sampled_from([60, 150, 300]),
+)
+def test_display_cues_never_overlap_and_never_flash(texts, gaps, word_ms):
+    words = words_at(texts, gaps_ms=gaps[: len(texts)], word_ms=word_ms)
+    exact = cues(words)
+    until = words[-1].endMs / 1000 + 0.25
+    shown = for_display(exact, until=until)
+    assert [(c.start, c.text) for c in shown] == [(c.start, c.text) for c in exact]
+    for k, (c, e) in enumerate(zip(shown, exact)):
+        nxt = shown[k + 1].start if k + 1 < len(shown) else until
+        assert e.end <= c.end <= nxt + 1e-9
+        assert c.end - c.start >= MIN_CUE_S - 1e-9 or abs(c.end - nxt) < 1e-9
+        if k + 1 < len(shown):
+            assert abs(nxt - c.end) < 1e-9 or nxt - c.end >= CLOSE_GAP_S - 1e-9
