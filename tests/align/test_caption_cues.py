@@ -86,7 +86,7 @@ VOCAB = ["the", "a", "of", "to", "and", "but", "which", "moon,", "tide", "water"
          "why?", "yes!", "—", "spring", "extraordinarily", "high-water-mark", "it.", "we", "look"]
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
 @given(
     texts=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=60),
     gaps=st.lists(st.sampled_from([0, 0, 0, 40, 200, 650]), min_size=60, max_size=60),
@@ -131,7 +131,7 @@ def test_subtitle_files_hold_short_cues_and_close_short_gaps():
     assert for_display(cues(words), until=3.5)[2].end == pytest.approx(3.5)
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
 @given(
     texts=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=40),
     gaps=st.lists(st.sampled_from([0, 40, 200, 450, 650, 1500]), min_size=40, max_size=40),
