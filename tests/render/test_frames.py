@@ -6,7 +6,8 @@ of the word's first frame (`ceil(startMs * fps / 1000)`), sit at that word's pla
 its caption page (left to right in spoken order) and be as wide as that word relative
 to its page mates (longer word, wider box). Through the 30 ms silences between words the
 word stays lit until the next starts (no blink, across a page turn too); the 540 ms pause
-clears the highlight and the page, and the next word starts a new page.
+clears the highlight and the page, and the next word starts a new page, as does the word
+after a sentence end.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import pytest
 from render_support import HIGHLIGHT, SCENE_COLOURS, decode_frames
 
 FPS = 30
-# Words of clearly different lengths, 380 ms each. @remotion/captions starts a new page at a
-# pause (>= the composition's 300 ms) or once the page spans more than 1200 ms: here a 540 ms
-# pause after "tea", then 30 ms silences only, so the second page turns on its span.
-# Pages: go elephant tea | lamp up cake a | morning.
-WORDS = ["go", "elephant", "tea", "lamp", "up", "cake", "a", "morning"]
+# Words of clearly different lengths, 380 ms each. A page ends at a sentence end, at a pause
+# (>= the composition's 300 ms) or once it spans more than 1200 ms: here a 540 ms pause
+# after "tea", then 30 ms silences only, and a sentence ending at "up.".
+# Pages: go elephant tea | lamp up. | cake a morning.
+WORDS = ["go", "elephant", "tea", "lamp", "up.", "cake", "a", "morning"]
 WORD_MS = 380
 PAUSE_MS = 300
 STARTS = [150 + 410 * i for i in range(3)] + [1890 + 410 * i for i in range(5)]
@@ -73,12 +74,12 @@ def _scene_colour_ok(frame: np.ndarray, name: str) -> bool:
 
 
 def _pages() -> list[list[int]]:
-    """Word indexes per page, by the same rules as @remotion/captions (1200 ms span, pause)."""
+    """Word indexes per page, by the composition's rules (sentence end, pause, 1200 ms span)."""
     pages: list[list[int]] = []
     current: list[int] = []
     start = end = 0.0
     for i, s in enumerate(STARTS):
-        if current and (end - start > 1200 or s - end >= PAUSE_MS):
+        if current and (WORDS[current[-1]].endswith(".") or end - start > 1200 or s - end >= PAUSE_MS):
             pages.append(current)
             current = []
         if not current:
@@ -118,7 +119,7 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
             assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, f"{aspect}: highlight moved during {WORDS[i]!r} (frame {f})"
 
     pages = _pages()
-    assert [len(p) for p in pages] == [3, 4, 1]
+    assert [len(p) for p in pages] == [3, 2, 3]
     for words in pages:
         xs = [centre[i] for i in words]
         assert xs == sorted(xs) and len(set(xs)) == len(xs), f"{aspect}: highlight order on page {[WORDS[i] for i in words]} is {xs}"
@@ -136,8 +137,8 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
         assert abs(at_word[0] - f0) <= 1, f"{aspect}: {WORDS[i]!r} highlighted from frame {at_word[0]}, expected {f0} +-1"
 
     # 4. No blink between words: through a silence shorter than the pause the word stays
-    #    lit on every frame until the next word starts, across the page turn between "a"
-    #    and "morning" too (a page shows until its last word ends). The pause after "tea"
+    #    lit on every frame until the next word starts, across the page turn after "up."
+    #    too (a page shows until its last word ends). The pause after "tea"
     #    clears the highlight and the page (no caption text at all) until "lamp" starts.
     for i in range(len(WORDS) - 1):
         if i == LONG_PAUSE_AFTER:

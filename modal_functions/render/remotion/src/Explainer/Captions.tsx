@@ -3,14 +3,16 @@ import { useCurrentFrame, useVideoConfig } from "remotion";
 import { createTikTokStyleCaptions, type Caption } from "@remotion/captions";
 import { CaptionPage } from "./CaptionPage";
 import { bridgeShortGaps } from "./bridge-gaps";
+import { endsSentence } from "./ends-sentence";
 import { CAPTION_COMBINE_WITHIN_MS, CAPTION_PAUSE_MS } from "./constants";
 
-// Captions paged TikTok-style: a page ends once it spans CAPTION_COMBINE_WITHIN_MS, or at a
-// pause (CAPTION_PAUSE_MS), so pages follow the narration's sentences and breaths. The page
-// and the highlighted word are chosen from the exact time of the frame (frame / fps), so a
-// word lights up on the first frame at or after its startMs. Through a shorter silence a
-// word stays lit up to the next word (bridgeShortGaps), so neither the highlight nor the
-// page blinks off between words.
+// Captions paged TikTok-style: a page ends at a sentence end, at a pause (CAPTION_PAUSE_MS)
+// or once it spans CAPTION_COMBINE_WITHIN_MS, so pages follow the narration's sentences and
+// breaths even when a fast voice barely pauses between sentences. The page and the
+// highlighted word are chosen from the exact time of the frame (frame / fps), so a word
+// lights up on the first frame at or after its startMs. Through a shorter silence a word
+// stays lit up to the next word (bridgeShortGaps), so neither the highlight nor the page
+// blinks off between words.
 export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }> = ({
   captions,
   highlightColor,
@@ -18,7 +20,7 @@ export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }>
   const frame = useCurrentFrame();
   const { fps } = useVideoConfig();
   const pages = useMemo(() => {
-    const spaced = captions.map((c) => ({ ...c, text: ` ${c.text.trim()}` }));
+    const spaced = captions.map((c) => ({ ...c, text: ` ${c.text.trim()}`, pageBreakAfter: endsSentence(c.text) }));
     const cut = createTikTokStyleCaptions({
       captions: spaced,
       combineTokensWithinMilliseconds: CAPTION_COMBINE_WITHIN_MS,

@@ -1,0 +1,10 @@
+/**
+ * The word ends a sentence: . ! or ?, looking past closing quotes and brackets
+ * and trailing emoji ("tide.", "“Yes.”", "(really?)", "Done. 🎉"), as the alignment's
+ * SRT cues do (modal_functions/align/captions.py `ends_sentence`).
+ */
+export function endsSentence(text: string): boolean {
+  // closing brackets and quotes, symbols (emoji, their skin tones), marks and format chars
+  const core = text.replace(/[\s"'\p{Pe}\p{Pf}\p{So}\p{Sk}\p{Sm}\p{Sc}\p{Mn}\p{Me}\p{Cf}]+$/u, "");
+  return /[.!?]$/.test(core);
+}

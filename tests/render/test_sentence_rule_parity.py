@@ -1,0 +1,26 @@
+"""Caption pages (the composition's `endsSentence`) and SRT cues (`ends_sentence`) end a
+sentence on the same words: one rule, written in TypeScript and in Python."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from modal_functions.align.captions import ends_sentence
+from modal_functions.render.project import PROJECT_DIR, node
+
+CASES = ["tide.", "“Yes.”", "'quoted.'", "(really?)", "[done!]", "Done. 🎉", "ok.👍🏽", "wow!", "why?",
+         "e.g.", "word", "here —", "go 🚀", "3.5", "end…", "moon,", "up;", "“Yes”", ""]
+
+
+def test_typescript_and_python_agree_on_sentence_ends(tmp_path):
+    # the same source as .mts: Node strips its types and loads it as an ES module
+    module = tmp_path / "ends-sentence.mts"
+    module.write_text((PROJECT_DIR / "src/Explainer/ends-sentence.ts").read_text())
+    script = f"import {{ endsSentence }} from {json.dumps(module.as_uri())};\n" \
+             f"console.log(JSON.stringify({json.dumps(CASES)}.map(endsSentence)));"
+    out = subprocess.run([node(), "--input-type=module", "-e", script], capture_output=True, text=True, check=True, timeout=60)
+    ts = json.loads(out.stdout)
+    py = [ends_sentence(c) for c in CASES]
+    assert dict(zip(CASES, ts)) == dict(zip(CASES, py))
+    assert py[:10] == [True] * 10 and py[10:] == [False] * (len(CASES) - 10)
