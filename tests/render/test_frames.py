@@ -63,6 +63,13 @@ def _highlight_box(frame: np.ndarray):
     return (cols[0] + cols[-1]) / 2.0, cols[-1] - cols[0] + 1
 
 
+def _highlight_rows(frame: np.ndarray) -> tuple[int, int]:
+    """(top, bottom) rows of the highlight-coloured pixels."""
+    diff = np.abs(frame.astype(np.int16) - np.array(HIGHLIGHT, dtype=np.int16)).max(axis=2)
+    rows = np.nonzero((diff < 60).any(axis=1))[0]
+    return int(rows[0]), int(rows[-1])
+
+
 def _caption_text(frame: np.ndarray) -> bool:
     """White caption text anywhere in the frame (the scenes are solid red, green or blue)."""
     return int((frame.min(axis=2) > 225).sum()) > 30
@@ -128,6 +135,15 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
         assert width[longest] == max(width[i] for i in words) and width[shortest] == min(width[i] for i in words), (
             f"{aspect}: highlight widths {[(WORDS[i], width[i]) for i in words]} do not follow the words' lengths"
         )
+
+    # 2b. Captions sit low in landscape, and in portrait above the bottom quarter that
+    #     Shorts, Reels and TikTok cover with their own interface.
+    rows = [_highlight_rows(frames[int((s + WORD_MS / 2) * FPS / 1000)]) for s in STARTS]
+    lowest = max(r[1] for r in rows) / size[1]
+    if aspect == "9:16":
+        assert 0.6 < lowest < 0.75, f"{aspect}: captions reach {lowest:.0%} of the height, into the app overlay zone"
+    else:
+        assert lowest > 0.8, f"{aspect}: captions end at {lowest:.0%} of the height, expected near the bottom"
 
     # 3. The highlight moves onto each word within +-1 frame of its start.
     for i, f0 in enumerate(first_frame):

@@ -7,7 +7,8 @@
  *   4. follow the render's server-sent events, drawing a progress bar per step;
  *   5. print the MP4's path and its signed URL.
  *
- * Env: DEMO_DATA_DIR (default <repo>/.canvascast/demo), DEMO_HEIGHT / DEMO_FPS to override.
+ * Env: DEMO_DATA_DIR (default <repo>/.canvascast/demo); DEMO_HEIGHT, DEMO_FPS and DEMO_ASPECT
+ * (16:9, 9:16 or 1:1) override the request's.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   say(`• narration uploaded: ${ref.key}`);
   if (process.env.DEMO_HEIGHT) request.height = Number(process.env.DEMO_HEIGHT);
   if (process.env.DEMO_FPS) request.fps = Number(process.env.DEMO_FPS);
+  if (process.env.DEMO_ASPECT) request.aspect_ratio = process.env.DEMO_ASPECT;
 
   const port = await freePort();
   app = await startApp(

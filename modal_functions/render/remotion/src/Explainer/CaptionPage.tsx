@@ -5,6 +5,7 @@ import { FONT_FAMILY } from "../fonts";
 import {
   CAPTION_ACTIVE_TEXT_COLOR,
   CAPTION_BOTTOM,
+  CAPTION_BOTTOM_PORTRAIT,
   CAPTION_FONT_SCALE,
   CAPTION_TEXT_COLOR,
 } from "./constants";
@@ -21,7 +22,7 @@ export const CaptionPage: React.FC<{ page: TikTokPage; timeMs: number; highlight
     <AbsoluteFill style={{ justifyContent: "flex-end", alignItems: "center" }}>
       <div
         style={{
-          marginBottom: height * CAPTION_BOTTOM,
+          marginBottom: height * (height > width ? CAPTION_BOTTOM_PORTRAIT : CAPTION_BOTTOM),
           maxWidth: width * 0.9,
           display: "flex",
           flexWrap: "wrap",

@@ -12,6 +12,11 @@ export const CAPTION_PAUSE_MS = 300;
 export const CAPTION_FONT_SCALE = 0.065;
 /** Caption block bottom offset as a share of the frame height. */
 export const CAPTION_BOTTOM = 0.1;
+/**
+ * The same in portrait (9:16): Shorts, Reels and TikTok lay their title, account and
+ * buttons over the bottom fifth or so of a vertical video, so captions sit above that.
+ */
+export const CAPTION_BOTTOM_PORTRAIT = 0.25;
 export const CAPTION_TEXT_COLOR = "#FFFFFF";
 export const CAPTION_ACTIVE_TEXT_COLOR = "#111111";
 
