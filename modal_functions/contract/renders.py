@@ -73,11 +73,21 @@ class RenderStep(Strict):
     error: JobError | None = None
 
 
+class Subtitles(Strict):
+    """The narration's caption files, published beside the video for players and uploads."""
+
+    srt: ArtifactRef = Field(description="SubRip (renders/<owner>/<id>.srt) with its signed URL.")
+    vtt: ArtifactRef = Field(description="WebVTT (renders/<owner>/<id>.vtt) with its signed URL.")
+
+
 class RenderOutput(Strict):
     video: ArtifactRef = Field(description="The published MP4 (renders/<owner>/<id>.mp4) with its signed URL.")
     source: ArtifactRef = Field(description="The rendered artifact it was copied from.")
     duration_ms: float
     captions: int
+    subtitles: Subtitles | None = Field(
+        default=None, description="The caption files, signed like the video. Null for a render published before they were."
+    )
     degraded: bool = False
 
 
@@ -137,6 +147,7 @@ EXPORTED: dict[str, type[BaseModel]] = {
     "RenderRequest": RenderRequest,
     "RouteDecision": RouteDecision,
     "RenderStep": RenderStep,
+    "Subtitles": Subtitles,
     "RenderOutput": RenderOutput,
     "RenderSummary": RenderSummary,
     "Render": Render,

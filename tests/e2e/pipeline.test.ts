@@ -7,7 +7,8 @@
  * after its lease expires, reattaches to the same compute job and finishes. Then:
  *   - no finished step ran again (same compute job ids, one routing decision per step);
  *   - the in-flight render job ran exactly once (the compute plane's own attempt count);
- *   - the published MP4 matches its sha256 and its signed URL serves it;
+ *   - the published MP4 matches its sha256 and its signed URL serves it, and so do the
+ *     SRT and WebVTT published beside it;
  *   - the caption word on screen at sampled times is the alignment's word (OCR).
  */
 import assert from "node:assert/strict";
@@ -104,6 +105,18 @@ test("kill -9 mid-pipeline: the render finishes after restart, nothing runs twic
   const served = await fetch(video.url);
   assert.equal(served.status, 200);
   assert.equal(Buffer.from(await served.arrayBuffer()).length, video.size);
+
+  // The caption files are published beside the video, checked and signed the same way.
+  const subtitles = (done.result as { subtitles: Record<"srt" | "vtt", { key: string; sha256: string; size: number; url: string }> }).subtitles;
+  for (const [ext, head] of [["srt", /^1\n\d\d:\d\d:\d\d,\d{3} --> /], ["vtt", /^WEBVTT\n\n\d\d:\d\d:\d\d\.\d{3} --> /]] as const) {
+    const ref = subtitles[ext];
+    assert.equal(ref.key, `renders/e2e/${row.id}.${ext}`);
+    const file = readFileSync(join(dir.path, "data", "store", ref.key));
+    assert.equal(createHash("sha256").update(file).digest("hex"), ref.sha256, ext);
+    const got = await fetch(ref.url);
+    assert.equal(got.status, 200, ext);
+    assert.match(await got.text(), head, ext);
+  }
 
   const words = (after.get("align")!.output as { words: Array<{ text: string; startMs: number; endMs: number }> }).words;
   const samples = checkCaptions(path, words, 8);

@@ -40,6 +40,7 @@ export interface CanvasCastContract {
   Scene?: Scene;
   SceneInput?: SceneInput;
   Segment?: Segment;
+  Subtitles?: Subtitles;
   Timeline?: Timeline;
   TranscribeAudioRequest?: TranscribeAudioRequest;
   TranscribeAudioResult?: TranscribeAudioResult;
@@ -573,7 +574,11 @@ export interface RenderOutput {
   degraded?: boolean;
   duration_ms: number;
   source: ArtifactRef1;
-  video: ArtifactRef2;
+  /**
+   * The caption files, signed like the video. Null for a render published before they were.
+   */
+  subtitles?: Subtitles | null;
+  video: ArtifactRef4;
 }
 /**
  * The rendered artifact it was copied from.
@@ -592,9 +597,51 @@ export interface ArtifactRef1 {
   url?: string | null;
 }
 /**
- * The published MP4 (renders/<owner>/<id>.mp4) with its signed URL.
+ * The narration's caption files, published beside the video for players and uploads.
+ *
+ * This interface was referenced by `CanvasCastContract`'s JSON-Schema
+ * via the `definition` "Subtitles".
+ */
+export interface Subtitles {
+  srt: ArtifactRef2;
+  vtt: ArtifactRef3;
+}
+/**
+ * SubRip (renders/<owner>/<id>.srt) with its signed URL.
  */
 export interface ArtifactRef2 {
+  content_type: string;
+  /**
+   * artifacts/sha256/<aa>/<hash>.<ext> or renders/<owner>/<id>.<ext>
+   */
+  key: string;
+  sha256: string;
+  size: number;
+  /**
+   * Signed, expiring read URL.
+   */
+  url?: string | null;
+}
+/**
+ * WebVTT (renders/<owner>/<id>.vtt) with its signed URL.
+ */
+export interface ArtifactRef3 {
+  content_type: string;
+  /**
+   * artifacts/sha256/<aa>/<hash>.<ext> or renders/<owner>/<id>.<ext>
+   */
+  key: string;
+  sha256: string;
+  size: number;
+  /**
+   * Signed, expiring read URL.
+   */
+  url?: string | null;
+}
+/**
+ * The published MP4 (renders/<owner>/<id>.mp4) with its signed URL.
+ */
+export interface ArtifactRef4 {
   content_type: string;
   /**
    * artifacts/sha256/<aa>/<hash>.<ext> or renders/<owner>/<id>.<ext>

@@ -107,7 +107,7 @@ for (const [name, open] of engines) {
     test("the renders bucket exists and clients read only their own folder", async () => {
       const [bucket] = await db.query<{ public: boolean; allowed_mime_types: string[] }>(`select public, allowed_mime_types from storage.buckets where id = 'renders'`);
       assert.equal(bucket?.public, false);
-      assert.deepEqual(bucket?.allowed_mime_types, ["video/mp4", "application/json"]); // MP4s and the image cache's pointers
+      assert.deepEqual(bucket?.allowed_mime_types, ["video/mp4", "application/json", "application/x-subrip", "text/vtt"]); // MP4s, the image cache's pointers, caption files
       const objs = await asUser<{ name: string }>(db, ALICE, `select name from storage.objects`);
       assert.deepEqual(objs.map((o) => o.name), [`${ALICE}/a.mp4`]);
     });

@@ -10,74 +10,87 @@ export interface Resigning {
   log: Logger;
 }
 
-/**
- * A succeeded render's view with its video URL signed afresh: the URL recorded at publish
- * time expires after SIGNED_URL_TTL_S and nothing else renews it. Signing writes nothing
- * (the row keeps the URL it was published with). Any other view comes back as it is.
- */
-export async function withFreshVideoUrl<V extends RenderSummary>(view: V, r: Resigning): Promise<V> {
-  const video = view.result?.video;
-  if (!r.publisher || view.status !== "succeeded" || !view.result || !video?.key) return view;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    // Bounded: a storage API that does not answer must not hang every read of the render.
-    const url = await Promise.race([
-      r.publisher.signedUrl(video.key),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("re-signing timed out")), r.timeoutMs ?? 5000);
-      }),
-    ]);
-    return { ...view, result: { ...view.result, video: { ...video, url } } };
-  } catch (e) {
-    // The recorded URL (maybe expired) rather than a 500: the render itself is fine.
-    r.log.warn({ event: "resign_failed", render_id: view.id, key: video.key, err: String(e) }, "could not re-sign the video URL");
-    return view;
-  } finally {
-    clearTimeout(timer);
-  }
+type Result = NonNullable<RenderSummary["result"]>;
+
+/** The keys a succeeded render published: its video, then its caption files (if any). */
+function publishedKeys(view: RenderSummary): string[] {
+  if (view.status !== "succeeded" || !view.result?.video?.key) return [];
+  const subtitles = view.result.subtitles;
+  return [view.result.video.key, ...(subtitles ? [subtitles.srt.key, subtitles.vtt.key] : [])];
 }
 
-/**
- * A page of views with each succeeded render's video URL signed afresh, in one batch (the
- * publisher's `signedUrls`: one Storage request for the page, not one per render), bounded by
- * the same timeout as a single read. Any render whose key could not be signed, or the whole
- * page when the batch fails or times out, keeps its recorded URL.
- */
-export async function withFreshVideoUrls<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
-  const signable = (view: V) => r.publisher && view.status === "succeeded" && view.result && view.result.video?.key ? view.result.video.key : null;
-  const keys = views.map(signable).filter((k): k is string => k !== null);
-  if (!r.publisher || keys.length === 0) return [...views];
+/** The result with each published file's URL taken from `urls` (by key); a key not there keeps its URL. */
+function resigned(result: Result, urls: ReadonlyMap<string, string>): Result {
+  const sign = <R extends { key: string; url?: string | null }>(ref: R): R => {
+    const url = urls.get(ref.key);
+    return url === undefined ? ref : { ...ref, url };
+  };
+  const subtitles = result.subtitles ? { subtitles: { srt: sign(result.subtitles.srt), vtt: sign(result.subtitles.vtt) } } : {};
+  return { ...result, video: sign(result.video), ...subtitles };
+}
+
+/** `signedUrls(keys)`, bounded: a storage API that does not answer must not hang a read. */
+async function signBounded(r: Resigning & { publisher: Publisher }, keys: string[]): Promise<SignedUrlResult[]> {
   let timer: NodeJS.Timeout | undefined;
-  let signed: SignedUrlResult[];
   try {
-    signed = await Promise.race([
+    const signed = await Promise.race([
       r.publisher.signedUrls(keys),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("re-signing timed out")), r.timeoutMs ?? 5000);
       }),
     ]);
     if (signed.length !== keys.length) throw new Error(`${signed.length} signed URLs for ${keys.length} keys`);
-  } catch (e) {
-    r.log.warn({ event: "resign_failed", renders: keys.length, err: String(e) }, "could not re-sign the page's video URLs");
-    return [...views];
+    return signed;
   } finally {
     clearTimeout(timer);
   }
-  // One log line per distinct failure, naming its renders: a storage outage is one line, not 100.
-  const failures = new Map<string, string[]>();
-  let next = 0;
-  const out = views.map((view) => {
-    if (signable(view) === null) return view;
-    const s = signed[next++]!;
-    if (s.url !== undefined && s.key === view.result!.video!.key) {
-      return { ...view, result: { ...view.result!, video: { ...view.result!.video!, url: s.url } } };
+}
+
+/**
+ * Re-sign the published files of a list of views in one batch (the publisher's `signedUrls`:
+ * one Storage request, not one per file), bounded by `timeoutMs`. A file whose key could not
+ * be signed, or every file when the batch fails or times out, keeps its recorded URL (maybe
+ * expired) rather than failing the read: the render itself is fine. One log line per
+ * distinct failure, naming its renders: a storage outage is one line, not 100.
+ */
+async function resignAll<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
+  const owners = views.flatMap((view) => publishedKeys(view).map((key) => ({ id: view.id, key })));
+  if (!r.publisher || owners.length === 0) return [...views];
+  let signed: SignedUrlResult[];
+  try {
+    signed = await signBounded({ ...r, publisher: r.publisher }, owners.map((o) => o.key));
+  } catch (e) {
+    r.log.warn({ event: "resign_failed", render_ids: [...new Set(owners.map((o) => o.id))], err: String(e) }, "could not re-sign the published files' URLs; serving the recorded ones");
+    return [...views];
+  }
+  const urls = new Map<string, string>();
+  const failures = new Map<string, Set<string>>();
+  signed.forEach((s, i) => {
+    const { id, key } = owners[i]!;
+    if (s.url !== undefined && s.key === key) {
+      urls.set(key, s.url);
+      return;
     }
-    const why = s.error ? `${s.error.code}: ${s.error.message}` : `signed ${s.key} for ${view.result!.video!.key}`;
-    failures.set(why, [...(failures.get(why) ?? []), view.id]);
-    return view;
+    const why = s.error ? `${s.error.code}: ${s.error.message}` : `signed ${s.key} for ${key}`;
+    failures.set(why, (failures.get(why) ?? new Set()).add(id));
   });
   for (const [err, ids] of failures) {
-    r.log.warn({ event: "resign_failed", render_ids: ids, err }, "could not re-sign video URLs; serving the recorded ones");
+    r.log.warn({ event: "resign_failed", render_ids: [...ids], err }, "could not re-sign some published files' URLs; serving the recorded ones");
   }
-  return out;
+  return views.map((view) => (publishedKeys(view).length ? { ...view, result: resigned(view.result!, urls) } : view));
+}
+
+/**
+ * A succeeded render's view with the URLs of its video and caption files signed afresh: the
+ * URLs recorded at publish time expire after SIGNED_URL_TTL_S and nothing else renews them.
+ * Signing writes nothing (the row keeps the URLs it was published with). Any other view
+ * comes back as it is.
+ */
+export async function withFreshVideoUrl<V extends RenderSummary>(view: V, r: Resigning): Promise<V> {
+  return (await resignAll([view], r))[0]!;
+}
+
+/** A page of views, each succeeded render's files re-signed, in one batch for the page. */
+export async function withFreshVideoUrls<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
+  return resignAll(views, r);
 }

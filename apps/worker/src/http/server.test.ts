@@ -264,19 +264,24 @@ describe("HTTP API", () => {
     assert.equal(h.status, 404);
   });
 
-  /** A render of alice's marked succeeded with a result whose video URL was signed by `publisher` now. */
+  /** A render of alice's marked succeeded with a result whose video and caption file URLs were signed by `publisher` now. */
   async function succeeded(publisher: Publisher): Promise<{ id: string; key: string; recorded: string }> {
     const r = await call("POST", "/v1/renders", { body: GOOD });
     const key = `renders/alice/${r.body.id}.mp4`;
     const recorded = await publisher.signedUrl(key);
     const video = { key, sha256: "b".repeat(64), size: 1234, content_type: "video/mp4", url: recorded };
     const source = { key: "artifacts/sha256/bb/" + "b".repeat(64) + ".mp4", sha256: "b".repeat(64), size: 1234, content_type: "video/mp4" };
-    const result = { video, source, duration_ms: 2000, captions: 2, degraded: false };
+    const caption = async (ext: string, content_type: string) => {
+      const k = `renders/alice/${r.body.id}.${ext}`;
+      return { key: k, sha256: "c".repeat(64), size: 99, content_type, url: await publisher.signedUrl(k) };
+    };
+    const subtitles = { srt: await caption("srt", "application/x-subrip"), vtt: await caption("vtt", "text/vtt") };
+    const result = { video, source, duration_ms: 2000, captions: 2, subtitles, degraded: false };
     await db.query(`update render_jobs set status = 'succeeded', step = null, result = $2::jsonb where id = $1`, [r.body.id, JSON.stringify(result)]);
     return { id: r.body.id, key, recorded };
   }
 
-  test("a succeeded render's video URL is signed afresh on every read (GET and events), and the row is not written", async () => {
+  test("a succeeded render's video and caption file URLs are signed afresh on every read (GET, events, list), and the row is not written", async () => {
     const secret = "view-test-secret";
     const TTL = 60;
     let now = 1_900_000_000; // the publisher's clock (unix seconds), moved by hand
@@ -286,19 +291,28 @@ describe("HTTP API", () => {
     try {
       const { id, key, recorded } = await succeeded(publisher);
       const stored = await db.query(`select result, updated_at from render_jobs where id = $1`, [id]);
-      const check = (url: string) => {
+      const check = (url: string, k = key) => {
         const u = new URL(url);
-        assert.equal(u.origin + u.pathname, `http://compute.test/v1/artifacts/${key}`);
-        return { exp: Number(u.searchParams.get("exp")), verdict: verify(secret, key, u.searchParams.get("exp"), u.searchParams.get("sig"), now) };
+        assert.equal(u.origin + u.pathname, `http://compute.test/v1/artifacts/${k}`);
+        return { exp: Number(u.searchParams.get("exp")), verdict: verify(secret, k, u.searchParams.get("exp"), u.searchParams.get("sig"), now) };
+      };
+      type Ref = { key: string; url: string };
+      /** The caption files' URLs are as fresh as the video's. */
+      const checkSubtitles = (subtitles: { srt: Ref; vtt: Ref }) => {
+        for (const [ext, ref] of [["srt", subtitles.srt], ["vtt", subtitles.vtt]] as const) {
+          assert.equal(ref.key, key.replace(/\.mp4$/, `.${ext}`));
+          assert.deepEqual(check(ref.url, ref.key), { exp: now + TTL, verdict: "ok" }, ext);
+        }
       };
       now += 7 * 24 * 3600; // a week later: the recorded URL has expired
       assert.equal(check(recorded).verdict, "signature_expired");
 
       const g = await fetch(`${apiBase}/v1/renders/${id}`, { headers: { authorization: "Bearer tok-alice" } });
       assert.equal(g.status, 200);
-      const view = await g.json() as { status: string; result: { video: Record<string, unknown> & { url: string }; source: unknown; duration_ms: number } };
+      const view = await g.json() as { status: string; result: { video: Record<string, unknown> & { url: string }; source: unknown; duration_ms: number; subtitles: { srt: Ref; vtt: Ref } } };
       assert.equal(view.status, "succeeded");
       assert.deepEqual(check(view.result.video.url), { exp: now + TTL, verdict: "ok" });
+      checkSubtitles(view.result.subtitles);
       const { url: _u, ...rest } = view.result.video;
       assert.deepEqual(rest, { key, sha256: "b".repeat(64), size: 1234, content_type: "video/mp4" });
       assert.equal(view.result.duration_ms, 2000);
@@ -309,6 +323,13 @@ describe("HTTP API", () => {
       const data = /event: render\ndata: (.*)\n/.exec(text)?.[1];
       assert.ok(data, text);
       assert.deepEqual(check((JSON.parse(data) as typeof view).result.video.url), { exp: now + TTL, verdict: "ok" });
+      checkSubtitles((JSON.parse(data) as typeof view).result.subtitles);
+
+      now += 3600;
+      const l = await fetch(`${apiBase}/v1/renders?status=succeeded&limit=100`, { headers: { authorization: "Bearer tok-alice" } });
+      const item = ((await l.json()) as { data: Array<typeof view & { id: string }> }).data.find((d) => d.id === id)!;
+      assert.deepEqual(check(item.result.video.url), { exp: now + TTL, verdict: "ok" }, "in a page of the list too");
+      checkSubtitles(item.result.subtitles);
 
       assert.deepEqual(await db.query(`select result, updated_at from render_jobs where id = $1`, [id]), stored, "reads wrote nothing");
     } finally {

@@ -64,23 +64,44 @@ export async function renderStep(ctx: RenderContext, images: ImagesOutput | null
   return out as unknown as { video: ArtifactRef; durationMs: number; degraded?: boolean };
 }
 
-export async function publishStep(ctx: RenderContext, rendered: { video: ArtifactRef }): Promise<ArtifactRef & { url: string }> {
+type Signed = ArtifactRef & { url: string };
+export interface Published {
+  video: Signed;
+  /** The alignment's SRT and WebVTT, beside the video; absent when the align step had none. */
+  subtitles?: { srt: Signed; vtt: Signed };
+}
+/** What the publish step records: the video's ref, plus the caption files' once published. */
+type PublishRecord = ArtifactRef & { subtitles?: { srt: ArtifactRef; vtt: ArtifactRef } };
+
+export async function publishStep(ctx: RenderContext, rendered: { video: ArtifactRef }, align?: AlignOutput): Promise<Published> {
   const { db, publisher, workerId } = ctx.deps;
   const prev = ctx.steps.get("publish");
   if (prev?.status === "succeeded" && prev.output) {
-    // Already copied: only the signed URL is renewed.
-    const ref = prev.output as unknown as ArtifactRef;
-    return { ...ref, url: await publisher.signedUrl(ref.key) };
+    // Already copied: only the signed URLs are renewed.
+    const { subtitles, ...video } = prev.output as unknown as PublishRecord;
+    return {
+      video: { ...video, url: await publisher.signedUrl(video.key) },
+      ...(subtitles ? { subtitles: {
+        srt: { ...subtitles.srt, url: await publisher.signedUrl(subtitles.srt.key) },
+        vtt: { ...subtitles.vtt, url: await publisher.signedUrl(subtitles.vtt.key) },
+      } } : {}),
+    };
   }
   const attempt = prev ? prev.step_attempt + (prev.status === "failed" ? 1 : 0) : 1;
   await saveOwnStep(ctx, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
   await setProgress(db, ctx.render.id, workerId, "publish", { status: "running", message: "verifying and publishing" });
   try {
-    const published = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
-    const { url: _url, ...stored } = published;
-    await saveOwnStep(ctx, "publish", { status: "succeeded", output: stored, finished_at: new Date() });
-    await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: published.key });
-    return published;
+    const video = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
+    // Same checks and same key grammar as the video: renders/<owner>/<id>.srt and .vtt.
+    const subtitles = align?.srt && align.vtt ? {
+      srt: await publisher.publish(align.srt, ctx.render.owner, ctx.render.id),
+      vtt: await publisher.publish(align.vtt, ctx.render.owner, ctx.render.id),
+    } : undefined;
+    const unsigned = ({ url: _url, ...ref }: Signed): ArtifactRef => ref;
+    const record: PublishRecord = { ...unsigned(video), ...(subtitles ? { subtitles: { srt: unsigned(subtitles.srt), vtt: unsigned(subtitles.vtt) } } : {}) };
+    await saveOwnStep(ctx, "publish", { status: "succeeded", output: record as unknown as Record<string, unknown>, finished_at: new Date() });
+    await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: video.key });
+    return { video, ...(subtitles ? { subtitles } : {}) };
   } catch (e) {
     const err = e as { code?: string; message?: string; retryable?: boolean };
     const error = { code: err.code ?? "publish_failed", message: String(err.message ?? e), retryable: err.retryable ?? true };
@@ -116,12 +137,13 @@ export async function runPipeline(ctx: RenderContext): Promise<Record<string, un
   const images = ri.value;
   const align = ra.value;
   const rendered = await renderStep(ctx, images, align);
-  const video = await publishStep(ctx, rendered);
+  const { video, subtitles } = await publishStep(ctx, rendered, align);
   return {
     video,
     source: rendered.video,
     duration_ms: rendered.durationMs,
     captions: align.words.length,
+    ...(subtitles ? { subtitles } : {}),
     degraded: Boolean(rendered.degraded || images?.degraded || align.flagged),
   };
 }

@@ -11,7 +11,7 @@
  * When the counts differ (the aligner fell back to recognised words), a sequence alignment
  * of normalised words finds each scene's first word.
  */
-import type { Caption, RenderRequest } from "../contract.ts";
+import type { ArtifactRef, Caption, RenderRequest } from "../contract.ts";
 
 export interface ImagesOutput {
   images: Array<{ index: number; status: string; artifact?: { key: string } | null; error?: { code: string; message: string } | null }>;
@@ -21,6 +21,9 @@ export interface AlignOutput {
   words: Caption[];
   duration_ms: number;
   flagged?: boolean;
+  /** The caption files (transcribe_audio's artifacts), published beside the video. */
+  srt?: ArtifactRef;
+  vtt?: ArtifactRef;
 }
 
 export interface TimelineScene {

@@ -37,6 +37,18 @@ describe("SupabasePublisher (supabase-js against a local Storage server)", () =>
     assert.equal(again.key, out.key, "republishing the same render is accepted");
   });
 
+  test("the caption files publish beside the video (renders/<owner>/<id>.srt and .vtt): the renders bucket takes their types", async () => {
+    const pub = new SupabasePublisher({ url, serviceRoleKey: key, expiresInS: 600 });
+    for (const [ext, type, text] of [["srt", "application/x-subrip", "1\n00:00:00,000 --> 00:00:01,000\nHi.\n"], ["vtt", "text/vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHi.\n"]] as const) {
+      const out = await pub.publish(await upload(Buffer.from(text), ext, type), "owner_1", "render-cc");
+      assert.equal(out.key, `renders/owner_1/render-cc.${ext}`);
+      assert.equal(out.content_type, type);
+      const res = await fetch(out.url);
+      assert.equal(res.status, 200, ext);
+      assert.equal(await res.text(), text);
+    }
+  });
+
   test("republishing a render with different bytes replaces the video: the URL serves the new bytes, matching the returned sha256 and size", async () => {
     const pub = new SupabasePublisher({ url, serviceRoleKey: key, expiresInS: 600 });
     const first = Buffer.from("first render of R");
