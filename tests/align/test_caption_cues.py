@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modal_functions.align.captions import CLOSE_GAP_S, MIN_CUE_S, cues, ends_sentence, for_display
+from modal_functions.align.captions import CLOSE_GAP_S, MIN_CUE_S, _runs, cues, ends_sentence, for_display
 from modal_functions.contract.align import Caption
 
 NARRATION = (
@@ -98,7 +98,6 @@ def test_cues_keep_every_word_in_order_within_the_limits_and_as_few_as_greedy(te
     out = cues(words, max_words=max_words, max_chars=max_chars, pause_s=0.6)
     assert " ".join(c.text for c in out) == " ".join(texts)
     k = 0
-    runs, run = [], []
     for c in out:
         group = words[k:k + len(c.text.split())]
         k += len(group)
@@ -107,17 +106,12 @@ def test_cues_keep_every_word_in_order_within_the_limits_and_as_few_as_greedy(te
         assert len(c.text) <= max_chars or len(group) == 1
         for a, b in zip(group, group[1:]):
             assert not ends_sentence(a.text) and b.startMs - a.endMs < 600, f"cue spans a sentence end or pause: {c.text!r}"
-    # the same number of cues as greedy filling within every stretch between hard breaks
-    for w in words:
-        if run and w.startMs - run[-1].endMs >= 600:
-            runs.append(run)
-            run = []
-        run.append(w)
-        if ends_sentence(w.text):
-            runs.append(run)
-            run = []
-    if run:
-        runs.append(run)
+    # the same number of cues as greedy filling within every stretch between hard breaks;
+    # no stretch spans a break (checked above, per cue) and every stretch ends at one
+    runs = _runs(words, 0.6)
+    assert [w for r in runs for w in r] == words
+    for r, nxt in zip(runs, runs[1:]):
+        assert ends_sentence(r[-1].text) or nxt[0].startMs - r[-1].endMs >= 600, "a stretch ends without a break"
     assert len(out) == sum(_greedy_count(r, max_words, max_chars) for r in runs)
 
 
