@@ -27,34 +27,40 @@ export function postgresAvailable(): boolean {
   }
 }
 
+/** The first cluster pg_lsclusters lists: [version, name, port, status, ...]. */
+function cluster(): string[] {
+  const line = sh("pg_lsclusters", ["-h"]).split("\n").find((l) => l.trim().length > 0);
+  if (!line) throw new Error("no PostgreSQL cluster installed");
+  return line.trim().split(/\s+/);
+}
+
 let started = false;
 /**
  * Start the cluster and make the role, once per machine. Test files run as parallel
- * processes and a fresh machine (CI) has the cluster stopped and no role: two concurrent
- * `pg_ctlcluster start`s race on postmaster.pid (the loser fails) and two CREATE ROLEs race
- * on pg_authid's unique index. So the check-and-act runs under one flock(1) across
- * processes; a waiter gets the lock after the winner's start has returned (pg_ctl waits
- * until the server accepts connections), sees it online and the role made, and does nothing.
- * `--close` keeps the lock out of the postmaster, which would otherwise hold it for ever.
+ * processes, and a fresh machine (CI) has the cluster stopped and no role:
+ * - two concurrent `pg_ctlcluster start`s race on postmaster.pid (the loser fails), so the
+ *   start runs under one flock(1) across processes; a later one finds the cluster running
+ *   (pg_ctl returns once the server accepts connections) and fails harmlessly. `--close`
+ *   keeps the lock out of the postmaster, which would otherwise hold it for ever;
+ * - two CREATE ROLEs race on pg_authid's unique index, so the statement takes either outcome.
  */
 function ensureCluster(): void {
   if (started) return;
-  const script = `
-    set -e
-    set -- $(pg_lsclusters -h | awk 'NF { print; exit }')
-    [ -n "$1" ] || { echo "no PostgreSQL cluster installed" >&2; exit 1; }
-    [ "$4" = online ] || pg_ctlcluster "$1" "$2" start
-    psql() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -tAc "$1"; }
-    [ "$(psql "select 1 from pg_roles where rolname = '${ROLE}'")" = 1 ] ||
-      psql "create role ${ROLE} login superuser password '${PASSWORD}'"
-  `;
-  sh("flock", ["--close", join(tmpdir(), "canvascast-test-postgres.lock"), "sh", "-c", script]);
+  const [version, name, , state] = cluster();
+  if (state !== "online") {
+    try {
+      sh("flock", ["--close", join(tmpdir(), "canvascast-test-postgres.lock"), "pg_ctlcluster", version!, name!, "start"]);
+    } catch (e) {
+      if (cluster()[3] !== "online") throw e;
+    }
+  }
+  asPostgres(`do $$ begin create role ${ROLE} login superuser password '${PASSWORD}';
+    exception when duplicate_object or unique_violation then null; end $$`);
   started = true;
 }
 
 export function clusterPort(): number {
-  const line = sh("pg_lsclusters", ["-h"]).split("\n").find((l) => l.trim().length > 0)!;
-  return Number(line.trim().split(/\s+/)[2]);
+  return Number(cluster()[2]);
 }
 
 /** Create a fresh database; returns its URL and a drop() to call when done. */
