@@ -22,7 +22,7 @@ from ..capability import Capability, TaskContext
 from ..contract.align import TranscribeAudioRequest, TranscribeAudioResult
 from ..errors import CapabilityError
 from ..logs import get_logger
-from .audio import ensure_speech, load_audio
+from .audio import SAMPLE_RATE, ensure_speech, load_audio
 from .captions import cues, for_display, to_srt, to_vtt
 from .engines import UNKNOWN_MODEL
 from .pipeline import AlignerState, align
@@ -104,7 +104,7 @@ def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContex
 
         result = align(state, audio, engine=req.engine, model=req.model, language=req.language,
                        script=req.script, refine_boundaries=req.refine, on_progress=on_progress, speech=speech)
-    items = for_display(cues(result.words), until=audio.size / 16000)
+    items = for_display(cues(result.words), until=audio.size / SAMPLE_RATE)
     srt = ctx.store.put_bytes(to_srt(items).encode(), "srt", "application/x-subrip")
     vtt = ctx.store.put_bytes(to_vtt(items).encode(), "vtt", "text/vtt")
     ctx.progress(100, 100, "percent", "done")

@@ -46,10 +46,7 @@ def _bare(text: str) -> str:
 
 
 def _cut_cost(word: Caption, following: Caption) -> float:
-    text = word.text.rstrip()
-    while text and (text[-1] in "\"')]»”’" or unicodedata.category(text[-1]) in _TRAILING):
-        text = text[:-1].rstrip()
-    if text.endswith(_CLAUSE_END):
+    if _core(word.text).endswith(_CLAUSE_END):
         return _AFTER_PUNCTUATION
     if _bare(word.text) in _GLUE:
         return _AFTER_GLUE
@@ -82,26 +79,23 @@ def _split_run(run: list[Caption], max_words: int, max_chars: int) -> list[list[
     """
     n = len(run)
     texts = [w.text.strip() for w in run]
-    # best[j] = (cues, cost, start of the last cue) for the words before j
-    best: list[tuple[int, float, int] | None] = [None] * (n + 1)
-    best[0] = (0, 0.0, 0)
+    # best[j] = (cues, cost, start of the last cue) for the words before j; every j is
+    # reachable, since a one-word last cue always fits
+    best: list[tuple[int, float, int]] = [(0, 0.0, 0)]
     for j in range(1, n + 1):
+        candidates = []
         chars = -1
         for i in range(j - 1, max(-1, j - 1 - max_words), -1):  # the last cue is run[i:j]
             chars += len(texts[i]) + 1
             if chars > max_chars and i < j - 1:
                 break
-            prev = best[i]
-            if prev is None:
-                continue
-            cost = prev[1] + _RAGGED * (max(0, max_chars - chars) / max_chars) ** 2
+            cost = best[i][1] + _RAGGED * (max(0, max_chars - chars) / max_chars) ** 2
             if j - i == 1 and n > 1:
                 cost += _ORPHAN
             if j < n:
                 cost += _cut_cost(run[j - 1], run[j])
-            candidate = (prev[0] + 1, cost, i)
-            if best[j] is None or candidate[:2] < best[j][:2]:
-                best[j] = candidate
+            candidates.append((best[i][0] + 1, cost, i))
+        best.append(min(candidates, key=lambda c: c[:2]))
     out: list[list[Caption]] = []
     j = n
     while j > 0:
@@ -136,12 +130,12 @@ def for_display(items: list[Cue], until: float | None = None, *, min_s: float = 
     """
     out: list[Cue] = []
     for k, c in enumerate(items):
-        nxt = items[k + 1].start if k + 1 < len(items) else until
         end = max(c.end, c.start + min_s)
-        if nxt is not None:
-            end = min(end, nxt)
-            if k + 1 < len(items) and nxt - end < close_gap_s:
-                end = max(end, nxt)
+        if k + 1 < len(items):
+            nxt = items[k + 1].start
+            end = nxt if nxt - end < close_gap_s else end  # a short gap closed, or held only up to the next cue
+        elif until is not None:
+            end = min(end, until)
         out.append(Cue(c.start, max(c.end, end), c.text))
     return out
 
@@ -149,12 +143,17 @@ def for_display(items: list[Cue], until: float | None = None, *, min_s: float = 
 _TRAILING = {"Pe", "Pf", "So", "Sk", "Sm", "Sc", "Mn", "Me", "Cf"}  # closers, emoji and their modifiers/joiners
 
 
-def ends_sentence(text: str) -> bool:
-    """Ends in . ! or ?, looking past closing quotes and brackets and attached symbols ("Done. 🎉", "“Yes.”")."""
+def _core(text: str) -> str:
+    """The word without what trails its punctuation: closing quotes and brackets, attached symbols."""
     core = text.rstrip()
     while core and (core[-1] in "\"'" or unicodedata.category(core[-1]) in _TRAILING):
         core = core[:-1].rstrip()
-    return core.endswith((".", "!", "?"))
+    return core
+
+
+def ends_sentence(text: str) -> bool:
+    """Ends in . ! or ?, looking past closing quotes and brackets and attached symbols ("Done. 🎉", "“Yes.”")."""
+    return _core(text).endswith((".", "!", "?"))
 
 
 def _stamp(seconds: float, sep: str) -> str:
