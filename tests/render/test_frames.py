@@ -53,10 +53,13 @@ def _timeline(assets, aspect: str) -> dict:
     }
 
 
+def _highlight_mask(frame: np.ndarray) -> np.ndarray:
+    return np.abs(frame.astype(np.int16) - np.array(HIGHLIGHT, dtype=np.int16)).max(axis=2) < 60
+
+
 def _highlight_box(frame: np.ndarray):
     """(x_centre, width) of the highlight-coloured pixels, or None."""
-    diff = np.abs(frame.astype(np.int16) - np.array(HIGHLIGHT, dtype=np.int16)).max(axis=2)
-    mask = diff < 60
+    mask = _highlight_mask(frame)
     if mask.sum() < 30:
         return None
     cols = np.nonzero(mask.any(axis=0))[0]
@@ -65,8 +68,7 @@ def _highlight_box(frame: np.ndarray):
 
 def _highlight_rows(frame: np.ndarray) -> tuple[int, int]:
     """(top, bottom) rows of the highlight-coloured pixels."""
-    diff = np.abs(frame.astype(np.int16) - np.array(HIGHLIGHT, dtype=np.int16)).max(axis=2)
-    rows = np.nonzero((diff < 60).any(axis=1))[0]
+    rows = np.nonzero(_highlight_mask(frame).any(axis=1))[0]
     return int(rows[0]), int(rows[-1])
 
 
