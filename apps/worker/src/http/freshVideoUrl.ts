@@ -47,13 +47,13 @@ async function signBounded(r: Resigning & { publisher: Publisher }, keys: string
 }
 
 /**
- * Re-sign the published files of a list of views in one batch (the publisher's `signedUrls`:
- * one Storage request, not one per file), bounded by `timeoutMs`. A file whose key could not
+ * A page of views with each succeeded render's published files re-signed in one batch (the
+ * publisher's `signedUrls`: one Storage request, not one per file), bounded by `timeoutMs`. A file whose key could not
  * be signed, or every file when the batch fails or times out, keeps its recorded URL (maybe
  * expired) rather than failing the read: the render itself is fine. One log line per
  * distinct failure, naming its renders: a storage outage is one line, not 100.
  */
-async function resignAll<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
+export async function withFreshVideoUrls<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
   const owners = views.flatMap((view) => publishedKeys(view).map((key) => ({ id: view.id, key })));
   if (!r.publisher || owners.length === 0) return [...views];
   let signed: SignedUrlResult[];
@@ -87,10 +87,5 @@ async function resignAll<V extends RenderSummary>(views: readonly V[], r: Resign
  * comes back as it is.
  */
 export async function withFreshVideoUrl<V extends RenderSummary>(view: V, r: Resigning): Promise<V> {
-  return (await resignAll([view], r))[0]!;
-}
-
-/** A page of views, each succeeded render's files re-signed, in one batch for the page. */
-export async function withFreshVideoUrls<V extends RenderSummary>(views: readonly V[], r: Resigning): Promise<V[]> {
-  return resignAll(views, r);
+  return (await withFreshVideoUrls([view], r))[0]!;
 }

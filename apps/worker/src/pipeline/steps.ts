@@ -79,13 +79,10 @@ export async function publishStep(ctx: RenderContext, rendered: { video: Artifac
   if (prev?.status === "succeeded" && prev.output) {
     // Already copied: only the signed URLs are renewed.
     const { subtitles, ...video } = prev.output as unknown as PublishRecord;
-    return {
-      video: { ...video, url: await publisher.signedUrl(video.key) },
-      ...(subtitles ? { subtitles: {
-        srt: { ...subtitles.srt, url: await publisher.signedUrl(subtitles.srt.key) },
-        vtt: { ...subtitles.vtt, url: await publisher.signedUrl(subtitles.vtt.key) },
-      } } : {}),
-    };
+    const sign = async (ref: ArtifactRef): Promise<Signed> => ({ ...ref, url: await publisher.signedUrl(ref.key) });
+    if (!subtitles) return { video: await sign(video) };
+    const [v, srt, vtt] = await Promise.all([sign(video), sign(subtitles.srt), sign(subtitles.vtt)]);
+    return { video: v, subtitles: { srt, vtt } };
   }
   const attempt = prev ? prev.step_attempt + (prev.status === "failed" ? 1 : 0) : 1;
   await saveOwnStep(ctx, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
