@@ -34,8 +34,14 @@ from modal_functions.modal_layer.settings_from_toml import object_kwargs
 # `.local()` warns that the Volume is not mounted: the Volume is stood in for here
 pytestmark = pytest.mark.filterwarnings("ignore:The render_video function is executing locally")
 
-STALL_S = 0.4
-CHUNK_S = 0.5  # each chunk takes longer than the stall timeout
+# The two stall tests wait in real time. The heartbeat beats every STALL_S / 4 while the
+# chunks render, so a healthy wait fails only if this process is descheduled for over
+# 0.75 s. The tests of chunk ownership (`in_container`) do not turn on stalls: they run
+# with a stall timeout no pause of a loaded CI machine reaches, so a pause cannot end
+# their attempt between a chunk's failure and its retry.
+STALL_S = 1.0
+CHUNK_S = 1.2  # each chunk takes longer than the stall timeout
+OWNERSHIP_STALL_S = 60.0
 
 
 class Request(BaseModel):
@@ -98,6 +104,14 @@ def in_container(render_like, monkeypatch):
     monkeypatch.setattr(modal, "is_local", lambda: False)
     monkeypatch.setattr(runner, "_stop_taking_inputs", lambda: None)
     monkeypatch.setattr(watchdog, "supervise", lambda body, dog: supervise(body, dog, kill=lambda: None))
+    fn = render_like.config.functions["render_video"]
+    functions = {**render_like.config.functions, "render_video": fn.model_copy(update={"stall_timeout": OWNERSHIP_STALL_S})}
+    config = render_like.config.model_copy(update={"functions": functions})
+    monkeypatch.setattr(render_like.app, "CONFIG", config)
+    render_like.config = config
+    import modal_functions.modal_layer.chunks as modal_chunks
+
+    monkeypatch.setattr(modal_chunks, "CHECK_S", 0.1)  # how often the fan-out reads the jobs Dict for a cancel (5 s on Modal)
     return render_like
 
 
@@ -215,12 +229,13 @@ def test_the_job_cancelled_mid_way_cancels_every_chunk_call(in_container):
 def test_an_attempt_timing_out_mid_way_cancels_every_chunk_call_before_the_drop(in_container, monkeypatch):
     """The watchdog fails the attempt while its body thread still waits on chunks: nothing may keep running."""
     fn = in_container.config.functions["render_video"]
-    functions = {**in_container.config.functions, "render_video": fn.model_copy(update={"timeout": 1})}
+    functions = {**in_container.config.functions, "render_video": fn.model_copy(update={"timeout": 3})}
     monkeypatch.setattr(in_container.app, "CONFIG", in_container.config.model_copy(update={"functions": functions}))
     thread, box = render(in_container, "r7")
     calls = in_container.chunks.spawns(3)
     calls[0].succeed()
-    out = ended(thread, box)  # the watchdog's hard limit (a little under 1 s) ends the attempt
+    # the watchdog's hard limit (a little under 3 s: room for chunk 0 to end first on a loaded machine) ends the attempt
+    out = ended(thread, box)
     assert out["ok"] is False and out["error"]["code"] == "timeout", out
     assert in_container.chunks.cancelled() == {1: True, 2: True}
     assert ends_of(in_container.chunks.log) == [("cancel", 1), ("cancel", 2), ("commit",)]
