@@ -17,7 +17,9 @@ from typing import Any, Callable
 
 from ..config import default_path, load_config
 
-LIFECYCLE_DIAGNOSTIC_FUNCTION = {"timeout": 3, "stall_timeout": 1.0, "retries": 2}
+# Healthy test jobs report progress about every second: a 4 s stall timeout outlasts the pauses of a
+# loaded CI machine (at 1 s, pauses of ~1 s failed healthy jobs as stalled), the 6 s hard limit too.
+LIFECYCLE_DIAGNOSTIC_FUNCTION = {"timeout": 6, "stall_timeout": 4.0, "retries": 2}
 LIFECYCLE_DIAGNOSTIC_POOL = {"workers": 2, "queue": 2, "preload": True}
 
 

@@ -126,7 +126,7 @@ def test_stall_is_killed_within_stall_timeout_while_serving_others(lifecycle, ba
     assert final.error.code == "stalled"
     assert final.error.retryable is True
     assert final.attempts == 1  # stalls are final for this job: a fresh attempt is a new job
-    assert (final.finished_at - last_sign_of_life).total_seconds() <= stall_timeout + 1
+    assert (final.finished_at - last_sign_of_life).total_seconds() <= stall_timeout + 2  # detection within ~2 s
     served = [settle(backend, o.id) for o in others]
     assert all(o.status == JobStatus.succeeded for o in served)
     assert settle(backend, submit(backend, action="succeed").id).status == JobStatus.succeeded

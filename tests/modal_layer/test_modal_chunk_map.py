@@ -36,11 +36,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:The render_video function is exe
 
 # The two stall tests wait in real time. The heartbeat beats every STALL_S / 4 while the
 # chunks render, so a healthy wait fails only if this process is descheduled for over
-# 0.75 s. The tests of chunk ownership (`in_container`) do not turn on stalls: they run
+# 2.25 s. The tests of chunk ownership (`in_container`) do not turn on stalls: they run
 # with a stall timeout no pause of a loaded CI machine reaches, so a pause cannot end
 # their attempt between a chunk's failure and its retry.
-STALL_S = 1.0
-CHUNK_S = 1.2  # each chunk takes longer than the stall timeout
+STALL_S = 3.0
+CHUNK_S = 3.5  # the last chunk takes longer than the stall timeout
 OWNERSHIP_STALL_S = 60.0
 
 
@@ -132,11 +132,12 @@ def ends_of(log):
 
 
 def test_waiting_on_chunks_longer_than_the_stall_timeout_is_not_a_stall(render_like):
-    def modal_runs_the_chunks():  # each chunk takes CHUNK_S (> STALL_S): a duration, not a synchronisation
-        for _ in range(3):
-            call = render_like.chunks.next_spawn()
-            threading.Event().wait(CHUNK_S)
-            call.succeed()
+    def modal_runs_the_chunks():  # two chunks end at once, the last after CHUNK_S (> STALL_S): a duration, not a synchronisation
+        calls = [render_like.chunks.next_spawn() for _ in range(3)]
+        calls[0].succeed()
+        calls[1].succeed()
+        threading.Event().wait(CHUNK_S)
+        calls[2].succeed()
 
     threading.Thread(target=modal_runs_the_chunks, daemon=True).start()
     jobs: dict = {}

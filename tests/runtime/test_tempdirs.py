@@ -20,7 +20,7 @@ def backend(tmp_path_factory):
     root = tmp_path_factory.mktemp("tempdirs")
     path = write_config(
         root / "modal.toml",
-        functions={"diagnostic": {"timeout": 2, "stall_timeout": 1.0, "retries": 1}},
+        functions={"diagnostic": {"timeout": 5, "stall_timeout": 3.0, "retries": 1}},  # above a loaded machine's pauses
         inhouse={"diagnostic": {"workers": 2, "queue": 8, "preload": True}},
     )
     backend = InHouseBackend(load_config(path), Settings(_env_file=None, CANVASCAST_DATA_DIR=str(root / "data")), kinds=[KIND])
