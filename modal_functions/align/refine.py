@@ -32,6 +32,7 @@ _PAD_S = 0.3  # silence the aligner gets around each stretch
 _MIN_WORD_S = 0.03
 _FLOOR_DBFS = -66.0
 _CHUNK_S = 20.0  # audio per forced-alignment pass
+_MOVE_S = 1.0  # forced alignment may move a recognised word's edges this far, never the word elsewhere
 
 
 @dataclass
@@ -188,6 +189,7 @@ def refine(
                 full = members[k].astype(int)
                 sure = np.array([i for i in full if not optional[i] and keys[i]], dtype=int)
                 found = aligner.align(audio[a:b], [keys[i] for i in sure]) if sure.size else None
+                found = found if found is None or _plausible(found, sure, times, a / SR, optional) else None
                 if found is not None:
                     _spread(times, full, sure, found, a / SR)
                     stats.force_aligned += len(sure)
@@ -207,6 +209,23 @@ def refine(
             if on_progress:
                 on_progress(chunks[k - 1][1] / SR)
     return trim_to_energy(audio, times)
+
+
+def _plausible(found: list[tuple[float, float]], idx, times: list[tuple[float, float]], offset: float,
+               optional: list[bool] | None) -> bool:
+    """Whether the aligner put every recognised word near where it was heard: its span must meet the heard
+    span widened by `_MOVE_S` each side. Asked only of an alignment with words left out: when words the
+    audio has are missing from the aligner's text (unmatched script words the recogniser misheard), it
+    stretches the others over their sound, moving a word by seconds; such a stretch keeps the recognised
+    times. (With every word in its text, the aligner is trusted over the recogniser, whose times may be a
+    word off.) Words timed by interpolation (`optional`) are not held to their guessed place."""
+    for i, (s, e) in zip(idx, found):
+        if optional is not None and optional[int(i)]:
+            continue
+        heard_s, heard_e = times[int(i)]
+        if offset + s > heard_e + _MOVE_S or offset + e < heard_s - _MOVE_S:
+            return False
+    return True
 
 
 def _spread(times, full, sure, found, offset) -> None:
