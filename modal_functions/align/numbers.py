@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from num2words import num2words
 
+from . import units
 from .wordkeys import word_key
 
 Reading = tuple[str, ...]
@@ -56,13 +57,15 @@ _OPENING = "\"'“‘«([{¿¡"
 _CLOSING = "\"'”’»)]}.,;:!?…"
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _UNITS = {"$": ("dollar", "dollars", "cents"), "£": ("pound", "pounds", "pence"), "€": ("euro", "euros", "cents")}
-_SYMBOLS = {"%": [("percent",), ("per", "cent")]}
 _SIGNS = {"-": [("minus",), ("negative",), ()], "+": [("plus",), ()]}  # () last: the "-" may be a dash
 _SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion", "t": "trillion",
            "tn": "trillion"}
 SCALES = frozenset({"hundred", "thousand", "million", "billion", "trillion"})
 _MAX_CARDINAL_DIGITS = 15  # longer runs of digits (codes, phone numbers) are read digit by digit
 _MAX_READINGS = 6
+_FRACTION = re.compile(r"(?P<n>\d+)[/\u2044](?P<d>\d+)")
+_DASHES = re.compile("[\u2013\u2014]")  # en and em dash: never inside a word ("10–20", "fast—really")
+_FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 
 NUMBER_WORDS = frozenset(
     "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -102,6 +105,9 @@ def spoken_readings(tokens: list[str]) -> list[list[Reading]]:
     for i in range(1, len(tokens)):
         if word_key(tokens[i - 1]) in _BEFORE_CLOCK and (clock := _dotted_clock(tokens[i])) is not None:
             out[i] = _unique(clock + out[i])[:_MAX_READINGS]  # "at 10.30": ten thirty first
+        elif _said_as_number(tokens[i - 1]) and (unit := units.unit_readings(
+                _spelled_core(tokens[i]), one=word_key(tokens[i - 1]) in ("1", "one"), alone=True)) is not None:
+            out[i] = unit  # "10 km", "ten km": kilometres
     return out
 
 
@@ -129,15 +135,111 @@ def _token_readings(token: str) -> list[Reading]:
         return _joined(spoken_readings(token.split()))
     parsed = parse(token)
     if parsed is not None:
-        return number_readings(*parsed)
+        return ("'" not in token and _seconds_or_decade(parsed)) or number_readings(*parsed)  # "'80s": a decade
     if is_meridiem(token):
         return _meridiem(_MERIDIEM[_core(token).lower()])
+    spoken = _spelled_out(token)
+    if spoken is not None:
+        return spoken
+    if _DASHES.search(token):
+        parts = [p for p in _DASHES.split(token) if p]
+        return _range(parts) or _joined([_token_readings(p) for p in parts])  # "10–20"; "fast—really": two words
     if "-" in token:
         parts = [p for p in token.split("-") if p]
         if parts and (any(parse(p) for p in parts) or all(word_key(p) in NUMBER_WORDS for p in parts)):
-            return _joined([_token_readings(p) for p in parts])  # "twenty-six", "COVID-19", "mid-2020s"
+            return _range(parts) or _joined([_token_readings(p) for p in parts])  # "twenty-six", "COVID-19", "mid-2020s"
     key = word_key(token)
-    return [(key,)] if key else list(_SYMBOLS.get(token.strip(), [()]))
+    return [(key,)] if key else list(units.SYMBOLS.get(token.strip(), [()]))
+
+
+def written_otherwise(token: str) -> bool:
+    """A token that is not a number (`parse`) and is said otherwise than its letters and digits read:
+    a unit, fraction, symbol, range, Greek letter or abbreviation ("10km", "½", "&", "10–20", "π", "e.g.")."""
+    return parse(token) is None and _token_readings(token)[0] not in ((), (word_key(token),))
+
+
+def _spelled_core(token: str) -> str:
+    """`_core`, but "²", "³" and "½"-like fractions are kept as written (NFKC would make them digits)."""
+    core = token.replace("\u2019", "'").strip().lstrip(_OPENING).rstrip(_CLOSING)
+    return "".join(ch if ch in "²³" or unicodedata.decomposition(ch).startswith("<fraction>")
+                   else unicodedata.normalize("NFKC", ch) for ch in core)
+
+
+def _spelled_out(token: str) -> list[Reading] | None:
+    """Readings of what is written with units, fractions, powers or symbols ("10km", "20°C", "½", "3/4",
+    "x²", "~5", "#1", "π", "e.g."), the written form itself last; None for anything else."""
+    core = _spelled_core(token)
+    found: list[Reading] | None = None
+    if (fraction := _fraction(core)) is not None:
+        found = fraction
+    elif core[:1] in units.PREFIXES and (parse(core[1:]) or units.split_amount(core[1:])):
+        found = _joined([units.PREFIXES[core[0]], _token_readings(core[1:])])  # "~5": about five
+    elif (amount := units.split_amount(core)) is not None:
+        written, unit = amount
+        said = units.unit_readings(unit, one=written.lstrip("+-\u2212$£€") == "1")
+        found = _joined([_token_readings(written), said or [()]])  # "10km": ten kilometres
+    elif (power := units.power_of(core)) is not None:
+        base, said = power
+        found = units.unit_readings(core, one=False) or _joined([_token_readings(base), [said]])  # "m²"; "x²": x squared
+    else:
+        found = units.letter_name(core) or units.abbreviation(word_key(core))
+    if found is None:
+        return None
+    key = word_key(core)
+    return _unique(found[:_MAX_READINGS] + ([(key,)] if key else []))
+
+
+def _fraction(core: str) -> list[Reading] | None:
+    """"½", "1½", "3/4", "24/7": as fractions are said ("a half", "one and a half", "three quarters"); a
+    slash between numbers that are no fraction anyone says ("24/7", "9/11") is read number by number."""
+    whole = ""
+    if core and unicodedata.decomposition(core[-1]).startswith("<fraction>") and core[:-1].isdigit() | (not core[:-1]):
+        whole = core[:-1]
+        n, d = (int(x) for x in unicodedata.normalize("NFKC", core[-1]).split("\u2044"))
+    elif (m := _FRACTION.fullmatch(core)) is not None:
+        n, d = int(m["n"]), int(m["d"])
+    else:
+        return None
+    found = _fraction_readings(n, d)
+    if whole:
+        found = [w + ("and",) + f for w in _integer_readings(whole) for f in found]  # "1½": one and a half
+    return found
+
+
+def _fraction_readings(n: int, d: int) -> list[Reading]:
+    said_n, said_d = _cardinals(n)[0], _cardinals(d)[0]
+    if not (2 <= d <= 10 and 0 < n < d):
+        return [said_n + said_d, said_n + ("over",) + said_d, said_n + ("out", "of") + said_d]
+    one, many = _FRACTION_NAMES.get(d) or (_ordinal_readings(str(d))[0][-1],) * 2
+    if d not in _FRACTION_NAMES:
+        many += "s"
+    found = [("a", one), ("one", one)] + ([(one,)] if d == 2 else []) if n == 1 else [said_n + (many,)]
+    if d == 4:
+        found += [r[:-1] + (("fourth",) if n == 1 else ("fourths",)) for r in found]
+    found += [said_n + ("out", "of") + said_d, said_n + ("over",) + said_d]
+    return found if d != 10 else found[-2:-1] + found[:-2] + found[-1:]  # "8/10": eight out of ten first
+
+
+def _range(parts: list[str]) -> list[Reading] | None:
+    """"10-20", "10–20": ten to twenty (or ten twenty); None unless both ends are plain numbers, the first
+    the smaller ("10-5" is a score: ten five)."""
+    ends = [parse(p) for p in parts]
+    if len(parts) != 2 or not all(e and not e.sign and not e.minutes and e.whole for e in ends):
+        return None
+    if float(ends[0].whole.replace(",", "")) >= float(ends[1].whole.replace(",", "")):  # type: ignore[union-attr]
+        return None
+    a, b = (_token_readings(p) for p in parts)
+    return _unique(_joined([a, [("to",)], b]) + _joined([a, b]) + _joined([a, [("through",)], b]))[:_MAX_READINGS]
+
+
+def _seconds_or_decade(number: Number) -> list[Reading] | None:
+    """"5s" five seconds; "30s" the thirties, or thirty seconds; None when no "s" is written."""
+    if number.suffix != "s" or number.currency or number.sign or len(number.whole) > 3:
+        return None  # "1990s": only ever a decade
+    seconds = [r + ("seconds",) for r in _integer_readings(number.whole)]
+    decades = number_readings(*number)
+    decade_like = number.whole.endswith("0") and len(number.whole.replace(",", "")) in (2, 4)
+    return _unique(decades + seconds if decade_like else seconds + decades)[:_MAX_READINGS]
 
 
 def _joined(parts: list[list[Reading]]) -> list[Reading]:

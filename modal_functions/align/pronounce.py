@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 
-from .numbers import Reading, is_meridiem, parse, spoken_readings
+from .numbers import Reading, is_meridiem, parse, spoken_readings, written_otherwise
 from .wordkeys import word_key
 
 # Longest symbols first: diphthongs and affricates before their parts.
@@ -87,13 +87,15 @@ def said_key(word: str, said: Reading | None = None) -> str | None:
     have a unit, "-5", "10K", "10:30", "9am") is keyed by how it is said: "three_point_five",
     "twenty_five_percent", "minus_five", "ten_thousand", "ten_thirty", "nine_a._m." (a letter said
     as a letter is the dictionary's "a."). So is a word said otherwise in its sentence than alone
-    (`said`: "million" after "$3.5" is "million dollars"), and "a.m."/"p.m."."""
+    (`said`: "million" after "$3.5" is "million dollars"), "a.m."/"p.m.", and a word written with a unit,
+    fraction, symbol or letter name ("10km" ten_kilometres, "#1" number_one, "π" pi)."""
     alone = spoken_readings([word])[0][0]
     said = alone if said is None else said
     parts = word.split()
     number = parse(parts[0]) if len(parts) == 1 else None
-    misread = number is not None and bool(number.currency or number.frac or number.suffix in ("%", "am", "pm")
-                                          or number.sign or number.scale or number.minutes)
+    misread = (number is not None and bool(number.currency or number.frac or number.suffix in ("%", "am", "pm")
+                                           or number.sign or number.scale or number.minutes)
+               or any(written_otherwise(p) for p in parts))  # "10km", "½", "#1", "π", "&", "10–20"
     if not said or not (misread or said != alone or (len(parts) == 1 and is_meridiem(parts[0]))):
         return None  # other numbers keep their digits: espeak-ng reads 2026 and 1st as speakers do
     return "_".join(unit + "." if len(unit) == 1 and unit.isalpha() else unit for unit in said)
