@@ -16,7 +16,9 @@ ten o'clock), or past and to the hour ("10:15" quarter past ten, "10:30" half pa
 to eleven); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
 ("a m"), however they are written ("9am", "9 a.m.", "9 AM"). The British "10.30" is a clock
 time before "am"/"pm" ("10.30pm", "10.30 p.m.") and first after "at", "by", "from", "until"
-or "till"; elsewhere it is a decimal.
+or "till"; elsewhere it is a decimal. Ranges are said with "to" ("10–20"), fractions as fractions
+("½" a half, "3/4" three quarters; "24/7" number by number), "5s" as seconds ("30s" a decade first),
+and an amount with a unit, symbol or prefix ("10km", "~5", "#1") with the words `units` gives it.
 """
 
 from __future__ import annotations
