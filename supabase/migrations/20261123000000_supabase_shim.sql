@@ -9,16 +9,22 @@
 --   * storage.buckets, storage.objects and storage.foldername(), enough for bucket rows
 --     and RLS policies on objects.
 
+-- Roles belong to the whole cluster, not to one database: two databases of one cluster
+-- migrated at once (the worker's test files) both see a role missing, and the second
+-- CREATE ROLE fails. Each create takes either outcome of that race.
 do $$
 begin
   if not exists (select 1 from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
+    begin create role anon nologin noinherit;
+    exception when duplicate_object or unique_violation then null; end;
   end if;
   if not exists (select 1 from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
+    begin create role authenticated nologin noinherit;
+    exception when duplicate_object or unique_violation then null; end;
   end if;
   if not exists (select 1 from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
+    begin create role service_role nologin noinherit bypassrls;
+    exception when duplicate_object or unique_violation then null; end;
   end if;
 end
 $$;

@@ -42,9 +42,10 @@ for (const [name, open] of engines) {
       // grant anon and authenticated ALL on new tables in public.
       await db.exec(`
         do $$ begin
-          if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
-          if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
-          if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
+          -- cluster-wide roles: another test file may create them at the same moment
+          begin create role anon nologin noinherit; exception when duplicate_object or unique_violation then null; end;
+          begin create role authenticated nologin noinherit; exception when duplicate_object or unique_violation then null; end;
+          begin create role service_role nologin noinherit bypassrls; exception when duplicate_object or unique_violation then null; end;
         end $$;
         alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
         alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
