@@ -35,7 +35,8 @@ const compute = new ComputeServer({ dataDir: join(dir.path, "data"), token: TOKE
 const workers = new WorkerProcesses(dir.path, () => ({
   DATABASE_URL: pg.url, CANVASCAST_DATA_DIR: join(dir.path, "data"),
   COMPUTE_URL: compute.url, COMPUTE_TOKEN: TOKEN, COMPUTE_PUBLIC_URL: compute.url,
-  WORKER_LEASE_S: "4", WORKER_HEARTBEAT_MS: "1000", WORKER_POLL_MS: "200", WORKER_BACKOFF_BASE_S: "0.1",
+  // 10 s lease, 1 s heartbeat: a live worker keeps its lease through 9 s of missed beats on a loaded machine
+  WORKER_LEASE_S: "10", WORKER_HEARTBEAT_MS: "1000", WORKER_POLL_MS: "200", WORKER_BACKOFF_BASE_S: "0.1",
 }));
 let db: Db;
 

@@ -40,12 +40,15 @@ describe("router with real compute servers", () => {
     await Promise.all([inhouse.fault("none"), modal.fault("none")]);
   });
 
-  /** `modalUrl`/`modalToken` misconfigure the Modal client; `onSleep` sees each wait of the router. */
-  function makeRouter(policy: Partial<PolicyOptions> = FAST, o: { modalUrl?: string; modalToken?: string; onSleep?: (ms: number) => void } = {}) {
+  /** `modalUrl`/`modalToken` misconfigure the Modal client, `modalPolicy` replaces its policy; `onSleep` sees each wait of the router. */
+  function makeRouter(
+    policy: Partial<PolicyOptions> = FAST,
+    o: { modalUrl?: string; modalToken?: string; modalPolicy?: Partial<PolicyOptions>; onSleep?: (ms: number) => void } = {},
+  ) {
     const metrics = new Metrics();
     const clients = {
       inhouse: new ComputeClient({ name: "inhouse", baseUrl: inhouse.url, token: TOKEN, policy }, { metrics }),
-      modal: new ComputeClient({ name: "modal", baseUrl: o.modalUrl ?? modal.url, token: o.modalToken ?? TOKEN, policy }, { metrics }),
+      modal: new ComputeClient({ name: "modal", baseUrl: o.modalUrl ?? modal.url, token: o.modalToken ?? TOKEN, policy: o.modalPolicy ?? policy }, { metrics }),
     };
     const decisions: Decision[] = [];
     const sleep = (ms: number, signal?: AbortSignal) => {
@@ -113,7 +116,8 @@ describe("router with real compute servers", () => {
   });
 
   test("Modal's breaker opens on real failures, fails fast, and a half-open probe closes it once Modal recovers", async () => {
-    const { clients } = makeRouter({ ...FAST, maxAttempts: 1, halfOpenAfterMs: 300 });
+    // 1.5 s half-open: a longer pause of this process before the fail-fast check would let a probe through
+    const { clients } = makeRouter({ ...FAST, maxAttempts: 1, halfOpenAfterMs: 1500 });
     await modal.fault("fail");
     for (let i = 0; i < 4 && clients.modal.breakerState !== "open"; i++) await clients.modal.submit("diagnostic", {}, key()).catch(() => undefined);
     assert.equal(clients.modal.breakerState, "open");
@@ -133,7 +137,8 @@ describe("router with real compute servers", () => {
   });
 
   test("a stalled or refusing Modal times out per attempt and falls back to in-house", async () => {
-    const stalled = makeRouter({ ...FAST, attemptTimeoutMs: 300, minimumRps: 1000 });
+    // Only Modal's attempts time out at 300 ms: in-house's 429 must arrive whatever a loaded machine's pauses
+    const stalled = makeRouter({ ...FAST, minimumRps: 1000 }, { modalPolicy: { ...FAST, attemptTimeoutMs: 300, minimumRps: 1000 } });
     await inhouse.fault("capacity", { n: 1 });
     await modal.fault("stall", { stall_s: 5 });
     assert.deepEqual((await stalled.submit({ action: "succeed" }, key())).decision, { backend: "inhouse", reason: REASONS.modalFailed });
