@@ -13,7 +13,7 @@ import subprocess
 from functools import lru_cache
 
 from .numbers import Reading, is_meridiem, parse, spoken_readings, written_otherwise
-from .wordkeys import word_key
+from .wordkeys import romanised, word_key
 
 # Longest symbols first: diphthongs and affricates before their parts.
 _IPA_TO_ARPA = [
@@ -71,15 +71,17 @@ def dict_key(word: str) -> str:
     """The aligner's spelling of a caption word: lowercase letters, digits and inner apostrophes.
 
     The same key as script alignment compares (accents folded, symbols such as an attached
-    emoji dropped), but only in English letters: the en-us acoustic model has no phones for
-    other scripts (espeak-ng would spell "привет" letter by letter), so such a word gets ""
-    and refinement places it between its neighbours instead of forcing it.
+    emoji dropped), but in English letters: the en-us acoustic model has no phones for other
+    scripts (espeak-ng would spell "привет" letter by letter), so such a word is transliterated
+    ("privet"). A word with no letters left ("" ) is placed between its neighbours.
     """
     return dict_keys([word])[0]
 
 
 def _english(key: str) -> str:
-    return key if key.isascii() else ""
+    """The key in English letters: another alphabet transliterated ("чайковский" -> "chaykovskiy"), so the
+    word stays in the aligner's text (left out, its sound would be stretched over by its neighbours)."""
+    return romanised(key)
 
 
 def said_key(word: str, said: Reading | None = None) -> str | None:

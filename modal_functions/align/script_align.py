@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from .engines.base import Word
 from .numbers import NUMBER_WORDS, Reading, spoken_readings
-from .wordkeys import has_word
+from .wordkeys import has_word, romanised
 
 FLAG_BELOW = 0.6
 INTERPOLATED_CONFIDENCE = 0.1
@@ -82,6 +82,8 @@ def _similarity(a: str, b: str) -> float:
         return 1.0
     if not a or not b:
         return 0.0
+    if a.isascii() != b.isascii():  # "чайковский" / "tchaikovsky": compared in Latin letters
+        a, b = romanised(a), romanised(b)
     return SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
@@ -180,6 +182,8 @@ def _is_match(said: str, heard: str) -> bool:
         return True
     if said in NUMBER_WORDS or heard in NUMBER_WORDS:
         return False
+    if said.isascii() != heard.isascii():
+        said, heard = romanised(said), romanised(heard)
     return min(len(said), len(heard)) >= _FUZZY_MIN_LETTERS and _similarity(said, heard) >= _MATCH_SIMILARITY
 
 

