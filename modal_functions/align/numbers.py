@@ -13,7 +13,7 @@ Cardinals, ordinals and years come from num2words; the rest (decimals, percent,
 currency, decades, signs, clock times, "10K"/"$2M" magnitudes) is put together here.
 Clock times are said hour then minutes ("10:30" ten thirty, "10:05" ten oh five, "10:00"
 ten o'clock), or past and to the hour ("10:15" quarter past ten, "10:30" half past ten, "10:40" twenty
-to eleven); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
+to eleven, "10:17" seventeen minutes past ten); "a.m."/"p.m." (and "am"/"pm" right after a number) are said as the letters
 ("a m"), however they are written ("9am", "9 a.m.", "9 AM"). The British "10.30" is a clock
 time before "am"/"pm" ("10.30pm", "10.30 p.m.") and first after "at", "by", "from", "until"
 or "till"; elsewhere it is a decimal. Ranges are said with "to" ("10–20"), fractions as fractions
@@ -340,12 +340,16 @@ def _clock_readings(hour: str, minutes: str, meridiem: str) -> list[Reading]:
 
 def _past_and_to(hour: int, minutes: int, has_minutes: bool) -> list[Reading]:
     """"10:15" also quarter past ten, "10:30" half past ten, "10:45" quarter to eleven, "10:10" ten past ten,
-    "10:40" twenty to eleven (five-minute marks on a 12-hour clock; after the plain readings)."""
-    if not has_minutes or hour > 12 or minutes % 5 or minutes == 0:
+    "10:40" twenty to eleven; off the five-minute marks with "minutes" or without ("10:17" seventeen minutes
+    past ten, "10:43" seventeen to eleven). 12-hour clock times only; after the plain readings."""
+    if not has_minutes or hour > 12 or minutes == 0:
         return []
-    if minutes <= 30:
-        return [_MARKS[minutes] + ("past",) + _cardinals(hour or 12)[0]]
-    return [_MARKS[60 - minutes] + ("to",) + _cardinals(hour % 12 + 1)[0]]
+    ahead = minutes if minutes <= 30 else 60 - minutes
+    link, said_hour = ("past", _cardinals(hour or 12)[0]) if minutes <= 30 else ("to", _cardinals(hour % 12 + 1)[0])
+    if ahead % 5 == 0:
+        return [_MARKS[ahead] + (link,) + said_hour]
+    count = _cardinals(ahead)[0]
+    return [count + ("minutes" if ahead > 1 else "minute", link) + said_hour, count + (link,) + said_hour]
 
 
 _MARKS = {5: ("five",), 10: ("ten",), 15: ("quarter",), 20: ("twenty",), 25: ("twenty", "five"), 30: ("half",)}

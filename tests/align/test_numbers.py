@@ -70,7 +70,10 @@ def test_clock_times_past_and_to_the_hour():
     assert [r[-1] for r in said("10:15", "12:45", "11:45pm")] == ["quarter past ten", "quarter to one", "quarter to twelve pm"]
     assert [r[-1] for r in said("10:10", "10:25", "10:40", "10:55")] == [
         "ten past ten", "twenty five past ten", "twenty to eleven", "five to eleven"]
-    assert said("14:15", "10:22", "10:00") == [["fourteen fifteen"], ["ten twenty two"], ["ten o'clock", "ten"]]  # 24-hour, off the marks
+    assert said("14:15", "14:17", "10:00") == [["fourteen fifteen"], ["fourteen seventeen"], ["ten o'clock", "ten"]]  # 24-hour
+    assert said("10:17", "10:43", "10:59") == [["ten seventeen", "seventeen minutes past ten", "seventeen past ten"],
+                                               ["ten forty three", "seventeen minutes to eleven", "seventeen to eleven"],
+                                               ["ten fifty nine", "one minute to eleven", "one to eleven"]]  # off the marks
 
 
 def test_a_m_and_p_m_written_apart():

@@ -184,6 +184,8 @@ SAID_BOTH_WAYS = [  # (as the script may write it, as the recogniser may write i
     ("It was -5 degrees.", "it was minus five degrees"),
     ("It was −5 degrees.", "it was negative five degrees"),
     ("We start at 10:30 sharp.", "we start at ten thirty sharp"),
+    ("We start at 10:17 sharp.", "we start at seventeen minutes past ten sharp"),
+    ("We start at 10:43 sharp.", "we start at seventeen to eleven sharp"),
     ("Doors open at 10:05 today.", "doors open at ten oh five today"),
     ("Doors open at 10:00 today.", "doors open at ten o'clock today"),
     ("Doors open at 10 o'clock today.", "doors open at 10:00 today"),
