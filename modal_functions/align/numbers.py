@@ -162,9 +162,9 @@ def written_otherwise(token: str) -> bool:
 
 def _spelled_core(token: str) -> str:
     """`_core`, but "²", "³" and "½"-like fractions are kept as written (NFKC would make them digits)."""
-    core = token.replace("\u2019", "'").strip().lstrip(_OPENING).rstrip(_CLOSING)
-    return "".join(ch if ch in "²³" or unicodedata.decomposition(ch).startswith("<fraction>")
-                   else unicodedata.normalize("NFKC", ch) for ch in core)
+    kept = "".join(ch if ch in "²³" or unicodedata.decomposition(ch).startswith("<fraction>")
+                   else unicodedata.normalize("NFKC", ch) for ch in token.replace("\u2019", "'"))
+    return kept.strip().lstrip(_OPENING).rstrip(_CLOSING)
 
 
 def _spelled_out(token: str) -> list[Reading] | None:
@@ -195,7 +195,7 @@ def _fraction(core: str) -> list[Reading] | None:
     """"½", "1½", "3/4", "24/7": as fractions are said ("a half", "one and a half", "three quarters"); a
     slash between numbers that are no fraction anyone says ("24/7", "9/11") is read number by number."""
     whole = ""
-    if core and unicodedata.decomposition(core[-1]).startswith("<fraction>") and core[:-1].isdigit() | (not core[:-1]):
+    if core and unicodedata.decomposition(core[-1]).startswith("<fraction>") and (core[:-1].isdigit() or not core[:-1]):
         whole = core[:-1]
         n, d = (int(x) for x in unicodedata.normalize("NFKC", core[-1]).split("\u2044"))
     elif (m := _FRACTION.fullmatch(core)) is not None:
@@ -215,11 +215,14 @@ def _fraction_readings(n: int, d: int) -> list[Reading]:
     one, many = _FRACTION_NAMES.get(d) or (_ordinal_readings(str(d))[0][-1],) * 2
     if d not in _FRACTION_NAMES:
         many += "s"
-    found = [("a", one), ("one", one)] + ([(one,)] if d == 2 else []) if n == 1 else [said_n + (many,)]
+    if n == 1:
+        found = [("a", one), ("one", one)] + ([(one,)] if d == 2 else [])
+    else:
+        found = [said_n + (many,)]
     if d == 4:
         found += [r[:-1] + (("fourth",) if n == 1 else ("fourths",)) for r in found]
-    found += [said_n + ("out", "of") + said_d, said_n + ("over",) + said_d]
-    return found if d != 10 else found[-2:-1] + found[:-2] + found[-1:]  # "8/10": eight out of ten first
+    out_of, over = said_n + ("out", "of") + said_d, said_n + ("over",) + said_d
+    return [out_of] + found + [over] if d == 10 else found + [out_of, over]  # "8/10": eight out of ten first
 
 
 def _range(parts: list[str]) -> list[Reading] | None:
@@ -275,8 +278,8 @@ def is_meridiem(token: str) -> bool:
 
 
 def _core(token: str) -> str:
-    """The token without quotes, brackets and trailing punctuation."""
-    return unicodedata.normalize("NFKC", token.replace("\u2019", "'")).strip().lstrip(_OPENING).rstrip(_CLOSING)
+    """The token without quotes, brackets and trailing punctuation, compatibility forms folded (NFKC)."""
+    return unicodedata.normalize("NFKC", _spelled_core(token))
 
 
 @lru_cache(maxsize=4096)
