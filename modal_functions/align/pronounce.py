@@ -64,7 +64,7 @@ def dict_keys(words: list[str]) -> list[str]:
     inner apostrophes (`dict_key`), or, for a number, how it is said there ("$3.5 million" is said
     "three point five million dollars": "$3.5" -> three_point_five, "million" -> million_dollars)."""
     in_context = [r[0] for r in spoken_readings(list(words))]
-    return [_english(said_key(w, said) or word_key(w)) for w, said in zip(words, in_context)]
+    return [romanised(said_key(w, said) or word_key(w)) for w, said in zip(words, in_context)]
 
 
 def dict_key(word: str) -> str:
@@ -73,15 +73,10 @@ def dict_key(word: str) -> str:
     The same key as script alignment compares (accents folded, symbols such as an attached
     emoji dropped), but in English letters: the en-us acoustic model has no phones for other
     scripts (espeak-ng would spell "привет" letter by letter), so such a word is transliterated
-    ("privet"). A word with no letters left ("" ) is placed between its neighbours.
+    ("privet") and stays in the aligner's text (left out, its neighbours would be stretched over its
+    sound). A word with no letters left ("") is placed between its neighbours.
     """
     return dict_keys([word])[0]
-
-
-def _english(key: str) -> str:
-    """The key in English letters: another alphabet transliterated ("чайковский" -> "chaykovskiy"), so the
-    word stays in the aligner's text (left out, its sound would be stretched over by its neighbours)."""
-    return romanised(key)
 
 
 def said_key(word: str, said: Reading | None = None) -> str | None:
