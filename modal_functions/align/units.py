@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from .wordkeys import word_key
+
 Reading = tuple[str, ...]
 
 # Written unit -> its spoken singular; the plural adds "s" to the word before "per", or to
@@ -50,6 +52,7 @@ _ALONE_IS_A_WORD = {"in", "m", "g", "l", "L", "h", "s", "W", "V", "cal"}  # read
 _TIMES = {"x", "X", "×"}  # "3x", "3×": three times
 _SPELLINGS = (("metre", "meter"), ("litre", "liter"))  # British first, then American: both get written
 _POWERS = {"²": ("square", "squared"), "³": ("cubic", "cubed")}
+_BY_LOWER = {k.lower(): v for k, v in _UNIT_TABLE.items() if k.lower() in _CASELESS}
 
 SYMBOLS: dict[str, list[Reading]] = {
     # Said first; () last: when the voice skipped it, a neighbour's reading without it is chosen
@@ -93,9 +96,7 @@ def _plural(singular: str) -> str:
 
 def _spoken(unit: str) -> tuple[str, str] | None:
     """(singular, plural) of a written unit, or None."""
-    entry = _UNIT_TABLE.get(unit)
-    if entry is None and unit.lower() in _CASELESS:
-        entry = next(v for k, v in _UNIT_TABLE.items() if k.lower() == unit.lower())
+    entry = _UNIT_TABLE.get(unit) or _BY_LOWER.get(unit.lower())
     if entry is None:
         return None
     singular, _, plural = entry.partition("|")
@@ -116,8 +117,7 @@ def unit_readings(unit: str, one: bool, alone: bool = False) -> list[Reading] | 
     (or, `alone`, when it is a word of its own too: "5 in the morning")."""
     if unit in _TIMES:
         return [("times",), ("x",)]
-    power = _POWERS.get(unit[-1:]) if len(unit) > 1 else None
-    base = unit[:-1] if power else unit
+    base, power = _split_power(unit)
     if alone and not power and base in _ALONE_IS_A_WORD:
         return None
     spoken = _spoken(base)
@@ -129,7 +129,7 @@ def unit_readings(unit: str, one: bool, alone: bool = False) -> list[Reading] | 
         before, after = power
         forms = [f"{before} {f}" for f in forms] + [f"{f} {after}" for f in forms]
     found = [r for f in forms for r in _spellings(f)]
-    key = "".join(ch for ch in unicodedata.normalize("NFKC", base).casefold() if ch.isalnum())
+    key = word_key(base)
     return list(dict.fromkeys(found + ([(key,)] if key else [])))
 
 
@@ -139,7 +139,8 @@ def split_amount(core: str) -> tuple[str, str] | None:
     i = 0
     while i < len(core) and (core[i].isdigit() or core[i] in ",." or (i == 0 and core[i] in "-+\u2212$£€")):
         i += 1
-    amount, unit = core[:i].rstrip(",."), core[len(core[:i].rstrip(",.")):]
+    amount = core[:i].rstrip(",.")
+    unit = core[len(amount):]
     if not any(ch.isdigit() for ch in amount) or not unit:
         return None
     return (amount, unit) if unit_readings(unit, one=False) is not None else None
@@ -160,6 +161,11 @@ def abbreviation(key: str) -> list[Reading] | None:
 
 def power_of(token: str) -> tuple[str, Reading] | None:
     """"x²" -> ("x", ("squared",)); "r³" -> ("r", ("cubed",)): a base with a power sign after it, else None."""
-    if len(token) > 1 and token[-1] in _POWERS:
-        return token[:-1], (_POWERS[token[-1]][1],)
-    return None
+    base, power = _split_power(token)
+    return (base, (power[1],)) if power else None
+
+
+def _split_power(token: str) -> tuple[str, tuple[str, str] | None]:
+    """"m²" -> ("m", ("square", "squared")); a token without a power sign after a base -> (token, None)."""
+    power = _POWERS.get(token[-1:]) if len(token) > 1 else None
+    return (token[:-1], power) if power else (token, None)
