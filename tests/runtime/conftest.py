@@ -15,7 +15,8 @@ def make_backend(tmp_path):
     made: list[InHouseBackend] = []
 
     def make(*, workers: int = 1, queue: int = 25, preload: bool = True, **function) -> InHouseBackend:
-        fn = {"timeout": 10, "stall_timeout": 2.0, "retries": 2, **function}
+        # No test here waits for a stall: the stall timeout only has to outlast any pause of a loaded machine.
+        fn = {"timeout": 10, "stall_timeout": 6.0, "retries": 2, **function}
         path = write_config(
             tmp_path / f"modal-{len(made)}.toml",
             functions={"diagnostic": fn},
