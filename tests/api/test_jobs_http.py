@@ -176,6 +176,9 @@ def test_fault_route_absent_without_flag(client):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
+# HttpBackend gives long polls their own timeout; the in-process TestClient stood in for
+# httpx.Client here has no network to time out and warns that it ignores the argument.
+@pytest.mark.filterwarnings("ignore:You should not use the 'timeout' argument with the TestClient")
 def test_http_backend_client_maps_answers_and_errors(app_factory):
     from modal_functions.api.client import HttpBackend
     from modal_functions.errors import CapabilityError
