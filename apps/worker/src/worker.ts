@@ -63,17 +63,13 @@ export class Worker {
       let claimed: RenderRow | null = null;
       try {
         if (this.running.size < this.opts.concurrency) {
-          const dead = await reapDead(db);
+          const running = [...this.running.keys()];
+          const dead = await reapDead(db, workerId, running);
           for (const id of dead) log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
-          claimed = await claim(db, workerId, this.opts.leaseSeconds);
+          claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
         }
       } catch (e) {
         log.error({ event: "claim_failed", err: String(e) }, "claiming failed; retrying");
-      }
-      if (claimed && this.running.has(claimed.id)) {
-        // Our own lease lapsed (a stalled heartbeat) and we re-claimed it: it is still running here.
-        log.warn({ event: "reclaimed_own", render_id: claimed.id }, "re-claimed a render this worker is running");
-        continue;
       }
       if (claimed && this.stopped) {
         // stop() began while the claim was in flight: hand it straight back.

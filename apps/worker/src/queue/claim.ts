@@ -5,8 +5,18 @@ import type { RenderRow } from "./types.ts";
  * Claim one ready render in one statement: a queued row whose run_at has come, or a
  * running row whose lease expired (its worker died). SKIP LOCKED lets many workers claim
  * at once without ever taking the same row; the claim bumps attempts and sets the lease.
+ *
+ * `running` lists the renders this worker is still running: if one of their leases lapsed
+ * (heartbeats that could not reach the database), the worker does not take it again as a
+ * new attempt; its next heartbeat renews the lease. Another worker cannot tell a stalled
+ * holder from a dead one and does reclaim it.
  */
-export async function claim(db: Pick<Db, "query">, workerId: string, leaseSeconds: number): Promise<RenderRow | null> {
+export async function claim(
+  db: Pick<Db, "query">,
+  workerId: string,
+  leaseSeconds: number,
+  running: readonly string[] = [],
+): Promise<RenderRow | null> {
   const rows = await db.query<RenderRow>(
     // One branch per partial index, each read in index order and stopped at its first
     // unlocked row: an OR over both made Postgres collect and sort the whole ready backlog
@@ -20,6 +30,7 @@ export async function claim(db: Pick<Db, "query">, workerId: string, leaseSecond
      ), expired as (
        select id, run_at, created_at from public.render_jobs
         where status = 'running' and locked_until < now() and attempts < max_attempts
+          and not (locked_by = $1 and id = any($3::uuid[]))
         order by locked_until
         limit 1
         for update skip locked
@@ -41,7 +52,7 @@ export async function claim(db: Pick<Db, "query">, workerId: string, leaseSecond
        from next
       where j.id = next.id
       returning j.*`,
-    [workerId, leaseSeconds],
+    [workerId, leaseSeconds, running],
   );
   return rows[0] ?? null;
 }

@@ -78,6 +78,20 @@ for (const [name, open] of engines) {
       assert.ok(await q.complete(db, row.id, "w2", {}));
     });
 
+    test("a worker neither re-claims nor reaps a render it still runs whose lease lapsed", async () => {
+      const row = await fresh({ maxAttempts: 2 });
+      await q.claim(db, "w1", -1); // w1 runs it, but its heartbeats did not land: the lease is in the past
+      assert.equal(await q.claim(db, "w1", 30, [row.id]), null, "not a new attempt of what w1 is running");
+      assert.equal((await q.getRender(db, row.id))?.attempts, 1);
+      assert.deepEqual(await q.heartbeat(db, row.id, "w1", -1), { status: "running", cancel: false }, "w1 still holds it");
+      const reclaimed = await q.claim(db, "w1", -1, []); // w1 no longer runs it (its attempt ended without a word)
+      assert.equal(reclaimed?.id, row.id);
+      assert.equal(reclaimed?.attempts, 2);
+      assert.deepEqual(await q.reapDead(db, "w1", [row.id]), [], "w1 does not declare dead what it is running");
+      assert.ok((await q.reapDead(db, "w2", [])).includes(row.id), "another worker does: it cannot tell a stall from a death");
+      assert.equal((await q.getRender(db, row.id))?.status, "dead");
+    });
+
     test("a retryable failure requeues with backoff computed in SQL", async () => {
       const row = await fresh();
       await q.claim(db, "w1", 30);
