@@ -151,9 +151,17 @@ def _core(text: str) -> str:
     return core
 
 
+# Full stops, question and exclamation marks of the scripts narrations are written in: Latin,
+# CJK (ideographic and fullwidth), Devanagari (danda), Arabic and Urdu, Armenian, Ethiopic,
+# Myanmar, Khmer, and the double marks. Not the Greek question mark: Unicode normalises it to ";".
+SENTENCE_ENDS = ".!?。！？｡．।॥؟۔։።။។‼⁇⁈⁉"
+
+
 def ends_sentence(text: str) -> bool:
-    """Ends in . ! or ?, looking past closing quotes and brackets and attached symbols ("Done. 🎉", "“Yes.”")."""
-    return _core(text).endswith((".", "!", "?"))
+    """Ends in a full stop, ? or ! of any script (SENTENCE_ENDS), looking past closing quotes and brackets
+    and attached symbols ("Done. 🎉", "“Yes.”", "这是月亮。", "क्या है?")."""
+    core = _core(text)
+    return bool(core) and core[-1] in SENTENCE_ENDS
 
 
 def _stamp(seconds: float, sep: str) -> str:

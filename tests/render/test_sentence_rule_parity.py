@@ -9,8 +9,10 @@ import subprocess
 from modal_functions.align.captions import ends_sentence
 from modal_functions.render.project import PROJECT_DIR, node
 
-CASES = ["tide.", "“Yes.”", "'quoted.'", "(really?)", "[done!]", "Done. 🎉", "ok.👍🏽", "wow!", "why?",
-         "e.g.", "word", "here —", "go 🚀", "3.5", "end…", "moon,", "up;", "“Yes”", ""]
+ENDS = ["tide.", "“Yes.”", "'quoted.'", "(really?)", "[done!]", "Done. 🎉", "ok.👍🏽", "wow!", "why?", "e.g.",
+        "这是月亮。", "本当？", "すごい！", "「はい。」", "है ।", "क्या?", "لماذا؟", "۔ختم۔", "Այո։", "ነው።", "what‼"]
+NOT_ENDS = ["word", "here —", "go 🚀", "3.5", "end…", "moon,", "up;", "“Yes”", "月亮，", "、", "नमस्ते", ""]
+CASES = ENDS + NOT_ENDS
 
 
 def test_typescript_and_python_agree_on_sentence_ends(tmp_path):
@@ -23,4 +25,4 @@ def test_typescript_and_python_agree_on_sentence_ends(tmp_path):
     ts = json.loads(out.stdout)
     py = [ends_sentence(c) for c in CASES]
     assert dict(zip(CASES, ts)) == dict(zip(CASES, py))
-    assert py[:10] == [True] * 10 and py[10:] == [False] * (len(CASES) - 10)
+    assert py == [True] * len(ENDS) + [False] * len(NOT_ENDS)
