@@ -1,6 +1,7 @@
 """Caption files from word timings: SRT and WebVTT cues of a few words each.
 
-Words are grouped into cues of at most `max_words` words / `max_chars` characters. A
+Words are grouped into cues of at most `max_words` words / `max_chars` columns (a Chinese or
+Japanese character takes two, and characters written together count as one word). A
 sentence end or a pause always ends a cue. Between those, the words are cut into as few
 cues as the limits allow (the count greedy filling gives), and among the cuts with that
 count the one that reads best is taken, the way subtitle style guides (BBC, Netflix) ask:
@@ -15,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..contract.align import Caption
+from .wordkeys import joinable
 
 
 @dataclass
@@ -32,7 +34,7 @@ _AFTER_GLUE = 4.0
 _ORPHAN = 3.0  # a one-word cue in a run of more words
 _RAGGED = 2.0  # times the sum of (unused share of max_chars)^2 over the run's cues
 
-_CLAUSE_END = (",", ";", ":", "—", "–", "-", "…")
+_CLAUSE_END = (",", ";", ":", "—", "–", "-", "…", "，", "、", "；", "：", "·")
 _CONJUNCTIONS = frozenset(
     "and but or nor so yet because although though when whenever while where wherever which who whom whose "
     "that if unless until since as then than".split())
@@ -78,16 +80,21 @@ def _split_run(run: list[Caption], max_words: int, max_chars: int) -> list[list[
     A single word longer than `max_chars` makes a cue of its own.
     """
     n = len(run)
-    texts = [w.text.strip() for w in run]
+    widths = [_width(w.text.strip()) for w in run]
+    spaced = _spaced(run)
     # best[j] = (cues, cost, start of the last cue) for the words before j; every j is
     # reachable, since a one-word last cue always fits
     best: list[tuple[int, float, int]] = [(0, 0.0, 0)]
     for j in range(1, n + 1):
         candidates = []
-        chars = -1
-        for i in range(j - 1, max(-1, j - 1 - max_words), -1):  # the last cue is run[i:j]
-            chars += len(texts[i]) + 1
-            if chars > max_chars and i < j - 1:
+        chars = words = 0
+        for i in range(j - 1, -1, -1):  # the last cue is run[i:j]
+            chars += widths[i]
+            words += 1
+            if i < j - 1:  # run[i + 1] is inside the cue now: its space counts, or it joins run[i]
+                chars += spaced[i + 1]
+                words -= not spaced[i + 1]
+            if (chars > max_chars or words > max_words) and i < j - 1:
                 break
             cost = best[i][1] + _RAGGED * (max(0, max_chars - chars) / max_chars) ** 2
             if j - i == 1 and n > 1:
@@ -109,8 +116,20 @@ def cues(words: list[Caption], max_words: int = 7, max_chars: int = 42, pause_s:
     out: list[Cue] = []
     for run in _runs(words, pause_s):
         for group in _split_run(run, max_words, max_chars):
-            out.append(Cue(group[0].startMs / 1000, group[-1].endMs / 1000, " ".join(w.text.strip() for w in group)))
+            text = "".join((" " if k and s else "") + w.text.strip() for k, (w, s) in enumerate(zip(group, _spaced(group))))
+            out.append(Cue(group[0].startMs / 1000, group[-1].endMs / 1000, text))
     return out
+
+
+def _spaced(words: list[Caption]) -> list[bool]:
+    """Whether a space comes before each word: not where `to_captions` left it out between Chinese or
+    Japanese characters; a word without its leading space elsewhere is still a word apart."""
+    return [not k or w.text.startswith(" ") or not joinable(words[k - 1].text, w.text) for k, w in enumerate(words)]
+
+
+def _width(text: str) -> int:
+    """Columns the text takes on screen: a Chinese or Japanese character, or fullwidth punctuation, two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" and unicodedata.category(ch) != "So" else 1 for ch in text)
 
 
 # Subtitle display timing (BBC/Netflix practice): a cue stays up at least this long when the

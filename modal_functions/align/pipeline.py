@@ -20,6 +20,7 @@ from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
 from .refine import ForcedAligner, RefineStats, order_within, refine
 from .script_align import align_script, script_words
+from .wordkeys import joinable
 
 SR = 16_000
 Progress = Callable[[float, str], None]
@@ -69,13 +70,15 @@ class Alignment:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def to_captions(items: list[tuple[str, float, float, float]]) -> list[Caption]:
+def to_captions(items: list[tuple[str, float, float, float]], spaced: list[bool] | None = None) -> list[Caption]:
     """(text, start s, end s, confidence) -> Remotion Captions: ms, words after the first prefixed by a space
-    (as Whisper tokens are, which @remotion/captions' createTikTokStyleCaptions relies on)."""
+    (as Whisper tokens are, which @remotion/captions' createTikTokStyleCaptions relies on), except where
+    `spaced` says none comes before the word (the characters of Chinese or Japanese)."""
     out = []
     for i, (text, s, e, conf) in enumerate(items):
         start, end = round(s * 1000, 1), round(max(e, s) * 1000, 1)
-        out.append(Caption(text=(" " if i else "") + text.strip(), startMs=start, endMs=end,
+        space = " " if i and (spaced is None or spaced[i]) else ""
+        out.append(Caption(text=space + text.strip(), startMs=start, endMs=end,
                            timestampMs=round((start + end) / 2, 1), confidence=round(float(conf), 3)))
     return out
 
@@ -111,11 +114,16 @@ def align(
     if script and script_words(script):  # a script of only punctuation counts as none
         sa = align_script(script, recognition.words, duration)
         items = [(w.text, w.start, w.end, w.confidence) for w in sa.words]
+        spaced = [w.spaced for w in sa.words]
         optional = [not w.matched for w in sa.words]
         match_rate, flagged = round(sa.match_rate, 4), sa.flagged
-        text = " ".join(w.text for w in sa.words)
+        text = "".join((" " if k and s else "") + w.text for k, (w, s) in enumerate(zip(sa.words, spaced)))
     else:
         items = [(w.text, w.start, w.end, w.probability) for w in recognition.words]
+        # Whisper's own spacing, trusted only where a Chinese or Japanese character meets the word before:
+        # a Latin word it wrote without a space is still a word of its own
+        words = recognition.words
+        spaced = [w.spaced or not (k and joinable(words[k - 1].text, w.text)) for k, w in enumerate(words)]
         text = recognition.text
     seconds["script"] = time.perf_counter() - t1
 
@@ -132,7 +140,7 @@ def align(
         ordered = order_within([(s, e) for _, s, e, _ in items], duration)
         items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, ordered)]
 
-    words = to_captions(items)
+    words = to_captions(items, spaced)
     segments = [Segment(text=c.text, startMs=round(c.start * 1000, 1), endMs=round(c.end * 1000, 1))
                 for c in cues(words, max_words=24, max_chars=160, pause_s=1.0)]
     report(0.97, "aligned")

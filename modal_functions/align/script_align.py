@@ -15,6 +15,7 @@ token with no letter or digit (an emoji, "—") rides along with the word before
 
 from __future__ import annotations
 
+import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -22,7 +23,7 @@ from typing import NamedTuple
 
 from .engines.base import Word
 from .numbers import NUMBER_WORDS, Reading, spoken_readings
-from .wordkeys import has_word, romanised
+from .wordkeys import has_word, romanised, unspaced
 
 FLAG_BELOW = 0.6
 INTERPOLATED_CONFIDENCE = 0.1
@@ -44,18 +45,83 @@ def script_words(script: str) -> list[str]:
     """The script split into caption words. Punctuation stays attached to its word, and so does a
     token with no letter or digit ("—", "&", an emoji): it joins the word before it (the word after
     it at the very start), so everything the script says is in the captions and nothing is timed
-    on its own."""
-    words: list[str] = []
+    on its own. In scripts written without spaces each Han or kana character is a word (`pieces`)."""
+    return [w for w, _ in script_tokens(script)]
+
+
+def script_tokens(script: str) -> list[tuple[str, bool]]:
+    """`script_words`, each with whether a space comes before it in the script (False for the
+    characters of an unspaced script after the first of a run: captions join them without one)."""
+    words: list[tuple[str, bool]] = []
     leading: list[str] = []
     for token in script.split():
         if has_word(token):
-            words.append(" ".join(leading + [token]))
+            first, *rest = pieces(token)
+            words.append((" ".join(leading + [first]), True))
+            words += [(piece, False) for piece in rest]
             leading = []
         elif words:
-            words[-1] += " " + token
+            words[-1] = (words[-1][0] + " " + token, words[-1][1])
         else:
             leading.append(token)
     return words
+
+
+_OPENING = ("Ps", "Pi")
+# Kana that are no syllable of their own: the long-vowel mark and the small kana that bend the one before.
+_ATTACHED = frozenset("ーｰぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮｧｨｩｪｫｯｬｭｮ")
+
+
+def pieces(token: str) -> list[str]:
+    """One whitespace-free token as caption words: each character of an unspaced script (Han, kana)
+    is one (a small kana or the long-vowel mark stays with the one before: "ジャー"), a run of other
+    letters and digits another ("AIは便利。" -> "AI", "は", "便", "利。").
+    Punctuation stays with the word before it, opening brackets and quotes with the one after
+    ("「はい。」" -> "「は", "い。」"). A token without such characters is one word, as it is."""
+    if not any(unspaced(ch) for ch in token):
+        return [token]
+    out: list[str] = []
+    pending = ""  # opening punctuation waiting for its word
+    in_run = False  # the last word is a run of spaced-script letters that the next such letter continues
+    for ch in token:
+        if unspaced(ch):
+            if ch in _ATTACHED and out and not pending:
+                out[-1] += ch
+            else:
+                out.append(pending + ch)
+            pending, in_run = "", False
+        elif has_word(ch):
+            if in_run and not pending:
+                out[-1] += ch
+            else:
+                out.append(pending + ch)
+                pending = ""
+            in_run = True
+        elif out and not pending and unicodedata.category(ch) not in _OPENING:
+            out[-1] += ch
+        else:
+            pending += ch
+    if pending:
+        out[-1:] = [(out[-1] if out else "") + pending]
+    return out
+
+
+def split_heard(heard: list[Word]) -> list[Word]:
+    """Recognised words as the script's words are cut (`pieces`): a recogniser's "月亮" becomes "月" and
+    "亮", sharing its time by length, so each script character can pair with one heard character."""
+    out: list[Word] = []
+    for w in heard:
+        parts = pieces(w.text)
+        if len(parts) == 1:
+            out.append(w)
+            continue
+        total, done = sum(len(p) for p in parts), 0
+        for k, part in enumerate(parts):
+            start = w.start + (w.end - w.start) * done / total
+            done += len(part)
+            out.append(Word(part, start, w.start + (w.end - w.start) * done / total, w.probability,
+                            spaced=w.spaced if k == 0 else False))
+    return out
 
 
 @dataclass
@@ -65,6 +131,7 @@ class AlignedWord:
     end: float
     confidence: float
     matched: bool
+    spaced: bool = True  # a space comes before it in the script (`script_tokens`)
 
 
 @dataclass
@@ -201,14 +268,18 @@ def align_script(script: str, heard: list[Word], duration: float) -> ScriptAlign
     read as ("2026" -> twenty twenty six). A script word spans its units (first start, last
     end) and counts as matched when all of them matched.
     """
-    words = script_words(script)
+    tokens = script_tokens(script)
+    words = [w for w, _ in tokens]
     if not words:
         return ScriptAlignment([], 0.0)
+    heard = split_heard(heard)
     said, got = choose_readings(spoken_readings(words), spoken_readings([w.text for w in heard]))
     said_keys, owner = _flatten(said)
     heard_keys, _ = _flatten(got)
     spans = _time_units(said_keys, _heard_spans(heard, got), pair(said_keys, heard_keys), duration)
     out = _per_word(words, owner, spans)
+    for word, (_, spaced) in zip(out, tokens):
+        word.spaced = spaced
     return ScriptAlignment(out, sum(w.matched for w in out) / len(words))
 
 

@@ -4,6 +4,7 @@ Letters and digits of any script count (Unicode categories, `str.isalnum`), so a
 Greek or CJK word keeps a key and can be matched; accents are folded the usual way (NFKD,
 then the non-spacing marks dropped), so "café" and "cafe" meet. A token with no letter or
 digit at all (an emoji, "—", "&") has the empty key: it is not a word of its own.
+`unspaced` tells the letters of scripts written without spaces (Han, kana).
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ def romanised(key: str) -> str:
     from anyascii import anyascii
 
     return "".join(ch for ch in anyascii(key).lower() if ch.isalnum() or ch == "'")
+
+
+# Scripts written without spaces between words: Han (CJK ideographs, extensions A-G and the
+# compatibility block), hiragana and katakana (full and halfwidth), and the iteration mark 々.
+_UNSPACED = ((0x3005, 0x3005), (0x3040, 0x30FF), (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+             (0xF900, 0xFAFF), (0xFF66, 0xFF9F), (0x20000, 0x3134F))
+
+
+def unspaced(ch: str) -> bool:
+    """A letter of a script written without spaces between words (Chinese, Japanese): it has no word
+    boundaries to split at, so each such character is a caption word of its own, as Whisper times them."""
+    o = ord(ch)
+    return ch.isalnum() and any(lo <= o <= hi for lo, hi in _UNSPACED)
+
+
+def joinable(left: str, right: str) -> bool:
+    """Two words may stand without a space between them: a Chinese or Japanese character on either side
+    of the join ("AI" + "は", "月" + "亮"), looking past punctuation."""
+    last = next((ch for ch in reversed(left) if ch.isalnum()), "")
+    first = next((ch for ch in right if ch.isalnum()), "")
+    return bool(last and first) and (unspaced(last) or unspaced(first))
 
 
 def has_word(token: str) -> bool:

@@ -17,6 +17,7 @@ class Word:
     start: float  # seconds
     end: float
     probability: float = 1.0
+    spaced: bool = True  # Whisper wrote a space before it (not so between the characters of Chinese or Japanese)
 
 
 @dataclass

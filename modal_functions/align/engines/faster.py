@@ -32,7 +32,8 @@ class FasterWhisperEngine:
         words: list[Word] = []
         for seg in segments_iter:  # lazy: each iteration decodes one more segment
             segments.append(Segment(seg.text, seg.start, seg.end, list(seg.tokens)))
-            words += [Word(w.word.strip(), w.start, w.end, w.probability) for w in seg.words or [] if w.word.strip()]
+            words += [Word(w.word.strip(), w.start, w.end, w.probability, spaced=w.word[:1].isspace())
+                      for w in seg.words or [] if w.word.strip()]
             if on_progress:
                 on_progress(seg.end)
         return Recognition(segments, words, info.language)

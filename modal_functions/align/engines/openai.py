@@ -29,7 +29,8 @@ class OpenAIWhisperEngine:
         words: list[Word] = []
         for seg in result["segments"]:
             segments.append(Segment(seg["text"], seg["start"], seg["end"], list(seg["tokens"])))
-            words += [Word(w["word"].strip(), w["start"], w["end"], w["probability"]) for w in seg.get("words", []) if w["word"].strip()]
+            words += [Word(w["word"].strip(), w["start"], w["end"], w["probability"], spaced=w["word"][:1].isspace())
+                      for w in seg.get("words", []) if w["word"].strip()]
         if on_progress:
             on_progress(audio.size / 16_000)
         return Recognition(segments, words, result.get("language") or options.language)
