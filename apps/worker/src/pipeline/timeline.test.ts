@@ -26,8 +26,8 @@ const IMAGES = {
   degraded: true,
 };
 
-test("script words skip punctuation-only tokens, like the aligner", () => {
-  assert.deepEqual(scriptWords("The moon pulls — the water."), ["The", "moon", "pulls", "the", "water."]);
+test("script words: punctuation-only tokens ride with the word before, like the aligner", () => {
+  assert.deepEqual(scriptWords("The moon pulls — the water."), ["The", "moon", "pulls —", "the", "water."]);
   assert.equal(scriptOf(REQ), "Tides rise twice a day.\nThe moon pulls — the water.\nGravity wins.");
 });
 
@@ -60,4 +60,21 @@ test("scenes out of order are a timeline error, not a crash", () => {
   const bad = WORDS.map((w, i) => (i === 10 ? { ...w, startMs: 1000 } : w));
   assert.throws(() => buildTimeline(REQ, IMAGES, { words: bad, duration_ms: 4800 }), /scene 2 starts/);
   assert.throws(() => buildTimeline(REQ, IMAGES, { words: [], duration_ms: 4800 }), /no words/);
+});
+
+test("narrations in other scripts find their scenes: Cyrillic words, and each Chinese character a word", () => {
+  const two = (a: string, b: string): RenderRequest => ({ ...REQ, scenes: [{ narration: a, image_prompt: "x" }, { narration: b, image_prompt: "y" }] });
+  // Before, words of no Latin letter did not count, every scene started at 0 and the timeline failed.
+  const ru = two("Луна притягивает воду.", "Приливы дважды в день!");
+  const ruWords = ["Луна", " притягивает", " воду.", " Приливы", " дважды", " в", " день!"].map((t, i) => cap(t, 200 + 400 * i, 500 + 400 * i));
+  assert.deepEqual(sceneFirstWords(ru.scenes.map((s) => s.narration), ruWords), [0, 3]);
+  const images = { images: [0, 1].map((index) => ({ index, status: "ok", artifact: { key: "artifacts/sha256/cc/" + "c".repeat(64) + ".png" } })), degraded: false };
+  assert.deepEqual(buildTimeline(ru, images, { words: ruWords, duration_ms: 3200 }).scenes.map((s) => s.startMs), [0, 1400]);
+
+  const zh = two("潮汐是由月球引起的。", "每天两次！");
+  const zhWords = [..."潮汐是由月球引起的", ..."每天两次"].map((t, i) => cap(t, 100 + 250 * i, 350 + 250 * i));
+  assert.deepEqual(sceneFirstWords(zh.scenes.map((s) => s.narration), zhWords), [0, 9]);
+  // the aligner fell back to Whisper's own words (a few characters each): found by sequence alignment
+  const heard = [cap("潮汐", 100, 600), cap("是由月球", 600, 1500), cap("引起的", 1500, 2300), cap("每天", 2400, 2900), cap("两次", 2900, 3400)];
+  assert.deepEqual(sceneFirstWords(zh.scenes.map((s) => s.narration), heard), [0, 3]);
 });

@@ -6,12 +6,14 @@
  * covers any lead-in silence (it starts at 0, so the video never opens on black). Captions
  * are the alignment's `Caption` words, unchanged.
  *
- * Words are counted like the aligner counts script words (whitespace tokens that keep at
- * least one letter or digit), so with script alignment word k of the script is caption k.
+ * Words are counted like the aligner counts script words (`scriptWords.ts`: whitespace tokens
+ * with a letter or digit of any script, each Chinese or Japanese character a word), so with
+ * script alignment word k of the script is caption k.
  * When the counts differ (the aligner fell back to recognised words), a sequence alignment
  * of normalised words finds each scene's first word.
  */
 import type { ArtifactRef, Caption, RenderRequest } from "../contract.ts";
+import { scriptWords } from "./scriptWords.ts";
 
 export interface ImagesOutput {
   images: Array<{ index: number; status: string; artifact?: { key: string } | null; error?: { code: string; message: string } | null }>;
@@ -51,13 +53,12 @@ export class TimelineError extends Error {
   readonly retryable = false;
 }
 
+/** Letters and digits of any script, lowercased, accents dropped: what two spellings of a word share. */
 export function normalise(word: string): string {
-  return word.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9']/g, "").replace(/^'+|'+$/g, "");
+  return word.normalize("NFKD").replace(/\p{Mn}/gu, "").toLowerCase().replace(/[^\p{L}\p{N}\p{Mc}']/gu, "").replace(/^'+|'+$/g, "");
 }
 
-export function scriptWords(text: string): string[] {
-  return text.split(/\s+/).filter((w) => w && normalise(w));
-}
+export { scriptWords };
 
 /** The narration script sent to the aligner: scenes in order, one per line. */
 export function scriptOf(req: Pick<RenderRequest, "scenes">): string {
