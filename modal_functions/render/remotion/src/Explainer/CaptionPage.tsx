@@ -10,12 +10,16 @@ import {
   CAPTION_TEXT_COLOR,
 } from "./constants";
 
-// One page of words; the word being spoken at `timeMs` sits on a highlight box.
-export const CaptionPage: React.FC<{ page: TikTokPage; timeMs: number; highlightColor: string }> = ({
-  page,
-  timeMs,
-  highlightColor,
-}) => {
+// One page of words; the word being spoken at `timeMs` sits on a highlight box. Words that
+// join the word before (`joined`: start times, the characters of Chinese or Japanese) form one
+// group with no gap inside; the gap, and line wrapping, are between groups (and within a group
+// too long for a line).
+export const CaptionPage: React.FC<{
+  page: TikTokPage;
+  timeMs: number;
+  highlightColor: string;
+  joined?: ReadonlySet<number>;
+}> = ({ page, timeMs, highlightColor, joined }) => {
   const { width, height } = useVideoConfig();
   const fontSize = Math.min(width, height) * CAPTION_FONT_SCALE;
   return (
@@ -34,23 +38,41 @@ export const CaptionPage: React.FC<{ page: TikTokPage; timeMs: number; highlight
           lineHeight: 1.25,
         }}
       >
-        {page.tokens.map((token) => {
-          const active = token.fromMs <= timeMs && timeMs < token.toMs;
-          return (
-            <span
-              key={token.fromMs}
-              style={{
-                padding: `0 ${fontSize * 0.18}px`,
-                borderRadius: fontSize * 0.18,
-                color: active ? CAPTION_ACTIVE_TEXT_COLOR : CAPTION_TEXT_COLOR,
-                backgroundColor: active ? highlightColor : "rgba(0,0,0,0.45)",
-              }}
-            >
-              {token.text.trim()}
-            </span>
-          );
-        })}
+        {groups(page.tokens, joined).map((group) => (
+          <span
+            key={group[0].fromMs}
+            style={{ display: "flex", flexWrap: "wrap", justifyContent: "center", maxWidth: "100%" }}
+          >
+            {group.map((token) => {
+              const active = token.fromMs <= timeMs && timeMs < token.toMs;
+              return (
+                <span
+                  key={token.fromMs}
+                  style={{
+                    padding: `0 ${fontSize * 0.18}px`,
+                    borderRadius: fontSize * 0.18,
+                    color: active ? CAPTION_ACTIVE_TEXT_COLOR : CAPTION_TEXT_COLOR,
+                    backgroundColor: active ? highlightColor : "rgba(0,0,0,0.45)",
+                  }}
+                >
+                  {token.text.trim()}
+                </span>
+              );
+            })}
+          </span>
+        ))}
       </div>
     </AbsoluteFill>
   );
 };
+
+type Token = TikTokPage["tokens"][number];
+
+function groups(tokens: Token[], joined?: ReadonlySet<number>): Token[][] {
+  const out: Token[][] = [];
+  for (const token of tokens) {
+    if (out.length && joined?.has(token.fromMs)) out[out.length - 1].push(token);
+    else out.push([token]);
+  }
+  return out;
+}

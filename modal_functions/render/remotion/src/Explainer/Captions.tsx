@@ -4,6 +4,7 @@ import { createTikTokStyleCaptions, type Caption } from "@remotion/captions";
 import { CaptionPage } from "./CaptionPage";
 import { bridgeShortGaps } from "./bridge-gaps";
 import { endsSentence } from "./ends-sentence";
+import { joinedStarts } from "./joined-words";
 import { CAPTION_COMBINE_WITHIN_MS, CAPTION_PAUSE_MS } from "./constants";
 
 // Captions paged TikTok-style: a page ends at a sentence end, at a pause (CAPTION_PAUSE_MS)
@@ -12,7 +13,8 @@ import { CAPTION_COMBINE_WITHIN_MS, CAPTION_PAUSE_MS } from "./constants";
 // highlighted word are chosen from the exact time of the frame (frame / fps), so a word
 // lights up on the first frame at or after its startMs. Through a shorter silence a word
 // stays lit up to the next word (bridgeShortGaps), so neither the highlight nor the page
-// blinks off between words.
+// blinks off between words. The characters of Chinese or Japanese captions stand together
+// (joinedStarts).
 export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }> = ({
   captions,
   highlightColor,
@@ -28,6 +30,7 @@ export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }>
     });
     return bridgeShortGaps(cut.pages);
   }, [captions]);
+  const joined = useMemo(() => joinedStarts(captions), [captions]);
 
   const timeMs = (frame * 1000) / fps;
   const page = pages.find((p) => {
@@ -35,5 +38,5 @@ export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }>
     return p.startMs <= timeMs && timeMs < end;
   });
   if (!page) return null;
-  return <CaptionPage page={page} timeMs={timeMs} highlightColor={highlightColor} />;
+  return <CaptionPage page={page} timeMs={timeMs} highlightColor={highlightColor} joined={joined} />;
 };
