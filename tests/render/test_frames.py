@@ -172,3 +172,32 @@ def test_scenes_and_highlighted_words_follow_the_timeline(run_render, store, ass
             assert boxes[f] is not None and abs(boxes[f][0] - centre[i]) < 3, (
                 f"{aspect}: frame {f} ({f * 1000 / FPS:.0f} ms) between {WORDS[i]!r} and {WORDS[i + 1]!r} "
                 f"should keep {WORDS[i]!r} lit, got {boxes[f]}")
+
+
+def test_arabic_words_run_right_to_left_and_chinese_characters_stand_together(run_render, store, assets, tmp_path):
+    """A page of Arabic is laid out right to left (its first word on the right); the characters of a
+    Chinese caption run (no leading space, as the aligner gives them) stand together, with no gap."""
+    arabic = [("القمر", 100), (" يجذب", 530), (" الماء.", 960)]  # a sentence: its own page
+    chinese = [(" 月", 1700), ("球", 1950), ("引", 2200), ("力。", 2450)]
+    timeline = {**_timeline(assets, "16:9"), "resolution": 720, "durationMs": 3000, "scenes": [
+        {"image": str(assets["red"]), "startMs": 0, "endMs": 3000, "transition": "cut"}],
+        "captions": [{"text": t, "startMs": s, "endMs": s + 230} for t, s in arabic + chinese]}
+    result, _, _ = run_render({"timeline": timeline})
+    out = tmp_path / "scripts.mp4"
+    store.get_to_file(result.video.key, out)
+    frames = decode_frames(out, 1280, 720)
+
+    def box(start_ms: int) -> tuple[int, int]:
+        mask = _highlight_mask(frames[int((start_ms + 115) * FPS / 1000)])
+        cols = np.nonzero(mask.any(axis=0))[0]
+        assert cols.size, f"no highlight at {start_ms} ms"
+        return int(cols[0]), int(cols[-1])
+
+    ar = [box(s) for _, s in arabic]
+    word_gaps = [ar[0][0] - ar[1][1], ar[1][0] - ar[2][1]]  # right to left: each word left of the one before
+    assert min(word_gaps) > 0, f"Arabic boxes {ar} should run right to left"
+    zh = [box(s) for _, s in chinese]
+    char_gaps = [l1 - r0 for (_, r0), (l1, _) in zip(zh, zh[1:])]
+    # the pills touch (1-3 px of blur at their rounded edges, measured), in reading order, while words
+    # stand the composition's gap apart (a fifth of the font size: 9 px here, measured 11-13)
+    assert all(-1 <= g <= 4 for g in char_gaps) and min(word_gaps) >= 8, f"gaps: characters {char_gaps}, words {word_gaps}"

@@ -24,7 +24,9 @@ export const CaptionPage: React.FC<{
   const fontSize = Math.min(width, height) * CAPTION_FONT_SCALE;
   return (
     <AbsoluteFill style={{ justifyContent: "flex-end", alignItems: "center" }}>
+      {/* dir="auto": a page of Arabic or Hebrew words runs right to left, from its first strong letter */}
       <div
+        dir="auto"
         style={{
           marginBottom: height * (height > width ? CAPTION_BOTTOM_PORTRAIT : CAPTION_BOTTOM),
           maxWidth: width * 0.9,

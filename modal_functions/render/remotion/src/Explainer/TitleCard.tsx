@@ -24,6 +24,7 @@ export const TitleCard: React.FC<{ title: string; titleFrames: number }> = ({ ti
       }}
     >
       <div
+        dir="auto"
         style={{
           fontFamily: FONT_FAMILY,
           fontWeight: 800,
