@@ -122,8 +122,8 @@ def align(
         items = [(w.text, w.start, w.end, w.probability) for w in recognition.words]
         # Whisper's own spacing, trusted only where a Chinese or Japanese character meets the word before:
         # a Latin word it wrote without a space is still a word of its own
-        words = recognition.words
-        spaced = [w.spaced or not (k and joinable(words[k - 1].text, w.text)) for k, w in enumerate(words)]
+        heard = recognition.words
+        spaced = [w.spaced or not (k and joinable(heard[k - 1].text, w.text)) for k, w in enumerate(heard)]
         text = recognition.text
     seconds["script"] = time.perf_counter() - t1
 

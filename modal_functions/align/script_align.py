@@ -115,12 +115,18 @@ def split_heard(heard: list[Word]) -> list[Word]:
         if len(parts) == 1:
             out.append(w)
             continue
-        total, done = sum(len(p) for p in parts), 0
-        for k, part in enumerate(parts):
-            start = w.start + (w.end - w.start) * done / total
-            done += len(part)
-            out.append(Word(part, start, w.start + (w.end - w.start) * done / total, w.probability,
-                            spaced=w.spaced if k == 0 else False))
+        out += [Word(part, s, e, w.probability, spaced=w.spaced and not k)
+                for k, (part, (s, e)) in enumerate(zip(parts, _shares(w.start, w.end, parts)))]
+    return out
+
+
+def _shares(start: float, end: float, parts: list[str]) -> list[tuple[float, float]]:
+    """The span start..end cut among the parts in proportion to their lengths."""
+    total, done, out = sum(len(p) for p in parts), 0, []
+    for part in parts:
+        s = start + (end - start) * done / total
+        done += len(part)
+        out.append((s, start + (end - start) * done / total))
     return out
 
 
@@ -361,14 +367,8 @@ def _flatten(readings: list[Reading]) -> tuple[list[str], list[int]]:
 
 def _heard_spans(heard: list[Word], readings: list[Reading]) -> list[_Span]:
     """One span per heard unit: a word read as several units ("2026") shares its time among them by length."""
-    spans: list[_Span] = []
-    for w, units in zip(heard, readings):
-        total, done = sum(len(u) for u in units), 0
-        for u in units:
-            s = w.start + (w.end - w.start) * done / total
-            done += len(u)
-            spans.append(_Span(s, w.start + (w.end - w.start) * done / total, float(w.probability), True))
-    return spans
+    return [_Span(s, e, float(w.probability), True)
+            for w, units in zip(heard, readings) for s, e in _shares(w.start, w.end, units)]
 
 
 def _time_units(keys: list[str], heard: list[_Span], pairs: list[tuple[int, int]], duration: float) -> list[_Span]:
