@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Caption, RenderRequest } from "../contract.ts";
-import { buildTimeline, sceneFirstWords, scriptOf, scriptWords } from "./timeline.ts";
+import { scriptWords } from "./scriptWords.ts";
+import { buildTimeline, sceneFirstWords, scriptOf } from "./timeline.ts";
 
 const cap = (text: string, startMs: number, endMs: number): Caption => ({ text, startMs, endMs });
 const REQ: RenderRequest = {

@@ -58,8 +58,6 @@ export function normalise(word: string): string {
   return word.normalize("NFKD").replace(/\p{Mn}/gu, "").toLowerCase().replace(/[^\p{L}\p{N}\p{Mc}']/gu, "").replace(/^'+|'+$/g, "");
 }
 
-export { scriptWords };
-
 /** The narration script sent to the aligner: scenes in order, one per line. */
 export function scriptOf(req: Pick<RenderRequest, "scenes">): string {
   return req.scenes.map((s) => s.narration.trim()).join("\n");
