@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..contract.align import Caption
-from .wordkeys import joinable
+from .wordkeys import spaces
 
 
 @dataclass
@@ -116,15 +116,14 @@ def cues(words: list[Caption], max_words: int = 7, max_chars: int = 42, pause_s:
     out: list[Cue] = []
     for run in _runs(words, pause_s):
         for group in _split_run(run, max_words, max_chars):
-            text = "".join((" " if k and s else "") + w.text.strip() for k, (w, s) in enumerate(zip(group, _spaced(group))))
+            text = "".join((" " if s else "") + w.text.strip() for w, s in zip(group, _spaced(group)))
             out.append(Cue(group[0].startMs / 1000, group[-1].endMs / 1000, text))
     return out
 
 
 def _spaced(words: list[Caption]) -> list[bool]:
-    """Whether a space comes before each word: not where `to_captions` left it out between Chinese or
-    Japanese characters; a word without its leading space elsewhere is still a word apart."""
-    return [not k or w.text.startswith(" ") or not joinable(words[k - 1].text, w.text) for k, w in enumerate(words)]
+    """Whether a space comes before each word, from the captions' leading spaces (`wordkeys.spaces`)."""
+    return spaces([w.text for w in words], [w.text.startswith(" ") for w in words])
 
 
 def _width(text: str) -> int:

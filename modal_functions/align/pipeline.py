@@ -20,7 +20,7 @@ from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
 from .refine import ForcedAligner, RefineStats, order_within, refine
 from .script_align import align_script, script_words
-from .wordkeys import joinable
+from .wordkeys import spaces
 
 SR = 16_000
 Progress = Callable[[float, str], None]
@@ -73,12 +73,13 @@ class Alignment:
 def to_captions(items: list[tuple[str, float, float, float]], spaced: list[bool] | None = None) -> list[Caption]:
     """(text, start s, end s, confidence) -> Remotion Captions: ms, words after the first prefixed by a space
     (as Whisper tokens are, which @remotion/captions' createTikTokStyleCaptions relies on), except where
-    `spaced` says none comes before the word (the characters of Chinese or Japanese)."""
+    `spaced` (the script's or Whisper's spacing) has none between Chinese or Japanese characters."""
+    texts = [text for text, *_ in items]
+    space = spaces(texts, spaced if spaced is not None else [True] * len(items))
     out = []
     for i, (text, s, e, conf) in enumerate(items):
         start, end = round(s * 1000, 1), round(max(e, s) * 1000, 1)
-        space = " " if i and (spaced is None or spaced[i]) else ""
-        out.append(Caption(text=space + text.strip(), startMs=start, endMs=end,
+        out.append(Caption(text=(" " if space[i] else "") + text.strip(), startMs=start, endMs=end,
                            timestampMs=round((start + end) / 2, 1), confidence=round(float(conf), 3)))
     return out
 
@@ -117,13 +118,10 @@ def align(
         spaced = [w.spaced for w in sa.words]
         optional = [not w.matched for w in sa.words]
         match_rate, flagged = round(sa.match_rate, 4), sa.flagged
-        text = "".join((" " if k and s else "") + w.text for k, (w, s) in enumerate(zip(sa.words, spaced)))
+        text = None  # the script's words as the captions space them, below
     else:
         items = [(w.text, w.start, w.end, w.probability) for w in recognition.words]
-        # Whisper's own spacing, trusted only where a Chinese or Japanese character meets the word before:
-        # a Latin word it wrote without a space is still a word of its own
-        heard = recognition.words
-        spaced = [w.spaced or not (k and joinable(heard[k - 1].text, w.text)) for k, w in enumerate(heard)]
+        spaced = [w.spaced for w in recognition.words]
         text = recognition.text
     seconds["script"] = time.perf_counter() - t1
 
@@ -141,6 +139,8 @@ def align(
         items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, ordered)]
 
     words = to_captions(items, spaced)
+    if text is None:
+        text = "".join(c.text for c in words)
     segments = [Segment(text=c.text, startMs=round(c.start * 1000, 1), endMs=round(c.end * 1000, 1))
                 for c in cues(words, max_words=24, max_chars=160, pause_s=1.0)]
     report(0.97, "aligned")

@@ -63,6 +63,13 @@ def joinable(left: str, right: str) -> bool:
     return bool(last and first) and (unspaced(last) or unspaced(first))
 
 
+def spaces(texts: list[str], written: list[bool]) -> list[bool]:
+    """Whether a space stands before each word: none before the first; as `written` otherwise, except
+    that only where a Chinese or Japanese character meets its neighbour (`joinable`) may a word do
+    without one (two Latin words a recogniser ran together stay apart)."""
+    return [k > 0 and (written[k] or not joinable(texts[k - 1], texts[k])) for k in range(len(texts))]
+
+
 def has_word(token: str) -> bool:
     """True when the token has a letter or digit (in any script), i.e. it is a word and not a symbol."""
     return bool(word_key(token))
