@@ -3,7 +3,7 @@
  * the characters after the first of a run (modal_functions/align `to_captions`). On screen those
  * stand together, without the gap between words. A caption is joined to the one before when it
  * has no leading space and a Han or kana character meets the caption before it (the same rule
- * as `joinable` in modal_functions/align/wordkeys.py): a Latin caption written without its
+ * as `spaces` in modal_functions/align/wordkeys.py): a Latin caption written without its
  * leading space still stands apart.
  */
 const UNSPACED = /[\u3005\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u{20000}-\u{3134f}]/u;
