@@ -127,8 +127,10 @@ def _spaced(words: list[Caption]) -> list[bool]:
 
 
 def _width(text: str) -> int:
-    """Columns the text takes on screen: a Chinese or Japanese character, or fullwidth punctuation, two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" and unicodedata.category(ch) != "So" else 1 for ch in text)
+    """Columns the text takes on screen: a Chinese or Japanese character, or fullwidth punctuation, two; a
+    combining mark (Thai vowels and tones, Devanagari signs, Arabic vowels) none, it sits on its letter."""
+    return sum(0 if unicodedata.category(ch) in ("Mn", "Me") else
+               2 if unicodedata.east_asian_width(ch) in "WF" and unicodedata.category(ch) != "So" else 1 for ch in text)
 
 
 # Subtitle display timing (BBC/Netflix practice): a cue stays up at least this long when the

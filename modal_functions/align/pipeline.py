@@ -19,7 +19,7 @@ from ..logs import get_logger
 from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
 from .refine import ForcedAligner, RefineStats, order_within, refine
-from .script_align import align_script, script_words
+from .script_align import align_script, regroup, script_words
 from .wordkeys import spaces
 
 SR = 16_000
@@ -120,8 +120,9 @@ def align(
         match_rate, flagged = round(sa.match_rate, 4), sa.flagged
         text = None  # the script's words as the captions space them, below
     else:
-        items = [(w.text, w.start, w.end, w.probability) for w in recognition.words]
-        spaced = [w.spaced for w in recognition.words]
+        heard = regroup(recognition.words)  # Thai, Lao, Burmese, Khmer: dictionary words, not Whisper's tokens
+        items = [(w.text, w.start, w.end, w.probability) for w in heard]
+        spaced = [w.spaced for w in heard]
         text = recognition.text
     seconds["script"] = time.perf_counter() - t1
 

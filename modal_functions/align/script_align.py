@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from .engines.base import Word
 from .numbers import NUMBER_WORDS, Reading, spoken_readings
-from .wordkeys import has_word, romanised, unspaced
+from .wordkeys import character_word, dictionary_word, has_word, romanised, unspaced
 
 FLAG_BELOW = 0.6
 INTERPOLATED_CONFIDENCE = 0.1
@@ -45,7 +45,8 @@ def script_words(script: str) -> list[str]:
     """The script split into caption words. Punctuation stays attached to its word, and so does a
     token with no letter or digit ("—", "&", an emoji): it joins the word before it (the word after
     it at the very start), so everything the script says is in the captions and nothing is timed
-    on its own. In scripts written without spaces each Han or kana character is a word (`pieces`)."""
+    on its own. In scripts written without spaces each Han or kana character is a word, and each
+    dictionary word of Thai, Lao, Burmese or Khmer (`pieces`)."""
     return [w for w, _ in script_tokens(script)]
 
 
@@ -73,45 +74,88 @@ _ATTACHED = frozenset("ーｰぁぃぅぇぉっゃゅょゎァィゥェォッャ
 
 
 def pieces(token: str) -> list[str]:
-    """One whitespace-free token as caption words: each character of an unspaced script (Han, kana)
-    is one (a small kana or the long-vowel mark stays with the one before: "ジャー"), a run of other
-    letters and digits another ("AIは便利。" -> "AI", "は", "便", "利。").
+    """One whitespace-free token as caption words: each character of Chinese or Japanese (Han, kana)
+    is one (a small kana or the long-vowel mark stays with the one before: "ジャー"), each dictionary
+    word of Thai, Lao, Burmese or Khmer another (ICU's word breaks, `_units`: "วันนี้เรา" -> "วัน",
+    "นี้", "เรา"), a run of other letters and digits another ("AIは便利。" -> "AI", "は", "便", "利。").
     Punctuation stays with the word before it, opening brackets and quotes with the one after
-    ("「はい。」" -> "「は", "い。」"). A token without such characters is one word, as it is."""
+    ("「はい。」" -> "「は", "い。」"). A token without such letters is one word, as it is.
+    The pieces joined are the token."""
     if not any(unspaced(ch) for ch in token):
         return [token]
     out: list[str] = []
     pending = ""  # opening punctuation waiting for its word
     in_run = False  # the last word is a run of spaced-script letters that the next such letter continues
-    for ch in token:
-        if unspaced(ch):
-            if ch in _ATTACHED and out and not pending:
-                out[-1] += ch
+    for unit in _units(token):
+        if character_word(unit[0]):
+            if unit in _ATTACHED and out and not pending:
+                out[-1] += unit
             else:
-                out.append(pending + ch)
+                out.append(pending + unit)
             pending, in_run = "", False
-        elif has_word(ch):
+        elif any(dictionary_word(ch) for ch in unit):
+            out.append(pending + unit)
+            pending, in_run = "", False
+        elif has_word(unit):
             if in_run and not pending:
-                out[-1] += ch
+                out[-1] += unit
             else:
-                out.append(pending + ch)
+                out.append(pending + unit)
                 pending = ""
             in_run = True
-        elif out and not pending and unicodedata.category(ch) not in _OPENING:
-            out[-1] += ch
+        elif out and not pending and unicodedata.category(unit[0]) not in _OPENING:
+            out[-1] += unit
         else:
-            pending += ch
+            pending += unit
     if pending:
         out[-1:] = [(out[-1] if out else "") + pending]
     return out
 
 
+def _units(token: str) -> list[str]:
+    """What `pieces` walks: the token's characters, or, where it has letters of Thai, Lao, Burmese or
+    Khmer, the segments of ICU's word breaker (the worker's `Intl.Segmenter` is the same ICU), the
+    segments of Chinese or Japanese in it still one character each."""
+    if not any(dictionary_word(ch) for ch in token):
+        return list(token)
+    from icu4py.breakers import WordBreaker
+
+    return [u for seg in WordBreaker(token, "und") for u in (list(seg) if any(map(character_word, seg)) else [seg])]
+
+
+def regroup(heard: list[Word]) -> list[Word]:
+    """Recognised words of Thai, Lao, Burmese or Khmer as that script's dictionary words (`pieces`).
+    Whisper words these scripts by token ("สวัส", "ดีครับ"): a run of such words written without a
+    space between them is joined, each character timed by its word's span shared by length, and cut
+    again where `pieces` cuts the script, so script and speech meet word by word. Other words as they are."""
+    out: list[Word] = []
+    k = 0
+    while k < len(heard):
+        if not any(dictionary_word(ch) for ch in heard[k].text):
+            out.append(heard[k])
+            k += 1
+            continue
+        run = [heard[k]]
+        while k + len(run) < len(heard) and not heard[k + len(run)].spaced:
+            run.append(heard[k + len(run)])
+        k += len(run)
+        times = [t for w in run for t in _shares(w.start, w.end, list(w.text))]  # one span a character
+        probability = [w.probability for w in run for _ in w.text]
+        at = 0
+        for n, part in enumerate(pieces("".join(w.text for w in run))):
+            out.append(Word(part, times[at][0], times[at + len(part) - 1][1], probability[at],
+                            spaced=run[0].spaced and not n))
+            at += len(part)
+    return out
+
+
 def split_heard(heard: list[Word]) -> list[Word]:
     """Recognised words as the script's words are cut (`pieces`): a recogniser's "月亮" becomes "月" and
-    "亮", sharing its time by length, so each script character can pair with one heard character."""
+    "亮", sharing its time by length, so each script character can pair with one heard character; runs
+    of Thai, Lao, Burmese or Khmer are cut into dictionary words (`regroup`)."""
     out: list[Word] = []
-    for w in heard:
-        parts = pieces(w.text)
+    for w in regroup(heard):
+        parts = [w.text] if any(map(dictionary_word, w.text)) else pieces(w.text)  # regroup cut those already
         if len(parts) == 1:
             out.append(w)
             continue

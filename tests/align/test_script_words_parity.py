@@ -27,7 +27,13 @@ SCRIPTS = [
     "東京タワー(333m)はジャーナリストに人気です。「はい。」",
     "AIは便利。 The word 月亮, ok",
     "café naïve coöperate l'eau ' '' ",
-    "ｶﾀｶﾅ ｰ 々",
+    "ｶﾀｶﾅ ｰ ๆ 々",
+    "สวัสดีครับ วันนี้เราจะเรียนรู้เรื่องปัญญาประดิษฐ์ (AI) กัน!",
+    "AIคือ\"อนาคต\"ของเรา เด็กๆ ชอบมาก",
+    "ថ្ងៃនេះយើងនឹងរៀនអំពីបញ្ញាសិប្បនិម្មិត។",
+    "ມື້ນີ້ພວກເຮົາຈະຮຽນ",
+    "ဒီနေ့ ကျွန်တော်တို့ သင်ယူမယ်။",
+    "東京タワーไทย 2026年",
 ]
 
 
@@ -42,3 +48,4 @@ def test_the_worker_and_the_aligner_cut_every_script_into_the_same_words(tmp_pat
     assert dict(zip(SCRIPTS, ts)) == dict(zip(SCRIPTS, py))
     assert py[SCRIPTS.index("潮汐是由月球引起的。每天两次！")] == ["潮", "汐", "是", "由", "月", "球", "引", "起", "的。", "每", "天", "两", "次！"]
     assert len(py[SCRIPTS.index("Луна притягивает воду. Приливы!")]) == 4
+    assert py[SCRIPTS.index("ມື້ນີ້ພວກເຮົາຈະຮຽນ")] == ["ມື້ນີ້", "ພວກ", "ເຮົາ", "ຈະ", "ຮຽນ"]  # dictionary words, not characters

@@ -1,5 +1,7 @@
 """Chinese and Japanese narrations (the production model is multilingual): every character is a
-caption word, timed from the recogniser's words, and captions join them without spaces."""
+caption word, timed from the recogniser's words, and captions join them without spaces. Thai,
+Lao, Burmese and Khmer are also written without spaces: their caption words are dictionary words
+(ICU's word breaks), which the recogniser's tokens are regrouped into."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 from modal_functions.align.captions import cues
 from modal_functions.align.engines.base import Recognition, Segment, Word
 from modal_functions.align.pipeline import AlignerState, align
-from modal_functions.align.script_align import align_script, pieces, script_tokens
+from modal_functions.align.script_align import align_script, pieces, regroup, script_tokens
 
 ZH = "潮汐是由月球引起的。每天两次！"
 # how Whisper words a Chinese narration: a few characters each, no spaces between them
@@ -69,3 +71,47 @@ def test_a_long_chinese_sentence_is_cut_into_cues_by_screen_width():
     out = cues(caps)  # 42 columns: 21 characters at most
     assert "".join(c.text for c in out) == text
     assert len(out) == 2 and all(len(c.text) <= 21 and " " not in c.text for c in out)
+
+
+TH = "สวัสดีครับ วันนี้เราจะเรียนรู้เรื่องปัญญาประดิษฐ์"
+# how Whisper words Thai: by token, the cuts falling inside words ("สวัส" + "ดีครับ")
+HEARD_TH = [Word("สวัส", 0.2, 0.5), Word("ดีครับ", 0.5, 1.0, spaced=False), Word("วันนี้", 1.3, 1.7),
+            Word("เรา", 1.7, 1.9, spaced=False), Word("จะเรียน", 1.9, 2.4, spaced=False),
+            Word("รู้เรื่อง", 2.4, 2.9, spaced=False), Word("ปัญญาประดิษฐ์", 2.9, 3.8, spaced=False)]
+
+
+def test_thai_lao_burmese_and_khmer_are_cut_into_dictionary_words():
+    assert pieces("สวัสดีครับ") == ["สวัสดี", "ครับ"]
+    assert pieces("วันนี้เราจะเรียนรู้เรื่องปัญญาประดิษฐ์") == ["วัน", "นี้", "เรา", "จะ", "เรียน", "รู้", "เรื่อง", "ปัญญา", "ประดิษฐ์"]
+    assert pieces("(อนาคต)ของเรา!") == ["(อนาคต)", "ของ", "เรา!"]  # punctuation with its word, as in Chinese
+    assert pieces("ມື້ນີ້ພວກເຮົາຈະຮຽນ") == ["ມື້ນີ້", "ພວກ", "ເຮົາ", "ຈະ", "ຮຽນ"]
+    assert pieces("ကျွန်တော်တို့") == ["ကျွန်တော်", "တို့"]
+    assert pieces("ថ្ងៃនេះយើងនឹងរៀន។") == ["ថ្ងៃនេះ", "យើង", "នឹង", "រៀន។"]
+    assert script_tokens("สวัสดีครับ AI") == [("สวัสดี", True), ("ครับ", False), ("AI", True)]
+
+
+def test_whisper_s_thai_tokens_are_regrouped_into_the_words_the_script_has():
+    words = regroup(HEARD_TH)
+    assert [w.text for w in words] == ["สวัสดี", "ครับ", "วัน", "นี้", "เรา", "จะ", "เรียน", "รู้", "เรื่อง", "ปัญญา", "ประดิษฐ์"]
+    assert [w.spaced for w in words] == [True, False, True] + [False] * 8
+    # each character takes its token's span shared by length: "สวัส" (4) + "ดี" (2 of "ดีครับ"'s 6)
+    assert (words[0].start, round(words[0].end, 3)) == (0.2, 0.667) and words[1].end == 1.0
+    a = align_script(TH, HEARD_TH, duration=4.0)
+    assert a.match_rate == 1.0 and [w.text for w in a.words] == [w.text for w in words]
+    assert [(w.start, w.end) for w in a.words] == [(w.start, w.end) for w in words]
+
+
+def test_without_a_script_thai_captions_are_words_joined_without_spaces():
+    rec = Recognition([Segment("สวัสดีครับ วันนี้เราจะเรียนรู้เรื่องปัญญาประดิษฐ์", 0.2, 3.8)], HEARD_TH, "th")
+    out = align(AlignerState(), np.zeros(16_000 * 4, dtype=np.float32), language="th", recognition=rec,
+                refine_boundaries=False)
+    assert [c.text for c in out.words[:4]] == ["สวัสดี", "ครับ", " วัน", "นี้"]
+    assert "".join(c.text for c in out.words) == TH
+
+
+def test_combining_marks_take_no_column_in_a_cue():
+    text = "ที่นี่ที่นั่นที่โน่น"  # 9 letters and 11 vowel and tone marks above them
+    a = align_script(text, [Word(text, 0.0, 2.0)], duration=2.5)
+    from modal_functions.align.pipeline import to_captions
+    caps = to_captions([(w.text, w.start, w.end, 1.0) for w in a.words], [w.spaced for w in a.words])
+    assert len(cues(caps, max_chars=10)) == 1  # 10 columns hold the 9 letters; counting the marks, 20 would not

@@ -11,7 +11,8 @@ from modal_functions.align.wordkeys import spaces
 from modal_functions.render.project import PROJECT_DIR, node
 
 TEXTS = ["The", " moon", " 月", "球", "的。", "AI", "は", "便利", "Tokyo", "tower", " ok", "「は", "い。」", "ジャー",
-         "(333m)", "で", "す", "3", "月", "— 🚀", "다", "음", "Луна", "вода"]
+         "(333m)", "で", "す", "3", "月", "— 🚀", "다", "음", "Луна", "вода",
+         " วัน", "นี้", "เรา!", "AI", " ថ្ងៃនេះ", "យើង", " ມື້ນີ້", "ພວກ", " ဒီ", "နေ့"]
 
 
 def test_typescript_and_python_join_the_same_captions(tmp_path):
@@ -25,5 +26,5 @@ def test_typescript_and_python_join_the_same_captions(tmp_path):
     py = [100 * i for i, space in enumerate(spaces(TEXTS, [t.startswith(" ") for t in TEXTS])) if i and not space]
     assert ts == py
     joined = {TEXTS[ms // 100] for ms in py}
-    assert {"球", "的。", "は", "便利", "Tokyo", "い。」", "(333m)", "で", "す", "3", "月"} <= joined
+    assert {"球", "的。", "は", "便利", "Tokyo", "い。」", "(333m)", "で", "す", "3", "月", "นี้", "เรา!", "យើង", "ພວກ", "နေ့"} <= joined
     assert not joined & {"tower", "Луна", "вода", "음", "— 🚀"}

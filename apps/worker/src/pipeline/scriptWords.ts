@@ -7,23 +7,43 @@
  *   (an emoji, "—") rides with the word before it and is not counted;
  * - in scripts written without spaces (Han, kana) each character is a word, a small kana or
  *   the long-vowel mark staying with the one before; a run of other letters and digits inside
- *   such a token is one word ("AIは便利。" -> "AI", "は", "便", "利。").
+ *   such a token is one word ("AIは便利。" -> "AI", "は", "便", "利。");
+ * - in Thai, Lao, Burmese and Khmer each dictionary word is a word, as ICU's word breaker finds
+ *   them (`Intl.Segmenter` here, the same ICU through icu4py in the aligner).
  *
  * No imports: the parity test loads this file on its own.
  */
 
-const UNSPACED: Array<[number, number]> = [
+const CHARACTER_WORDS: Array<[number, number]> = [
   [0x3005, 0x3005], [0x3040, 0x30ff], [0x31f0, 0x31ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff],
   [0xf900, 0xfaff], [0xff66, 0xff9f], [0x20000, 0x3134f],
+];
+const DICTIONARY_WORDS: Array<[number, number]> = [
+  [0x0e00, 0x0eff], [0x1000, 0x109f], [0x1780, 0x17ff], [0x19e0, 0x19ff], [0xa9e0, 0xa9ff], [0xaa60, 0xaa7f],
 ];
 const ATTACHED = new Set("ーｰぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮｧｨｩｪｫｯｬｭｮ");
 const LETTER = /[\p{L}\p{N}]/u;
 const OPENING = /[\p{Ps}\p{Pi}]/u;
+const WORD_BREAKS = new Intl.Segmenter("und", { granularity: "word" });
 
-/** A letter or digit of a script written without spaces between words (Chinese, Japanese). */
-export function unspaced(ch: string): boolean {
+function within(ch: string, ranges: Array<[number, number]>): boolean {
   const o = ch.codePointAt(0)!;
-  return LETTER.test(ch) && UNSPACED.some(([lo, hi]) => lo <= o && o <= hi);
+  return LETTER.test(ch) && ranges.some(([lo, hi]) => lo <= o && o <= hi);
+}
+
+/** A Chinese or Japanese letter (Han, kana): each is a word of its own. */
+export function characterWord(ch: string): boolean {
+  return within(ch, CHARACTER_WORDS);
+}
+
+/** A letter of Thai, Lao, Burmese or Khmer: its words are found by ICU's dictionaries. */
+export function dictionaryWord(ch: string): boolean {
+  return within(ch, DICTIONARY_WORDS);
+}
+
+/** A letter or digit of a script written without spaces between words. */
+export function unspaced(ch: string): boolean {
+  return characterWord(ch) || dictionaryWord(ch);
 }
 
 /** The token has a letter or digit of any script (accents and other marks alone do not count). */
@@ -31,31 +51,45 @@ export function hasWord(token: string): boolean {
   return /[\p{L}\p{N}\p{Mc}]/u.test(token.normalize("NFKD"));
 }
 
+/** What `pieces` walks: the token's characters, or, where it has letters of Thai, Lao, Burmese or Khmer,
+ * ICU's word segments, the segments of Chinese or Japanese in it still one character each. */
+function units(token: string): string[] {
+  const chars = [...token];
+  if (!chars.some(dictionaryWord)) return chars;
+  return [...WORD_BREAKS.segment(token)].flatMap(({ segment }) => {
+    const cs = [...segment];
+    return cs.some(characterWord) ? cs : [segment];
+  });
+}
+
 /** One whitespace-free token as caption words (see above); punctuation stays with the word before it,
  * opening brackets and quotes with the one after. */
 export function pieces(token: string): string[] {
-  const chars = [...token];
-  if (!chars.some(unspaced)) return [token];
+  if (![...token].some(unspaced)) return [token];
   const out: string[] = [];
   let pending = "";
   let inRun = false;
-  for (const ch of chars) {
-    if (unspaced(ch)) {
-      if (ATTACHED.has(ch) && out.length && !pending) out[out.length - 1] += ch;
-      else out.push(pending + ch);
+  for (const unit of units(token)) {
+    if (characterWord([...unit][0]!)) {
+      if (ATTACHED.has(unit) && out.length && !pending) out[out.length - 1] += unit;
+      else out.push(pending + unit);
       pending = "";
       inRun = false;
-    } else if (hasWord(ch)) {
-      if (inRun && !pending) out[out.length - 1] += ch;
+    } else if ([...unit].some(dictionaryWord)) {
+      out.push(pending + unit);
+      pending = "";
+      inRun = false;
+    } else if (hasWord(unit)) {
+      if (inRun && !pending) out[out.length - 1] += unit;
       else {
-        out.push(pending + ch);
+        out.push(pending + unit);
         pending = "";
       }
       inRun = true;
-    } else if (out.length && !pending && !OPENING.test(ch)) {
-      out[out.length - 1] += ch;
+    } else if (out.length && !pending && !OPENING.test([...unit][0]!)) {
+      out[out.length - 1] += unit;
     } else {
-      pending += ch;
+      pending += unit;
     }
   }
   if (pending) {

@@ -1,12 +1,14 @@
 /**
- * Captions of Chinese and Japanese narrations come one character a word, with no space before
- * the characters after the first of a run (modal_functions/align `to_captions`). On screen those
- * stand together, without the gap between words. A caption is joined to the one before when it
- * has no leading space and a Han or kana character meets the caption before it (the same rule
- * as `spaces` in modal_functions/align/wordkeys.py): a Latin caption written without its
- * leading space still stands apart.
+ * Captions of Chinese and Japanese narrations come one character a word, and those of Thai, Lao,
+ * Burmese and Khmer one dictionary word a word, with no space before the words after the first of
+ * a run (modal_functions/align `to_captions`). On screen those stand together, without the gap
+ * between words. A caption is joined to the one before when it has no leading space and a letter
+ * of such a script meets the caption before it (the same rule as `spaces` in
+ * modal_functions/align/wordkeys.py): a Latin caption written without its leading space still
+ * stands apart.
  */
-const UNSPACED = /[\u3005\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u{20000}-\u{3134f}]/u;
+const UNSPACED =
+  /[\u3005\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u{20000}-\u{3134f}\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff\ua9e0-\ua9ff\uaa60-\uaa7f]/u;
 const LETTER = /[\p{L}\p{N}]/u;
 
 function edge(text: string, last: boolean): string {
