@@ -122,6 +122,24 @@ def test_an_unsatisfiable_range_is_a_json_416(env):
     assert tail.status_code == 206 and tail.content == PNG[-4:]
 
 
+@pytest.mark.parametrize("header, first, last", [
+    ("bytes=" + "9" * 5000 + "-", None, None),  # int() refuses numbers over 4300 digits: this was a 500
+    ("bytes=0-" + "9" * 5000, 0, -1),  # an end past the end: the rest of the file
+    ("bytes=-" + "9" * 5000, 0, -1),  # a suffix longer than the file: all of it
+    ("bytes=0-1,100000-200000", 0, 1),  # the part inside the file is served, the other dropped
+    ("bytes=0-0,-0", 0, 0),
+])
+def test_ranges_past_the_end_of_any_size_are_dropped_or_clamped(env, header, first, last):
+    client, *_ = env
+    ref = upload(client, PNG, ext="png").json()
+    got = client.get(ref["url"], headers={"Range": header})
+    if first is None:
+        assert got.status_code == 416 and got.json()["error"]["code"] == "range_not_satisfiable"
+    else:
+        assert got.status_code == 206 and got.content == PNG[first:len(PNG) if last == -1 else last + 1]
+    assert client.head(ref["url"], headers={"Range": header}).status_code == got.status_code
+
+
 def test_same_bytes_same_key_and_ext_from_content_type(env):
     client, *_ = env
     a = upload(client, b"RIFF....WAVE", ext="wav").json()

@@ -177,14 +177,16 @@ def read_artifact(
     remaining = max(1, int(expires - signer.clock()))
     if isinstance(store, LocalStore):
         path = store.local_path(key)
-        if (ranges := request.headers.get("range")) is not None:
+        if (header := request.headers.get("range")) is not None:
             size = path.stat().st_size
-            verdict = range_verdict(ranges, size)
-            if verdict == "unsatisfiable":
-                return error_response(416, RANGE_NOT_SATISFIABLE, f"no part of {ranges!r} is inside the {size} bytes",
+            ranges = satisfiable_ranges(header, size)
+            if ranges == []:
+                return error_response(416, RANGE_NOT_SATISFIABLE, f"no part of {header[:200]!r} is inside the {size} bytes",
                                       headers={"Content-Range": f"bytes */{size}"})
-            if verdict == "malformed":  # RFC 9110: a Range that does not parse is ignored, the whole file served
-                request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
+            # RFC 9110: a Range that does not parse is ignored (the whole file served); one that does
+            # is passed on as its satisfiable parts only, in plain numbers Starlette cannot choke on
+            kept = [] if ranges is None else [(b"range", ("bytes=" + ",".join(f"{a}-{b}" for a, b in ranges)).encode())]
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"] + kept
         return FileResponse(
             path,
             media_type=content_type_for(parse_key(key).ext),
@@ -199,24 +201,34 @@ RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 _RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
 
 
-def range_verdict(header: str, size: int) -> str:
-    """`ok`, `malformed` (serve the whole file) or `unsatisfiable` (416) for a Range header."""
+_BEYOND = 10**18  # a number with more digits than this is past the end of any file (int() refuses >4300 digits)
+
+
+def _number(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else _BEYOND
+
+
+def satisfiable_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The byte ranges (first, last, inclusive) of a Range header that lie inside a file of `size` bytes:
+    None when the header does not parse (serve the whole file), [] when no range is inside it (416).
+    Ranges that start past the end are dropped, ends past it clamped (RFC 9110 14.1.1)."""
     unit, _, specs = header.partition("=")
     if unit.strip().lower() != "bytes" or not specs.strip():
-        return "malformed"
-    satisfiable = False
+        return None
+    out: list[tuple[int, int]] = []
     for spec in specs.split(","):
         m = _RANGE_SPEC.fullmatch(spec)
         if m is None or m.group(1) == m.group(2) == "":
-            return "malformed"
+            return None
         start, end = m.group(1), m.group(2)
-        if start and end and int(end) < int(start):
-            return "malformed"
+        if start and end and _number(end) < _number(start):
+            return None
         if start:
-            satisfiable |= int(start) < size
-        else:
-            satisfiable |= int(end) > 0 and size > 0
-    return "ok" if satisfiable else "unsatisfiable"
+            if _number(start) < size:
+                out.append((_number(start), min(_number(end), size - 1) if end else size - 1))
+        elif _number(end) > 0 and size > 0:
+            out.append((max(0, size - _number(end)), size - 1))
+    return out
 
 
 __all__ = ["router", "get_artifact_store", "get_url_signer"]
