@@ -105,8 +105,9 @@ def address_problem(ip: str) -> str | None:
         ("is_multicast", "multicast"),
         ("is_private", "private"),
         ("is_reserved", "reserved"),
+        ("is_site_local", "site-local"),  # fec0::/10: deprecated, but still routed inside some networks
     ):
-        if getattr(addr, attr):
+        if getattr(addr, attr, False):
             return f"{'an' if label[0] in 'aeiou' else 'a'} {label} address"
     if not addr.is_global:
         return "not a globally routable address"
@@ -204,6 +205,42 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+class _Deadline:
+    """Shuts the connection's socket down when the fetch's deadline passes. A socket timeout bounds
+    each read, not the fetch: a server dripping its status line and headers a byte at a time would
+    otherwise hold a worker for as long as it likes. A read cut this way ends in an error or an early
+    end of stream; `expired` tells the caller it was the deadline."""
+
+    def __init__(self, deadline: float):
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 def _remaining(deadline: float, url: str) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
@@ -225,16 +262,29 @@ def safe_fetch(
     """Download `url` to `dest` under the policy above; returns `dest`."""
     resolver = resolver or system_resolver
     allowed = frozenset(h.lower() for h in allow_hosts)
-    context = ssl_context
     dest = Path(dest)
     deadline = time.monotonic() + timeout
+    guard = _Deadline(deadline)
+    try:
+        return _fetch(url, dest, max_bytes=max_bytes, deadline=deadline, guard=guard, resolver=resolver, allowed=allowed,
+                      context=ssl_context, max_redirects=max_redirects)
+    finally:
+        guard.cancel()
+
+
+def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Deadline, resolver: Resolver,
+           allowed: frozenset[str], context: ssl.SSLContext | None, max_redirects: int) -> Path:
     current = url
     for _hop in range(max_redirects + 1):
         host, ip, port, target = _vet(current, resolver, allowed, deadline)
         context = context or ssl.create_default_context()  # only once something passed the policy
         conn = _PinnedHTTPSConnection(host, ip, port, timeout=_remaining(deadline, current), context=context)
+        sock: socket.socket | None = None
+        resp: http.client.HTTPResponse | None = None
         try:
             try:
+                conn.connect()
+                guard.watch(conn.sock)
                 conn.putrequest("GET", target, skip_accept_encoding=True)
                 conn.putheader("Accept-Encoding", "identity")
                 conn.putheader("User-Agent", USER_AGENT)
@@ -244,10 +294,14 @@ def safe_fetch(
                 resp = conn.getresponse()
             except (socket.timeout, TimeoutError) as e:
                 raise _timed_out(current) from e
-            except ssl.SSLCertVerificationError as e:
-                raise _failed(f"TLS verification failed for {host}: {e.verify_message}", retryable=False) from e
             except (OSError, http.client.HTTPException) as e:
+                if guard.expired:
+                    raise _timed_out(current) from e
+                if isinstance(e, ssl.SSLCertVerificationError):
+                    raise _failed(f"TLS verification failed for {host}: {e.verify_message}", retryable=False) from e
                 raise _failed(f"fetching {current} failed: {e}") from e
+            if guard.expired:
+                raise _timed_out(current)
 
             if resp.status in REDIRECT_STATUSES:
                 location = resp.getheader("Location")
@@ -265,13 +319,18 @@ def safe_fetch(
             length = resp.getheader("Content-Length")
             if length is not None and length.strip().isdigit() and int(length) > max_bytes:
                 raise _too_large(max_bytes)
-            return _stream_to(resp, sock, dest, max_bytes=max_bytes, deadline=deadline, url=current)
-        finally:
+            return _stream_to(resp, sock, dest, max_bytes=max_bytes, deadline=deadline, url=current, guard=guard)
+        finally:  # the response holds the socket's file once getresponse() handed it over: both closed here on
+            if resp is not None:  # every path, not when a traceback holding them is collected
+                resp.close()
             conn.close()
+            if sock is not None:
+                sock.close()
     raise refused(f"more than {max_redirects} redirects")
 
 
-def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest: Path, *, max_bytes: int, deadline: float, url: str) -> Path:
+def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest: Path, *, max_bytes: int, deadline: float,
+               url: str, guard: _Deadline) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
     total = 0
@@ -285,8 +344,10 @@ def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest:
                 except (socket.timeout, TimeoutError) as e:
                     raise _timed_out(url) from e
                 except (OSError, http.client.HTTPException) as e:
-                    raise _failed(f"reading {url} failed: {e}") from e
+                    raise (_timed_out(url) if guard.expired else _failed(f"reading {url} failed: {e}")) from e
                 if not block:
+                    if guard.expired:  # the deadline's shutdown reads as the end of the body: it is not
+                        raise _timed_out(url)
                     break
                 total += len(block)
                 if total > max_bytes:

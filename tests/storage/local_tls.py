@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import queue
 import ssl
 import tempfile
 import threading
@@ -45,12 +46,15 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 
 
 class TLSServer:
-    """Routes: /ok, /big (Content-Length), /big-chunked, /redirect?to=URL, /loop, /hang, /status/N."""
+    """Routes: /ok, /big (Content-Length), /big-chunked, /redirect?to=URL, /loop, /hang, /status/N,
+    /drip-head and /drip-body (a byte every 20 ms, each read well inside any socket timeout: how each
+    ended, "cut" by the client or "sent" whole, goes to `drips`)."""
 
     def __init__(self, big_size: int = 4096):
         self.big_size = big_size
         self.release = threading.Event()  # /hang waits on this
         self.requests: list[str] = []
+        self.drips: queue.Queue[str] = queue.Queue()
         self._dir = tempfile.TemporaryDirectory()
         cert, key = make_cert(Path(self._dir.name))
         server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -72,6 +76,19 @@ class TLSServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _drip(self, data: bytes) -> None:
+                for i in range(len(data)):
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                    except OSError:
+                        outer.drips.put("cut")
+                        break
+                    if outer.release.wait(0.02):
+                        break
+                else:
+                    outer.drips.put("sent")
+                self.close_connection = True
 
             def do_GET(self):
                 outer.requests.append(self.path)
@@ -100,6 +117,11 @@ class TLSServer:
                 elif path == "/hang":
                     outer.release.wait(10)
                     self.close_connection = True
+                elif path == "/drip-head":  # ~9 s of status line and headers
+                    self._drip(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 400 + b"\r\nContent-Length: 2\r\n\r\nok")
+                elif path == "/drip-body":  # no length: the body ends when the connection does
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                    self._drip(b"b" * 400)
                 elif path.startswith("/status/"):
                     self._send(int(path.rsplit("/", 1)[1]), b"nope")
                 else:

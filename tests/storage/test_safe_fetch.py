@@ -98,6 +98,7 @@ def test_address_policy_allows_public_addresses():
     assert address_problem("2606:2800:220:1:248:1893:25c8:1946") is None
     assert "metadata" in address_problem("169.254.169.254")
     assert address_problem("64:ff9b::a00:1")  # NAT64 of 10.0.0.1
+    assert "site-local" in address_problem("fec0::1")  # Python counts it neither private nor reserved
 
 
 def test_fetches_through_pinned_ip(server, resolver, tmp_path: Path):
@@ -155,6 +156,15 @@ def test_oversize_streamed_body_refused(server, resolver, tmp_path: Path):
 def test_timeout(server, resolver, tmp_path: Path):
     err = fetch_error(server.url("/hang"), tmp_path / "a", timeout=0.3, **local(server, resolver))
     assert (err.code, err.http_status, err.retryable) == ("fetch_timeout", 504, True)
+
+
+@pytest.mark.parametrize("path", ["/drip-head", "/drip-body"])
+def test_the_deadline_cuts_a_server_that_drips(path, server, resolver, tmp_path: Path):
+    """Each byte comes well inside the socket timeout, so only the overall deadline can end the fetch:
+    mid-head (it used to wait for the whole head), and mid-body as a timeout, never as a short file."""
+    err = fetch_error(server.url(path), tmp_path / "a", timeout=0.5, **local(server, resolver))
+    assert (err.code, err.retryable) == ("fetch_timeout", True)
+    assert server.drips.get(timeout=60) == "cut"  # the fetch hung up before the server was done
 
 
 def test_upstream_errors(server, resolver, tmp_path: Path):
