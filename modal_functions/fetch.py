@@ -146,8 +146,10 @@ def _resolve(resolver: Resolver, host: str, port: int, deadline: float, url: str
     return ips  # type: ignore[return-value]
 
 
-def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str], deadline: float) -> tuple[str, str, int, str]:
-    """Check one hop; return (host, vetted ip, port, request target)."""
+def check_url(url: str) -> tuple[str, int, str]:
+    """Everything about a URL that can be refused without the network: https, no credentials, a
+    well-formed host and port, no control characters; return (host, port, request target).
+    Submission calls it too (`storage.inputs.precheck_refs`), so such a URL never takes a queue slot."""
     parts = split_url(url)
     if parts.scheme.lower() != "https":
         raise refused(f"only https URLs are fetched, not {parts.scheme or 'a relative URL'!r}")
@@ -172,6 +174,12 @@ def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str], deadline: fl
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if any(ord(c) < 33 or ord(c) == 127 for c in target):
         raise refused("URL path contains control characters or spaces")
+    return host, port, target
+
+
+def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str], deadline: float) -> tuple[str, str, int, str]:
+    """Check one hop; return (host, vetted ip, port, request target)."""
+    host, port, target = check_url(url)
 
     try:
         literal = ipaddress.ip_address(host)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from ..errors import ARTIFACT_NOT_FOUND, CapabilityError
-from ..fetch import address_problem, refused, safe_fetch, split_url
+from ..fetch import address_problem, check_url, refused, safe_fetch, split_url
 from .keys import parse_key
 
 if TYPE_CHECKING:
@@ -53,33 +53,34 @@ def own_signed_url(ref: str, base_url: str) -> tuple[str, str | None, str | None
     return key, (q.get("exp") or [None])[0], (q.get("sig") or [None])[0]
 
 
-def precheck_refs(refs: dict[str, str], *, base_url: str, store: "ArtifactStore | None" = None) -> None:
+def precheck_refs(refs: dict[str, str], *, base_url: str, store: "ArtifactStore | None" = None,
+                  signer: "UrlSigner | None" = None) -> None:
     """At submission: refuse what `fetch_input` would refuse, before the job takes a queue slot.
 
     `refs` maps each input reference to what it is for. Everything that can be decided
-    without the network is checked: the form (key, our signed URL, https), literal private
-    addresses and, with a store, that keys exist. Names are resolved and vetted at fetch time.
+    without the network is checked: the form (key, our signed URL, https URL as `check_url`
+    sees it), literal private addresses, our signed URLs' keys and, with a signer, their
+    signatures, and, with a store, that keys exist. Names are resolved and vetted at fetch time.
     """
     for ref, use in refs.items():
         ref = ref.strip()
-        if _is_key(ref):
-            if store is not None and not store.exists(ref):
-                raise CapabilityError(ARTIFACT_NOT_FOUND, f"{use}: no artifact {ref!r} in the store", http_status=422)
-            continue
         try:
-            if own_signed_url(ref, base_url) is not None:
+            own = None if _is_key(ref) else own_signed_url(ref, base_url)
+            if own is not None:
+                key, exp, sig = own
+                parse_key(key)
+                if signer is not None:
+                    signer.verify(key, exp, sig)
+                ref = key
+            if _is_key(ref):
+                if store is not None and not store.exists(ref):
+                    raise CapabilityError(ARTIFACT_NOT_FOUND, f"no artifact {ref!r} in the store", http_status=422)
                 continue
-            parts = split_url(ref)
+            if split_url(ref).scheme.lower() != "https":
+                raise refused("an input must be an artifact key, a signed artifact URL or an https URL")
+            host, _, _ = check_url(ref)
         except CapabilityError as e:
-            raise refused(f"{use}: {e.message}") from e
-        if parts.scheme.lower() != "https":
-            raise refused(f"{use}: an input must be an artifact key, a signed artifact URL or an https URL")
-        try:
-            host = parts.hostname or ""
-        except ValueError as e:
-            raise refused(f"{use}: malformed URL: {e}") from e
-        if not host:
-            raise refused(f"{use}: the URL has no host")
+            raise CapabilityError(e.code, f"{use}: {e.message}", retryable=e.retryable, http_status=e.http_status) from e
         if (problem := _literal_ip_problem(host)) is not None:
             raise refused(f"{use}: {host} is {problem}")
 
@@ -94,7 +95,17 @@ def precheck_request(refs: dict[str, str], settings: "Settings | None" = None) -
         store = get_store(settings)
     except Exception:  # noqa: BLE001 - no store configured here: the fetch checks again
         store = None
-    precheck_refs(refs, base_url=settings.base_url, store=store)
+    precheck_refs(refs, base_url=settings.base_url, store=store,
+                  signer=getattr(store, "signer", None) or _signer(settings))
+
+
+def _signer(settings: "Settings") -> "UrlSigner | None":
+    from . import get_signer
+
+    try:
+        return get_signer(settings)
+    except Exception:  # noqa: BLE001 - no signing secret here: the fetch verifies
+        return None
 
 
 def _literal_ip_problem(host: str) -> str | None:

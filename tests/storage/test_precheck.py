@@ -16,7 +16,8 @@ from modal_functions.storage.inputs import precheck_refs
 
 REFUSED = ["file:///etc/passwd", "http://example.com/a.wav", "data:audio/wav;base64,AAAA", "gopher://x/a", "/etc/passwd",
            "https://127.0.0.1/a.wav", "https://[::1]/a.wav", "https://10.0.0.7/a.wav", "https://169.254.169.254/latest",
-           "https://[::1/a.wav", "https:///a.wav"]
+           "https://[::1/a.wav", "https:///a.wav", "https://user:pw@example.com/a.wav", "https://example.com:99999/a.wav",
+           "https://exa mple.com/a.wav", "https://example.com/a b.wav", "https://[fec0::1]/a.wav"]
 
 
 @pytest.fixture
@@ -40,6 +41,22 @@ def test_keys_must_exist_and_good_refs_pass(settings):
     with pytest.raises(CapabilityError) as e:
         precheck_refs({"artifacts/sha256/00/" + "0" * 64 + ".wav": "audio"}, base_url=settings.base_url, store=store)
     assert e.value.code == "artifact_not_found" and e.value.http_status == 422
+
+
+def test_our_signed_urls_are_checked_as_the_fetch_would(settings):
+    """Key, signature and existence: a URL shaped like ours is read from the store, never fetched."""
+    store = get_store(settings)
+    ref = store.put_bytes(b"RIFF....WAVE", "wav", "audio/wav")
+    signed = store.signed_url(ref.key, 600)
+    cases = {
+        "http://anything" + "/v1/artifacts/../../etc/passwd": "invalid_key",
+        signed.replace("sig=", "sig=0"): "bad_signature",
+        store.signer.url("artifacts/sha256/00/" + "0" * 64 + ".wav", 600): "artifact_not_found",
+    }
+    for url, code in cases.items():
+        with pytest.raises(CapabilityError) as e:
+            precheck_refs({url: "audio"}, base_url=settings.base_url, store=store, signer=store.signer)
+        assert e.value.code == code and e.value.message.startswith("audio: "), (url, e.value.code)
 
 
 def test_a_refused_ref_never_becomes_a_job(tmp_path, settings):
