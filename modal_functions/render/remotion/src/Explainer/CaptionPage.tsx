@@ -2,6 +2,7 @@ import React from "react";
 import { AbsoluteFill, useVideoConfig } from "remotion";
 import type { TikTokPage } from "@remotion/captions";
 import { FONT_FAMILY } from "../fonts";
+import { pageDir, strongDir, visualOrder } from "./bidi-order";
 import {
   CAPTION_ACTIVE_TEXT_COLOR,
   CAPTION_BOTTOM,
@@ -13,7 +14,8 @@ import {
 // One page of words; the word being spoken at `timeMs` sits on a highlight box. Words that
 // join the word before (`joined`: start times, the characters of Chinese or Japanese) form one
 // group with no gap inside; the gap, and line wrapping, are between groups (and within a group
-// too long for a line).
+// too long for a line). The page runs in the direction of its first strong letter (Arabic and
+// Hebrew right to left); words of the other direction inside it keep their own order (`visualOrder`).
 export const CaptionPage: React.FC<{
   page: TikTokPage;
   timeMs: number;
@@ -22,11 +24,12 @@ export const CaptionPage: React.FC<{
 }> = ({ page, timeMs, highlightColor, joined }) => {
   const { width, height } = useVideoConfig();
   const fontSize = Math.min(width, height) * CAPTION_FONT_SCALE;
+  const dir = pageDir(page.tokens.map((t) => t.text));
+  const text = (group: Token[]) => group.map((t) => t.text).join("");
   return (
     <AbsoluteFill style={{ justifyContent: "flex-end", alignItems: "center" }}>
-      {/* dir="auto": a page of Arabic or Hebrew words runs right to left, from its first strong letter */}
       <div
-        dir="auto"
+        dir={dir}
         style={{
           marginBottom: height * (height > width ? CAPTION_BOTTOM_PORTRAIT : CAPTION_BOTTOM),
           maxWidth: width * 0.9,
@@ -40,9 +43,10 @@ export const CaptionPage: React.FC<{
           lineHeight: 1.25,
         }}
       >
-        {groups(page.tokens, joined).map((group) => (
+        {visualOrder(groups(page.tokens, joined), text, dir).map((group) => (
           <span
             key={group[0].fromMs}
+            dir={strongDir(text(group)) ?? undefined}
             style={{ display: "flex", flexWrap: "wrap", justifyContent: "center", maxWidth: "100%" }}
           >
             {group.map((token) => {
