@@ -32,6 +32,7 @@ export const TitleCard: React.FC<{ title: string; titleFrames: number }> = ({ ti
           lineHeight: 1.15,
           color: "#FFFFFF",
           textAlign: "center",
+          overflowWrap: "anywhere", // a word wider than the frame breaks instead of running off both edges
         }}
       >
         {title}
