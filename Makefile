@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPS := .canvascast/stamps
 NODE_PKGS := packages/shared-types modal_functions/render/remotion apps/worker
-APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core fonts-wqy-microhei fonts-noto-core postgresql tesseract-ocr python3-venv ca-certificates curl
+APT_PKGS := chromium ffmpeg espeak-ng libespeak-ng1 sox fonts-dejavu-core fonts-wqy-microhei fonts-noto-core fonts-noto-color-emoji postgresql tesseract-ocr python3-venv ca-certificates curl
 
 .PHONY: help install system node-runtime python node test test-python test-worker demo serve types bench clean
 
@@ -27,6 +27,7 @@ system:
 	python3 -c 'import ensurepip' 2>/dev/null || missing=1; \
 	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing=1; \
 	[ -f /usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf ] || missing=1; \
+	[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \

@@ -38,9 +38,9 @@ CHROMIUM_MAJOR = "156"
 # Fonts the render composition falls back to beyond its bundled Inter (Latin only):
 # `'DejaVu Sans'` by name (Cyrillic, Greek, Arabic, Hebrew), then fontconfig (CJK from
 # wqy-microhei; Devanagari and the other Indic scripts, Thai, Lao, Khmer, Burmese and Ethiopic
-# from fonts-noto-core, which DejaVu lacks); the same packages as in-house (Makefile APT_PKGS),
-# so a caption renders with the same glyphs on both.
-RENDER_FONTS = ["fonts-dejavu-core", "fonts-wqy-microhei", "fonts-noto-core", "fonts-liberation"]
+# from fonts-noto-core, which DejaVu lacks; emoji from fonts-noto-color-emoji); the same packages
+# as in-house (Makefile APT_PKGS), so a caption renders with the same glyphs on both.
+RENDER_FONTS = ["fonts-dejavu-core", "fonts-wqy-microhei", "fonts-noto-core", "fonts-noto-color-emoji", "fonts-liberation"]
 # Ubuntu's tzdata (pulled in by ffmpeg) asks for a time zone unless debconf is non-interactive:
 # the CUDA base image, unlike Modal's debian_slim, does not set it, and the build would hang.
 NONINTERACTIVE_APT = {"DEBIAN_FRONTEND": "noninteractive", "TZ": "Etc/UTC"}

@@ -179,15 +179,16 @@ def test_arabic_words_run_right_to_left_and_chinese_and_thai_words_stand_togethe
     "New York 2024" still reads left to right; the characters of a Chinese caption run and the words
     of a Thai one (no leading space, as the aligner gives them) stand together, with no gap. Thai is
     drawn in a Thai font: its vowel and tone marks sit on their letter ("ที่" as wide as "ท"), where a
-    missing font would draw a box for each."""
+    missing font would draw a box for each. An emoji riding with its word is drawn in colour."""
     arabic = [("القمر", 100), (" يجذب", 530), (" الماء.", 960)]  # a sentence: its own page
     chinese = [(" 月", 1700), ("球", 1950), ("引", 2200), ("力。", 2450)]
     thai = [(" วัน", 2900), ("นี้", 3150), ("เรา", 3400)]
     marks = [(" ท.", 3800), (" ที่.", 4200)]  # each a sentence: its own page
     hebrew = [(" שלום", 4700), (" New", 4950), (" York", 5200), (" 2024", 5450), (" עולם.", 5700)]
-    timeline = {**_timeline(assets, "16:9"), "resolution": 720, "durationMs": 6000, "scenes": [
-        {"image": str(assets["red"]), "startMs": 0, "endMs": 6000, "transition": "cut"}],
-        "captions": [{"text": t, "startMs": s, "endMs": s + 230} for t, s in arabic + chinese + thai + marks + hebrew]}
+    emoji = [(" sea 🌊", 6100)]
+    timeline = {**_timeline(assets, "16:9"), "resolution": 720, "durationMs": 6500, "scenes": [
+        {"image": str(assets["red"]), "startMs": 0, "endMs": 6500, "transition": "cut"}],
+        "captions": [{"text": t, "startMs": s, "endMs": s + 230} for t, s in arabic + chinese + thai + marks + hebrew + emoji]}
     result, _, _ = run_render({"timeline": timeline})
     out = tmp_path / "scripts.mp4"
     store.get_to_file(result.video.key, out)
@@ -213,5 +214,11 @@ def test_arabic_words_run_right_to_left_and_chinese_and_thai_words_stand_togethe
     (l0, r0), (l1, r1) = box(marks[0][1]), box(marks[1][1])
     he = {t.strip(" ."): box(s) for t, s in hebrew}  # left to right on screen: עולם New York 2024 שלום
     assert he["עולם"][1] < he["New"][0] < he["York"][0] < he["2024"][0] < he["שלום"][0], f"Hebrew page boxes {he}"
+    frame = frames[int((emoji[0][1] + 115) * FPS / 1000)]
+    rows = np.nonzero(_highlight_mask(frame).any(axis=1))[0]
+    (left, right) = box(emoji[0][1])
+    pill = frame[rows[0]:rows[-1] + 1, left:right + 1].astype(np.int16)
+    blue = (pill[..., 2] > 120) & (pill[..., 2] > pill[..., 0] + 60)  # the wave's water, on a yellow pill
+    assert blue.sum() >= 30, f"{blue.sum()} blue pixels in the '🌊' pill: no colour emoji font?"
     # measured 45 against 43 px; with no Thai font the three boxes make 'ที่' 107 px
     assert abs((r1 - l1) - (r0 - l0)) <= 4, f"'ที่' is {r1 - l1} px wide, 'ท' {r0 - l0}: its marks took room of their own"
