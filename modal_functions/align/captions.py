@@ -50,7 +50,7 @@ def _bare(text: str) -> str:
 def _cut_cost(word: Caption, following: Caption) -> float:
     if _core(word.text).endswith(_CLAUSE_END):
         return _AFTER_PUNCTUATION
-    if _bare(word.text) in _GLUE:
+    if _bare(word.text) in _GLUE or _abbreviation(word.text):  # "of | the", "Mrs. | Brown", "e.g. | after"
         return _AFTER_GLUE
     if _bare(following.text) in _CONJUNCTIONS:
         return _BEFORE_CONJUNCTION
@@ -61,12 +61,12 @@ def _runs(words: list[Caption], pause_s: float) -> list[list[Caption]]:
     """Stretches no cue may span: a sentence end or a pause of `pause_s` ends one."""
     runs: list[list[Caption]] = []
     run: list[Caption] = []
-    for w in words:
+    for k, w in enumerate(words):
         if run and (w.startMs - run[-1].endMs) / 1000 >= pause_s:
             runs.append(run)
             run = []
         run.append(w)
-        if ends_sentence(w.text):
+        if ends_sentence(w.text, words[k + 1].text if k + 1 < len(words) else None):
             runs.append(run)
             run = []
     if run:
@@ -177,11 +177,30 @@ def _core(text: str) -> str:
 SENTENCE_ENDS = ".!?。！？｡．।॥؟۔։።။។‼⁇⁈⁉"
 
 
-def ends_sentence(text: str) -> bool:
-    """Ends in a full stop, ? or ! of any script (SENTENCE_ENDS), looking past closing quotes and brackets
-    and attached symbols ("Done. 🎉", "“Yes.”", "这是月亮。", "क्या है?")."""
+# Abbreviations whose full stop ends no sentence: titles before a name, and "e.g." and the like
+# before what they introduce ("Dr. Jones", "e.g. after lunch"). Not "etc.", which often ends one.
+ABBREVIATIONS = frozenset("mr mrs ms mx dr prof st mt vs e.g i.e cf approx ca".split())
+_OPENERS = "\"'“‘«([{¿¡"
+
+
+def _abbreviation(text: str) -> bool:
     core = _core(text)
-    return bool(core) and core[-1] in SENTENCE_ENDS
+    return core.endswith(".") and core.lower().lstrip(_OPENERS).rstrip(".") in ABBREVIATIONS
+
+
+def ends_sentence(text: str, following: str | None = None) -> bool:
+    """Ends in a full stop, ? or ! of any script (SENTENCE_ENDS), looking past closing quotes and brackets
+    and attached symbols ("Done. 🎉", "“Yes.”", "这是月亮。", "क्या है?"). A full stop ends none after an
+    abbreviation (ABBREVIATIONS) or before a lowercase word: "Mr. Smith", "U.S.A. is", "St. on Friday"."""
+    core = _core(text)
+    if not core or core[-1] not in SENTENCE_ENDS:
+        return False
+    if core[-1] not in ".．":
+        return True
+    if _abbreviation(core):
+        return False
+    first = next((ch for ch in following or "" if ch.isalpha()), "")
+    return not first.islower()
 
 
 def _stamp(seconds: float, sep: str) -> str:

@@ -105,14 +105,22 @@ def test_cues_keep_every_word_in_order_within_the_limits_and_as_few_as_greedy(te
         assert len(group) <= max_words
         assert len(c.text) <= max_chars or len(group) == 1
         for a, b in zip(group, group[1:]):
-            assert not ends_sentence(a.text) and b.startMs - a.endMs < 600, f"cue spans a sentence end or pause: {c.text!r}"
+            assert not ends_sentence(a.text, b.text) and b.startMs - a.endMs < 600, f"cue spans a sentence end or pause: {c.text!r}"
     # the same number of cues as greedy filling within every stretch between hard breaks;
     # no stretch spans a break (checked above, per cue) and every stretch ends at one
     runs = _runs(words, 0.6)
     assert [w for r in runs for w in r] == words
     for r, nxt in zip(runs, runs[1:]):
-        assert ends_sentence(r[-1].text) or nxt[0].startMs - r[-1].endMs >= 600, "a stretch ends without a break"
+        assert ends_sentence(r[-1].text, nxt[0].text) or nxt[0].startMs - r[-1].endMs >= 600, "a stretch ends without a break"
     assert len(out) == sum(_greedy_count(r, max_words, max_chars) for r in runs)
+
+
+def test_abbreviations_and_initialisms_end_no_cue():
+    text = "Mr. Smith met Dr. Jones and Mrs. Brown at Main St. on Friday, e.g. after lunch, with Prof. Lee. The U.S.A. is big."
+    out = cues(words_at(text.split()))
+    # one sentence, cut by length (7 words a cue) but never between a title and its name
+    assert [c.text for c in out] == ["Mr. Smith met Dr. Jones and", "Mrs. Brown at Main St. on Friday,",
+                                     "e.g. after lunch, with Prof. Lee.", "The U.S.A. is big."]
 
 
 def test_subtitle_files_hold_short_cues_and_close_short_gaps():

@@ -22,7 +22,11 @@ export const Captions: React.FC<{ captions: Caption[]; highlightColor: string }>
   const frame = useCurrentFrame();
   const { fps } = useVideoConfig();
   const pages = useMemo(() => {
-    const spaced = captions.map((c) => ({ ...c, text: ` ${c.text.trim()}`, pageBreakAfter: endsSentence(c.text) }));
+    const spaced = captions.map((c, i) => ({
+      ...c,
+      text: ` ${c.text.trim()}`,
+      pageBreakAfter: endsSentence(c.text, captions[i + 1]?.text),
+    }));
     const cut = createTikTokStyleCaptions({
       captions: spaced,
       combineTokensWithinMilliseconds: CAPTION_COMBINE_WITHIN_MS,
