@@ -44,7 +44,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     from .capability import run
     from .pipeline import AlignerState
 
-    script = args.script_file.read_text(encoding="utf-8") if args.script_file else None
+    # utf-8-sig: the byte-order mark Windows editors write is no part of the first word
+    script = args.script_file.read_text(encoding="utf-8-sig") if args.script_file else None
     request = TranscribeAudioRequest(audio=str(args.audio), script=script, language=args.language,
                                      engine=args.engine, model=args.model, refine=not args.no_refine)
     bar = tqdm(total=100, unit="%", file=sys.stderr, disable=True if args.json else None,

@@ -15,7 +15,7 @@ def test_json_words_in_seconds(state, monkeypatch, capsys, tmp_path, joined_clip
     get_settings.cache_clear()
     monkeypatch.setattr("modal_functions.align.pipeline.AlignerState", lambda: state)  # reuse the warm models
     script = tmp_path / "script.txt"
-    script.write_text(joined_clip.script)
+    script.write_text("\ufeff" + joined_clip.script)  # saved with a byte-order mark, as Windows editors do
     assert main(["align", str(joined_clip.path), "--script-file", str(script), "--json"]) == 0
     captured = capsys.readouterr()
     out = json.loads(captured.out)
