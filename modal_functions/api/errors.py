@@ -87,7 +87,26 @@ def _is_kind_field(loc: tuple[Any, ...]) -> bool:
     return len(loc) >= 2 and loc[0] in ("body", "path", "query") and loc[1] in ("kind", "kinds")
 
 
+async def _unauthorized(request: Request) -> JSONResponse | None:
+    """FastAPI reads a route's JSON body before its dependencies run: a request with a body that does
+    not parse would hear about its body before its missing or wrong token. The token comes first."""
+    from fastapi.security.utils import get_authorization_scheme_param
+
+    from .dependencies import get_app_settings, require_token, token_matches
+
+    route = request.scope.get("route")
+    if not any(getattr(d, "dependency", None) is require_token for d in getattr(route, "dependencies", ())):
+        return None
+    token = (await get_app_settings(request)).token
+    scheme, presented = get_authorization_scheme_param(request.headers.get("authorization"))
+    if token is None or (scheme.lower() == "bearer" and token_matches(presented, token)):
+        return None
+    return error_response(401, codes.UNAUTHORIZED, "missing bearer token" if not presented else "wrong bearer token")
+
+
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if (refused := await _unauthorized(request)) is not None:
+        return refused
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         ctx = next((e.get("ctx") or {} for e in errors if e.get("type") == "json_invalid"), {})
@@ -117,6 +136,8 @@ async def _capability(request: Request, exc: CapabilityError) -> JSONResponse:
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
         # FastAPI's "error parsing the body": bad UTF-8, nesting too deep, an integer too long...
+        if (refused := await _unauthorized(request)) is not None:
+            return refused
         return error_response(400, codes.MALFORMED_JSON, f"request body is not valid JSON: {type(exc.__cause__).__name__}")
     code = _STATUS_CODES.get(exc.status_code, codes.BAD_REQUEST if exc.status_code < 500 else codes.INTERNAL)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)

@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # "/v1/jobs/" is a JSON 404, not a 307 to a Location built from the Host header
     )
     app.state.settings = settings
     app.state.backend = backend

@@ -67,12 +67,23 @@ def test_missing_and_wrong_token(app_factory):
         assert_error(anon.post("/v1/diagnostic", json={}), 401, "unauthorized")
         for value in ("Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"):
             assert_error(anon.get("/v1/jobs/abc", headers={"Authorization": value}), 401, "unauthorized")
+        for body in (b"{not json", b"\xff\xfe", b"[" * 5000):  # the token is checked before the body is read
+            for path in ("/v1/jobs", "/v1/diagnostic"):
+                assert_error(anon.post(path, content=body, headers=JSON), 401, "unauthorized")
+                assert_error(anon.post(path, content=body, headers={**JSON, "Authorization": "Bearer wrong"}), 401, "unauthorized")
         non_ascii = anon.get("/v1/jobs/abc", headers=[(b"authorization", "Bearer tøken".encode("latin-1"))])
         assert_error(non_ascii, 401, "unauthorized")
         # open routes
         assert anon.get("/health").status_code == 200
         assert anon.get("/metrics").status_code == 200
         assert anon.get("/openapi.json").status_code == 200
+
+
+def test_a_trailing_slash_is_no_route_not_a_redirect(client):
+    for method, path in (("GET", "/health/"), ("POST", "/v1/jobs/"), ("POST", "/v1/diagnostic/")):
+        got = client.request(method, path, json={}, headers={"Host": "evil.example"}, follow_redirects=False)
+        assert_error(got, 404, "not_found")
+        assert "location" not in got.headers
 
 
 def test_unknown_job_id(client):
