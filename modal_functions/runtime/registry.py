@@ -48,9 +48,21 @@ create table if not exists idempotency (
 """
 
 
+def _numbers_as_values(value: Any) -> Any:
+    """1.0 as 1: JSON does not tell them apart, and neither does a float field of the contract."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _numbers_as_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_values(v) for v in value]
+    return value
+
+
 def input_digest(kind: str, input: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of `{kind, input}` (sorted keys, no spaces)."""
-    canonical = json.dumps({"kind": kind, "input": input}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """sha256 of the canonical JSON of `{kind, input}` (sorted keys, no spaces, 1.0 written 1)."""
+    canonical = json.dumps({"kind": kind, "input": _numbers_as_values(input)}, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

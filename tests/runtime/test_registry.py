@@ -21,6 +21,8 @@ def job(id: str, status: JobStatus = JobStatus.queued, key: str | None = None, *
 def test_digest_is_canonical():
     assert input_digest("diagnostic", {"a": 1, "b": [1, 2]}) == input_digest("diagnostic", {"b": [1, 2], "a": 1})
     assert input_digest("diagnostic", {"a": 1}) != input_digest("render_video", {"a": 1})
+    assert input_digest("diagnostic", {"s": 1, "t": [2]}) == input_digest("diagnostic", {"s": 1.0, "t": [2.0]})  # same JSON value
+    assert input_digest("diagnostic", {"s": 1}) != input_digest("diagnostic", {"s": 1.5})
 
 
 def test_same_key_same_input_returns_the_first_job(tmp_path):
