@@ -43,7 +43,9 @@ before(async () => {
   await compute.start();
   const metrics = new Metrics();
   const client = new ComputeClient({ name: "inhouse", baseUrl: compute.url, token: TOKEN, policy: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } }, { metrics });
-  const router = new Router({ inhouse: client }, { metrics });
+  // No wait budget: with no Modal, a compute plane that fails every submission fails the
+  // attempt at once (NoBackendError, retryable) instead of being waited for.
+  const router = new Router({ inhouse: client }, { metrics, waitBudgetMs: 0 });
   worker = new Worker({ db, router, publisher: {} as Publisher, metrics, log, workerId: "w1" }, { backoffBaseSeconds: BACKOFF_S });
   api = buildApi({ db, router, metrics, log, tokens: parseTokens("tok:owner1"), maxAttempts: 2, eventsPollMs: 20 });
   base = await api.listen({ host: "127.0.0.1", port: 0 });

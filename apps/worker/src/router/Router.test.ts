@@ -282,6 +282,36 @@ describe("router waits on a virtual clock (scripted backends)", () => {
     });
     await assert.rejects(router.submit("diagnostic", {}, "k"), (e: unknown) => e instanceof NoBackendError && e.retryable && /in-house down/.test(e.message));
   });
+
+  test("in-house down and no Modal configured: the step waits for in-house, as when it is full, and goes there when it is back", async () => {
+    // It was a NoBackendError at once: a few minutes' outage of the compute plane killed every render started in it.
+    const INHOUSE_JOB = { ...JOB, id: "i1", backend: "inhouse" };
+    const inhouse = scripted("inhouse", (n) => (n < 3 ? "refuse" : new Response(JSON.stringify(INHOUSE_JOB), { status: 202 })));
+    let sleeps = 0;
+    const router = new Router({ inhouse: inhouse.client }, {
+      maxWaitMs: 1000,
+      sleep: async (ms) => void (sleeps++, mock.timers.tick(ms)),
+    });
+    const { job, decision } = await router.submit("diagnostic", {}, "k");
+    assert.equal(job.id, "i1");
+    assert.deepEqual(decision, { backend: "inhouse", reason: REASONS.modalBreakerOpen });
+    assert.equal(inhouse.posts.length, 4, "refused three times (its breaker half-opening between), then taken");
+    assert.ok(sleeps >= 3, `waited between tries (${sleeps} waits)`);
+  });
+
+  test("in-house down past the wait budget with no Modal configured: NoBackendError (retryable), after waiting out the budget", async () => {
+    const inhouse = scripted("inhouse", () => "refuse");
+    let waited = 0;
+    const router = new Router({ inhouse: inhouse.client }, {
+      maxWaitMs: 1000,
+      waitBudgetMs: 10_000,
+      sleep: async (ms) => void ((waited += ms), mock.timers.tick(ms)),
+    });
+    await assert.rejects(router.submit("diagnostic", {}, "k"), (e: unknown) =>
+      e instanceof NoBackendError && e.retryable && /^in-house down \(econnrefused\) for the whole wait budget, and no Modal backend is configured$/.test(e.message));
+    assert.ok(waited >= 10_000, `waited ${waited} ms of a 10000 ms budget`);
+    assert.ok(inhouse.posts.length > 1, "in-house was tried again while waiting");
+  });
 });
 
 describe("an in-house submit that got no answer (scripted backends)", () => {

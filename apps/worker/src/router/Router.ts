@@ -7,9 +7,10 @@
  *   in-house 202                      -> inhouse (inhouse_first)
  *   in-house 429 capacity             -> Modal   (inhouse_capacity)
  *   in-house down (transport/5xx/breaker open) -> Modal (inhouse_down)
- *     ... Modal breaker open / failing / full / rejecting us (401/403/404/405: its own setup)
+ *     ... Modal breaker open / failing / full / rejecting us (401/403/404/405: its own setup),
+ *         or no Modal configured
  *         -> wait (Retry-After, at most `maxWaitMs` at a time) and try both again, within
- *            `waitBudgetMs`; then whichever takes it first
+ *            `waitBudgetMs`; then whichever takes it first (past the budget: NoBackendError)
  *
  * Every placement is reported to `onDecision` (persisted + counted) with its reason.
  * The request body is passed through untouched: routing never changes engine/model.
@@ -130,6 +131,7 @@ export class Router {
     let waitReason: Reason | null = null;
     let modalNotBefore = 0; // Modal's Retry-After: it is not asked again before then
     const inhouseTrace: SubmitTrace = { unanswered: false }; // an in-house POST may hold this key
+    let waitedForInhouse = false; // in-house down with no Modal: logged once per step, not once per poll
     for (;;) {
       opts.signal?.throwIfAborted();
       let inhouseFull: CapacityError | null = null;
@@ -144,9 +146,16 @@ export class Router {
         else throw e; // 4xx: the request is wrong wherever it goes
       }
       if (inhouseDown !== null) {
-        // In-house is down: every step goes to Modal.
-        if (!modal) throw new NoBackendError(`in-house is down (${errorCode(inhouseDown)}) and no Modal backend is configured`);
-        this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down: routing to Modal");
+        if (modal) {
+          // In-house is down: every step goes to Modal.
+          this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down: routing to Modal");
+        } else if (!waitedForInhouse) {
+          // No Modal: wait for in-house as when it is full (its breaker half-opens by itself),
+          // within the wait budget. Failing at once made a brief outage of the compute plane
+          // burn every render's attempts within minutes.
+          waitedForInhouse = true;
+          this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down and no Modal backend: waiting for in-house");
+        }
       }
 
       // Spill (in-house full) or fall back (in-house down) to Modal. When Modal is open,
@@ -169,9 +178,9 @@ export class Router {
       }
       if (Date.now() - started > this.waitBudgetMs) {
         throw new NoBackendError(
-          inhouseDown !== null
-            ? `in-house down (${errorCode(inhouseDown)}) and Modal unavailable (${waitReason}) for the whole wait budget`
-            : "no capacity on any backend within the wait budget",
+          inhouseDown === null ? "no capacity on any backend within the wait budget"
+          : modal ? `in-house down (${errorCode(inhouseDown)}) and Modal unavailable (${waitReason}) for the whole wait budget`
+          : `in-house down (${errorCode(inhouseDown)}) for the whole wait budget, and no Modal backend is configured`,
         );
       }
       // In-house full: its Retry-After. In-house down: poll it (its breaker fails fast while

@@ -6,7 +6,7 @@ export const REASONS = {
   inhouseCapacity: "inhouse_capacity",
   /** In-house unreachable, failing or its breaker open: Modal takes every step. */
   inhouseDown: "inhouse_down",
-  /** In-house full (or down) and Modal's breaker open: waited for in-house (the PRD's local fallback). */
+  /** In-house full (or down) and Modal's breaker open, or no Modal configured: waited for in-house (the PRD's local fallback). */
   modalBreakerOpen: "modal_breaker_open",
   /** In-house full (or down) and Modal failing: waited for in-house. */
   modalFailed: "modal_failed",
