@@ -3,17 +3,19 @@
  * heavy kinds): resume, reattach, new attempts, and cancel cascading to compute jobs.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, mock, test } from "node:test";
+import { HttpError } from "../client/errors.ts";
 import { ComputeClient } from "../client/modal-client.ts";
 import type { Db } from "../db/db.ts";
 import { migrate } from "../db/migrate.ts";
+import { openPglite } from "../db/pglite.ts";
 import { openPostgres } from "../db/postgres.ts";
 import { buildApi } from "../http/server.ts";
 import { parseTokens } from "../http/auth.ts";
 import { log } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { claim, enqueue, listSteps, saveStep, type RenderRow } from "../queue/index.ts";
-import { Router } from "../router/index.ts";
+import { claim, enqueue, getRender, listSteps, saveStep, type RenderRow } from "../queue/index.ts";
+import { abortableSleep, NoBackendError, Router } from "../router/index.ts";
 import type { Publisher } from "../storage/publisher.ts";
 import { ComputeServer } from "../../test/support/computeServer.ts";
 import { createTestDatabase } from "../../test/support/postgres.ts";
@@ -155,3 +157,97 @@ describe("compute steps on a real compute server", () => {
     }
   });
 });
+
+/**
+ * A step whose submission fails (no compute job ever made): its row is ended, never left
+ * `submitting`, and the render names it. Backends scripted behind ComputeClient's fetch seam.
+ */
+const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
+  ["pglite", async () => {
+    const db = await openPglite();
+    return { db, done: () => db.close() };
+  }],
+  ["postgres", async () => {
+    const t = createTestDatabase("cc_steps_submit");
+    const db = openPostgres(t.url, 2);
+    return { db, done: async () => { await db.close(); t.drop(); } };
+  }],
+];
+
+for (const [engine, open] of engines) {
+  describe(`a compute step that cannot be placed (${engine})`, () => {
+    let db: Db;
+    let done: () => Promise<void>;
+    before(async () => {
+      ({ db, done } = await open());
+      await migrate(db);
+    });
+    after(async () => done());
+
+    const refused = () => Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED" } });
+    const answer = (status: number, code: string) => new Response(JSON.stringify({ error: { code, message: `${code} here`, retryable: false } }), { status, headers: { "content-type": "application/json" } });
+    /** An in-house backend answering every POST with `post()` (a Response, or a thrown transport error); no Modal. */
+    const inhouseOnly = (post: () => Response, deps: ConstructorParameters<typeof Router>[1] = {}) => {
+      const f = (async () => post()) as unknown as typeof fetch;
+      const client = new ComputeClient({ name: "inhouse", baseUrl: "http://inhouse.scripted", policy: { maxAttempts: 1, minimumRps: 1000 } }, { fetch: f });
+      return new Router({ inhouse: client }, { maxWaitMs: 1000, ...deps });
+    };
+    async function running(router: Router, signal = new AbortController().signal): Promise<RenderContext> {
+      const { row } = await enqueue(db, { owner: "steps", request: { scenes: [], narration_audio: "x" } });
+      await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
+      const render = (await claim(db, "w-test", 60))!;
+      assert.equal(render.id, row.id);
+      // The other branch's progress names its step first: the failing step must take the name over.
+      await db.query(`update render_jobs set step = 'images', progress = '{"images": {"status": "running"}}' where id = $1`, [row.id]);
+      return { deps: { db, router, publisher: {} as Publisher, metrics: new Metrics(), log, workerId: "w-test" }, render, steps: new Map(), signal };
+    }
+    const stepOf = async (ctx: RenderContext) => (await listSteps(db, ctx.render.id)).find((s) => s.step === "align")!;
+
+    test("refused with a 4xx: the step is failed with the error and named on the render; the error is rethrown", async () => {
+      const ctx = await running(inhouseOnly(() => answer(422, "invalid_input")));
+      await assert.rejects(runComputeStep(ctx, "align", "diagnostic", () => ({})), (e: unknown) => e instanceof HttpError && e.status === 422);
+      const step = await stepOf(ctx);
+      assert.equal(step.status, "failed");
+      assert.deepEqual(step.error, { code: "invalid_input", message: step.error?.message, retryable: false });
+      assert.ok(step.finished_at, "finished_at set");
+      const render = await getRender(db, ctx.render.id);
+      assert.equal(render?.step, "align");
+      assert.deepEqual((render?.progress as Record<string, unknown>).align, { status: "failed", message: `invalid_input: ${step.error?.message}` });
+    });
+
+    test("no backend within the wait budget: the step is failed with no_backend (retryable); the next attempt is a new step attempt", async () => {
+      mock.timers.enable({ apis: ["Date"], now: Date.now() });
+      try {
+        const router = inhouseOnly(() => { throw refused(); }, { waitBudgetMs: 5000, sleep: async (ms) => void mock.timers.tick(ms) });
+        const ctx = await running(router);
+        await assert.rejects(runComputeStep(ctx, "align", "diagnostic", () => ({})), NoBackendError);
+        const step = await stepOf(ctx);
+        assert.deepEqual([step.status, step.error?.code, step.error?.retryable, Boolean(step.finished_at)], ["failed", "no_backend", true, true]);
+        assert.equal((await getRender(db, ctx.render.id))?.step, "align");
+        // The retry: a new attempt of the step, with a new key.
+        const again: RenderContext = { ...ctx, deps: { ...ctx.deps, router: inhouseOnly(() => answer(400, "bad_request")) }, steps: new Map([["align", step]]) };
+        await assert.rejects(runComputeStep(again, "align", "diagnostic", () => ({})), HttpError);
+        const retried = await stepOf(ctx);
+        assert.deepEqual([retried.step_attempt, retried.idempotency_key], [2, `${ctx.render.id}:align:2`]);
+      } finally {
+        mock.timers.reset();
+      }
+    });
+
+    test("cancelled while waiting for a backend: the step is cancelled; a shutdown leaves it submitting, to resubmit the same key", async () => {
+      for (const reason of ["cancelled", "shutdown"] as const) {
+        const ac = new AbortController();
+        // In-house full, no Modal: the router waits; the render is aborted during the wait.
+        const router = inhouseOnly(() => answer(429, "capacity"), { sleep: (ms, signal) => (ac.abort(new RenderAborted(reason)), abortableSleep(ms, signal)) });
+        const ctx = await running(router, ac.signal);
+        await assert.rejects(runComputeStep(ctx, "align", "diagnostic", () => ({})), (e: unknown) => e instanceof RenderAborted && e.reason === reason);
+        const step = await stepOf(ctx);
+        if (reason === "cancelled") {
+          assert.deepEqual([step.status, Boolean(step.finished_at)], ["cancelled", true]);
+        } else {
+          assert.deepEqual([step.status, step.backend, step.idempotency_key, step.finished_at], ["submitting", "inhouse", `${ctx.render.id}:align:1`, null]);
+        }
+      }
+    });
+  });
+}

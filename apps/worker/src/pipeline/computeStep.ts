@@ -6,7 +6,9 @@
  *   3. otherwise route + submit with idempotency key `{render_id}:{step}:{step_attempt}`,
  *      writing the backend before each submission and (backend, compute_job_id) before
  *      waiting, so a worker killed at any point resumes without running the job twice;
- *   4. a failed or lost job bumps step_attempt next time (a new key, a new job).
+ *   4. a failed or lost job bumps step_attempt next time (a new key, a new job); so does a
+ *      submission that failed (refused with a 4xx, or no backend within the router's wait
+ *      budget): its step ends `failed` with the error, never left `submitting`.
  *
  * Cancelling (signal aborted with reason "cancelled") cancels the in-flight compute job.
  * The owner's DELETE also cancels the compute jobs directly, so the poll often sees a job
@@ -19,7 +21,7 @@ import { CapacityError, isBrokenCircuit, isTransient } from "../client/errors.ts
 import type { BackendName } from "../client/modal-client.ts";
 import { getRender, recordDecision, setProgress, type StepName, type StepRow } from "../queue/index.ts";
 import { saveOwnStep } from "./saveOwnStep.ts";
-import { RenderAborted, StepError } from "./errors.ts";
+import { RenderAborted, StepError, toJobError } from "./errors.ts";
 import type { RenderContext } from "./types.ts";
 import { JobLostError, waitForJob } from "./waitForJob.ts";
 
@@ -51,28 +53,33 @@ export async function runComputeStep(
   } else {
     const body = input();
     let placed: { job: Job; backend: BackendName } | null = null;
-    if (prev?.status === "submitting" && prev.backend && prev.step_attempt === attempt) {
-      // Killed between submitting and recording the job id: the same key on the same backend
-      // returns the job it created, if it did.
-      try {
-        placed = { job: await router.client(prev.backend).submit(kind, body, key), backend: prev.backend };
-        log.info({ event: "resubmit_same_backend", ...context, backend: prev.backend }, "resubmitted to the backend tried before");
-      } catch (e) {
-        if (!(e instanceof CapacityError || isTransient(e) || isBrokenCircuit(e))) throw e;
+    try {
+      if (prev?.status === "submitting" && prev.backend && prev.step_attempt === attempt) {
+        // Killed between submitting and recording the job id: the same key on the same backend
+        // returns the job it created, if it did.
+        try {
+          placed = { job: await router.client(prev.backend).submit(kind, body, key), backend: prev.backend };
+          log.info({ event: "resubmit_same_backend", ...context, backend: prev.backend }, "resubmitted to the backend tried before");
+        } catch (e) {
+          if (!(e instanceof CapacityError || isTransient(e) || isBrokenCircuit(e))) throw e;
+        }
       }
-    }
-    if (!placed) {
-      await saveOwnStep(ctx, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
-      const r = await router.submit(kind, body, key, {
-        signal: ctx.signal,
-        context,
-        onAttempt: async (b) => void (await saveOwnStep(ctx, step, { backend: b })),
-        onDecision: async (d) => {
-          await recordDecision(db, renderId, step, d.backend, d.reason);
-          await saveOwnStep(ctx, step, { route_reason: d.reason });
-        },
-      });
-      placed = { job: r.job, backend: r.decision.backend };
+      if (!placed) {
+        await saveOwnStep(ctx, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
+        const r = await router.submit(kind, body, key, {
+          signal: ctx.signal,
+          context,
+          onAttempt: async (b) => void (await saveOwnStep(ctx, step, { backend: b })),
+          onDecision: async (d) => {
+            await recordDecision(db, renderId, step, d.backend, d.reason);
+            await saveOwnStep(ctx, step, { route_reason: d.reason });
+          },
+        });
+        placed = { job: r.job, backend: r.decision.backend };
+      }
+    } catch (e) {
+      await submitFailed(ctx, step, e);
+      throw e;
     }
     backend = placed.backend;
     job = placed.job;
@@ -124,6 +131,28 @@ export async function runComputeStep(
   const error = done.error ?? { code: done.status === "cancelled" ? "cancelled" : "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
   await saveOwnStep(ctx, step, { status: "failed", error, finished_at: new Date() });
   throw new StepError(step, { ...error, retryable: error.retryable ?? false });
+}
+
+/**
+ * The step could not be placed (a 4xx, no backend within the wait budget, the render
+ * cancelled while it waited): end its row (it would stay `submitting` for ever); a failed
+ * one is also named as the render's current step, with its error as the step's progress.
+ * A lease lost or a shutdown leaves it `submitting`: whoever runs the render next
+ * resubmits the same key and gets the job the last POST may have made.
+ */
+async function submitFailed(ctx: RenderContext, step: StepName, e: unknown): Promise<void> {
+  const aborted: unknown = ctx.signal.aborted ? ctx.signal.reason : e instanceof RenderAborted ? e : undefined;
+  const finished_at = new Date();
+  if (aborted !== undefined) {
+    if (!(aborted instanceof RenderAborted && aborted.reason === "cancelled")) return;
+    // The render's step is left as it is: a sibling step cancelled because the other one
+    // failed must not take over the name of the step that ended the render.
+    await saveOwnStep(ctx, step, { status: "cancelled", finished_at });
+    return;
+  }
+  const error = toJobError(e);
+  await saveOwnStep(ctx, step, { status: "failed", error, finished_at });
+  await setProgress(ctx.deps.db, ctx.render.id, ctx.deps.workerId, step, { status: "failed", message: `${error.code}: ${error.message}` });
 }
 
 /** The render was cancelled by its owner (the condition the heartbeat reports as `cancel`). */
