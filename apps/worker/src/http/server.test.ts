@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createServer, type ServerResponse } from "node:http";
+import { readFileSync } from "node:fs";
+import { createServer, request as httpRequest, type ServerResponse } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { ComputeClient } from "../client/modal-client.ts";
 import { migrate } from "../db/migrate.ts";
@@ -99,6 +100,94 @@ describe("HTTP API", () => {
     assert.deepEqual([big.status, big.body.error.code], [413, "payload_too_large"]);
     const owner = await call("POST", "/v1/renders", { body: { ...GOOD, owner: "bob" } });
     assert.deepEqual([owner.status, owner.body.error.code], [403, "owner_mismatch"]);
+  });
+
+  test("a scene whose narration has no words is refused at POST (too_short), wherever it is", async () => {
+    // It was a 202, and a wordless last scene then failed every attempt until the render was dead.
+    const scene = (narration: string) => ({ narration, image_prompt: "p" });
+    for (const [scenes, bad] of [
+      [[scene("The moon pulls the sea."), scene("🌊🌊🌊")], 1],
+      [[scene("— …"), scene("The moon pulls the sea.")], 0],
+      [[scene("The moon pulls the sea."), scene("🌊 🌊"), scene("Tides rise.")], 1],
+    ] as const) {
+      const r = await call("POST", "/v1/renders", { body: { ...GOOD, scenes } });
+      assert.equal(r.status, 400, JSON.stringify(scenes));
+      assert.equal(r.body.error.code, "too_short");
+      assert.deepEqual(r.body.error.details, [{ path: `/scenes/${bad}/narration`, code: "too_short", message: "narration has no words (a word needs a letter or digit; emoji and punctuation alone are not words)" }]);
+    }
+    const ok = await call("POST", "/v1/renders", { body: { ...GOOD, scenes: [scene("The moon 🌙 pulls the sea."), scene("潮汐。"), scene("7 🌊")] } });
+    assert.equal(ok.status, 202, "an emoji beside a word, a Han character, a digit are words");
+  });
+
+  test("narrations the compute plane would refuse are a 400 too_long at POST, at the contract's own limits", async () => {
+    const schema = (name: string) => JSON.parse(readFileSync(new URL(`../../../../packages/shared-types/schema/${name}.json`, import.meta.url), "utf8"));
+    const maxScript: number = schema("TranscribeAudioRequest").properties.script.anyOf.find((b: { maxLength?: number }) => b.maxLength).maxLength;
+    const maxCaptions: number = schema("Timeline").properties.captions.maxItems;
+    const maxNarration: number = schema("RenderRequest").$defs.SceneInput.properties.narration.maxLength;
+    // The align step sends every narration, one per line: scenes of "x…" filling the script to its limit, then one character more.
+    const n = Math.ceil(maxScript / (maxNarration + 1));
+    const filling = (extra: number) => Array.from({ length: n }, (_, i) => ({
+      narration: "x".repeat(i < n - 1 ? maxNarration : maxScript - (n - 1) * (maxNarration + 1) + extra), image_prompt: "p",
+    }));
+    assert.equal((await call("POST", "/v1/renders", { body: { ...GOOD, scenes: filling(0) } })).status, 202, "a script at the limit is taken");
+    const long = await call("POST", "/v1/renders", { body: { ...GOOD, scenes: filling(1) } });
+    assert.equal(long.status, 400);
+    assert.deepEqual(long.body.error.details, [{ path: "/scenes", code: "too_long", message: `the narration script (every scene's narration, one per line) is ${maxScript + 1} characters; at most ${maxScript}` }]);
+    // Each Han character is a word (and a caption): more words than a Timeline holds, in far fewer characters.
+    const perScene = Math.min(maxNarration, maxCaptions);
+    const scenes = Array.from({ length: Math.floor(maxCaptions / perScene) + 1 }, () => ({ narration: "潮".repeat(perScene), image_prompt: "p" }));
+    const words = scenes.length * perScene;
+    assert.ok(scenes.length * (perScene + 1) <= maxScript, "within the script's length");
+    const many = await call("POST", "/v1/renders", { body: { ...GOOD, scenes } });
+    assert.equal(many.status, 400);
+    assert.deepEqual(many.body.error.details, [{ path: "/scenes", code: "too_long", message: `the narrations have ${words} words in all; at most ${maxCaptions} (one caption each)` }]);
+  });
+
+  test("a body sent as text/plain (or any type but JSON) is 415 unsupported_media_type, even when it is JSON", async () => {
+    for (const type of ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded"]) {
+      const r = await fetch(`${base}/v1/renders`, { method: "POST", headers: { authorization: "Bearer tok-alice", "content-type": type }, body: JSON.stringify(GOOD) });
+      assert.deepEqual([r.status, ((await r.json()) as { error: { code: string } }).error.code], [415, "unsupported_media_type"], type);
+    }
+  });
+
+  test("a route that takes no body takes an empty one, whatever its Content-Type; POST still needs its JSON", async () => {
+    /** DELETE of a new render of alice's, with `headers` and no body; `length` sends Content-Length: 0. */
+    const cancelWith = async (type: string, length: boolean) => {
+      const id = (await call("POST", "/v1/renders", { body: GOOD })).body.id as string;
+      const headers: Record<string, string> = { authorization: "Bearer tok-alice", "content-type": type, ...(length ? { "content-length": "0" } : {}) };
+      const { port } = new URL(base);
+      return new Promise<{ status: number; body: { status?: string; error?: { code: string } } }>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port, method: "DELETE", path: `/v1/renders/${id}`, headers }, (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (c: string) => (text += c)).on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+        });
+        req.on("error", reject).end();
+      });
+    };
+    for (const type of ["application/json", "text/plain"]) {
+      for (const length of [false, true]) {
+        const d = await cancelWith(type, length);
+        assert.deepEqual([d.status, d.body.status], [200, "cancelled"], `${type}, Content-Length ${length ? "0" : "absent"}: ${JSON.stringify(d.body)}`);
+      }
+    }
+    const empty = await call("POST", "/v1/renders", { raw: "" });
+    assert.deepEqual([empty.status, empty.body.error.code], [400, "malformed_json"]);
+  });
+
+  test("/v1/ is authenticated by the route a request matches, however its path is escaped", async () => {
+    const refusals = async () => Number(/canvascast_auth_failures_total\{code="unauthorized"\} (\d+)/.exec(await metrics.text())?.[1]);
+    const id = (await call("POST", "/v1/renders", { body: GOOD })).body.id as string;
+    const list = await call("GET", "/%761/renders?limit=1");
+    assert.equal(list.status, 200, JSON.stringify(list.body));
+    assert.equal(list.body.data[0].id, id);
+    assert.equal((await call("GET", `/%76%31/renders/${id}`)).body.id, id);
+    const before = await refusals();
+    for (const path of ["/%761/renders", `/v%31/renders/${id}`, "/%76%31/nothing-here"]) {
+      const r = await fetch(base + path);
+      assert.deepEqual([r.status, ((await r.json()) as { error: { code: string } }).error.code], [401, "unauthorized"], path);
+      assert.equal(r.headers.get("www-authenticate"), "Bearer", path);
+    }
+    assert.equal(await refusals(), before + 3, "each refusal counted");
   });
 
   test("no token or a wrong token is 401", async () => {

@@ -75,6 +75,26 @@ function canonical(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
+/** The routes that read a request body; every other one takes none. */
+const BODY_ROUTES = new Set(["POST /v1/renders"]);
+const takesBody = (req: FastifyRequest) => BODY_ROUTES.has(`${req.method} ${req.routeOptions.url}`);
+
+/**
+ * Whether a request is for the token-guarded API: by the route it matched (the router
+ * matches the %-decoded path, so "/%761/renders" is /v1/renders), or, when none matched,
+ * by its path decoded the same way, so an unknown /v1/ path is a 401 before it is a 404.
+ */
+function underV1(req: FastifyRequest): boolean {
+  const route = req.routeOptions.url;
+  if (route !== undefined && !req.is404) return route.startsWith("/v1/");
+  const path = req.url.split("?", 1)[0]!;
+  try {
+    return decodeURIComponent(path).startsWith("/v1/");
+  } catch {
+    return path.startsWith("/v1/");
+  }
+}
+
 const errorBody = (code: string, message: string, details?: unknown, retryable = false) => ({
   error: { code, message, retryable, ...(details ? { details } : {}) },
 });
@@ -116,13 +136,23 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // poisoning) exactly as it answers one that is not JSON at all. Parsed here, the same way,
   // the refusal keeps its reason and is answered 400 unknown_field instead of malformed_json.
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
-    if (body === "") return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    if (body === "") return takesBody(req) ? done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined) : done(null, undefined);
     try {
       done(null, secureJson.parse(body as string, { protoAction: "error", constructorAction: "error" }));
     } catch (e) {
       done(e as Error, undefined);
     }
+  });
+  // Bodies are JSON only: fastify's text/plain parser would hand a string to the handler (a
+  // 400 validation_error) where the API promises 415 unsupported_media_type. Any other type
+  // is a 415 too, unless there is no body at all and the route takes none (a DELETE sent with
+  // a Content-Type header out of habit), or there is no such route (its 404 comes first).
+  app.removeContentTypeParser("text/plain");
+  app.addContentTypeParser("*", (req, _payload, done) => {
+    const empty = req.headers["transfer-encoding"] === undefined && (req.headers["content-length"] ?? "0") === "0";
+    if (req.is404 || (empty && !takesBody(req))) return done(null, undefined);
+    done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(), undefined);
   });
 
   const authenticate = makeAuthenticator(deps.tokens, deps.jwt);
@@ -167,7 +197,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // Authenticate before the body is read: a caller without a valid token gets 401, never a
   // 400/413 about a body it had no right to send (and no body parsing at its request).
   app.addHook("onRequest", async (req) => {
-    if (!req.url.startsWith("/v1/")) return;
+    if (!underV1(req)) return;
     try {
       callers.set(req, await authenticate(req.headers.authorization));
     } catch (e) {

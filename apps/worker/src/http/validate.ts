@@ -8,10 +8,13 @@ import { readFileSync } from "node:fs";
 import Ajv2020Import from "ajv/dist/2020.js";
 import type { ErrorObject } from "ajv";
 import type { RenderRequest } from "../contract.ts";
+import { scriptWords } from "../pipeline/scriptWords.ts";
+import { scriptOf } from "../pipeline/timeline.ts";
 import { isArtifactKey } from "../storage/keys.ts";
 
 const Ajv2020 = Ajv2020Import as unknown as typeof Ajv2020Import.default;
-const SCHEMA_URL = new URL("../../../../packages/shared-types/schema/RenderRequest.json", import.meta.url);
+const schemaUrl = (name: string) => new URL(`../../../../packages/shared-types/schema/${name}.json`, import.meta.url);
+const SCHEMA_URL = schemaUrl("RenderRequest");
 
 export interface Problem {
   path: string;
@@ -33,6 +36,46 @@ function validator() {
     compiled = ajv.compile(JSON.parse(readFileSync(SCHEMA_URL, "utf8")));
   }
   return compiled;
+}
+
+type JsonSchema = { maxLength?: number; maxItems?: number; anyOf?: JsonSchema[]; properties?: Record<string, JsonSchema> };
+
+/** A bound the compute plane's own contract puts on what a render sends it (Infinity when the schema sets none). */
+function contractBound(model: string, property: string, keyword: "maxLength" | "maxItems"): number {
+  const prop = (JSON.parse(readFileSync(schemaUrl(model), "utf8")) as JsonSchema).properties?.[property];
+  const bound = [prop, ...(prop?.anyOf ?? [])].map((s) => s?.[keyword]).find((v) => typeof v === "number");
+  return bound ?? Infinity;
+}
+
+let bounds: { scriptChars: number; captions: number } | null = null;
+/**
+ * What the compute plane would refuse once the render is under way, read from the same
+ * generated contract: the align step sends the whole narration script
+ * (TranscribeAudioRequest.script, at most this many characters), and the render step a
+ * Timeline whose captions are the script's words (Timeline.captions, at most this many).
+ */
+function computeBounds() {
+  bounds ??= {
+    scriptChars: contractBound("TranscribeAudioRequest", "script", "maxLength"),
+    captions: contractBound("Timeline", "captions", "maxItems"),
+  };
+  return bounds;
+}
+
+/** Length as JSON Schema's maxLength (and pydantic's max_length) counts it: code points, not UTF-16 units. */
+function codePoints(s: string): number {
+  let pairs = 0;
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        pairs++;
+        i++;
+      }
+    }
+  }
+  return s.length - pairs;
 }
 
 function refProblem(path: string, value: string): Problem | null {
@@ -116,6 +159,7 @@ export function validateRenderRequest(body: unknown): RenderRequest {
   }
   const req = copy as unknown as RenderRequest;
   if (Array.isArray(req.scenes)) {
+    let words = 0;
     req.scenes.forEach((s, i) => {
       if (!s || typeof s !== "object") return;
       const hasPrompt = typeof s.image_prompt === "string";
@@ -125,8 +169,29 @@ export function validateRenderRequest(body: unknown): RenderRequest {
         const p = refProblem(`/scenes/${i}/image`, s.image!);
         if (p) problems.push(p);
       }
-      if (typeof s.narration === "string" && !s.narration.trim()) problems.push({ path: `/scenes/${i}/narration`, code: "too_short", message: "narration is blank" });
+      if (typeof s.narration === "string") {
+        // Each scene starts at its narration's first word in the aligned audio: a scene without
+        // one (emoji or punctuation only) has no start to find, and would fail every attempt.
+        const n = scriptWords(s.narration).length;
+        words += n;
+        if (!s.narration.trim()) problems.push({ path: `/scenes/${i}/narration`, code: "too_short", message: "narration is blank" });
+        else if (n === 0) {
+          problems.push({ path: `/scenes/${i}/narration`, code: "too_short", message: "narration has no words (a word needs a letter or digit; emoji and punctuation alone are not words)" });
+        }
+      }
     });
+    if (req.scenes.every((s) => s && typeof s === "object" && typeof s.narration === "string")) {
+      // Refused here, not by the compute plane after the images were paid for.
+      const { scriptChars, captions } = computeBounds();
+      const script = scriptOf(req);
+      const chars = script.length > scriptChars ? codePoints(script) : script.length;
+      if (chars > scriptChars) {
+        problems.push({ path: "/scenes", code: "too_long", message: `the narration script (every scene's narration, one per line) is ${chars} characters; at most ${scriptChars}` });
+      }
+      if (words > captions) {
+        problems.push({ path: "/scenes", code: "too_long", message: `the narrations have ${words} words in all; at most ${captions} (one caption each)` });
+      }
+    }
   }
   for (const field of ["narration_audio", "music"] as const) {
     const val = req[field];

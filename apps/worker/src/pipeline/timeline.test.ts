@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Caption, RenderRequest } from "../contract.ts";
+import { toJobError } from "./errors.ts";
 import { scriptWords } from "./scriptWords.ts";
-import { buildTimeline, sceneFirstWords, scriptOf } from "./timeline.ts";
+import { buildTimeline, sceneFirstWords, scriptOf, TimelineError } from "./timeline.ts";
 
 const cap = (text: string, startMs: number, endMs: number): Caption => ({ text, startMs, endMs });
 const REQ: RenderRequest = {
@@ -78,4 +79,24 @@ test("narrations in other scripts find their scenes: Cyrillic words, and each Ch
   // the aligner fell back to Whisper's own words (a few characters each): found by sequence alignment
   const heard = [cap("潮汐", 100, 600), cap("是由月球", 600, 1500), cap("引起的", 1500, 2300), cap("每天", 2400, 2900), cap("两次", 2900, 3400)];
   assert.deepEqual(sceneFirstWords(zh.scenes.map((s) => s.narration), heard), [0, 3]);
+});
+
+test("a scene whose narration has no words is a timeline error naming it (not retried), last scene or middle", () => {
+  // The API refuses such a scene; a row inserted directly may still hold one. As the last
+  // scene it read past the aligned words (a TypeError: "internal", retried until dead); in the
+  // middle it read as a scene starting "not after" the one before.
+  const scenes = (...narrations: [string, ...string[]]): RenderRequest => ({ ...REQ, scenes: narrations.map((narration) => ({ narration, image: REQ.scenes[1]!.image! })) as RenderRequest["scenes"] });
+  const moon = ["The", " moon", " pulls", " the", " sea."].map((t, i) => cap(t, i * 300, i * 300 + 250));
+  const gravity = [...moon, cap(" Gravity", 1800, 2200), cap(" wins.", 2200, 2600)];
+  for (const [req, words] of [
+    [scenes("The moon pulls the sea.", "🌊🌊🌊"), moon],
+    [scenes("The moon pulls the sea.", "🌊 — 🌊", "Gravity wins."), gravity],
+  ] as const) {
+    assert.throws(() => buildTimeline(req, null, { words: [...words], duration_ms: 3000 }), (e: unknown) => {
+      assert.ok(e instanceof TimelineError, String(e));
+      assert.match(e.message, /^scene 1's narration has no words/);
+      assert.deepEqual(toJobError(e), { code: "timeline_failed", message: e.message, retryable: false });
+      return true;
+    });
+  }
 });

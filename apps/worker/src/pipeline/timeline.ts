@@ -102,8 +102,20 @@ export function buildTimeline(req: RenderRequest, images: ImagesOutput | null, a
   const fps = req.fps ?? 30;
   const frameMs = 1000 / fps;
   const duration = align.duration_ms;
-  const firsts = sceneFirstWords(req.scenes.map((s) => s.narration), align.words);
-  const starts = firsts.map((w, i) => (i === 0 ? 0 : align.words[w]!.startMs));
+  const narrations = req.scenes.map((s) => s.narration);
+  // A scene starts at its first narration word: one without a word (emoji or punctuation
+  // only; the API refuses it, a row inserted directly may hold it) has no start to find.
+  const wordless = narrations.findIndex((n) => scriptWords(n).length === 0);
+  if (wordless >= 0) {
+    throw new TimelineError(`scene ${wordless}'s narration has no words (a word needs a letter or digit), so where the scene starts in the narration audio cannot be found`);
+  }
+  const firsts = sceneFirstWords(narrations, align.words);
+  const starts = firsts.map((w, i) => {
+    if (i === 0) return 0;
+    const word = align.words[w];
+    if (!word) throw new TimelineError(`scene ${i}'s first word (word ${w}) is not among the ${align.words.length} aligned words`);
+    return word.startMs;
+  });
   for (let i = 1; i < starts.length; i++) {
     if (starts[i]! < starts[i - 1]! + frameMs) {
       throw new TimelineError(`scene ${i} starts at ${starts[i]} ms, not after scene ${i - 1} (${starts[i - 1]} ms)`);
