@@ -2,16 +2,26 @@
 
 Every distinct reference of a timeline (scene images, narration, music) is resolved
 with `ctx.fetch_input` (artifact key, signed URL, safe https URL, or a local path for
-the CLI), checked (an image decodes, an audio file has an audio stream), then placed at
-`<serve_dir>/<job>/<n><ext>`; the props handed to Remotion point at the sidecar's
-loopback server. `StagedAssets.cleanup()` removes the job's folder on every path.
+the CLI), checked, made playable, then placed at `<serve_dir>/<job>/<n><ext>`; the props
+handed to Remotion point at the sidecar's loopback server. `StagedAssets.cleanup()`
+removes the job's folder on every path.
+
+What a file is comes from its bytes, never from its name. An image chromium renders
+(`BROWSER_IMAGES`) is staged as it is; any other image Pillow reads (TIFF, PSD, PPM, TGA,
+…) is converted to PNG. Audio Remotion plays (`PLAYABLE_AUDIO`) is staged as it is; any
+other audio the system ffmpeg decodes (ADPCM or mu-law WAV, ALAC, MP2, AIFF, WMA, …) is
+converted to a 16-bit PCM WAV with the same sample rate, channels and samples. What
+neither reads is a `bad_asset`, before a frame is rendered.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
+import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +31,41 @@ from ..contract.render import Timeline
 from ..errors import CapabilityError
 from .timeline import BAD_ASSET, MISSING_ASSET, asset_refs
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
-AUDIO_EXTS = {".mp3", ".wav", ".m4a", ".aac", ".ogg", ".opus", ".flac"}
 MAX_IMAGE_PIXELS = 50_000_000  # a scene image larger than this is refused (8K is 33 MP)
 _STORE_MISSING = {"artifact_not_found", "not_found"}
+
+# Images chromium renders as they are: Pillow's name for what the bytes are -> the
+# extension they are served under. Measured with this chromium (Debian 156) loading
+# <img> from a loopback server with the sidecar's content types (.bmp and .avif go out
+# as application/octet-stream): PNG (1-bit to 16-bit, grey, palette, alpha), JPEG (grey,
+# CMYK, progressive; MPO is a camera's JPEG with a second picture after it), WEBP (lossy,
+# lossless, alpha), GIF (animated too), BMP and AVIF load. TIFF, PSD, PPM/PGM, TGA, PCX,
+# SGI, QOI, DDS, ICNS, JPEG 2000, XBM, IM, MSP, BLP and DIB do not; ICO does, but shows
+# only one of its sizes, so it is converted like those.
+BROWSER_IMAGES = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "AVIF": ".avif"}
+_PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # written to PNG as they are
+
+# Audio Remotion plays as it is: ffprobe's container name -> (codecs of the first audio
+# stream, extension it is served under). Measured by decoding a sample of each pair
+# with Remotion's bundled ffmpeg (n7.1, built with a short list of demuxers and
+# decoders: `ffmpeg -i f -f null -`), loading it in chromium's <audio> (how a looped
+# <Html5Audio> learns its duration), and rendering it as narration and as looped music.
+# Not in the list, and so converted: ADPCM, mu-law/A-law, GSM, 64-bit float and MP3 in
+# WAV; W64, AIFF/AIFC, AU, CAF, WMA, WavPack, TTA, VOC, DTS, MP2 (any container), E-AC-3,
+# ALAC, Speex (no decoder or demuxer in Remotion's ffmpeg); AC-3, AVI, FLV and MPEG-TS
+# (chromium refuses them, so looped music fails); Ogg Vorbis and raw ADTS AAC (served as
+# the sidecar serves them, without range requests, chromium misjudges their duration:
+# Ogg Vorbis at a quarter to a sixth of it, so looped music restarts early; ADTS about
+# 0.5% short). Ogg Opus and FLAC report no duration there, and Remotion loops those natively.
+PLAYABLE_AUDIO: dict[str, tuple[frozenset[str], str]] = {
+    "wav": (frozenset({"pcm_u8", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le"}), ".wav"),
+    "mp3": (frozenset({"mp3"}), ".mp3"),
+    "flac": (frozenset({"flac"}), ".flac"),
+    "mov,mp4,m4a,3gp,3g2,mj2": (frozenset({"aac", "mp3", "flac", "opus"}), ".m4a"),
+    "ogg": (frozenset({"opus", "flac"}), ".ogg"),
+    "matroska,webm": (frozenset({"opus", "vorbis", "flac", "mp3", "aac"}), ".webm"),
+}
+AUDIO_CONVERT_TIMEOUT_S = 600  # decoding runs at hundreds of times real time; this is a stuck file
 
 
 @dataclass
@@ -57,67 +98,175 @@ def stage_assets(
     folder = serve_dir / uuid.uuid4().hex
     folder.mkdir(parents=True)
     staged = StagedAssets(folder=folder, urls={})
+    beat = heartbeat or (lambda: None)
     try:
         for n, (ref, use) in enumerate(asset_refs(timeline).items()):
             try:
                 local = fetch(ref, "")
             except CapabilityError as e:
-                missing = e.code in _STORE_MISSING or e.http_status == 404 or e.message.startswith("no such file")
+                local_missing = e.message.startswith("no such file")
+                missing = e.code in _STORE_MISSING or e.http_status == 404 or local_missing
                 code = MISSING_ASSET if missing else e.code
-                raise CapabilityError(code, f"{use}: cannot fetch {ref!r}: {e.message}", retryable=e.retryable, http_status=422 if code == MISSING_ASSET else e.http_status) from e
-            ext = _kind_ext(local, use)
-            _check(local, use, ext)
-            name = f"{n}{ext}"
-            shutil.move(str(local), folder / name)
-            staged.urls[ref] = f"{base_url}/{folder.name}/{name}"
-            if heartbeat is not None:
-                heartbeat()
+                reason = (_not_a_file(ref) if local_missing else None) or e.message
+                raise CapabilityError(code, f"{use}: cannot fetch {ref!r}: {reason}", retryable=e.retryable, http_status=422 if code == MISSING_ASSET else e.http_status) from e
+            if local.stat().st_size == 0:
+                raise CapabilityError(BAD_ASSET, f"{use}: the file is empty", http_status=422)
+            if use.startswith("scenes"):
+                path = _stage_image(local, use, folder / str(n))
+            else:
+                path = _stage_audio(local, use, folder / str(n), beat)
+            staged.urls[ref] = f"{base_url}/{folder.name}/{path.name}"
+            beat()
         return staged
     except BaseException:
         staged.cleanup()
         raise
 
 
-def _kind_ext(path: Path, use: str) -> str:
-    ext = path.suffix.lower()
-    if use.startswith("scenes"):
-        return ext if ext in IMAGE_EXTS else _sniff_image_ext(path, use)
-    return ext if ext in AUDIO_EXTS else ".audio"
+def _not_a_file(ref: str) -> str | None:
+    """Why a local reference that "does not exist" is no file to read, or None if it is just absent.
+
+    The CLI takes `file:///a/b.png` for a relative path (`<timeline dir>/file:/a/b.png`),
+    and the fetch refuses directories and devices with the same "no such file"."""
+    if any(part.lower().startswith("file:") for part in Path(ref).parts):
+        return "file: URLs are not supported; give the file's path instead"
+    try:
+        mode = Path(ref).expanduser().stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISDIR(mode):
+        return "it is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file (a device, pipe or socket)"
+    return None
 
 
-def _sniff_image_ext(path: Path, use: str) -> str:
+# ## Images
+
+
+def _stage_image(path: Path, use: str, dest: Path) -> Path:
+    """`dest` + the real format's extension: the file itself, or a PNG of it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            fmt = (im.format or "").lower()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise CapabilityError(BAD_ASSET, f"{use}: not an image ({e})", http_status=422) from e
-    return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}.get(fmt, ".png")
+            fmt = im.format or ""
+            width, height = im.size
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise CapabilityError(BAD_ASSET, f"{use}: not a readable image ({e})", http_status=422) from e
+    if width * height > MAX_IMAGE_PIXELS:
+        # chromium would decode all of it for every frame the scene is on screen
+        raise CapabilityError(BAD_ASSET, f"{use}: {width}x{height} is over {MAX_IMAGE_PIXELS // 1_000_000} megapixels", http_status=422)
+    ext = BROWSER_IMAGES.get(fmt)
+    if ext is not None:
+        out = dest.with_suffix(ext)
+        shutil.move(str(path), out)
+        return out
+    out = dest.with_suffix(".png")
+    try:
+        _to_png(path, out)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise CapabilityError(BAD_ASSET, f"{use}: cannot convert the {fmt or 'image'} to PNG ({e})", http_status=422) from e
+    path.unlink(missing_ok=True)
+    return out
 
 
-def _check(path: Path, use: str, ext: str) -> None:
-    if path.stat().st_size == 0:
-        raise CapabilityError(BAD_ASSET, f"{use}: the file is empty", http_status=422)
-    if use.startswith("scenes"):
-        from PIL import Image, UnidentifiedImageError
+def _to_png(src: Path, out: Path) -> None:
+    """The first frame as a PNG: same pixels and alpha, turned upright by its EXIF
+    orientation as chromium turns the JPEGs, PNGs and AVIFs it renders itself."""
+    from PIL import Image, ImageOps
 
-        try:
-            with Image.open(path) as im:
-                im.verify()
-                width, height = im.size
-        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
-            raise CapabilityError(BAD_ASSET, f"{use}: not a readable image ({e})", http_status=422) from e
-        if width * height > MAX_IMAGE_PIXELS:
-            # chromium would decode all of it for every frame the scene is on screen
-            raise CapabilityError(BAD_ASSET, f"{use}: {width}x{height} is over {MAX_IMAGE_PIXELS // 1_000_000} megapixels", http_status=422)
-        return
+    with Image.open(src) as im:
+        im.load()
+        icc = im.info.get("icc_profile")
+        im = ImageOps.exif_transpose(im)
+    mode = im.mode
+    if (mode == "P" and "transparency" in im.info) or mode == "PA":
+        im = im.convert("RGBA")
+    elif mode == "I":
+        im = im.convert("I;16")  # 16-bit grey (TIFF), as a 16-bit PNG
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode not in _PNG_MODES:  # CMYK, LAB, YCbCr, HSV, RGBa, RGBX, F, ...
+        im = im.convert("RGBA" if mode.endswith(("A", "a")) else "RGB")  # LAB's A is not alpha
+        if mode in ("CMYK", "LAB", "YCbCr", "HSV"):
+            icc = None  # that profile describes the old colour space, not the RGB
+    kwargs: dict[str, Any] = {"compress_level": 1}  # served over loopback; speed over size
+    if icc:
+        kwargs["icc_profile"] = icc
+    im.save(out, "PNG", **kwargs)
+
+
+# ## Audio
+
+
+def _stage_audio(path: Path, use: str, dest: Path, heartbeat: Callable[[], None]) -> Path:
+    """`dest` + an extension: the file itself if Remotion plays it, else a WAV of it."""
     proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "json", str(path)],
+        ["ffprobe", "-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name", "-of", "json", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    streams = json.loads(proc.stdout or "{}").get("streams", []) if proc.returncode == 0 else []
-    if not streams:
+    info = json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    if not audio:
         raise CapabilityError(BAD_ASSET, f"{use}: no audio stream in the file", http_status=422)
+    container = info.get("format", {}).get("format_name", "")
+    codecs, ext = PLAYABLE_AUDIO.get(container, (frozenset(), ""))
+    if audio[0].get("codec_name") in codecs:
+        out = dest.with_suffix(ext)
+        shutil.move(str(path), out)
+        return out
+    out = dest.with_suffix(".wav")
+    _to_wav(path, out, use, f"{audio[0].get('codec_name') or 'unknown codec'} in {container or 'an unknown container'}", heartbeat)
+    path.unlink(missing_ok=True)
+    return out
+
+
+def _to_wav(src: Path, out: Path, use: str, what: str, heartbeat: Callable[[], None]) -> None:
+    """The first audio stream as 16-bit PCM: every decoded sample, none added or dropped
+    (no resampling, no trimming; captions are timed against it), at the source's sample
+    rate and channel count. RF64 past 4 GB."""
+    cmd = [
+        "ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src),
+        "-map", "0:a:0", "-map_metadata", "-1", "-c:a", "pcm_s16le",
+        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-rf64", "auto", "-f", "wav", str(out),
+    ]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + AUDIO_CONVERT_TIMEOUT_S
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() > deadline:
+                        raise CapabilityError(BAD_ASSET, f"{use}: decoding the audio ({what}) took over {AUDIO_CONVERT_TIMEOUT_S} s", http_status=422) from None
+                    heartbeat()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        message = err.read().decode("utf-8", "replace").strip().splitlines()
+    samples = _wav_samples(out) if proc.returncode == 0 else 0
+    if not samples:
+        out.unlink(missing_ok=True)
+        detail = f": {message[-1][:200]}" if message else ""
+        raise CapabilityError(BAD_ASSET, f"{use}: the audio ({what}) cannot be decoded{detail}", http_status=422)
+
+
+def _wav_samples(path: Path) -> int:
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration_ts", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    try:
+        return int(json.loads(proc.stdout)["streams"][0]["duration_ts"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return 0
