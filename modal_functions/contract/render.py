@@ -62,7 +62,7 @@ class Timeline(Strict):
 
 class RenderVideoRequest(Strict):
     timeline: Timeline
-    chunks: int | None = Field(default=None, ge=1, le=64, description="Force a chunk count; default chosen from frames and free workers.")
+    chunks: int | None = Field(default=None, ge=1, le=64, description="Force a chunk count (capped so every chunk has at least 5 frames); default chosen from frames and free workers.")
 
 
 class RenderVideoResult(Strict):

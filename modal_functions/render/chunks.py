@@ -21,7 +21,9 @@ use the same plain functions:
   containers (modal_functions/modal_layer/chunks.py), renders the audio itself, then
   calls `combine()`.
 
-The chunk count comes from the frame count and the free workers (`plan_chunks`).
+The chunk count comes from the frame count and the free workers (`plan_chunks`);
+every chunk has at least MIN_CHUNK_FRAMES frames (combineChunks joins shorter ones
+wrongly).
 """
 
 from __future__ import annotations
@@ -71,18 +73,35 @@ def remote_chunks() -> RemoteChunks | None:
     return _remote
 
 MIN_CHUNK_SECONDS = 10.0  # below this a chunk's browser/encoder start-up outweighs the gain
+# Remotion's combineChunks joins the chunks' AAC parts seamlessly only when framesPerChunk
+# is over 4 (`canConcatAudioSeamlessly`); our chunks are always rendered for a seamless
+# join (`forSeamlessAacConcatenation`), and joining them the other way keeps only the
+# first chunk's worth of the video. A last chunk of 1 or 2 frames comes out of the join
+# with two frames on one timestamp (the duration a frame short). So every chunk has at
+# least 5 frames, the last one too, whatever count was asked for.
+MIN_CHUNK_FRAMES = 5
 CHUNK_RETRIES = 1
 
 
 def plan_chunks(frames: int, free_workers: int, *, fps: int = 30, requested: int | None = None) -> list[tuple[int, int]]:
-    """Inclusive frame ranges, all the same length except the last (combineChunks needs that)."""
+    """Inclusive frame ranges, all the same length except the last (combineChunks needs that).
+
+    The count (`requested`, or from frames and free workers) is lowered until every
+    chunk, the last (shorter) one included, has MIN_CHUNK_FRAMES frames: 10 frames in 3
+    chunks are 2 chunks of 5; 31 in 6 are 4 (8, 8, 8, 7), not 6 x 6 + 1.
+    """
     if requested is not None:
         count = requested
     else:
         by_length = max(1, int(frames // max(1, MIN_CHUNK_SECONDS * fps)))
         count = max(1, min(free_workers, by_length))
-    count = max(1, min(count, frames))
-    per = math.ceil(frames / count)
+    count = max(1, min(count, frames // MIN_CHUNK_FRAMES))
+    while True:
+        per = math.ceil(frames / count)
+        last = frames - (math.ceil(frames / per) - 1) * per
+        if count == 1 or last >= MIN_CHUNK_FRAMES:
+            break
+        count -= 1
     ranges = []
     start = 0
     while start < frames:
@@ -126,16 +145,19 @@ def render_chunk(
     fetch: Callable[[str, str], Path] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     heartbeat: Callable[[], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Render one chunk into `out_dir`; returns {index, video, audio, frames}.
 
     `props` are ready Remotion props (in-house: assets already staged). Without them
     (a Modal chunk container) the chunk's timeline assets are fetched here with `fetch`
     (default: a context over this deployment's artifact store) and removed afterwards.
+    `out_dir`'s parent must exist: a job dir removed under a late chunk is not made
+    again. `cancel` set: the chunk stops (`Sidecar.request`).
     """
     sidecar = sidecar or shared_sidecar()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)
     video, audio = chunk_paths(out_dir, int(chunk["index"]))
     staged = None
     ctx = None
@@ -163,6 +185,7 @@ def render_chunk(
             composition=composition,
             on_progress=on_progress,
             heartbeat=heartbeat,
+            cancel=cancel,
         )
         return {"index": int(chunk["index"]), "video": str(video), "audio": str(audio), "frames": b - a + 1}
     finally:
@@ -258,7 +281,15 @@ def render_chunked(
     on_progress: Callable[[int, int], None] | None = None,
     heartbeat: Callable[[], None] | None = None,
 ) -> Path:
-    """In-house: chunks spread over `sidecars` in threads; a failed chunk is retried alone."""
+    """In-house: chunks spread over `sidecars` in threads; a failed chunk is retried alone.
+
+    `props` point at `sidecars[0]`'s server (the assets are staged there), which the
+    other sidecars' browsers read too: it is respawned before any chunk runs elsewhere.
+    However the chunks end (done, a chunk failed for good, Ctrl-C/SIGTERM or any other
+    exception here), a stop event cancels the chunks still rendering, no chunk is
+    retried and no sidecar respawned after it, and the threads are joined before this
+    returns, so nothing writes into `work_dir` once the caller removes it.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     todo: queue.Queue = queue.Queue()
     for i, r in enumerate(ranges):
@@ -267,7 +298,9 @@ def render_chunked(
     results: dict[int, dict[str, Any]] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
+    stop = threading.Event()
     per = ranges[0][1] - ranges[0][0] + 1
+    server = sidecars[0]
 
     def report() -> None:
         if on_progress is not None:
@@ -275,8 +308,12 @@ def render_chunked(
                 total_done = sum(done.values())
             on_progress(total_done, geo.frames)
 
+    def fail(e: BaseException) -> None:
+        errors.append(e)
+        stop.set()  # the render has failed: the other chunks stop too
+
     def worker(sc: Sidecar) -> None:
-        while not errors:
+        while not stop.is_set():
             try:
                 index, (a, b), tries = todo.get_nowait()
             except queue.Empty:
@@ -289,34 +326,45 @@ def render_chunked(
                 report()
 
             try:
-                results[index] = render_chunk(spec, work_dir, sidecar=sc, props=props, composition=geo.composition(), on_progress=progress)
+                if sc is not server:
+                    server.ensure()  # the assets' server died (a chunk of its own failed): back, same URL
+                results[index] = render_chunk(spec, work_dir, sidecar=sc, props=props, composition=geo.composition(),
+                                              on_progress=progress, cancel=stop)
             except CapabilityError as e:
                 with lock:
                     done[index] = 0
+                if stop.is_set():
+                    return  # the render is over: no retry, no respawn
                 if tries < CHUNK_RETRIES:
                     log.warning("chunk failed; retrying it alone", extra={"chunk": index, "error": e.message})
                     todo.put((index, (a, b), tries + 1))
                 else:
-                    errors.append(e)
+                    fail(e)
                     return
             except BaseException as e:  # noqa: BLE001 - surfaced below
-                errors.append(e)
+                fail(e)
                 return
 
     threads = [threading.Thread(target=worker, args=(sc,), daemon=True, name=f"chunk-{i}") for i, sc in enumerate(sidecars)]
-    for t in threads:
-        t.start()
-    while any(t.is_alive() for t in threads):
+    try:
         for t in threads:
-            t.join(timeout=1.0)
-            if heartbeat is not None:
-                heartbeat()
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=1.0)
+                if heartbeat is not None:
+                    heartbeat()
+    finally:
+        stop.set()
+        for t in threads:
+            while t.is_alive():  # each one ends within its chunk's cancel grace
+                t.join(timeout=1.0)
     if errors:
         raise errors[0]
     if len(results) != len(ranges):
         raise CapabilityError("chunk_missing", f"{len(ranges) - len(results)} chunk(s) never rendered", retryable=True, http_status=500)
-    audio = render_audio(props, work_dir, sidecar=sidecars[0], composition=geo.composition(), heartbeat=heartbeat)
-    return combine(list(results.values()), output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecars[0], heartbeat=heartbeat)
+    audio = render_audio(props, work_dir, sidecar=server, composition=geo.composition(), heartbeat=heartbeat)
+    return combine(list(results.values()), output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=server, heartbeat=heartbeat)
 
 
 def render_on_pool(

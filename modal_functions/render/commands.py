@@ -84,6 +84,16 @@ def _cmd(args) -> int:
     except OSError as e:
         print(f"canvascast render: error [bad_output]: cannot create {out.parent}: {e.strerror or e}", file=sys.stderr)
         return 2
+    # The MP4 arrives through `partial` (below): a read-only filesystem, a dir we may not
+    # write, /proc, ... show now, by creating and removing that very file.
+    partial = out.with_name(f".{out.name}.part")
+    try:
+        with open(partial, "wb"):
+            pass
+        partial.unlink()
+    except OSError as e:
+        print(f"canvascast render: error [bad_output]: cannot write {out}: {e.strerror or type(e).__name__}", file=sys.stderr)
+        return 2
     store_dir = Path(tempfile.mkdtemp(prefix="canvascast-render-store-"))
     bar = tqdm(total=None, unit="frame", desc="loading", file=sys.stderr, disable=True if args.quiet else None)  # None: off unless a TTY
 
@@ -100,13 +110,15 @@ def _cmd(args) -> int:
         store = LocalStore(store_dir, get_settings().base_url, "cli-local")
         with LocalTaskContext(job_id="cli", on_progress=on_progress, store=store, allow_local_paths=True) as ctx:
             result = CAPABILITY.run(state, request, ctx)
-        partial = out.with_name(f".{out.name}.part")
         try:  # through a .part file: a failed copy leaves no truncated MP4 at `out`
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(store.local_path(result.video.key), partial)
             os.replace(partial, out)
         except OSError as e:  # disk full, -o removed meanwhile: name the user's path, not our store's
-            partial.unlink(missing_ok=True)
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:  # read-only by now, say: the error to report is `e`
+                pass
             bar.close()
             print(f"canvascast render: error [bad_output]: cannot write {out}: {e.strerror or type(e).__name__}", file=sys.stderr)
             return 1
@@ -116,9 +128,11 @@ def _cmd(args) -> int:
         return 2 if 400 <= e.http_status < 500 else 1
     finally:
         bar.close()
+        # The store first: closing the sidecars takes a second or two, and a SIGTERM then
+        # (sys.exit in the handler) would skip whatever comes after it here.
+        shutil.rmtree(store_dir, ignore_errors=True)
         if state is not None:
             CAPABILITY.close(state)
-        shutil.rmtree(store_dir, ignore_errors=True)
     print(
         f"wrote {out} ({result.width}x{result.height}, {result.fps} fps, {result.frames} frames, "
         f"{result.chunks} chunk(s), {result.renderSeconds:.1f}s)"

@@ -6,7 +6,9 @@ when its stdin closes). The Node process holds the bundle and one open browser a
 answers line-delimited JSON: a render streams `progress` lines, then `done` or
 `error`. A request waits on those messages with a deadline — never on a sleep — and
 feeds the job's heartbeat while the sidecar keeps talking. A sidecar that died is
-respawned on the next request.
+respawned on the next request, on the same port, so the asset URLs already handed out
+(props of renders in flight, other workers' chunks) stay valid; if that port is taken
+by then, it serves on another one and `request` rebases those URLs (`_rebase`).
 
     sc = Sidecar(ensure_bundle())
     sc.render(props, Path("out.mp4"), on_progress=lambda done, total: ...)
@@ -40,11 +42,42 @@ READY_TIMEOUT_S = 60.0
 # word means it is stuck (the job's watchdog would kill us soon after anyway).
 SILENCE_TIMEOUT_S = 90.0
 HEARTBEAT_EVERY_S = 1.0
+# After a `cancel` (the caller's stop event), this long for the sidecar to end the render.
+CANCEL_GRACE_S = 10.0
 
 # Encoder settings of every render (the bench uses exactly these for all three paths).
 ENCODER: dict[str, Any] = {"crf": 20, "x264Preset": "veryfast", "pixelFormat": "yuv420p", "imageFormat": "jpeg"}
 
 _EOF = object()
+
+# Base URLs a sidecar of this process served at before a respawn moved it to another
+# port (its old one was taken): old base URL -> that sidecar. Props staged under an old
+# URL are rebased to the sidecar's current one by every request of this process.
+_moved: dict[str, "Sidecar"] = {}
+_moved_lock = threading.Lock()
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _rebase(value: Any, moved: dict[str, tuple[str, Path]]) -> Any:
+    """`value` (props) with every URL under a moved base URL pointed at its new one.
+
+    `moved`: old base URL -> (new base URL, serve dir). Only URLs of files in that serve
+    dir change: whatever serves at the old port now (another worker's sidecar) keeps its own.
+    """
+    if isinstance(value, str):
+        for old, (new, serve_dir) in moved.items():
+            rel = value[len(old) + 1:] if value.startswith(old + "/") else ""
+            if rel and (serve_dir / rel).is_file():
+                return f"{new}/{rel}"
+        return value
+    if isinstance(value, dict):
+        return {k: _rebase(v, moved) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebase(v, moved) for v in value]
+    return value
 
 
 def _private_tmp(label: str = "") -> Path:
@@ -89,6 +122,7 @@ class Sidecar:
         self._queues: dict[str, queue.Queue] = {}
         self._qlock = threading.Lock()
         self._request_lock = threading.Lock()
+        self._start_lock = threading.Lock()  # ensure() from several threads starts ONE process
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
         self._ready: queue.Queue = queue.Queue()
 
@@ -100,16 +134,18 @@ class Sidecar:
 
     @property
     def base_url(self) -> str:
+        """Where the serve dir is served. Stable across respawns unless the port was taken."""
         self.ensure()
-        return f"http://127.0.0.1:{self.port}"
+        return _url(self.port)
 
     def ensure(self) -> None:
-        """Start the Node process, or respawn it if it died."""
-        if self.alive:
-            return
-        if self.proc is not None:
-            log.warning("render sidecar died; respawning", extra={"returncode": self.proc.returncode, "stderr": self.stderr_tail()})
-        self._start()
+        """Start the Node process, or respawn it (on its previous port) if it died."""
+        with self._start_lock:
+            if self.alive:
+                return
+            if self.proc is not None:
+                log.warning("render sidecar died; respawning", extra={"returncode": self.proc.returncode, "stderr": self.stderr_tail()})
+            self._start()
 
     def _start(self) -> None:
         project.check_installed()
@@ -129,6 +165,8 @@ class Sidecar:
                 "--browser", project.BROWSER,
                 "--chrome-mode", self.chrome_mode,
                 "--log-level", self.log_level,
+                # a respawn serves where its predecessor did: URLs handed out stay valid
+                *(["--port", str(self.port)] if self.port else []),
                 *(["--gl", project.GL] if project.GL else []),
             ],
             cwd=project.PROJECT_DIR,
@@ -152,7 +190,12 @@ class Sidecar:
             self._kill()
             detail = (msg.get("message") if isinstance(msg, dict) else "") + "\n" + self.stderr_tail()
             raise CapabilityError(SIDECAR_CRASHED, f"render sidecar failed to start: {detail}", retryable=True, http_status=500)
-        self.port = int(msg["port"])
+        previous, self.port = self.port, int(msg["port"])
+        with _moved_lock:
+            _moved.pop(_url(self.port), None)  # that URL is ours now, whoever had it before
+            if previous is not None and previous != self.port:
+                _moved[_url(previous)] = self
+                log.warning("render sidecar port was taken; serving on another", extra={"previous": previous, "port": self.port})
         log.info("render sidecar ready", extra={"pid": proc.pid, "port": self.port, "seconds": round(time.monotonic() - started, 2), "spawns": self.spawns})
 
     def close(self) -> None:
@@ -166,6 +209,9 @@ class Sidecar:
         if self._own_serve:
             shutil.rmtree(self.serve_dir, ignore_errors=True)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        with _moved_lock:
+            for old in [u for u, sc in _moved.items() if sc is self]:
+                del _moved[old]
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -222,10 +268,23 @@ class Sidecar:
         on_message: Callable[[dict[str, Any]], None] | None = None,
         heartbeat: Callable[[], None] | None = None,
         silence_timeout: float = SILENCE_TIMEOUT_S,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
-        """Send one request and wait for its `done`; raise CapabilityError on `error`/death."""
+        """Send one request and wait for its `done`; raise CapabilityError on `error`/death.
+
+        `cancel` set (before or during the request) ends it with a `cancelled` error: a
+        dead sidecar is not respawned for it, a running render is cancelled in the
+        sidecar (which is killed if it has not stopped CANCEL_GRACE_S later).
+        """
         with self._request_lock:
+            if cancel is not None and cancel.is_set():
+                raise CapabilityError(CANCELLED, "render cancelled before it started", retryable=False, http_status=409)
             self.ensure()
+            if "props" in payload:
+                with _moved_lock:
+                    moved = {old: (_url(sc.port), sc.serve_dir) for old, sc in _moved.items() if sc.port}
+                if moved:
+                    payload = {**payload, "props": _rebase(payload["props"], moved)}
             rid = str(next(self._ids))
             q: queue.Queue = queue.Queue()
             with self._qlock:
@@ -233,7 +292,18 @@ class Sidecar:
             try:
                 self._send({**payload, "id": rid})
                 last_word = time.monotonic()
+                cancelled_at: float | None = None
                 while True:
+                    if cancel is not None and cancel.is_set():
+                        if cancelled_at is None:
+                            cancelled_at = time.monotonic()
+                            try:
+                                self._send({"type": "cancel", "target": rid, "id": str(next(self._ids))})
+                            except (CapabilityError, ValueError):  # ValueError: its stdin closed
+                                pass  # already gone: its EOF ends the wait
+                        elif time.monotonic() - cancelled_at > CANCEL_GRACE_S:
+                            self._kill()
+                            raise CapabilityError(CANCELLED, f"render cancelled; the sidecar did not stop within {CANCEL_GRACE_S:.0f}s and was killed", retryable=False, http_status=409)
                     try:
                         msg = q.get(timeout=HEARTBEAT_EVERY_S)
                     except queue.Empty:
@@ -290,12 +360,13 @@ class Sidecar:
         composition: dict[str, int] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         heartbeat: Callable[[], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Render the Explainer with `props` to `output`; `on_progress(done_frames, total)`.
 
         `composition` ({width, height, fps, durationInFrames}, from `timeline.geometry`)
         skips the sidecar's selectComposition round trip; `props` must then carry every
-        default (a pydantic `model_dump` does).
+        default (a pydantic `model_dump` does). `cancel`: see `request`.
         """
         payload: dict[str, Any] = {
             "type": "render",
@@ -318,7 +389,7 @@ class Sidecar:
             if msg.get("type") == "progress" and on_progress is not None:
                 on_progress(int(msg.get("rendered", 0)), int(msg.get("total", 0)))
 
-        return self.request(payload, on_message=on_message, heartbeat=heartbeat)
+        return self.request(payload, on_message=on_message, heartbeat=heartbeat, cancel=cancel)
 
     def combine(
         self,

@@ -739,7 +739,7 @@ export interface RenderSummary {
  */
 export interface RenderVideoRequest {
   /**
-   * Force a chunk count; default chosen from frames and free workers.
+   * Force a chunk count (capped so every chunk has at least 5 frames); default chosen from frames and free workers.
    */
   chunks?: number | null;
   timeline: Timeline;

@@ -11,8 +11,8 @@
 //   -> {"id":"2","type":"combine",...}   -> {"id":"3","type":"cancel","target":"1"}
 //   -> {"id":"4","type":"ping"}
 //
-// Started by modal_functions/render/sidecar.py (which respawns it if it dies). It
-// exits when stdin closes, so it never outlives its worker.
+// Started by modal_functions/render/sidecar.py (which respawns it if it dies, on the
+// same port: --port). It exits when stdin closes, so it never outlives its worker.
 import {
   combineChunks,
   makeCancelSignal,
@@ -90,6 +90,21 @@ const server = http.createServer((req, res) => {
     fs.createReadStream(file).pipe(res);
   });
 });
+
+const listen = (port) =>
+  new Promise((resolve, reject) => {
+    const onError = (err) => {
+      server.off("listening", onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      resolve();
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen(port, "127.0.0.1");
+  });
 
 // ---- render / combine --------------------------------------------------------
 let browser = null;
@@ -276,7 +291,17 @@ const main = async () => {
     throw new Error(`no bundle at ${bundleDir}`);
   }
   fs.mkdirSync(serveDir, { recursive: true });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // A respawned sidecar asks for its predecessor's port (--port): the props of renders
+  // in flight carry that base URL. If the port is taken now, any free port will do; the
+  // supervisor sees the new port in "ready" and rebases the URLs.
+  const wanted = Number(args.port ?? 0);
+  try {
+    await listen(wanted);
+  } catch (err) {
+    if (wanted === 0 || err?.code !== "EADDRINUSE") throw err;
+    toStderr(`port ${wanted} is taken; serving on another port`);
+    await listen(0);
+  }
   const started = Date.now();
   await openTheBrowser();
   send({
