@@ -60,11 +60,19 @@ def _installed(model: str) -> bool:
 
 
 UNSUPPORTED_LANGUAGE = "unsupported_language"
+# The languages Whisper speaks (its tokenizer's codes; tests/align check them against faster-whisper's).
+WHISPER_LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr ht hu hy id "
+    "is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc pa pl ps pt ro ru sa sd si "
+    "sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh yue".split())
 
 
 def validate(req: TranscribeAudioRequest) -> None:
     """Cheap checks at submission: a model this deployment can load, a language it speaks."""
-    if req.model.endswith(".en") and not req.language.lower().startswith("en"):
+    if req.language not in WHISPER_LANGUAGES:
+        raise CapabilityError(UNSUPPORTED_LANGUAGE, f"{req.language!r} is not a language Whisper knows: give its code "
+                              "('en', 'de', 'zh', ...)", http_status=422)
+    if req.model.endswith(".en") and req.language != "en":
         raise CapabilityError(UNSUPPORTED_LANGUAGE, f"{req.model} is English-only; got language {req.language!r}", http_status=422)
     if req.model != "tiny.en" and not _installed(req.model):
         raise CapabilityError(UNKNOWN_MODEL, f"model {req.model!r} is not available (have: tiny.en)", http_status=422)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .jobs import ArtifactRef, Strict
 
@@ -30,10 +30,18 @@ class Caption(Strict):
 class TranscribeAudioRequest(Strict):
     audio: str = Field(min_length=1, max_length=4096, description="Artifact key, signed URL or safe https URL.")
     script: str | None = Field(default=None, max_length=100_000)
-    language: str = Field(default="en", min_length=2, max_length=8)
+    language: str = Field(default="en", min_length=2, max_length=16,
+                          description="Whisper language code ('en', 'de', 'zh', 'yue', ...). Any case; a BCP 47 tag "
+                                      "such as 'en-US' or 'pt_BR' is read as its language.")
     engine: Engine = Field(default="faster-whisper", description="Kept as given: a router never changes engine or model.")
     model: str = Field(default="tiny.en", min_length=1, max_length=100)
     refine: bool = Field(default=True, description="Refine word boundaries against the signal (forced alignment + energy).")
+
+    @field_validator("language")
+    @classmethod
+    def _primary_language(cls, value: str) -> str:
+        """"EN", "en-US", "en_GB" -> "en": the language a tag names, as Whisper's codes are written."""
+        return value.strip().replace("_", "-").split("-")[0].lower()
 
 
 class Segment(Strict):

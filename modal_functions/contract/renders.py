@@ -45,7 +45,9 @@ class RenderRequest(Strict):
     title: str | None = Field(default=None, max_length=200)
     scenes: list[SceneInput] = Field(min_length=1, max_length=100)
     narration_audio: str = Field(min_length=1, max_length=4096, description="Artifact key or safe https URL of the narration.")
-    language: str = Field(default="en", min_length=2, max_length=8)
+    language: str = Field(default="en", min_length=2, max_length=8,
+                          description="Narration language, a Whisper code ('en', 'de', 'zh', ...); a tag such as 'en-US' "
+                                      "is read as its language by the aligner.")
     style: ImageStyle = Field(default_factory=ImageStyle)
     aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
     fps: Literal[24, 25, 30, 60] = 30

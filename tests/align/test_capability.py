@@ -54,6 +54,22 @@ def test_unknown_model_is_refused_at_submission():
     assert e.value.code == "unknown_model" and 400 <= e.value.http_status < 500
 
 
+def test_language_tags_are_read_as_whisper_codes_and_unknown_ones_refused():
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    from modal_functions.align.capability import WHISPER_LANGUAGES
+
+    assert WHISPER_LANGUAGES == set(_LANGUAGE_CODES)
+    for tag in ("EN", "en-US", "en_GB", " En "):
+        req = TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", language=tag)
+        assert req.language == "en"
+        CAPABILITY.validate(req)  # tiny.en takes it, and the forced aligner runs for "en"
+    for tag in ("eng", "english", "xx"):
+        with pytest.raises(CapabilityError) as e:
+            CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", language=tag, model="large-v3"))
+        assert e.value.code == "unsupported_language" and e.value.http_status == 422 and repr(tag) in e.value.message
+
+
 def test_language_the_model_cannot_speak_is_refused():
     with pytest.raises(CapabilityError) as e:
         CAPABILITY.validate(TranscribeAudioRequest(audio="artifacts/sha256/aa/x.wav", language="de"))

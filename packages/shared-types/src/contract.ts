@@ -529,6 +529,9 @@ export interface RenderRequest {
   aspect_ratio?: "16:9" | "9:16" | "1:1";
   fps?: 24 | 25 | 30 | 60;
   height?: 360 | 480 | 720 | 1080;
+  /**
+   * Narration language, a Whisper code ('en', 'de', 'zh', ...); a tag such as 'en-US' is read as its language by the aligner.
+   */
   language?: string;
   /**
    * Artifact key or safe https URL.
@@ -854,6 +857,9 @@ export interface TranscribeAudioRequest {
    * Kept as given: a router never changes engine or model.
    */
   engine?: "faster-whisper" | "openai-whisper";
+  /**
+   * Whisper language code ('en', 'de', 'zh', 'yue', ...). Any case; a BCP 47 tag such as 'en-US' or 'pt_BR' is read as its language.
+   */
   language?: string;
   model?: string;
   /**
