@@ -23,8 +23,8 @@ FPS = 30
 # Words of clearly different lengths, 380 ms each. A page ends at a sentence end, at a pause
 # (>= the composition's 300 ms) or once it spans more than 1200 ms: here a 540 ms pause
 # after "tea", then 30 ms silences only, and a sentence ending at "up.".
-# Pages: go elephant tea | lamp up. | cake a morning.
-WORDS = ["go", "elephant", "tea", "lamp", "up.", "cake", "a", "morning"]
+# Pages: go elephant tea | lamp up. | Cake a morning.
+WORDS = ["go", "elephant", "tea", "lamp", "up.", "Cake", "a", "morning"]  # "up." ends a sentence: "Cake" starts one
 WORD_MS = 380
 PAUSE_MS = 300
 STARTS = [150 + 410 * i for i in range(3)] + [1890 + 410 * i for i in range(5)]
