@@ -103,6 +103,48 @@ def speech_regions(audio: np.ndarray) -> list[dict]:
     return get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=200, speech_pad_ms=0))
 
 
+CLIP_SILENCE_S = 4.0  # a stretch without speech at least this long is not given to Whisper ...
+CLIP_PAD_S = 0.5  # ... except this much of it next to the speech on either side
+
+
+def region_seconds(regions: list[dict]) -> list[tuple[float, float]]:
+    """VAD regions (samples) as (start, end) seconds."""
+    return [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in regions]
+
+
+def speech_clips(regions: list[dict], duration: float, *, min_silence: float = CLIP_SILENCE_S,
+                 pad: float = CLIP_PAD_S) -> tuple[float, ...]:
+    """Whisper's `clip_timestamps` (start, end, start, end... seconds, on 10 ms mel frames) for the
+    stretches of `duration` that hold the VAD's speech `regions`: every silence of `min_silence` or
+    more (also at either end) is cut out but for `pad` next to the speech. () when nothing is cut
+    (or no speech was found): Whisper then decodes the whole audio, as it always did.
+
+    Whisper decodes 30 s windows; on one of pure silence it hallucinates ("you"), and with its
+    previous text as the prompt then writes the real speech after it as more of the same. The last
+    clip runs to the end of the audio (an odd count: each engine uses its own last frame), so both
+    engines cut exactly the same frames."""
+    spans: list[list[float]] = []
+    for start, end in region_seconds(regions):
+        if spans and start - spans[-1][1] < min_silence:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return ()
+    if spans[0][0] < min_silence:
+        spans[0][0] = 0.0
+    if duration - spans[-1][1] < min_silence:
+        spans[-1][1] = duration
+    if spans == [[0.0, duration]]:
+        return ()
+    out: list[float] = []
+    for start, end in spans:
+        out += [round(max(0.0, start - pad), 2), round(min(duration, end + pad), 2)]
+    if out[-1] >= round(duration, 2):
+        out.pop()  # to the end: the engines' own last frame (openai-whisper does not clamp a later end)
+    return tuple(out)
+
+
 def trim_silence(audio: np.ndarray, dbfs: float = -50.0) -> np.ndarray:
     """Cut leading and trailing samples quieter than `dbfs` (RMS over 1 ms frames); all-quiet gives an empty array."""
     frames = audio[: len(audio) // 16 * 16].reshape(-1, 16)

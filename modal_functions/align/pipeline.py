@@ -16,6 +16,7 @@ import numpy as np
 
 from ..contract.align import Caption, Segment
 from ..logs import get_logger
+from .audio import region_seconds, speech_clips, speech_regions
 from .captions import cues
 from .engines import DecodeOptions, Engine, Recognition, load_engine
 from .refine import ForcedAligner, RefineStats, order_within, refine
@@ -103,9 +104,13 @@ def align(
     report = on_progress or (lambda f, m: None)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
+    if speech is None:
+        speech = speech_regions(audio)  # once, for the recogniser's clips, the script's gaps and refinement
     if recognition is None:
         eng = state.engine(engine, model)
-        recognition = eng.transcribe(audio, DecodeOptions(language=language),
+        # Both engines decode the same clips (long silences cut out), so they still decode identically.
+        options = DecodeOptions(language=language, clips=speech_clips(speech, duration))
+        recognition = eng.transcribe(audio, options,
                                      on_progress=lambda t: report(0.75 * min(1.0, t / max(duration, 1e-6)), "recognising"))
     seconds["recognise"] = time.perf_counter() - t0
 
@@ -113,7 +118,7 @@ def align(
     match_rate, flagged = None, False
     optional = None
     if script and script_words(script):  # a script of only punctuation counts as none
-        sa = align_script(script, recognition.words, duration)
+        sa = align_script(script, recognition.words, duration, speech=region_seconds(speech))
         items = [(w.text, w.start, w.end, w.confidence) for w in sa.words]
         spaced = [w.spaced for w in sa.words]
         optional = [not w.matched for w in sa.words]
@@ -136,7 +141,7 @@ def align(
         items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, new)]
         seconds["refine"] = time.perf_counter() - t2
     else:
-        ordered = order_within([(s, e) for _, s, e, _ in items], duration)
+        ordered = order_within([(s, e) for _, s, e, _ in items], duration, optional=optional)
         items = [(t, s, e, c) for (t, _, _, c), (s, e) in zip(items, ordered)]
 
     words = to_captions(items, spaced)

@@ -208,7 +208,7 @@ def refine(
             k += span
             if on_progress:
                 on_progress(chunks[k - 1][1] / SR)
-    return trim_to_energy(audio, times)
+    return trim_to_energy(audio, times, optional)
 
 
 def _plausible(found: list[tuple[float, float]], idx, times: list[tuple[float, float]], offset: float,
@@ -248,8 +248,10 @@ def _spread(times, full, sure, found, offset) -> None:
             run = []
 
 
-def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Starts forward to the first voiced frame, ends back to the last one, never overlapping.
+def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]],
+                   optional: list[bool] | None = None) -> list[tuple[float, float]]:
+    """Starts forward to the first voiced frame, ends back to the last one, never overlapping
+    (`order_within`: `optional` words give way to the others).
 
     Frames are 10 ms windows without overlap (frame k covers k*10..k*10+10 ms), so a
     voiced frame's edges are where the sound is, to within the frame.
@@ -258,35 +260,81 @@ def trim_to_energy(audio: np.ndarray, times: list[tuple[float, float]]) -> list[
     voiced = db > speech_threshold(db)
     n = len(voiced)
     out: list[tuple[float, float]] = []
-    for s, e in times:
+    for k, (s, e) in enumerate(times):
         fs, fe = max(0, int(s * 100)), min(n, int(np.ceil(e * 100)))
         if fe > fs and voiced[fs:fe].any():
             first = fs + int(np.argmax(voiced[fs:fe]))
             last = fe - 1 - int(np.argmax(voiced[fs:fe][::-1]))
             s = max(s, first / 100)
             e = min(e, (last + 1) / 100)
-        if e - s < _MIN_WORD_S:
+        if e - s < _MIN_WORD_S and not (optional and optional[k]):  # optional words: their room, `order_within`
             e = s + _MIN_WORD_S
         out.append((s, e))
-    return order_within(out, len(audio) / SR)
+    return order_within(out, len(audio) / SR, optional=optional)
 
 
-def order_within(times: list[tuple[float, float]], duration: float, min_s: float = _MIN_WORD_S) -> list[tuple[float, float]]:
-    """Monotone, non-overlapping, start < end, all inside [0, duration]: forward pass pushes
-    overlapping words right, backward pass pulls whatever then runs past the audio back in."""
+_MIN_OPTIONAL_S = 0.001  # an optional word squeezed by the words around it keeps at least this
+
+
+def order_within(times: list[tuple[float, float]], duration: float, min_s: float = _MIN_WORD_S,
+                 optional: list[bool] | None = None) -> list[tuple[float, float]]:
+    """Monotone, non-overlapping, start < end, all inside [0, duration].
+
+    Words the audio may not have (`optional`: script words the recogniser did not hear) give way to
+    the others, which are ordered among themselves (`_order`), as if the optional words were not there.
+    Each run of optional words then fits in the room between its neighbours, each word `min_s` long
+    where the room allows, else an equal share of it; only where there is next to no room (under
+    `_MIN_OPTIONAL_S` a word: the speech runs to the very end of the audio) does the word before the
+    run give up the end of its span (the word after it, for a run at the start)."""
+    n = len(times)
+    if not optional or not any(optional[:n]):
+        return _order(times, 0.0, duration, min_s)
+    out = list(times)
+    sure = [i for i in range(n) if not optional[i]]
+    for i, t in zip(sure, _order([times[i] for i in sure], 0.0, duration, min_s)):
+        out[i] = t
+    i = 0
+    while i < n:
+        if not optional[i]:
+            i += 1
+            continue
+        k = i
+        while k < n and optional[k]:
+            k += 1
+        lo = out[i - 1][1] if i > 0 else 0.0
+        hi = out[k][0] if k < n else duration
+        need = (k - i) * _MIN_OPTIONAL_S
+        if hi - lo < need:
+            if i > 0:
+                s, e = out[i - 1]
+                lo = max(min(lo, hi - need), s + _MIN_OPTIONAL_S)
+                out[i - 1] = (s, lo)
+            else:
+                s, e = out[k]
+                hi = min(max(hi, lo + need), e - _MIN_OPTIONAL_S)
+                out[k] = (hi, e)
+        out[i:k] = _order([(min(max(s, lo), hi), min(max(e, lo), hi)) for s, e in times[i:k]], lo, hi,
+                          min(min_s, max(hi - lo, 0.0) / (k - i)))
+        i = k
+    return out
+
+
+def _order(times: list[tuple[float, float]], lo: float, hi: float, min_s: float) -> list[tuple[float, float]]:
+    """Monotone, non-overlapping, all inside [lo, hi]: forward pass pushes overlapping words right, backward
+    pass pulls whatever then runs past `hi` back in (each word at least `min_s`, or a fair share of the room)."""
     out = []
-    t = 0.0
+    t = lo
     for s, e in times:
-        s = max(s, t, 0.0)
+        s = max(s, t, lo)
         e = max(e, s + min_s)
         out.append((s, e))
         t = e
-    limit = duration
+    limit = hi
     for i in range(len(out) - 1, -1, -1):
         s, e = out[i]
         if e <= limit:
             break
-        room = limit / (i + 1)  # never less than a fair share of what is left
+        room = (limit - lo) / (i + 1)  # never less than a fair share of what is left
         e = limit
         s = min(s, e - min(min_s, room))
         out[i] = (s, e)

@@ -311,12 +311,14 @@ class _Span(NamedTuple):
     matched: bool
 
 
-def align_script(script: str, heard: list[Word], duration: float) -> ScriptAlignment:
+def align_script(script: str, heard: list[Word], duration: float,
+                 speech: list[tuple[float, float]] | None = None) -> ScriptAlignment:
     """The script's words, each timed from the recognised words it pairs with.
 
     Both sides are aligned as spoken units: a word is one unit, a number the words it is
     read as ("2026" -> twenty twenty six). A script word spans its units (first start, last
-    end) and counts as matched when all of them matched.
+    end) and counts as matched when all of them matched. `speech`: the VAD's speech (start,
+    end seconds), where unmatched words are put (`_interpolate`).
     """
     tokens = script_tokens(script)
     words = [w for w, _ in tokens]
@@ -326,7 +328,7 @@ def align_script(script: str, heard: list[Word], duration: float) -> ScriptAlign
     said, got = choose_readings(spoken_readings(words), spoken_readings([w.text for w in heard]))
     said_keys, owner = _flatten(said)
     heard_keys, _ = _flatten(got)
-    spans = _time_units(said_keys, _heard_spans(heard, got), pair(said_keys, heard_keys), duration)
+    spans = _time_units(said_keys, _heard_spans(heard, got), pair(said_keys, heard_keys), duration, speech)
     out = _per_word(words, owner, spans)
     for word, (_, spaced) in zip(out, tokens):
         word.spaced = spaced
@@ -415,11 +417,12 @@ def _heard_spans(heard: list[Word], readings: list[Reading]) -> list[_Span]:
             for w, units in zip(heard, readings) for s, e in _shares(w.start, w.end, units)]
 
 
-def _time_units(keys: list[str], heard: list[_Span], pairs: list[tuple[int, int]], duration: float) -> list[_Span]:
+def _time_units(keys: list[str], heard: list[_Span], pairs: list[tuple[int, int]], duration: float,
+                speech: list[tuple[float, float]] | None = None) -> list[_Span]:
     timed: list[_Span | None] = [None] * len(keys)
     for i, j in pairs:
         timed[i] = heard[j]
-    _interpolate(keys, timed, heard, dict(pairs), duration)
+    _interpolate(keys, timed, heard, dict(pairs), duration, speech)
     return timed  # type: ignore[return-value]  # every unit is timed now
 
 
@@ -432,9 +435,17 @@ def _per_word(words: list[str], owner: list[int], spans: list[_Span]) -> list[Al
             for text, s in zip(words, mine)]
 
 
+_SPEECH_PER_UNIT_S = 0.05  # a run is spread over the speech in its interval when there is this much a unit
+
+
 def _interpolate(keys: list[str], timed: list[_Span | None], heard: list[_Span], heard_for: dict[int, int],
-                 duration: float) -> None:
-    """Fill each run of unmatched script units between its matched neighbours."""
+                 duration: float, speech: list[tuple[float, float]] | None = None) -> None:
+    """Fill each run of unmatched script units between its matched neighbours, in proportion to their length.
+
+    With the VAD's `speech` (seconds): a run at the end reaches the last speech, and a run at the start
+    the first, though the recogniser heard nothing there (Whisper can stop seconds before the speech
+    does); and a run is spread over the speech inside its interval, not over its silences, where there
+    is enough of it."""
     i = 0
     n = len(keys)
     while i < n:
@@ -452,13 +463,39 @@ def _interpolate(keys: list[str], timed: list[_Span | None], heard: list[_Span],
         inner = heard[(left_j + 1 if left_j is not None else 0) : (right_j if right_j is not None else len(heard))]
         if inner:
             lo, hi = max(lo, inner[0].start), min(hi, inner[-1].end) if hi > inner[-1].end else hi
+        if speech:
+            if k == n and speech[-1][1] > hi:
+                hi = min(duration, speech[-1][1])
+            if i == 0 and speech[0][0] < lo:
+                lo = max(0.0, speech[0][0])
         if hi <= lo:
             hi = lo + 0.01 * (k - i)
         weights = [max(1, len(key)) for key in keys[i:k]]
         total = float(sum(weights))
-        t = lo
+        place = _over_speech(lo, hi, speech, k - i)
+        done = 0.0
         for idx, wgt in zip(range(i, k), weights):
-            step = (hi - lo) * wgt / total
-            timed[idx] = _Span(t, t + step, INTERPOLATED_CONFIDENCE, False)
-            t += step
+            start = place(done / total, after=True)
+            done += wgt
+            timed[idx] = _Span(start, place(done / total, after=False), INTERPOLATED_CONFIDENCE, False)
         i = k
+
+
+def _over_speech(lo: float, hi: float, speech: list[tuple[float, float]] | None, units: int):
+    """A map from a share (0..1) of a run to a time in lo..hi, counting only the speech in between when
+    there is at least `_SPEECH_PER_UNIT_S` of it a unit (else all of lo..hi). `after`: a share that
+    falls on a silence is its end (a unit's start), else the speech's end before it (a unit's end)."""
+    pieces = [(max(a, lo), min(b, hi)) for a, b in speech or [] if min(b, hi) > max(a, lo)]
+    if sum(b - a for a, b in pieces) < _SPEECH_PER_UNIT_S * units:
+        pieces = [(lo, hi)]
+    total = sum(b - a for a, b in pieces)
+
+    def place(share: float, *, after: bool) -> float:
+        left = share * total
+        for n, (a, b) in enumerate(pieces):
+            if left < b - a or (left <= b - a and (not after or n == len(pieces) - 1)):
+                return a + left
+            left -= b - a
+        return pieces[-1][1]
+
+    return place

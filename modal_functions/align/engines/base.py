@@ -51,6 +51,9 @@ class DecodeOptions:
     language: str = "en"
     beam_size: int = 1
     word_timestamps: bool = True
+    clips: tuple[float, ...] = ()
+    """Whisper's `clip_timestamps` (start, end, ... seconds; an odd count runs the last to the end):
+    only these stretches are decoded (`audio.speech_clips`, from the VAD). () decodes everything."""
 
 
 class Engine(Protocol):

@@ -27,6 +27,7 @@ class FasterWhisperEngine:
         segments_iter, info = self._whisper.transcribe(
             audio, language=options.language, beam_size=options.beam_size, best_of=1,
             temperature=0.0, word_timestamps=options.word_timestamps, vad_filter=False,
+            clip_timestamps=list(options.clips) if options.clips else "0",
         )
         segments: list[Segment] = []
         words: list[Word] = []

@@ -24,6 +24,7 @@ class OpenAIWhisperEngine:
             audio, language=options.language, beam_size=None if options.beam_size <= 1 else options.beam_size,
             best_of=None, temperature=0.0, word_timestamps=options.word_timestamps,
             fp16=self.device != "cpu", verbose=None,
+            clip_timestamps=list(options.clips) if options.clips else "0",
         )
         segments: list[Segment] = []
         words: list[Word] = []
