@@ -58,3 +58,22 @@ def decode_audio(path: Path) -> np.ndarray:
         capture_output=True, check=True,
     )
     return np.frombuffer(proc.stdout, dtype=np.int16).reshape(-1, 2)
+
+
+def process_tree(root: int) -> set[int]:
+    """Every process below `root` now (children, their children, ...)."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    pairs = [tuple(map(int, line.split())) for line in out.splitlines()]
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, ppid in pairs if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from render_support import alive, process_tree
+
 from modal_functions.contract.render import Timeline
 from modal_functions.errors import CapabilityError
 from modal_functions.render import chunks as chunks_mod
@@ -291,23 +293,6 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _descendants(root: int) -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
-    pairs = [tuple(map(int, line.split())) for line in out.splitlines()]
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, ppid in pairs if ppid in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
 def test_stopping_a_chunked_cli_render_leaves_nothing_behind(render_state, assets, tmp_path, how):
     timeline = tmp_path / "t.json"
@@ -324,7 +309,7 @@ def test_stopping_a_chunked_cli_render_leaves_nothing_behind(render_state, asset
     try:
         line = child.stdout.readline()
         assert line.strip() == "rendering", child.stderr.read()
-        descendants = _descendants(child.pid)
+        descendants = process_tree(child.pid)
         if how == "sigterm":
             os.kill(child.pid, signal.SIGTERM)  # timeout(1), systemd: the CLI process only
         else:
@@ -334,9 +319,9 @@ def test_stopping_a_chunked_cli_render_leaves_nothing_behind(render_state, asset
         assert rc == (143 if how == "sigterm" else 130), stderr
         assert "Traceback" not in stderr, stderr
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(_alive(p) for p in descendants):
+        while time.monotonic() < deadline and any(alive(p) for p in descendants):
             threading.Event().wait(0.1)
-        assert not [p for p in descendants if _alive(p)], "sidecars and browsers end with the CLI"
+        assert not [p for p in descendants if alive(p)], "sidecars and browsers end with the CLI"
         # checked once nothing of the CLI runs any more: nothing was written after it exited
         left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))
         assert left in ([], ["canvascast-proc"]), left
@@ -345,7 +330,7 @@ def test_stopping_a_chunked_cli_render_leaves_nothing_behind(render_state, asset
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
         for pid in descendants:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
 

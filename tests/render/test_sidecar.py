@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from render_support import alive, process_tree
+
 from modal_functions.contract.render import Timeline
 from modal_functions.errors import CapabilityError
 from modal_functions.render.timeline import check_timeline
@@ -92,23 +94,13 @@ def test_killing_the_worker_group_takes_down_sidecar_and_browser(tmp_path):
     worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True, env=env)
     try:
         node_pid = int(worker.stdout.readline())
-        descendants = _descendants(worker.pid)
+        descendants = process_tree(worker.pid)
         assert node_pid in descendants and any(_comm(p).startswith("chrom") for p in descendants)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # what the pool does to a stuck worker
         worker.wait()
-    assert _wait_until(lambda: not [p for p in descendants if _alive(p)], timeout=20), \
-        f"left behind: {[(p, _comm(p)) for p in descendants if _alive(p)]}"
-
-
-def _descendants(root: int) -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
-    pairs = [tuple(map(int, line.split())) for line in out.splitlines()]
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, ppid in pairs if ppid in frontier} - found
-        found |= frontier
-    return found
+    assert _wait_until(lambda: not [p for p in descendants if alive(p)], timeout=20), \
+        f"left behind: {[(p, _comm(p)) for p in descendants if alive(p)]}"
 
 
 def _comm(pid: int) -> str:
@@ -116,10 +108,3 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
