@@ -203,14 +203,18 @@ def _vet(url: str, resolver: Resolver, allow_hosts: frozenset[str], deadline: fl
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """Connects to a vetted IP, but verifies TLS for (and sends SNI/Host of) the URL's host."""
 
-    def __init__(self, host: str, ip: str, port: int, *, timeout: float, context: ssl.SSLContext):
+    def __init__(self, host: str, ip: str, port: int, *, timeout: float, context: ssl.SSLContext, guard: "_Deadline"):
         super().__init__(host, port, timeout=timeout, context=context)
         self._ip = ip
+        self._guard = guard
 
     def connect(self) -> None:
         sock = socket.create_connection((self._ip, self.port), self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        tls = self._context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+        self._guard.watch(tls)  # the deadline covers the handshake too (a server may drip that as well)
+        tls.do_handshake()
+        self.sock = tls
 
 
 class _Deadline:
@@ -286,13 +290,12 @@ def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Dea
     for _hop in range(max_redirects + 1):
         host, ip, port, target = _vet(current, resolver, allowed, deadline)
         context = context or ssl.create_default_context()  # only once something passed the policy
-        conn = _PinnedHTTPSConnection(host, ip, port, timeout=_remaining(deadline, current), context=context)
+        conn = _PinnedHTTPSConnection(host, ip, port, timeout=_remaining(deadline, current), context=context, guard=guard)
         sock: socket.socket | None = None
         resp: http.client.HTTPResponse | None = None
         try:
             try:
                 conn.connect()
-                guard.watch(conn.sock)
                 conn.putrequest("GET", target, skip_accept_encoding=True)
                 conn.putheader("Accept-Encoding", "identity")
                 conn.putheader("User-Agent", USER_AGENT)
