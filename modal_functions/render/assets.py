@@ -201,15 +201,20 @@ def _to_png(src: Path, out: Path) -> None:
 # ## Audio
 
 
+def _ffprobe(args: list[str], path: Path) -> dict:
+    """ffprobe's JSON for the file; {} when it cannot read it (an error, unparsable output, or 30 s
+    without an answer: a malformed upload is a bad asset, not a traceback)."""
+    try:
+        proc = subprocess.run(["ffprobe", "-v", "error", *args, "-of", "json", str(path)],
+                              capture_output=True, text=True, timeout=30)
+        return json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    except (subprocess.TimeoutExpired, ValueError):
+        return {}
+
+
 def _stage_audio(path: Path, use: str, dest: Path, heartbeat: Callable[[], None]) -> Path:
     """`dest` + an extension: the file itself if Remotion plays it, else a WAV of it."""
-    proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name", "-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    info = json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    info = _ffprobe(["-show_entries", "format=format_name:stream=codec_type,codec_name"], path)
     audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
     if not audio:
         raise CapabilityError(BAD_ASSET, f"{use}: no audio stream in the file", http_status=422)
@@ -260,13 +265,7 @@ def _to_wav(src: Path, out: Path, use: str, what: str, heartbeat: Callable[[], N
 
 
 def _wav_samples(path: Path) -> int:
-    proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration_ts", "-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
     try:
-        return int(json.loads(proc.stdout)["streams"][0]["duration_ts"])
+        return int(_ffprobe(["-select_streams", "a:0", "-show_entries", "stream=duration_ts"], path)["streams"][0]["duration_ts"])
     except (ValueError, KeyError, IndexError, TypeError):
         return 0
