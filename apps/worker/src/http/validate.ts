@@ -62,22 +62,6 @@ function computeBounds() {
   return bounds;
 }
 
-/** Length as JSON Schema's maxLength (and pydantic's max_length) counts it: code points, not UTF-16 units. */
-function codePoints(s: string): number {
-  let pairs = 0;
-  for (let i = 0; i < s.length - 1; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        pairs++;
-        i++;
-      }
-    }
-  }
-  return s.length - pairs;
-}
-
 function refProblem(path: string, value: string): Problem | null {
   if (isArtifactKey(value)) return null;
   let url: URL;
@@ -184,7 +168,7 @@ export function validateRenderRequest(body: unknown): RenderRequest {
       // Refused here, not by the compute plane after the images were paid for.
       const { scriptChars, captions } = computeBounds();
       const script = scriptOf(req);
-      const chars = script.length > scriptChars ? codePoints(script) : script.length;
+      const chars = [...script].length; // code points, as JSON Schema's maxLength (and pydantic) count
       if (chars > scriptChars) {
         problems.push({ path: "/scenes", code: "too_long", message: `the narration script (every scene's narration, one per line) is ${chars} characters; at most ${scriptChars}` });
       }
