@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,14 @@ from modal_functions.errors import CapabilityError
 from modal_functions.render.timeline import check_timeline
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _unstage(request):
+    """The sidecar is shared with the other render tests: what a test here staged goes with it."""
+    yield
+    if "render_state" in request.fixturenames:
+        shutil.rmtree(request.getfixturevalue("render_state").sidecar.serve_dir / "sidecar-test", ignore_errors=True)
 
 
 def _props(render_state, assets, seconds: float = 1.0) -> tuple[dict, dict]:
