@@ -119,7 +119,7 @@ class Sidecar:
         self.port: int | None = None
         self.spawns = 0
         self._ids = itertools.count(1)
-        self._queues: dict[str, tuple[queue.Queue, subprocess.Popen | None]] = {}  # request id -> (queue, its process)
+        self._queues: dict[str, queue.Queue] = {}
         self._qlock = threading.Lock()
         self._request_lock = threading.Lock()
         self._start_lock = threading.Lock()  # ensure() from several threads starts ONE process
@@ -179,7 +179,7 @@ class Sidecar:
         )
         self.spawns += 1
         proc = self.proc
-        threading.Thread(target=self._read_stdout, args=(proc, self._ready), daemon=True, name="sidecar-stdout").start()
+        threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="sidecar-stdout").start()
         threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="sidecar-stderr").start()
         try:
             msg = self._ready.get(timeout=READY_TIMEOUT_S)
@@ -192,8 +192,7 @@ class Sidecar:
             raise CapabilityError(SIDECAR_CRASHED, f"render sidecar failed to start: {detail}", retryable=True, http_status=500)
         previous, self.port = self.port, int(msg["port"])
         with _moved_lock:
-            if _moved.get(_url(self.port)) is self:  # our old URL is ours again
-                del _moved[_url(self.port)]
+            _moved.pop(_url(self.port), None)  # that URL is ours now, whoever had it before
             if previous is not None and previous != self.port:
                 _moved[_url(previous)] = self
                 log.warning("render sidecar port was taken; serving on another", extra={"previous": previous, "port": self.port})
@@ -227,9 +226,7 @@ class Sidecar:
 
     # ## Reading
 
-    def _read_stdout(self, proc: subprocess.Popen, ready: queue.Queue) -> None:
-        """Lines of `proc`, the process this reader was started for: once a respawn has replaced it,
-        its last words (and its end) reach neither the new process's start nor its requests."""
+    def _read_stdout(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
             line = line.strip()
             if not line:
@@ -241,22 +238,20 @@ class Sidecar:
                 continue
             kind = msg.get("type")
             if kind in ("ready", "fatal"):
-                ready.put(msg)
+                self._ready.put(msg)
                 continue
             with self._qlock:
-                mine = {rid: q for rid, (q, p) in self._queues.items() if p is proc}
-                q = mine.get(str(msg.get("id")))
+                q = self._queues.get(str(msg.get("id")))
                 # An error node could not tie to a request (its line did not parse) belongs
                 # to whichever request is open: dropping it left that request waiting out
                 # the silence timeout.
-                targets = [q] if q is not None else list(mine.values()) if kind == "error" else []
+                targets = [q] if q is not None else list(self._queues.values()) if kind == "error" else []
             for target in targets:
                 target.put(msg)
-        ready.put(_EOF)
+        self._ready.put(_EOF)
         with self._qlock:
-            for q, p in self._queues.values():
-                if p is proc:
-                    q.put(_EOF)
+            for q in self._queues.values():
+                q.put(_EOF)
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         for line in proc.stderr:
@@ -293,7 +288,7 @@ class Sidecar:
             rid = str(next(self._ids))
             q: queue.Queue = queue.Queue()
             with self._qlock:
-                self._queues[rid] = (q, self.proc)
+                self._queues[rid] = q
             try:
                 self._send({**payload, "id": rid})
                 last_word = time.monotonic()
