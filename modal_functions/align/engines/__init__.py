@@ -43,6 +43,10 @@ def load_engine(name: str, model: str = "tiny.en", *, data_dir: Path | None = No
         data_dir = get_settings().data_dir
     device = device or os.environ.get("ALIGN_DEVICE", "cpu")
     ct2 = _ct2_dir(model, Path(data_dir))
+    if device == "cpu":
+        from .cpu_tuning import tune_for_inference
+
+        tune_for_inference()
     if name == "faster-whisper":
         from .faster import FasterWhisperEngine
 
