@@ -119,12 +119,14 @@ class Sidecar:
         self.port: int | None = None
         self.spawns = 0
         self._ids = itertools.count(1)
-        self._queues: dict[str, queue.Queue] = {}
+        # request id -> (its queue, the process it was sent to)
+        self._queues: dict[str, tuple[queue.Queue, subprocess.Popen]] = {}
         self._qlock = threading.Lock()
         self._request_lock = threading.Lock()
         self._start_lock = threading.Lock()  # ensure() from several threads starts ONE process
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
-        self._ready: queue.Queue = queue.Queue()
+        # Set by a process's stdout reader when that output has ended (one per process).
+        self._reader_done = threading.Event()
 
     # ## Lifecycle
 
@@ -152,7 +154,10 @@ class Sidecar:
         self.serve_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # whatever a dead sidecar left
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        self._ready = queue.Queue()
+        # Each process gets its own ready queue and end-of-output event, so the reader of a
+        # process that died cannot end its successor's start or its requests.
+        ready, done = queue.Queue(), threading.Event()
+        self._reader_done = done
         started = time.monotonic()
         # No start_new_session: the sidecar (and its chromium) stay in the worker's
         # process group, so killing the worker's group kills them too.
@@ -179,10 +184,10 @@ class Sidecar:
         )
         self.spawns += 1
         proc = self.proc
-        threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="sidecar-stdout").start()
+        threading.Thread(target=self._read_stdout, args=(proc, ready, done), daemon=True, name="sidecar-stdout").start()
         threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="sidecar-stderr").start()
         try:
-            msg = self._ready.get(timeout=READY_TIMEOUT_S)
+            msg = ready.get(timeout=READY_TIMEOUT_S)
         except queue.Empty:
             self._kill()
             raise CapabilityError(SIDECAR_CRASHED, f"render sidecar not ready after {READY_TIMEOUT_S:.0f}s: {self.stderr_tail()}", retryable=True, http_status=500)
@@ -226,7 +231,7 @@ class Sidecar:
 
     # ## Reading
 
-    def _read_stdout(self, proc: subprocess.Popen) -> None:
+    def _read_stdout(self, proc: subprocess.Popen, ready: queue.Queue, done: threading.Event) -> None:
         for line in proc.stdout:
             line = line.strip()
             if not line:
@@ -238,20 +243,26 @@ class Sidecar:
                 continue
             kind = msg.get("type")
             if kind in ("ready", "fatal"):
-                self._ready.put(msg)
+                ready.put(msg)
                 continue
             with self._qlock:
-                q = self._queues.get(str(msg.get("id")))
+                entry = self._queues.get(str(msg.get("id")))
                 # An error node could not tie to a request (its line did not parse) belongs
-                # to whichever request is open: dropping it left that request waiting out
-                # the silence timeout.
-                targets = [q] if q is not None else list(self._queues.values()) if kind == "error" else []
+                # to whichever of this process's requests is open: dropping it left that
+                # request waiting out the silence timeout.
+                targets = [entry[0]] if entry is not None else self._requests_of(proc) if kind == "error" else []
             for target in targets:
                 target.put(msg)
-        self._ready.put(_EOF)
+        ready.put(_EOF)
+        # Under the lock that registers requests: one registered before this sees the end
+        # of output, one registered after finds `done` set (`_register`).
         with self._qlock:
-            for q in self._queues.values():
+            done.set()
+            for q in self._requests_of(proc):
                 q.put(_EOF)
+
+    def _requests_of(self, proc: subprocess.Popen) -> list[queue.Queue]:
+        return [q for q, sent_to in self._queues.values() if sent_to is proc]
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         for line in proc.stderr:
@@ -279,61 +290,93 @@ class Sidecar:
         with self._request_lock:
             if cancel is not None and cancel.is_set():
                 raise CapabilityError(CANCELLED, "render cancelled before it started", retryable=False, http_status=409)
-            self.ensure()
-            if "props" in payload:
-                with _moved_lock:
-                    moved = {old: (_url(sc.port), sc.serve_dir) for old, sc in _moved.items() if sc.port}
-                if moved:
-                    payload = {**payload, "props": _rebase(payload["props"], moved)}
             rid = str(next(self._ids))
             q: queue.Queue = queue.Queue()
-            with self._qlock:
-                self._queues[rid] = q
+            self._register(rid, q)
             try:
-                self._send({**payload, "id": rid})
-                last_word = time.monotonic()
-                cancelled_at: float | None = None
-                while True:
-                    if cancel is not None and cancel.is_set():
-                        if cancelled_at is None:
-                            cancelled_at = time.monotonic()
-                            try:
-                                self._send({"type": "cancel", "target": rid, "id": str(next(self._ids))})
-                            except (CapabilityError, ValueError):  # ValueError: its stdin closed
-                                pass  # already gone: its EOF ends the wait
-                        elif time.monotonic() - cancelled_at > CANCEL_GRACE_S:
-                            self._kill()
-                            raise CapabilityError(CANCELLED, f"render cancelled; the sidecar did not stop within {CANCEL_GRACE_S:.0f}s and was killed", retryable=False, http_status=409)
-                    try:
-                        msg = q.get(timeout=HEARTBEAT_EVERY_S)
-                    except queue.Empty:
-                        if time.monotonic() - last_word > silence_timeout:
-                            self._kill()
-                            raise CapabilityError(SIDECAR_CRASHED, f"render sidecar silent for {silence_timeout:.0f}s; killed", retryable=True, http_status=500)
-                        if heartbeat is not None and self.alive:
-                            heartbeat()
-                        continue
-                    if msg is _EOF:
-                        raise CapabilityError(
-                            SIDECAR_CRASHED,
-                            f"render sidecar exited (code {self.proc.poll() if self.proc else None}): {self.stderr_tail(5)}",
-                            retryable=True,
-                            http_status=500,
-                        )
-                    last_word = time.monotonic()
-                    if heartbeat is not None:
-                        heartbeat()
-                    kind = msg.get("type")
-                    if kind == "done":
-                        return msg
-                    if kind == "error":
-                        code = CANCELLED if msg.get("code") == "cancelled" else RENDER_FAILED
-                        raise CapabilityError(code, f"render failed: {msg.get('message')}", retryable=False, http_status=500)
-                    if on_message is not None:
-                        on_message(msg)
+                return self._exchange(rid, q, payload, on_message, heartbeat, silence_timeout, cancel)
             finally:
                 with self._qlock:
                     self._queues.pop(rid, None)
+
+    def _register(self, rid: str, q: queue.Queue) -> None:
+        """Tie a request to a live process, respawning it if it has died.
+
+        A process can die between `ensure()` and here with its output already read to the
+        end; a request tied to it would hear nothing until the silence timeout. So that
+        process is reaped and replaced (once) instead.
+        """
+        for _ in range(2):
+            self.ensure()
+            with self._start_lock:
+                proc, done = self.proc, self._reader_done
+            with self._qlock:
+                if not done.is_set():
+                    self._queues[rid] = (q, proc)
+                    return
+            try:
+                proc.wait(timeout=CANCEL_GRACE_S)  # its output ended: it is exiting
+            except subprocess.TimeoutExpired:
+                self._kill()
+        raise CapabilityError(SIDECAR_CRASHED, f"render sidecar exited as it started: {self.stderr_tail(5)}", retryable=True, http_status=500)
+
+    def _exchange(
+        self,
+        rid: str,
+        q: queue.Queue,
+        payload: dict[str, Any],
+        on_message: Callable[[dict[str, Any]], None] | None,
+        heartbeat: Callable[[], None] | None,
+        silence_timeout: float,
+        cancel: threading.Event | None,
+    ) -> dict[str, Any]:
+        """Send a registered request and wait for its `done`."""
+        if "props" in payload:
+            with _moved_lock:
+                moved = {old: (_url(sc.port), sc.serve_dir) for old, sc in _moved.items() if sc.port}
+            if moved:
+                payload = {**payload, "props": _rebase(payload["props"], moved)}
+        self._send({**payload, "id": rid})
+        last_word = time.monotonic()
+        cancelled_at: float | None = None
+        while True:
+            if cancel is not None and cancel.is_set():
+                if cancelled_at is None:
+                    cancelled_at = time.monotonic()
+                    try:
+                        self._send({"type": "cancel", "target": rid, "id": str(next(self._ids))})
+                    except (CapabilityError, ValueError):  # ValueError: its stdin closed
+                        pass  # already gone: its EOF ends the wait
+                elif time.monotonic() - cancelled_at > CANCEL_GRACE_S:
+                    self._kill()
+                    raise CapabilityError(CANCELLED, f"render cancelled; the sidecar did not stop within {CANCEL_GRACE_S:.0f}s and was killed", retryable=False, http_status=409)
+            try:
+                msg = q.get(timeout=HEARTBEAT_EVERY_S)
+            except queue.Empty:
+                if time.monotonic() - last_word > silence_timeout:
+                    self._kill()
+                    raise CapabilityError(SIDECAR_CRASHED, f"render sidecar silent for {silence_timeout:.0f}s; killed", retryable=True, http_status=500)
+                if heartbeat is not None and self.alive:
+                    heartbeat()
+                continue
+            if msg is _EOF:
+                raise CapabilityError(
+                    SIDECAR_CRASHED,
+                    f"render sidecar exited (code {self.proc.poll() if self.proc else None}): {self.stderr_tail(5)}",
+                    retryable=True,
+                    http_status=500,
+                )
+            last_word = time.monotonic()
+            if heartbeat is not None:
+                heartbeat()
+            kind = msg.get("type")
+            if kind == "done":
+                return msg
+            if kind == "error":
+                code = CANCELLED if msg.get("code") == "cancelled" else RENDER_FAILED
+                raise CapabilityError(code, f"render failed: {msg.get('message')}", retryable=False, http_status=500)
+            if on_message is not None:
+                on_message(msg)
 
     def _send(self, payload: dict[str, Any]) -> None:
         try:
