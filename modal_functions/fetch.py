@@ -328,9 +328,10 @@ def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Dea
             if resp.status != 200:
                 raise _failed(f"{current} answered HTTP {resp.status}, expected 200", retryable=False)
             length = resp.getheader("Content-Length")
-            if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+            expected = int(length) if length is not None and length.strip().isdigit() else None
+            if expected is not None and expected > max_bytes:
                 raise _too_large(max_bytes)
-            return _stream_to(resp, sock, dest, max_bytes=max_bytes, deadline=deadline, url=current, guard=guard)
+            return _stream_to(resp, sock, dest, max_bytes=max_bytes, deadline=deadline, url=current, guard=guard, expected=expected)
         finally:  # the response holds the socket's file once getresponse() handed it over: both closed here on
             if resp is not None:  # every path, not when a traceback holding them is collected
                 resp.close()
@@ -341,7 +342,12 @@ def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Dea
 
 
 def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest: Path, *, max_bytes: int, deadline: float,
-               url: str, guard: _Deadline) -> Path:
+               url: str, guard: _Deadline, expected: int | None = None) -> Path:
+    """The body into `dest` (via a temp file); `expected` is the Content-Length, if one came.
+
+    http.client reads a connection closed before Content-Length bytes as an empty block,
+    like the end of the body: the byte count is what tells a cut download from a whole one.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
     total = 0
@@ -365,6 +371,8 @@ def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest:
                     raise _too_large(max_bytes)
                 out.write(block)
                 _remaining(deadline, url)
+        if expected is not None and total != expected:
+            raise _failed(f"{url}: the connection closed after {total} of {expected} bytes")
         os.replace(tmp, dest)
         return dest
     finally:

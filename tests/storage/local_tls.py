@@ -122,6 +122,9 @@ class TLSServer:
                 elif path == "/drip-body":  # no length: the body ends when the connection does
                     self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
                     self._drip(b"b" * 400)
+                elif path == "/cut":  # promises 1000 bytes, sends 100, hangs up
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"c" * 100)
+                    self.close_connection = True
                 elif path.startswith("/status/"):
                     self._send(int(path.rsplit("/", 1)[1]), b"nope")
                 else:

@@ -107,6 +107,12 @@ def test_fetches_through_pinned_ip(server, resolver, tmp_path: Path):
     assert list(dest.parent.iterdir()) == [dest]
 
 
+def test_a_download_cut_short_of_its_content_length_is_a_retryable_failure(server, resolver, tmp_path: Path):
+    err = fetch_error(server.url("/cut"), tmp_path / "a", **local(server, resolver))
+    assert (err.code, err.retryable) == ("fetch_failed", True)
+    assert "100 of 1000 bytes" in err.message
+
+
 def test_follows_safe_relative_redirect(server, resolver, tmp_path: Path):
     dest = safe_fetch(server.url("/redirect?to=/ok"), tmp_path / "a", max_bytes=MAX, timeout=5, **local(server, resolver))
     assert dest.read_bytes() == b"hello"
