@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from ..errors import ARTIFACT_NOT_FOUND, CapabilityError
 from ..fetch import address_problem, check_url, refused, safe_fetch, split_url
@@ -43,13 +43,19 @@ def _is_key(ref: str) -> bool:
 def own_signed_url(ref: str, base_url: str) -> tuple[str, str | None, str | None] | None:
     """(key, exp, sig) when `ref` is shaped like one of our signed read URLs, else None."""
     parts = split_url(ref)
-    if parts.scheme not in ("http", "https") or not parts.path.startswith(ARTIFACTS_PATH):
+    if parts.scheme not in ("http", "https"):
         return None
     ours = split_url(base_url)
+    # The path as the server reads it (percent-decoded), under our base URL's own path
+    # (COMPUTE_PUBLIC_URL may be https://host/compute) or at the root.
+    path = unquote(parts.path)
+    prefix = next((p for p in (ours.path.rstrip("/") + ARTIFACTS_PATH, ARTIFACTS_PATH) if path.startswith(p)), None)
+    if prefix is None:
+        return None
     if parts.scheme == "https" and parts.netloc.lower() != ours.netloc.lower():
         return None  # another host's https URL: fetched safely, not trusted
     q = parse_qs(parts.query)
-    key = parts.path[len(ARTIFACTS_PATH):]
+    key = path[len(prefix):]
     return key, (q.get("exp") or [None])[0], (q.get("sig") or [None])[0]
 
 

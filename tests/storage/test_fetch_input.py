@@ -31,6 +31,19 @@ def test_key_and_signed_url(setup, tmp_path: Path):
     assert fetch_input(other_host, tmp_path / "c.wav", store=store, settings=settings).read_bytes() == b"audio"
 
 
+def test_our_signed_url_under_a_public_url_with_a_path_is_read_from_the_store(tmp_path: Path):
+    # https to a name that resolves to loopback: fetched over the network, it would be refused
+    settings = Settings(CANVASCAST_DATA_DIR=tmp_path, COMPUTE_PUBLIC_URL="https://127.0.0.1:18999/compute")
+    store = LocalStore(tmp_path / "store", settings.base_url, "input-secret")
+    ref = store.put_bytes(b"audio", "wav")
+    url = store.signed_url(ref.key, 60)
+    assert url.startswith("https://127.0.0.1:18999/compute/v1/artifacts/")
+    assert fetch_input(url, tmp_path / "a.wav", store=store, settings=settings).read_bytes() == b"audio"
+    # percent-encoded as a client may send it: the server decodes it, and so do we
+    encoded = url.replace(".wav?", "%2Ewav?")
+    assert fetch_input(encoded, tmp_path / "b.wav", store=store, settings=settings).read_bytes() == b"audio"
+
+
 def test_tampered_signed_url_refused(setup, tmp_path: Path):
     settings, store = setup
     ref = store.put_bytes(b"audio", "wav")
