@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import secrets
 import shutil
 import time
@@ -86,6 +87,18 @@ class LocalStore:
         if not path.is_file():
             raise not_found(key)
         return path
+
+    def open(self, key: str) -> BinaryIO:
+        """`key`'s file, open for reading: ONE version of it, whatever publish (an atomic
+        replace) or cleanup (a delete) do to the path afterwards; or `artifact_not_found`."""
+        try:
+            file = open(self.path_for(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise not_found(key) from None
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            file.close()
+            raise not_found(key)
+        return file
 
     @contextmanager
     def _temp(self, directory: Path | None = None, *, what: str = "local store write failed") -> Iterator[tuple[BinaryIO, Path]]:

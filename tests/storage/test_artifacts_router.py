@@ -103,6 +103,15 @@ def test_upload_then_signed_read(env):
     assert part.status_code == 206 and part.content == PNG[:8]
 
 
+def test_an_uploaded_svg_is_served_as_data_not_as_a_page_of_this_origin(env):
+    client, *_ = env
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+    got = client.get(upload(client, svg, ext="svg").json()["url"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/svg+xml"
+    assert "sandbox" in got.headers["content-security-policy"]
+    assert "default-src 'none'" in got.headers["content-security-policy"]
+
+
 @pytest.mark.parametrize("header", ["bytes=abc", "bytes=3-1", "items=0-7", "bytes=", "bytes=-"])
 def test_a_range_that_does_not_parse_is_ignored(env, header):
     """RFC 9110: the whole file, 200 (Starlette answered a text/plain 400)."""

@@ -6,7 +6,8 @@
   or, failing that, from the Content-Type.
 - `GET /v1/artifacts/{key}?exp=&sig=` (no bearer: the signature is the credential):
   verified in constant time (`storage/signing.py`), then streamed with its content
-  type; Range requests work (Starlette's FileResponse). With the Supabase store the
+  type; Range requests work (Starlette's FileResponse, over one open file:
+  `open_file_response.py`). With the Supabase store the
   same URL answers a 307 to a Supabase signed URL for the remaining lifetime.
 
 Errors are `ErrorBody` JSON through `CapabilityError`: invalid_key 400, bad_signature
@@ -38,6 +39,7 @@ from ...storage.local import LocalStore
 from ...storage.signing import EXP_RE, MAX_EXPIRES_IN, SIG_RE, UrlSigner
 from ..dependencies import require_token
 from ..errors import error_response
+from ..open_file_response import OpenFileResponse
 
 # The grammars `normalize_ext`, `parse_key` and the signer enforce, documented from their own
 # regexes (the handlers still answer 400 `invalid_key` / 403 for anything else, not FastAPI's 422).
@@ -176,22 +178,27 @@ def read_artifact(
     expires = signer.verify(key, exp, sig)
     remaining = max(1, int(expires - signer.clock()))
     if isinstance(store, LocalStore):
-        path = store.local_path(key)
+        # One open file for the size, the headers and the bytes (open_file_response.py)
+        response = OpenFileResponse(
+            store.open(key),
+            store.path_for(key),
+            media_type=content_type_for(parse_key(key).ext),
+            headers={"Cache-Control": f"private, max-age={remaining}", "X-Content-Type-Options": "nosniff",
+                     # an artifact is data, never a page of this origin (an uploaded SVG's script)
+                     "Content-Security-Policy": "default-src 'none'; sandbox"},
+        )
         if (header := request.headers.get("range")) is not None:
-            size = path.stat().st_size
+            size = response.size
             ranges = satisfiable_ranges(header, size)
             if ranges == []:
+                response.close()
                 return error_response(416, RANGE_NOT_SATISFIABLE, f"no part of {header[:200]!r} is inside the {size} bytes",
                                       headers={"Content-Range": f"bytes */{size}"})
             # RFC 9110: a Range that does not parse is ignored (the whole file served); one that does
             # is passed on as its satisfiable parts only, in plain numbers Starlette cannot choke on
             kept = [] if ranges is None else [(b"range", ("bytes=" + ",".join(f"{a}-{b}" for a, b in ranges)).encode())]
             request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"] + kept
-        return FileResponse(
-            path,
-            media_type=content_type_for(parse_key(key).ext),
-            headers={"Cache-Control": f"private, max-age={remaining}", "X-Content-Type-Options": "nosniff"},
-        )
+        return response
     return RedirectResponse(store.signed_url(key, remaining), status_code=307)
 
 
