@@ -119,8 +119,16 @@ class LocalStore:
     def _commit(self, tmp: Path, key: str) -> None:
         dest = self.path_for(key)
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
+            for attempt in range(3):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.replace(tmp, dest)
+                    break
+                except FileNotFoundError:
+                    # cleanup removes a shard directory once it is empty, which it is between
+                    # our mkdir and replace: make it again (a missing tmp fails below as before)
+                    if attempt == 2 or not tmp.exists():
+                        raise
             now = self.clock()
             os.utime(dest, (now, now))
         except OSError as e:

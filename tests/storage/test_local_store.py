@@ -231,3 +231,18 @@ def test_publish_reports_size_and_digest_of_what_it_copied(store: LocalStore):
     assert (pub.sha256, pub.size) == (ref.sha256, len(b"published bytes"))
     again = store.publish(pub.key, "o", "r2")  # a renders/ key: no digest in it, hashed while copying
     assert (again.sha256, again.size) == (ref.sha256, len(b"published bytes"))
+
+
+def test_a_put_survives_cleanup_removing_its_empty_shard_directory(store: LocalStore, monkeypatch):
+    real_replace = os.replace
+    removed: list[Path] = []
+
+    def cleanup_in_between(src, dst):
+        if not removed:  # cleanup's rmdir of the (still empty) shard, between mkdir and replace
+            removed.append(Path(dst).parent)
+            Path(dst).parent.rmdir()
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cleanup_in_between)
+    ref = store.put_bytes(b"survives", "bin")
+    assert removed and store.read_bytes(ref.key) == b"survives"
