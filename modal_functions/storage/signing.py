@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
@@ -80,7 +81,8 @@ class UrlSigner:
 
     def url(self, key: str, expires_in: int = 3600) -> str:
         parse_key(key)
-        exp = int(self.clock()) + check_expires_in(expires_in)
+        # rounded up: a URL lives at least `expires_in` seconds (a truncated clock cost up to one)
+        exp = math.ceil(self.clock()) + check_expires_in(expires_in)
         return signed_url(self.base_url, self._secret, key, exp)
 
     def url_at(self, key: str, exp: int) -> str:

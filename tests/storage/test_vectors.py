@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -90,3 +91,12 @@ def test_vectors_reproduce_in_javascript():
     out = subprocess.run([node, str(VECTORS_DIR / "check.mjs")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "vectors ok"
+
+
+def test_a_url_lives_at_least_its_expires_in_whatever_the_fraction_of_the_second():
+    now = [1_800_000_000.999]
+    signer = UrlSigner("secret", "http://127.0.0.1:8000", clock=lambda: now[0])
+    key = "artifacts/sha256/ab/" + "ab" * 32 + ".png"
+    exp = int(parse_qs(urlsplit(signer.url(key, expires_in=1)).query)["exp"][0])
+    now[0] += 0.999  # just under a second later
+    assert signer.verify(key, exp, signer.signature(key, exp)) == exp

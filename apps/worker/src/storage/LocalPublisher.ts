@@ -53,12 +53,12 @@ export class LocalPublisher implements Publisher {
   }
 
   async signedUrl(key: string, expiresInS = this.expiresInS): Promise<string> {
-    return signedUrl(this.baseUrl, this.secret(), key, Math.floor(this.now()) + expiresInS);
+    return signedUrl(this.baseUrl, this.secret(), key, Math.ceil(this.now()) + expiresInS); // rounded up: it lives at least expiresInS
   }
 
   /** Signed here (an HMAC each, no I/O); an invalid key is that key's error. */
   async signedUrls(keys: readonly string[], expiresInS = this.expiresInS): Promise<SignedUrlResult[]> {
-    const exp = Math.floor(this.now()) + expiresInS;
+    const exp = Math.ceil(this.now()) + expiresInS; // rounded up: they live at least expiresInS
     const secret = this.secret();
     return keys.map((key) => {
       try {
