@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 GpuName = Literal["T4", "L4", "A10G", "A100", "H100"]
 FUNCTION_KINDS = ("generate_images", "transcribe_audio", "render_video", "diagnostic")
+WEB_TIMEOUT_S = 150  # Modal ends a web request after this long, whatever the function's timeout
 
 
 class _Strict(BaseModel):
@@ -54,6 +55,8 @@ class FunctionConfig(_Strict):
     def _bounds(self) -> "FunctionConfig":
         if self.min_containers > self.max_containers:
             raise ValueError("min_containers exceeds max_containers")
+        if self.stall_timeout is not None and self.stall_timeout >= self.timeout:
+            raise ValueError(f"stall_timeout ({self.stall_timeout:g} s) must be below timeout ({self.timeout} s), or a stall is never seen")
         return self
 
 
@@ -79,6 +82,13 @@ class ComputeConfig(_Strict):
         missing = set(FUNCTION_KINDS) - set(self.functions)
         if missing:
             raise ValueError(f"[functions] is missing {sorted(missing)}")
+        unpriced = sorted({fn.gpu for fn in self.functions.values() if fn.gpu} - set(self.prices.gpu))
+        if unpriced:  # a missing price would bill GPU seconds as CPU only
+            raise ValueError(f"[prices.gpu] has no price for {unpriced}, used in [functions]")
+        api = self.functions.get("api")
+        if api is not None and (api.retries != 0 or api.timeout > WEB_TIMEOUT_S):
+            raise ValueError(f"[functions.api] is a web endpoint: retries must be 0 and timeout at most {WEB_TIMEOUT_S} s "
+                             "(Modal cuts web requests there)")
         return self
 
     def function(self, kind: str) -> FunctionConfig:

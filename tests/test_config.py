@@ -32,3 +32,21 @@ def test_cost_uses_price_table():
     cpu_only = cfg.usd("transcribe_audio", 100, backend="modal", gpu="")
     assert gpu > cpu_only > 0
     assert cfg.usd("transcribe_audio", 100, backend="inhouse") == 0.0
+
+
+@pytest.mark.parametrize(
+    "old,new,match",
+    [
+        ("A10G = 0.000306\n", "", "no price for \\['A10G'\\]"),  # else GPU seconds are billed as CPU only
+        ("timeout = 150\nretries = 0", "timeout = 150\nretries = 3", "web endpoint"),
+        ("timeout = 150\n", "timeout = 3600\n", "web endpoint"),
+        ("stall_timeout = 5\n", "stall_timeout = 600\n", "stall_timeout .* below timeout"),
+    ],
+)
+def test_values_that_cannot_work_are_refused_at_load(tmp_path, old, new, match):
+    text = default_path().read_text()
+    assert old in text
+    p = tmp_path / "modal.toml"
+    p.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=match):
+        load_config(p)
