@@ -164,7 +164,17 @@ class ImagesEngine:
                 extra={"code": e.code, "attempts": stats.attempts, "waits": stats.waits, "model": model},
             )
             return self._fallback(prompt, style, e, attempts=stats.attempts, store=store, model=model)
-        ref = store.put_bytes(image.data, image.ext, f"image/{'jpeg' if image.ext == 'jpg' else image.ext}")
+        try:
+            ref = store.put_bytes(image.data, image.ext, f"image/{'jpeg' if image.ext == 'jpg' else image.ext}")
+        except CapabilityError as e:
+            # The provider already charged for this image: the failed item keeps the charge and
+            # the attempts, so the batch's totals say what was spent; the error keeps its own
+            # code and retryable flag (a storage outage is storage_unavailable, 503, retryable).
+            log.warning("generated image could not be stored", extra={"code": e.code, "model": model})
+            return ImageItem(
+                index=0, prompt=prompt, status="failed", model=model, cost_usd=image_cost(model),
+                attempts=stats.attempts, error=e.to_error(),
+            )
         cache.put(key, CachedImage(ref, model, image.width, image.height))
         log.info("image generated", extra={"attempts": stats.attempts, "waits": stats.waits, "model": model})
         return ImageItem(
@@ -180,7 +190,13 @@ class ImagesEngine:
         if self.fallback == "fail":
             return ImageItem(index=0, prompt=prompt, status="failed", model=model, attempts=attempts, error=error)
         ph = placeholder.render_placeholder(prompt, style)
-        ref = store.put_bytes(ph.data, ph.ext, ph.content_type)  # stored, never indexed in the cache
+        try:
+            ref = store.put_bytes(ph.data, ph.ext, ph.content_type)  # stored, never indexed in the cache
+        except CapabilityError as e:  # no placeholder either: say why, and keep the attempts made
+            return ImageItem(
+                index=0, prompt=prompt, status="failed", model=model, attempts=attempts,
+                error=e.to_error().model_copy(update={"message": f"{e.message} (after {error.code}: {error.message})"[:2000]}),
+            )
         return ImageItem(
             index=0, prompt=prompt, status="placeholder", artifact=ref, generator="placeholder",
             model=placeholder.MODEL, width=ph.width, height=ph.height, attempts=attempts, error=error,

@@ -27,7 +27,7 @@ from ..contract.images import GenerateImagesRequest, GenerateImagesResult
 from ..errors import CapabilityError
 from ..settings import Settings, get_settings
 from .batch import Fallback, ImagesEngine, process_slots
-from .errors import http_status_for
+from .errors import RETRYABLE, http_status_for
 from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,9 @@ def run(engine: ImagesEngine, request: GenerateImagesRequest, ctx: TaskContext) 
 def all_failed(result: GenerateImagesResult) -> CapabilityError:
     """No prompt produced an image: the job fails with the first prompt's code.
 
-    Never `retryable`: this capability already spent its retries on upstream errors
-    (docs/retry-layering.md), so no layer above may multiply them.
+    Not `retryable` for upstream errors: this capability already spent its retries on
+    them (docs/retry-layering.md), so no layer above may multiply them. Any other error
+    (a storage outage while storing the images) keeps its own flag: nothing retried it.
     """
     errors = [im.error for im in result.images if im.error is not None]
     first = errors[0] if errors else None
@@ -121,7 +122,7 @@ def all_failed(result: GenerateImagesResult) -> CapabilityError:
     err = CapabilityError(
         first.code if first else "no_image",
         f"no image generated for {len(result.images)} prompt(s) ({', '.join(codes)}): {summary}",
-        retryable=False,
+        retryable=bool(first and first.retryable and first.code not in RETRYABLE),
         http_status=http_status_for(first.code) if first else 502,
     )
     return err

@@ -6,7 +6,7 @@ and by no other layer; the rest fail at once with a code a caller can act on.
 
 from __future__ import annotations
 
-from ..errors import CapabilityError
+from ..errors import STORAGE_UNAVAILABLE, CapabilityError
 
 # Not retried: the same request would fail the same way.
 UPSTREAM_BAD_REQUEST = "upstream_bad_request"  # 400 / other 4xx from the provider
@@ -30,6 +30,7 @@ _HTTP_STATUS = {
     UPSTREAM_RATE_LIMITED: 503,
     UPSTREAM_UNAVAILABLE: 503,
     UPSTREAM_TIMEOUT: 504,
+    STORAGE_UNAVAILABLE: 503,  # the images were made but could not be stored (storage/README.md)
 }
 
 

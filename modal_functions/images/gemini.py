@@ -189,16 +189,14 @@ def classify_exception(e: BaseException) -> BaseException:
     if isinstance(e, genai_errors.APIError):
         status = int(e.code or 0)
         msg = f"provider answered {status}: {e.message or e.status or 'no message'}"
-        hint = retry_after_of(e)
-        if status == 429:
-            return UpstreamError(UPSTREAM_RATE_LIMITED, msg, status=status, retry_after=hint)
-        if status == 408:
-            return UpstreamError(UPSTREAM_TIMEOUT, msg, status=status, retry_after=hint)
-        if status in (401, 403):
-            return UpstreamError(UPSTREAM_AUTH, msg, status=status)
-        if 400 <= status < 500:
-            return UpstreamError(UPSTREAM_BAD_REQUEST, msg, status=status)
-        return UpstreamError(UPSTREAM_UNAVAILABLE, msg, status=status, retry_after=hint)
+        return _classify_status(status, msg, retry_after_of(e))
+    error_status = _error_response_status(e)
+    if error_status is not None:  # an error reply whose body said JSON but was not: its status decides
+        status, headers = error_status
+        value = headers.get("retry-after") if headers is not None else None
+        hints = _parse_retry_after_header(value, None) if value else []
+        msg = f"provider answered {status} with a body that is not the JSON it declared ({type(e).__name__})"
+        return _classify_status(status, msg, max(hints) if hints else None)
     if auth_errors is not None and isinstance(e, auth_errors.TransportError):
         return UpstreamError(UPSTREAM_UNAVAILABLE, f"could not reach Google's token endpoint: {e}")
     if auth_errors is not None and isinstance(e, auth_errors.GoogleAuthError):
@@ -210,6 +208,37 @@ def classify_exception(e: BaseException) -> BaseException:
     if isinstance(e, (ValueError, genai_errors.UnknownApiResponseError)):  # bad JSON, or JSON of the wrong shape
         return UpstreamError(UPSTREAM_MALFORMED, f"unparseable reply from the provider: {type(e).__name__}: {str(e)[:200]}")
     return e
+
+
+def _classify_status(status: int, msg: str, hint: float | None) -> UpstreamError:
+    if status == 429:
+        return UpstreamError(UPSTREAM_RATE_LIMITED, msg, status=status, retry_after=hint)
+    if status == 408:
+        return UpstreamError(UPSTREAM_TIMEOUT, msg, status=status, retry_after=hint)
+    if status in (401, 403):
+        return UpstreamError(UPSTREAM_AUTH, msg, status=status)
+    if 400 <= status < 500:
+        return UpstreamError(UPSTREAM_BAD_REQUEST, msg, status=status)
+    return UpstreamError(UPSTREAM_UNAVAILABLE, msg, status=status, retry_after=hint)
+
+
+def _error_response_status(e: BaseException) -> tuple[int, Any] | None:
+    """(status, headers) of the error reply whose body `e` failed to decode, else None.
+
+    With aiohttp, google-genai reads an error reply with `ClientResponse.json()` and only
+    falls back to the text on ContentTypeError; a body that is declared JSON but is not
+    (a proxy's 503 page, a cut-short body) escapes as a bare JSONDecodeError, without the
+    status. The status is still on the response object whose `json()` raised it, so find
+    that frame in the traceback (aiohttp's own method, not SDK internals)."""
+    if aiohttp is None or not isinstance(e, ValueError):
+        return None
+    tb = e.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, aiohttp.ClientResponse) and owner.status >= 400:
+            return owner.status, owner.headers
+        tb = tb.tb_next
+    return None
 
 
 def retry_after_of(e: genai_errors.APIError, now: float | None = None) -> float | None:
@@ -289,7 +318,9 @@ def _decode(data: bytes, model_version: str | None) -> GeneratedImage:
             fmt, (w, h) = img.format, img.size
             if w * h > MAX_PIXELS:  # checked before decoding: a small PNG can decode to gigabytes
                 raise UpstreamError(UPSTREAM_MALFORMED, f"reply carried a {w}x{h} image, over {MAX_PIXELS // 1_000_000} megapixels")
-            img.verify()  # checks the data without keeping a decoded copy
+            img.verify()  # structure and checksums, but of PNG only: a cut-short JPEG/WebP passes
+        with Image.open(io.BytesIO(data)) as img:  # verify() leaves the image unusable: open it again
+            img.load()  # decode every pixel (bounded by MAX_PIXELS above): truncated data raises here
     except UpstreamError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

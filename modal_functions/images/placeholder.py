@@ -300,7 +300,9 @@ def _line_height(size: int) -> int:
 def _badge(draw: ImageDraw.ImageDraw, width: int, height: int, text: str) -> None:
     size = max(12, round(min(width, height) / 36))
     font = _font(size, bold=True)
-    text = font.visible(text)
+    # One line: a line break (\n, \r, \x1c-\x1e, \x85, \u2029) from style.art_style makes raqm's
+    # layout fail, and a tab draws as nothing useful; collapse whitespace as the prompt's is.
+    text = font.visible(" ".join(text.split()))
     m = round(min(width, height) * SAFE_INSET)
     room = width - 2 * m - size  # the badge stays inside the frame, portrait ones too
     while font.getlength(text) > room and len(text) > 1:

@@ -1,8 +1,8 @@
 """The single retry layer for upstream image errors (tenacity).
 
 Only `UpstreamError`s marked retryable (429, 5xx, timeouts, connection errors) are
-retried. The wait is exponential backoff plus seeded jitter, but never shorter than
-the provider's own hint (Retry-After or RetryInfo.retryDelay). A hint longer than
+retried. The wait is exponential backoff, raised to the provider's own hint (Retry-After
+or RetryInfo.retryDelay) when that is longer, plus seeded jitter. A hint longer than
 `max_hint_s` is not waited out: we give up at once and report it, rather than sit on a
 worker slot past the job's deadline.
 
@@ -62,15 +62,21 @@ class wait_seeded_jitter(wait_base):
 
 
 class wait_retry_after(wait_base):
-    """The provider's hint when it asks for longer than `fallback` would wait."""
+    """max(backoff, the provider's hint) plus jitter.
 
-    def __init__(self, fallback: wait_base):
-        self.fallback = fallback
+    The jitter is added after the hint, not inside max(): every prompt of a batch that
+    was rate-limited gets the same hint, and without jitter on top they would all retry
+    at the same instant and be rate-limited together again.
+    """
+
+    def __init__(self, backoff: wait_base, jitter: wait_base):
+        self.backoff = backoff
+        self.jitter = jitter
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        wait = self.fallback(retry_state)
+        wait = self.backoff(retry_state)
         hint = _hint(retry_state)
-        return max(wait, hint) if hint is not None else wait
+        return (max(wait, hint) if hint is not None else wait) + self.jitter(retry_state)
 
 
 class stop_if_hint_exceeds(stop_base):
@@ -142,7 +148,7 @@ def call_with_retries(
         stop=stop_after_attempt(policy.max_attempts)
         | stop_if_hint_exceeds(policy.max_hint_s)
         | stop_before_deadline(deadline, clock),
-        wait=wait_retry_after(wait_exponential(multiplier=policy.initial_s, max=policy.max_backoff_s) + jitter),
+        wait=wait_retry_after(wait_exponential(multiplier=policy.initial_s, max=policy.max_backoff_s), jitter),
         retry=retry_if_exception(_retryable),
         before_sleep=before_sleep,
         reraise=True,

@@ -73,7 +73,7 @@ def test_429_with_retry_info_then_success_waits_the_hint(fake, make_engine, stor
 
     assert item.status == "ok"
     assert item.attempts == 2 and len(fake.requests) == 2
-    assert waits == [7.0]  # the hint beats the 1 s (+ jitter) backoff
+    assert waits == [7.0 + jitters(7, 1)[0]]  # the hint beats the 1 s backoff; jitter on top
     assert fake.requests[0].body == fake.requests[1].body
     assert_request(fake.requests[1].body, "a lighthouse at dawn", "1:1")
 
@@ -84,7 +84,7 @@ def test_429_retry_after_header_and_plain_backoff(fake, make_engine, store, wait
 
     assert item.status == "ok" and item.attempts == 3
     j = jitters(11, 2)
-    assert waits == [3.0, 2 + j[1]]  # header hint (3 s > 1 + j0), then plain backoff 2 s + jitter
+    assert waits == [3 + j[0], 2 + j[1]]  # header hint (3 s > 1 s) + jitter, then plain backoff 2 s + jitter
 
 
 def test_500s_until_retries_exhausted_fail_by_default_with_a_key(fake, make_engine, store, waits):
