@@ -18,8 +18,16 @@ in-house; only this backend differs:
   expired by Modal: Dict entries are not kept forever, and then a submit with the key
   makes a new job) or its record is gone;
 - **progress**: what `runner.execute` writes through `runtime.progress.MappingSink`;
-- **admission**: at most `max_containers` jobs of a kind in flight (an `active` Dict,
-  swept by polling), else 429 `capacity` with `retry_after`;
+- **admission**: at most `max_containers` jobs of a kind in flight: a job holds one of the
+  kind's slot keys in the `active` Dict, claimed atomically (`put(skip_if_exists=True)`)
+  and freed once it ends (polling and the minute sweep notice that), else 429 `capacity`
+  with `retry_after`;
+- **races**: the Dict has no compare-and-set, so every decision two API containers could
+  take at once is an atomic `put(skip_if_exists=True)` (idempotency key, admission slot,
+  hand-off, freeing a slot), and a job ended from outside its call (cancel, a lost submit)
+  leaves an `end:` mark before reading the record, while whoever stores a freshly spawned
+  call writes the record before reading that mark: one of the two always sees the other,
+  so the call is cancelled and the ending stands;
 - **warm**: a lease (see `leases.py`).
 
 Primitives (Dicts, functions, FunctionCall lookup, autoscaler) are injected: the real
@@ -28,8 +36,6 @@ Primitives (Dicts, functions, FunctionCall lookup, autoscaler) are injected: the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -52,6 +58,7 @@ from ..errors import (
 )
 from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
+from ..runtime.registry import input_digest
 from .leases import LeaseBook
 from .primitives import Primitives
 from .runner import progress_key, run_key
@@ -66,19 +73,37 @@ def idem_key(key: str) -> str:
     return f"idem:{key}"
 
 
-def active_key(kind: str, job_id: str) -> str:
-    return f"{kind}:{job_id}"
+def active_key(kind: str, slot: int | str) -> str:
+    """One admission slot of `kind` in the `active` Dict (value: the job holding it)."""
+    return f"{kind}:slot{slot}"
+
+
+def end_key(job_id: str) -> str:
+    """The ending (cancelled, lost) written before the record, for a submit or hand-off racing it."""
+    return f"end:{job_id}"
+
+
+def handoff_key(job_id: str) -> str:
+    return f"handoff:{job_id}"
+
+
+def freed_key(job_id: str) -> str:
+    return f"freed:{job_id}"
 
 
 RETRY_AFTER_S = 5
+SPAWN_GRACE_S = 120.0
+"""A job still without a call id this long after its submit (or hand-off) started spawning
+lost that submit (the API container died, a Dict write failed): it is settled as failed
+`interrupted` (retryable) and its slot freed. A spawn round trip takes well under this."""
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _fingerprint(kind: str, input: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([kind, input], sort_keys=True, default=str).encode()).hexdigest()
+# The in-house backend's digest (1.0 and 1 alike), so both answer a same-key replay alike.
+_fingerprint = input_digest
 
 
 CPU_MODELS = frozenset({"tiny", "tiny.en", "base", "base.en"})
@@ -139,37 +164,101 @@ class ModalBackend:
         rec = {**rec, "job": job.model_dump(mode="json")}
         self.p.jobs[job_key(job.id)] = rec
         if job.status.terminal:
-            self.p.active.pop(active_key(job.kind, job.id), None)
+            self._free_slot(job.kind, job.id, rec.get("slot"))
 
-    # ## Admission: a kind takes at most `max_containers` jobs in flight
+    def _end(self, job: Job) -> Job:
+        """End a non-terminal job from outside its call (cancel, a lost submit) and cancel its call.
+
+        The mark comes before reading the record: a submit or hand-off storing a new call id
+        writes first and reads the mark after (see `_attach`), so one of us sees the other.
+        """
+        self.p.jobs[end_key(job.id)] = job.model_dump(mode="json")
+        latest = self._load(job.id)
+        if Job.model_validate(latest["job"]).status.terminal:  # it ended on its own meanwhile
+            return Job.model_validate(latest["job"])
+        self._save(latest, job)
+        if latest.get("call_id"):
+            self._cancel_call(latest["call_id"])
+        return job
+
+    def _attach(self, job_id: str, call_id: str, fields: dict[str, Any]) -> Job:
+        """Store a just-spawned call in the job's record, unless the job ended meanwhile: then cancel the call.
+
+        The record is re-read (it may have changed while spawning) and, after the write,
+        the end mark is read: a cancel that read the record before our write (so saw no
+        call) has marked by then, and its ending is put back over our write.
+        """
+        latest = self._load(job_id)
+        rec = {**latest, **fields, "call_id": call_id}
+        job = Job.model_validate(latest["job"])
+        if not job.status.terminal:
+            self.p.jobs[job_key(job_id)] = rec
+            ended = self.p.jobs.get(end_key(job_id))
+            if ended is None:
+                return job
+            job = Job.model_validate(ended)
+            self._save(rec, job)
+        self._cancel_call(call_id)
+        return job
+
+    def _cancel_call(self, call_id: str) -> None:
+        try:
+            self.p.function_call(call_id).cancel(terminate_containers=True)
+        except Exception:  # noqa: BLE001 - the record already says how the job ended
+            pass
+
+    # ## Admission: a kind takes at most `max_containers` jobs in flight, one slot key each
+
+    def _slots(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        prefix = f"{kind}:slot"
+        return [(k, v) for k, v in list(self.p.active.items()) if str(k).startswith(prefix) and isinstance(v, dict)]
 
     def _in_flight(self, kind: str) -> list[str]:
-        prefix = f"{kind}:"
-        return [str(k)[len(prefix):] for k in list(self.p.active.keys()) if str(k).startswith(prefix)]
+        return [v["job_id"] for _, v in self._slots(kind)]
+
+    def _free_slot(self, kind: str, job_id: str, slot: int | None) -> None:
+        """Free the job's slot, once: two pollers freeing it together could otherwise pop a slot
+        a new job claimed between the first pop and the second (the Dict has no compare-and-delete)."""
+        if slot is None or not self.p.jobs.put(freed_key(job_id), True, skip_if_exists=True):
+            return
+        if (self.p.active.get(active_key(kind, slot)) or {}).get("job_id") == job_id:
+            self.p.active.pop(active_key(kind, slot), None)
 
     def sweep(self, kind: str | None = None) -> int:
-        """Poll every in-flight job (of `kind`), so finished ones leave the active set. Returns how many remain."""
+        """Poll every in-flight job (of `kind`), so finished ones free their slot. Returns how many remain."""
         remaining = 0
         for k in [kind] if kind else [k for k in MODAL_OBJECTS if k != "api"]:
-            for job_id in self._in_flight(k):
-                rec = self.p.jobs.get(job_key(job_id))
-                if rec is None:
-                    self.p.active.pop(active_key(k, job_id), None)
-                elif not self._observe(rec, 0).status.terminal:
+            for key, held in self._slots(k):
+                slot = int(str(key).rsplit("slot", 1)[1])
+                rec = self.p.jobs.get(job_key(held["job_id"]))
+                if rec is None:  # a submit still writing its record, or one that died before
+                    if self.clock() - held["at"] > SPAWN_GRACE_S:
+                        self._free_slot(k, held["job_id"], slot)
+                    else:
+                        remaining += 1
+                elif self._observe(rec, 0).status.terminal:
+                    self._free_slot(k, held["job_id"], slot)  # no-op unless an earlier free was lost
+                else:
                     remaining += 1
         return remaining
 
-    def _admit(self, kind: str) -> None:
-        """429 `capacity` when the kind already has `max_containers` jobs in flight.
+    def _claim_slot(self, kind: str, job_id: str) -> int:
+        """One of the kind's `max_containers` slots for this job, else 429 `capacity`.
 
         Beyond that Modal would only queue them behind each other; the worker's scheduler
-        is better placed to wait, retry later or run the job in-house.
+        is better placed to wait, retry later or run the job in-house. The claim is atomic
+        (`put(skip_if_exists=True)`), so concurrent submits never overfill the kind.
         """
         cap = self.config.function(kind).max_containers
-        if len(self._in_flight(kind)) < cap:
-            return
-        if self.sweep(kind) < cap:
-            return
+        for swept in (False, True):
+            if swept:
+                self.sweep(kind)
+            taken = {str(k) for k, _ in self._slots(kind)}
+            for slot in range(cap):
+                if active_key(kind, slot) not in taken and self.p.active.put(
+                    active_key(kind, slot), {"job_id": job_id, "at": self.clock()}, skip_if_exists=True
+                ):
+                    return slot
         raise CapacityFull(kind, RETRY_AFTER_S, f"{kind}: {cap} jobs already in flight on Modal (max_containers)")
 
     # ## Submit
@@ -193,34 +282,38 @@ class ModalBackend:
             existing = self.p.jobs.get(idem_key(idempotency_key))
             if existing is not None:
                 return self._replay(existing, kind, input, idempotency_key)
-        self._admit(kind)
-
         object_name, sized = choose_object(self.config, kind, request)
         now = _now()
         job_id = uuid.uuid4().hex
+        slot = self._claim_slot(kind, job_id)
         job = Job.queued(job_id, kind, input, idempotency_key, "modal", now)
         # The record exists before the idempotency claim and the spawn, so whoever finds
-        # the index or polls right after submit always finds the job.
-        rec = {"job": job.model_dump(mode="json"), "call_id": None, "object": object_name}
+        # the index or polls right after submit always finds the job. `spawning_since`
+        # bounds how long it may stay without a call id (see SPAWN_GRACE_S).
+        rec = {"job": job.model_dump(mode="json"), "call_id": None, "object": object_name, "slot": slot, "spawning_since": self.clock()}
         self.p.jobs[job_key(job_id)] = rec
         if idempotency_key is not None:
             fingerprint = _fingerprint(kind, input)
             claimed = self.p.jobs.put(idem_key(idempotency_key), {"job_id": job_id, "fingerprint": fingerprint}, skip_if_exists=True)
             if not claimed:  # a concurrent submit with the same key won
                 self.p.jobs.pop(job_key(job_id), None)
+                self._free_slot(kind, job_id, slot)
                 return self._replay(self.p.jobs.get(idem_key(idempotency_key)) or {}, kind, input, idempotency_key)
-        self.p.active[active_key(kind, job_id)] = now.timestamp()
+        call = None
         try:
             call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input, "sized": sized})
+            return self._attach(job_id, call.object_id, {})
         except Exception as e:
+            # Undo the whole submit (the caller gets a retryable 503 and may resend the same
+            # key); a call already spawned must not run on untracked. If this cleanup fails
+            # too, the record without a call id is settled after SPAWN_GRACE_S.
+            if call is not None:
+                self._cancel_call(call.object_id)
             self.p.jobs.pop(job_key(job_id), None)
-            self.p.active.pop(active_key(kind, job_id), None)
+            self._free_slot(kind, job_id, slot)
             if idempotency_key is not None:
                 self.p.jobs.pop(idem_key(idempotency_key), None)
             raise CapabilityError("modal_unavailable", f"could not spawn on Modal: {e}", retryable=True, http_status=503) from e
-        rec["call_id"] = call.object_id
-        self.p.jobs[job_key(job_id)] = rec
-        return job
 
     def _replay(self, existing: dict[str, Any], kind: str, input: dict[str, Any], key: str) -> Job:
         if existing.get("fingerprint") != _fingerprint(kind, input):
@@ -249,6 +342,9 @@ class ModalBackend:
             return job
         update = self._seen(job)
         if rec.get("call_id") is None:
+            since = rec.get("spawning_since") or job.created_at.timestamp()
+            if self.clock() - since > SPAWN_GRACE_S:  # its submit died between spawn and storing the call
+                return self._end(_ended(job, JobStatus.failed, INTERRUPTED, "the submit was lost before the job's call was recorded", True))
             return job.model_copy(update=update)
         outcome = self._get(rec["call_id"], timeout)
         if outcome is None:
@@ -313,13 +409,26 @@ class ModalBackend:
         return job.model_copy(update=update)
 
     def _hand_off(self, rec: dict[str, Any], job: Job, object_name: str) -> Job:
-        """The job measured itself and belongs on `object_name`: spawn it there, same record."""
-        latest = self.p.jobs.get(job_key(job.id)) or rec
-        if latest.get("call_id") != rec.get("call_id") or Job.model_validate(latest["job"]).status.terminal:
-            return self._observe(latest, 0)  # someone else handed it off (or cancelled it) already
-        call = self.p.function(object_name).spawn({"job_id": job.id, "kind": job.kind, "input": job.input, "sized": True})
-        self.p.jobs[job_key(job.id)] = {**latest, "call_id": call.object_id, "object": object_name, "handed_off_from": latest.get("object")}
-        return job
+        """The job measured itself and belongs on `object_name`: spawn it there, same record.
+
+        Every poll sees the measuring call's answer; only the one that claims the hand-off
+        key spawns, the others read the record (the new call once the winner stored it).
+        """
+        claim = {"from": rec.get("call_id"), "at": self.clock()}
+        if not self.p.jobs.put(handoff_key(job.id), claim, skip_if_exists=True):
+            latest = self._load(job.id)
+            if latest.get("call_id") != rec.get("call_id") or Job.model_validate(latest["job"]).status.terminal:
+                return self._observe(latest, 0)
+            claimed = self.p.jobs.get(handoff_key(job.id)) or claim
+            if self.clock() - claimed["at"] > SPAWN_GRACE_S:  # the winner died before storing its call
+                return self._end(_ended(job, JobStatus.failed, INTERRUPTED, "the hand-off was lost before its call was recorded", True))
+            return job
+        try:
+            call = self.p.function(object_name).spawn({"job_id": job.id, "kind": job.kind, "input": job.input, "sized": True})
+        except Exception:
+            self.p.jobs.pop(handoff_key(job.id), None)  # nothing spawned: let the next poll try again
+            raise
+        return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object")})
 
     def poll(self, job_id: str) -> Job:
         return self._observe(self._load(job_id), 0)
@@ -337,26 +446,10 @@ class ModalBackend:
     # ## Cancel
 
     def cancel(self, job_id: str) -> Job:
-        rec = self._load(job_id)
-        job = Job.model_validate(rec["job"])
+        job = Job.model_validate(self._load(job_id)["job"])
         if job.status.terminal:
             return job
-        now = _now()
-        job = job.model_copy(
-            update={
-                "status": JobStatus.cancelled,
-                "error": JobError(code=CANCELLED, message="cancelled by request"),
-                "finished_at": now,
-                "updated_at": now,
-            }
-        )
-        self._save(rec, job)
-        if rec.get("call_id"):
-            try:
-                self.p.function_call(rec["call_id"]).cancel(terminate_containers=True)
-            except Exception:  # noqa: BLE001 - the record already says cancelled
-                pass
-        return job
+        return self._end(_ended(job, JobStatus.cancelled, CANCELLED, "cancelled by request"))
 
     # ## Progress, wait, events
 
@@ -411,6 +504,12 @@ class ModalBackend:
         close = getattr(self.p, "close", None)
         if close:
             close()
+
+
+def _ended(job: Job, status: JobStatus, code: str, message: str, retryable: bool = False) -> Job:
+    now = _now()
+    error = JobError(code=code, message=message, retryable=retryable)
+    return job.model_copy(update={"status": status, "error": error, "finished_at": now, "updated_at": now})
 
 
 def _failure(code: str, message: str, retryable: bool = False) -> dict[str, Any]:
