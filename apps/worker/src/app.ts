@@ -48,7 +48,6 @@ export function makePublisher(c: Config): Publisher {
 export async function startApp(config: Config, opts: { log?: Logger; poll?: { minIntervalMs?: number; maxIntervalMs?: number } } = {}): Promise<App> {
   const log = opts.log ?? rootLog;
   const metrics = new Metrics();
-  const db = await openDb({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
   const inhouse = new ComputeClient({ name: "inhouse", baseUrl: config.compute.url, token: config.compute.token, policy: config.policy }, { metrics, log });
   const modal = config.modal
     ? new ComputeClient({ name: "modal", baseUrl: config.modal.url, token: config.modal.token, policy: config.policy }, { metrics, log })
@@ -57,6 +56,19 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
   const workerId = newWorkerId();
   // One publisher for both: the worker publishes, the API re-signs succeeded renders' URLs.
   const publisher = makePublisher(config);
+
+  // Built (and its settings parsed) before the worker claims anything: a bad WARM_* setting must
+  // stop the start (before the database is even opened), not crash the process mid-render. loadConfig already refuses them; this is
+  // for callers that build a Config by hand. Started last, once everything else is up.
+  let keepWarm: KeepWarm | null = null;
+  if (config.warm.enabled && config.role !== "api") {
+    keepWarm = new KeepWarm(
+      [inhouse, ...(modal ? [modal] : [])],
+      { schedule: config.warm.schedule, hours: parseBusinessHours(config.warm.days, config.warm.hours, config.warm.timeZone), kinds: config.warm.kinds, ttlS: config.warm.ttlS, minContainers: config.warm.minContainers },
+      log,
+    );
+  }
+  const db = await openDb({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
 
   let worker: Worker | null = null;
   if (config.role !== "api") {
@@ -78,16 +90,7 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
     url = await api.listen({ host: config.host, port: config.port });
     log.info({ event: "api_listening", url, db: db.kind, compute: config.compute.url, modal: config.modal?.url ?? null }, "worker API listening");
   }
-
-  let keepWarm: KeepWarm | null = null;
-  if (config.warm.enabled && config.role !== "api") {
-    keepWarm = new KeepWarm(
-      [inhouse, ...(modal ? [modal] : [])],
-      { schedule: config.warm.schedule, hours: parseBusinessHours(config.warm.days, config.warm.hours, config.warm.timeZone), kinds: config.warm.kinds, ttlS: config.warm.ttlS, minContainers: config.warm.minContainers },
-      log,
-    );
-    keepWarm.start();
-  }
+  keepWarm?.start();
 
   return {
     config, db, router, metrics, worker, api, url, keepWarm,

@@ -3,8 +3,10 @@
  * worker runs with no credentials next to a local `canvascast serve`.
  */
 import { join, resolve } from "node:path";
+import cron from "node-cron";
 import type { PolicyOptions } from "./client/policies.ts";
 import type { WarmRequest } from "./contract.ts";
+import { parseBusinessHours } from "./cron/businessHours.ts";
 import type { JwtSettings } from "./http/jwt.ts";
 
 export interface Config {
@@ -61,8 +63,99 @@ function num(env: Env, name: string, def: number, range: Range = {}): number {
 }
 
 const COUNT = { min: 1, integer: true };
-const POSITIVE = { min: 1 };
 const PORT_RANGE = { min: 0, max: 65535, integer: true };
+/** Node clamps a timer longer than 2^31-1 ms to 1 ms (with a warning): a delay beyond it would fire at once. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+const DELAY_MS = { min: 1, max: TIMER_MAX_MS, integer: true };
+
+/** A boolean setting: 1/0, true/false, yes/no, on/off (any case); anything else is refused, not read as "on". */
+function bool(env: Env, name: string, def: boolean): boolean {
+  const v = env[name];
+  if (v === undefined || v === "") return def;
+  const s = v.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(s)) return true;
+  if (["0", "false", "no", "off"].includes(s)) return false;
+  throw new Error(`${name}=${JSON.stringify(v)} must be one of 1/0, true/false, yes/no, on/off`);
+}
+
+type WarmKind = WarmRequest["kinds"][number];
+/**
+ * The compute kinds WARM_KINDS may name. A Record over the generated contract's kind union, so
+ * `make types` adding or dropping a kind fails the typecheck here until this list follows.
+ */
+const WARM_KIND_SET: Record<WarmKind, true> = { generate_images: true, transcribe_audio: true, render_video: true, diagnostic: true };
+
+/**
+ * The keep-warm settings, all checked here: they used to be parsed only when the cron started,
+ * after the worker had claimed renders, so a typo crashed the process mid-render on every
+ * restart and the restarts burned the renders' attempts.
+ */
+function warmSettings(env: Env): Config["warm"] {
+  // An empty WARM_KINDS / WARM_DAYS would read as "none": refused rather than guessed either way.
+  const kinds = (env.WARM_KINDS ?? "generate_images,transcribe_audio,render_video").split(",").map((s) => s.trim()).filter(Boolean);
+  if (kinds.length === 0) throw new Error("WARM_KINDS is empty: name at least one kind, or set WARM_ENABLED=0 to warm nothing");
+  const unknown = kinds.filter((k) => !Object.hasOwn(WARM_KIND_SET, k));
+  if (unknown.length) throw new Error(`WARM_KINDS has unknown kind(s) ${unknown.join(", ")}: use ${Object.keys(WARM_KIND_SET).join(", ")}`);
+
+  const schedule = env.WARM_CRON || "*/5 * * * *";
+  if (!cron.validate(schedule)) throw new Error(`WARM_CRON=${JSON.stringify(schedule)} is not a cron expression`);
+
+  const timeZone = env.WARM_TZ || "UTC";
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+  } catch {
+    throw new Error(`WARM_TZ=${JSON.stringify(timeZone)} is not an IANA time zone (e.g. Europe/Berlin, America/New_York)`);
+  }
+
+  const hours = env.WARM_HOURS || "08:00-20:00";
+  // parseBusinessHours reads only the first two "-" parts and takes "08:00-08:00" as an empty window.
+  const [start, end, ...rest] = hours.split("-").map((p) => p.trim());
+  const hoursError = `WARM_HOURS=${JSON.stringify(hours)} must be HH:MM-HH:MM with start != end (windows may wrap midnight)`;
+  if (rest.length || !start || !end || start === end) throw new Error(hoursError);
+  try {
+    parseBusinessHours("*", hours, timeZone);
+  } catch {
+    throw new Error(hoursError);
+  }
+
+  const days = env.WARM_DAYS ?? "1-5";
+  let daySet: Set<number>;
+  try {
+    daySet = parseBusinessHours(days, hours, timeZone).days;
+  } catch (e) {
+    throw new Error(`WARM_DAYS=${JSON.stringify(days)}: ${(e as Error).message}`);
+  }
+  if (daySet.size === 0) throw new Error("WARM_DAYS is empty: name days 0-6 (Sunday = 0), ranges or *, or set WARM_ENABLED=0");
+
+  return {
+    enabled: bool(env, "WARM_ENABLED", true),
+    schedule,
+    days,
+    hours,
+    timeZone,
+    kinds: kinds as WarmRequest["kinds"],
+    // The compute plane's WarmRequest bounds: outside them every tick would be refused with a 422.
+    ttlS: num(env, "WARM_TTL_S", 900, { min: 1, max: 86_400, integer: true }),
+    minContainers: env.WARM_MIN_CONTAINERS ? num(env, "WARM_MIN_CONTAINERS", 1, { min: 0, max: 100, integer: true }) : undefined,
+  };
+}
+
+/** Retry and breaker settings; nonsense (negative delays, an empty window) is refused, not fed to cockatiel. */
+function policySettings(env: Env): Partial<PolicyOptions> {
+  const initialDelayMs = num(env, "HTTP_RETRY_INITIAL_MS", 200, DELAY_MS);
+  const maxDelayMs = num(env, "HTTP_RETRY_MAX_MS", 10_000, DELAY_MS);
+  if (initialDelayMs > maxDelayMs) throw new Error(`HTTP_RETRY_INITIAL_MS=${initialDelayMs} must not exceed HTTP_RETRY_MAX_MS=${maxDelayMs}`);
+  return {
+    attemptTimeoutMs: num(env, "HTTP_ATTEMPT_TIMEOUT_MS", 10_000, DELAY_MS),
+    maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4, COUNT),
+    initialDelayMs,
+    maxDelayMs,
+    failureRate: num(env, "BREAKER_FAILURE_RATE", 0.5, { min: 0.01, max: 1 }),
+    windowMs: num(env, "BREAKER_WINDOW_MS", 30_000, { min: 1000, max: TIMER_MAX_MS, integer: true }),
+    minimumRps: num(env, "BREAKER_MIN_RPS", 0.2, { min: 0 }),
+    halfOpenAfterMs: num(env, "BREAKER_HALF_OPEN_MS", 10_000, { min: 0, max: TIMER_MAX_MS, integer: true }),
+  };
+}
 
 /** A URL setting that must be http(s), refused at start otherwise. */
 function httpUrl(env: Env, name: string): string | undefined {
@@ -108,7 +201,9 @@ function jwtSettings(env: Env): JwtSettings | null {
 
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(env.CANVASCAST_DATA_DIR ?? ".canvascast");
-  const computeUrl = env.COMPUTE_URL ?? `http://127.0.0.1:${env.COMPUTE_PORT ?? "8000"}`;
+  // Empty means unset; a typo ("localhost:8000", no scheme) would make every call a retried transport failure.
+  const computeUrl = httpUrl(env, "COMPUTE_URL") ?? `http://127.0.0.1:${env.COMPUTE_PORT ?? "8000"}`;
+  const modalUrl = httpUrl(env, "MODAL_COMPUTE_URL");
   const role = (env.WORKER_ROLE ?? "all") as Config["role"];
   if (!["all", "api", "worker"].includes(role)) throw new Error(`WORKER_ROLE must be all, api or worker`);
   const store = (env.ARTIFACT_STORE ?? "local") as "local" | "supabase";
@@ -143,7 +238,6 @@ export function loadConfig(env: Env = process.env): Config {
         "(one queue per replica, lost on redeploy). Set DATABASE_URL (Supabase Postgres), or WORKER_PGLITE_DIR to choose PGlite on purpose",
     );
   }
-  const kinds = (env.WARM_KINDS ?? "generate_images,transcribe_audio,render_video").split(",").map((s) => s.trim()).filter(Boolean);
   return {
     role,
     host: env.WORKER_HOST ?? "127.0.0.1",
@@ -154,30 +248,22 @@ export function loadConfig(env: Env = process.env): Config {
     jwt: jwtSettings(env),
     metricsToken: env.METRICS_TOKEN || undefined,
     compute: { url: computeUrl, token: env.COMPUTE_TOKEN || undefined },
-    modal: env.MODAL_COMPUTE_URL ? { url: env.MODAL_COMPUTE_URL, token: env.MODAL_COMPUTE_TOKEN || env.COMPUTE_TOKEN || undefined } : null,
+    modal: modalUrl ? { url: modalUrl, token: env.MODAL_COMPUTE_TOKEN || env.COMPUTE_TOKEN || undefined } : null,
     alignModel: env.ALIGN_MODEL || undefined,
-    policy: {
-      attemptTimeoutMs: num(env, "HTTP_ATTEMPT_TIMEOUT_MS", 10_000, POSITIVE),
-      maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4, COUNT),
-      initialDelayMs: num(env, "HTTP_RETRY_INITIAL_MS", 200),
-      maxDelayMs: num(env, "HTTP_RETRY_MAX_MS", 10_000),
-      failureRate: num(env, "BREAKER_FAILURE_RATE", 0.5, { min: 0.01, max: 1 }),
-      windowMs: num(env, "BREAKER_WINDOW_MS", 30_000),
-      minimumRps: num(env, "BREAKER_MIN_RPS", 0.2),
-      halfOpenAfterMs: num(env, "BREAKER_HALF_OPEN_MS", 10_000),
-    },
+    policy: policySettings(env),
     worker: {
       concurrency: num(env, "WORKER_CONCURRENCY", 4, COUNT),
       leaseSeconds,
       heartbeatMs,
-      idlePollMs: num(env, "WORKER_POLL_MS", 1000),
-      backoffBaseSeconds: num(env, "WORKER_BACKOFF_BASE_S", 2),
+      idlePollMs: num(env, "WORKER_POLL_MS", 1000, { min: 10, max: 3_600_000, integer: true }),
+      // Retries wait base * e^min(attempts,10) s: 0 retries at once, 60 already waits ~15 days at the cap.
+      backoffBaseSeconds: num(env, "WORKER_BACKOFF_BASE_S", 2, { min: 0, max: 60 }),
       maxAttempts: num(env, "WORKER_MAX_ATTEMPTS", 5, { ...COUNT, max: 100 }), // the table's check: 1..100
     },
     store: {
       kind: store,
       dataDir,
-      publicUrl: env.COMPUTE_PUBLIC_URL ?? computeUrl,
+      publicUrl: httpUrl(env, "COMPUTE_PUBLIC_URL") ?? computeUrl,
       signingSecret: env.ARTIFACT_SIGNING_SECRET || undefined,
       signedUrlTtlS: num(env, "SIGNED_URL_TTL_S", 7 * 24 * 3600, { ...COUNT, max: 7 * 24 * 3600 }),
       supabaseUrl: env.SUPABASE_URL,
@@ -185,15 +271,6 @@ export function loadConfig(env: Env = process.env): Config {
       artifactsBucket: env.SUPABASE_ARTIFACT_BUCKET ?? "artifacts",
       rendersBucket: env.SUPABASE_RENDERS_BUCKET ?? "renders",
     },
-    warm: {
-      enabled: (env.WARM_ENABLED ?? "1") !== "0",
-      schedule: env.WARM_CRON ?? "*/5 * * * *",
-      days: env.WARM_DAYS ?? "1-5",
-      hours: env.WARM_HOURS ?? "08:00-20:00",
-      timeZone: env.WARM_TZ ?? "UTC",
-      kinds: kinds as WarmRequest["kinds"],
-      ttlS: num(env, "WARM_TTL_S", 900),
-      minContainers: env.WARM_MIN_CONTAINERS ? num(env, "WARM_MIN_CONTAINERS", 1) : undefined,
-    },
+    warm: warmSettings(env),
   };
 }

@@ -3,10 +3,10 @@ import { afterEach, beforeEach, describe, mock, test } from "node:test";
 import { BrokenCircuitError } from "cockatiel";
 import { Metrics } from "../metrics.ts";
 import { CapacityError, HttpError, isSubmissionInProgress, TransportError } from "./errors.ts";
-import { ComputeClient } from "./modal-client.ts";
+import { ComputeClient, MALFORMED_ANSWER, MalformedAnswerError } from "./modal-client.ts";
 import type { PolicyOptions } from "./policies.ts";
 
-type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | "refuse" | "hang";
+type Answer = { status: number; body?: unknown; raw?: string; headers?: Record<string, string> } | "refuse" | "hang";
 
 /** A fetch stub that answers from a script and counts calls. Time is mocked, so nothing waits. */
 function scriptedFetch(answers: Answer[] | ((n: number) => Answer)) {
@@ -18,7 +18,7 @@ function scriptedFetch(answers: Answer[] | ((n: number) => Answer)) {
     if (a === "hang") {
       return new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(Object.assign(new Error("aborted"), { name: "AbortError" }))));
     }
-    return new Response(a.body === undefined ? "" : JSON.stringify(a.body), { status: a.status, headers: a.headers ?? {} });
+    return new Response(a.raw ?? (a.body === undefined ? "" : JSON.stringify(a.body)), { status: a.status, headers: a.headers ?? {} });
   }) as unknown as typeof fetch;
   return { fetch: f, calls };
 }
@@ -138,9 +138,20 @@ describe("compute client", () => {
     assert.match(text, /canvascast_breaker_state\{backend="modal"\} 0/);
   });
 
+  test("a 200 whose body is not JSON is a MalformedAnswerError: an answer, never retried, not a breaker failure", async () => {
+    const { c, calls } = client([{ status: 200, raw: "<html>ok</html>" }]);
+    await assert.rejects(
+      drive(c.get("j1")),
+      (e: unknown) => e instanceof MalformedAnswerError && e instanceof HttpError && e.code === MALFORMED_ANSWER && e.status === 200 && /not JSON/.test(e.message),
+    );
+    assert.equal(calls.length, 1);
+    assert.equal(c.breakerState, "closed");
+  });
+
   for (const probe of [
     { status: 429, body: { error: { code: "capacity", message: "full" } } },
     { status: 404, body: { error: { code: "not_found", message: "no such job" } } },
+    { status: 200, raw: "<html>ok</html>" }, // a proxy's page: answered, just not in the contract
   ]) {
     test(`a half-open probe answered ${probe.status} closes the breaker with a clean window: one later 5xx does not re-open it`, async () => {
       let answer: Answer = { status: 500 };

@@ -16,6 +16,13 @@ import { breakerStateName, buildPolicies, DEFAULT_POLICY, type Policies, type Po
 
 export type BackendName = "inhouse" | "modal";
 
+export const MALFORMED_ANSWER = "malformed_answer";
+
+/** A success status whose body is not JSON: the backend answered, but not in the contract. */
+export class MalformedAnswerError extends HttpError {
+  override readonly name = "MalformedAnswerError";
+}
+
 export interface BackendConfig {
   name: BackendName;
   baseUrl: string;
@@ -186,13 +193,28 @@ export class ComputeClient {
     } catch (e) {
       throw transportError(e);
     }
-    if (res.ok) return (text ? JSON.parse(text) : null) as T;
+    if (res.ok) return parseAnswer<T>(text, res.status);
     const { code, message } = errorBody(text, res.status);
     const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
     if (res.status === 429 && (code === "capacity" || code === "http_429")) {
       throw new CapacityError(429, "capacity", message, retryAfter, text);
     }
     throw new HttpError(res.status, code, message, retryAfter, text);
+  }
+}
+
+/**
+ * A 2xx body that is not JSON (an HTML page from a proxy or a wrong URL) is an answer, not an
+ * outage: a `MalformedAnswerError` (an HttpError, so never retried and not a breaker failure,
+ * like a 4xx). A bare SyntaxError thrown inside the policy stack used to close a half-open
+ * breaker without clearing its window and reached the router as `internal`.
+ */
+function parseAnswer<T>(text: string, status: number): T {
+  if (!text) return null as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new MalformedAnswerError(status, MALFORMED_ANSWER, `HTTP ${status} with a body that is not JSON: ${JSON.stringify(text.slice(0, 200))}`, undefined, text);
   }
 }
 

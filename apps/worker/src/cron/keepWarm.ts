@@ -3,6 +3,8 @@
  * (`POST /v1/warm {kinds, ttl_s}`) on every tick. The TTL outlives the tick interval, so
  * leases overlap while the worker runs; when it stops renewing, the lease expires and the
  * pool scales back to zero by itself. `tick()` is exposed so tests call it directly.
+ * WARM_CRON is read in the business hours' zone (WARM_TZ), like WARM_DAYS / WARM_HOURS.
+ * At most one tick runs at a time: a slow backend must not pile up renewals.
  */
 import cron from "node-cron";
 import type { WarmRequest } from "../contract.ts";
@@ -20,6 +22,8 @@ export interface KeepWarmOptions {
 
 export class KeepWarm {
   private task: ReturnType<typeof cron.schedule> | null = null;
+  /** The tick in flight, shared by the first tick and cron's: while it runs, no other starts. */
+  private running: Promise<unknown> | null = null;
 
   constructor(
     private readonly clients: ComputeClient[],
@@ -52,9 +56,29 @@ export class KeepWarm {
     return out;
   }
 
+  /** A tick unless one is running (then that one): cron's noOverlap does not see the first, direct tick. */
+  private tickOnce(): Promise<unknown> {
+    this.running ??= this.tick().finally(() => (this.running = null));
+    return this.running;
+  }
+
   start(): void {
-    this.task ??= cron.schedule(this.opts.schedule, () => void this.tick(), { noOverlap: true } as never);
-    void this.tick();
+    // The callback returns the tick's promise: node-cron's noOverlap waits on it (undefined counts as done at once).
+    this.task ??= cron.schedule(this.opts.schedule, () => this.tickOnce(), { noOverlap: true, timezone: this.opts.hours.timeZone });
+    this.warnIfLeasesLapse(this.task);
+    void this.tickOnce();
+  }
+
+  /**
+   * A TTL shorter than the gap between ticks leaves the pool cold until the next tick. Only a
+   * warning: a daily "pre-warm at 08:00" is a reasonable schedule with any TTL.
+   */
+  private warnIfLeasesLapse(task: NonNullable<KeepWarm["task"]>): void {
+    const runs = task.getNextRuns(3).map((d) => d.getTime());
+    const gapS = Math.min(...runs.slice(1).map((t, i) => (t - runs[i]!) / 1000));
+    if (this.opts.ttlS <= gapS) {
+      this.log.warn({ event: "warm_ttl_short", ttl_s: this.opts.ttlS, tick_s: gapS }, "WARM_TTL_S is not longer than the WARM_CRON interval: leases lapse between ticks");
+    }
   }
 
   stop(): void {
