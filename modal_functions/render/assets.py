@@ -23,13 +23,16 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract.render import Timeline
 from ..errors import CapabilityError
 from .timeline import BAD_ASSET, MISSING_ASSET, asset_refs
+
+if TYPE_CHECKING:
+    from ..storage.base import ArtifactStore
 
 MAX_IMAGE_PIXELS = 50_000_000  # a scene image larger than this is refused (8K is 33 MP)
 _STORE_MISSING = {"artifact_not_found", "not_found"}
@@ -72,6 +75,7 @@ AUDIO_CONVERT_TIMEOUT_S = 600  # decoding runs at hundreds of times real time; t
 class StagedAssets:
     folder: Path
     urls: dict[str, str]  # reference -> URL the browser loads
+    converted: dict[str, Path] = field(default_factory=dict)  # reference -> the PNG/WAV made of it
 
     def props(self, timeline: Timeline) -> dict[str, Any]:
         """The Remotion input props: the timeline with every reference swapped for its URL."""
@@ -82,6 +86,23 @@ class StagedAssets:
             if props.get(key):
                 props[key] = self.urls[props[key]]
         return props
+
+    def with_conversions_stored(self, timeline: Timeline, store: "ArtifactStore") -> Timeline:
+        """`timeline` with each converted asset's reference swapped for its conversion, stored.
+
+        For renders fanned out to other containers (Modal chunks): each stages the timeline's
+        assets itself, and would otherwise convert the same TIFF or ADPCM file again."""
+        if not self.converted:
+            return timeline
+        keys = {ref: store.put_file(path, path.suffix, "image/png" if path.suffix == ".png" else "audio/wav").key
+                for ref, path in self.converted.items()}
+        data = timeline.model_dump(mode="json")
+        for scene in data["scenes"]:
+            scene["image"] = keys.get(scene["image"], scene["image"])
+        for key in ("narration", "music"):
+            if data.get(key):
+                data[key] = keys.get(data[key], data[key])
+        return Timeline.model_validate(data)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -112,10 +133,12 @@ def stage_assets(
             if local.stat().st_size == 0:
                 raise CapabilityError(BAD_ASSET, f"{use}: the file is empty", http_status=422)
             if use.startswith("scenes"):
-                path = _stage_image(local, use, folder / str(n))
+                path, converted = _stage_image(local, use, folder / str(n))
             else:
-                path = _stage_audio(local, use, folder / str(n), beat)
+                path, converted = _stage_audio(local, use, folder / str(n), beat)
             staged.urls[ref] = f"{base_url}/{folder.name}/{path.name}"
+            if converted:
+                staged.converted[ref] = path
             beat()
         return staged
     except BaseException:
@@ -144,8 +167,8 @@ def _not_a_file(ref: str) -> str | None:
 # ## Images
 
 
-def _stage_image(path: Path, use: str, dest: Path) -> Path:
-    """`dest` + the real format's extension: the file itself, or a PNG of it."""
+def _stage_image(path: Path, use: str, dest: Path) -> tuple[Path, bool]:
+    """(`dest` + the real format's extension, converted?): the file itself, or a PNG of it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -162,14 +185,14 @@ def _stage_image(path: Path, use: str, dest: Path) -> Path:
     if ext is not None:
         out = dest.with_suffix(ext)
         shutil.move(str(path), out)
-        return out
+        return out, False
     out = dest.with_suffix(".png")
     try:
         _to_png(path, out)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise CapabilityError(BAD_ASSET, f"{use}: cannot convert the {fmt or 'image'} to PNG ({e})", http_status=422) from e
     path.unlink(missing_ok=True)
-    return out
+    return out, True
 
 
 def _to_png(src: Path, out: Path) -> None:
@@ -212,8 +235,8 @@ def _ffprobe(args: list[str], path: Path) -> dict:
         return {}
 
 
-def _stage_audio(path: Path, use: str, dest: Path, heartbeat: Callable[[], None]) -> Path:
-    """`dest` + an extension: the file itself if Remotion plays it, else a WAV of it."""
+def _stage_audio(path: Path, use: str, dest: Path, heartbeat: Callable[[], None]) -> tuple[Path, bool]:
+    """(`dest` + an extension, converted?): the file itself if Remotion plays it, else a WAV of it."""
     info = _ffprobe(["-show_entries", "format=format_name:stream=codec_type,codec_name"], path)
     audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
     if not audio:
@@ -223,11 +246,11 @@ def _stage_audio(path: Path, use: str, dest: Path, heartbeat: Callable[[], None]
     if audio[0].get("codec_name") in codecs:
         out = dest.with_suffix(ext)
         shutil.move(str(path), out)
-        return out
+        return out, False
     out = dest.with_suffix(".wav")
     _to_wav(path, out, use, f"{audio[0].get('codec_name') or 'unknown codec'} in {container or 'an unknown container'}", heartbeat)
     path.unlink(missing_ok=True)
-    return out
+    return out, True
 
 
 def _to_wav(src: Path, out: Path, use: str, what: str, heartbeat: Callable[[], None]) -> None:

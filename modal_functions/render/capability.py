@@ -129,9 +129,11 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
             ctx.progress(min(done, geo.frames), geo.frames, "frames", "rendering")
 
         if len(ranges) > 1 and remote is not None:
-            # Modal: each chunk container fetches the assets itself from the store.
+            # Modal: each chunk container fetches the assets itself from the store; what had
+            # to be converted is stored converted first, so no chunk converts it again.
             ctx.progress(0, geo.frames, "frames", f"rendering {len(ranges)} chunks")
-            results = remote.map(chunk_specs(ctx.job_id, timeline, ranges))
+            shared = staged.with_conversions_stored(timeline, ctx.store)
+            results = remote.map(chunk_specs(ctx.job_id, shared, ranges))
             per = ranges[0][1] - ranges[0][0] + 1
             # The soundtrack is one whole-timeline AAC encode here (cheap: no screenshots),
             # so the output's audio decodes to exactly a single render's samples.

@@ -395,3 +395,35 @@ def test_adpcm_narration_and_a_tiff_scene_render(run_render, store, tmp_path):
     assert np.abs(decoded(out).astype(int)).max() > 3000, "the narration is heard"
     middle = decode_frames(out, 640, 360)[12, 180, 320].astype(int)
     assert np.abs(middle - (30, 60, 220)).max() <= 12, "the TIFF is shown"
+
+
+def test_conversions_are_stored_once_for_chunks_rendered_elsewhere(tmp_path, serve_dir):
+    """Modal chunk containers stage the timeline themselves: what the job converted reaches
+    them converted (a stored PNG/WAV), so none of them converts it again."""
+    from modal_functions.settings import Settings
+    from modal_functions.storage.local import LocalStore
+
+    tiff, png = tmp_path / "scene.tiff", tmp_path / "plain.png"
+    want = image(tiff, "TIFF", "RGBA")
+    image(png, "PNG")
+    source_wav(tmp_path / "pcm.wav")
+    aiff = encode(tmp_path / "pcm.wav", tmp_path / "voice.aiff", "-c:a", "pcm_s16be")
+    timeline = Timeline.model_validate({"durationMs": 2000, "narration": str(aiff), "scenes": [
+        {"image": str(tiff), "startMs": 0, "endMs": 1000}, {"image": str(png), "startMs": 1000, "endMs": 2000}]})
+    settings = Settings(CANVASCAST_DATA_DIR=tmp_path / "data")
+    store = LocalStore(tmp_path / "store", settings.base_url, "secret")
+    with LocalTaskContext(job_id="job", allow_local_paths=True, settings=settings, store=store) as ctx:
+        staged = stage_assets(timeline, ctx.fetch_input, serve_dir, "http://127.0.0.1:1")
+        shared = staged.with_conversions_stored(timeline, store)
+    assert set(staged.converted) == {str(tiff), str(aiff)}
+    assert shared.scenes[1].image == str(png)  # served as it is: nothing to store
+    assert shared.scenes[0].image.startswith("artifacts/") and shared.narration.startswith("artifacts/")
+    assert store.read_bytes(shared.scenes[0].image) == staged.converted[str(tiff)].read_bytes()
+
+    with LocalTaskContext(job_id="chunk", allow_local_paths=True, settings=settings, store=store) as ctx:
+        again = stage_assets(shared, ctx.fetch_input, tmp_path / "serve2", "http://127.0.0.1:1")
+    assert again.converted == {}  # the chunk stages the PNG and WAV as they are
+    _, _, got = read_pixels(again.folder / again.urls[shared.scenes[0].image].rsplit("/", 1)[1])
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+    staged.cleanup()
+    again.cleanup()
