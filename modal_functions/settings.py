@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     env: Literal["local", "production"] = Field(default="local", alias="CANVASCAST_ENV")
     backend: Literal["inhouse", "modal"] = Field(default="inhouse", alias="COMPUTE_BACKEND")
     host: str = Field(default="127.0.0.1", alias="COMPUTE_HOST")
-    port: int = Field(default=8000, alias="COMPUTE_PORT")
+    port: int = Field(default=8000, ge=1, le=65535, alias="COMPUTE_PORT")  # 70000 was an OverflowError at bind
     token: str | None = Field(default=None, alias="COMPUTE_TOKEN")
     public_url: str | None = Field(default=None, alias="COMPUTE_PUBLIC_URL", description="Base for signed URLs; default http://host:port")
     data_dir: Path = Field(default=Path(".canvascast"), alias="CANVASCAST_DATA_DIR")
@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     image_concurrency: int = Field(default=4, ge=1, le=64, alias="IMAGE_CONCURRENCY", description="Upstream calls in flight per process.")
     image_timeout_s: float = Field(default=60.0, gt=0, alias="IMAGE_TIMEOUT_S", description="Per upstream call.")
     image_max_attempts: int = Field(default=4, ge=1, le=10, alias="IMAGE_MAX_ATTEMPTS")
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_data_dir_is_unset(cls, value):
+        # `CANVASCAST_DATA_DIR=` would be Path("") = the working directory: jobs.sqlite3 and
+        # the store scattered wherever the command ran. Empty means unset, as in a shell.
+        return Path(".canvascast") if value == "" else value
 
     @property
     def base_url(self) -> str:

@@ -15,6 +15,7 @@ named after the hash of the source weights.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -113,6 +114,9 @@ def convert(ct2_dir: Path, out_path: Path) -> Path:
     """Write an openai-whisper checkpoint for the CTranslate2 model in `ct2_dir`."""
     import torch
 
+    out_path = Path(out_path)
+    if out_path.is_dir():  # before the conversion, not after it
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out_path))
     spec, variables = read_ct2_model(Path(ct2_dir) / "model.bin")
     if spec != "WhisperSpec":
         raise ValueError(f"{ct2_dir}: a {spec}, not a Whisper model")
@@ -123,13 +127,15 @@ def convert(ct2_dir: Path, out_path: Path) -> Path:
         "model_state_dict": {k: torch.from_numpy(a.copy()) for k, a in state.items()},
         "alignment_heads": [[int(layer), int(head)] for layer, head in config["alignment_heads"]],
     }
-    out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".part")
     os.close(fd)
     try:
         torch.save(checkpoint, tmp)
-        os.replace(tmp, out_path)  # atomic: a concurrent reader never sees half a file
+        try:
+            os.replace(tmp, out_path)  # atomic: a concurrent reader never sees half a file
+        except OSError as e:  # name the user's path, not our temp file
+            raise type(e)(e.errno, e.strerror, str(out_path)) from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -18,6 +18,9 @@ def _port(text: str) -> int:
     return value
 
 
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the compute plane HTTP API (in-house backend)")
     p.add_argument("--host", default=None, help="default: COMPUTE_HOST or 127.0.0.1")
@@ -28,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated kinds to run pools for (default COMPUTE_KINDS, else all)")
     p.add_argument("--fault-injection", action="store_true", help="same as COMPUTE_FAULT_INJECTION=1: mount POST /v1/_faults")
     p.add_argument("--no-access-log", action="store_true", help="skip one log line per request")
-    p.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
                    default=os.environ.get("LOG_LEVEL", "INFO").upper(), help="default: LOG_LEVEL or INFO")
     p.set_defaults(func=serve)
 
@@ -68,6 +71,11 @@ def serve(args: argparse.Namespace) -> int:
     from .main import ConfigurationError, create_app
     from .transport import MAX_HEADER_BYTES, JsonErrorH11Protocol
 
+    # argparse checks --log-level against its choices, never the default from LOG_LEVEL.
+    if args.log_level.upper() not in LOG_LEVELS:
+        print(f"canvascast serve: error [config]: LOG_LEVEL={args.log_level!r} is not one of {', '.join(LOG_LEVELS)}",
+              file=sys.stderr)
+        return 2
     setup_logging(args.log_level.upper())
     if os.environ.get("CANVASCAST_EXIT_WITH_PARENT") == "1":
         exit_with_parent()
@@ -116,6 +124,11 @@ def serve(args: argparse.Namespace) -> int:
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM only; cli.main's SIGHUP handler would
+    # raise SystemExit inside the event loop (a logged traceback): a SIGHUP is a SIGTERM here.
+    import signal
+
+    signal.signal(signal.SIGHUP, lambda _signum, frame: server.handle_exit(signal.SIGTERM, frame))
     log.info("starting compute plane", extra={"host": host, "port": port, "backend_name": args.backend_name or settings.backend})
     server.run(sockets=[sock])
     return 0 if server.started else 1
@@ -144,4 +157,17 @@ def _startup_problem(settings, kinds: list[str] | None) -> str | None:
         except BlockingIOError:
             return (f"error [data_dir_in_use]: {settings.data_dir} is used by another running canvascast server "
                     "(one server per data dir: stop it or set CANVASCAST_DATA_DIR)")
+    # A job registry that is not a database (corrupt, a folder) fails inside the app's
+    # startup with a traceback: try to read it here (only if it exists: connect creates one).
+    registry = settings.data_dir / REGISTRY_FILE
+    if os.path.lexists(registry):
+        import sqlite3
+        from contextlib import closing
+
+        try:
+            with closing(sqlite3.connect(registry, timeout=10)) as db:
+                db.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as e:
+            return (f"error [bad_registry]: {registry}: {e} "
+                    "(move it away to start with an empty job list, or set CANVASCAST_DATA_DIR)")
     return None

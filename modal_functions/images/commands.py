@@ -11,7 +11,9 @@ never silent.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -46,6 +48,11 @@ def _cmd(args) -> int:
     from ..storage import get_store
     from .capability import load
 
+    # The output folder before the paid generation, not after it: a file in the way or a
+    # folder we may not create is an OSError here, one line and exit 2 (cli.main).
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(args.out))
     engine = load()
     store = get_store()
     try:
@@ -60,7 +67,6 @@ def _cmd(args) -> int:
     finally:
         engine.close()
 
-    args.out.mkdir(parents=True, exist_ok=True)
     for item in result.images:
         line = f"#{item.index:02d} {item.status:<11}"
         if item.artifact is not None:

@@ -23,19 +23,37 @@ def resolve_local_refs(data: dict, base: Path) -> dict:
     """Turn relative local asset paths into absolute ones (relative to the timeline file)."""
 
     def fix(ref):
-        if not isinstance(ref, str) or not ref or ref.startswith(URL_PREFIXES):
+        if not isinstance(ref, str) or not ref:
             return ref
         path = Path(ref).expanduser()
-        return str(path if path.is_absolute() else (base / path).resolve())
+        path = path if path.is_absolute() else base / path
+        # "artifacts/..." and "renders/..." are artifact keys, unless such a local file
+        # exists: a project folder named artifacts/ is the likelier meaning on this machine.
+        if ref.startswith(URL_PREFIXES) and not path.is_file():
+            return ref
+        return str(path.resolve())
 
+    # Any shape at all may arrive here (validation comes after): leave the wrong ones
+    # alone, for the validation error to name them.
     timeline = data.get("timeline", data)
-    for scene in timeline.get("scenes", []) or []:
+    if not isinstance(timeline, dict):
+        return data
+    scenes = timeline.get("scenes")
+    for scene in scenes if isinstance(scenes, list) else []:
         if isinstance(scene, dict):
             scene["image"] = fix(scene.get("image"))
     for key in ("narration", "music"):
         if timeline.get(key):
             timeline[key] = fix(timeline[key])
     return data
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Same path once resolved, or the same inode (a hard link, another spelling)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
 
 
 def _cmd(args) -> int:
@@ -48,6 +66,7 @@ def _cmd(args) -> int:
     from ..settings import get_settings
     from ..storage.local import LocalStore
     from .capability import CAPABILITY
+    from .timeline import asset_refs
 
     setup_logging("WARNING")
     timeline_path = Path(args.timeline)
@@ -59,7 +78,10 @@ def _cmd(args) -> int:
     if not isinstance(data, dict):
         print(f"canvascast render: error [bad_timeline]: {timeline_path}: expected a JSON object", file=sys.stderr)
         return 2
-    data = resolve_local_refs(data, timeline_path.resolve().parent)
+    # Relative assets are relative to the timeline file; to the working directory when the
+    # timeline is a pipe (/dev/stdin would otherwise mean /proc/PID/fd).
+    base = timeline_path.resolve().parent if timeline_path.is_file() else Path.cwd()
+    data = resolve_local_refs(data, base)
     body = data if "timeline" in data else {"timeline": data}
     if args.chunks is not None:
         body["chunks"] = args.chunks
@@ -76,9 +98,19 @@ def _cmd(args) -> int:
         return 2
 
     # The output path is checked before a minute of rendering, not after.
+    if not args.output.strip():  # Path("") is ".": the MP4 would land in the working directory unasked
+        print("canvascast render: error [bad_output]: -o is empty", file=sys.stderr)
+        return 2
     out = Path(args.output)
-    if out.is_dir():
+    if out.is_dir() or args.output.endswith(("/", os.sep)):  # "newdir/" is a folder, made below if missing
         out = out / f"{timeline_path.stem}.mp4"
+    # Never write over what this render reads: the timeline itself or one of its local assets.
+    inputs = [timeline_path] + [Path(ref) for ref in asset_refs(request.timeline) if os.path.isabs(ref)]
+    clash = next((p for p in inputs if _same_file(out, p)), None)
+    if clash is not None:
+        print(f"canvascast render: error [bad_output]: -o {out} would overwrite {clash}, an input of this render",
+              file=sys.stderr)
+        return 2
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -105,10 +105,20 @@ class RuntimeContext:
         if not isinstance(ref, str) or not ref.strip():
             raise CapabilityError(BAD_REQUEST, "input reference must be a non-empty string", http_status=422)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.allow_local_paths and "://" not in ref and not ref.startswith(ARTIFACT_PREFIXES):
+        # With local paths allowed, an existing file wins over the artifact key of the same
+        # spelling: a project folder named artifacts/ is the likelier meaning on this machine.
+        if self.allow_local_paths and "://" not in ref and (
+            not ref.startswith(ARTIFACT_PREFIXES) or Path(ref).expanduser().is_file()
+        ):
             path = Path(ref).expanduser()
-            if not path.is_file():
-                raise CapabilityError(BAD_REQUEST, f"no such file: {ref}", http_status=422)
+            if not path.is_file():  # name what is there: "no such file" for a folder misleads
+                if path.is_dir():
+                    message = f"{ref} is a folder, not a file"
+                elif path.exists():
+                    message = f"{ref} is not a regular file (a fifo or a device)"
+                else:
+                    message = f"no such file: {ref}"
+                raise CapabilityError(BAD_REQUEST, message, http_status=422)
             dest = self._dest(suffix or path.suffix)
             shutil.copyfile(path, dest)
             return dest

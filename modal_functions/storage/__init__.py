@@ -15,6 +15,7 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from ..config import ConfigError
 from .base import ArtifactStore
 from .keys import artifact_key, content_type_for, parse_key, published_key
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from .signing import UrlSigner
 
 __all__ = ["ArtifactStore", "get_store", "get_signer", "artifact_key", "published_key", "parse_key", "content_type_for"]
+
+
+class StoreConfigError(ConfigError, RuntimeError):
+    """A store that cannot be set up as configured. A ConfigError, so the CLI says one
+    `error [config]` line, exit 2; still a RuntimeError for callers that caught that."""
 
 
 def signing_secret(settings: "Settings") -> str:
@@ -59,7 +65,7 @@ def get_store(settings: "Settings | None" = None) -> ArtifactStore:
     if settings.store == "supabase":
         missing = [name for name, value in (("SUPABASE_URL", settings.supabase_url), ("SUPABASE_SERVICE_ROLE_KEY", settings.supabase_key)) if not value]
         if missing:
-            raise RuntimeError(f"ARTIFACT_STORE=supabase needs {' and '.join(missing)}")
+            raise StoreConfigError(f"ARTIFACT_STORE=supabase needs {' and '.join(missing)}")
         return _supabase_store(settings.supabase_url, settings.supabase_key, settings.supabase_bucket,
                                settings.supabase_renders_bucket, os.getpid())
     from .local import LocalStore

@@ -124,5 +124,7 @@ def load_or_create_secret(data_dir: Path) -> str:
             tmp.unlink(missing_ok=True)
     value = path.read_text().strip()
     if not value:
-        raise RuntimeError(f"signing secret file {path} is empty; delete it or set ARTIFACT_SIGNING_SECRET")
+        from . import StoreConfigError  # a configuration error: one line, exit 2 in the CLI
+
+        raise StoreConfigError(f"signing secret file {path} is empty; delete it or set ARTIFACT_SIGNING_SECRET")
     return value
