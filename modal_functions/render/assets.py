@@ -125,7 +125,8 @@ def stage_assets(
             try:
                 local = fetch(ref, "")
             except CapabilityError as e:
-                local_missing = e.message.startswith("no such file")
+                # the fetch says "no such file", or names the folder or device that is there
+                local_missing = e.message.startswith("no such file") or (e.http_status == 422 and _not_a_file(ref) is not None)
                 missing = e.code in _STORE_MISSING or e.http_status == 404 or local_missing
                 code = MISSING_ASSET if missing else e.code
                 reason = (_not_a_file(ref) if local_missing else None) or e.message
@@ -150,7 +151,7 @@ def _not_a_file(ref: str) -> str | None:
     """Why a local reference that "does not exist" is no file to read, or None if it is just absent.
 
     The CLI takes `file:///a/b.png` for a relative path (`<timeline dir>/file:/a/b.png`),
-    and the fetch refuses directories and devices with the same "no such file"."""
+    and the fetch refuses directories and devices (naming them, or with "no such file")."""
     if any(part.lower().startswith("file:") for part in Path(ref).parts):
         return "file: URLs are not supported; give the file's path instead"
     try:
