@@ -218,9 +218,16 @@ class ModalBackend:
 
     def _free_slot(self, kind: str, job_id: str, slot: int | None) -> None:
         """Free the job's slot, once: two pollers freeing it together could otherwise pop a slot
-        a new job claimed between the first pop and the second (the Dict has no compare-and-delete)."""
-        if slot is None or not self.p.jobs.put(freed_key(job_id), True, skip_if_exists=True):
+        a new job claimed between the first pop and the second (the Dict has no compare-and-delete).
+
+        The once-mark holds when it was made; a slot still naming the job SPAWN_GRACE_S after
+        it is one whose pop was lost (a Dict error, a container gone mid-free): popped then."""
+        if slot is None:
             return
+        if not self.p.jobs.put(freed_key(job_id), self.clock(), skip_if_exists=True):
+            marked = self.p.jobs.get(freed_key(job_id))
+            if not isinstance(marked, (int, float)) or self.clock() - marked <= SPAWN_GRACE_S:
+                return
         if (self.p.active.get(active_key(kind, slot)) or {}).get("job_id") == job_id:
             self.p.active.pop(active_key(kind, slot), None)
 
@@ -237,7 +244,7 @@ class ModalBackend:
                     else:
                         remaining += 1
                 elif self._observe(rec, 0).status.terminal:
-                    self._free_slot(k, held["job_id"], slot)  # no-op unless an earlier free was lost
+                    self._free_slot(k, held["job_id"], slot)  # frees it, or repairs a free whose pop was lost
                 else:
                     remaining += 1
         return remaining

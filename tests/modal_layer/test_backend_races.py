@@ -129,6 +129,35 @@ def test_a_slot_claimed_by_a_submit_that_died_before_its_record_is_freed_after_t
     assert backend.sweep("diagnostic") == 0 and backend._in_flight("diagnostic") == []
 
 
+def test_a_free_whose_pop_was_lost_is_repaired_by_the_sweep_after_the_grace(tmp_path, clock, monkeypatch):
+    b = fake_backend(tmp_path / "modal", config(max_containers=1), clock=clock)
+    try:
+        job = b.submit("diagnostic", LONG)
+        real_pop = FakeDict.pop
+        failed: list[str] = []
+
+        def first_slot_pop_fails(self, key, *default):
+            if str(key).startswith("diagnostic:slot") and not failed:
+                failed.append(key)
+                raise ConnectionError("modal.Dict pop failed")
+            return real_pop(self, key, *default)
+
+        monkeypatch.setattr(FakeDict, "pop", first_slot_pop_fails)
+        with pytest.raises(ConnectionError):
+            b.cancel(job.id)  # the job is cancelled; freeing its slot fails half way
+        monkeypatch.setattr(FakeDict, "pop", real_pop)
+        assert failed and b._in_flight("diagnostic") == [job.id]
+        b.sweep("diagnostic")  # a free just marked may be racing another: left alone
+        assert b._in_flight("diagnostic") == [job.id]
+
+        clock.now += SPAWN_GRACE_S + 1
+        b.sweep("diagnostic")
+        assert b._in_flight("diagnostic") == []
+        assert b.submit("diagnostic", {"action": "succeed"}).status == JobStatus.queued
+    finally:
+        b.close()
+
+
 # ## 2. a cancel while the submit is still spawning
 
 
