@@ -328,10 +328,9 @@ def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Dea
             if resp.status != 200:
                 raise _failed(f"{current} answered HTTP {resp.status}, expected 200", retryable=False)
             length = resp.getheader("Content-Length")
-            expected = int(length) if length is not None and length.strip().isdigit() else None
-            if expected is not None and expected > max_bytes:
+            if length is not None and length.strip().isdigit() and int(length) > max_bytes:
                 raise _too_large(max_bytes)
-            return _stream_to(resp, sock, dest, max_bytes=max_bytes, deadline=deadline, url=current, guard=guard, expected=expected)
+            return _stream_to(resp, sock, dest, max_bytes=max_bytes, deadline=deadline, url=current, guard=guard)
         finally:  # the response holds the socket's file once getresponse() handed it over: both closed here on
             if resp is not None:  # every path, not when a traceback holding them is collected
                 resp.close()
@@ -342,11 +341,12 @@ def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Dea
 
 
 def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest: Path, *, max_bytes: int, deadline: float,
-               url: str, guard: _Deadline, expected: int | None = None) -> Path:
-    """The body into `dest` (via a temp file); `expected` is the Content-Length, if one came.
+               url: str, guard: _Deadline) -> Path:
+    """The body into `dest` (via a temp file).
 
     http.client reads a connection closed before Content-Length bytes as an empty block,
-    like the end of the body: the byte count is what tells a cut download from a whole one.
+    like the end of the body; what tells a cut download from a whole one is `resp.length`,
+    the bytes it still expected (None for a chunked body, where a cut raises IncompleteRead).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
@@ -371,8 +371,8 @@ def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest:
                     raise _too_large(max_bytes)
                 out.write(block)
                 _remaining(deadline, url)
-        if expected is not None and total != expected:
-            raise _failed(f"{url}: the connection closed after {total} of {expected} bytes")
+        if resp.length:
+            raise _failed(f"{url}: the connection closed after {total} of {total + resp.length} bytes")
         os.replace(tmp, dest)
         return dest
     finally:
