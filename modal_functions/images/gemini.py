@@ -193,8 +193,7 @@ def classify_exception(e: BaseException) -> BaseException:
     error_status = _error_response_status(e)
     if error_status is not None:  # an error reply whose body said JSON but was not: its status decides
         status, headers = error_status
-        value = headers.get("retry-after") if headers is not None else None
-        hints = _parse_retry_after_header(value, None) if value else []
+        hints = _header_hints(headers, None)
         msg = f"provider answered {status} with a body that is not the JSON it declared ({type(e).__name__})"
         return _classify_status(status, msg, max(hints) if hints else None)
     if auth_errors is not None and isinstance(e, auth_errors.TransportError):
@@ -241,14 +240,15 @@ def _error_response_status(e: BaseException) -> tuple[int, Any] | None:
     return None
 
 
+def _header_hints(headers: Any, now: float | None) -> list[float]:
+    """The Retry-After header's wait, as a list (empty without one)."""
+    value = headers.get("retry-after") if headers is not None else None
+    return list(_parse_retry_after_header(value, now)) if value else []
+
+
 def retry_after_of(e: genai_errors.APIError, now: float | None = None) -> float | None:
     """The provider's wait hint in seconds: max of the Retry-After header and RetryInfo.retryDelay."""
-    hints: list[float] = []
-    headers = getattr(getattr(e, "response", None), "headers", None)
-    if headers is not None:
-        value = headers.get("retry-after")
-        if value:
-            hints.extend(_parse_retry_after_header(value, now))
+    hints = _header_hints(getattr(getattr(e, "response", None), "headers", None), now)
     body = e.details.get("error", e.details) if isinstance(e.details, dict) else {}
     details = body.get("details") if isinstance(body, dict) else None
     for d in details if isinstance(details, list) else []:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract.render import Timeline
 from ..errors import CapabilityError
+from ..storage.keys import content_type_for
 from .timeline import BAD_ASSET, MISSING_ASSET, asset_refs
 
 if TYPE_CHECKING:
@@ -79,13 +80,7 @@ class StagedAssets:
 
     def props(self, timeline: Timeline) -> dict[str, Any]:
         """The Remotion input props: the timeline with every reference swapped for its URL."""
-        props = timeline.model_dump(mode="json")
-        for scene in props["scenes"]:
-            scene["image"] = self.urls[scene["image"]]
-        for key in ("narration", "music"):
-            if props.get(key):
-                props[key] = self.urls[props[key]]
-        return props
+        return _swap_refs(timeline, self.urls)
 
     def with_conversions_stored(self, timeline: Timeline, store: "ArtifactStore") -> Timeline:
         """`timeline` with each converted asset's reference swapped for its conversion, stored.
@@ -94,18 +89,23 @@ class StagedAssets:
         assets itself, and would otherwise convert the same TIFF or ADPCM file again."""
         if not self.converted:
             return timeline
-        keys = {ref: store.put_file(path, path.suffix, "image/png" if path.suffix == ".png" else "audio/wav").key
+        keys = {ref: store.put_file(path, path.suffix, content_type_for(path.suffix.lstrip("."))).key
                 for ref, path in self.converted.items()}
-        data = timeline.model_dump(mode="json")
-        for scene in data["scenes"]:
-            scene["image"] = keys.get(scene["image"], scene["image"])
-        for key in ("narration", "music"):
-            if data.get(key):
-                data[key] = keys.get(data[key], data[key])
-        return Timeline.model_validate(data)
+        return Timeline.model_validate(_swap_refs(timeline, {**{ref: ref for ref in asset_refs(timeline)}, **keys}))
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _swap_refs(timeline: Timeline, mapping: dict[str, str]) -> dict[str, Any]:
+    """The timeline as JSON, each asset reference replaced by `mapping[reference]`."""
+    data = timeline.model_dump(mode="json")
+    for scene in data["scenes"]:
+        scene["image"] = mapping[scene["image"]]
+    for key in ("narration", "music"):
+        if data.get(key):
+            data[key] = mapping[data[key]]
+    return data
 
 
 def stage_assets(
