@@ -19,6 +19,13 @@ export class HttpError extends Error {
   }
 }
 
+export const MALFORMED_ANSWER = "malformed_answer";
+
+/** A success status whose body is not JSON: the backend answered, but not in the contract. */
+export class MalformedAnswerError extends HttpError {
+  override readonly name = "MalformedAnswerError";
+}
+
 /** 429 with code `capacity`: the backend is full right now; try elsewhere or later. */
 export class CapacityError extends HttpError {
   override readonly name = "CapacityError";

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, mock, test } from "node:test";
 import { BrokenCircuitError } from "cockatiel";
 import { Metrics } from "../metrics.ts";
 import { CapacityError, HttpError, isSubmissionInProgress, TransportError } from "./errors.ts";
+import { toJobError } from "../pipeline/errors.ts";
 import { ComputeClient, MALFORMED_ANSWER, MalformedAnswerError } from "./modal-client.ts";
 import type { PolicyOptions } from "./policies.ts";
 
@@ -146,6 +147,11 @@ describe("compute client", () => {
     );
     assert.equal(calls.length, 1);
     assert.equal(c.breakerState, "closed");
+  });
+
+  test("a MalformedAnswerError is retryable for the pipeline: the step may be tried again", () => {
+    const e = new MalformedAnswerError(200, MALFORMED_ANSWER, "HTTP 200 with a body that is not JSON");
+    assert.deepEqual(toJobError(e), { code: MALFORMED_ANSWER, message: e.message, retryable: true });
   });
 
   for (const probe of [

@@ -11,17 +11,12 @@ import { CircuitState } from "cockatiel";
 import type { Health, Job, JobCreate, WarmLease, WarmRequest } from "../contract.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { CapacityError, errorCode, HttpError, isTransient, mayHaveArrived, parseRetryAfter, TransportError } from "./errors.ts";
+import { CapacityError, errorCode, HttpError, isTransient, MALFORMED_ANSWER, MalformedAnswerError, mayHaveArrived, parseRetryAfter, TransportError } from "./errors.ts";
 import { breakerStateName, buildPolicies, DEFAULT_POLICY, type Policies, type PolicyOptions } from "./policies.ts";
 
 export type BackendName = "inhouse" | "modal";
 
-export const MALFORMED_ANSWER = "malformed_answer";
-
-/** A success status whose body is not JSON: the backend answered, but not in the contract. */
-export class MalformedAnswerError extends HttpError {
-  override readonly name = "MalformedAnswerError";
-}
+export { MALFORMED_ANSWER, MalformedAnswerError } from "./errors.ts";
 
 export interface BackendConfig {
   name: BackendName;
@@ -204,9 +199,9 @@ export class ComputeClient {
 }
 
 /**
- * A 2xx body that is not JSON (an HTML page from a proxy or a wrong URL) is an answer, not an
- * outage: a `MalformedAnswerError` (an HttpError, so never retried and not a breaker failure,
- * like a 4xx). A bare SyntaxError thrown inside the policy stack used to close a half-open
+ * A 2xx body that is not JSON (an HTML page from a proxy or a wrong URL): a
+ * `MalformedAnswerError` (an HttpError, so not retried here and not a breaker failure, like a
+ * 4xx; transient for the pipeline, which polls again or retries the step). A bare SyntaxError thrown inside the policy stack used to close a half-open
  * breaker without clearing its window and reached the router as `internal`.
  */
 function parseAnswer<T>(text: string, status: number): T {

@@ -47,7 +47,7 @@ describe("keep-warm scheduling", () => {
       const cronTick = taskOf(kw).execute().then((r) => ((cronDone = true), r));
       await turn();
       assert.equal(backend.calls, 1, "no second renewal while the first is in flight");
-      assert.equal(cronDone, false, "node-cron sees the tick as running (noOverlap needs the promise)");
+      assert.equal(cronDone, false, "the cron tick joins the one in flight and ends with it");
       backend.answer();
       assert.deepEqual(await cronTick, [{ backend: "inhouse", lease_id: "l1", expires_at: "2026-11-23T10:00:00Z" }]);
       const next = taskOf(kw).execute();

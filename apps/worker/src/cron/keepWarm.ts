@@ -56,15 +56,15 @@ export class KeepWarm {
     return out;
   }
 
-  /** A tick unless one is running (then that one): cron's noOverlap does not see the first, direct tick. */
+  /** A tick unless one is running (then that one), for cron's ticks and the first, direct one alike. */
   private tickOnce(): Promise<unknown> {
     this.running ??= this.tick().finally(() => (this.running = null));
     return this.running;
   }
 
   start(): void {
-    // The callback returns the tick's promise: node-cron's noOverlap waits on it (undefined counts as done at once).
-    this.task ??= cron.schedule(this.opts.schedule, () => this.tickOnce(), { noOverlap: true, timezone: this.opts.hours.timeZone });
+    // tickOnce() keeps to one tick at a time (cron's and the first, direct one alike).
+    this.task ??= cron.schedule(this.opts.schedule, () => this.tickOnce(), { timezone: this.opts.hours.timeZone });
     this.warnIfLeasesLapse(this.task);
     void this.tickOnce();
   }

@@ -1,5 +1,5 @@
 import type { JobError } from "../contract.ts";
-import { CapacityError, errorCode, HttpError, isBrokenCircuit, isTransient } from "../client/errors.ts";
+import { CapacityError, errorCode, HttpError, isBrokenCircuit, isTransient, MalformedAnswerError } from "../client/errors.ts";
 
 /** A step that failed: carries the JobError to keep on the row and whether a retry may help. */
 export class StepError extends Error {
@@ -21,7 +21,8 @@ export class RenderAborted extends Error {
 export function toJobError(e: unknown): JobError {
   if (e instanceof StepError) return e.error;
   if (e instanceof CapacityError) return { code: "capacity", message: e.message, retryable: true };
-  if (e instanceof HttpError) return { code: e.code, message: e.message, retryable: e.status >= 500 || e.status === 409 };
+  // A 200 that was not JSON (a proxy's page, for once) is worth another attempt, as a 5xx is.
+  if (e instanceof HttpError) return { code: e.code, message: e.message, retryable: e.status >= 500 || e.status === 409 || e instanceof MalformedAnswerError };
   const anyE = e as { code?: unknown; retryable?: unknown; message?: unknown };
   if (typeof anyE?.code === "string" && typeof anyE?.retryable === "boolean") {
     return { code: anyE.code, message: String(anyE.message ?? ""), retryable: anyE.retryable };

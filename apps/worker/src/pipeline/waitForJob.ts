@@ -5,7 +5,7 @@
  * failures (backend restarting, breaker open) are waited out for `maxUnreachableMs`.
  */
 import type { Job } from "../contract.ts";
-import { HttpError, isBrokenCircuit, isTransient, errorCode } from "../client/errors.ts";
+import { HttpError, isBrokenCircuit, isTransient, errorCode, MalformedAnswerError } from "../client/errors.ts";
 import type { ComputeClient } from "../client/modal-client.ts";
 import { abortableSleep } from "../router/Router.ts";
 
@@ -44,7 +44,8 @@ export async function waitForJob(client: ComputeClient, jobId: string, opts: Wai
       if (e instanceof HttpError && e.status === 404) {
         throw new JobLostError(`${client.name} no longer knows job ${jobId}`);
       }
-      if (!(isTransient(e) || isBrokenCircuit(e))) throw e;
+      // a 200 that was not JSON (a proxy's page) counts as a poll that did not get through
+      if (!(isTransient(e) || isBrokenCircuit(e) || e instanceof MalformedAnswerError)) throw e;
       unreachableSince ??= Date.now();
       if (Date.now() - unreachableSince > maxUnreachable) {
         throw new JobLostError(`${client.name} unreachable for ${maxUnreachable} ms while polling ${jobId} (${errorCode(e)})`);
