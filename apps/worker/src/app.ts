@@ -7,7 +7,6 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { ComputeClient } from "./client/modal-client.ts";
 import type { Config } from "./config.ts";
-import { parseBusinessHours } from "./cron/businessHours.ts";
 import { KeepWarm } from "./cron/keepWarm.ts";
 import type { Db } from "./db/db.ts";
 import { openDb } from "./db/open.ts";
@@ -57,14 +56,13 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
   // One publisher for both: the worker publishes, the API re-signs succeeded renders' URLs.
   const publisher = makePublisher(config);
 
-  // Built (and its settings parsed) before the worker claims anything: a bad WARM_* setting must
-  // stop the start (before the database is even opened), not crash the process mid-render. loadConfig already refuses them; this is
-  // for callers that build a Config by hand. Started last, once everything else is up.
+  // Built before the worker claims anything (loadConfig has parsed and checked every WARM_*
+  // setting); started last, once everything else is up.
   let keepWarm: KeepWarm | null = null;
   if (config.warm.enabled && config.role !== "api") {
     keepWarm = new KeepWarm(
       [inhouse, ...(modal ? [modal] : [])],
-      { schedule: config.warm.schedule, hours: parseBusinessHours(config.warm.days, config.warm.hours, config.warm.timeZone), kinds: config.warm.kinds, ttlS: config.warm.ttlS, minContainers: config.warm.minContainers },
+      { schedule: config.warm.schedule, hours: config.warm.hours, kinds: config.warm.kinds, ttlS: config.warm.ttlS, minContainers: config.warm.minContainers },
       log,
     );
   }

@@ -96,10 +96,10 @@ test("every WARM_* setting is checked at start, naming it (not when the cron sta
   for (const [env, re] of refused) assert.throws(() => loadConfig(env), re, JSON.stringify(env));
 
   const c = loadConfig({ WARM_TZ: "America/New_York", WARM_DAYS: "0,6", WARM_HOURS: "22:00-02:00", WARM_CRON: "*/10 * * * *", WARM_TTL_S: "86400", WARM_MIN_CONTAINERS: "0", WARM_KINDS: " diagnostic , render_video " });
-  assert.deepEqual(c.warm, { enabled: true, schedule: "*/10 * * * *", days: "0,6", hours: "22:00-02:00", timeZone: "America/New_York", kinds: ["diagnostic", "render_video"], ttlS: 86400, minContainers: 0 });
+  assert.deepEqual(c.warm, { enabled: true, schedule: "*/10 * * * *", hours: { days: new Set([0, 6]), startMin: 22 * 60, endMin: 2 * 60, timeZone: "America/New_York" }, kinds: ["diagnostic", "render_video"], ttlS: 86400, minContainers: 0 });
   // Empty is unset for the settings with an unambiguous default.
   const d = loadConfig({ WARM_TZ: "", WARM_CRON: "", WARM_HOURS: "", WARM_TTL_S: "", WARM_MIN_CONTAINERS: "", WARM_ENABLED: "" });
-  assert.deepEqual(d.warm, { enabled: true, schedule: "*/5 * * * *", days: "1-5", hours: "08:00-20:00", timeZone: "UTC", kinds: ["generate_images", "transcribe_audio", "render_video"], ttlS: 900, minContainers: undefined });
+  assert.deepEqual(d.warm, { enabled: true, schedule: "*/5 * * * *", hours: { days: new Set([1, 2, 3, 4, 5]), startMin: 8 * 60, endMin: 20 * 60, timeZone: "UTC" }, kinds: ["generate_images", "transcribe_audio", "render_video"], ttlS: 900, minContainers: undefined });
 });
 
 test("WARM_ENABLED takes 1/0, true/false, yes/no, on/off in any case", () => {

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import cron from "node-cron";
 import type { PolicyOptions } from "./client/policies.ts";
 import type { WarmRequest } from "./contract.ts";
-import { parseBusinessHours } from "./cron/businessHours.ts";
+import { type BusinessHours, checkTimeZone, parseDays, parseWindow } from "./cron/businessHours.ts";
 import type { JwtSettings } from "./http/jwt.ts";
 
 export interface Config {
@@ -37,7 +37,7 @@ export interface Config {
     artifactsBucket: string;
     rendersBucket: string;
   };
-  warm: { enabled: boolean; schedule: string; days: string; hours: string; timeZone: string; kinds: WarmRequest["kinds"]; ttlS: number; minContainers: number | undefined };
+  warm: { enabled: boolean; schedule: string; hours: BusinessHours; kinds: WarmRequest["kinds"]; ttlS: number; minContainers: number | undefined };
 }
 
 type Env = Record<string, string | undefined>;
@@ -102,26 +102,23 @@ function warmSettings(env: Env): Config["warm"] {
 
   const timeZone = env.WARM_TZ || "UTC";
   try {
-    new Intl.DateTimeFormat("en-US", { timeZone });
+    checkTimeZone(timeZone);
   } catch {
     throw new Error(`WARM_TZ=${JSON.stringify(timeZone)} is not an IANA time zone (e.g. Europe/Berlin, America/New_York)`);
   }
 
   const hours = env.WARM_HOURS || "08:00-20:00";
-  // parseBusinessHours reads only the first two "-" parts and takes "08:00-08:00" as an empty window.
-  const [start, end, ...rest] = hours.split("-").map((p) => p.trim());
-  const hoursError = `WARM_HOURS=${JSON.stringify(hours)} must be HH:MM-HH:MM with start != end (windows may wrap midnight)`;
-  if (rest.length || !start || !end || start === end) throw new Error(hoursError);
+  let window: { startMin: number; endMin: number };
   try {
-    parseBusinessHours("*", hours, timeZone);
+    window = parseWindow(hours);
   } catch {
-    throw new Error(hoursError);
+    throw new Error(`WARM_HOURS=${JSON.stringify(hours)} must be HH:MM-HH:MM with start != end (windows may wrap midnight)`);
   }
 
   const days = env.WARM_DAYS ?? "1-5";
   let daySet: Set<number>;
   try {
-    daySet = parseBusinessHours(days, hours, timeZone).days;
+    daySet = parseDays(days);
   } catch (e) {
     throw new Error(`WARM_DAYS=${JSON.stringify(days)}: ${(e as Error).message}`);
   }
@@ -130,9 +127,7 @@ function warmSettings(env: Env): Config["warm"] {
   return {
     enabled: bool(env, "WARM_ENABLED", true),
     schedule,
-    days,
-    hours,
-    timeZone,
+    hours: { days: daySet, ...window, timeZone },
     kinds: kinds as WarmRequest["kinds"],
     // The compute plane's WarmRequest bounds: outside them every tick would be refused with a 422.
     ttlS: num(env, "WARM_TTL_S", 900, { min: 1, max: 86_400, integer: true }),

@@ -28,4 +28,6 @@ test("bad settings are errors", () => {
   assert.throws(() => parseBusinessHours("8", "08:00-20:00"));
   assert.throws(() => parseBusinessHours("1-5", "8-20"));
   assert.throws(() => parseBusinessHours("1-5", "08:00-20:00", "Mars/Olympus"));
+  assert.throws(() => parseBusinessHours("1-5", "20:00-08:00-09:00"), /HH:MM-HH:MM/); // a third part was ignored
+  assert.throws(() => parseBusinessHours("1-5", "08:00-08:00"), /empty/); // was a window that never opens
 });

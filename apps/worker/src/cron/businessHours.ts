@@ -19,8 +19,8 @@ function hhmm(s: string): number {
   return Number(m[1]) * 60 + Number(m[2]);
 }
 
-/** "1-5" / "0,6" / "*" -> days; "08:00-20:00" -> window. */
-export function parseBusinessHours(days: string, hours: string, timeZone = "UTC"): BusinessHours {
+/** "1-5" / "0,6" / "*" -> days (0 = Sunday). */
+export function parseDays(days: string): Set<number> {
   const set = new Set<number>();
   for (const part of days.split(",").map((p) => p.trim()).filter(Boolean)) {
     if (part === "*") for (let d = 0; d < 7; d++) set.add(d);
@@ -31,10 +31,26 @@ export function parseBusinessHours(days: string, hours: string, timeZone = "UTC"
     } else if (/^\d$/.test(part) && Number(part) <= 6) set.add(Number(part));
     else throw new Error(`bad day ${JSON.stringify(part)}: use 0-6 (Sunday = 0), ranges or *`);
   }
-  const [start, end] = hours.split("-");
-  if (start === undefined || end === undefined) throw new Error(`bad hours ${JSON.stringify(hours)}: expected HH:MM-HH:MM`);
-  new Intl.DateTimeFormat("en-US", { timeZone }); // throws RangeError on an unknown zone
-  return { days: set, startMin: hhmm(start), endMin: hhmm(end), timeZone };
+  return set;
+}
+
+/** "08:00-20:00" -> minutes; exactly two times, not equal ("08:00-08:00" would be an empty window). */
+export function parseWindow(hours: string): { startMin: number; endMin: number } {
+  const parts = hours.split("-");
+  if (parts.length !== 2) throw new Error(`bad hours ${JSON.stringify(hours)}: expected HH:MM-HH:MM`);
+  const [startMin, endMin] = parts.map(hhmm) as [number, number];
+  if (startMin === endMin) throw new Error(`bad hours ${JSON.stringify(hours)}: the window is empty`);
+  return { startMin, endMin };
+}
+
+/** Throws RangeError on a zone Intl does not know. */
+export function checkTimeZone(timeZone: string): string {
+  new Intl.DateTimeFormat("en-US", { timeZone });
+  return timeZone;
+}
+
+export function parseBusinessHours(days: string, hours: string, timeZone = "UTC"): BusinessHours {
+  return { days: parseDays(days), ...parseWindow(hours), timeZone: checkTimeZone(timeZone) };
 }
 
 function localParts(date: Date, timeZone: string): { day: number; minute: number } {
