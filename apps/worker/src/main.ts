@@ -5,6 +5,10 @@
  * as PID 1 in a container node ignores a SIGTERM it has no handler for, so a redeploy that
  * lands during start-up would otherwise wait for the platform's SIGKILL. A signal then
  * lets start-up finish and stops the app it made.
+ *
+ * A setting loadConfig refuses stops the start with one JSON log line naming it (`bad_config`,
+ * exit 2), and a start-up that fails (database, port) with one `start_failed` line (exit 1):
+ * an operator reading Railway's log gets the reason on one line rather than a bare stack trace.
  */
 import { startApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
@@ -26,5 +30,17 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 log.info({ event: "starting" }, "starting");
-starting = startApp(loadConfig());
-await starting;
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (e) {
+  log.error({ event: "bad_config", err: e instanceof Error ? e.message : String(e) }, "configuration refused");
+  process.exit(2);
+}
+starting = startApp(config);
+try {
+  await starting;
+} catch (e) {
+  log.error({ event: "start_failed", err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }, "start-up failed");
+  process.exit(1);
+}
