@@ -106,7 +106,8 @@ def test_cleanup_refuses_a_bad_retention_setting_by_name(data_dir: Path, capsys,
     monkeypatch.setenv("ARTIFACT_RETENTION_DAYS", "nan")
     get_settings.cache_clear()
     status, err, _ = run(capsys, "artifacts", "cleanup")
-    assert status == 2 and err == ["canvascast artifacts: error [bad_request]: ARTIFACT_RETENTION_DAYS must be a finite number of days >= 0, not nan"]
+    # Settings refuse it when they load (modal_functions/settings.py), before any store is opened.
+    assert status == 2 and err == ["canvascast artifacts: error [config]: ARTIFACT_RETENTION_DAYS: Input should be a finite number"]
 
 
 def test_put_names_the_users_file_never_a_temp_file(data_dir: Path, tmp_path: Path, capsys):
