@@ -112,7 +112,11 @@ def api():
     if not modal.is_local():
         link_models(API_DATA_DIR, CACHE_DIR)
 
-    return create_app(backend=ModalBackend(CONFIG, ModalPrimitives(CONFIG.app.name)))
+    from modal_functions.modal_layer.settings_from_toml import front_door_settings
+    from modal_functions.settings import get_settings
+
+    settings = front_door_settings(get_settings(), CONFIG)
+    return create_app(settings, backend=ModalBackend(CONFIG, ModalPrimitives(CONFIG.app.name)))
 
 
 # ## Image generation: CPU only, it calls the Gemini API

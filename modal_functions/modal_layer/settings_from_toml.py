@@ -21,6 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ComputeConfig, FunctionConfig
+from ..logs import get_logger
+from ..settings import Settings
+
+log = get_logger(__name__)
 
 # kind -> the Modal objects that serve it (first one is the default target of a job)
 MODAL_OBJECTS: dict[str, tuple[str, ...]] = {
@@ -34,6 +38,11 @@ CLASSES = frozenset({"Transcriber", "TranscriberCPU"})
 # Objects whose failed inputs Modal must NOT retry: `render_video`'s fan-out retries a
 # failed chunk alone itself (modal_layer/fanout.py), so Modal's retries would multiply.
 NO_MODAL_RETRIES = frozenset({"render_chunk"})
+
+# A sync POST answers 202 with the job this long before the front door's own timeout, which
+# Modal enforces by cutting the request: the caller would then have no job id for a job
+# that runs anyway (and, without an idempotency key, submit it again).
+SYNC_WAIT_MARGIN_S = 10.0
 
 # Keys of FunctionConfig that are handed to Modal as they are.
 SCALING_KEYS = ("min_containers", "max_containers", "buffer_containers", "scaledown_window")
@@ -99,3 +108,14 @@ def expected_settings(config: ComputeConfig) -> dict[str, dict[str, Any]]:
                 **{key: kw[key] for key in SCALING_KEYS},
             }
     return out
+
+
+def front_door_settings(settings: Settings, config: ComputeConfig) -> Settings:
+    """`settings` with `COMPUTE_SYNC_WAIT_S` (which also caps `?wait=`) ending `SYNC_WAIT_MARGIN_S`
+    before `[functions.api] timeout`: a longer wait is shortened, with a warning, not refused."""
+    limit = max(0.0, object_kwargs(config, "api")["timeout"] - SYNC_WAIT_MARGIN_S)
+    if settings.sync_wait_s <= limit:
+        return settings
+    log.warning("COMPUTE_SYNC_WAIT_S shortened under the front door's timeout",
+                extra={"configured_s": settings.sync_wait_s, "used_s": limit})
+    return settings.model_copy(update={"sync_wait_s": limit})
