@@ -2,13 +2,15 @@
  * The render worker loop: reap dead leases, claim a render (one statement, SKIP LOCKED),
  * run its pipeline while a heartbeat keeps the lease, then complete or fail it (backoff in
  * SQL). Up to `concurrency` renders run at once; each has an AbortController that the
- * heartbeat fires on cancel (cascading to compute jobs) or when the lease is lost.
+ * heartbeat fires on cancel (cascading to compute jobs) or when the lease is lost. A render
+ * reaped dead (its worker died on the last attempt) has its compute jobs cancelled.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, type RenderRow } from "./queue/index.ts";
 import { RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
+import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
 import { abortableSleep } from "./router/index.ts";
 import { validateRenderRequest, ValidationError } from "./http/validate.ts";
@@ -29,6 +31,7 @@ export function newWorkerId(): string {
 
 export class Worker {
   private running = new Map<string, Promise<void>>();
+  private readonly cascades = new Set<Promise<void>>(); // compute jobs of reaped renders being cancelled
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -54,6 +57,7 @@ export class Worker {
     this.wake?.();
     await this.loop;
     await Promise.allSettled(this.running.values());
+    await Promise.allSettled([...this.cascades]);
   }
 
   private async run(): Promise<void> {
@@ -65,7 +69,14 @@ export class Worker {
         if (this.running.size < this.opts.concurrency) {
           const running = [...this.running.keys()];
           const dead = await reapDead(db, workerId, running);
-          for (const id of dead) log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
+          for (const id of dead) {
+            log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
+            // Not awaited: a slow or down compute plane must not hold up claiming.
+            const c: Promise<void> = cancelComputeJobs(this.deps, id)
+              .catch((e) => log.warn({ event: "cancel_cascade_failed", render_id: id, err: String(e) }, "could not cancel a dead render's compute jobs"))
+              .finally(() => this.cascades.delete(c));
+            this.cascades.add(c);
+          }
           claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
         }
       } catch (e) {
@@ -78,8 +89,8 @@ export class Worker {
       }
       if (claimed) {
         const row = claimed;
-        const p = this.process(row).finally(() => {
-          this.running.delete(row.id);
+        const p: Promise<void> = this.process(row).finally(() => {
+          if (this.running.get(row.id) === p) this.running.delete(row.id);
           this.wake?.();
         });
         this.running.set(row.id, p);

@@ -9,7 +9,10 @@ import type { RenderRow } from "./types.ts";
  * `running` lists the renders this worker is still running: if one of their leases lapsed
  * (heartbeats that could not reach the database), the worker does not take it again as a
  * new attempt; its next heartbeat renews the lease. Another worker cannot tell a stalled
- * holder from a dead one and does reclaim it.
+ * holder from a dead one and does reclaim it. Nor does it claim one of them queued again
+ * (another worker reclaimed it and that attempt failed): its own attempt's next heartbeat
+ * would then succeed, and two attempts of one render would run side by side; that
+ * heartbeat finds the lease gone and ends the old attempt first.
  */
 export async function claim(
   db: Pick<Db, "query">,
@@ -24,6 +27,7 @@ export async function claim(
     `with queued as (
        select id, run_at, created_at from public.render_jobs
         where status = 'queued' and run_at <= now() and attempts < max_attempts
+          and not (id = any($3::uuid[]))
         order by run_at, created_at
         limit 1
         for update skip locked
