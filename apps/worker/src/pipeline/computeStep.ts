@@ -8,7 +8,9 @@
  *      waiting, so a worker killed at any point resumes without running the job twice;
  *   4. a failed or lost job bumps step_attempt next time (a new key, a new job); so does a
  *      submission that failed (refused with a 4xx, or no backend within the router's wait
- *      budget): its step ends `failed` with the error, never left `submitting`.
+ *      budget): its step ends `failed` with the error, never left `submitting`. A job whose
+ *      backend could not be polled for a while is not known to be lost: the next attempt
+ *      looks at it once and reattaches if it is still queued, running or succeeded;
  *
  * Cancelling (signal aborted with reason "cancelled") cancels the in-flight compute job.
  * The owner's DELETE also cancels the compute jobs directly, so the poll often sees a job
@@ -17,13 +19,14 @@
  * exactly like the heartbeat path. A job cancelled by anyone else is still a failed step.
  */
 import type { Job, JobCreate } from "../contract.ts";
-import { CapacityError, isBrokenCircuit, isTransient } from "../client/errors.ts";
+import { errorCode, isBrokenCircuit, isSubmissionInProgress, isTransient } from "../client/errors.ts";
+import { isTooManyRequests } from "../router/tooManyRequests.ts";
 import type { BackendName } from "../client/modal-client.ts";
 import { getRender, recordDecision, setProgress, type StepName, type StepRow } from "../queue/index.ts";
 import { saveOwnStep } from "./saveOwnStep.ts";
 import { RenderAborted, StepError, toJobError } from "./errors.ts";
 import type { RenderContext } from "./types.ts";
-import { JobLostError, waitForJob } from "./waitForJob.ts";
+import { COMPUTE_UNREACHABLE, JobLostError, waitForJob } from "./waitForJob.ts";
 
 export async function runComputeStep(
   ctx: RenderContext,
@@ -38,31 +41,32 @@ export async function runComputeStep(
     log.info({ event: "step_skipped", render_id: renderId, step }, "step already finished: reusing its output");
     return prev.output;
   }
-  const resumable = prev && (prev.status === "running" || prev.status === "submitting" || prev.status === "pending");
+  const context = { render_id: renderId, step };
+  const recovered = await stillThere(ctx, prev); // a job polled in vain last attempt, there after all
+  const resumable = prev && (prev.status === "running" || prev.status === "submitting" || prev.status === "pending" || recovered);
   const attempt = !prev ? 1 : resumable ? prev.step_attempt : prev.step_attempt + 1;
   const key = `${renderId}:${step}:${attempt}`;
   const t0 = performance.now();
-  const context = { render_id: renderId, step };
   let backend: BackendName;
   let job: Job;
 
-  if (prev && prev.status === "running" && prev.backend && prev.compute_job_id && prev.step_attempt === attempt) {
+  if (prev && (prev.status === "running" || recovered) && prev.backend && prev.compute_job_id && prev.step_attempt === attempt) {
     backend = prev.backend;
     log.info({ event: "reattach", ...context, backend, compute_job_id: prev.compute_job_id }, "reattaching to running compute job");
     job = { id: prev.compute_job_id } as Job;
+    if (recovered) await saveOwnStep(ctx, step, { status: "running", error: null, finished_at: null });
   } else {
     const body = input();
     let placed: { job: Job; backend: BackendName } | null = null;
     try {
       if (prev?.status === "submitting" && prev.backend && prev.step_attempt === attempt) {
-        // Killed between submitting and recording the job id: the same key on the same backend
-        // returns the job it created, if it did.
-        try {
-          placed = { job: await router.client(prev.backend).submit(kind, body, key), backend: prev.backend };
-          log.info({ event: "resubmit_same_backend", ...context, backend: prev.backend }, "resubmitted to the backend tried before");
-        } catch (e) {
-          if (!(e instanceof CapacityError || isTransient(e) || isBrokenCircuit(e))) throw e;
-        }
+        // Killed between submitting and recording the job id: the backend tried last may hold
+        // the job it created. Look the key up there, submitting nothing: with no job there the
+        // router places the step like any other, in-house first (resubmitting to the backend
+        // tried last put a resumed step on Modal while in-house had room). A POST that backend
+        // is still handling is waited for by resubmitting the key: it returns the job it makes.
+        placed = await lastTried(ctx, prev.backend, kind, body, key);
+        if (placed) log.info({ event: "resubmit_same_backend", ...context, backend: prev.backend, compute_job_id: placed.job.id }, "found the job of the backend tried before");
       }
       if (!placed) {
         await saveOwnStep(ctx, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
@@ -79,10 +83,15 @@ export async function runComputeStep(
       }
     } catch (e) {
       await submitFailed(ctx, step, e);
+      // The step will not wait for this key again (render over, or a new key next attempt):
+      // a POST that got no answer may have made a job no one knows the id of. A lease lost or
+      // a shutdown keeps the key: whoever runs the render next resubmits it and gets that job.
+      if (!handedOver(ctx, e)) router.abandon(kind, key, context);
       throw e;
     }
     backend = placed.backend;
     job = placed.job;
+    if (prev?.status === "submitting" && prev.step_attempt === attempt) router.chaseResumed(kind, key, { backend, jobId: job.id }, context);
     // Written before waiting: a restarted worker reattaches to this job.
     await saveOwnStep(ctx, step, { status: "running", backend, compute_job_id: job.id, idempotency_key: key, step_attempt: attempt });
   }
@@ -110,6 +119,7 @@ export async function runComputeStep(
       throw ctx.signal.reason instanceof RenderAborted ? ctx.signal.reason : e;
     }
     if (e instanceof JobLostError) {
+      // Unreachable (not 404): backend and compute_job_id stay on the row, for stillThere().
       await saveOwnStep(ctx, step, { status: "failed", error: { code: e.code, message: e.message, retryable: true }, finished_at: new Date() });
       throw new StepError(step, { code: e.code, message: e.message, retryable: true });
     }
@@ -144,7 +154,7 @@ async function submitFailed(ctx: RenderContext, step: StepName, e: unknown): Pro
   const aborted: unknown = ctx.signal.aborted ? ctx.signal.reason : e instanceof RenderAborted ? e : undefined;
   const finished_at = new Date();
   if (aborted !== undefined) {
-    if (!(aborted instanceof RenderAborted && aborted.reason === "cancelled")) return;
+    if (!cancelledBy(ctx, e)) return;
     // The render's step is left as it is: a sibling step cancelled because the other one
     // failed must not take over the name of the step that ended the render.
     await saveOwnStep(ctx, step, { status: "cancelled", finished_at });
@@ -153,6 +163,53 @@ async function submitFailed(ctx: RenderContext, step: StepName, e: unknown): Pro
   const error = toJobError(e);
   await saveOwnStep(ctx, step, { status: "failed", error, finished_at });
   await setProgress(ctx.deps.db, ctx.render.id, ctx.deps.workerId, step, { status: "failed", message: `${error.code}: ${error.message}` });
+}
+
+/**
+ * A step whose last attempt ended because its backend could not be polled for a while
+ * (`compute_unreachable`): its job was never known to be gone, and may have been running or
+ * have finished all along. Look once: a job still queued, running or succeeded is reattached
+ * (no second job paid for); one that failed, was cancelled or is unknown (404), or a backend
+ * still unreachable, means a new step attempt, as for any failed step.
+ */
+async function stillThere(ctx: RenderContext, prev: StepRow | undefined): Promise<boolean> {
+  if (prev?.status !== "failed" || prev.error?.code !== COMPUTE_UNREACHABLE || !prev.backend || !prev.compute_job_id) return false;
+  try {
+    const job = await ctx.deps.router.client(prev.backend).get(prev.compute_job_id);
+    return job?.status === "queued" || job?.status === "running" || job?.status === "succeeded";
+  } catch (e) {
+    ctx.deps.log.warn({ event: "unreachable_job_gone", render_id: ctx.render.id, step: prev.step, backend: prev.backend, compute_job_id: prev.compute_job_id, code: errorCode(e) }, "the job its backend could not be polled for is not there: new step attempt");
+    return false;
+  }
+}
+
+/** The job the backend tried last holds for `key`, if it can tell; null to place the step afresh. */
+async function lastTried(ctx: RenderContext, name: BackendName, kind: JobCreate["kind"], body: Record<string, unknown>, key: string): Promise<{ job: Job; backend: BackendName } | null> {
+  const client = ctx.deps.router.client(name);
+  try {
+    const found = await client.findByIdempotencyKey(key, kind);
+    return found ? { job: found, backend: name } : null;
+  } catch (e) {
+    if (!isSubmissionInProgress(e)) return null; // cannot tell: placed afresh, and the router chases a copy there (chaseResumed)
+  }
+  try {
+    return { job: await client.submit(kind, body, key), backend: name };
+  } catch (e) {
+    if (isTooManyRequests(e) || isTransient(e) || isBrokenCircuit(e)) return null;
+    throw e;
+  }
+}
+
+/** The attempt stopped for a lease lost or a shutdown: the render goes on elsewhere with the same step attempt. */
+function handedOver(ctx: RenderContext, e: unknown): boolean {
+  const aborted: unknown = ctx.signal.aborted ? ctx.signal.reason : e instanceof RenderAborted ? e : undefined;
+  return aborted !== undefined && !cancelledBy(ctx, e);
+}
+
+/** The submission ended because the render is over (`RenderAborted("cancelled")`), not for a lease lost or a shutdown. */
+function cancelledBy(ctx: RenderContext, e: unknown): boolean {
+  const aborted: unknown = ctx.signal.aborted ? ctx.signal.reason : e instanceof RenderAborted ? e : undefined;
+  return aborted instanceof RenderAborted && aborted.reason === "cancelled";
 }
 
 /** The render was cancelled by its owner (the condition the heartbeat reports as `cancel`). */

@@ -22,7 +22,8 @@ export function toJobError(e: unknown): JobError {
   if (e instanceof StepError) return e.error;
   if (e instanceof CapacityError) return { code: "capacity", message: e.message, retryable: true };
   // A 200 that was not JSON (a proxy's page, for once) is worth another attempt, as a 5xx is.
-  if (e instanceof HttpError) return { code: e.code, message: e.message, retryable: e.status >= 500 || e.status === 409 || e instanceof MalformedAnswerError };
+  // A 429 of any code (a gateway's rate limit as much as `capacity`) asks for fewer requests, not another request.
+  if (e instanceof HttpError) return { code: e.code, message: e.message, retryable: e.status >= 500 || e.status === 409 || e.status === 429 || e instanceof MalformedAnswerError };
   const anyE = e as { code?: unknown; retryable?: unknown; message?: unknown };
   if (typeof anyE?.code === "string" && typeof anyE?.retryable === "boolean") {
     return { code: anyE.code, message: String(anyE.message ?? ""), retryable: anyE.retryable };

@@ -11,10 +11,21 @@ import { abortableSleep } from "../router/Router.ts";
 
 export const TERMINAL_JOB = new Set(["succeeded", "failed", "cancelled"]);
 
+export const COMPUTE_UNREACHABLE = "compute_unreachable";
+
 export class JobLostError extends Error {
   override readonly name = "JobLostError";
-  readonly code = "compute_job_lost";
+  readonly code: string = "compute_job_lost";
   readonly retryable = true;
+}
+
+/**
+ * The backend could not be reached for `maxUnreachableMs` while polling: the job is not known
+ * to be gone (it may be running, or done, all along), so the step's next attempt looks at it
+ * again before paying for a new one.
+ */
+export class JobUnreachableError extends JobLostError {
+  override readonly code = COMPUTE_UNREACHABLE;
 }
 
 export interface WaitOptions {
@@ -48,7 +59,7 @@ export async function waitForJob(client: ComputeClient, jobId: string, opts: Wai
       if (!(isTransient(e) || isBrokenCircuit(e) || e instanceof MalformedAnswerError)) throw e;
       unreachableSince ??= Date.now();
       if (Date.now() - unreachableSince > maxUnreachable) {
-        throw new JobLostError(`${client.name} unreachable for ${maxUnreachable} ms while polling ${jobId} (${errorCode(e)})`);
+        throw new JobUnreachableError(`${client.name} unreachable for ${maxUnreachable} ms while polling ${jobId} (${errorCode(e)})`);
       }
       await sleep(Math.min(maxI * 2, 5000), opts.signal);
       continue;

@@ -5,7 +5,7 @@
  * answer (202, or 429 capacity with Retry-After), so several workers share it correctly.
  *
  *   in-house 202                      -> inhouse (inhouse_first)
- *   in-house 429 capacity             -> Modal   (inhouse_capacity)
+ *   in-house 429 capacity             -> Modal   (inhouse_capacity; any 429, a gateway's rate limit too)
  *   in-house down (transport/5xx/breaker open) -> Modal (inhouse_down)
  *     ... Modal breaker open / failing / full / rejecting us (401/403/404/405: its own setup),
  *         or no Modal configured
@@ -26,14 +26,17 @@
  * and, for `lateSubmitMs` after the placement, while it answers `not_found` (a POST may still
  * be on its way to it). Only after a Modal placement: a step that is still waiting, or is
  * resumed after a lease loss, a shutdown or a failed attempt, keeps the same key, so in-house
- * hands it that very job.
+ * hands it that very job. The same holds the other way round: a Modal POST that got no
+ * answer (it timed out; Modal bills the copy it may have made) is chased on Modal, the same
+ * way, when the step then goes to in-house.
  */
 import type { Job, JobCreate } from "../contract.ts";
-import { CapacityError, errorCode, HttpError, isBrokenCircuit, isMisconfigured, isSubmissionInProgress, isTransient } from "../client/errors.ts";
+import { errorCode, HttpError, isBrokenCircuit, isMisconfigured, isSubmissionInProgress, isTransient } from "../client/errors.ts";
 import type { BackendName, ComputeClient, SubmitTrace } from "../client/modal-client.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { REASONS, type Reason } from "./reasons.ts";
+import { isTooManyRequests } from "./tooManyRequests.ts";
 
 export interface Decision {
   backend: BackendName;
@@ -53,7 +56,7 @@ export interface RouterDeps {
   /** After a step with an unanswered in-house POST went to Modal: how long (ms) a `not_found`
    * from the in-house key lookup is not final, because that POST may still be on its way to
    * the server (one the server has started on is `submission_in_progress` instead).
-   * Default: the in-house client's per-attempt timeout. */
+   * Default: the per-attempt timeout of the backend being chased. */
   lateSubmitMs?: number;
 }
 
@@ -94,7 +97,7 @@ export class Router {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly maxWaitMs: number;
   private readonly waitBudgetMs: number;
-  private readonly lateSubmitMs: number;
+  private readonly lateSubmitMs: number | undefined;
   private readonly reclaims = new Set<Promise<void>>();
   private readonly closing = new AbortController();
 
@@ -107,7 +110,7 @@ export class Router {
     this.sleep = deps.sleep ?? abortableSleep;
     this.maxWaitMs = deps.maxWaitMs ?? 2_000;
     this.waitBudgetMs = deps.waitBudgetMs ?? 30 * 60_000;
-    this.lateSubmitMs = deps.lateSubmitMs ?? backends.inhouse.options.attemptTimeoutMs;
+    this.lateSubmitMs = deps.lateSubmitMs;
   }
 
   client(name: BackendName): ComputeClient {
@@ -131,17 +134,19 @@ export class Router {
     let waitReason: Reason | null = null;
     let modalNotBefore = 0; // Modal's Retry-After: it is not asked again before then
     const inhouseTrace: SubmitTrace = { unanswered: false }; // an in-house POST may hold this key
+    const modalTrace: SubmitTrace = { unanswered: false }; // a Modal POST may hold this key
     let waitedForInhouse = false; // in-house down with no Modal: logged once per step, not once per poll
     for (;;) {
       opts.signal?.throwIfAborted();
-      let inhouseFull: CapacityError | null = null;
+      let inhouseFull: HttpError | null = null;
       let inhouseDown: unknown = null;
       try {
         await opts.onAttempt?.("inhouse");
         const job = await inhouse.submit(kind, input, idempotencyKey, inhouseTrace);
+        if (modalTrace.unanswered) this.reclaim("modal", kind, idempotencyKey, job.id, opts.context);
         return { job, decision: await this.decide({ backend: "inhouse", reason: waitReason ?? REASONS.inhouseFirst }, opts) };
       } catch (e) {
-        if (e instanceof CapacityError) inhouseFull = e;
+        if (isTooManyRequests(e)) inhouseFull = e; // capacity, or a gateway's rate limit
         else if (isTransient(e) || isBrokenCircuit(e)) inhouseDown = e;
         else throw e; // 4xx: the request is wrong wherever it goes
       }
@@ -164,9 +169,9 @@ export class Router {
       if (modal && Date.now() >= modalNotBefore) {
         try {
           await opts.onAttempt?.("modal");
-          const job = await modal.submit(kind, input, idempotencyKey);
+          const job = await modal.submit(kind, input, idempotencyKey, modalTrace);
           const reason = inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
-          if (inhouseTrace.unanswered) this.reclaimInhouse(kind, idempotencyKey, job.id, opts.context);
+          if (inhouseTrace.unanswered) this.reclaim("inhouse", kind, idempotencyKey, job.id, opts.context);
           return { job, decision: await this.decide({ backend: "modal", reason }, opts) };
         } catch (me) {
           waitReason = this.modalUnavailable(me, kind, opts);
@@ -191,7 +196,30 @@ export class Router {
     }
   }
 
-  /** In-house submissions still being chased (see the header). */
+  /**
+   * A step given up while it was being placed (its render was cancelled): a POST with its key
+   * that got no answer may have made a job that nobody knows the id of, so nothing else
+   * would ever cancel it. Chase the key on every backend, as after a placement elsewhere
+   * (lookups only; a job found is cancelled).
+   */
+  abandon(kind: JobCreate["kind"], key: string, context?: Record<string, unknown>): void {
+    for (const name of ["inhouse", "modal"] as const) {
+      if (this.backends[name]) this.reclaim(name, kind, key, null, context);
+    }
+  }
+
+  /**
+   * A step resumed in `submitting` (its worker stopped between a POST and recording the job
+   * id) and now placed on `placed.backend`: the stopped worker may have POSTed the same key
+   * to the other backend too (every round tries in-house first; the step row names only the
+   * last backend tried), and such a job would run with nobody polling it. Chase it there.
+   */
+  chaseResumed(kind: JobCreate["kind"], key: string, placed: { backend: BackendName; jobId: string }, context?: Record<string, unknown>): void {
+    const other: BackendName = placed.backend === "inhouse" ? "modal" : "inhouse";
+    if (this.backends[other]) this.reclaim(other, kind, key, placed.jobId, context);
+  }
+
+  /** Submissions still being chased (see the header). */
   get reclaiming(): number {
     return this.reclaims.size;
   }
@@ -203,35 +231,41 @@ export class Router {
   }
 
   /**
-   * A step went to Modal (`modalJobId`) after an in-house POST with the same key got no
-   * answer. Look the key up in-house until the answer is final (see the header): a job found
-   * is a copy nobody polls, so cancel it. Never re-POSTs: that could create the very copy
-   * it is looking for, and would be refused (429) whenever in-house is full.
+   * A step was placed (`placedJobId`) on one backend after a POST with the same key got no
+   * answer from the other one (`name`). Look the key up there until the answer is final (see
+   * the header): a job found is a copy nobody polls, so cancel it. Never re-POSTs: that could
+   * create the very copy it is looking for, and would be refused (429) whenever it is full.
+   * Either way round: a Modal POST lost to a timeout bills a Modal copy just the same.
    */
-  private reclaimInhouse(kind: JobCreate["kind"], key: string, modalJobId: string, context?: Record<string, unknown>): void {
-    const inhouse = this.backends.inhouse;
+  private reclaim(name: BackendName, kind: JobCreate["kind"], key: string, placedJobId: string | null, context?: Record<string, unknown>): void {
+    const backend = this.client(name);
+    const placedOn = placedJobId === null ? "nowhere (abandoned)" : name === "inhouse" ? "Modal" : "in-house";
     const signal = this.closing.signal;
-    const fields = { event: "inhouse_unanswered", kind, idempotency_key: key, modal_job_id: modalJobId, ...context };
-    this.log.warn(fields, "step placed on Modal after an unanswered in-house submit: making sure in-house runs no copy");
+    const fields = placedJobId === null
+      ? { event: `${name}_abandoned`, kind, idempotency_key: key, ...context }
+      : { event: `${name}_unanswered`, kind, idempotency_key: key, [`${name === "inhouse" ? "modal" : "inhouse"}_job_id`]: placedJobId, ...context };
+    this.log.warn(fields, placedJobId === null
+      ? `step abandoned while being placed: making sure ${name} runs no job for it`
+      : `step placed on ${placedOn} after an unanswered ${name} submit: making sure ${name} runs no copy`);
     const started = Date.now();
-    const settleMs = Math.min(this.lateSubmitMs, this.waitBudgetMs);
+    const settleMs = Math.min(this.lateSubmitMs ?? backend.options.attemptTimeoutMs, this.waitBudgetMs);
     const chase = async (): Promise<void> => {
       for (let lookups = 1; ; lookups++) {
         signal.throwIfAborted();
         let last: unknown;
         try {
-          const job = await inhouse.findByIdempotencyKey(key, kind);
+          const job = await backend.findByIdempotencyKey(key, kind);
           if (job) {
             const live = job.status === "queued" || job.status === "running";
-            const after = live ? await inhouse.cancel(job.id) : job;
+            const after = live ? await backend.cancel(job.id) : job;
             this.log.warn(
-              { ...fields, event: "inhouse_duplicate_cancelled", inhouse_job_id: job.id, found_status: job.status, status: after.status, lookups },
-              live ? "cancelled the in-house copy of a step running on Modal" : "the in-house copy of a step running on Modal had already ended",
+              { ...fields, event: `${name}_duplicate_cancelled`, [`${name}_job_id`]: job.id, found_status: job.status, status: after.status, lookups },
+              live ? `cancelled the ${name} copy of a step running on ${placedOn}` : `the ${name} copy of a step running on ${placedOn} had already ended`,
             );
             return;
           }
           if (Date.now() - started >= settleMs) {
-            this.log.info({ ...fields, event: "inhouse_no_duplicate", lookups }, "in-house holds no job for the key");
+            this.log.info({ ...fields, event: `${name}_no_duplicate`, lookups }, `${name} holds no job for the key`);
             return;
           }
           last = null; // not found, but the unanswered POST may still arrive: look again
@@ -240,7 +274,7 @@ export class Router {
           last = e; // in-house is still handling a POST with the key, or cannot be reached yet
         }
         if (Date.now() - started > this.waitBudgetMs) {
-          throw last ?? new Error("in-house key lookup unresolved within the wait budget");
+          throw last ?? new Error(`${name} key lookup unresolved within the wait budget`);
         }
         await this.sleep(this.maxWaitMs, signal);
       }
@@ -248,7 +282,7 @@ export class Router {
     const p: Promise<void> = chase()
       .catch((e: unknown) => {
         if (signal.aborted) return;
-        this.log.error({ ...fields, event: "inhouse_duplicate_unresolved", code: errorCode(e), err: (e as Error)?.message }, "could not check in-house for a copy of a step running on Modal");
+        this.log.error({ ...fields, event: `${name}_duplicate_unresolved`, code: errorCode(e), err: (e as Error)?.message }, `could not check ${name} for a copy of a step running on ${placedOn}`);
       })
       .finally(() => this.reclaims.delete(p));
     this.reclaims.add(p);
@@ -258,7 +292,7 @@ export class Router {
   private modalUnavailable(me: unknown, kind: JobCreate["kind"], opts: SubmitOptions): Reason {
     let reason: Reason;
     if (isBrokenCircuit(me)) reason = REASONS.modalBreakerOpen;
-    else if (me instanceof CapacityError) reason = REASONS.modalCapacity;
+    else if (isTooManyRequests(me)) reason = REASONS.modalCapacity;
     else if (isTransient(me)) reason = REASONS.modalFailed;
     else if (isMisconfigured(me)) {
       // A wrong token or URL, or a deploy without the route or kind: Modal's own setup, not
