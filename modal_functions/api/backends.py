@@ -80,10 +80,12 @@ class RenamedBackend:
     def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
         return self.inner.warm(kinds, ttl_s, min_containers).model_copy(update={"backend": self.name})
 
-    def add_listener(self, listener) -> None:
+    def add_listener(self, listener) -> bool:
+        """False when the inner backend does not report its changes (the listener is never called)."""
         add = getattr(self.inner, "add_listener", None)
-        if add is not None:
-            add(lambda job: listener(self._job(job)))
+        if add is None:
+            return False
+        return add(lambda job: listener(self._job(job))) is not False
 
     def close(self) -> None:
         self.inner.close()

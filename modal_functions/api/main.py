@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
 
             app.state.backend = build_backend(settings, backend_name, kinds)
         add_listener = getattr(app.state.backend, "add_listener", None)
-        if add_listener is not None:  # outcomes are counted even for jobs nobody polls
-            add_listener(app.state.metrics.observe)
+        if add_listener is not None:  # jobs are counted from the backend's own changes, even those nobody polls
+            app.state.metrics.listening = add_listener(app.state.metrics.changed) is not False
         log.info("compute plane ready", extra={"backend": app.state.backend.name, "version": __version__})
         try:
             yield

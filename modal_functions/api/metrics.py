@@ -1,9 +1,15 @@
 """Prometheus metrics (PRD §10), one `CollectorRegistry` per app so tests and apps never share counters.
 
-The API sees every job it accepts. It counts the invocation then, and records the
-outcome (duration, queue time, cold start, error code, cost) exactly once, when it
-first sees the job terminal: on a GET, a wait, an event stream, or at scrape time,
-when it polls the jobs it still holds as pending.
+Each job is counted once, by the process that ran it:
+
+- A backend that reports its changes (in-house: `add_listener`) is the only source
+  (`changed`): the invocation when it reports the job queued (once, at creation), the
+  outcome (duration, queue time, cold start, error code, cost) when it reports it
+  terminal. What the routes see is not counted again, so a job a previous server process
+  ran (read after a restart, replayed by its idempotency key) is not counted twice.
+- Otherwise (Modal) the API counts the invocation when it hands a job out first, and the
+  outcome when it first sees the job terminal: on a GET, a wait, an event stream, or at
+  scrape time, when it polls the jobs it still holds as pending.
 """
 
 from __future__ import annotations
@@ -46,9 +52,27 @@ class ApiMetrics:
         self._pending: dict[str, str] = {}
         self._done: OrderedDict[str, None] = OrderedDict()
         self._known: OrderedDict[str, None] = OrderedDict()
+        self.listening = False  # set when the backend reports its changes: then `changed` is the only source
+
+    def changed(self, job: Job) -> None:
+        """The backend's change listener: a queued job was just created, a terminal one just finished."""
+        if job.status.value == "queued" and self._first_sight(job.id):
+            self.invocations.labels(job.kind, job.backend).inc()
+        self._record(job)
+
+    def _first_sight(self, job_id: str) -> bool:
+        with self._lock:
+            if job_id in self._known:
+                return False
+            self._known[job_id] = None
+            if len(self._known) > _SEEN_LIMIT:
+                self._known.popitem(last=False)
+            return True
 
     def submitted(self, job: Job) -> None:
         """Count a job the first time the API hands it out (an idempotent resubmit is not a new invocation)."""
+        if self.listening:
+            return
         with self._lock:
             if job.id in self._known:
                 new = False
@@ -57,7 +81,7 @@ class ApiMetrics:
                 self._known[job.id] = None
                 if len(self._known) > _SEEN_LIMIT:
                     self._known.popitem(last=False)
-                if not job.status.terminal:
+                if not job.status.terminal and job.id not in self._done:  # a fast job may be over already
                     self._pending[job.id] = job.kind
         if new:
             self.invocations.labels(job.kind, job.backend).inc()
@@ -67,16 +91,20 @@ class ApiMetrics:
         self.rejections.labels(kind, backend, code).inc()
 
     def observe(self, job: Job) -> None:
-        """Record a terminal job's outcome once."""
+        """A job the API saw: record its outcome once, if it is terminal (unless the backend reports outcomes itself)."""
+        if not self.listening:
+            self._record(job)
+
+    def _record(self, job: Job) -> None:
         if not job.status.terminal:
             return
         with self._lock:
+            self._pending.pop(job.id, None)
             if job.id in self._done:
                 return
             self._done[job.id] = None
             if len(self._done) > _SEEN_LIMIT:
                 self._done.popitem(last=False)
-            self._pending.pop(job.id, None)
         kind, backend = job.kind, job.backend
         self.finished.labels(kind, backend, job.status.value).inc()
         if job.started_at and job.finished_at:
