@@ -141,7 +141,10 @@ class InHouseBackend:
         return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
 
     def add_listener(self, listener: Callable[[Job], Any]) -> None:
-        """Call `listener(job)` on every change of every job (metrics, logs). Must be quick."""
+        """Call `listener(job)` on every change of every job (metrics, logs). Must be quick.
+
+        A job is reported `queued` once, when it is created (possibly after its later
+        changes, from the submitting thread); a replay of an idempotency key reports nothing."""
         self._listeners.append(listener)
 
     def _publish(self, job: Job, *, terminal: bool = False) -> None:
@@ -229,6 +232,8 @@ class InHouseBackend:
 
         digest = input_digest(kind, input)
         with self._submit_lock:
+            if self._closed:  # close() sets it under this lock: an admitted job is queued before the pools close
+                raise CapabilityError(SHUTTING_DOWN, "the in-house backend is shutting down", retryable=True, http_status=503)
             if idempotency_key is not None:
                 existing = self.registry.find_key(idempotency_key)
                 if existing is not None:
@@ -430,9 +435,10 @@ class InHouseBackend:
 
     def close(self) -> None:
         """Stop every pool. Jobs still queued or running are recorded as failed `interrupted` (retryable)."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._submit_lock:  # a submit past its admission check queues its job first (interrupted below)
+            if self._closed:
+                return
+            self._closed = True
         self._preimport.cancel()
         for pool in self.pools.values():
             for ticket in pool.close():

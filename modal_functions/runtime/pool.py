@@ -459,7 +459,10 @@ class KindPool:
             # A part is not retried here: the job that fanned it out reruns it itself (parts.py),
             # so a piece runs at most twice, in-house as on Modal.
             retries = 0 if ticket.parent is not None else self.function.retries
-            if outcome.pool_retryable() and ticket.attempts <= retries and not self._closing and not ticket.cancel.is_set():
+            if outcome.pool_retryable() and ticket.attempts <= retries and not self._closing:
+                if ticket.cancel.is_set():  # the job was not over: only the cancel stopped its retry
+                    outcome = Outcome("cancelled", error=_error(CANCELLED, "cancelled by request", False), cold_start=outcome.cold_start)
+                    break
                 err = outcome.error or {}
                 log.info("retrying job", extra={"job_id": ticket.job_id, "kind": self.kind, "attempt": ticket.attempts,
                                                 "code": err.get("code"), "error": err.get("message")})
@@ -519,6 +522,8 @@ class KindPool:
                     return Outcome("failed", error=_error(err.code, err.message, err.retryable), cold_start=cold)
         except WorkerDied as e:
             self._discard(slot)
+            if self._closing:  # the pool stopped its worker (or the wait for one): not a crash
+                return Outcome("failed", error=_error(INTERRUPTED, "the server shut down while this job ran", True), cold_start=cold)
             return Outcome("failed", error=_error(WORKER_CRASHED, f"the worker process died: {e}", True), cold_start=cold)
         finally:
             ticket.seconds += time.monotonic() - started
