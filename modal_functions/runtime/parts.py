@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from ..errors import INTERNAL, CapabilityError
 from ..logs import get_logger
+from .progress import InOrder
 
 log = get_logger("canvascast.parts")
 
@@ -174,13 +175,15 @@ def fan_out(
     """
     done: dict[int, float] = {}
     lock = threading.Lock()
+    ordered = InOrder(on_progress) if on_progress is not None else None  # the job's thread and the pipe reader both report
 
     def report(index: int, value: float) -> None:
         with lock:
             done[index] = value
             total = sum(done.values())
-        if on_progress is not None:
-            on_progress(total)
+            number = ordered.number() if ordered is not None else 0
+        if ordered is not None:
+            ordered.put(number, total)
 
     def here(index: int, retries: int = LOCAL_RETRIES) -> dict[str, Any]:
         for attempt in range(retries + 1):

@@ -8,18 +8,77 @@ Both go through a `Reporter`, which
 - throttles what reaches the `ProgressSink`: heartbeats at most every `min_interval`
   seconds, progress at most every `min_interval` unless it is the final step.
 
+Values made by several threads at once (a fan-out reports from the job's thread and from
+the pipe reader) reach the sink in the order they were made (`InOrder`): an older value never
+arrives after a newer one, and no reporting thread waits for another one's send.
+
 Sinks are tiny: `PipeSink` (in-house worker -> parent process), `MappingSink` (any
 `dict`-like, e.g. a `modal.Dict` keyed by job id), `CallbackSink` (CLI progress bar, tests).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from typing import Any, Callable, MutableMapping, Protocol
+from typing import Any, Callable, Generic, MutableMapping, Protocol, TypeVar
 
 from ..contract.jobs import Progress
 from .watchdog import Watchdog
+
+
+T = TypeVar("T")
+
+
+class InOrder(Generic[T]):
+    """Hands values to `deliver` in the order they were numbered, skipping any a newer one superseded.
+
+    A producer takes `number()` while it holds the lock that orders its values, and calls
+    `put(number, value)` after releasing it. A thread already delivering delivers what is put
+    meanwhile (the newest only) before it returns, so `put` never waits for another thread's
+    `deliver`, and a value is never delivered after a newer one.
+    """
+
+    def __init__(self, deliver: Callable[[T], Any]):
+        self._deliver = deliver
+        self._lock = threading.Condition()
+        self._numbers = itertools.count(1)
+        self._latest: tuple[int, T | None] = (0, None)
+        self._delivered = 0
+        self._sending = False
+
+    def number(self) -> int:
+        with self._lock:
+            return next(self._numbers)
+
+    def put(self, number: int, value: T) -> None:
+        with self._lock:
+            if number <= self._latest[0]:
+                return  # a newer value was put already
+            self._latest = (number, value)
+            if self._sending:
+                return  # the delivering thread takes it next
+            self._sending = True
+        try:
+            while True:
+                with self._lock:
+                    number, value = self._latest
+                    if number <= self._delivered:
+                        self._sending = False
+                        self._lock.notify_all()
+                        return
+                    self._delivered = number
+                self._deliver(value)  # type: ignore[arg-type]
+        except BaseException:
+            with self._lock:
+                self._sending = False
+                self._lock.notify_all()
+            raise
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Return once what was put has been delivered (another thread may still be delivering it)."""
+        with self._lock:
+            self._lock.wait_for(lambda: not self._sending, timeout)
 
 
 class ProgressSink(Protocol):
@@ -47,6 +106,7 @@ class Reporter:
         self._last_sent = float("-inf")
         self._pending = False  # a throttled progress update not yet sent
         self._lock = threading.Lock()
+        self._ordered: InOrder[Progress] = InOrder(lambda progress: self.sink.progress(progress))
 
     def heartbeat(self) -> None:
         if self.watchdog is not None:
@@ -58,20 +118,27 @@ class Reporter:
             self._last_sent = now
             pending, self._pending = self._pending, False
             last = self.last
+            number = self._ordered.number() if pending else 0
         if pending:
-            self.sink.progress(last)  # carries the heartbeat too
+            self._ordered.put(number, last)  # carries the heartbeat too
         else:
             self.sink.heartbeat()
 
     def flush(self) -> None:
-        """Send a progress update that throttling held back (call when the body returns)."""
+        """Send a progress update that throttling held back, and wait for any still on its way (call when the body returns)."""
         with self._lock:
             pending, self._pending = self._pending, False
             last = self.last
             if pending:
                 self._last_sent = self.clock()
+                number = self._ordered.number()
         if pending:
-            self.sink.progress(last)
+            self._ordered.put(number, last)
+        self._ordered.settle()  # what another thread is still sending goes out before the caller's next message
+
+    def settle(self) -> None:
+        """Wait until progress another thread is still sending has gone out (see `InOrder`)."""
+        self._ordered.settle()
 
     def progress(self, done: float, total: float | None = None, unit: str | None = None, message: str | None = None) -> None:
         if self.watchdog is not None:
@@ -91,7 +158,8 @@ class Reporter:
                 return
             self._last_sent = now
             self._pending = False
-        self.sink.progress(update)
+            number = self._ordered.number()
+        self._ordered.put(number, update)
 
 
 class CallbackSink:

@@ -108,7 +108,10 @@ class Worker:
                 raise CapabilityError(VALIDATION_ERROR, str(e), http_status=422) from e
             self.parts.reset()
             ctx = self._context(job_id, attempt, workdir, self.parts)
-            result = self.capability.run(self.state, request, ctx)
+            try:
+                result = self.capability.run(self.state, request, ctx)
+            finally:
+                ctx.reporter.settle()  # progress another thread is still sending goes out before done/error
             ctx.reporter.flush()
             if not isinstance(result, self.capability.result_model):
                 result = self.capability.result_model.model_validate(result)  # a bug here is an internal error
@@ -122,7 +125,10 @@ class Worker:
             if self.capability.run_part is None:
                 raise CapabilityError(INTERNAL, f"{self.kind} has no parts")
             ctx = self._context(part_id, attempt, workdir, None)  # a part has no parts of its own
-            result = self.capability.run_part(self.state, spec, ctx)
+            try:
+                result = self.capability.run_part(self.state, spec, ctx)
+            finally:
+                ctx.reporter.settle()
             ctx.reporter.flush()
             return result
 
