@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ComputeConfig, FunctionConfig
+from ..config import WEB_TIMEOUT_S, ComputeConfig, FunctionConfig
 from ..logs import get_logger
 from ..settings import Settings
 
@@ -39,9 +39,10 @@ CLASSES = frozenset({"Transcriber", "TranscriberCPU"})
 # failed chunk alone itself (modal_layer/fanout.py), so Modal's retries would multiply.
 NO_MODAL_RETRIES = frozenset({"render_chunk"})
 
-# A sync POST answers 202 with the job this long before the front door's own timeout, which
-# Modal enforces by cutting the request: the caller would then have no job id for a job
-# that runs anyway (and, without an idempotency key, submit it again).
+# A sync POST answers 202 with the job this long before the front door's request limit:
+# Modal ends a web request at 150 s (a 303 to a result URL) whatever the function's
+# timeout, and at the function's timeout if that is shorter. Cut off, the caller would have
+# no job id for a job that runs anyway (and, without an idempotency key, submit it again).
 SYNC_WAIT_MARGIN_S = 10.0
 
 # Keys of FunctionConfig that are handed to Modal as they are.
@@ -112,8 +113,11 @@ def expected_settings(config: ComputeConfig) -> dict[str, dict[str, Any]]:
 
 def front_door_settings(settings: Settings, config: ComputeConfig) -> Settings:
     """`settings` with `COMPUTE_SYNC_WAIT_S` (which also caps `?wait=`) ending `SYNC_WAIT_MARGIN_S`
-    before `[functions.api] timeout`: a longer wait is shortened, with a warning, not refused."""
-    limit = max(0.0, object_kwargs(config, "api")["timeout"] - SYNC_WAIT_MARGIN_S)
+    before the front door's request limit (`[functions.api] timeout`, which `config` keeps at
+    or under Modal's `WEB_TIMEOUT_S`; the cap here holds for a config built in code too):
+    a longer wait is shortened, with a warning, not refused."""
+    request_limit = min(float(object_kwargs(config, "api")["timeout"]), float(WEB_TIMEOUT_S))
+    limit = max(0.0, request_limit - SYNC_WAIT_MARGIN_S)
     if settings.sync_wait_s <= limit:
         return settings
     log.warning("COMPUTE_SYNC_WAIT_S shortened under the front door's timeout",
