@@ -190,16 +190,21 @@ class MappingSink:
         self.key = key
         self.wall_clock = wall_clock
         self.last = Progress()
+        # A heartbeat (align's side thread) rewrites the last progress: read and written under
+        # one lock, or a slow heartbeat write of an older value lands after a newer progress.
+        self._lock = threading.Lock()
 
     def _write(self) -> None:
         self.mapping[self.key] = {"progress": self.last.model_dump(mode="json"), "heartbeat_at": self.wall_clock()}
 
     def heartbeat(self) -> None:
-        self._write()
+        with self._lock:
+            self._write()
 
     def progress(self, progress: Progress) -> None:
-        self.last = progress
-        self._write()
+        with self._lock:
+            self.last = progress
+            self._write()
 
 
 def read_mapping(mapping: Any, key: str) -> tuple[Progress, float | None]:

@@ -15,7 +15,7 @@ import threading
 from runtime_support import DEADLINE
 
 from modal_functions.runtime.parts import PartsClient, fan_out
-from modal_functions.runtime.progress import CallbackSink, Reporter
+from modal_functions.runtime.progress import CallbackSink, MappingSink, Reporter
 
 
 class HeldFirstSend:
@@ -81,3 +81,33 @@ def test_fan_out_progress_from_the_job_and_its_parts_never_goes_backwards():
     reader.join(DEADLINE)
     assert results == [{"piece": 0}, {"piece": 1}]
     assert sink.got == sorted(sink.got) and sink.got[-1] == 2, sink.got
+
+
+class SlowHeartbeatDict(dict):
+    """A `modal.Dict` stand-in whose first write from the thread named "hb" is slow on the wire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hb_writing = threading.Event()
+        self.release = threading.Event()
+
+    def __setitem__(self, key, value) -> None:
+        if threading.current_thread().name == "hb" and not self.hb_writing.is_set():
+            self.hb_writing.set()
+            assert self.release.wait(DEADLINE)
+        super().__setitem__(key, value)
+
+
+def test_a_slow_heartbeat_write_never_lands_an_older_progress_after_a_newer_one():
+    d = SlowHeartbeatDict()
+    reporter = Reporter(MappingSink(d, "job"), min_interval=0.0)
+    reporter.progress(1, 4)
+    hb = threading.Thread(target=reporter.heartbeat, name="hb")  # align's heartbeat side thread
+    hb.start()
+    assert d.hb_writing.wait(DEADLINE)  # its write of progress 1 is on the wire
+    newer = threading.Thread(target=reporter.progress, args=(2, 4))
+    newer.start()
+    d.release.set()
+    hb.join(DEADLINE)
+    newer.join(DEADLINE)
+    assert d["job"]["progress"]["done"] == 2
