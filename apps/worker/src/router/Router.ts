@@ -99,6 +99,9 @@ export class Router {
   private readonly waitBudgetMs: number;
   private readonly lateSubmitMs: number | undefined;
   private readonly reclaims = new Set<Promise<void>>();
+  private readonly chasing = new Set<string>(); // `${backend} ${key}` being chased: one chase each
+  /** For a key whose placement failed here: the backends a POST of it may have reached unanswered. */
+  private readonly unansweredOn = new Map<string, BackendName[]>();
   private readonly closing = new AbortController();
 
   constructor(
@@ -129,13 +132,30 @@ export class Router {
     idempotencyKey: string,
     opts: SubmitOptions = {},
   ): Promise<{ job: Job; decision: Decision }> {
-    const { inhouse, modal } = this.backends;
-    const started = Date.now();
-    let waitReason: Reason | null = null;
-    let modalNotBefore = 0; // Modal's Retry-After: it is not asked again before then
     const inhouseTrace: SubmitTrace = { unanswered: false }; // an in-house POST may hold this key
     const modalTrace: SubmitTrace = { unanswered: false }; // a Modal POST may hold this key
+    try {
+      return await this.place(kind, input, idempotencyKey, opts, inhouseTrace, modalTrace);
+    } catch (e) {
+      // For `abandon`: only a backend a POST may have reached unanswered can hold a job for the key.
+      this.remember(idempotencyKey, [...(inhouseTrace.unanswered ? ["inhouse" as const] : []), ...(modalTrace.unanswered ? ["modal" as const] : [])]);
+      throw e;
+    }
+  }
+
+  private async place(
+    kind: JobCreate["kind"],
+    input: Record<string, unknown>,
+    idempotencyKey: string,
+    opts: SubmitOptions,
+    inhouseTrace: SubmitTrace,
+    modalTrace: SubmitTrace,
+  ): Promise<{ job: Job; decision: Decision }> {
+    const { inhouse, modal } = this.backends;
+    const started = Date.now();
     let waitedForInhouse = false; // in-house down with no Modal: logged once per step, not once per poll
+    let waitReason: Reason | null = null;
+    let modalNotBefore = 0; // Modal's Retry-After: it is not asked again before then
     for (;;) {
       opts.signal?.throwIfAborted();
       let inhouseFull: HttpError | null = null;
@@ -203,9 +223,21 @@ export class Router {
    * (lookups only; a job found is cancelled).
    */
   abandon(kind: JobCreate["kind"], key: string, context?: Record<string, unknown>): void {
-    for (const name of ["inhouse", "modal"] as const) {
+    // A placement that failed here knows which backends a POST may have reached; a key this
+    // router did not place (the owner's DELETE, another worker's step) is chased on both.
+    const known = this.unansweredOn.get(key);
+    this.unansweredOn.delete(key);
+    for (const name of known ?? (["inhouse", "modal"] as const)) {
       if (this.backends[name]) this.reclaim(name, kind, key, null, context);
     }
+  }
+
+  private remember(key: string, backends: BackendName[]): void {
+    this.unansweredOn.delete(key);
+    this.unansweredOn.set(key, backends);
+    // Bounded: a key is normally taken back by `abandon` at once; a step handed over keeps its
+    // key (no abandon), so the oldest entries go first.
+    while (this.unansweredOn.size > 10_000) this.unansweredOn.delete(this.unansweredOn.keys().next().value!);
   }
 
   /**
@@ -238,6 +270,9 @@ export class Router {
    * Either way round: a Modal POST lost to a timeout bills a Modal copy just the same.
    */
   private reclaim(name: BackendName, kind: JobCreate["kind"], key: string, placedJobId: string | null, context?: Record<string, unknown>): void {
+    const chaseId = `${name} ${key}`;
+    if (this.chasing.has(chaseId)) return; // one chase finds and cancels the copy for every caller
+    this.chasing.add(chaseId);
     const backend = this.client(name);
     const placedOn = placedJobId === null ? "nowhere (abandoned)" : name === "inhouse" ? "Modal" : "in-house";
     const signal = this.closing.signal;
@@ -270,8 +305,8 @@ export class Router {
           }
           last = null; // not found, but the unanswered POST may still arrive: look again
         } catch (e) {
-          if (!(isSubmissionInProgress(e) || isTransient(e) || isBrokenCircuit(e))) throw e;
-          last = e; // in-house is still handling a POST with the key, or cannot be reached yet
+          if (!(isSubmissionInProgress(e) || isTransient(e) || isBrokenCircuit(e) || isTooManyRequests(e))) throw e;
+          last = e; // still handling a POST with the key, cannot be reached yet, or asks for fewer requests
         }
         if (Date.now() - started > this.waitBudgetMs) {
           throw last ?? new Error(`${name} key lookup unresolved within the wait budget`);
@@ -284,7 +319,10 @@ export class Router {
         if (signal.aborted) return;
         this.log.error({ ...fields, event: `${name}_duplicate_unresolved`, code: errorCode(e), err: (e as Error)?.message }, `could not check ${name} for a copy of a step running on ${placedOn}`);
       })
-      .finally(() => this.reclaims.delete(p));
+      .finally(() => {
+        this.reclaims.delete(p);
+        this.chasing.delete(chaseId);
+      });
     this.reclaims.add(p);
   }
 
