@@ -46,26 +46,30 @@ def _doc(description: str) -> dict[str, Any]:
 
 # Documented on every route through the routers' `responses=`.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc("`malformed_json`, `unknown_kind` or `bad_request`."),
+    400: _doc("`malformed_json`, `unknown_kind` (a kind the contract does not know, or one this server was not started with) or `bad_request`."),
     401: _doc("`unauthorized`: missing or wrong bearer token."),
     413: _doc("`payload_too_large`: body above COMPUTE_MAX_BODY_BYTES."),
     422: _doc("`validation_error`: the body does not match the schema."),
     500: _doc("`internal`: a bug; the server logs it."),
 }
-NOT_FOUND_RESPONSE = {404: _doc("`not_found`: no such job.")}
+NOT_FOUND_RESPONSE = {404: _doc("`not_found`: no such job."),
+                      410: _doc("`record_unreadable`: the job was recorded for a kind this server version does not know.")}
 LOOKUP_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {**_doc("`not_found`: no job with this idempotency key (of this kind), so a POST with the key would create one. "
                  "`submission_in_progress` (retryable, `Retry-After`): none yet, but this server is handling a POST "
                  "with the key right now; look again."),
           "headers": {"Retry-After": {"description": "`submission_in_progress` only: seconds before looking again.",
                                       "schema": {"type": "integer"}}}},
+    410: NOT_FOUND_RESPONSE[410],
     501: _doc("`not_supported`: this backend cannot look jobs up by key."),
 }
 WARM_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _doc("`modal_unavailable` (retryable): the lease is recorded but Modal did not apply it yet."),
 }
 # 503s that depend on the backend: say which ones, so a client knows they are retryable.
-UNAVAILABLE_503 = "`shutting_down` (in-house is draining), `capability_unavailable` (the kind's code cannot load) or `modal_unavailable` (Modal refused the spawn); all retryable."
+UNAVAILABLE_503 = ("`shutting_down` (in-house is draining), `capability_unavailable` (the kind's code cannot load), "
+                   "`registry_unavailable` (in-house could not record the job: disk full or failing; nothing was recorded) "
+                   "or `modal_unavailable` (Modal refused the spawn); all retryable.")
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _doc("`idempotency_conflict`: the key was used with another input."),
     503: _doc(UNAVAILABLE_503),

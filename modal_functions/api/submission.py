@@ -31,6 +31,10 @@ from .errors import summarize_errors
 from .metrics import ApiMetrics
 
 WAIT_CHUNK_S = 5.0
+HEADER_KEY_PATTERN = r"^[ -~]+$"
+HEADER_KEY_RULE = ("Printable ASCII only: HTTP gives header bytes no charset (the server would read UTF-8 as latin-1, "
+                   "and the key would not match the same key in a body or query), so a non-ASCII key goes in the "
+                   "body's idempotency_key; else 422 validation_error.")
 SUBMISSION_IN_PROGRESS = "submission_in_progress"
 """404 of the key lookup: no job for the key yet, but a POST with it is being handled (retryable)."""
 

@@ -2,8 +2,15 @@
 
 In-house: `runtime.inhouse.InHouseBackend` (warm process pools + SQLite registry).
 Modal: `modal_layer.backend.ModalBackend` (spawn + FunctionCall + modal.Dict).
-Errors are `CapabilityError`s with codes: unknown_kind / validation_error (400/422),
-idempotency_conflict (409), capacity (429, with `retry_after`), not_found (404).
+Errors are `CapabilityError`s with codes: unknown_kind / validation_error (400/422; unknown_kind
+also for a kind this backend does not serve), idempotency_conflict (409), capacity (429, with
+`retry_after`), not_found (404), record_unreadable (410, in-house: a stored job of a kind this
+version does not know), and retryable 503s (shutting_down, capability_unavailable,
+registry_unavailable, modal_unavailable).
+
+`cancel` returns the job as it is once the cancel is done or has waited its bound: terminal
+when it took effect (or the job had finished), still queued/running when the worker has not
+stopped yet (the API answers that 202; the job ends `cancelled` later).
 """
 
 from __future__ import annotations

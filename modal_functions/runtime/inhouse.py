@@ -7,14 +7,20 @@
 - `submit` validates the input with the kind's `request_model` (422
   `validation_error`) and `Capability.validate`, answers an idempotency key it has
   seen (same input: same job; other input: 409), checks the kind's admission bound
-  (429 `capacity` with `retry_after`), records the job, and hands it to the pool.
+  (429 `capacity` with `retry_after`), records the job (a disk that refuses the write:
+  503 `registry_unavailable`, retryable, nothing recorded), and hands it to the pool.
+- `cancel` waits up to `CANCEL_WAIT_S` for the job's worker to die; past that it returns
+  the job still `running` (the API answers 202) and the job ends `cancelled` when it dies.
 - The pool reports starts, progress and outcomes back through `PoolHooks`; every
   change is written to SQLite before anyone can observe it, and wakes `wait`/`events`.
 - Construction never blocks on model loads: pools start their workers in background
   threads, so the HTTP server is healthy at once; capability modules (needed in this
   process only for submit-time validation) are imported a second later in the background.
 - At start, jobs a dead server left queued/running become failed `interrupted`
-  (retryable); finished jobs keep answering.
+  (retryable); finished jobs keep answering. A record this version cannot read is
+  quarantined and answers failed `record_unreadable` (registry.py); it never stops the start.
+- `close()` stops the thread that re-saves finished jobs the registry refused, before
+  closing the registry.
 """
 
 from __future__ import annotations
@@ -102,6 +108,7 @@ class InHouseBackend:
         self._listeners: list[Callable[[Job], Any]] = []
         self._unsaved: dict[str, Job] = {}  # finished jobs the registry could not take yet
         self._resaver: threading.Thread | None = None
+        self._stop_resaving = threading.Event()  # close()/abandon(): the registry is about to close
         self._closed = False
         self._dead = False  # abandon(): behave like a killed process, write nothing more
 
@@ -181,7 +188,7 @@ class InHouseBackend:
             while True:
                 with self._cond:
                     pending = list(self._unsaved.values())
-                if not pending or self._dead:
+                if not pending or self._dead or self._stop_resaving.is_set():
                     return
                 for job in pending:
                     try:
@@ -191,7 +198,7 @@ class InHouseBackend:
                     with self._cond:
                         self._unsaved.pop(job.id, None)
                     log.info("finished job saved after all", extra={"job_id": job.id})
-                time.sleep(every)  # retry cadence for a failing disk, not a synchronisation
+                self._stop_resaving.wait(every)  # retry cadence for a failing disk; close() cuts it short
 
         with self._cond:
             if self._resaver is not None and self._resaver.is_alive():
@@ -208,10 +215,10 @@ class InHouseBackend:
     def submit(self, kind: str, input: dict[str, Any], idempotency_key: str | None = None) -> Job:
         if self._closed:
             raise CapabilityError(SHUTTING_DOWN, "the in-house backend is shutting down", retryable=True, http_status=503)
-        capability = _capability(kind)
         pool = self.pools.get(kind)
-        if pool is None:
-            raise CapabilityError(UNKNOWN_KIND, f"kind {kind!r} is not served by this backend", http_status=400)
+        if pool is None:  # before importing its code: a kind we do not serve is unknown_kind, never a 503
+            raise CapabilityError(UNKNOWN_KIND, _not_served(kind), http_status=400)
+        capability = _capability(kind)
         if not isinstance(input, dict):
             raise CapabilityError(VALIDATION_ERROR, "input must be a JSON object", http_status=422)
         try:
@@ -423,9 +430,9 @@ class InHouseBackend:
 
     def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
         for kind in kinds:
-            _capability(kind)
             if kind not in self.pools:
-                raise CapabilityError(UNKNOWN_KIND, f"kind {kind!r} is not served by this backend", http_status=400)
+                raise CapabilityError(UNKNOWN_KIND, _not_served(kind), http_status=400)
+            _capability(kind)
         expires = self._now() + timedelta(seconds=ttl_s)
         until = time.monotonic() + ttl_s
         for kind in kinds:
@@ -448,6 +455,7 @@ class InHouseBackend:
         for ticket in leftovers:
             self._finish(ticket, Outcome("failed", error={"code": INTERRUPTED, "message": "the server shut down while this job ran", "retryable": True}))
         self.tempdirs.sweep()
+        self._stop_resaver()
         with self._cond:
             pending = list(self._unsaved.values())
         for job in pending:  # a last try; what still fails is lost with the process, as on a crash
@@ -464,13 +472,27 @@ class InHouseBackend:
         self._preimport.cancel()
         for pool in self.pools.values():
             pool.close()
+        self._stop_resaver()
         self.registry.close()
 
+    def _stop_resaver(self) -> None:
+        """The re-save thread ends before the registry closes (else it would retry a closed registry for ever)."""
+        self._stop_resaving.set()
+        with self._cond:
+            resaver = self._resaver
+        if resaver is not None and resaver is not threading.current_thread():
+            resaver.join()  # at most one save in progress plus a wake-up
     def __enter__(self) -> "InHouseBackend":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _not_served(kind: str) -> str:
+    if kind in KINDS:
+        return f"kind {kind!r} is not served by this backend (started with --kinds without it)"
+    return f"unknown kind {kind!r}; expected one of {sorted(KINDS)}"
 
 
 def _capability(kind: str):

@@ -12,6 +12,17 @@ At start, `recover()` marks every job a dead server left queued or running as fa
 code `interrupted`, retryable: the caller learns about it and may resubmit with a new
 key. Finished jobs keep answering after a restart.
 
+A stored job this version cannot read (written by an older or newer version, or a
+damaged body) never stops the server: its row is copied as it was into
+`quarantined_jobs` (and logged), and the job answers as failed, code
+`record_unreadable`, retryable (its id, kind, input if readable and key are kept; its
+result is not). Only a record whose kind this version does not know at all cannot be
+answered as a `Job`: it is kept as it was, and reading it raises 410 `record_unreadable`.
+
+A write the disk refuses (full, I/O error, locked past the timeout) while creating a
+job is 503 `registry_unavailable`, retryable; the transaction is rolled back, so
+neither the job nor its key is recorded.
+
 One process owns the file (the in-house server); a lock serialises its threads.
 """
 
@@ -22,12 +33,23 @@ import hashlib
 import json
 import sqlite3
 import threading
+from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..contract.jobs import Job, JobError, JobStatus
+from pydantic import ValidationError
+
+from ..contract.jobs import KINDS, Job, JobError, JobStatus
 from ..errors import IDEMPOTENCY_CONFLICT, INTERRUPTED, CapabilityError
+from ..logs import get_logger
+
+log = get_logger("canvascast.registry")
+
+RECORD_UNREADABLE = "record_unreadable"
+"""A stored job this server version cannot read (another version's schema, a damaged body)."""
+REGISTRY_UNAVAILABLE = "registry_unavailable"
+"""503, retryable: the registry could not record a new job (disk full, I/O error, locked)."""
 
 SCHEMA = """
 create table if not exists jobs (
@@ -44,6 +66,13 @@ create table if not exists idempotency (
     job_id text not null references jobs(id),
     input_sha256 text not null,
     created_at text not null
+);
+create table if not exists quarantined_jobs (
+    id text not null,
+    status text not null,
+    body text not null,
+    reason text not null,
+    quarantined_at text not null
 );
 """
 
@@ -64,6 +93,15 @@ def input_digest(kind: str, input: dict[str, Any]) -> str:
     canonical = json.dumps({"kind": kind, "input": _numbers_as_values(input)}, sort_keys=True, separators=(",", ":"),
                            ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+_ROW = "id, kind, status, created_at, body"
+
+
+def _reason(e: ValidationError) -> str:
+    first = e.errors(include_url=False)[0] if e.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    return f"{where}: {first.get('msg', 'invalid')}"[:300]
 
 
 class RegistryInUse(RuntimeError):
@@ -94,8 +132,8 @@ class JobRegistry:
     def create(self, job: Job, input_sha256: str | None = None) -> tuple[Job, bool]:
         """Insert `job` (and its idempotency key). Returns (job, created); an existing key returns its job."""
         with self._lock:
-            self._db.execute("begin immediate")
             try:
+                self._db.execute("begin immediate")
                 if job.idempotency_key is not None:
                     row = self._db.execute(
                         "select job_id, input_sha256 from idempotency where key = ?", (job.idempotency_key,)
@@ -123,8 +161,18 @@ class JobRegistry:
                 return job, True
             except CapabilityError:
                 raise
-            except BaseException:
-                self._db.execute("rollback")
+            except BaseException as e:
+                if self._db.in_transaction:  # SQLITE_FULL may have rolled it back already
+                    with suppress(sqlite3.Error):
+                        self._db.execute("rollback")
+                if isinstance(e, (sqlite3.OperationalError, OSError)):
+                    log.error("recording a new job failed", extra={"job_id": job.id, "error": str(e)})
+                    raise CapabilityError(
+                        REGISTRY_UNAVAILABLE,
+                        f"the job registry cannot record a new job right now ({e}); nothing was recorded, retry later",
+                        retryable=True,
+                        http_status=503,
+                    ) from e
                 raise
 
     def save(self, job: Job) -> None:
@@ -143,9 +191,15 @@ class JobRegistry:
         now = now or datetime.now(timezone.utc)
         recovered: list[Job] = []
         with self._lock:
-            rows = self._db.execute("select body from jobs where status in (?, ?)", (JobStatus.queued.value, JobStatus.running.value)).fetchall()
-            for (body,) in rows:
-                job = Job.model_validate_json(body)
+            rows = self._db.execute(f"select {_ROW} from jobs where status in (?, ?)", (JobStatus.queued.value, JobStatus.running.value)).fetchall()
+            for row in rows:
+                try:
+                    job = self._load_locked(row, now)
+                except CapabilityError:  # a kind this version does not know: kept as it was, logged
+                    continue
+                if job.status.terminal:  # unreadable: already answered as failed `record_unreadable`
+                    recovered.append(job)
+                    continue
                 job = job.model_copy(
                     update={
                         "status": JobStatus.failed,
@@ -171,8 +225,56 @@ class JobRegistry:
             return self._get_locked(job_id)
 
     def _get_locked(self, job_id: str) -> Job | None:
-        row = self._db.execute("select body from jobs where id = ?", (job_id,)).fetchone()
-        return Job.model_validate_json(row[0]) if row else None
+        row = self._db.execute(f"select {_ROW} from jobs where id = ?", (job_id,)).fetchone()
+        return self._load_locked(row) if row else None
+
+    def _load_locked(self, row: tuple[str, str, str, str, str], now: datetime | None = None) -> Job:
+        """The row's Job; a body this version cannot read is quarantined and answered as failed `record_unreadable`."""
+        job_id, kind, status, created_at, body = row
+        try:
+            return Job.model_validate_json(body)
+        except ValidationError as e:  # invalid JSON is a ValidationError too
+            reason = _reason(e)
+        now = now or datetime.now(timezone.utc)
+        log.error("stored job unreadable; quarantined", extra={"job_id": job_id, "kind": kind, "status": status, "reason": reason})
+        with suppress(sqlite3.Error):  # a read must answer even if the disk refuses the copy
+            if self._db.execute("select 1 from quarantined_jobs where id = ? and body = ?", (job_id, body)).fetchone() is None:
+                self._db.execute("insert into quarantined_jobs(id, status, body, reason, quarantined_at) values (?, ?, ?, ?, ?)",
+                                 (job_id, status, body, reason, now.isoformat()))
+        if kind not in KINDS:
+            raise CapabilityError(RECORD_UNREADABLE, f"job {job_id!r} was recorded for kind {kind!r}, which this server version "
+                                                     "does not know; it is kept as it was", http_status=410)
+        salvaged = self._salvage(job_id, kind, status, created_at, body, reason, now)
+        with suppress(sqlite3.Error):  # replaced, so the status column is true and the next read is plain
+            self._upsert_locked(salvaged)
+        return salvaged
+
+    def _salvage(self, job_id: str, kind: str, status: str, created_at: str, body: str, reason: str, now: datetime) -> Job:
+        try:
+            stored = json.loads(body)
+        except ValueError:
+            stored = None
+        stored = stored if isinstance(stored, dict) else {}
+        key_row = self._db.execute("select key from idempotency where job_id = ?", (job_id,)).fetchone()
+        try:
+            created = datetime.fromisoformat(created_at)
+        except ValueError:
+            created = now
+        was = "had not finished" if status in (JobStatus.queued.value, JobStatus.running.value) else f"had ended {status}"
+        return Job(
+            id=job_id,
+            kind=kind,
+            status=JobStatus.failed,
+            input=stored["input"] if isinstance(stored.get("input"), dict) else {},
+            error=JobError(code=RECORD_UNREADABLE, retryable=True,
+                           message=f"this job's stored record could not be read by this server version ({reason}); it {was}. "
+                                   "Its result is lost: submit it again with a new idempotency key"),
+            idempotency_key=key_row[0] if key_row else None,
+            created_at=created,
+            finished_at=now,
+            updated_at=now,
+            backend="inhouse",
+        )
 
     def count(self, status: JobStatus | None = None) -> int:
         with self._lock:

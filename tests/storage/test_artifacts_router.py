@@ -289,3 +289,53 @@ def test_an_upload_that_cannot_be_spooled_is_a_retryable_503_without_our_paths(e
         spool.unlink()
         if (store.root / ".tmp-aside").is_dir():
             (store.root / ".tmp-aside").rename(spool)
+
+
+class _FullDisk:
+    """A file whose writes fail with ENOSPC, as on a full disk (delegates the rest)."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, data):
+        import errno
+        import os
+
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+@pytest.mark.parametrize("where", ["spool", "store"])
+def test_a_full_disk_during_an_upload_is_a_retryable_503_and_leaves_no_partial_file(env, monkeypatch, where):
+    """ENOSPC while spooling the upload (the router) or while copying it into the store (LocalStore)."""
+    import builtins
+
+    from modal_functions.storage import local
+
+    client, store, _, _ = env
+    real_open = builtins.open
+
+    def full_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return _FullDisk(f) if "x" in mode else f
+
+    monkeypatch.setattr(artifacts if where == "spool" else local, "open", full_open, raising=False)
+    data = PNG + where.encode()  # content not stored yet: the store has to write it
+    r = upload(client, data, ext="png")
+    assert r.status_code == 503, r.text
+    body = r.json()["error"]
+    assert (body["code"], body["retryable"]) == ("storage_unavailable", True)
+    assert "No space left on device" in body["message"] and str(store.root) not in body["message"]
+    assert not list(store.root.rglob("*.part"))  # neither the spool file nor the store's temp file is left behind
+    digest = hashlib.sha256(data).hexdigest()
+    assert not store.exists(f"artifacts/sha256/{digest[:2]}/{digest}.png")
+    monkeypatch.undo()
+    assert upload(client, data, ext="png").status_code == 201  # space again: the retry lands

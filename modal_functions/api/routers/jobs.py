@@ -15,7 +15,7 @@ from ..backends import find_by_idempotency_key
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
 from ..errors import COMMON_RESPONSES, LOOKUP_RESPONSES, NOT_FOUND_RESPONSE, SUBMIT_RESPONSES
 from ..links import job_links
-from ..submission import SUBMISSION_IN_PROGRESS, WAIT_CHUNK_S, in_flight, long_wait_limiter, submit_tracked, wait_for
+from ..submission import HEADER_KEY_PATTERN, HEADER_KEY_RULE, SUBMISSION_IN_PROGRESS, WAIT_CHUNK_S, in_flight, long_wait_limiter, submit_tracked, wait_for
 
 def job_response(job: Job, status_code: int = 200) -> Response:
     """Serialize once with pydantic-core (the route's response_model still documents it)."""
@@ -25,7 +25,7 @@ def job_response(job: Job, status_code: int = 200) -> Response:
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_token)], responses=COMMON_RESPONSES)
 
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
-                                                 description="Alternative to the body's idempotency_key.")]
+                                                 pattern=HEADER_KEY_PATTERN, description="Alternative to the body's idempotency_key. " + HEADER_KEY_RULE)]
 IdempotencyQuery = Annotated[str, Query(min_length=1, max_length=200,
                                         description="The key the job was submitted with (same rules as the POST's key).")]
 KindQuery = Annotated[Kind | None, Query(description="Only a job of this kind; a job with the key but another kind is a 404.")]
@@ -96,11 +96,21 @@ async def get_job(
     return job_response(job)
 
 
-@router.delete("/{job_id}", response_model=Job, responses=NOT_FOUND_RESPONSE, summary="Cancel a job (a finished job is returned unchanged)")
+CANCEL_RESPONSES: dict[int | str, dict] = {
+    **NOT_FOUND_RESPONSE,
+    200: {"description": "The job is over: `cancelled` by this request, or finished before it (returned unchanged)."},
+    202: {"model": Job, "description": "Cancel requested, not yet effective: the job is still `queued`/`running` while its "
+                                       "worker is being stopped. It ends `cancelled` (or in the status it was reaching as the "
+                                       "cancel came); poll it or follow its events."},
+}
+
+
+@router.delete("/{job_id}", response_model=Job, responses=CANCEL_RESPONSES,
+               summary="Cancel a job (200: over; 202: cancel requested, the job has not stopped yet)")
 def cancel_job(job_id: str, backend: BackendDep, metrics: MetricsDep) -> Response:
     job = backend.cancel(job_id)
     metrics.observe(job)
-    return job_response(job)
+    return job_response(job, 200 if job.status.terminal else 202)
 
 
 @router.get(

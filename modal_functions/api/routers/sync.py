@@ -17,12 +17,12 @@ from ...errors import NOT_FOUND, UNKNOWN_KIND, CapabilityError
 from ..dependencies import BackendDep, MetricsDep, SettingsDep, require_token
 from ..errors import COMMON_RESPONSES, SUBMIT_RESPONSES
 from ..links import job_links
-from ..submission import submit_tracked, wait_for
+from ..submission import HEADER_KEY_PATTERN, HEADER_KEY_RULE, submit_tracked, wait_for
 
 router = APIRouter(prefix="/v1", tags=["sync"], dependencies=[Depends(require_token)], responses=COMMON_RESPONSES)
 
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
-                                                 description="Same key + same input = same job.")]
+                                                 pattern=HEADER_KEY_PATTERN, description="Same key + same input = same job. " + HEADER_KEY_RULE)]
 
 
 def envelope(job: Job) -> dict[str, Any]:
