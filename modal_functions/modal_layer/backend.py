@@ -41,8 +41,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+from pydantic import ValidationError
+
 from ..config import ComputeConfig
-from ..contract.jobs import Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
+from ..contract.jobs import KINDS, Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
 from ..errors import (
     CANCELLED,
     IDEMPOTENCY_CONFLICT,
@@ -56,13 +58,16 @@ from ..errors import (
     CapabilityError,
     describe_crash,
 )
+from ..logs import get_logger
 from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
-from ..runtime.registry import input_digest
+from ..runtime.registry import RECORD_UNREADABLE, describe_invalid, input_digest, unreadable_job
 from .leases import LeaseBook
 from .primitives import Primitives
 from .runner import progress_key, run_key
 from .settings_from_toml import MODAL_OBJECTS, object_kwargs
+
+log = get_logger(__name__)
 
 
 def job_key(job_id: str) -> str:
@@ -155,10 +160,41 @@ class ModalBackend:
     # ## Records
 
     def _load(self, job_id: str) -> dict[str, Any]:
-        rec = self.p.jobs.get(job_key(job_id))
+        rec = self._read(job_id)
         if rec is None:
             raise CapabilityError(NOT_FOUND, f"no job {job_id}", http_status=404)
         return rec
+
+    def _read(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record, None if there is none; one this version cannot read is salvaged first."""
+        rec = self.p.jobs.get(job_key(job_id))
+        if rec is None:
+            return None
+        try:
+            Job.model_validate(rec.get("job") if isinstance(rec, dict) else None)
+        except ValidationError as e:  # written by another version of this code (a deploy), or damaged
+            return self._salvage(job_id, rec if isinstance(rec, dict) else {}, describe_invalid(e))
+        return rec
+
+    def _salvage(self, job_id: str, rec: dict[str, Any], reason: str) -> dict[str, Any]:
+        """A record this version cannot read: kept under `unreadable`, answered as failed
+        `record_unreadable` (as in-house), its call cancelled and its slot freed. A kind this
+        version does not know cannot be a Job at all: 410, the record left as it was."""
+        stored = rec.get("job") if isinstance(rec.get("job"), dict) else {}
+        kind, status = stored.get("kind"), str(stored.get("status"))
+        log.error("stored job unreadable; replaced", extra={"job_id": job_id, "kind": kind, "status": status, "reason": reason})
+        if kind not in KINDS:
+            raise CapabilityError(RECORD_UNREADABLE, f"job {job_id!r} was recorded for kind {kind!r}, which this version "
+                                                     "does not know; it is kept as it was", http_status=410)
+        key = stored.get("idempotency_key")
+        job = unreadable_job(job_id, kind, status, stored, key if isinstance(key, str) else None,
+                             stored.get("created_at") if isinstance(stored.get("created_at"), str) else None,
+                             reason, _now(), backend="modal")
+        kept = {**rec, "unreadable": rec.get("job")}
+        self._save(kept, job)
+        if rec.get("call_id"):
+            self._cancel_call(rec["call_id"])
+        return {**kept, "job": job.model_dump(mode="json")}
 
     def _save(self, rec: dict[str, Any], job: Job) -> None:
         rec = {**rec, "job": job.model_dump(mode="json")}
@@ -237,7 +273,10 @@ class ModalBackend:
         for k in [kind] if kind else [k for k in MODAL_OBJECTS if k != "api"]:
             for key, held in self._slots(k):
                 slot = int(str(key).rsplit("slot", 1)[1])
-                rec = self.p.jobs.get(job_key(held["job_id"]))
+                try:
+                    rec = self._read(held["job_id"])
+                except CapabilityError:  # a record of a kind this version does not know: never a job here
+                    rec = None
                 if rec is None:  # a submit still writing its record, or one that died before
                     if self.clock() - held["at"] > SPAWN_GRACE_S:
                         self._free_slot(k, held["job_id"], slot)
@@ -445,7 +484,7 @@ class ModalBackend:
         entry = self.p.jobs.get(idem_key(key))
         if entry is None:
             return None
-        rec = self.p.jobs.get(job_key(entry["job_id"]))
+        rec = self._read(entry["job_id"])
         if rec is None:  # the index outlived its record (or a racing submit is undoing its claim)
             return None
         return self._observe(rec, 0)

@@ -98,10 +98,37 @@ def input_digest(kind: str, input: dict[str, Any]) -> str:
 _ROW = "id, kind, status, created_at, body"
 
 
-def _reason(e: ValidationError) -> str:
+def describe_invalid(e: ValidationError) -> str:
+    """One line for a log or an error message: where a stored record stopped validating, and why."""
     first = e.errors(include_url=False)[0] if e.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ())) or "body"
     return f"{where}: {first.get('msg', 'invalid')}"[:300]
+
+
+def unreadable_job(job_id: str, kind: str, status: str, stored: Any, idempotency_key: str | None, created_at: str | None,
+                   reason: str, now: datetime, *, backend: str) -> Job:
+    """What a stored job this version cannot read answers (in-house registry and Modal Dict alike):
+    failed `record_unreadable`, retryable, keeping its id, kind, key and, if readable, input."""
+    stored = stored if isinstance(stored, dict) else {}
+    try:
+        created = datetime.fromisoformat(created_at) if created_at else now
+    except (TypeError, ValueError):
+        created = now
+    was = "had not finished" if status in (JobStatus.queued.value, JobStatus.running.value) else f"had ended {status}"
+    return Job(
+        id=job_id,
+        kind=kind,
+        status=JobStatus.failed,
+        input=stored["input"] if isinstance(stored.get("input"), dict) else {},
+        error=JobError(code=RECORD_UNREADABLE, retryable=True,
+                       message=f"this job's stored record could not be read by this server version ({reason}); it {was}. "
+                               "Its result is lost: submit it again with a new idempotency key"),
+        idempotency_key=idempotency_key,
+        created_at=created,
+        finished_at=now,
+        updated_at=now,
+        backend=backend,
+    )
 
 
 class RegistryInUse(RuntimeError):
@@ -234,7 +261,7 @@ class JobRegistry:
         try:
             return Job.model_validate_json(body)
         except ValidationError as e:  # invalid JSON is a ValidationError too
-            reason = _reason(e)
+            reason = describe_invalid(e)
         now = now or datetime.now(timezone.utc)
         log.error("stored job unreadable; quarantined", extra={"job_id": job_id, "kind": kind, "status": status, "reason": reason})
         with suppress(sqlite3.Error):  # a read must answer even if the disk refuses the copy
@@ -254,27 +281,8 @@ class JobRegistry:
             stored = json.loads(body)
         except ValueError:
             stored = None
-        stored = stored if isinstance(stored, dict) else {}
         key_row = self._db.execute("select key from idempotency where job_id = ?", (job_id,)).fetchone()
-        try:
-            created = datetime.fromisoformat(created_at)
-        except ValueError:
-            created = now
-        was = "had not finished" if status in (JobStatus.queued.value, JobStatus.running.value) else f"had ended {status}"
-        return Job(
-            id=job_id,
-            kind=kind,
-            status=JobStatus.failed,
-            input=stored["input"] if isinstance(stored.get("input"), dict) else {},
-            error=JobError(code=RECORD_UNREADABLE, retryable=True,
-                           message=f"this job's stored record could not be read by this server version ({reason}); it {was}. "
-                                   "Its result is lost: submit it again with a new idempotency key"),
-            idempotency_key=key_row[0] if key_row else None,
-            created_at=created,
-            finished_at=now,
-            updated_at=now,
-            backend="inhouse",
-        )
+        return unreadable_job(job_id, kind, status, stored, key_row[0] if key_row else None, created_at, reason, now, backend="inhouse")
 
     def count(self, status: JobStatus | None = None) -> int:
         with self._lock:

@@ -1,0 +1,52 @@
+"""A Modal job record written by another version of the code (a deploy) or damaged: answered
+failed `record_unreadable` (retryable), its call cancelled and its slot freed, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from modal_functions.config import default_path, load_config
+from modal_functions.contract.jobs import JobStatus
+from modal_functions.errors import CapabilityError
+from modal_functions.modal_layer.backend import job_key
+from modal_functions.modal_layer.fake_primitives import fake_backend
+
+
+@pytest.fixture
+def backend(tmp_path):
+    cfg = load_config(default_path())
+    functions = dict(cfg.functions)
+    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60})
+    b = fake_backend(tmp_path / "modal", cfg.model_copy(update={"functions": functions}))
+    yield b
+    b.close()
+
+
+def _rewrite(backend, job_id, change):
+    rec = dict(backend.p.jobs[job_key(job_id)])
+    rec["job"] = change(dict(rec["job"]))
+    backend.p.jobs[job_key(job_id)] = rec
+
+
+def test_a_record_from_another_version_is_failed_record_unreadable_and_its_call_cancelled(backend):
+    job = backend.submit("diagnostic", {"action": "sleep", "seconds": 30, "steps": 30}, idempotency_key="k-1")
+    call_id = backend.p.jobs[job_key(job.id)]["call_id"]
+    _rewrite(backend, job.id, lambda j: {**j, "priority": 5})  # a field this version does not know
+
+    seen = backend.poll(job.id)
+    assert seen.status == JobStatus.failed and seen.error.code == "record_unreadable" and seen.error.retryable
+    assert seen.idempotency_key == "k-1" and seen.input["action"] == "sleep"
+    assert backend.find_by_idempotency_key("k-1").id == job.id
+    assert backend.p.function_call(call_id)._cancelled  # nobody would read its output
+    assert backend.capacity()["diagnostic"].busy == 0  # its slot is free again
+    assert backend.p.jobs[job_key(job.id)]["unreadable"]["priority"] == 5  # the record is kept
+
+
+def test_a_record_of_an_unknown_kind_is_410_and_left_as_it_was(backend):
+    job = backend.submit("diagnostic", {"action": "succeed"})
+    backend.wait(job.id, 30)
+    _rewrite(backend, job.id, lambda j: {**j, "kind": "make_coffee"})
+    with pytest.raises(CapabilityError) as e:
+        backend.poll(job.id)
+    assert e.value.code == "record_unreadable" and e.value.http_status == 410
+    assert backend.p.jobs[job_key(job.id)]["job"]["kind"] == "make_coffee"
