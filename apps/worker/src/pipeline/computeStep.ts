@@ -69,7 +69,9 @@ export async function runComputeStep(
         if (placed) log.info({ event: "resubmit_same_backend", ...context, backend: prev.backend, compute_job_id: placed.job.id }, "found the job of the backend tried before");
       }
       if (!placed) {
-        await saveOwnStep(ctx, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date() });
+        const fresh = attempt !== prev?.step_attempt; // a new attempt: the job before's progress is not its
+        await saveOwnStep(ctx, step, { status: "submitting", step_attempt: attempt, idempotency_key: key, backend: null, compute_job_id: null, error: null, started_at: new Date(), ...(fresh ? { progress: {} } : {}) });
+        if (fresh) await setProgress(db, renderId, ctx.deps.workerId, step, { status: "submitting", step_attempt: attempt });
         const r = await router.submit(kind, body, key, {
           signal: ctx.signal,
           context,
@@ -97,15 +99,21 @@ export async function runComputeStep(
   }
 
   const client = router.client(backend);
+  // Progress shown for this step attempt never goes back: a worker that reattached starts from
+  // what the one before it showed, and a job reporting less (restarted inside the compute
+  // plane, or a lagging answer) keeps the highest count shown.
+  const shown = prev?.step_attempt === attempt && prev.compute_job_id === job.id ? prev.progress : undefined;
+  let highest = typeof shown?.done === "number" ? shown.done : 0;
   let done: Job;
   try {
     done = await waitForJob(client, job.id, {
       signal: ctx.signal,
       ...ctx.deps.poll,
       onUpdate: async (j) => {
-        const progress = { status: j.status, backend, compute_job_id: j.id, ...j.progress };
+        highest = Math.max(highest, j.progress?.done ?? 0);
+        const progress = { status: j.status, backend, compute_job_id: j.id, ...j.progress, done: highest };
         await saveOwnStep(ctx, step, { progress });
-        await setProgress(db, renderId, ctx.deps.workerId, step, progress);
+        await setProgress(db, renderId, ctx.deps.workerId, step, { ...progress, step_attempt: attempt });
         ctx.emit?.();
       },
     });

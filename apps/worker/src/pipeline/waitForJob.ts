@@ -64,7 +64,9 @@ export async function waitForJob(client: ComputeClient, jobId: string, opts: Wai
       await sleep(Math.min(maxI * 2, 5000), opts.signal);
       continue;
     }
-    if (job.updated_at !== lastUpdated) {
+    // An answer older than one already seen (a lagging replica or store) is stale: reported,
+    // it would take the job's progress back. It still ends the wait if it is terminal.
+    if (job.updated_at !== lastUpdated && !olderThan(job.updated_at, lastUpdated)) {
       lastUpdated = job.updated_at;
       interval = minI;
       await opts.onUpdate?.(job);
@@ -73,4 +75,11 @@ export async function waitForJob(client: ComputeClient, jobId: string, opts: Wai
     await sleep(interval, opts.signal);
     interval = Math.min(maxI, Math.round(interval * 1.5));
   }
+}
+
+/** `a` is a timestamp before `b` (both readable; an unreadable one is never "older"). */
+function olderThan(a: string, b: string): boolean {
+  const ta = Date.parse(a);
+  const tb = Date.parse(b);
+  return Number.isFinite(ta) && Number.isFinite(tb) && ta < tb;
 }
