@@ -7,8 +7,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, type RenderRow } from "./queue/index.ts";
-import { RenderAborted, toJobError } from "./pipeline/errors.ts";
+import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, retryStatement, type RenderRow } from "./queue/index.ts";
+import { failedForGood, RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
@@ -35,6 +35,8 @@ export class Worker {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /** A poke (or a slot freed) since the loop last began claiming: it must look again before sleeping. */
+  private poked = false;
   private readonly stopController = new AbortController();
   readonly opts: WorkerOptions;
 
@@ -48,6 +50,7 @@ export class Worker {
 
   /** Nudge the loop (a render was just enqueued). */
   poke(): void {
+    this.poked = true; // a poke during a claim: that claim may have looked before the render was there
     this.wake?.();
   }
 
@@ -65,6 +68,7 @@ export class Worker {
     log.info({ event: "worker_start", worker: workerId, ...this.opts }, "render worker started");
     while (!this.stopped) {
       let claimed: RenderRow | null = null;
+      this.poked = false; // what this claim cannot see is poked again from here
       try {
         if (this.running.size < this.opts.concurrency) {
           const running = [...this.running.keys()];
@@ -84,18 +88,19 @@ export class Worker {
       }
       if (claimed && this.stopped) {
         // stop() began while the claim was in flight: hand it straight back.
-        await release(db, claimed.id, workerId).catch(() => false);
+        await retryStatement(() => release(db, claimed.id, workerId)).catch(() => false);
         break;
       }
       if (claimed) {
         const row = claimed;
         const p: Promise<void> = this.process(row).finally(() => {
           if (this.running.get(row.id) === p) this.running.delete(row.id);
-          this.wake?.();
+          this.poke(); // a slot is free
         });
         this.running.set(row.id, p);
         continue;
       }
+      if (this.poked) continue; // poked while claiming: look again now, not after the idle poll
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         abortableSleep(this.opts.idlePollMs, this.stopController.signal).then(resolve, resolve);
@@ -128,7 +133,7 @@ export class Worker {
       const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s]));
       const ctx: RenderContext = { deps: this.deps, render: row, steps, signal: controller.signal };
       const result = await runPipeline(ctx);
-      if (await complete(db, row.id, workerId, result)) {
+      if (await retryStatement(() => complete(db, row.id, workerId, result))) {
         metrics.renders.inc({ status: "succeeded" });
         log.info({ event: "render_succeeded", render_id: row.id, seconds: (performance.now() - t0) / 1000, video: (result.video as { key: string }).key }, "render finished");
       }
@@ -136,19 +141,32 @@ export class Worker {
       // Aborted by the heartbeat or stop(), or a step found the render cancelled before the
       // heartbeat did (the owner's DELETE cancels the compute jobs directly).
       const aborted = controller.signal.aborted ? (controller.signal.reason as RenderAborted) : e instanceof RenderAborted ? e : null;
-      if (aborted instanceof RenderAborted) {
+      const error = e instanceof ValidationError ? { code: e.code, message: `invalid request: ${e.message}`, retryable: false } : toJobError(e);
+      // A non-retryable failure is the attempt's outcome even when a stop came while it was
+      // being recorded: released, the render would run (and be paid for) again, to fail the same way.
+      const final = e instanceof ValidationError || failedForGood(e);
+      if (aborted instanceof RenderAborted && !final) {
         log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason }, "render stopped");
         metrics.renders.inc({ status: aborted.reason });
-        if (aborted.reason === "shutdown") await release(db, row.id, workerId).catch(() => false);
+        if (aborted.reason === "shutdown") await retryStatement(() => release(db, row.id, workerId)).catch(() => false);
         return; // cancelled: the row already says so; lease lost / shutdown: another worker resumes
       }
-      const error = e instanceof ValidationError ? { code: e.code, message: `invalid request: ${e.message}`, retryable: false } : toJobError(e);
-      const status = await fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds).catch(() => null);
-      if (status === null && (await getRender(db, row.id).catch(() => null))?.status === "cancelled") {
+      const status = await retryStatement(() => fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds)).catch(() => null);
+      if (status === null && (aborted?.reason === "cancelled" || (await getRender(db, row.id).catch(() => null))?.status === "cancelled")) {
         // Cancelled while this attempt was failing: the cancel is what happened to it.
         log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", code: error.code, err: error.message }, "render stopped");
         metrics.renders.inc({ status: "cancelled" });
         return;
+      }
+      if (status === null && aborted) {
+        // Its lease was lost meanwhile: the failure was not recorded here, the new holder decides.
+        log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason, code: error.code, err: error.message }, "render stopped");
+        metrics.renders.inc({ status: aborted.reason });
+        return;
+      }
+      if (aborted && (status === "failed" || status === "dead")) {
+        // The stop kept a sibling step's compute job running for the next worker; there is none now.
+        await cancelComputeJobs(this.deps, row.id).catch((ce) => log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(ce) }, "could not cancel a failed render's compute jobs"));
       }
       metrics.renders.inc({ status: status ?? "lost" });
       log.error({ event: "render_failed", render_id: row.id, status, code: error.code, err: error.message, retryable: error.retryable }, "render attempt failed");

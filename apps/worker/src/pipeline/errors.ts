@@ -17,6 +17,16 @@ export class RenderAborted extends Error {
   }
 }
 
+/**
+ * The attempt failed for good: a step's own non-retryable failure (recorded on its row), not
+ * a stop. It decides the render's fate even when a shutdown or a lease lost aborted the
+ * attempt meanwhile: handed back, the render would be run (and paid for) again by the next
+ * worker, only to fail the same way.
+ */
+export function failedForGood(e: unknown): boolean {
+  return !(e instanceof RenderAborted) && !toJobError(e).retryable;
+}
+
 /** Map anything thrown by a render attempt to the JobError stored in last_error. */
 export function toJobError(e: unknown): JobError {
   if (e instanceof StepError) return e.error;

@@ -13,7 +13,7 @@ import type { ArtifactRef, RenderRequest } from "../contract.ts";
 import { setProgress } from "../queue/index.ts";
 import { saveOwnStep } from "./saveOwnStep.ts";
 import { runComputeStep } from "./computeStep.ts";
-import { RenderAborted, StepError, toJobError } from "./errors.ts";
+import { failedForGood, RenderAborted, StepError, toJobError } from "./errors.ts";
 import { buildTimeline, scriptOf, type AlignOutput, type ImagesOutput } from "./timeline.ts";
 import type { RenderContext } from "./types.ts";
 
@@ -117,7 +117,9 @@ export async function runPipeline(ctx: RenderContext): Promise<Record<string, un
   else ctx.signal.addEventListener("abort", follow, { once: true });
   const sub: RenderContext = { ...ctx, signal: sibling.signal };
   let first: unknown = null;
+  let final: unknown = null; // a branch's non-retryable failure: it ends the render even if a stop came first
   const guard = <T>(p: Promise<T>) => p.catch((e: unknown) => {
+    if (final === null && failedForGood(e)) final = e;
     if (!sibling.signal.aborted) {
       first = e;
       // A branch that found the render cancelled (its job was cancelled by the owner's DELETE
@@ -129,7 +131,7 @@ export async function runPipeline(ctx: RenderContext): Promise<Record<string, un
   });
   const [ri, ra] = await Promise.allSettled([guard(imagesStep(sub)), guard(alignStep(sub))]).finally(() => ctx.signal.removeEventListener("abort", follow));
   if (ri.status === "rejected" || ra.status === "rejected") {
-    throw ctx.signal.aborted ? ctx.signal.reason : first ?? (ri.status === "rejected" ? ri.reason : (ra as PromiseRejectedResult).reason);
+    throw final ?? (ctx.signal.aborted ? ctx.signal.reason : first ?? (ri.status === "rejected" ? ri.reason : (ra as PromiseRejectedResult).reason));
   }
   const images = ri.value;
   const align = ra.value;

@@ -9,6 +9,7 @@ export { listRenders, type ListPosition, type RenderListRow } from "./listRender
 export { listSteps } from "./listSteps.ts";
 export { reapDead } from "./reapDead.ts";
 export { release } from "./release.ts";
+export { retryStatement } from "./retryStatement.ts";
 export { recordDecision } from "./recordDecision.ts";
 export { saveHeldStep, saveStep } from "./saveStep.ts";
 export { setProgress } from "./setProgress.ts";
