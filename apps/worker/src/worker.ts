@@ -164,8 +164,9 @@ export class Worker {
         metrics.renders.inc({ status: aborted.reason });
         return;
       }
-      if (aborted && (status === "failed" || status === "dead")) {
-        // The stop kept a sibling step's compute job running for the next worker; there is none now.
+      if (status === "failed" || status === "dead") {
+        // Over for good: a job the attempt left running has nobody to poll it now (a sibling step's
+        // job a stop kept for the next worker, a job whose polls never got through).
         await cancelComputeJobs(this.deps, row.id).catch((ce) => log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(ce) }, "could not cancel a failed render's compute jobs"));
       }
       metrics.renders.inc({ status: status ?? "lost" });

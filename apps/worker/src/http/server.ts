@@ -20,7 +20,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Render } from "../contract.ts";
 import { cancel, enqueue, getRender, listSteps, TERMINAL, type RenderRow, type StepRow } from "../queue/index.ts";
-import { STEP_KIND } from "../pipeline/stepKinds.ts";
+import { cancelComputeJobs } from "../pipeline/cancelComputeJobs.ts";
 import type { Router } from "../router/index.ts";
 import type { Publisher } from "../storage/publisher.ts";
 import { AuthError, checkMetricsToken, makeAuthenticator, type Caller } from "./authenticate.ts";
@@ -244,17 +244,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // Cascade now too (the worker also does on its next heartbeat), so nothing keeps running.
       // Not awaited: the cancel is committed, and a compute plane that is slow, down or not
       // configured on this replica (no Modal) must not hang or fail the owner's DELETE.
-      for (const s of steps.filter((s) => s.compute_job_id && s.backend && (s.status === "running" || s.status === "submitting"))) {
-        void Promise.resolve()
-          .then(() => deps.router.client(s.backend!).cancel(s.compute_job_id!))
-          .catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, step: s.step, backend: s.backend, err: String(e) }, "compute cancel failed"));
-      }
-      // A step still `submitting` with no job id: a POST its worker sent (the worker may have
-      // stopped since) can have made a job nobody knows the id of. Chase its key on both
-      // backends (lookups only; a job found is cancelled).
-      for (const s of steps.filter((s) => s.status === "submitting" && !s.compute_job_id && s.idempotency_key && STEP_KIND[s.step])) {
-        deps.router.abandon(STEP_KIND[s.step]!, s.idempotency_key!, { render_id: row.id, step: s.step });
-      }
+      void cancelComputeJobs(deps, row.id, steps).catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(e) }, "compute cancel failed"));
     }
     return present(row, steps);
   });

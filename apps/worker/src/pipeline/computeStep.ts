@@ -16,7 +16,9 @@
  * The owner's DELETE also cancels the compute jobs directly, so the poll often sees a job
  * `cancelled` before the heartbeat sees the render cancelled: a job observed cancelled while
  * the render row is cancelled ends the step `cancelled` and throws RenderAborted("cancelled"),
- * exactly like the heartbeat path. A job cancelled by anyone else is still a failed step.
+ * exactly like the heartbeat path. A job cancelled by anyone else (one of the worker's own
+ * chases or reap cascades that took it for an orphan, an operator) fails the step retryably:
+ * the next attempt gets a new key and a new job, and the render does not end for it.
  */
 import type { Job, JobCreate } from "../contract.ts";
 import { errorCode, isBrokenCircuit, isSubmissionInProgress, isTransient } from "../client/errors.ts";
@@ -146,7 +148,9 @@ export async function runComputeStep(
     await saveOwnStep(ctx, step, { status: "succeeded", output: done.result, error: null, finished_at: new Date() });
     return done.result;
   }
-  const error = done.error ?? { code: done.status === "cancelled" ? "cancelled" : "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
+  const error = done.status === "cancelled"
+    ? { code: "cancelled", message: `compute job ${done.id} was cancelled, but not with its render: a new attempt takes a new job`, retryable: true }
+    : done.error ?? { code: "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
   await saveOwnStep(ctx, step, { status: "failed", error, finished_at: new Date() });
   throw new StepError(step, { ...error, retryable: error.retryable ?? false });
 }
