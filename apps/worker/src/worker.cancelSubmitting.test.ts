@@ -7,8 +7,6 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ComputeClient } from "./client/modal-client.ts";
 import type { Db } from "./db/db.ts";
-import { migrate } from "./db/migrate.ts";
-import { openPglite } from "./db/pglite.ts";
 import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { cancel, claim, enqueue, getRender, listSteps } from "./queue/index.ts";
@@ -17,17 +15,10 @@ import type { Publisher } from "./storage/publisher.ts";
 import { Worker } from "./worker.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
 import { until } from "../test/support/until.ts";
-
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
+import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 /** In-house behind a lossy link: every POST reaches the server (it makes the job), no answer comes back. */
@@ -55,7 +46,7 @@ test("cancelling a render whose submissions got no answer cancels the jobs those
     { db, router, publisher: {} as Publisher, metrics: new Metrics(), log, workerId: "w1", poll: { minIntervalMs: 5, maxIntervalMs: 10 } },
     { leaseSeconds: 30, heartbeatMs: 50 },
   );
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
   try {
     const processing = w.process((await claim(db, "w1", 30))!);
@@ -80,7 +71,7 @@ test("a step whose placement failed (no backend within the budget) leaves no job
     { db, router, publisher: {} as Publisher, metrics: new Metrics(), log, workerId: "w1", poll: { minIntervalMs: 5, maxIntervalMs: 10 } },
     { leaseSeconds: 30, heartbeatMs: 10_000 },
   );
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
   try {
     await w.process((await claim(db, "w1", 30))!);

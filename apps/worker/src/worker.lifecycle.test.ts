@@ -9,7 +9,6 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
-import { openPglite } from "./db/pglite.ts";
 import { openPostgres } from "./db/postgres.ts";
 import { buildApi } from "./http/server.ts";
 import { log } from "./log.ts";
@@ -23,17 +22,10 @@ import { createTestDatabase } from "../test/support/postgres.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
 import { tempDir } from "../test/support/tmp.ts";
 import { until } from "../test/support/until.ts";
-
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
+import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 function worker(compute: ScriptedCompute, database: Db = db, workerId = "w1", publisher = {} as Publisher): Worker {
@@ -50,7 +42,7 @@ async function onlyThis(id: string): Promise<void> {
 
 test("a graceful stop hands a running render back: queued, unlocked, the attempt refunded", async () => {
   const compute = new ScriptedCompute("inhouse", () => ({ status: "running" })); // jobs run until stopped
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 1 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 1 });
   await onlyThis(row.id);
   const w = worker(compute);
   w.start();
@@ -71,7 +63,7 @@ test("a non-retryable align failure cancels the images job still running, and th
     kind === "transcribe_audio"
       ? { status: "failed", error: { code: "audio_silent", message: "no speech", retryable: false } }
       : { status: "running" }); // the image batch is slow
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await onlyThis(row.id);
   const claimed = await claim(db, "w1", 30);
   await worker(compute).process(claimed!);
@@ -87,7 +79,7 @@ test("a non-retryable align failure cancels the images job still running, and th
 
 test("an owner's DELETE seen by the poll before the heartbeat is a cancellation: steps cancelled, metric cancelled, no error log", async () => {
   const compute = new ScriptedCompute("inhouse", () => ({ status: "running" })); // jobs run until cancelled
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await onlyThis(row.id);
   const lines: Array<{ level: number; event?: string }> = [];
   const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split("\n").filter(Boolean)) lines.push(JSON.parse(l)); cb(); } });
@@ -128,7 +120,7 @@ test("a rendered video whose key breaks the key grammar fails the render at publ
       kind === "transcribe_audio"
         ? { status: "succeeded", result: { words: [{ text: "hello", startMs: 0, endMs: 400 }, { text: "world", startMs: 400, endMs: 900 }], duration_ms: 1000 } }
         : { status: "succeeded", result: { video: { key: "artifacts/sha256/zz/not-a-digest.mp4", sha256: "c".repeat(64), size: 1, content_type: "video/mp4" }, durationMs: 1000 } });
-    const request = { narration_audio: REQUEST.narration_audio, scenes: [{ narration: "hello world", image: `artifacts/sha256/bb/${"b".repeat(64)}.png` }] };
+    const request = { narration_audio: SMALL_REQUEST.narration_audio, scenes: [{ narration: "hello world", image: `artifacts/sha256/bb/${"b".repeat(64)}.png` }] };
     const { row } = await enqueue(db, { owner: "o", request, maxAttempts: 3 });
     await onlyThis(row.id);
     const claimed = await claim(db, "w1", 30);
@@ -143,7 +135,7 @@ test("a rendered video whose key breaks the key grammar fails the render at publ
 });
 
 test("a render claimed while stop() runs is handed straight back, with nothing submitted", async () => {
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await onlyThis(row.id);
   let claimArrived!: () => void;
   const arrived = new Promise<void>((r) => (claimArrived = r));
@@ -179,7 +171,7 @@ test("concurrent enqueues with one idempotency key all get the same render (real
     await migrate(pdb);
     for (let round = 0; round < 20; round++) {
       const key = `race-${round}`;
-      const results = await Promise.all(Array.from({ length: 6 }, () => enqueue(pdb, { owner: "alice", request: REQUEST, idempotencyKey: key })));
+      const results = await Promise.all(Array.from({ length: 6 }, () => enqueue(pdb, { owner: "alice", request: SMALL_REQUEST, idempotencyKey: key })));
       assert.equal(new Set(results.map((r) => r.row.id)).size, 1, `round ${round}: one render for one key`);
       assert.equal(results.filter((r) => r.created).length, 1, `round ${round}: created once`);
     }

@@ -8,8 +8,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Db } from "./db/db.ts";
-import { migrate } from "./db/migrate.ts";
-import { openPglite } from "./db/pglite.ts";
 import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { enqueue, getRender } from "./queue/index.ts";
@@ -18,17 +16,10 @@ import type { Publisher } from "./storage/publisher.ts";
 import { Worker } from "./worker.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
 import { until } from "../test/support/until.ts";
-
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
+import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 test("a poke that arrives while a claim is in flight makes the loop claim again at once, not after the idle poll", async () => {
@@ -55,7 +46,7 @@ test("a poke that arrives while a claim is in flight makes the loop claim again 
   w.start();
   try {
     await answered;
-    const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+    const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
     w.poke(); // the API's onEnqueued, while the loop is still in its claim
     letClaimReturn();
     await until("the new render claimed", async () => (await getRender(db, row.id))?.status === "running", 10_000, 20);

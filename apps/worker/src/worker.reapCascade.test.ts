@@ -6,8 +6,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Db } from "./db/db.ts";
-import { migrate } from "./db/migrate.ts";
-import { openPglite } from "./db/pglite.ts";
 import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { claim, enqueue, getRender, saveStep } from "./queue/index.ts";
@@ -16,22 +14,15 @@ import type { Publisher } from "./storage/publisher.ts";
 import { Worker } from "./worker.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
 import { until } from "../test/support/until.ts";
-
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
+import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 test("a render reaped dead after its worker died on the last attempt has its running compute jobs cancelled", async () => {
   const compute = new ScriptedCompute("inhouse", () => ({ status: "running" }));
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 1 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 1 });
   await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
   // The dead worker's last attempt: both steps' jobs running, its lease already in the past.
   await claim(db, "dead-worker", -1);

@@ -8,8 +8,6 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ComputeClient } from "./client/modal-client.ts";
 import type { Db } from "./db/db.ts";
-import { migrate } from "./db/migrate.ts";
-import { openPglite } from "./db/pglite.ts";
 import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { claim, enqueue, getRender, listSteps } from "./queue/index.ts";
@@ -17,19 +15,13 @@ import { Router } from "./router/index.ts";
 import type { Publisher } from "./storage/publisher.ts";
 import { Worker } from "./worker.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
+import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
 const WORDS = { words: [{ text: "hello", startMs: 0, endMs: 400 }, { text: "world", startMs: 400, endMs: 900 }], duration_ms: 1000 };
 const IMAGES = { images: [{ index: 0, status: "succeeded", artifact: { key: `artifacts/sha256/bb/${"b".repeat(64)}.png` } }] };
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 /** The scripted plane behind a link that answers 503 to every poll of a generate_images job while `down`. */
@@ -68,7 +60,7 @@ test("a job that could not be polled for a while is reattached on the next attem
     { db, router, publisher: {} as Publisher, metrics: new Metrics(), log, workerId: "w1", poll: { minIntervalMs: 5, maxIntervalMs: 10, maxUnreachableMs: 50 } },
     { leaseSeconds: 30, heartbeatMs: 10_000, backoffBaseSeconds: 0 },
   );
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
 
   // Attempt 1: the images job runs, but every poll of it fails past maxUnreachableMs.
@@ -107,7 +99,7 @@ test("an unreachable job that turns out gone (404) is submitted again on the nex
     { db, router, publisher: {} as Publisher, metrics: new Metrics(), log, workerId: "w1", poll: { minIntervalMs: 5, maxIntervalMs: 10, maxUnreachableMs: 50 } },
     { leaseSeconds: 30, heartbeatMs: 10_000, backoffBaseSeconds: 0 },
   );
-  const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 3 });
+  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 3 });
   await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
   link.state.down = true;
   await w.process((await claim(db, "w1", 30))!);

@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { migrate } from "../db/migrate.ts";
-import { openPglite } from "../db/pglite.ts";
 import type { Db } from "../db/db.ts";
 import { log } from "../log.ts";
 import { Metrics } from "../metrics.ts";
@@ -16,17 +14,10 @@ import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
 import { until } from "../../test/support/until.ts";
 import { parseTokens } from "./auth.ts";
 import { buildApi } from "./server.ts";
-
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
+import { openMigratedPglite, SMALL_REQUEST } from "../../test/support/migratedPglite.ts";
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 for (const holder of ["inhouse", "modal"] as const) {
@@ -36,7 +27,7 @@ for (const holder of ["inhouse", "modal"] as const) {
     const router = new Router({ inhouse: inhouse.client(), modal: modal.client() }, { maxWaitMs: 5, lateSubmitMs: 0 });
     const api = buildApi({ db, router, metrics: new Metrics(), log, tokens: parseTokens("tok-alice:alice") });
     try {
-      const { row } = await enqueue(db, { owner: "alice", request: REQUEST, maxAttempts: 3 });
+      const { row } = await enqueue(db, { owner: "alice", request: SMALL_REQUEST, maxAttempts: 3 });
       await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
       assert.equal((await claim(db, "w-gone", 30))?.id, row.id);
       const key = `${row.id}:images:1`;

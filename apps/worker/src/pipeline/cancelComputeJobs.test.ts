@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { migrate } from "../db/migrate.ts";
-import { openPglite } from "../db/pglite.ts";
 import type { Db } from "../db/db.ts";
 import { log } from "../log.ts";
 import { enqueue, listSteps, saveStep } from "../queue/index.ts";
@@ -15,17 +13,10 @@ import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
 import { until } from "../../test/support/until.ts";
 import { cancelComputeJobs } from "./cancelComputeJobs.ts";
 import { COMPUTE_UNREACHABLE } from "./waitForJob.ts";
-
-const REQUEST = {
-  narration_audio: `artifacts/sha256/aa/${"a".repeat(64)}.wav`,
-  scenes: [{ narration: "hello world", image_prompt: "a lighthouse" }],
-};
+import { openMigratedPglite, SMALL_REQUEST } from "../../test/support/migratedPglite.ts";
 
 let db: Db;
-before(async () => {
-  db = await openPglite();
-  await migrate(db);
-});
+before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 test("a render over for good: its unreachable step's job and a mid-placement step's unknown job are cancelled", async () => {
@@ -33,7 +24,7 @@ test("a render over for good: its unreachable step's job and a mid-placement ste
   const modal = new ScriptedCompute("modal", () => ({ status: "running" }));
   const router = new Router({ inhouse: inhouse.client(), modal: modal.client() }, { maxWaitMs: 5, lateSubmitMs: 0 });
   try {
-    const { row } = await enqueue(db, { owner: "o", request: REQUEST, maxAttempts: 1 });
+    const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts: 1 });
     // images: the last attempt's polls never got through; its job runs on, as far as anyone knows.
     const unreachable = await modal.client().submit("generate_images", {}, `${row.id}:images:1`);
     await saveStep(db, row.id, "images", { status: "failed", step_attempt: 1, backend: "modal", compute_job_id: unreachable.id,
