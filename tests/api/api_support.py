@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterator
+
+import httpx
+import uvicorn
 
 from modal_functions.contract.jobs import Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
 from modal_functions.errors import CapabilityError
@@ -155,3 +159,37 @@ def make_settings(tmp_path, **overrides) -> Settings:
               "COMPUTE_SYNC_WAIT_S": 10.0, "CANVASCAST_ENV": "local"}
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+class Served:
+    """An app on uvicorn (lifespan on, so the backend's change listener is attached) on a loopback
+    port, in this process: `with Served(app) as s:` then talk to `s.base`."""
+
+    WAIT_S = 30.0  # upper bound for the server to answer /health or to stop; never an asserted duration
+
+    def __init__(self, app):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        from modal_functions.runtime.testing import eventually
+
+        self.thread.start()
+        with httpx.Client(base_url=self.base, timeout=1.0) as c:
+            def healthy():
+                try:
+                    return c.get("/health").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            eventually(healthy, self.WAIT_S)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(self.WAIT_S)
+        self.sock.close()

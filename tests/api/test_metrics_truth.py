@@ -7,12 +7,9 @@ restarted on the same data dir.
 
 from __future__ import annotations
 
-import socket
-import threading
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from modal_functions.api.main import create_app
@@ -22,7 +19,7 @@ from modal_functions.runtime.inhouse import InHouseBackend
 from modal_functions.runtime.testing import write_config
 from modal_functions.settings import Settings
 
-from api_support import TOKEN
+from api_support import TOKEN, Served
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT_S = 30.0  # upper bound of any wait below; never an asserted duration
@@ -53,36 +50,6 @@ class FinishesBeforeSubmitReturns(InHouseBackend):
         assert self.wait(job.id, WAIT_S).status.terminal
         return job
 
-
-class Served:
-    """The app on uvicorn (lifespan on: the backend's change listener is attached) on a loopback port."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        with httpx.Client(base_url=self.base, timeout=1.0) as c:
-            from modal_functions.runtime.testing import eventually
-
-            def healthy():
-                try:
-                    return c.get("/health").status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            eventually(healthy, WAIT_S)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 def test_a_job_that_finished_before_its_submit_returned_is_not_tracked_as_pending_forever(tmp_path):

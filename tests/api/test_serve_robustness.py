@@ -7,14 +7,12 @@ port (in this process, so the registry's disk can be filled and a worker's death
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import threading
 from datetime import datetime, timezone
 
 import httpx
 import pytest
-import uvicorn
 
 from modal_functions.api.main import create_app
 from modal_functions.api.server_process import ServerProcess
@@ -27,7 +25,7 @@ from modal_functions.runtime.registry import JobRegistry, input_digest
 from modal_functions.runtime.testing import eventually, write_config
 from modal_functions.settings import Settings
 
-from api_support import TOKEN
+from api_support import TOKEN, Served
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT_S = 30.0  # upper bound of any wait below; never an asserted duration
@@ -132,34 +130,6 @@ def test_a_kind_this_server_was_not_started_with_is_unknown_kind(http):
         assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_kind", r.text
         assert "not served" in r.json()["error"]["message"]
 
-
-class Served:
-    """The app on uvicorn (lifespan on) on a loopback port, in this process."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        with httpx.Client(base_url=self.base, timeout=1.0) as c:
-            def healthy():
-                try:
-                    return c.get("/health").status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            eventually(healthy, WAIT_S)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(WAIT_S)
-        self.sock.close()
 
 
 @pytest.fixture
