@@ -1,8 +1,8 @@
 /**
- * A compute job that ends `cancelled` while its render is not (one of the worker's own chases
- * or cascades took it for an orphan, or an operator cancelled it): the step fails retryably,
- * so the render goes back to the queue for a new attempt with a new key, rather than ending
- * `failed` for good over a job nobody asked it to give up.
+ * A step whose key hands back a job already cancelled (a copy one of the worker's chases took
+ * for an orphan, replayed by the key): this attempt's work never started, so the step fails
+ * retryably and the render goes back to the queue for a new attempt with a new key, rather
+ * than ending `failed` for good over a job nobody asked it to give up.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -20,7 +20,7 @@ let db: Db;
 before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
-test("a step whose job was cancelled outside its render fails retryably: the render is queued again, not failed", async () => {
+test("a step whose key hands back an already-cancelled job fails retryably: the render is queued again, not failed", async () => {
   // The images job is found cancelled (as the compute plane reports a cancel: retryable false); the align job succeeds (a retryable failure lets the sibling finish).
   const compute = new ScriptedCompute("inhouse", (kind) => (kind === "generate_images" ? { status: "cancelled", error: { code: "cancelled", message: "cancelled by request", retryable: false } } : { status: "succeeded", result: { words: [] } }));
   const router = new Router({ inhouse: compute.client() });

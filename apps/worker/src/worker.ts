@@ -31,7 +31,7 @@ export function newWorkerId(): string {
 
 export class Worker {
   private running = new Map<string, Promise<void>>();
-  private readonly cascades = new Set<Promise<void>>(); // compute jobs of reaped renders being cancelled
+  private readonly cascades = new Set<Promise<void>>(); // compute jobs of renders that are over, being cancelled
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -75,11 +75,7 @@ export class Worker {
           const dead = await reapDead(db, workerId, running);
           for (const id of dead) {
             log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
-            // Not awaited: a slow or down compute plane must not hold up claiming.
-            const c: Promise<void> = cancelComputeJobs(this.deps, id)
-              .catch((e) => log.warn({ event: "cancel_cascade_failed", render_id: id, err: String(e) }, "could not cancel a dead render's compute jobs"))
-              .finally(() => this.cascades.delete(c));
-            this.cascades.add(c);
+            this.cascade(id); // not awaited: a slow or down compute plane must not hold up claiming
           }
           claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
         }
@@ -110,6 +106,14 @@ export class Worker {
   }
 
   /** One claimed render: pipeline under a heartbeat, then complete/fail. */
+  /** Cancel the compute jobs of a render that is over, in the background (`stop()` waits for it). */
+  private cascade(renderId: string): void {
+    const c: Promise<void> = cancelComputeJobs(this.deps, renderId)
+      .catch((e) => this.deps.log.warn({ event: "cancel_cascade_failed", render_id: renderId, err: String(e) }, "could not cancel the compute jobs of a render that is over"))
+      .finally(() => this.cascades.delete(c));
+    this.cascades.add(c);
+  }
+
   async process(row: RenderRow): Promise<void> {
     const { db, log, metrics, workerId } = this.deps;
     const controller = new AbortController();
@@ -166,8 +170,9 @@ export class Worker {
       }
       if (status === "failed" || status === "dead") {
         // Over for good: a job the attempt left running has nobody to poll it now (a sibling step's
-        // job a stop kept for the next worker, a job whose polls never got through).
-        await cancelComputeJobs(this.deps, row.id).catch((ce) => log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(ce) }, "could not cancel a failed render's compute jobs"));
+        // job a stop kept for the next worker, a job whose polls never got through). In the
+        // background, as for a reaped render: a slow compute plane must not hold up stop().
+        this.cascade(row.id);
       }
       metrics.renders.inc({ status: status ?? "lost" });
       log.error({ event: "render_failed", render_id: row.id, status, code: error.code, err: error.message, retryable: error.retryable }, "render attempt failed");

@@ -16,9 +16,9 @@
  * The owner's DELETE also cancels the compute jobs directly, so the poll often sees a job
  * `cancelled` before the heartbeat sees the render cancelled: a job observed cancelled while
  * the render row is cancelled ends the step `cancelled` and throws RenderAborted("cancelled"),
- * exactly like the heartbeat path. A job cancelled by anyone else (one of the worker's own
- * chases or reap cascades that took it for an orphan, an operator) fails the step retryably:
- * the next attempt gets a new key and a new job, and the render does not end for it.
+ * exactly like the heartbeat path. A job cancelled by anyone else while the step waits on it
+ * is a failed step (with the compute plane's error); one the key hands back already cancelled
+ * (a copy a chase took for an orphan) fails it retryably: a new attempt takes a new key.
  */
 import type { Job, JobCreate } from "../contract.ts";
 import { errorCode, isBrokenCircuit, isSubmissionInProgress, isTransient } from "../client/errors.ts";
@@ -47,6 +47,7 @@ export async function runComputeStep(
   const recovered = await stillThere(ctx, prev); // a job polled in vain last attempt, there after all
   const resumable = prev && (prev.status === "running" || prev.status === "submitting" || prev.status === "pending" || recovered);
   const attempt = !prev ? 1 : resumable ? prev.step_attempt : prev.step_attempt + 1;
+  const resumedSubmitting = prev?.status === "submitting" && prev.step_attempt === attempt; // another worker may have POSTed this key
   const key = `${renderId}:${step}:${attempt}`;
   const t0 = performance.now();
   let backend: BackendName;
@@ -90,12 +91,21 @@ export async function runComputeStep(
       // The step will not wait for this key again (render over, or a new key next attempt):
       // a POST that got no answer may have made a job no one knows the id of. A lease lost or
       // a shutdown keeps the key: whoever runs the render next resubmits it and gets that job.
-      if (!handedOver(ctx, e)) router.abandon(kind, key, context);
+      // Narrowed to where this worker's POSTs went unanswered only if all of them were its own.
+      if (!handedOver(ctx, e)) router.abandon(kind, key, context, { onlyWhereUnanswered: !resumedSubmitting });
       throw e;
     }
     backend = placed.backend;
     job = placed.job;
-    if (prev?.status === "submitting" && prev.step_attempt === attempt) router.chaseResumed(kind, key, { backend, jobId: job.id }, context);
+    if (job.status === "cancelled") {
+      // The key's job had been cancelled before this attempt placed it (a copy a chase took for
+      // an orphan, replayed by the key): this attempt's work was never started, so a new attempt
+      // with a new key takes it on, and the render does not end over it.
+      const error = { code: "cancelled", message: `compute job ${job.id} for key ${key} had been cancelled before this attempt: a new attempt takes a new key`, retryable: true };
+      await saveOwnStep(ctx, step, { status: "failed", backend, compute_job_id: job.id, error, finished_at: new Date() });
+      throw new StepError(step, error);
+    }
+    if (resumedSubmitting) router.chaseResumed(kind, key, { backend, jobId: job.id }, context);
     // Written before waiting: a restarted worker reattaches to this job.
     await saveOwnStep(ctx, step, { status: "running", backend, compute_job_id: job.id, idempotency_key: key, step_attempt: attempt });
   }
@@ -148,9 +158,7 @@ export async function runComputeStep(
     await saveOwnStep(ctx, step, { status: "succeeded", output: done.result, error: null, finished_at: new Date() });
     return done.result;
   }
-  const error = done.status === "cancelled"
-    ? { code: "cancelled", message: `compute job ${done.id} was cancelled, but not with its render: a new attempt takes a new job`, retryable: true }
-    : done.error ?? { code: "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
+  const error = done.error ?? { code: done.status === "cancelled" ? "cancelled" : "failed", message: `compute job ${done.id} ${done.status}`, retryable: true };
   await saveOwnStep(ctx, step, { status: "failed", error, finished_at: new Date() });
   throw new StepError(step, { ...error, retryable: error.retryable ?? false });
 }

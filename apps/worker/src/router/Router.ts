@@ -222,19 +222,22 @@ export class Router {
    * would ever cancel it. Chase the key on every backend, as after a placement elsewhere
    * (lookups only; a job found is cancelled).
    */
-  abandon(kind: JobCreate["kind"], key: string, context?: Record<string, unknown>): void {
-    // A placement that failed here knows which backends a POST may have reached; a key this
-    // router did not place (the owner's DELETE, another worker's step) is chased on both.
+  abandon(kind: JobCreate["kind"], key: string, context?: Record<string, unknown>, opts: { onlyWhereUnanswered?: boolean } = {}): void {
+    // `onlyWhereUnanswered`: every POST of the key was this router's (a step placed afresh in
+    // this process), so only a backend where one went unanswered can hold a job. Otherwise (the
+    // owner's DELETE, a cascade, a step resumed from another worker's POST) both are chased.
     const known = this.unansweredOn.get(key);
     this.unansweredOn.delete(key);
-    for (const name of known ?? (["inhouse", "modal"] as const)) {
+    const where = opts.onlyWhereUnanswered && known ? known : (["inhouse", "modal"] as const);
+    for (const name of where) {
       if (this.backends[name]) this.reclaim(name, kind, key, null, context);
     }
   }
 
   private remember(key: string, backends: BackendName[]): void {
+    const merged = new Set([...(this.unansweredOn.get(key) ?? []), ...backends]);
     this.unansweredOn.delete(key);
-    this.unansweredOn.set(key, backends);
+    this.unansweredOn.set(key, [...merged]);
     // Bounded: a key is normally taken back by `abandon` at once; a step handed over keeps its
     // key (no abandon), so the oldest entries go first.
     while (this.unansweredOn.size > 10_000) this.unansweredOn.delete(this.unansweredOn.keys().next().value!);
@@ -311,7 +314,9 @@ export class Router {
         if (Date.now() - started > this.waitBudgetMs) {
           throw last ?? new Error(`${name} key lookup unresolved within the wait budget`);
         }
-        await this.sleep(this.maxWaitMs, signal);
+        // A backend asking for fewer requests (429 with Retry-After) is not asked again sooner.
+        const hint = last instanceof HttpError ? last.retryAfterMs : undefined;
+        await this.sleep(Math.max(this.maxWaitMs, hint ?? 0), signal);
       }
     };
     const p: Promise<void> = chase()

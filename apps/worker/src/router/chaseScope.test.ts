@@ -1,6 +1,6 @@
 /**
- * What the router chases, and how long: a key given up is looked up only where a POST of it
- * may have gone unanswered (a key the router did not place, on every backend), one chase per
+ * What the router chases, and how long: a key given up whose every POST was this router's is
+ * looked up only where one may have gone unanswered (any other key, on every backend), one chase per
  * backend and key however often it is given up, and a lookup answered 429 is asked again.
  */
 import assert from "node:assert/strict";
@@ -36,7 +36,7 @@ test("a placement refused outright (422) leaves nothing to chase: no lookups any
   }, { maxWaitMs: 5, lateSubmitMs: 50 });
   try {
     await assert.rejects(router.submit("diagnostic", {}, "r:images:1"), (e: unknown) => (e as { status?: number }).status === 422);
-    router.abandon("diagnostic", "r:images:1");
+    router.abandon("diagnostic", "r:images:1", undefined, { onlyWhereUnanswered: true }); // every POST of the key was this router's
     assert.equal(router.reclaiming, 0, "no POST went unanswered: no chase started");
     assert.equal(lookups(inhouse) + lookups(modal), 0);
   } finally {
