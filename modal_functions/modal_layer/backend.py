@@ -61,7 +61,7 @@ from ..errors import (
 from ..logs import get_logger
 from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
-from ..runtime.registry import RECORD_UNREADABLE, describe_invalid, input_digest, unreadable_job
+from ..runtime.registry import RECORD_UNREADABLE, describe_invalid, input_digest, read_stored_job, unreadable_job
 from .leases import LeaseBook
 from .primitives import Primitives
 from .runner import progress_key, run_key
@@ -171,10 +171,11 @@ class ModalBackend:
         if rec is None:
             return None
         try:
-            Job.model_validate(rec.get("job") if isinstance(rec, dict) else None)
-        except ValidationError as e:  # written by another version of this code (a deploy), or damaged
+            job = read_stored_job(rec.get("job") if isinstance(rec, dict) else None)
+        except ValidationError as e:  # damaged, or written by a version this one cannot read
             return self._salvage(job_id, rec if isinstance(rec, dict) else {}, describe_invalid(e))
-        return rec
+        # A newer version's extra fields are dropped in what this version reads, not in the Dict.
+        return rec if rec.get("job") == job.model_dump(mode="json") else {**rec, "job": job.model_dump(mode="json")}
 
     def _salvage(self, job_id: str, rec: dict[str, Any], reason: str) -> dict[str, Any]:
         """A record this version cannot read: kept under `unreadable`, answered as failed
@@ -399,7 +400,7 @@ class ModalBackend:
             return self._hand_off(rec, job, outcome["handoff"])
         update = self._seen(job)  # the body's last word, written before its output
         finished = self._finish(job.model_copy(update=update), rec, outcome)
-        latest = self.p.jobs.get(job_key(job.id)) or rec
+        latest = self._read(job.id) or rec
         if Job.model_validate(latest["job"]).status.terminal:  # e.g. cancelled meanwhile
             return Job.model_validate(latest["job"])
         self._save(rec, finished)

@@ -28,6 +28,7 @@ One process owns the file (the in-house server); a lock serialises its threads.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -96,6 +97,26 @@ def input_digest(kind: str, input: dict[str, Any]) -> str:
 
 
 _ROW = "id, kind, status, created_at, body"
+
+
+def read_stored_job(raw: str | dict[str, Any]) -> Job:
+    """A stored job, whichever version of this code wrote it. Fields this version does not know
+    (a newer version's additions, read during a rollout or after a rollback) are ignored, never
+    a reason to call the record unreadable; anything else invalid raises ValidationError."""
+    try:
+        return Job.model_validate_json(raw) if isinstance(raw, str) else Job.model_validate(raw)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        if not errors or any(err["type"] != "extra_forbidden" for err in errors):
+            raise
+        data = json.loads(raw) if isinstance(raw, str) else copy.deepcopy(raw)
+        for err in errors:
+            *path, last = err["loc"]
+            node = data
+            for part in path:
+                node = node[part]
+            node.pop(last, None)
+        return Job.model_validate(data)
 
 
 def describe_invalid(e: ValidationError) -> str:
@@ -259,7 +280,7 @@ class JobRegistry:
         """The row's Job; a body this version cannot read is quarantined and answered as failed `record_unreadable`."""
         job_id, kind, status, created_at, body = row
         try:
-            return Job.model_validate_json(body)
+            return read_stored_job(body)
         except ValidationError as e:  # invalid JSON is a ValidationError too
             reason = describe_invalid(e)
         now = now or datetime.now(timezone.utc)

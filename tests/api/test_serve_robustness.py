@@ -54,7 +54,7 @@ def _seed(data_dir) -> None:
     db = sqlite3.connect(data_dir / "jobs.sqlite3")
     with db:
         body = json.loads(db.execute("select body from jobs where id = 'job_newer'").fetchone()[0])
-        db.execute("update jobs set body = ? where id = 'job_newer'", (json.dumps({**body, "priority": 5}),))
+        db.execute("update jobs set body = ? where id = 'job_newer'", (json.dumps({**body, "attempts": "several"}),))  # a field another version types otherwise
         cut = db.execute("select body from jobs where id = 'job_cut'").fetchone()[0]
         db.execute("update jobs set body = ? where id = 'job_cut'", (cut[: len(cut) // 2],))
         alien = json.loads(db.execute("select body from jobs where id = 'job_alien'").fetchone()[0])

@@ -31,7 +31,7 @@ def _rewrite(backend, job_id, change):
 def test_a_record_from_another_version_is_failed_record_unreadable_and_its_call_cancelled(backend):
     job = backend.submit("diagnostic", {"action": "sleep", "seconds": 30, "steps": 30}, idempotency_key="k-1")
     call_id = backend.p.jobs[job_key(job.id)]["call_id"]
-    _rewrite(backend, job.id, lambda j: {**j, "priority": 5})  # a field this version does not know
+    _rewrite(backend, job.id, lambda j: {**j, "attempts": "several"})  # a field another version writes with another type
 
     seen = backend.poll(job.id)
     assert seen.status == JobStatus.failed and seen.error.code == "record_unreadable" and seen.error.retryable
@@ -39,7 +39,7 @@ def test_a_record_from_another_version_is_failed_record_unreadable_and_its_call_
     assert backend.find_by_idempotency_key("k-1").id == job.id
     assert backend.p.function_call(call_id)._cancelled  # nobody would read its output
     assert backend.capacity()["diagnostic"].busy == 0  # its slot is free again
-    assert backend.p.jobs[job_key(job.id)]["unreadable"]["priority"] == 5  # the record is kept
+    assert backend.p.jobs[job_key(job.id)]["unreadable"]["attempts"] == "several"  # the record is kept
 
 
 def test_a_record_of_an_unknown_kind_is_410_and_left_as_it_was(backend):
@@ -50,3 +50,15 @@ def test_a_record_of_an_unknown_kind_is_410_and_left_as_it_was(backend):
         backend.poll(job.id)
     assert e.value.code == "record_unreadable" and e.value.http_status == 410
     assert backend.p.jobs[job_key(job.id)]["job"]["kind"] == "make_coffee"
+
+
+def test_fields_a_newer_version_added_are_ignored_and_the_record_left_alone(backend):
+    """During a rollout (or after a rollback) a record with fields this version does not know is
+    read as it is: never failed, never rewritten, its call never cancelled."""
+    job = backend.submit("diagnostic", {"action": "succeed", "payload": "new"})
+    backend.wait(job.id, 30)
+    _rewrite(backend, job.id, lambda j: {**j, "priority": 5, "progress": {**j["progress"], "eta_s": 3}})
+    seen = backend.poll(job.id)
+    assert seen.status == JobStatus.succeeded and seen.result["echo"] == "new"
+    stored = backend.p.jobs[job_key(job.id)]
+    assert stored["job"]["priority"] == 5 and "unreadable" not in stored

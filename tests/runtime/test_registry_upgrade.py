@@ -35,17 +35,25 @@ def tamper(path, rewrite) -> None:
 def newer(body: str) -> str:
     data = json.loads(body)
     data["priority"] = 5  # a field a newer version added
+    data["progress"]["eta_s"] = 12  # and one nested
+    return json.dumps(data)
+
+
+def retyped(body: str) -> str:
+    data = json.loads(body)
+    data["attempts"] = "several"  # a field another version writes with another type
     return json.dumps(data)
 
 
 @pytest.fixture
 def seeded(tmp_path):
-    """A registry holding, as another version left it: a running job with a field this version does not know, a queued
-    one with a truncated body, a succeeded one whose body is not JSON, a job of a kind this version does not know,
-    and a readable running job."""
+    """A registry holding, as another version left it: a running job with fields this version does not know (still
+    readable), a running one with a field of another type, a queued one with a truncated body, a succeeded one whose
+    body is not JSON, a job of a kind this version does not know, and a readable running job."""
     path = tmp_path / "jobs.sqlite3"
     reg = JobRegistry(path)
-    reg.create(job("newer", JobStatus.running, key="k-newer", x=1), input_digest("diagnostic", {"x": 1}))
+    reg.create(job("newer", JobStatus.running, key="k-newer", x=4), input_digest("diagnostic", {"x": 4}))
+    reg.create(job("retyped", JobStatus.running, key="k-retyped", x=1), input_digest("diagnostic", {"x": 1}))
     reg.create(job("truncated", key="k-truncated", x=2), input_digest("diagnostic", {"x": 2}))
     reg.create(job("done", JobStatus.succeeded, x=3).model_copy(update={"result": {"echo": "ok"}, "finished_at": T0}))
     reg.create(job("alien", JobStatus.running, key="k-alien"), input_digest("diagnostic", {}))
@@ -53,7 +61,7 @@ def seeded(tmp_path):
     reg.close()
 
     def rewrite(id: str, body: str) -> str | None:
-        return {"newer": newer(body), "truncated": body[: len(body) // 2], "done": "\x00garbage",
+        return {"newer": newer(body), "retyped": retyped(body), "truncated": body[: len(body) // 2], "done": "\x00garbage",
                 "alien": json.dumps({**json.loads(body), "kind": "teleport"})}.get(id)
 
     tamper(path, rewrite)
@@ -64,17 +72,19 @@ def test_recover_survives_records_it_cannot_read_and_answers_them_failed(seeded)
     """recover() raised pydantic's ValidationError on the first unreadable record: the server could not start."""
     reg = JobRegistry(seeded)
     recovered = {j.id: j for j in reg.recover(now=T1)}
-    assert sorted(recovered) == ["fine", "newer", "truncated"]  # "alien": kept as it was, see below
+    assert sorted(recovered) == ["fine", "newer", "retyped", "truncated"]  # "alien": kept as it was, see below
     assert recovered["fine"].error.code == "interrupted"
-    for id, key, input in (("newer", "k-newer", {"x": 1}), ("truncated", "k-truncated", {})):
+    # Fields a newer version added are ignored: the job is read as it is (interrupted like any running job).
+    assert recovered["newer"].error.code == "interrupted" and recovered["newer"].input == {"x": 4}
+    for id, key, input in (("retyped", "k-retyped", {"x": 1}), ("truncated", "k-truncated", {})):
         got = reg.get(id)
         assert got == recovered[id]
         assert got.status == JobStatus.failed and got.error.code == RECORD_UNREADABLE and got.error.retryable
         assert got.idempotency_key == key and got.input == input and got.finished_at == T1
-    assert reg.find_key("k-newer") == ("newer", input_digest("diagnostic", {"x": 1}))
+    assert reg.find_key("k-retyped") == ("retyped", input_digest("diagnostic", {"x": 1}))
     # a replay of the key answers the same failed job, not a 500
-    again, created = reg.create(job("other", key="k-newer", x=1), input_digest("diagnostic", {"x": 1}))
-    assert not created and again.id == "newer" and again.error.code == RECORD_UNREADABLE
+    again, created = reg.create(job("other", key="k-retyped", x=1), input_digest("diagnostic", {"x": 1}))
+    assert not created and again.id == "retyped" and again.error.code == RECORD_UNREADABLE
 
     done = reg.get("done")  # a finished record: answered failed too, never a 500
     assert done.status == JobStatus.failed and done.error.code == RECORD_UNREADABLE and "succeeded" in done.error.message
@@ -89,8 +99,8 @@ def test_recover_survives_records_it_cannot_read_and_answers_them_failed(seeded)
     db = sqlite3.connect(seeded)  # nothing is lost: every original body is kept aside as it was
     kept = dict(db.execute("select id, body from quarantined_jobs").fetchall())
     db.close()
-    assert sorted(kept) == ["alien", "done", "newer", "truncated"]
-    assert kept["done"] == "\x00garbage" and json.loads(kept["newer"])["priority"] == 5
+    assert sorted(kept) == ["alien", "done", "retyped", "truncated"]  # "newer" was readable: nothing set aside
+    assert kept["done"] == "\x00garbage" and json.loads(kept["retyped"])["attempts"] == "several"
 
 
 def test_a_full_disk_at_create_is_a_retryable_503_and_records_nothing(tmp_path):
