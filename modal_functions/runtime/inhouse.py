@@ -191,6 +191,8 @@ class InHouseBackend:
                 if not pending or self._dead or self._stop_resaving.is_set():
                     return
                 for job in pending:
+                    if self._stop_resaving.is_set():  # close() is waiting: it makes the last try itself
+                        return
                     try:
                         self.registry.save(job)
                     except Exception:  # noqa: BLE001 - still failing: next round
