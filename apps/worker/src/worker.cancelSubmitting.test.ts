@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ComputeClient } from "./client/modal-client.ts";
 import type { Db } from "./db/db.ts";
 import { log } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -13,7 +12,7 @@ import { cancel, claim, enqueue, getRender, listSteps } from "./queue/index.ts";
 import { Router } from "./router/index.ts";
 import type { Publisher } from "./storage/publisher.ts";
 import { Worker } from "./worker.ts";
-import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
+import { lossyClient, ScriptedCompute } from "../test/support/scriptedCompute.ts";
 import { until } from "../test/support/until.ts";
 import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
@@ -22,22 +21,8 @@ before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 /** In-house behind a lossy link: every POST reaches the server (it makes the job), no answer comes back. */
-function lossy(server: ScriptedCompute): ComputeClient {
-  const f = (async (url: string | URL | Request, init: RequestInit = {}) => {
-    if (init.method !== "POST") return server.fetch(url, init);
-    const { signal: _ignored, ...rest } = init;
-    void server.fetch(url, rest);
-    return new Promise<Response>((_, reject) => {
-      const abort = () => reject(new DOMException("aborted", "AbortError"));
-      if (init.signal?.aborted) abort();
-      init.signal?.addEventListener("abort", abort, { once: true });
-    });
-  }) as typeof fetch;
-  return new ComputeClient(
-    { name: "inhouse", baseUrl: "http://inhouse.scripted", policy: { attemptTimeoutMs: 50, maxAttempts: 1, initialDelayMs: 5, maxDelayMs: 10, minimumRps: 1e6 } },
-    { metrics: new Metrics(), log, fetch: f },
-  );
-}
+const lossy = (server: ScriptedCompute) =>
+  lossyClient(server, { attemptTimeoutMs: 50, maxAttempts: 1, initialDelayMs: 5, maxDelayMs: 10, minimumRps: 1e6 }).client;
 
 test("cancelling a render whose submissions got no answer cancels the jobs those submissions made", async () => {
   const compute = new ScriptedCompute("inhouse", () => ({ status: "running" }));

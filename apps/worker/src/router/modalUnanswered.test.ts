@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ComputeClient } from "../client/modal-client.ts";
 import type { PolicyOptions } from "../client/policies.ts";
-import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
+import { lossyClient, ScriptedCompute } from "../../test/support/scriptedCompute.ts";
 import { until } from "../../test/support/until.ts";
 import { REASONS, Router } from "./index.ts";
 
@@ -27,27 +27,10 @@ function fullInhouse(server: ScriptedCompute, fullFor: number): ComputeClient {
   return new ComputeClient({ name: "inhouse", baseUrl: "http://inhouse.scripted", policy: POLICY }, { fetch: f });
 }
 
-/** Modal behind a lossy network: every POST reaches the server (which makes the job) but its answer is lost. */
-function lossyModal(server: ScriptedCompute): { client: ComputeClient; posts: () => number } {
-  let posts = 0;
-  const f = (async (url: string | URL | Request, init: RequestInit = {}) => {
-    if (init.method !== "POST") return server.fetch(url, init);
-    posts++;
-    const { signal: _ignored, ...rest } = init;
-    void server.fetch(url, rest);
-    return new Promise<Response>((_, reject) => {
-      const abort = () => reject(new DOMException("aborted", "AbortError"));
-      if (init.signal?.aborted) abort();
-      init.signal?.addEventListener("abort", abort, { once: true });
-    });
-  }) as typeof fetch;
-  return { client: new ComputeClient({ name: "modal", baseUrl: "http://modal.scripted", policy: POLICY }, { fetch: f }), posts: () => posts };
-}
-
 test("a step placed in-house after an unanswered Modal POST: the Modal copy that POST made is found by key and cancelled", async () => {
   const inhouse = new ScriptedCompute("inhouse", () => ({ status: "running" }));
   const modal = new ScriptedCompute("modal", () => ({ status: "running" }));
-  const lossy = lossyModal(modal);
+  const lossy = lossyClient(modal, POLICY); // every Modal POST makes the job, no answer comes back
   const router = new Router({ inhouse: fullInhouse(inhouse, 1), modal: lossy.client }, { maxWaitMs: 20, lateSubmitMs: 0 });
   try {
     const { job, decision } = await router.submit("diagnostic", { action: "succeed" }, KEY);

@@ -7,6 +7,7 @@
  * with the key is being handled: `hold` keeps a POST there until the promise it returns settles.
  */
 import { ComputeClient } from "../../src/client/modal-client.ts";
+import type { PolicyOptions } from "../../src/client/policies.ts";
 import { log } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 
@@ -84,4 +85,25 @@ export class ScriptedCompute {
     return { id: j.id, kind: j.kind, status: j.status, error: j.error ?? null, result: j.result ?? null, backend: this.name,
       progress: { done: 0, total: 1, unit: "x" }, attempts: 1, updated_at: now, created_at: now };
   }
+}
+
+/**
+ * `server` behind a lossy link: every POST reaches it (it makes the job) but no answer comes
+ * back, so each attempt ends on the client's timeout. `posts()` counts the POSTs sent.
+ */
+export function lossyClient(server: ScriptedCompute, policy: Partial<PolicyOptions>): { client: ComputeClient; posts: () => number } {
+  let posts = 0;
+  const f = (async (url: string | URL | Request, init: RequestInit = {}) => {
+    if (init.method !== "POST") return server.fetch(url, init);
+    posts++;
+    const { signal: _ignored, ...rest } = init;
+    void server.fetch(url, rest);
+    return new Promise<Response>((_, reject) => {
+      const abort = () => reject(new DOMException("aborted", "AbortError"));
+      if (init.signal?.aborted) abort();
+      init.signal?.addEventListener("abort", abort, { once: true });
+    });
+  }) as typeof fetch;
+  const client = new ComputeClient({ name: server.name, baseUrl: `http://${server.name}.scripted`, policy }, { metrics: new Metrics(), log, fetch: f });
+  return { client, posts: () => posts };
 }
