@@ -459,10 +459,8 @@ class KindPool:
             # A part is not retried here: the job that fanned it out reruns it itself (parts.py),
             # so a piece runs at most twice, in-house as on Modal.
             retries = 0 if ticket.parent is not None else self.function.retries
+            # A retry the job was still due: the loop's top ends it `cancelled` if a cancel came meanwhile.
             if outcome.pool_retryable() and ticket.attempts <= retries and not self._closing:
-                if ticket.cancel.is_set():  # the job was not over: only the cancel stopped its retry
-                    outcome = Outcome("cancelled", error=_error(CANCELLED, "cancelled by request", False), cold_start=outcome.cold_start)
-                    break
                 err = outcome.error or {}
                 log.info("retrying job", extra={"job_id": ticket.job_id, "kind": self.kind, "attempt": ticket.attempts,
                                                 "code": err.get("code"), "error": err.get("message")})

@@ -90,7 +90,7 @@ export class Worker {
       if (claimed) {
         const row = claimed;
         const p: Promise<void> = this.process(row).finally(() => {
-          if (this.running.get(row.id) === p) this.running.delete(row.id);
+          this.running.delete(row.id); // one entry per render: claim never hands back one this worker runs
           this.poke(); // a slot is free
         });
         this.running.set(row.id, p);
