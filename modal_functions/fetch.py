@@ -3,7 +3,8 @@
 A job input URL comes from a caller, so fetching it must not become a way into the
 machine's own network. `safe_fetch` therefore:
 
-1. accepts `https` only, without credentials in the URL;
+1. accepts `https` only, without credentials in the URL (characters outside ASCII, in the URL
+   or a redirect's Location, are sent as their UTF-8 percent-escapes, as a browser sends them);
 2. resolves the host itself and refuses when ANY resolved address is loopback,
    private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16,
    fe80::/10, which covers the 169.254.169.254 metadata endpoint), the AWS IPv6
@@ -39,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from .errors import FETCH_FAILED, FETCH_REFUSED, FETCH_TIMEOUT, FETCH_TOO_LARGE, CapabilityError
 
@@ -174,6 +175,12 @@ def check_url(url: str) -> tuple[str, int, str]:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if any(ord(c) < 33 or ord(c) == 127 for c in target):
         raise refused("URL path contains control characters or spaces")
+    # http.client sends ASCII only: other characters go as their UTF-8 percent-escapes, as a
+    # browser sends them (escapes already there are kept as they are)
+    try:
+        target = "".join(c if c.isascii() else quote(c, safe="") for c in target)
+    except UnicodeEncodeError as e:  # a lone surrogate has no UTF-8
+        raise refused("URL contains characters that cannot be encoded") from e
     return host, port, target
 
 
@@ -318,6 +325,10 @@ def _fetch(url: str, dest: Path, *, max_bytes: int, deadline: float, guard: _Dea
                 location = resp.getheader("Location")
                 if not location:
                     raise _failed(f"redirect {resp.status} without Location from {current}", retryable=False)
+                try:  # http.client decodes header bytes as latin-1; servers that send raw UTF-8 mean UTF-8
+                    location = location.encode("latin-1").decode("utf-8")
+                except UnicodeError:
+                    pass
                 try:
                     current = urljoin(current, location.strip())
                 except ValueError as e:
