@@ -15,7 +15,8 @@ Real Storage behaviour this layer handles (the test fake reproduces it):
 - upsert must be the string "true"; the content type must be sent explicitly
   (Storage stores text/plain otherwise);
 - signed URLs (`create_signed_url`) expire with 400 InvalidJWT;
-- publishing is a server-side copy (`POST /object/copy` with `destinationBucket`);
+- publishing is a server-side copy (`POST /object/copy` with `destinationBucket`), sent with
+  `x-upsert: true` so a republish replaces the object in one step (never missing in between);
 - `list` is one folder level at a time, so cleanup walks `sha256/<aa>/` folders;
 - an object's age (what cleanup compares) is its `updated_at`, which only a write moves:
   Storage has no "touch" and no metadata-only update, and a copy onto the same key is
@@ -185,19 +186,26 @@ class SupabaseStore:
         dest_key = published_key(owner, id, parsed.ext)
         (src_bucket, src_path), (dst_bucket, dst_path) = self.locate(key), self.locate(dest_key)
         bucket = self.client.storage.from_(src_bucket)
+
+        def copy() -> None:
+            # supabase-py 2.34's copy() has neither destinationBucket nor upsert; the endpoint has both.
+            bucket._request("POST", ["object", "copy"], headers={"x-upsert": "true"}, json={
+                "bucketId": src_bucket, "sourceKey": src_path,
+                "destinationBucket": dst_bucket, "destinationKey": dst_path,
+            })
+
         with storage_errors(f"publish {key}"):
             info = bucket.info(src_path)
-            dest = self.client.storage.from_(dst_bucket)
-            if dest.exists(dst_path):  # copy never overwrites: republishing replaces
-                dest.remove([dst_path])
-            if src_bucket == dst_bucket:
-                bucket.copy(src_path, dst_path)
-            else:
-                # supabase-py 2.34's copy() has no destinationBucket; the endpoint does.
-                bucket._request("POST", ["object", "copy"], json={
-                    "bucketId": src_bucket, "sourceKey": src_path,
-                    "destinationBucket": dst_bucket, "destinationKey": dst_path,
-                })
+            # One upsert replaces an earlier publish in place. A remove then a copy left the key
+            # missing in between, and a concurrent publish landing there made the copy a 409.
+            try:
+                copy()
+            except StorageApiError as e:
+                if _status(e) != 409:
+                    raise
+                # a Storage older than copy-with-upsert answers 409 to a republish: replace by hand
+                self.client.storage.from_(dst_bucket).remove([dst_path])
+                copy()
         size = _info_size(info)
         digest = parsed.sha256 or sha256_bytes(self.read_bytes(dest_key))
         if size is None:
