@@ -66,7 +66,9 @@ export function buildPolicies(o: PolicyOptions): Policies {
   });
   const breakerPolicy = circuitBreaker(transient, {
     halfOpenAfter: o.halfOpenAfterMs,
-    breaker: new SamplingBreaker({ threshold: o.failureRate, duration: o.windowMs, minimumRps: o.minimumRps }),
+    // 0 means no minimum rate, but cockatiel reads a falsy minimumRps as "guess one" (5 failures
+    // a second: 300 calls in a 30 s window), so a dead backend's breaker never opened.
+    breaker: new SamplingBreaker({ threshold: o.failureRate, duration: o.windowMs, minimumRps: o.minimumRps || Number.EPSILON }),
   });
   const timeoutPolicy = timeout(o.attemptTimeoutMs, TimeoutStrategy.Aggressive);
   return { retry: retryPolicy, breaker: breakerPolicy, timeout: timeoutPolicy, all: wrap(retryPolicy, breakerPolicy, timeoutPolicy) };
