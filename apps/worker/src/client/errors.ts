@@ -90,11 +90,17 @@ export function errorCode(e: unknown): string {
   return "internal";
 }
 
-/** Retry-After: delta seconds or an HTTP date, in ms from `now`. */
+/** Node runs a timer longer than this (or Infinity) after 1 ms. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/**
+ * Retry-After: delta seconds or an HTTP date, in ms from `now`, at most what a timer can wait:
+ * a huge value (or hundreds of digits: Infinity) slept on as it came would fire at once.
+ */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (!value) return undefined;
   const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.min(TIMER_MAX_MS, Math.round(Number(v) * 1000));
   const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return Number.isNaN(at) ? undefined : Math.min(TIMER_MAX_MS, Math.max(0, at - now));
 }
