@@ -7,7 +7,9 @@ import cron from "node-cron";
 import type { PolicyOptions } from "./client/policies.ts";
 import type { WarmRequest } from "./contract.ts";
 import { type BusinessHours, checkTimeZone, parseDays, parseWindow } from "./cron/businessHours.ts";
+import { parseTokens } from "./http/auth.ts";
 import type { JwtSettings } from "./http/jwt.ts";
+import { LOG_LEVELS } from "./log.ts";
 
 export interface Config {
   role: "all" | "api" | "worker";
@@ -41,6 +43,9 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** A text setting; empty means unset (a `FOO=${FOO}` in a compose file or platform), so the default. */
+const str = (env: Env, name: string, def: string): string => env[name] || def;
 
 interface Range {
   min?: number;
@@ -135,6 +140,13 @@ function warmSettings(env: Env): Config["warm"] {
   };
 }
 
+/** The breaker's threshold: cockatiel's SamplingBreaker refuses 1 (a RangeError building the client, after the config passed). */
+function failureRate(env: Env): number {
+  const rate = num(env, "BREAKER_FAILURE_RATE", 0.5, { min: 0.01, max: 1 });
+  if (rate >= 1) throw new Error(`BREAKER_FAILURE_RATE=${JSON.stringify(env.BREAKER_FAILURE_RATE)} must be below 1 (the breaker opens when more than this share of calls failed)`);
+  return rate;
+}
+
 /** Retry and breaker settings; nonsense (negative delays, an empty window) is refused, not fed to cockatiel. */
 function policySettings(env: Env): Partial<PolicyOptions> {
   const initialDelayMs = num(env, "HTTP_RETRY_INITIAL_MS", 200, DELAY_MS);
@@ -145,7 +157,7 @@ function policySettings(env: Env): Partial<PolicyOptions> {
     maxAttempts: num(env, "HTTP_MAX_ATTEMPTS", 4, COUNT),
     initialDelayMs,
     maxDelayMs,
-    failureRate: num(env, "BREAKER_FAILURE_RATE", 0.5, { min: 0.01, max: 1 }),
+    failureRate: failureRate(env),
     windowMs: num(env, "BREAKER_WINDOW_MS", 30_000, { min: 1000, max: TIMER_MAX_MS, integer: true }),
     minimumRps: num(env, "BREAKER_MIN_RPS", 0.2, { min: 0 }),
     halfOpenAfterMs: num(env, "BREAKER_HALF_OPEN_MS", 10_000, { min: 0, max: TIMER_MAX_MS, integer: true }),
@@ -194,14 +206,27 @@ function jwtSettings(env: Env): JwtSettings | null {
   };
 }
 
+/**
+ * WORKER_TOKENS, checked here though the API parses it again: a bad entry used to surface
+ * only when the API was built, after the database was opened and the loop had claimed renders.
+ */
+function workerTokens(env: Env): string {
+  const spec = env.WORKER_TOKENS ?? "";
+  parseTokens(spec); // its errors name WORKER_TOKENS (and an owner, never a token)
+  return spec;
+}
+
 export function loadConfig(env: Env = process.env): Config {
-  const dataDir = resolve(env.CANVASCAST_DATA_DIR ?? ".canvascast");
+  // log.ts falls back to the default on a level pino does not know; refused here, by name.
+  const logLevel = env.LOG_LEVEL?.trim().toLowerCase();
+  if (logLevel && !LOG_LEVELS.includes(logLevel)) throw new Error(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} must be one of ${LOG_LEVELS.join(", ")}`);
+  const dataDir = resolve(str(env, "CANVASCAST_DATA_DIR", ".canvascast"));
   // Empty means unset; a typo ("localhost:8000", no scheme) would make every call a retried transport failure.
-  const computeUrl = httpUrl(env, "COMPUTE_URL") ?? `http://127.0.0.1:${env.COMPUTE_PORT ?? "8000"}`;
+  const computeUrl = httpUrl(env, "COMPUTE_URL") ?? `http://127.0.0.1:${str(env, "COMPUTE_PORT", "8000")}`;
   const modalUrl = httpUrl(env, "MODAL_COMPUTE_URL");
-  const role = (env.WORKER_ROLE ?? "all") as Config["role"];
+  const role = str(env, "WORKER_ROLE", "all") as Config["role"];
   if (!["all", "api", "worker"].includes(role)) throw new Error(`WORKER_ROLE must be all, api or worker`);
-  const store = (env.ARTIFACT_STORE ?? "local") as "local" | "supabase";
+  const store = str(env, "ARTIFACT_STORE", "local") as "local" | "supabase";
   if (store !== "local" && store !== "supabase") throw new Error("ARTIFACT_STORE must be local or supabase");
   if (store === "supabase" && (!env.SUPABASE_URL || !env.SUPABASE_SERVICE_ROLE_KEY)) {
     throw new Error("ARTIFACT_STORE=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY");
@@ -235,11 +260,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     role,
-    host: env.WORKER_HOST ?? "127.0.0.1",
+    host: str(env, "WORKER_HOST", "127.0.0.1"),
     port: num(env, "WORKER_PORT", num(env, "PORT", 8080, PORT_RANGE), PORT_RANGE),
     databaseUrl: env.DATABASE_URL || undefined,
-    pgliteDir: env.WORKER_PGLITE_DIR ?? join(dataDir, "worker-db"),
-    tokens: env.WORKER_TOKENS ?? "",
+    pgliteDir: str(env, "WORKER_PGLITE_DIR", join(dataDir, "worker-db")),
+    tokens: workerTokens(env),
     jwt: jwtSettings(env),
     metricsToken: env.METRICS_TOKEN || undefined,
     compute: { url: computeUrl, token: env.COMPUTE_TOKEN || undefined },
@@ -263,8 +288,8 @@ export function loadConfig(env: Env = process.env): Config {
       signedUrlTtlS: num(env, "SIGNED_URL_TTL_S", 7 * 24 * 3600, { ...COUNT, max: 7 * 24 * 3600 }),
       supabaseUrl: env.SUPABASE_URL,
       supabaseKey: env.SUPABASE_SERVICE_ROLE_KEY,
-      artifactsBucket: env.SUPABASE_ARTIFACT_BUCKET ?? "artifacts",
-      rendersBucket: env.SUPABASE_RENDERS_BUCKET ?? "renders",
+      artifactsBucket: str(env, "SUPABASE_ARTIFACT_BUCKET", "artifacts"),
+      rendersBucket: str(env, "SUPABASE_RENDERS_BUCKET", "renders"),
     },
     warm: warmSettings(env),
   };

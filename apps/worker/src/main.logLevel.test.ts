@@ -1,0 +1,57 @@
+/**
+ * LOG_LEVEL as an operator sets it: empty means the default (README: "An empty value means
+ * the default"), and a level pino does not know is a refused setting (one bad_config line,
+ * exit 2), not an uncaught pino error with a stack trace before the first log line.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { test } from "node:test";
+import { tempDir } from "../test/support/tmp.ts";
+
+async function run(env: Record<string, string>, dataDir: string): Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }> {
+  const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: new URL("..", import.meta.url).pathname,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env, NODE_TEST_CONTEXT: "", WORKER_ROLE: "api", CANVASCAST_DATA_DIR: dataDir, WORKER_PORT: "0",
+      DATABASE_URL: "", WORKER_TOKENS: "t:o",
+      // A refused setting, so each run ends at loadConfig, before any database or port.
+      WARM_ENABLED: "1", WARM_TZ: "Mars/Olympus_Mons", ...env,
+    },
+  });
+  let out = "";
+  let stderr = "";
+  p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+  p.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+  const [code] = await once(p, "exit");
+  const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { code: code as number | null, lines, stderr };
+}
+
+test("LOG_LEVEL empty is the default level: the worker logs and reaches its config check", { timeout: 60_000 }, async () => {
+  const dir = tempDir("cc-main-loglevel-");
+  try {
+    const r = await run({ LOG_LEVEL: "" }, dir.path);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.lines.some((l) => l.event === "starting"), "info lines are logged");
+    assert.match(String(r.lines.find((l) => l.event === "bad_config")?.err), /WARM_TZ/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace on stderr");
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("an unknown LOG_LEVEL is a refused setting naming it: bad_config, exit 2, no stack trace", { timeout: 60_000 }, async () => {
+  const dir = tempDir("cc-main-loglevel-");
+  try {
+    const r = await run({ LOG_LEVEL: "verbose", WARM_TZ: "UTC" }, dir.path);
+    assert.equal(r.code, 2, r.stderr);
+    const bad = r.lines.filter((l) => l.event === "bad_config");
+    assert.equal(bad.length, 1, JSON.stringify(r.lines) + r.stderr);
+    assert.match(String(bad[0]?.err), /LOG_LEVEL/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace on stderr");
+  } finally {
+    dir.cleanup();
+  }
+});
