@@ -53,6 +53,14 @@ def drop_chunks(job_id: str, volume: Any = None) -> bool:
     import shutil
 
     folder = chunk_dir(job_id)
+    if volume is not None and not folder.exists():
+        # This container sees the Volume as of its start or last reload: a fan-out that
+        # failed or was cancelled never reloaded, so the chunks other containers committed
+        # are out of view, and what is out of view cannot be removed.
+        try:
+            volume.reload()
+        except Exception:  # noqa: BLE001 - e.g. files still open on the Volume: the hourly sweep removes them
+            pass
     if not folder.exists():
         return False
     shutil.rmtree(folder, ignore_errors=True)
