@@ -45,6 +45,10 @@ NO_MODAL_RETRIES = frozenset({"render_chunk"})
 # no job id for a job that runs anyway (and, without an idempotency key, submit it again).
 SYNC_WAIT_MARGIN_S = 10.0
 
+# The front door's `min_containers` when `[functions.api]` does not set it: one container
+# always up, so its cold start never trips the worker's circuit breaker.
+API_MIN_CONTAINERS = 1
+
 # Keys of FunctionConfig that are handed to Modal as they are.
 SCALING_KEYS = ("min_containers", "max_containers", "buffer_containers", "scaledown_window")
 
@@ -75,11 +79,13 @@ def object_kwargs(config: ComputeConfig, object_name: str) -> dict[str, Any]:
         return cpu_twin_kwargs(config.function("transcribe_audio"))
     kind = kind_of(object_name)
     if kind == "api":
-        fn = config.functions.get("api") or FunctionConfig(min_containers=1, timeout=150)
+        fn = config.functions.get("api") or FunctionConfig(timeout=WEB_TIMEOUT_S)
         if fn.retries:
             raise ValueError("[functions.api] retries must be 0: Modal web functions do not retry")
         kwargs = modal_kwargs(fn)
         del kwargs["retries"]  # not accepted for web functions
+        if "min_containers" not in fn.model_fields_set:  # warm unless modal.toml says otherwise (docs/modal.md)
+            kwargs["min_containers"] = API_MIN_CONTAINERS
         return kwargs
     kwargs = modal_kwargs(config.function(kind))
     if object_name in NO_MODAL_RETRIES:
