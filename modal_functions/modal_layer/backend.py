@@ -340,26 +340,30 @@ class ModalBackend:
         rec = {"job": job.model_dump(mode="json"), "call_id": None, "object": object_name, "slot": slot, "spawning_since": self.clock()}
         self.p.jobs[job_key(job_id)] = rec
         if idempotency_key is not None:
-            fingerprint = _fingerprint(kind, input)
-            claimed = self.p.jobs.put(idem_key(idempotency_key), {"job_id": job_id, "fingerprint": fingerprint}, skip_if_exists=True)
-            if not claimed:  # a concurrent submit with the same key won
-                self.p.jobs.pop(job_key(job_id), None)
-                self._free_slot(kind, job_id, slot)
-                return self._replay(self.p.jobs.get(idem_key(idempotency_key)) or {}, kind, input, idempotency_key)
+            entry = {"job_id": job_id, "fingerprint": _fingerprint(kind, input)}
+            while not self.p.jobs.put(idem_key(idempotency_key), entry, skip_if_exists=True):
+                winner = self.p.jobs.get(idem_key(idempotency_key))
+                if winner is not None:  # a concurrent submit with the same key won
+                    self.p.jobs.pop(job_key(job_id), None)
+                    self._free_slot(kind, job_id, slot)
+                    return self._replay(winner, kind, input, idempotency_key)
+                # gone again: the winner's spawn failed and it undid its claim, so the key is free
         call = None
         try:
             call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input, "sized": sized})
             return self._attach(job_id, call.object_id, {})
         except Exception as e:
             # Undo the whole submit (the caller gets a retryable 503 and may resend the same
-            # key); a call already spawned must not run on untracked. If this cleanup fails
-            # too, the record without a call id is settled after SPAWN_GRACE_S.
+            # key); a call already spawned must not run on untracked. The key goes before the
+            # record: a same-key submit meanwhile never finds the key naming a record already
+            # gone (a 404 to a POST), and if this cleanup stops half way, the record without a
+            # call id is settled after SPAWN_GRACE_S and answers the key.
             if call is not None:
                 self._cancel_call(call.object_id)
-            self.p.jobs.pop(job_key(job_id), None)
-            self._free_slot(kind, job_id, slot)
             if idempotency_key is not None:
                 self.p.jobs.pop(idem_key(idempotency_key), None)
+            self.p.jobs.pop(job_key(job_id), None)
+            self._free_slot(kind, job_id, slot)
             raise CapabilityError("modal_unavailable", f"could not spawn on Modal: {e}", retryable=True, http_status=503) from e
 
     def _replay(self, existing: dict[str, Any], kind: str, input: dict[str, Any], key: str) -> Job:
