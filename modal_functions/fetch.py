@@ -22,7 +22,8 @@ machine's own network. `safe_fetch` therefore:
    path removes the partial file.
 
 Codes: fetch_refused (400), fetch_too_large (413), fetch_timeout (504, retryable),
-fetch_failed (502; retryable for network trouble and upstream 5xx).
+fetch_failed (502; retryable for network trouble and upstream 5xx), storage_unavailable
+(503, retryable) when our own disk fails the write (full, read-only), as in the stores.
 
 `allow_hosts` is a test-only escape hatch (host names exempt from the address
 policy, e.g. a local TLS server); production callers never pass it.
@@ -38,11 +39,12 @@ import socket
 import ssl
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import quote, urljoin, urlsplit
 
-from .errors import FETCH_FAILED, FETCH_REFUSED, FETCH_TIMEOUT, FETCH_TOO_LARGE, CapabilityError
+from .errors import FETCH_FAILED, FETCH_REFUSED, FETCH_TIMEOUT, FETCH_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
 
 Resolver = Callable[[str, int], Iterable[str]]
 """(host, port) -> IP address strings."""
@@ -78,6 +80,13 @@ def _timed_out(url: str) -> CapabilityError:
 
 def _too_large(max_bytes: int) -> CapabilityError:
     return CapabilityError(FETCH_TOO_LARGE, f"body exceeds the limit of {max_bytes} bytes", http_status=413)
+
+
+def _save_failed(url: str, e: OSError) -> CapabilityError:
+    """Our disk failed the download (full, read-only): retryable, as the stores' `get_to_file`
+    says it, and without our temp path."""
+    return CapabilityError(STORAGE_UNAVAILABLE, f"could not save {url}: {e.strerror or type(e).__name__}",
+                           retryable=True, http_status=503)
 
 
 # ## The address policy
@@ -359,10 +368,10 @@ def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest:
     like the end of the body; what tells a cut download from a whole one is `resp.length`,
     the bytes it still expected (None for a chunked body, where a cut raises IncompleteRead).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
     total = 0
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as out:
             while True:
                 if sock is not None:
@@ -386,5 +395,8 @@ def _stream_to(resp: http.client.HTTPResponse, sock: socket.socket | None, dest:
             raise _failed(f"{url}: the connection closed after {total} of {total + resp.length} bytes")
         os.replace(tmp, dest)
         return dest
+    except OSError as e:  # our side: the network's OSErrors became fetch_* codes where they were read
+        raise _save_failed(url, e) from e
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # e.g. dest's parent is not a directory: nothing was written
+            tmp.unlink(missing_ok=True)
