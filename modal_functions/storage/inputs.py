@@ -52,11 +52,33 @@ def own_signed_url(ref: str, base_url: str) -> tuple[str, str | None, str | None
     prefix = next((p for p in (ours.path.rstrip("/") + ARTIFACTS_PATH, ARTIFACTS_PATH) if path.startswith(p)), None)
     if prefix is None:
         return None
-    if parts.scheme == "https" and parts.netloc.lower() != ours.netloc.lower():
+    if parts.scheme == "https" and not _same_authority(parts, ours):
         return None  # another host's https URL: fetched safely, not trusted
     q = parse_qs(parts.query)
     key = path[len(prefix):]
     return key, (q.get("exp") or [None])[0], (q.get("sig") or [None])[0]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _authority(parts) -> tuple[str | None, str | None, str, int | None] | None:
+    """(user, password, host, port) as a server tells them apart: the host in lower case and without
+    a fully qualified name's trailing dot, the scheme's default port as no port (`https://h:443/` is
+    `https://h/`); None for a malformed port. Compared as text, another spelling of our own URL was
+    fetched over the network, and refused when our host is private."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        port = None
+    return parts.username, parts.password, (parts.hostname or "").rstrip("."), port
+
+
+def _same_authority(parts, ours) -> bool:
+    theirs = _authority(parts)
+    return theirs is not None and theirs == _authority(ours)
 
 
 def precheck_refs(refs: dict[str, str], *, base_url: str, store: "ArtifactStore | None" = None,
