@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError
-from .base import ArtifactStore
+from .base import UPLOADS_DIR, ArtifactStore
 from .keys import artifact_key, content_type_for, parse_key, published_key
 
 if TYPE_CHECKING:
@@ -50,12 +51,12 @@ def get_signer(settings: "Settings | None" = None) -> "UrlSigner":
 
 
 @lru_cache(maxsize=8)
-def _supabase_store(url: str, key: str, bucket: str, renders_bucket: str, pid: int) -> ArtifactStore:
+def _supabase_store(url: str, key: str, bucket: str, renders_bucket: str, spool_dir: Path, pid: int) -> ArtifactStore:
     """One client per process and configuration: building a supabase client costs ~0.5 s,
     and its connections must not be shared across a fork (hence the pid in the cache key)."""
     from .supabase_store import SupabaseStore
 
-    return SupabaseStore.connect(url, key, artifacts_bucket=bucket, renders_bucket=renders_bucket)
+    return SupabaseStore.connect(url, key, artifacts_bucket=bucket, renders_bucket=renders_bucket, spool_dir=spool_dir)
 
 
 def get_store(settings: "Settings | None" = None) -> ArtifactStore:
@@ -66,8 +67,9 @@ def get_store(settings: "Settings | None" = None) -> ArtifactStore:
         missing = [name for name, value in (("SUPABASE_URL", settings.supabase_url), ("SUPABASE_SERVICE_ROLE_KEY", settings.supabase_key)) if not value]
         if missing:
             raise StoreConfigError(f"ARTIFACT_STORE=supabase needs {' and '.join(missing)}")
+        # uploads spool there (api/routers/artifacts.py): the store's cleanup removes what a crash left
         return _supabase_store(settings.supabase_url, settings.supabase_key, settings.supabase_bucket,
-                               settings.supabase_renders_bucket, os.getpid())
+                               settings.supabase_renders_bucket, Path(settings.data_dir) / UPLOADS_DIR, os.getpid())
     from .local import LocalStore
 
     if settings.backend == "modal":

@@ -45,6 +45,25 @@ class ArtifactStore(Protocol):
         ...
 
 
+# Spools: temp files (`*.part`) a write streams into before the store takes them, removed when
+# the write ends. A process killed mid-write leaves its spool behind; cleanup removes those.
+
+STALE_SPOOL_SECONDS = 3600.0  # no write spends an hour between touches of its spool: older is a crash's leftover
+UPLOADS_DIR = "uploads"  # `POST /v1/artifacts` spools in $CANVASCAST_DATA_DIR/uploads unless the store is local
+
+
+def remove_stale_spools(directory: Path, now: float) -> None:
+    """Remove the `*.part` files in `directory` untouched for STALE_SPOOL_SECONDS. Younger ones are
+    left: a write in progress, in this process or another on the same data dir, may still use them."""
+    cutoff = now - STALE_SPOOL_SECONDS
+    for path in directory.glob("*.part"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+
+
 # Errors about files the caller handed us. Their messages never carry the path: it may be
 # a spool or scratch file of ours (an upload, a job's workdir), and the caller knows its own path.
 

@@ -31,7 +31,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from ..contract.jobs import ArtifactRef
 from ..errors import ARTIFACT_NOT_FOUND, INVALID_KEY, STORAGE_UNAVAILABLE, CapabilityError
 from ..logs import get_logger
-from .base import copy_failed, unreadable_source
+from .base import copy_failed, remove_stale_spools, unreadable_source
 from .keys import (
     ARTIFACTS_PREFIX,
     RENDERS_PREFIX,
@@ -47,7 +47,6 @@ from .signing import UrlSigner, check_expires_in
 log = get_logger(__name__)
 
 TMP_DIR = ".tmp"
-STALE_TMP_SECONDS = 3600.0
 _CHUNK = 1 << 20
 
 
@@ -284,12 +283,6 @@ class LocalStore:
                     except OSError as e:
                         if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
                             raise
-        tmp_cutoff = self.clock() - STALE_TMP_SECONDS  # no write takes an hour: a leftover of a crash
-        for path in (self.root / TMP_DIR).glob("*.part"):
-            try:
-                if path.stat().st_mtime < tmp_cutoff:
-                    path.unlink()
-            except FileNotFoundError:
-                continue
+        remove_stale_spools(self.root / TMP_DIR, self.clock())  # temp files and upload spools a crash left
         log.info("artifact cleanup", extra={"removed": removed, "older_than_s": older_than_seconds, "store": "local"})
         return removed

@@ -17,7 +17,8 @@ Real Storage behaviour this layer handles (the test fake reproduces it):
 - signed URLs (`create_signed_url`) expire with 400 InvalidJWT;
 - publishing is a server-side copy (`POST /object/copy` with `destinationBucket`), sent with
   `x-upsert: true` so a republish replaces the object in one step (never missing in between);
-- `list` is one folder level at a time, so cleanup walks `sha256/<aa>/` folders;
+- `list` is one folder level at a time, so cleanup walks `sha256/<aa>/` folders (cleaning each
+  as soon as it is read);
 - an object's age (what cleanup compares) is its `updated_at`, which only a write moves:
   Storage has no "touch" and no metadata-only update, and a copy onto the same key is
   not an upsert. So `touch` re-uploads the same bytes (upsert), and only when the object
@@ -45,7 +46,7 @@ from storage3.exceptions import StorageApiError
 from ..contract.jobs import ArtifactRef
 from ..errors import ARTIFACT_NOT_FOUND, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
 from ..logs import get_logger
-from .base import copy_failed, unreadable_source
+from .base import UPLOADS_DIR, copy_failed, remove_stale_spools, unreadable_source
 from .keys import ARTIFACTS_PREFIX, artifact_key, content_type_for, normalize_ext, parse_key, published_key, sha256_bytes, sha256_file
 from .signing import check_expires_in
 
@@ -91,13 +92,18 @@ def storage_errors(what: str) -> Iterator[None]:
 
 
 class SupabaseStore:
-    """`ArtifactStore` over Supabase Storage. `clock()` (unix seconds) only drives cleanup."""
+    """`ArtifactStore` over Supabase Storage. `clock()` (unix seconds) only drives cleanup.
+
+    `spool_dir` is where uploads to this store are spooled on this machine (`get_store` gives
+    `$CANVASCAST_DATA_DIR/uploads`): cleanup removes what a crash left there, as the local store
+    does in its `.tmp`."""
 
     def __init__(self, client: "Client", *, artifacts_bucket: str = "artifacts", renders_bucket: str = "renders",
-                 clock: Callable[[], float] = time.time, http: httpx.Client | None = None):
+                 clock: Callable[[], float] = time.time, http: httpx.Client | None = None, spool_dir: Path | None = None):
         self.client = client
         self.buckets = {"artifacts": artifacts_bucket, "renders": renders_bucket}
         self.clock = clock
+        self.spool_dir = spool_dir
         self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
 
     @classmethod
@@ -112,7 +118,8 @@ class SupabaseStore:
     @classmethod
     def from_settings(cls, settings: "Settings") -> "SupabaseStore":
         return cls.connect(settings.supabase_url or "", settings.supabase_key or "",
-                           artifacts_bucket=settings.supabase_bucket, renders_bucket=settings.supabase_renders_bucket)
+                           artifacts_bucket=settings.supabase_bucket, renders_bucket=settings.supabase_renders_bucket,
+                           spool_dir=Path(settings.data_dir) / UPLOADS_DIR)
 
     def locate(self, key: str) -> tuple[str, str]:
         """key -> (bucket, object path)."""
@@ -263,27 +270,46 @@ class SupabaseStore:
             bucket = self.client.storage.from_(self.buckets[kind])
             root = "sha256" if kind == ARTIFACTS_PREFIX else ""
             with storage_errors(f"cleanup {kind}"):
-                old = [p for p, ts in self._walk(bucket, root, depth=1) if ts is not None and ts < cutoff]
-                for i in range(0, len(old), REMOVE_BATCH):
-                    bucket.remove(old[i:i + REMOVE_BATCH])
-            removed += len(old)
+                removed += self._sweep(bucket, root, 1, cutoff)
+        if self.spool_dir is not None:
+            remove_stale_spools(self.spool_dir, self.clock())  # upload spools a crash left (not artifacts: not counted)
         log.info("artifact cleanup", extra={"removed": removed, "older_than_s": older_than_seconds, "store": "supabase"})
         return removed
 
-    def _walk(self, bucket: Any, prefix: str, depth: int) -> Iterator[tuple[str, float | None]]:
-        """(object path, last-write unix time) for files `depth` folders below `prefix`."""
+    def _sweep(self, bucket: Any, prefix: str, depth: int, cutoff: float) -> int:
+        """Remove the files in `prefix` last written before `cutoff`, then those `depth` folders below, one
+        folder at a time.
+
+        A folder's old files go as soon as it is read: a `touch` (an image-cache hit) landing after an
+        object was read as old is then lost only if it comes within that one folder's listing and removal,
+        not within the whole walk (Storage has no conditional delete to close that window). A folder is
+        read whole before anything in it is removed, and the sub-folders are all known before the first
+        is cleaned, so no removal shifts the offset of a page still to be read."""
+        files, folders = self._list_all(bucket, prefix)
+        old = [path for path, ts in files if ts is not None and ts < cutoff]
+        for i in range(0, len(old), REMOVE_BATCH):
+            bucket.remove(old[i:i + REMOVE_BATCH])
+        removed = len(old)
+        if depth > 0:
+            for folder in folders:
+                removed += self._sweep(bucket, folder, depth - 1, cutoff)
+        return removed
+
+    def _list_all(self, bucket: Any, prefix: str) -> tuple[list[tuple[str, float | None]], list[str]]:
+        """([(file path, last-write unix time)], [folder path]) directly in `prefix`, every page."""
+        files: list[tuple[str, float | None]] = []
+        folders: list[str] = []
         offset = 0
         while True:
             page = bucket.list(prefix, {"limit": LIST_PAGE, "offset": offset})
             for entry in page:
                 path = f"{prefix}/{entry['name']}" if prefix else entry["name"]
                 if entry.get("id") is None:  # a folder
-                    if depth > 0:
-                        yield from self._walk(bucket, path, depth - 1)
-                    continue
-                yield path, _timestamp(entry.get("updated_at") or entry.get("created_at"))
+                    folders.append(path)
+                else:
+                    files.append((path, _timestamp(entry.get("updated_at") or entry.get("created_at"))))
             if len(page) < LIST_PAGE:
-                return
+                return files, folders
             offset += LIST_PAGE
 
 
