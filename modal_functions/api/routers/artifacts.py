@@ -33,7 +33,7 @@ from ...contract.jobs import ArtifactRef, ErrorBody
 from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
 from ...settings import Settings, get_settings
 from ...storage import get_signer, get_store
-from ...storage.base import ArtifactStore
+from ...storage.base import UPLOADS_DIR, ArtifactStore
 from ...storage.keys import ARTIFACT_KEY_RE, EXT_RE, RENDER_KEY_RE, content_type_for, ext_for_content_type, normalize_ext, parse_key
 from ...storage.local import LocalStore
 from ...storage.signing import EXP_RE, MAX_EXPIRES_IN, SIG_RE, UrlSigner
@@ -96,7 +96,7 @@ def _spool_errors() -> Iterator[None]:
 
 def _upload_dir(store: ArtifactStore, settings: Settings) -> Path:
     # Spool beside a local store (same filesystem, cheap rename); otherwise in the data dir.
-    directory = store.root / ".tmp" if isinstance(store, LocalStore) else Path(settings.data_dir) / "uploads"
+    directory = store.root / ".tmp" if isinstance(store, LocalStore) else Path(settings.data_dir) / UPLOADS_DIR  # where cleanup sweeps stale spools
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
