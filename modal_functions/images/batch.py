@@ -25,7 +25,7 @@ from typing import Callable, Literal
 
 from ..contract.images import GenerateImagesRequest, GenerateImagesResult, ImageItem, ImageStyle
 from ..contract.jobs import JobError
-from ..errors import INTERNAL, CapabilityError, describe_crash
+from ..errors import INTERNAL, INTERRUPTED, CapabilityError, describe_crash
 from ..storage.base import ArtifactStore
 from . import placeholder
 from .cache import CachedImage, ImageCache, cache_key
@@ -49,7 +49,9 @@ class ImagesEngine:
     fallback: Fallback
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = 4
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None
+    """How a retry waits (tests inject one). None: on the batch's stop event, so an interrupted
+    batch (Ctrl-C) wakes every wait at once instead of sitting out a backoff of up to a minute."""
     rng: random.Random = field(default_factory=random.Random)
     heartbeat_every: float = 2.0
     budget_s: float | None = None
@@ -82,9 +84,10 @@ class ImagesEngine:
 
         workers = max(1, min(self.concurrency, len(groups)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="images")
+        stopped = threading.Event()
         try:
             futures: dict[Future, str] = {
-                pool.submit(self._one, request.prompts[idx[0]], request.style, model, key, store, cache, deadline): key
+                pool.submit(self._one, request.prompts[idx[0]], request.style, model, key, store, cache, deadline, stopped): key
                 for key, idx in groups.items()
             }
             pending = set(futures)
@@ -105,7 +108,9 @@ class ImagesEngine:
                         progress(len(outcomes), total, "images", f"{item.status}: {item.prompt[:60]}")
         except BaseException:
             # Interrupted (Ctrl-C, a cancelled Modal input, a progress sink that raised): the
-            # prompts not started yet must not be sent and charged after we stopped caring.
+            # prompts not started yet must not be sent and charged after we stopped caring, and
+            # the running ones neither wait out their backoff nor call again (`stopped`).
+            stopped.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
@@ -121,6 +126,7 @@ class ImagesEngine:
         store: ArtifactStore,
         cache: ImageCache,
         deadline: float | None = None,
+        stopped: threading.Event | None = None,
     ) -> ImageItem:
         # The cache first: an image already generated is served even where no provider works
         # now (no key on this worker, Vertex credentials missing), instead of a placeholder.
@@ -140,8 +146,11 @@ class ImagesEngine:
             return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
         stats = CallStats()
         text = compose_prompt(prompt, style)
+        stopped = stopped or threading.Event()
 
         def attempt():
+            if stopped.is_set():  # the batch was interrupted while this prompt waited: nobody wants it now
+                raise CapabilityError(INTERRUPTED, "the image batch was interrupted")
             remaining = None if deadline is None else deadline - self.clock()
             if remaining is not None and remaining <= 0:
                 raise UpstreamError(UPSTREAM_TIMEOUT, f"batch time budget ({self.budget_s:.0f} s) spent before this call")
@@ -155,7 +164,7 @@ class ImagesEngine:
             return self._fallback(prompt, style, reason, attempts=0, store=store, model=model)
         try:
             image = call_with_retries(
-                attempt, policy=self.policy, sleep=self.sleep, stats=stats, jitter=self._jitter,
+                attempt, policy=self.policy, sleep=self.sleep or stopped.wait, stats=stats, jitter=self._jitter,
                 deadline=deadline, clock=self.clock,
             )
         except UpstreamError as e:
