@@ -21,6 +21,7 @@ from typing import get_args
 
 from ..contract.images import AspectRatio, GenerateImagesRequest
 from ..logs import setup_logging
+from .errors import PROVIDER_NOT_CONFIGURED
 
 
 def register(sub) -> None:
@@ -81,10 +82,11 @@ def _cmd(args) -> int:
     ok = result.succeeded - result.placeholders
     print(f"{ok} ok, {result.placeholders} placeholder, {result.failed} failed, ${result.cost_usd:.3f} -> {args.out}")
     if result.degraded:
-        print(
-            f"DEGRADED: {result.placeholders} placeholder image(s); set GEMINI_API_KEY for real images",
-            file=sys.stderr,
-        )
+        # Why: no provider (then a key is the fix), or a provider that failed (IMAGE_FALLBACK=placeholder:
+        # telling someone who has a key to set one sends them the wrong way).
+        reasons = sorted({im.error.code for im in result.images if im.status == "placeholder" and im.error})
+        fix = "set GEMINI_API_KEY for real images" if reasons == [PROVIDER_NOT_CONFIGURED] else f"the provider failed: {', '.join(reasons)}"
+        print(f"DEGRADED: {result.placeholders} placeholder image(s); {fix}", file=sys.stderr)
     return 0 if result.succeeded else 1
 
 
