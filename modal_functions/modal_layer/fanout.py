@@ -12,7 +12,8 @@ dropped. So the fan-out spawns ONE call per chunk and owns the handles:
 - results are collected as the calls finish, in any order (one waiter thread per call
   long-polls it and puts the outcome on a queue);
 - a failed chunk is retried alone, at most `retries` times (`CHUNK_RETRIES`, as in-house);
-  the others keep running and are never re-run. The Modal function itself has no
+  the others keep running and are never re-run. The failed call is cancelled first, since
+  a failed poll (a lost connection) does not mean a stopped call. The Modal function itself has no
   `retries` (see `settings_from_toml`), so a chunk never runs more than `1 + retries` times;
 - on EVERY exit of `fan_out_chunks` (success, a chunk failed for good, the job cancelled,
   an exception of any kind, including `BaseException`s such as Modal's `InputCancellation`)
@@ -193,6 +194,10 @@ def fan_out_chunks(
                     return
                 continue
             except BaseException as e:  # noqa: BLE001 - the chunk's error, for the fan-out to handle
+                # It may be the poll that failed, not the call (Modal's client gives up on a
+                # connection error): cancel it before the chunk runs again, or both calls run,
+                # writing the same chunk file. Cancelling a call that has ended changes nothing.
+                owner.cancel([call])
                 owner.ended(call)
                 outcomes.put((index, call, False, e))
                 return
