@@ -146,7 +146,10 @@ def execute(
     finally:
         _RUNNING.pop(job_id, None)
         shutil.rmtree(workdir, ignore_errors=True)
-    ctx.reporter.sink.progress(ctx.last_progress)  # flush a throttled last update
+    try:
+        ctx.reporter.flush()  # a throttled last update, before the output that ends the job
+    except Exception:  # noqa: BLE001 - a failed Dict write must not fail (or, retried, re-run) a finished job
+        pass
     return {
         "ok": True,
         "result": result.model_dump(mode="json"),
