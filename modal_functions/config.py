@@ -11,7 +11,7 @@ import os
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -71,6 +71,17 @@ class ComputeConfig(_Strict):
     prices: Prices
     functions: dict[str, FunctionConfig]
     inhouse: dict[str, PoolConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _api_timeout(cls, data: Any) -> Any:
+        """`[functions.api]` without `timeout` gets `WEB_TIMEOUT_S`, as a missing table does
+        (settings_from_toml): the functions' 300 s default is more than a web endpoint may have."""
+        functions = data.get("functions") if isinstance(data, dict) else None
+        api = functions.get("api") if isinstance(functions, dict) else None
+        if isinstance(api, dict) and "timeout" not in api:
+            data = {**data, "functions": {**functions, "api": {**api, "timeout": WEB_TIMEOUT_S}}}
+        return data
 
     @model_validator(mode="after")
     def _known_kinds(self) -> "ComputeConfig":
