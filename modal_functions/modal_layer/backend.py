@@ -10,9 +10,12 @@ in-house; only this backend differs:
   `TimeoutError`; an expired output raises `OutputExpiredError` -> failed `output_expired`;
   Modal's hard timeout (`FunctionTimeoutError`) -> failed `timeout`; a crashed container
   (`InternalFailure`) -> failed `worker_crashed`; a call the platform terminated (app
-  stopped, `RemoteError`) -> failed `interrupted`. A terminal job is written back to the
-  Dict, so later polls never depend on Modal still holding the output;
-- **cancel**: the record becomes `cancelled` first, then `FunctionCall.cancel()`;
+  stopped, `RemoteError`) -> failed `interrupted`; Modal unreachable (`modal.exception.
+  ConnectionError`, `ServiceError`) is no outcome: the job stays as it was until the next
+  poll. A terminal job is written back to the Dict, so later polls never depend on Modal
+  still holding the output;
+- **cancel**: observed first (a call that already returned is answered as it finished,
+  unchanged, as in-house); else the record becomes `cancelled` first, then `FunctionCall.cancel()`;
 - **find_by_idempotency_key**: the job the idempotency index points at, observed like a
   poll; None when the index has no entry (never used, undone after a failed spawn, or
   expired by Modal: Dict entries are not kept forever, and then a submit with the key
@@ -275,19 +278,28 @@ class ModalBackend:
             for key, held in self._slots(k):
                 slot = int(str(key).rsplit("slot", 1)[1])
                 try:
-                    rec = self._read(held["job_id"])
-                except CapabilityError:  # a record of a kind this version does not know: never a job here
-                    rec = None
-                if rec is None:  # a submit still writing its record, or one that died before
-                    if self.clock() - held["at"] > SPAWN_GRACE_S:
-                        self._free_slot(k, held["job_id"], slot)
-                    else:
-                        remaining += 1
-                elif self._observe(rec, 0).status.terminal:
-                    self._free_slot(k, held["job_id"], slot)  # frees it, or repairs a free whose pop was lost
-                else:
+                    remaining += self._sweep_one(k, slot, held)
+                except Exception as e:  # noqa: BLE001 - one job that cannot be checked (a failed hand-off
+                    # spawn, a Dict error) must not keep the others' slots taken, nor turn a full kind's 429 into a 500
+                    log.warning("in-flight job not checked", extra={"job_id": held.get("job_id"), "kind": k, "error": describe_crash(e)})
                     remaining += 1
         return remaining
+
+    def _sweep_one(self, kind: str, slot: int, held: dict[str, Any]) -> int:
+        """Check the job holding `slot`: 1 if it is still in flight, 0 once its slot is freed."""
+        try:
+            rec = self._read(held["job_id"])
+        except CapabilityError:  # a record of a kind this version does not know: never a job here
+            rec = None
+        if rec is None:  # a submit still writing its record, or one that died before
+            if self.clock() - held["at"] > SPAWN_GRACE_S:
+                self._free_slot(kind, held["job_id"], slot)
+                return 0
+            return 1
+        if self._observe(rec, 0).status.terminal:
+            self._free_slot(kind, held["job_id"], slot)  # frees it, or repairs a free whose pop was lost
+            return 0
+        return 1
 
     def _claim_slot(self, kind: str, job_id: str) -> int:
         """One of the kind's `max_containers` slots for this job, else 429 `capacity`.
@@ -368,6 +380,10 @@ class ModalBackend:
 
     def _replay(self, existing: dict[str, Any], kind: str, input: dict[str, Any], key: str) -> Job:
         if existing.get("fingerprint") != _fingerprint(kind, input):
+            # Read the record too, as every other read of the entry does: Modal drops a Dict
+            # entry after 7 days without a read or write, so conflicting POSTs alone would keep
+            # the entry alive past its record, and a same-request POST would then get a 404.
+            self.p.jobs.get(job_key(existing["job_id"]))
             raise CapabilityError(IDEMPOTENCY_CONFLICT, f"idempotency key {key!r} was used with a different request", http_status=409)
         return self.poll(existing["job_id"])
 
@@ -387,7 +403,9 @@ class ModalBackend:
                 update["updated_at"] = max(datetime.fromtimestamp(heartbeat, timezone.utc), job.created_at)
         return update
 
-    def _observe(self, rec: dict[str, Any], timeout: float) -> Job:
+    def _observe(self, rec: dict[str, Any], timeout: float, *, hand_off: bool = True) -> Job:
+        """The job as it is now, written back once terminal. `hand_off=False` (a cancel): a
+        measured job is not spawned on its next resource, only to be cancelled there."""
         job = Job.model_validate(rec["job"])
         if job.status.terminal:
             return job
@@ -401,7 +419,7 @@ class ModalBackend:
         if outcome is None:
             return job.model_copy(update=update)
         if outcome.get("handoff"):
-            return self._hand_off(rec, job, outcome["handoff"])
+            return self._hand_off(rec, job, outcome["handoff"]) if hand_off else job.model_copy(update=update)
         update = self._seen(job)  # the body's last word, written before its output
         finished = self._finish(job.model_copy(update=update), rec, outcome)
         latest = self._read(job.id) or rec
@@ -412,10 +430,14 @@ class ModalBackend:
 
     def _get(self, call_id: str, timeout: float) -> dict[str, Any] | None:
         """The call's output as an outcome dict, or None while it runs."""
-        from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError, RemoteError
+        from modal.exception import ConnectionError as ModalConnectionError
+        from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError, RemoteError, ServiceError
 
         try:
             return self.p.function_call(call_id).get(timeout=timeout)
+        except (ModalConnectionError, ServiceError) as e:  # Modal unreachable (after its client's own retries)
+            log.warning("could not poll a Modal call; asking again next time", extra={"call_id": call_id, "error": describe_crash(e)})
+            return None  # not the call's outcome: the job stays as it was
         except OutputExpiredError:
             return _failure(OUTPUT_EXPIRED, "Modal no longer holds this job's output (result retention expired)", retryable=True)
         except FunctionTimeoutError as e:
@@ -476,9 +498,10 @@ class ModalBackend:
             return job
         try:
             call = self.p.function(object_name).spawn({"job_id": job.id, "kind": job.kind, "input": job.input, "sized": True})
-        except Exception:
+        except Exception as e:
             self.p.jobs.pop(handoff_key(job.id), None)  # nothing spawned: let the next poll try again
-            raise
+            raise CapabilityError("modal_unavailable", f"could not hand the job to {object_name} on Modal: {e}",
+                                  retryable=True, http_status=503) from e
         return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object")})
 
     def poll(self, job_id: str) -> Job:
@@ -497,7 +520,9 @@ class ModalBackend:
     # ## Cancel
 
     def cancel(self, job_id: str) -> Job:
-        job = Job.model_validate(self._load(job_id)["job"])
+        # Observed first, as in-house: a call that returned before the cancel (nobody polled
+        # it yet) is answered as it finished, not `cancelled` with its result thrown away.
+        job = self._observe(self._load(job_id), 0, hand_off=False)
         if job.status.terminal:
             return job
         return self._end(_ended(job, JobStatus.cancelled, CANCELLED, "cancelled by request"))
