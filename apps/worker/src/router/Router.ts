@@ -314,9 +314,12 @@ export class Router {
         if (Date.now() - started > this.waitBudgetMs) {
           throw last ?? new Error(`${name} key lookup unresolved within the wait budget`);
         }
-        // A backend asking for fewer requests (429 with Retry-After) is not asked again sooner.
+        // A backend asking for fewer requests (429 with Retry-After) is not asked again sooner,
+        // but the wait ends with the budget (one last lookup then): a Retry-After of hours or
+        // days parked the chase, silent, far past the budget that is meant to end it.
         const hint = last instanceof HttpError ? last.retryAfterMs : undefined;
-        await this.sleep(Math.max(this.maxWaitMs, hint ?? 0), signal);
+        const budgetLeft = this.waitBudgetMs - (Date.now() - started) + 1;
+        await this.sleep(Math.max(this.maxWaitMs, Math.min(hint ?? 0, budgetLeft)), signal);
       }
     };
     const p: Promise<void> = chase()
