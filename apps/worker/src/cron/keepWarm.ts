@@ -5,6 +5,8 @@
  * pool scales back to zero by itself. `tick()` is exposed so tests call it directly.
  * WARM_CRON is read in the business hours' zone (WARM_TZ), like WARM_DAYS / WARM_HOURS.
  * At most one tick runs at a time: a slow backend must not pile up renewals.
+ * On the night WARM_TZ's clocks go back, node-cron skips one pass of the repeated hour (no tick
+ * for an hour plus the interval): documented with WARM_CRON in the README, not worked around.
  */
 import cron from "node-cron";
 import type { WarmRequest } from "../contract.ts";
@@ -63,8 +65,22 @@ export class KeepWarm {
   }
 
   start(): void {
-    // tickOnce() keeps to one tick at a time (cron's and the first, direct one alike).
-    this.task ??= cron.schedule(this.opts.schedule, () => this.tickOnce(), { timezone: this.opts.hours.timeZone });
+    if (!this.task) {
+      // tickOnce() keeps to one tick at a time (cron's and the first, direct one alike).
+      this.task = cron.schedule(this.opts.schedule, () => this.tickOnce(), {
+        timezone: this.opts.hours.timeZone,
+        // A tick whose timer fires late (an event-loop stall, a paused container) still runs,
+        // as long as the next one is not due yet: node-cron's default (1 s) dropped it for good,
+        // and with a daily pre-warm one stall at 08:00 left the pools cold all day. A late
+        // renewal is harmless: tick() checks business hours when it runs.
+        missedExecutionTolerance: Infinity,
+      });
+      // Only a tick overtaken by the next one is missed now; say so in the JSON log (a listener
+      // also keeps node-cron from printing its own plain-text warning).
+      this.task.on("execution:missed", (ctx) => {
+        this.log.warn({ event: "warm_tick_missed", due: ctx.date.toISOString() }, "keep-warm tick missed: the process was stalled past the next tick");
+      });
+    }
     this.warnIfLeasesLapse(this.task);
     void this.tickOnce();
   }
