@@ -8,8 +8,14 @@ pg.types.setTypeParser(20, (v) => Number(v));
  * node-postgres pool over DATABASE_URL (local Postgres or Supabase). Getting a connection is
  * bounded (`connectTimeoutMs`): pg's default waits forever, so an unreachable or hung database
  * (or pooler) hung every API request, /health and the claim loop instead of failing them.
+ * So is each `query` (`queryTimeoutMs`; every statement the worker runs is short): a connection
+ * that goes silent mid-query (a pooler hung on its backend, a path dropping packets: nothing
+ * resets the socket) hung the claim loop and heartbeats for good. A timed-out query's
+ * connection is destroyed, not pooled again. `transaction` is left unbounded: only migrations
+ * use it, and their advisory lock rightly waits while another replica migrates.
  */
-export function openPostgres(url: string, max = 4, opts: { connectTimeoutMs?: number } = {}): Db {
+export function openPostgres(url: string, max = 4, opts: { connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Db {
+  const queryTimeoutMs = opts.queryTimeoutMs ?? 30_000;
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000 });
   pool.on("error", () => {
     /* an idle client died (server restart); the pool replaces it on next use */
@@ -17,7 +23,9 @@ export function openPostgres(url: string, max = 4, opts: { connectTimeoutMs?: nu
   return {
     kind: "postgres",
     async query<T>(text: string, params: unknown[] = []) {
-      const res = await pool.query(text, params);
+      // pg reads `query_timeout` per query too (its typings only have the client-wide one).
+      const config: pg.QueryConfig & { query_timeout: number } = { text, values: params, query_timeout: queryTimeoutMs };
+      const res = await pool.query(config);
       return res.rows as T[];
     },
     async exec(sql: string) {
