@@ -3,9 +3,11 @@
  * path sha256/<aa>/<hash>.<ext>) is streamed and hashed to check it, copied server-side
  * to bucket `renders` at <owner>/<id>.<ext>, and a signed URL is created. Storage answers
  * errors as HTTP 400 with the true status in the body's statusCode, mapped as the Python
- * SupabaseStore maps them (`storageError`). Storage's copy never overwrites (409 Duplicate),
- * so a republish removes the earlier object and copies again: the published video is always
- * the one whose sha256 and size are returned. Many keys are signed with Storage's batch
+ * SupabaseStore maps them (`storageError`). The copy is sent with `x-upsert: true`, so a
+ * republish replaces the earlier object in one step (never missing in between); a Storage
+ * older than copy-with-upsert answers 409 Duplicate, and then the earlier object is removed
+ * and copied again. Either way the published video is the one whose sha256 and size are
+ * returned. Many keys are signed with Storage's batch
  * endpoint (`POST /object/sign/{bucket}` with {expiresIn, paths}: one request per bucket).
  *
  * Why hash at all rather than trust the content address: the key's digest is only a name
@@ -165,14 +167,16 @@ export class SupabasePublisher implements Publisher {
     }
     const key = publishedKey(owner, id, parsed.ext);
     const dest = supabaseLocation(key, this.buckets);
-    const copy = async () => (await this.sb.storage.from(src.bucket).copy(src.path, dest.path, { destinationBucket: dest.bucket })).error;
+    // x-upsert (storage-api's copyObject reads it, as the Python SupabaseStore sends it): a
+    // republish (a re-run render, an attempt that died after its copy) replaces the object in
+    // one step. Removing it first left the render's video URL a 404 until the copy landed.
+    const copy = async () => (await this.sb.storage.from(src.bucket).setHeader("x-upsert", "true").copy(src.path, dest.path, { destinationBucket: dest.bucket })).error;
     const duplicate = (e: unknown) => statusOf(e) === 409 || /already exists|duplicate/i.test(String((e as { message?: unknown })?.message));
     let cpError = await copy();
     if (cpError && duplicate(cpError)) {
-      // A republish (a re-run render, or an attempt that died after its copy). Storage's copy
-      // never overwrites, so replace the object, as LocalPublisher (rename) and the Python
-      // SupabaseStore (remove, then copy) do: accepting the 409 would keep an earlier video
-      // under the sha256 and size of this one.
+      // A Storage older than copy-with-upsert never overwrites: replace the object by hand, as
+      // LocalPublisher (rename) and the Python SupabaseStore do: accepting the 409 would keep
+      // an earlier video under the sha256 and size of this one.
       const { error: rmError } = await this.sb.storage.from(dest.bucket).remove([dest.path]);
       if (rmError) throw storageError(`replace ${key}`, rmError, this.setting(dest.bucket));
       cpError = await copy();
