@@ -28,6 +28,7 @@ import util from "node:util";
 
 const COMPOSITION_ID = "Explainer";
 const PROGRESS_EVERY_MS = 250;
+const BROWSER_CHECK_MS = 5000; // a live browser answers in milliseconds, even mid-render
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, cur, i, all) => {
@@ -68,8 +69,14 @@ const MIME = {
 };
 
 const server = http.createServer((req, res) => {
-  const url = new URL(req.url, "http://127.0.0.1");
-  const rel = decodeURIComponent(url.pathname).replace(/^\/+/, "");
+  let rel;
+  try {
+    rel = decodeURIComponent(new URL(req.url, "http://127.0.0.1").pathname).replace(/^\/+/, "");
+  } catch {
+    // a malformed escape: thrown out of this handler, it ended the process and its renders
+    res.writeHead(400).end();
+    return;
+  }
   const file = path.resolve(serveDir, rel);
   if (!file.startsWith(serveDir + path.sep)) {
     res.writeHead(403).end();
@@ -87,7 +94,11 @@ const server = http.createServer((req, res) => {
       "Cache-Control": "no-store",
     });
     if (req.method === "HEAD") return res.end();
-    fs.createReadStream(file).pipe(res);
+    // An unhandled stream error ends the process: a file removed after the stat (a job's
+    // assets cleaned up while another worker's chunk still reads them) only ends this reply.
+    fs.createReadStream(file)
+      .on("error", () => res.destroy())
+      .pipe(res);
   });
 });
 
@@ -110,9 +121,11 @@ const listen = (port) =>
 let browser = null;
 const cancels = new Map();
 let queue = Promise.resolve(); // one request at a time: one browser, 2 cores
+let rendering = false; // a render is using the browser
+let closing = false; // stdin closed: we close the browser ourselves
 
 const openTheBrowser = async () => {
-  browser = await openBrowser("chrome", {
+  const opened = await openBrowser("chrome", {
     browserExecutable,
     chromeMode,
     logLevel,
@@ -121,6 +134,18 @@ const openTheBrowser = async () => {
       gl: args.gl ?? null,
       enableMultiProcessOnLinux: (args["multi-process"] ?? "true") !== "false",
     },
+  });
+  browser = opened;
+  // The browser died (a crash, the OOM killer): its DevTools socket closes. A render using
+  // it may then never settle, so exit: the supervisor sees a retryable sidecar_crashed and
+  // respawns a clean sidecar. While idle, the next render opens a new one (ensureBrowser).
+  opened.connection.transport.websocket.addEventListener("close", () => {
+    if (browser !== opened || closing) return;
+    toStderr("the browser is gone");
+    if (rendering) {
+      toStderr("exiting for respawn");
+      process.exit(3);
+    }
   });
 };
 
@@ -141,6 +166,8 @@ const render = async (id, req) => {
   cancels.set(id, cancel);
   const progress = throttled(id);
   try {
+    await ensureBrowser(); // after cancels.set: a cancel meanwhile still reaches renderMedia
+    rendering = true;
     // The caller may pass the metadata it already computed from the props (the same
     // sums as calculateMetadata, with every default filled in): that skips opening a
     // tab just to evaluate the bundle. Otherwise ask the composition.
@@ -246,12 +273,36 @@ const combine = async (id, req) => {
   }
 };
 
-const browserAlive = () => {
+// Whether the browser still answers. Remotion's connection never marks itself closed (a
+// `_closed` flag read here was always undefined, so a dead browser passed for a live one),
+// and a call on a closed socket never settles: look at the socket, then ask for the
+// browser's version with a deadline.
+const browserAnswers = async () => {
+  if (browser?.connection.transport.websocket.readyState !== 1) return false; // 1: OPEN
+  let timer;
   try {
-    return Boolean(browser) && browser.connection && !browser.connection._closed;
+    return await Promise.race([
+      browser.connection.send("Browser.getVersion").then(() => true),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve(false), BROWSER_CHECK_MS);
+      }),
+    ]);
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
+};
+
+// A browser that died while we were idle is replaced before the next render needs it.
+const ensureBrowser = async () => {
+  if (await browserAnswers()) return;
+  toStderr("opening a new browser");
+  const dead = browser;
+  browser = null;
+  // its process is gone, but close() also asks the dead connection for its pages: bounded
+  await Promise.race([dead?.close({ silent: true }).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  await openTheBrowser();
 };
 
 const handle = (req) => {
@@ -269,19 +320,24 @@ const handle = (req) => {
       if (req.type === "render") await render(id, req);
       else await combine(id, req);
     } catch (err) {
-      const cancelled = /cancel/i.test(String(err?.message));
+      const message = String(err?.message ?? err);
+      if (rendering && !closing && !(await browserAnswers())) {
+        // The browser died under this render ("Page crashed!", "Target closed"): not the
+        // render's fault, so no error reply, which the supervisor would take as final.
+        // Exiting makes it a retryable sidecar_crashed and gets us respawned clean.
+        toStderr(`the browser is gone (${message}); exiting for respawn`);
+        process.exit(3);
+      }
+      const cancelled = /cancel/i.test(message);
       send({
         id,
         type: "error",
         code: cancelled ? "cancelled" : "render_failed",
-        message: String(err?.message ?? err),
+        message,
         stack: String(err?.stack ?? ""),
       });
-      if (!browserAlive()) {
-        // The browser is gone: exit so the supervisor respawns a clean sidecar.
-        toStderr("browser disconnected; exiting for respawn");
-        process.exit(3);
-      }
+    } finally {
+      rendering = false;
     }
   });
 };
@@ -324,6 +380,7 @@ const main = async () => {
   });
   rl.on("close", async () => {
     // Our worker went away: never outlive it.
+    closing = true;
     for (const cancel of cancels.values()) cancel();
     await Promise.race([
       browser?.close({ silent: true }).catch(() => {}),

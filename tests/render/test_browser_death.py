@@ -1,0 +1,95 @@
+"""The sidecar's browser dies (a crash, the OOM killer) while the Node process lives on.
+
+Remotion's connection never marks itself closed, so the sidecar took a dead browser for a
+live one: a render it was running failed for good (`render_failed`, never retried), and
+every later render on that worker hung until the 90 s silence timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from render_support import alive, process_tree
+
+from modal_functions.contract.render import Timeline
+from modal_functions.errors import CapabilityError
+from modal_functions.render import project
+from modal_functions.render.timeline import check_timeline
+
+
+@pytest.fixture
+def own_sidecar(render_state, assets):
+    """A sidecar of this test's own (its browser gets killed), with a red scene staged."""
+    from modal_functions.render.sidecar import Sidecar
+
+    sc = Sidecar(project.ensure_bundle())
+    sc.ensure()
+    shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
+    yield sc
+    sc.close()
+
+
+def _props(sc, seconds: float) -> tuple[dict, dict]:
+    timeline = Timeline.model_validate({
+        "resolution": 360, "fps": 24, "durationMs": seconds * 1000,
+        "scenes": [{"image": f"{sc.base_url}/red.png", "startMs": 0, "endMs": seconds * 1000}],
+    })
+    return timeline.model_dump(mode="json"), check_timeline(timeline).composition()
+
+
+def _kill_browser(sc) -> None:
+    """SIGKILL the browser's main process (the chromium below the sidecar that is no --type= child)."""
+    for pid in process_tree(sc.proc.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        # chromium's children rewrite their argv into one string: look at the whole line
+        if b"chrom" in cmdline.split(b"\0")[0] and b"--type=" not in cmdline:
+            os.kill(pid, signal.SIGKILL)
+            return
+    raise AssertionError("no browser process below the sidecar")
+
+
+def _render(sc, props, comp, output: Path, on_message=None) -> dict:
+    """A render with a silence timeout shorter than the default 90 s: a dead browser the
+    sidecar took for a live one hears nothing, and that must not be how a test ends."""
+    return sc.request({"type": "render", "props": props, "output": str(output), "codec": "h264", "composition": comp,
+                       "concurrency": 1}, on_message=on_message, silence_timeout=30)
+
+
+def test_a_browser_that_dies_mid_render_is_a_retryable_crash(own_sidecar, tmp_path):
+    sc = own_sidecar
+    spawns = sc.spawns
+    props, comp = _props(sc, seconds=3.0)
+    killed = threading.Event()
+
+    def kill_on_first_frames(msg):
+        if msg.get("type") == "progress" and msg.get("rendered", 0) > 0 and not killed.is_set():
+            killed.set()
+            _kill_browser(sc)
+
+    with pytest.raises(CapabilityError) as e:
+        _render(sc, props, comp, tmp_path / "crash.mp4", on_message=kill_on_first_frames)
+    assert killed.is_set()
+    assert e.value.code == "sidecar_crashed" and e.value.retryable, (e.value.code, e.value.message)
+    assert "silent" not in e.value.message, e.value.message
+    props, comp = _props(sc, seconds=1.0)
+    assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
+    assert sc.spawns == spawns + 1
+
+
+def test_a_browser_that_died_between_renders_is_replaced_for_the_next_one(own_sidecar, tmp_path):
+    sc = own_sidecar
+    props, comp = _props(sc, seconds=1.0)
+    assert _render(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
+    node = sc.proc.pid
+    _kill_browser(sc)
+    assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
+    assert sc.proc.pid == node and alive(node), "the same sidecar, with a new browser"
