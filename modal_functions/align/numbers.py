@@ -195,7 +195,8 @@ def _fraction(core: str) -> list[Reading] | None:
     """"½", "1½", "3/4", "24/7": as fractions are said ("a half", "one and a half", "three quarters"); a
     slash between numbers that are no fraction anyone says ("24/7", "9/11") is read number by number."""
     whole = ""
-    if core and unicodedata.decomposition(core[-1]).startswith("<fraction>") and (core[:-1].isdigit() or not core[:-1]):
+    # isdecimal, not isdigit: a superscript "²" is a digit that int() refuses ("²½")
+    if core and unicodedata.decomposition(core[-1]).startswith("<fraction>") and (core[:-1].isdecimal() or not core[:-1]):
         whole = core[:-1]
         n, d = (int(x) for x in unicodedata.normalize("NFKC", core[-1]).split("\u2044"))
     elif (m := _FRACTION.fullmatch(core)) is not None:
