@@ -70,19 +70,69 @@ def load_audio(path: Path, max_seconds: float | None = None) -> np.ndarray:
     if duration is not None and duration > max_seconds:
         raise CapabilityError(AUDIO_TOO_LONG, f"audio is {duration:.0f} s; the limit is {max_seconds:.0f} s", http_status=413)
 
-    from faster_whisper.audio import decode_audio
-
     try:
-        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        audio = _decode(path, max_seconds)
+    except CapabilityError:
+        raise
     except Exception as e:  # truncated or corrupt streams fail mid-decode
         raise CapabilityError(BAD_AUDIO, f"the audio could not be decoded ({type(e).__name__})", http_status=422) from e
     if audio.size == 0:
         raise CapabilityError(BAD_AUDIO, "the audio decodes to no samples", http_status=422)
     if not np.all(np.isfinite(audio)):
         raise CapabilityError(BAD_AUDIO, "the audio contains invalid samples", http_status=422)
-    if audio.size / SAMPLE_RATE > max_seconds:
-        raise CapabilityError(AUDIO_TOO_LONG, f"audio is {audio.size / SAMPLE_RATE:.0f} s; the limit is {max_seconds:.0f} s", http_status=413)
     return audio.astype(np.float32, copy=False)
+
+
+def _decode(path: Path, max_seconds: float) -> np.ndarray:
+    """faster-whisper's `decode_audio` step for step (frames it cannot decode skipped, grouped by
+    500,000 samples, resampled to 16 kHz mono s16: the same samples), but refusing AUDIO_TOO_LONG as
+    soon as more than `max_seconds` is decoded: a container that does not state its length (a
+    browser's webm recording, FLAC written to a pipe) passes `_probe_duration`, and decoding all of
+    it first held gigabytes, and took minutes, for a file refused anyway."""
+    import gc
+    import itertools
+
+    import av
+
+    limit = max_seconds * SAMPLE_RATE
+    resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    parts: list[np.ndarray] = []
+    samples = 0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            for group in itertools.chain(_grouped(container.decode(audio=0)), [None]):  # None flushes the resampler
+                for frame in resampler.resample(group):
+                    parts.append(frame.to_ndarray().reshape(-1))
+                    samples += parts[-1].size
+                    if samples > limit:
+                        raise CapabilityError(AUDIO_TOO_LONG, f"audio is over the limit of {max_seconds:.0f} s",
+                                              http_status=413)
+    finally:
+        del resampler
+        gc.collect()  # as faster-whisper does: the resampler's buffers are freed only by a collection
+    pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    return pcm.astype(np.float32) / 32768.0
+
+
+def _grouped(frames, size: int = 500_000):
+    """Decoded frames (an undecodable one skipped) regrouped into frames of `size` samples."""
+    import av
+
+    fifo = av.audio.fifo.AudioFifo()
+    frames = iter(frames)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            break
+        except av.error.InvalidDataError:
+            continue
+        frame.pts = None  # the fifo refuses timestamps that do not run on; a gap in them is no reason to refuse
+        fifo.write(frame)
+        if fifo.samples >= size:
+            yield fifo.read()
+    if fifo.samples > 0:
+        yield fifo.read()
 
 
 def ensure_speech(audio: np.ndarray) -> list[dict]:
