@@ -75,6 +75,12 @@ class ForcedAligner:
         self._floor = np.random.default_rng(1).normal(0.0, 10 ** (_FLOOR_DBFS / 20), SR * 30).astype(np.float32)
         self._known: dict[str, bool] = {}
 
+    def reset(self) -> None:
+        """Back to the state of a fresh decoder, at the start of each job: the front end's dither is
+        seeded once, so the noise a stretch got, and with it its word times, depended on everything
+        this warm worker had aligned before (the same audio came out differently job to job)."""
+        self._decoder.reinit_feat()
+
     def _pronounceable(self, key: str) -> bool:
         known = self._known.get(key)
         if known is None:
@@ -164,6 +170,7 @@ def refine(
     if not words:
         return times
     if aligner is not None:
+        aligner.reset()
         chunks = _stretches(audio, regions)
         stats.stretches += len(chunks)
         mids = np.array([(s + e) / 2 for s, e in times]) * SR
@@ -309,7 +316,7 @@ def order_within(times: list[tuple[float, float]], duration: float, min_s: float
                 s, e = out[i - 1]
                 lo = max(min(lo, hi - need), s + _MIN_OPTIONAL_S)
                 out[i - 1] = (s, lo)
-            else:
+            elif k < n:  # every word optional (a script the audio never says): nothing gives way, they share it all
                 s, e = out[k]
                 hi = min(max(hi, lo + need), e - _MIN_OPTIONAL_S)
                 out[k] = (hi, e)
