@@ -211,8 +211,19 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+# Draws as nothing and allows no line break: splits what a SubRip player would read as markup.
+_WORD_JOINER = "\u2060"
+
+
+def _srt_text(text: str) -> str:
+    """SubRip cue text as written. SubRip has no escapes, and players read "<b>", "<i>", "<font ...>" as
+    markup (ffmpeg drops any other "<...>", even "< b >"), and a line holding "-->" as a timing line:
+    a word joiner after each "<" and before the ">" of each "-->" keeps them text ("--->" too)."""
+    return text.replace("<", "<" + _WORD_JOINER).replace("-->", "--" + _WORD_JOINER + ">")
+
+
 def to_srt(items: list[Cue]) -> str:
-    blocks = [f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text.replace('-->', '->')}\n" for i, c in enumerate(items, 1)]
+    blocks = [f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{_srt_text(c.text)}\n" for i, c in enumerate(items, 1)]
     return "\n".join(blocks)
 
 
