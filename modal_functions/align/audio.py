@@ -40,7 +40,8 @@ def max_audio_seconds() -> float:
 
 
 def _probe_duration(path: Path) -> float | None:
-    """Container duration in seconds without decoding; raises BAD_AUDIO when it is not audio."""
+    """The audio's duration in seconds from the header, without decoding (None when the header does not
+    say); raises BAD_AUDIO when it is not audio."""
     import av
 
     try:
@@ -51,7 +52,9 @@ def _probe_duration(path: Path) -> float | None:
             stream = streams[0]
             if stream.duration is not None and stream.time_base is not None:
                 return float(stream.duration * stream.time_base)
-            if container.duration is not None:
+            # the whole file's length is the audio's only when nothing else is in it: a WebM or Matroska
+            # file states no length per stream, and its video can run on long after the narration
+            if container.duration is not None and len(container.streams) == 1:
                 return container.duration / 1_000_000
             return None
     except CapabilityError:
@@ -78,8 +81,6 @@ def load_audio(path: Path, max_seconds: float | None = None) -> np.ndarray:
         raise CapabilityError(BAD_AUDIO, f"the audio could not be decoded ({type(e).__name__})", http_status=422) from e
     if audio.size == 0:
         raise CapabilityError(BAD_AUDIO, "the audio decodes to no samples", http_status=422)
-    if not np.all(np.isfinite(audio)):
-        raise CapabilityError(BAD_AUDIO, "the audio contains invalid samples", http_status=422)
     return audio.astype(np.float32, copy=False)
 
 
@@ -101,6 +102,7 @@ def _decode(path: Path, max_seconds: float) -> np.ndarray:
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
             for group in itertools.chain(_grouped(container.decode(audio=0)), [None]):  # None flushes the resampler
+                _check_finite(group)
                 for frame in resampler.resample(group):
                     parts.append(frame.to_ndarray().reshape(-1))
                     samples += parts[-1].size
@@ -112,6 +114,17 @@ def _decode(path: Path, max_seconds: float) -> np.ndarray:
         gc.collect()  # as faster-whisper does: the resampler's buffers are freed only by a collection
     pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
     return pcm.astype(np.float32) / 32768.0
+
+
+_FLOAT_FORMATS = frozenset({"flt", "fltp", "dbl", "dblp"})
+
+
+def _check_finite(group) -> None:
+    """BAD_AUDIO when decoded float samples (a float WAV's, stored as they are) hold NaN or infinity.
+    Checked before the 16-bit resampler, which turns both into full-scale -1.0: a file of NaN would be
+    refused as silent, and a burst of them in good audio would reach Whisper as a click."""
+    if group is not None and group.format.name in _FLOAT_FORMATS and not np.isfinite(group.to_ndarray()).all():
+        raise CapabilityError(BAD_AUDIO, "the audio contains invalid samples (NaN or infinity)", http_status=422)
 
 
 def _grouped(frames, size: int = 500_000):
