@@ -4,7 +4,7 @@
  * Scene i runs from the aligned start of its first narration word to the aligned start of
  * scene i+1's first word; the last scene runs to the end of the audio. The first scene also
  * covers any lead-in silence (it starts at 0, so the video never opens on black). Captions
- * are the alignment's `Caption` words, unchanged.
+ * are the alignment's `Caption` words, unchanged but for a word ending past the audio (below).
  *
  * Words are counted like the aligner counts script words (`scriptWords.ts`: whitespace tokens
  * with a letter or digit of any script, each Chinese or Japanese character a word), so with
@@ -138,20 +138,36 @@ export function buildTimeline(req: RenderRequest, images: ImagesOutput | null, a
     if (!image) throw new TimelineError(`scene ${i} has no image`);
     return { image, startMs: round1(starts[i]!), endMs: round1(i + 1 < starts.length ? starts[i + 1]! : duration) };
   });
+  const durationMs = round1(duration);
   const t: BuiltTimeline = {
     aspectRatio: req.aspect_ratio ?? "16:9",
     resolution: req.height ?? 720,
     fps,
-    durationMs: round1(duration),
+    durationMs,
     scenes,
     narration: req.narration_audio,
-    captions: align.words,
+    captions: align.words.map((w) => within(w, durationMs)),
     musicVolume: req.music_volume ?? 0.25,
     degraded: Boolean(images?.degraded) || Boolean(align.flagged),
   };
-  if (req.title) t.title = req.title;
+  // The renderer refuses a blank title (422: "leave it out for no title card"); the request
+  // allows one. Blank as Python's str.strip() sees it: \s plus U+001C-U+001F and U+0085.
+  if (req.title && !/^[\s\x1c-\x1f\x85]*$/.test(req.title)) t.title = req.title;
   if (req.music) t.music = req.music;
   return t;
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * A caption held inside the audio, which the renderer requires of every word (422 otherwise).
+ * The aligner clamps a word to the audio's end, but rounds the word's end from seconds and
+ * duration_ms from samples: for some lengths (16004 samples) the last word ends 0.1 ms after
+ * duration_ms.
+ */
+function within(w: Caption, durationMs: number): Caption {
+  if (w.endMs <= durationMs) return w;
+  const c = { ...w, startMs: Math.min(w.startMs, durationMs), endMs: durationMs };
+  if (c.timestampMs != null) c.timestampMs = Math.min(c.timestampMs, durationMs);
+  return c;
+}
