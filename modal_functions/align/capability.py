@@ -25,7 +25,7 @@ from ..logs import get_logger
 from .audio import SAMPLE_RATE, ensure_speech, load_audio
 from .captions import cues, for_display, to_srt, to_vtt
 from .engines import UNKNOWN_MODEL
-from .pipeline import AlignerState, align
+from .pipeline import AlignerState, align, audio_ms
 
 log = get_logger(__name__)
 KIND = "transcribe_audio"
@@ -120,7 +120,7 @@ def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContex
                                "match_rate": result.match_rate, "flagged": result.flagged, "seconds": result.seconds,
                                "forced_aligned": result.refine_stats.force_aligned if result.refine_stats else None})
     return TranscribeAudioResult(
-        text=result.text, language=result.language, duration_ms=round(audio.size / 16, 1),
+        text=result.text, language=result.language, duration_ms=audio_ms(audio.size),
         engine=req.engine, model=req.model, segments=result.segments, words=result.words,
         srt=srt, vtt=vtt, match_rate=result.match_rate, flagged=result.flagged,
     )

@@ -71,6 +71,13 @@ class Alignment:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def audio_ms(samples: int) -> float:
+    """The audio's length in ms, rounded as `to_captions` rounds word times: a last word clamped
+    to the audio's end then never ends after it (`samples / 16` rounded otherwise: 16004 samples
+    gave 1000.2 ms against a word end of 1000.3, and the renderer refused the timeline)."""
+    return round(samples / SR * 1000, 1)
+
+
 def to_captions(items: list[tuple[str, float, float, float]], spaced: list[bool] | None = None) -> list[Caption]:
     """(text, start s, end s, confidence) -> Remotion Captions: ms, words after the first prefixed by a space
     (as Whisper tokens are, which @remotion/captions' createTikTokStyleCaptions relies on), except where
