@@ -104,7 +104,21 @@ def _fake_server():
 def fake(_fake_server):
     _fake_server.reset()
     yield _fake_server
+    _join_batch_threads()
     _fake_server.reset()
+
+
+def _join_batch_threads(bound_s: float = 30.0) -> None:
+    """Wait for the batch's `images_*` threads an interrupted batch left running.
+
+    An interrupted `generate` returns without waiting for the prompt already running (by
+    design: Ctrl-C exits at once), so its call may still be on its way to the fake. The
+    server cannot tell a request not yet sent from an idle keep-alive connection, so the
+    fake's reset cannot wait for it: it would land in the next test's `fake.requests`.
+    The threads end by themselves once their call returns (the batch stopped them)."""
+    for thread in [t for t in threading.enumerate() if t.name.startswith("images_")]:
+        thread.join(bound_s)
+        assert not thread.is_alive(), f"{thread.name} still running {bound_s:g} s after its test"
 
 
 @pytest.fixture(scope="session")

@@ -219,6 +219,12 @@ class FakeGenAI:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except ConnectionResetError:  # a client closed (aborted) its idle keep-alive connection
+                    pass
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
