@@ -14,6 +14,8 @@ import asyncio
 import io
 import threading
 import time
+import traceback
+from concurrent.futures import CancelledError, Future
 from contextlib import nullcontext
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -25,6 +27,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import INTERRUPTED, CapabilityError
 from .errors import (
     NO_IMAGE,
     SAFETY_BLOCK,
@@ -122,17 +125,25 @@ class GeminiImages:
         self.timeout_s = timeout_s  # the client's per-call timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        self._calls: set[Future] = set()  # in flight; close() cancels them
+        self._closed = False
 
-    def _calls_loop(self) -> asyncio.AbstractEventLoop:
-        """One event loop, on its own thread, for the SDK's async calls: `asyncio.wait_for`
-        can end a call at a wall-clock limit (the SDK's timeout only bounds each read, so a
-        reply that trickles in never timed out)."""
+    def _submit(self, coro) -> Future:
+        """Run `coro` on one event loop, on its own thread, for the SDK's async calls:
+        `asyncio.wait_for` can end a call at a wall-clock limit (the SDK's timeout only
+        bounds each read, so a reply that trickles in never timed out). Under the lock, so
+        close() sees every call it has to end, and none starts a new loop after it."""
         with self._loop_lock:
+            if self._closed:
+                coro.close()
+                raise CapabilityError(INTERRUPTED, "the image client is closed: the call was not sent")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="gemini-calls", daemon=True).start()
                 self._loop = loop
-            return self._loop
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            self._calls.add(future)
+            return future
 
     @classmethod
     def from_settings(
@@ -160,17 +171,36 @@ class GeminiImages:
         async def call():
             return await asyncio.wait_for(self.client.aio.models.generate_content(model=model, contents=prompt, config=config), limit)
 
+        future = None
         try:
             with self.slots or nullcontext():  # held only while the call is in flight, never while backing off
-                response = asyncio.run_coroutine_threadsafe(call(), self._calls_loop()).result()
+                future = self._submit(call())
+                response = future.result()
+        except CancelledError as e:  # close() ended it
+            raise CapabilityError(INTERRUPTED, "the image client was closed while the call was in flight") from e
+        except CapabilityError:  # closed before the call was sent
+            raise
         except TimeoutError as e:  # asyncio.wait_for's limit (asyncio.TimeoutError is TimeoutError)
             raise UpstreamError(UPSTREAM_TIMEOUT, f"no complete reply within {limit:g} s") from e
         except Exception as e:
             raise classify_exception(e) from e
+        finally:
+            if future is not None:
+                with self._loop_lock:
+                    self._calls.discard(future)
         return image_from_response(response)
 
     def close(self) -> None:
-        loop, self._loop = self._loop, None
+        with self._loop_lock:
+            self._closed = True
+            loop, self._loop = self._loop, None
+            calls, self._calls = list(self._calls), set()
+        # Cancel the calls in flight first: closing the async client ends a request already
+        # on a connection, but not one still connecting (a host that drops packets), and
+        # once the loop stops its task would never finish, not even at its own time limit,
+        # leaving the caller's thread (which the interpreter joins at exit) waiting forever.
+        for future in calls:
+            future.cancel()  # wakes the waiting thread now, and cancels the task on the loop
         if loop is not None:
             if self.client is not None:
                 try:
@@ -206,7 +236,24 @@ def classify_exception(e: BaseException) -> BaseException:
         return UpstreamError(UPSTREAM_UNAVAILABLE, f"connection to the provider failed: {type(e).__name__}: {e}")
     if isinstance(e, (ValueError, genai_errors.UnknownApiResponseError)):  # bad JSON, or JSON of the wrong shape
         return UpstreamError(UPSTREAM_MALFORMED, f"unparseable reply from the provider: {type(e).__name__}: {str(e)[:200]}")
+    if isinstance(e, (TypeError, AttributeError)) and _raised_reading_reply(e):
+        return UpstreamError(UPSTREAM_MALFORMED, f"reply of a shape the SDK cannot read: {type(e).__name__}: {str(e)[:200]}")
     return e
+
+
+def _raised_reading_reply(e: BaseException) -> bool:
+    """Whether the SDK raised `e` while turning a reply into its response type.
+
+    google-genai does not check JSON types before using them, so valid JSON of the wrong
+    shape (a body of `1`, a candidate that is a number, a numeric finishReason) escapes
+    as a bare TypeError or AttributeError instead of a validation error. Its reply
+    converters are named after the response (`_GenerateContentResponse_from_mldev`,
+    `GenerateContentResponse._from_response`); the same error raised anywhere else (our
+    code, the SDK building the request) is a bug and stays a crash."""
+    return any(
+        frame.f_globals.get("__name__", "").startswith("google.genai") and "response" in frame.f_code.co_name.lower()
+        for frame, _ in traceback.walk_tb(e.__traceback__)
+    )
 
 
 def _classify_status(status: int, msg: str, hint: float | None) -> UpstreamError:
