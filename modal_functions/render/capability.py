@@ -52,7 +52,8 @@ class RenderState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sidecars(self, n: int) -> list[Sidecar]:
-        """`n` warm sidecars (the main one first); the extra ones share its serve dir."""
+        """`n` warm sidecars (the main one first). Each extra one has a serve dir of its own;
+        their browsers read the job's assets from the main one's server (`render_chunked`)."""
         with self.lock:
             while len(self.extra) < n - 1:
                 self.extra.append(Sidecar(self.bundle))

@@ -71,13 +71,17 @@ def data_dir() -> Path:
 def build_bundle(out_dir: Path) -> float:
     """Bundle the project into `out_dir` (fresh); returns seconds taken."""
     check_installed()
-    proc = subprocess.run(
-        [node(), str(PROJECT_DIR / "scripts" / "bundle.mjs"), str(out_dir)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=BUNDLE_TIMEOUT_S,
-    )
+    try:
+        proc = subprocess.run(
+            [node(), str(PROJECT_DIR / "scripts" / "bundle.mjs"), str(out_dir)],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=BUNDLE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as e:
+        # webpack on a loaded machine: the next attempt (or another worker) may finish it
+        raise CapabilityError(INTERNAL, f"bundling the Remotion project took over {BUNDLE_TIMEOUT_S:g} s", retryable=True, http_status=500) from e
     if proc.returncode != 0:
         raise CapabilityError(INTERNAL, f"bundling the Remotion project failed: {proc.stderr[-2000:]}", http_status=500)
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])

@@ -36,6 +36,7 @@ log = get_logger("canvascast.render.sidecar")
 
 SIDECAR_CRASHED = "sidecar_crashed"
 RENDER_FAILED = "render_failed"
+RENDERER_CRASHED = "renderer_crashed"  # a tab's renderer died (often the OOM killer); the browser lives on
 
 READY_TIMEOUT_S = 60.0
 # The sidecar reports progress every 250 ms while frames flow; this long without a
@@ -285,7 +286,9 @@ class Sidecar:
 
         `cancel` set (before or during the request) ends it with a `cancelled` error: a
         dead sidecar is not respawned for it, a running render is cancelled in the
-        sidecar (which is killed if it has not stopped CANCEL_GRACE_S later).
+        sidecar (which is killed if it has not stopped CANCEL_GRACE_S later). A request
+        left by an exception of the caller's (`on_message` or `heartbeat` raised, an
+        interrupt) is cancelled the same way before the exception goes on (`_abandon`).
         """
         with self._request_lock:
             if cancel is not None and cancel.is_set():
@@ -337,46 +340,89 @@ class Sidecar:
             if moved:
                 payload = {**payload, "props": _rebase(payload["props"], moved)}
         self._send({**payload, "id": rid})
-        last_word = time.monotonic()
-        cancelled_at: float | None = None
-        while True:
-            if cancel is not None and cancel.is_set():
-                if cancelled_at is None:
-                    cancelled_at = time.monotonic()
-                    try:
-                        self._send({"type": "cancel", "target": rid, "id": str(next(self._ids))})
-                    except (CapabilityError, ValueError):  # ValueError: its stdin closed
-                        pass  # already gone: its EOF ends the wait
-                elif time.monotonic() - cancelled_at > CANCEL_GRACE_S:
-                    self._kill()
-                    raise CapabilityError(CANCELLED, f"render cancelled; the sidecar did not stop within {CANCEL_GRACE_S:.0f}s and was killed", retryable=False, http_status=409)
-            try:
-                msg = q.get(timeout=HEARTBEAT_EVERY_S)
-            except queue.Empty:
-                if time.monotonic() - last_word > silence_timeout:
-                    self._kill()
-                    raise CapabilityError(SIDECAR_CRASHED, f"render sidecar silent for {silence_timeout:.0f}s; killed", retryable=True, http_status=500)
-                if heartbeat is not None and self.alive:
-                    heartbeat()
-                continue
-            if msg is _EOF:
-                raise CapabilityError(
-                    SIDECAR_CRASHED,
-                    f"render sidecar exited (code {self.proc.poll() if self.proc else None}): {self.stderr_tail(5)}",
-                    retryable=True,
-                    http_status=500,
-                )
+        # Whether the sidecar is done with this request (its reply, its exit, or we killed it).
+        # Left any other way (a progress callback or heartbeat that raised, an interrupt), the
+        # render would go on in the sidecar, and the next request would queue behind it.
+        over = False
+        try:
             last_word = time.monotonic()
-            if heartbeat is not None:
-                heartbeat()
-            kind = msg.get("type")
-            if kind == "done":
-                return msg
-            if kind == "error":
-                code = CANCELLED if msg.get("code") == "cancelled" else RENDER_FAILED
-                raise CapabilityError(code, f"render failed: {msg.get('message')}", retryable=False, http_status=500)
-            if on_message is not None:
-                on_message(msg)
+            cancelled_at: float | None = None
+            while True:
+                if cancel is not None and cancel.is_set():
+                    if cancelled_at is None:
+                        cancelled_at = time.monotonic()
+                        try:
+                            self._send({"type": "cancel", "target": rid, "id": str(next(self._ids))})
+                        except (CapabilityError, ValueError):  # ValueError: its stdin closed
+                            pass  # already gone: its EOF ends the wait
+                    elif time.monotonic() - cancelled_at > CANCEL_GRACE_S:
+                        self._kill()
+                        over = True
+                        raise CapabilityError(CANCELLED, f"render cancelled; the sidecar did not stop within {CANCEL_GRACE_S:.0f}s and was killed", retryable=False, http_status=409)
+                try:
+                    msg = q.get(timeout=HEARTBEAT_EVERY_S)
+                except queue.Empty:
+                    if time.monotonic() - last_word > silence_timeout:
+                        self._kill()
+                        over = True
+                        raise CapabilityError(SIDECAR_CRASHED, f"render sidecar silent for {silence_timeout:.0f}s; killed", retryable=True, http_status=500)
+                    if heartbeat is not None and self.alive:
+                        heartbeat()
+                    continue
+                if msg is _EOF:
+                    over = True
+                    raise CapabilityError(
+                        SIDECAR_CRASHED,
+                        f"render sidecar exited (code {self.proc.poll() if self.proc else None}): {self.stderr_tail(5)}",
+                        retryable=True,
+                        http_status=500,
+                    )
+                last_word = time.monotonic()
+                kind = msg.get("type")
+                if kind in ("done", "error"):
+                    over = True
+                if heartbeat is not None:
+                    heartbeat()
+                if kind == "done":
+                    return msg
+                if kind == "error":
+                    if msg.get("code") == RENDERER_CRASHED:  # the tab's renderer died, not the job's fault
+                        raise CapabilityError(RENDERER_CRASHED, f"render failed: {msg.get('message')}", retryable=True, http_status=500)
+                    code = CANCELLED if msg.get("code") == "cancelled" else RENDER_FAILED
+                    raise CapabilityError(code, f"render failed: {msg.get('message')}", retryable=False, http_status=500)
+                if on_message is not None:
+                    on_message(msg)
+        except BaseException:
+            if not over:
+                self._abandon(rid, q)
+            raise
+
+    def _abandon(self, rid: str, q: queue.Queue) -> None:
+        """Stop a request its caller left (an exception of the caller's own): cancel it in the
+        sidecar and wait, at most CANCEL_GRACE_S, for its end; kill the sidecar past that."""
+        with self._qlock:
+            entry = self._queues.get(rid)
+        proc = entry[1] if entry is not None else None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            self._send({"type": "cancel", "target": rid, "id": str(next(self._ids))})
+        except (CapabilityError, ValueError):
+            return  # already gone
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = q.get(timeout=left)
+            except queue.Empty:
+                break
+            if msg is _EOF or msg.get("type") in ("done", "error"):
+                return
+        log.warning("render sidecar did not stop an abandoned request; killing it", extra={"pid": proc.pid})
+        proc.kill()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
 
     def _send(self, payload: dict[str, Any]) -> None:
         try:
@@ -490,4 +536,4 @@ def close_shared() -> None:
             _shared = None
 
 
-__all__ = ["Sidecar", "shared_sidecar", "close_shared", "ENCODER", "SIDECAR_CRASHED", "RENDER_FAILED", "INTERNAL"]
+__all__ = ["Sidecar", "shared_sidecar", "close_shared", "ENCODER", "SIDECAR_CRASHED", "RENDER_FAILED", "RENDERER_CRASHED", "INTERNAL"]

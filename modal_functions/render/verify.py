@@ -16,6 +16,7 @@ from ..errors import CapabilityError
 from .timeline import Geometry
 
 BAD_OUTPUT = "bad_output"
+PROBE_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,16 @@ class Probe:
 
 
 def probe(path: Path) -> Probe:
-    proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    try:
+        proc = subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as e:
+        # a machine too busy for a few seconds of ffprobe: a fresh attempt may get through
+        raise CapabilityError(BAD_OUTPUT, f"ffprobe did not read the render within {PROBE_TIMEOUT_S:g} s", retryable=True, http_status=500) from e
     if proc.returncode != 0:
         raise CapabilityError(BAD_OUTPUT, f"ffprobe cannot read the render: {proc.stderr.strip()[-500:]}", http_status=500)
     data = json.loads(proc.stdout)

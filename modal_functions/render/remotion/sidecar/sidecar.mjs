@@ -328,11 +328,18 @@ const handle = (req) => {
         toStderr(`the browser is gone (${message}); exiting for respawn`);
         process.exit(3);
       }
-      const cancelled = /cancel/i.test(message);
+      // Only the tab's renderer died (Remotion's "Page crashed!"; the OOM killer picks the
+      // biggest process, often that one): nothing in the job was wrong and the browser
+      // serves on, so the supervisor may retry it (`renderer_crashed`), not fail it for good.
+      const code = /cancel/i.test(message)
+        ? "cancelled"
+        : /Page crashed!/.test(message)
+          ? "renderer_crashed"
+          : "render_failed";
       send({
         id,
         type: "error",
-        code: cancelled ? "cancelled" : "render_failed",
+        code,
         message,
         stack: String(err?.stack ?? ""),
       });
