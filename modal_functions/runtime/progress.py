@@ -24,7 +24,11 @@ import time
 from typing import Any, Callable, Generic, MutableMapping, Protocol, TypeVar
 
 from ..contract.jobs import Progress
+from ..errors import describe_crash
+from ..logs import get_logger
 from .watchdog import Watchdog
+
+log = get_logger(__name__)
 
 
 T = TypeVar("T")
@@ -195,7 +199,13 @@ class MappingSink:
         self._lock = threading.Lock()
 
     def _write(self) -> None:
-        self.mapping[self.key] = {"progress": self.last.model_dump(mode="json"), "heartbeat_at": self.wall_clock()}
+        # Best effort: on Modal this is a `modal.Dict` write, and one that fails (a network blip
+        # to the Dict) raised into the capability's body, ending a healthy job as `internal`.
+        # The next progress or heartbeat writes the whole state again.
+        try:
+            self.mapping[self.key] = {"progress": self.last.model_dump(mode="json"), "heartbeat_at": self.wall_clock()}
+        except Exception as e:  # noqa: BLE001 - any store error; the job's own work goes on
+            log.warning("progress write failed; the next one carries it", extra={"key": self.key, "error": describe_crash(e)})
 
     def heartbeat(self) -> None:
         with self._lock:
