@@ -133,7 +133,7 @@ export class Worker {
     log.info({ event: "render_claimed", render_id: row.id, owner: row.owner, attempt: row.attempts }, "render claimed");
     try {
       // Rows inserted directly (the product pipeline's other path) are checked here, like the API does.
-      validateRenderRequest(row.request);
+      validateRenderRequest(row.request, row.owner); // a renders/ key must be the owner's own, as the API checks
       const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s]));
       const ctx: RenderContext = { deps: this.deps, render: row, steps, signal: controller.signal };
       const result = await runPipeline(ctx);

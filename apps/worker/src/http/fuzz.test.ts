@@ -57,7 +57,7 @@ const TOLERANCE_S = 30;
 
 const VALIDATION_CODES = [
   "validation_error", "missing_field", "unknown_field", "wrong_type", "invalid_value", "too_short", "too_long", "too_few",
-  "too_many", "invalid_format", "out_of_range", "image_source", "invalid_reference", "unsafe_url", "invalid_text", "too_deep",
+  "too_many", "invalid_format", "out_of_range", "image_source", "invalid_reference", "foreign_reference", "unsafe_url", "invalid_text", "too_deep",
 ] as const;
 /** Every documented 4xx code and its status. (500 internal and 503 auth_unavailable are never acceptable here.) */
 const CODE_STATUS: Record<string, number> = {

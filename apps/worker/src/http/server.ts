@@ -215,7 +215,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (key !== undefined && (typeof key !== "string" || key.length < 1 || key.length > 200)) {
       throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1..200 characters");
     }
-    const request = validateRenderRequest(req.body);
+    // The caller's owner: a renders/<owner>/… reference must be one of its own.
+    const request = validateRenderRequest(req.body, who);
     if (request.owner && request.owner !== who) throw new ApiError(403, "owner_mismatch", "the body's owner is not the token's owner");
     request.owner = who;
     const { row, created } = await enqueue(db, { owner: who, request, idempotencyKey: key ?? null, maxAttempts: deps.maxAttempts ?? 5 });

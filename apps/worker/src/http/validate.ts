@@ -1,7 +1,9 @@
 /**
  * RenderRequest validation against the contract's JSON Schema (generated from pydantic, so
  * the worker and the compute plane agree), plus the checks JSON Schema cannot say: each
- * scene has exactly one image source, and every reference is an artifact key or an https URL.
+ * scene has exactly one image source, every reference is an artifact key or an https URL,
+ * a published-render key (`renders/<owner>/…`) is the caller's own, and nothing the compute
+ * plane would refuse mid-render (too many prompts, blank ones) gets through.
  * Problems come back as {code, message, details[]} for a 400.
  */
 import { readFileSync } from "node:fs";
@@ -10,7 +12,7 @@ import type { ErrorObject } from "ajv";
 import type { RenderRequest } from "../contract.ts";
 import { scriptWords } from "../pipeline/scriptWords.ts";
 import { scriptOf } from "../pipeline/timeline.ts";
-import { isArtifactKey } from "../storage/keys.ts";
+import { isArtifactKey, parseKey } from "../storage/keys.ts";
 
 const Ajv2020 = Ajv2020Import as unknown as typeof Ajv2020Import.default;
 const schemaUrl = (name: string) => new URL(`../../../../packages/shared-types/schema/${name}.json`, import.meta.url);
@@ -47,23 +49,46 @@ function contractBound(model: string, property: string, keyword: "maxLength" | "
   return bound ?? Infinity;
 }
 
-let bounds: { scriptChars: number; captions: number } | null = null;
+let bounds: { scriptChars: number; captions: number; prompts: number } | null = null;
 /**
  * What the compute plane would refuse once the render is under way, read from the same
  * generated contract: the align step sends the whole narration script
  * (TranscribeAudioRequest.script, at most this many characters), and the render step a
- * Timeline whose captions are the script's words (Timeline.captions, at most this many).
+ * Timeline whose captions are the script's words (Timeline.captions, at most this many);
+ * the images step sends every scene's image_prompt in one request (GenerateImagesRequest.prompts).
  */
 function computeBounds() {
   bounds ??= {
     scriptChars: contractBound("TranscribeAudioRequest", "script", "maxLength"),
     captions: contractBound("Timeline", "captions", "maxItems"),
+    prompts: contractBound("GenerateImagesRequest", "prompts", "maxItems"),
   };
   return bounds;
 }
 
-function refProblem(path: string, value: string): Problem | null {
-  if (isArtifactKey(value)) return null;
+/**
+ * Whitespace as the compute plane strips it before its min_length (pydantic's
+ * strip_whitespace: Unicode White_Space, so U+0085 and U+3000 but not U+001C..U+001F, and
+ * not U+FEFF, which JavaScript's trim() and \s count). A prompt or `avoid` item of only
+ * these would pass here and be a 422 at the images step, after the render was accepted.
+ */
+const BLANK = /^\p{White_Space}*$/u;
+
+/**
+ * `owner`: who the render runs as. A published render (`renders/<owner>/<id>.<ext>`) is read
+ * by the compute plane straight from the store, with the service role: naming another
+ * owner's key would hand the caller that owner's video (or its audio, or a transcript of
+ * it), with no signed URL and no expiry. Only the caller's own are accepted; with no owner
+ * to check against, none are.
+ */
+function refProblem(path: string, value: string, owner: string | null): Problem | null {
+  if (isArtifactKey(value)) {
+    const key = parseKey(value);
+    if (key.kind === "renders" && key.owner !== owner) {
+      return { path, code: "foreign_reference", message: "a renders/<owner>/… key must name one of the caller's own renders" };
+    }
+    return null;
+  }
   let url: URL;
   try {
     url = new URL(value);
@@ -125,7 +150,8 @@ function reject(problems: Problem[]): never {
   throw new ValidationError(first.code, `${first.path}: ${first.message}${unique.length > 1 ? ` (+${unique.length - 1} more)` : ""}`, unique.slice(0, MAX_DETAILS));
 }
 
-export function validateRenderRequest(body: unknown): RenderRequest {
+/** `owner`: the caller the render runs as (see refProblem); null accepts no renders/ key. */
+export function validateRenderRequest(body: unknown, owner: string | null = null): RenderRequest {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new ValidationError("validation_error", "the body must be a JSON object (a RenderRequest)", []);
   }
@@ -144,14 +170,19 @@ export function validateRenderRequest(body: unknown): RenderRequest {
   const req = copy as unknown as RenderRequest;
   if (Array.isArray(req.scenes)) {
     let words = 0;
+    let prompts = 0;
     req.scenes.forEach((s, i) => {
       if (!s || typeof s !== "object") return;
       const hasPrompt = typeof s.image_prompt === "string";
       const hasImage = typeof s.image === "string";
       if (hasPrompt === hasImage) problems.push({ path: `/scenes/${i}`, code: "image_source", message: "each scene needs exactly one of image_prompt or image" });
       if (hasImage) {
-        const p = refProblem(`/scenes/${i}/image`, s.image!);
+        const p = refProblem(`/scenes/${i}/image`, s.image!, owner);
         if (p) problems.push(p);
+      }
+      if (hasPrompt) {
+        prompts += 1;
+        if (s.image_prompt && BLANK.test(s.image_prompt)) problems.push({ path: `/scenes/${i}/image_prompt`, code: "too_short", message: "image_prompt is blank (whitespace only)" });
       }
       if (typeof s.narration === "string") {
         // Each scene starts at its narration's first word in the aligned audio: a scene without
@@ -176,11 +207,22 @@ export function validateRenderRequest(body: unknown): RenderRequest {
         problems.push({ path: "/scenes", code: "too_long", message: `the narrations have ${words} words in all; at most ${captions} (one caption each)` });
       }
     }
+    const maxPrompts = computeBounds().prompts;
+    if (prompts > maxPrompts) {
+      // The images step generates them in one request, which the compute plane caps.
+      problems.push({ path: "/scenes", code: "too_many", message: `${prompts} scenes have an image_prompt; at most ${maxPrompts} (give the others an image)` });
+    }
+  }
+  const avoid: unknown = req.style && typeof req.style === "object" ? req.style.avoid : undefined;
+  if (Array.isArray(avoid)) {
+    avoid.forEach((a, i) => {
+      if (typeof a === "string" && a && BLANK.test(a)) problems.push({ path: `/style/avoid/${i}`, code: "too_short", message: "blank (whitespace only)" });
+    });
   }
   for (const field of ["narration_audio", "music"] as const) {
     const val = req[field];
     if (typeof val === "string") {
-      const p = refProblem(`/${field}`, val);
+      const p = refProblem(`/${field}`, val, owner);
       if (p) problems.push(p);
     }
   }
