@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# A URL's query can carry the credential itself: our signed URLs' `sig`, Supabase's signed
+# `token`. uvicorn's access log writes every path with its query, and fetch errors name the
+# URL they could not read: keep the parameter (the line still says what was asked), not its value.
+_URL_CREDENTIAL = re.compile(r"([?&](?:sig|token)=)[\w.~%+/=-]+")  # hex, a JWT, base64, percent-encoded
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,7 +26,7 @@ class JsonFormatter(logging.Formatter):
         out.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return _URL_CREDENTIAL.sub(r"\1[redacted]", json.dumps(out, default=str))
 
 
 class StderrHandler(logging.StreamHandler):
