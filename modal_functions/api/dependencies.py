@@ -60,8 +60,11 @@ async def require_token(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    """Bearer auth from COMPUTE_TOKEN. With no token configured (local mode only) the API is open."""
-    if settings.token is None:
+    """Bearer auth from COMPUTE_TOKEN. With no token configured (local mode only) the API is open.
+
+    An empty COMPUTE_TOKEN is no token, as `check_settings` (and the worker) read it: else the
+    server would say it is open and refuse every request with a token nobody can send."""
+    if not settings.token:
         return
     presented = credentials.credentials if credentials is not None else None
     if not token_matches(presented, settings.token):

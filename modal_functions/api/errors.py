@@ -103,7 +103,7 @@ async def _unauthorized(request: Request) -> JSONResponse | None:
         return None
     token = (await get_app_settings(request)).token
     scheme, presented = get_authorization_scheme_param(request.headers.get("authorization"))
-    if token is None or (scheme.lower() == "bearer" and token_matches(presented, token)):
+    if not token or (scheme.lower() == "bearer" and token_matches(presented, token)):  # empty: open, as require_token
         return None
     return error_response(401, codes.UNAUTHORIZED, "missing bearer token" if not presented else "wrong bearer token")
 
