@@ -73,6 +73,13 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The readiness probe below cannot tell who answers on the port: with another server
+        # already there, it answered 200 while ours was still importing (and about to exit
+        # with `[cannot_listen]`), and start() "succeeded" against the wrong server.
+        try:
+            socket.create_server(("127.0.0.1", self.port)).close()  # SO_REUSEADDR, as the server binds
+        except OSError as e:
+            raise ServerNotHealthy(f"127.0.0.1:{self.port} is in use: {e.strerror or e}") from e
         log = open(self.log_path, "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
@@ -114,7 +121,8 @@ class ServerProcess:
             return ""
 
     def kill(self) -> None:
-        """SIGKILL the server and its worker processes (one process group), like a crash."""
+        """SIGKILL the server's process group, like a crash. Its pool workers run in sessions of
+        their own: they see they were orphaned and kill their own groups within a second."""
         if self.proc is None:
             return
         try:
