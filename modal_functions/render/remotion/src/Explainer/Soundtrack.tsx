@@ -17,6 +17,9 @@ export const duckAmount = (captions: Caption[], timeMs: number): number => {
 };
 
 // Narration at full volume; background music looped and ducked under the narration.
+// The music's volume curve runs on the video's clock ("extend"): with Remotion's default
+// ("repeat") every loop of a short track gets the frames of the first one, so after the
+// first loop the music ducked where the first loop's words were, not under the words spoken.
 export const Soundtrack: React.FC<{
   narration: string | null;
   music: string | null;
@@ -37,7 +40,7 @@ export const Soundtrack: React.FC<{
   return (
     <>
       {narration ? <Html5Audio src={narration} /> : null}
-      {music ? <Html5Audio src={music} loop volume={volume} /> : null}
+      {music ? <Html5Audio src={music} loop loopVolumeCurveBehavior="extend" volume={volume} /> : null}
     </>
   );
 };
