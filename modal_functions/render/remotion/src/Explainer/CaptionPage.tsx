@@ -43,22 +43,25 @@ export const CaptionPage: React.FC<{
           lineHeight: 1.25,
         }}
       >
-        {visualOrder(groups(page.tokens, joined), text, dir).map((group) => (
+        {/* Keyed by place, not start time: a word of no length starts with the next one, and
+            colliding keys left it on screen on every page after its own. */}
+        {visualOrder(groups(page.tokens, joined), text, dir).map((group, g) => (
           <span
-            key={group[0].fromMs}
+            key={g}
             dir={strongDir(text(group)) ?? undefined}
             style={{ display: "flex", flexWrap: "wrap", justifyContent: "center", maxWidth: "100%" }}
           >
-            {group.map((token) => {
+            {group.map((token, k) => {
               const active = token.fromMs <= timeMs && timeMs < token.toMs;
               return (
                 <span
-                  key={token.fromMs}
+                  key={k}
                   style={{
                     padding: `0 ${fontSize * 0.18}px`,
                     borderRadius: fontSize * 0.18,
                     color: active ? CAPTION_ACTIVE_TEXT_COLOR : CAPTION_TEXT_COLOR,
                     backgroundColor: active ? highlightColor : "rgba(0,0,0,0.45)",
+                    overflowWrap: "anywhere", // a word wider than the block breaks instead of running off both edges
                   }}
                 >
                   {token.text.trim()}

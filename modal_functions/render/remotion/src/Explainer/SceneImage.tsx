@@ -32,7 +32,9 @@ export const SceneImage: React.FC<{
   const slide = scene.transition === "slide" ? (1 - enter) * 100 : 0;
 
   return (
-    <AbsoluteFill style={{ opacity, transform: slide ? `translateX(${slide}%)` : undefined }}>
+    // overflow hidden: the zoomed image is cut at the scene's edge, so a scene sliding in shows
+    // only as far as its slide has come, not its enlarged image past that edge
+    <AbsoluteFill style={{ opacity, overflow: "hidden", transform: slide ? `translateX(${slide}%)` : undefined }}>
       <Img
         src={scene.image}
         style={{
