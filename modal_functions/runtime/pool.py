@@ -377,6 +377,9 @@ class KindPool:
         try:
             slot.proc = self._spawn()
         except Exception as e:  # noqa: BLE001
+            if self._closing:  # the pool stopped waiting for it: a clean shutdown, not an error to alert on
+                log.info("worker start abandoned: pool closing", extra={"kind": self.kind})
+                return False
             delay = SPAWN_BACKOFF_S[min(slot.spawn_failures, len(SPAWN_BACKOFF_S) - 1)]
             slot.spawn_failures += 1
             slot.spawn_retry_at = time.monotonic() + delay
