@@ -21,6 +21,10 @@ from ..errors import NOT_FOUND, CapabilityError
 
 UPSTREAM_UNAVAILABLE = "upstream_unavailable"
 _LONG_POLL_S = 30.0
+# A server answers a long poll at once when its sync wait is shorter than asked (0 with
+# COMPUTE_SYNC_WAIT_S=0): then polls are spaced by this backoff instead of a busy loop.
+_MIN_POLL_INTERVAL_S = 0.1
+_MAX_POLL_INTERVAL_S = 2.0
 
 
 def _error(response: httpx.Response) -> CapabilityError:
@@ -96,8 +100,10 @@ class HttpBackend:
 
     def wait(self, job_id: str, timeout: float) -> Job:
         deadline = time.monotonic() + timeout
+        interval = _MIN_POLL_INTERVAL_S
         while True:
-            left = deadline - time.monotonic()
+            asked = time.monotonic()
+            left = deadline - asked
             if left <= 0:
                 return self.poll(job_id)
             chunk = min(left, _LONG_POLL_S)
@@ -105,6 +111,11 @@ class HttpBackend:
                                                    timeout=chunk + 10).json())
             if job.status.terminal:
                 return job
+            now = time.monotonic()
+            pause = min(interval - (now - asked), deadline - now)
+            if pause > 0:  # the server did not wait (as long as one interval): back off before asking again
+                time.sleep(pause)
+                interval = min(interval * 2, _MAX_POLL_INTERVAL_S)
 
     def events(self, job_id: str, timeout: float) -> Iterator[Job]:
         deadline = time.monotonic() + timeout
