@@ -48,6 +48,8 @@ class ApiMetrics:
         self.free = Gauge("canvascast_capacity_free", "Jobs a kind accepts right now before answering 429.", labels, registry=r)
         self.busy = Gauge("canvascast_workers_busy", "Busy workers per kind.", labels, registry=r)
         self.queued = Gauge("canvascast_jobs_queued", "Jobs waiting per kind.", labels, registry=r)
+        self.capacity_up = Gauge("canvascast_capacity_up", "1 when the last capacity reading succeeded, else 0 "
+                                 "(the capacity gauges are then absent, not stale).", ("backend",), registry=r)
         self._lock = threading.Lock()
         self._pending: dict[str, str] = {}
         self._done: OrderedDict[str, None] = OrderedDict()
@@ -131,6 +133,14 @@ class ApiMetrics:
             self.free.labels(kind, backend).set(cap.free)
             self.busy.labels(kind, backend).set(cap.busy)
             self.queued.labels(kind, backend).set(cap.queued)
+        self.capacity_up.labels(backend).set(1)
+
+    def capacity_unavailable(self, backend: str) -> None:
+        """The backend could not say its capacity: drop the gauges rather than keep exporting the
+        last reading as if it were current (Prometheus then sees them go stale), and say so."""
+        for gauge in (self.free, self.busy, self.queued):
+            gauge.clear()
+        self.capacity_up.labels(backend).set(0)
 
     def refresh(self, poll: Callable[[str], Job]) -> None:
         """Poll the jobs still pending so finished ones are counted even if nobody asked about them."""

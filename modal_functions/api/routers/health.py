@@ -23,7 +23,9 @@ async def health(backend: BackendDep, metrics: MetricsDep) -> Health:
     except Exception as e:  # the API answers even when the backend cannot
         log.warning("capacity unavailable", extra={"error": repr(e)})
         capacity, status = {}, "degraded"
-    metrics.set_capacity(backend.name, capacity)
+        metrics.capacity_unavailable(backend.name)
+    else:
+        metrics.set_capacity(backend.name, capacity)
     kinds = [k for k in KINDS if k in capacity] or list(KINDS)
     return Health(
         status=status,

@@ -19,9 +19,11 @@ async def metrics(backend: BackendDep, m: MetricsDep) -> Response:
     def collect() -> None:
         m.refresh(backend.poll)
         try:
-            m.set_capacity(backend.name, backend.capacity())
-        except Exception:
-            pass
+            capacity = backend.capacity()
+        except Exception:  # the scrape still answers (the counters are ours); canvascast_capacity_up says why gauges are gone
+            m.capacity_unavailable(backend.name)
+        else:
+            m.set_capacity(backend.name, capacity)
 
     await to_thread.run_sync(collect)
     return Response(m.render(), media_type=CONTENT_TYPE)
