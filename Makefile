@@ -77,10 +77,10 @@ $(STAMPS):
 
 # torch first, and the CPU build: otherwise openai-whisper pulls PyPI's CUDA build (GBs).
 # The +cpu wheel comes from pip's find-links where a machine has it (this one does), else
-# from PyTorch's CPU index.
+# from PyTorch's CPU index. A stamp without its venv (`rm -rf .venv`) reinstalls too.
 python: | $(STAMPS)
 	@stamp=$(STAMPS)/python-$$(cat pyproject.toml | sha256sum | cut -c1-16); \
-	if [ ! -f $$stamp ]; then \
+	if [ ! -f $$stamp ] || [ ! -x $(PY) ]; then \
 	  [ -x $(PY) ] || python3 -m venv $(VENV); \
 	  $(PY) -m pip install -q --upgrade pip 2>&1 | grep -v WARNING || true; \
 	  $(PY) -m pip install -q "torch==2.13.0+cpu" 2>/dev/null || \
@@ -110,7 +110,8 @@ test-python:
 test-worker:
 	@if [ -f apps/worker/package.json ]; then cd apps/worker && npm test --silent; fi
 
-types: python node
+# install, not just `python node`: on a fresh machine those need python3-venv and npm first.
+types: install
 	$(VENV)/bin/canvascast types
 
 serve: install
