@@ -20,6 +20,9 @@ help:
 
 install: system python node
 
+# System installs (apt, /usr/local) need root: as root nothing is prefixed, else sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 # Debian packages: only touches apt when something is missing.
 system:
 	@missing=""; \
@@ -30,7 +33,7 @@ system:
 	[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PKGS)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	fi
 	@$(MAKE) --no-print-directory node-runtime
 
@@ -46,8 +49,8 @@ NODE_HOME := /usr/local/lib/nodejs-$(NODE_VERSION)
 node-runtime:
 	@if node -e 'process.exit(process.versions.node.split(".")[0] === "$(NODE_MAJOR)" ? 0 : 1)' 2>/dev/null; then exit 0; fi; \
 	echo "installing Node.js $(NODE_MAJOR) (have: $$(node --version 2>/dev/null || echo none))"; \
-	if curl -fsSL --max-time 30 https://deb.nodesource.com/setup_$(NODE_MAJOR).x 2>/dev/null | bash - >/dev/null 2>&1 && \
-	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null 2>&1 && \
+	if curl -fsSL --max-time 30 https://deb.nodesource.com/setup_$(NODE_MAJOR).x 2>/dev/null | $(SUDO) bash - >/dev/null 2>&1 && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null 2>&1 && \
 	   node -e 'process.exit(process.versions.node.split(".")[0] === "$(NODE_MAJOR)" ? 0 : 1)'; then exit 0; fi; \
 	case "$$(uname -m)" in x86_64) arch=x64;; aarch64|arm64) arch=arm64;; *) arch=unknown;; esac; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
@@ -57,13 +60,13 @@ node-runtime:
 	   want=$$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dist"]["integrity"])' "$$tmp/meta.json") && \
 	   [ "$$want" = "sha512-$$(openssl dgst -sha512 -binary "$$tmp/node.tgz" | base64 -w0)" ] && \
 	   mkdir -p "$$tmp/x" && tar -xzf "$$tmp/node.tgz" -C "$$tmp/x" && "$$tmp/x/package/bin/node" --version >/dev/null; then \
-	  rm -rf $(NODE_HOME) && mkdir -p $(NODE_HOME)/bin && mv "$$tmp/x/package/bin/node" $(NODE_HOME)/bin/node && \
-	  ln -sf $(NODE_HOME)/bin/node /usr/local/bin/node && hash -r && \
+	  $(SUDO) rm -rf $(NODE_HOME) && $(SUDO) mkdir -p $(NODE_HOME)/bin && $(SUDO) mv "$$tmp/x/package/bin/node" $(NODE_HOME)/bin/node && \
+	  $(SUDO) ln -sf $(NODE_HOME)/bin/node /usr/local/bin/node && hash -r && \
 	  if ! command -v npm >/dev/null; then \
 	    curl -fsSL --max-time 120 https://registry.npmjs.org/npm/-/npm-11.21.2.tgz -o "$$tmp/npm.tgz" && \
-	    mkdir -p $(NODE_HOME)/lib/node_modules/npm && tar -xzf "$$tmp/npm.tgz" -C $(NODE_HOME)/lib/node_modules/npm --strip-components=1 && \
-	    ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && \
-	    ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx; \
+	    $(SUDO) mkdir -p $(NODE_HOME)/lib/node_modules/npm && $(SUDO) tar -xzf "$$tmp/npm.tgz" -C $(NODE_HOME)/lib/node_modules/npm --strip-components=1 && \
+	    $(SUDO) ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && \
+	    $(SUDO) ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx; \
 	  fi; \
 	  echo "Node.js $$(/usr/local/bin/node --version) in $(NODE_HOME) (npm registry, node-linux-$$arch)"; \
 	elif node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then \
