@@ -24,7 +24,10 @@ const OWNER_TOKEN = "demo-owner-token";
 rmSync(join(dataDir, "worker-db"), { recursive: true, force: true }); // fresh queue each run; the store keeps its cache
 
 const say = (s: string) => process.stdout.write(s + "\n");
-const compute = new ComputeServer({ dataDir, token: TOKEN, env: { IMAGE_FALLBACK: "placeholder" } });
+// The demo keeps to this machine whatever the shell exports (an ARTIFACT_STORE=supabase or a
+// MODAL_COMPUTE_URL set for other work): the local store and the in-house compute plane only.
+const LOCAL_ONLY = { ARTIFACT_STORE: "local", MODAL_COMPUTE_URL: "" };
+const compute = new ComputeServer({ dataDir, token: TOKEN, env: { ...LOCAL_ONLY, IMAGE_FALLBACK: "placeholder" } });
 let app: Awaited<ReturnType<typeof startApp>> | null = null;
 
 async function main(): Promise<void> {
@@ -48,7 +51,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   app = await startApp(
     loadConfig({
-      ...process.env, CANVASCAST_DATA_DIR: dataDir, COMPUTE_URL: compute.url, COMPUTE_TOKEN: TOKEN,
+      ...process.env, ...LOCAL_ONLY, CANVASCAST_DATA_DIR: dataDir, COMPUTE_URL: compute.url, COMPUTE_TOKEN: TOKEN,
       WORKER_TOKENS: `${OWNER_TOKEN}:demo`, WORKER_PORT: String(port), WARM_ENABLED: "0", WORKER_HEARTBEAT_MS: "2000",
       DATABASE_URL: "",
     }),
