@@ -101,6 +101,8 @@ def freed_key(job_id: str) -> str:
 
 RETRY_AFTER_S = 5
 SPAWN_GRACE_S = 120.0
+# How long a call Modal cannot be asked about stays in flight before it is a retryable failure (`_unreachable`).
+UNREACHABLE_GRACE_S = 300.0
 """A job still without a call id this long after its submit (or hand-off) started spawning
 lost that submit (the API container died, a Dict write failed): it is settled as failed
 `interrupted` (retryable) and its slot freed. A spawn round trip takes well under this."""
@@ -158,6 +160,7 @@ class ModalBackend:
         self.p = primitives
         self.clock = clock
         self.wait_slice = wait_slice
+        self._unreachable_since: dict[str, float] = {}  # call id -> first failed poll (see `_get`)
         self.leases = LeaseBook(config, primitives.leases, primitives.autoscaler, clock=clock)
 
     # ## Records
@@ -340,7 +343,13 @@ class ModalBackend:
         if idempotency_key is not None:
             existing = self.p.jobs.get(idem_key(idempotency_key))
             if existing is not None:
-                return self._replay(existing, kind, input, idempotency_key)
+                try:
+                    return self._replay(existing, kind, input, idempotency_key)
+                except CapabilityError as e:
+                    if e.code != NOT_FOUND:
+                        raise
+                    # its submit undid itself (a failed spawn) after we read its key: the key is
+                    # free, claimed below (where a key whose record stays gone still answers 404)
         object_name, sized = choose_object(self.config, kind, request)
         now = _now()
         job_id = uuid.uuid4().hex
@@ -353,13 +362,26 @@ class ModalBackend:
         self.p.jobs[job_key(job_id)] = rec
         if idempotency_key is not None:
             entry = {"job_id": job_id, "fingerprint": _fingerprint(kind, input)}
+            vanished = 0  # winners whose record was gone when we read it (bounded: see below)
             while not self.p.jobs.put(idem_key(idempotency_key), entry, skip_if_exists=True):
                 winner = self.p.jobs.get(idem_key(idempotency_key))
-                if winner is not None:  # a concurrent submit with the same key won
+                if winner is None:
+                    continue  # gone again: the winner's spawn failed and it undid its claim, so the key is free
+                try:  # a concurrent submit with the same key won
+                    replayed = self._replay(winner, kind, input, idempotency_key)
+                except CapabilityError as e:
+                    # Its record gone: that submit undid itself between our read of its key and of
+                    # its record (it drops the key first), so ask for the key again, a few times;
+                    # a key whose record stays gone (expired apart from it) still answers 404.
+                    if e.code == NOT_FOUND and vanished < 3:
+                        vanished += 1
+                        continue
                     self.p.jobs.pop(job_key(job_id), None)
                     self._free_slot(kind, job_id, slot)
-                    return self._replay(winner, kind, input, idempotency_key)
-                # gone again: the winner's spawn failed and it undid its claim, so the key is free
+                    raise
+                self.p.jobs.pop(job_key(job_id), None)
+                self._free_slot(kind, job_id, slot)
+                return replayed
         call = None
         try:
             call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input, "sized": sized})
@@ -434,24 +456,42 @@ class ModalBackend:
         from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError, RemoteError, ServiceError
 
         try:
-            return self.p.function_call(call_id).get(timeout=timeout)
-        except (ModalConnectionError, ServiceError) as e:  # Modal unreachable (after its client's own retries)
-            log.warning("could not poll a Modal call; asking again next time", extra={"call_id": call_id, "error": describe_crash(e)})
-            return None  # not the call's outcome: the job stays as it was
-        except OutputExpiredError:
-            return _failure(OUTPUT_EXPIRED, "Modal no longer holds this job's output (result retention expired)", retryable=True)
-        except FunctionTimeoutError as e:
-            return _failure(TIMEOUT, f"Modal stopped the job at its hard timeout: {e}", retryable=True)
+            out = self.p.function_call(call_id).get(timeout=timeout)
+        except (ModalConnectionError, ServiceError) as e:
+            return self._unreachable(call_id, timeout, e)
         except TimeoutError:  # builtin: still running
-            return None
+            out = None
+        except OutputExpiredError:
+            out = _failure(OUTPUT_EXPIRED, "Modal no longer holds this job's output (result retention expired)", retryable=True)
+        except FunctionTimeoutError as e:
+            out = _failure(TIMEOUT, f"Modal stopped the job at its hard timeout: {e}", retryable=True)
         except InternalFailure as e:
-            return _failure(WORKER_CRASHED, f"the Modal container failed: {e}", retryable=True)
+            out = _failure(WORKER_CRASHED, f"the Modal container failed: {e}", retryable=True)
         except RemoteError as e:  # terminated by the platform (app stopped, redeployed over it)
-            return _failure(INTERRUPTED, f"Modal terminated the call before it finished: {e}", retryable=True)
+            out = _failure(INTERRUPTED, f"Modal terminated the call before it finished: {e}", retryable=True)
         except CapabilityError as e:
-            return {"ok": False, "error": e.to_error().model_dump(mode="json")}
+            out = {"ok": False, "error": e.to_error().model_dump(mode="json")}
         except Exception as e:  # noqa: BLE001 - any remote exception is a coded failure
-            return _failure(INTERNAL, describe_crash(e))
+            out = _failure(INTERNAL, describe_crash(e))
+        self._unreachable_since.pop(call_id, None)  # Modal answered: a later blip starts its own grace
+        return out
+
+    def _unreachable(self, call_id: str, timeout: float, e: Exception) -> dict[str, Any] | None:
+        """Modal could not be asked (its client gave up after its own retries): not the call's
+        outcome, so the job stays as it was, for UNREACHABLE_GRACE_S. The same types also come
+        back when the call's own body raised one (Modal re-raises a remote exception as its
+        type): such a call answers so on every poll, and past the grace it is a retryable
+        failure instead of a job in flight forever."""
+        now = self.clock()
+        first = self._unreachable_since.setdefault(call_id, now)
+        if now - first > UNREACHABLE_GRACE_S:
+            self._unreachable_since.pop(call_id, None)
+            return _failure(INTERNAL, f"Modal answered {type(e).__name__} about this call for over {UNREACHABLE_GRACE_S:.0f} s: "
+                                      f"{describe_crash(e)}", retryable=True)
+        if first == now:  # once per outage of this call, not once per poll
+            log.warning("could not poll a Modal call; asking again next time", extra={"call_id": call_id, "error": describe_crash(e)})
+        time.sleep(max(0.0, min(timeout, 1.0)))  # a wait or an event stream asks again, but not in a busy loop
+        return None
 
     def _finish(self, job: Job, rec: dict[str, Any], out: dict[str, Any]) -> Job:
         now = datetime.fromtimestamp(out["finished_at"], timezone.utc) if out.get("finished_at") else _now()

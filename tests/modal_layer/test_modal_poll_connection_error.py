@@ -54,3 +54,73 @@ def test_a_poll_that_cannot_reach_modal_keeps_the_job_in_flight(backend, monkeyp
     assert call.join(30)
     done = backend.poll(job.id)
     assert done.status == JobStatus.succeeded and done.result["echo"] == "later"
+
+
+class Clock:
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_call_that_answers_service_error_for_good_fails_retryably_after_the_grace(tmp_path, monkeypatch):
+    """Modal re-raises a call's own remote exception as its type, on every poll: a body that died
+    with a ServiceError looks like Modal unreachable forever. Past the grace it is a retryable
+    failure, not a job in flight for good (its slot held, waits spinning)."""
+    from modal_functions.modal_layer import backend as backend_mod
+
+    clock = Clock()
+    cfg = load_config(default_path())
+    b = fake_backend(tmp_path / "modal", cfg, clock=clock)
+    try:
+        job = b.submit("diagnostic", {"action": "succeed", "payload": "x"})
+        monkeypatch.setattr(b.p, "function_call", lambda call_id: Unreachable(ServiceError("Service temporarily unavailable")))
+        assert not b.poll(job.id).status.terminal
+        clock.t += backend_mod.UNREACHABLE_GRACE_S / 2
+        assert not b.poll(job.id).status.terminal
+        clock.t += backend_mod.UNREACHABLE_GRACE_S
+        failed = b.poll(job.id)
+        assert failed.status == JobStatus.failed and failed.error.retryable and "ServiceError" in failed.error.message
+    finally:
+        b.close()
+
+
+def test_a_blip_long_ago_does_not_count_against_a_new_one(tmp_path, monkeypatch):
+    from modal_functions.modal_layer import backend as backend_mod
+
+    clock = Clock()
+    cfg = load_config(default_path())
+    b = fake_backend(tmp_path / "modal", cfg, clock=clock)
+    try:
+        job = b.submit("diagnostic", {"action": "sleep", "seconds": 30})
+        real_lookup = b.p.function_call
+        monkeypatch.setattr(b.p, "function_call", lambda call_id: Unreachable(ServiceError("unavailable")))
+        assert not b.poll(job.id).status.terminal  # a blip
+        monkeypatch.setattr(b.p, "function_call", real_lookup)
+        assert not b.poll(job.id).status.terminal  # Modal answers again: still running
+        clock.t += backend_mod.UNREACHABLE_GRACE_S * 2
+        monkeypatch.setattr(b.p, "function_call", lambda call_id: Unreachable(ServiceError("unavailable")))
+        assert not b.poll(job.id).status.terminal  # a new blip starts its own grace
+        b.cancel(job.id)
+    finally:
+        b.close()
+
+
+def test_a_wait_on_an_unreachable_call_does_not_spin(tmp_path, monkeypatch):
+    cfg = load_config(default_path())
+    b = fake_backend(tmp_path / "modal", cfg)
+    try:
+        job = b.submit("diagnostic", {"action": "succeed", "payload": "x"})
+        asked = []
+
+        class Counting(Unreachable):
+            def get(self, timeout=None):
+                asked.append(timeout)
+                raise self.error
+
+        monkeypatch.setattr(b.p, "function_call", lambda call_id: Counting(ModalConnectionError("reset")))
+        assert not b.wait(job.id, 1.5).status.terminal
+        assert len(asked) <= 20, len(asked)  # paced by the wait slice (0.2 s here), not thousands of calls
+    finally:
+        b.close()

@@ -129,3 +129,27 @@ def test_a_key_claim_lost_to_a_submit_that_then_undid_itself_claims_again(backen
     assert backend.find_by_idempotency_key("K").id == job.id
     assert backend._in_flight("diagnostic") == [job.id]
     backend.cancel(job.id)
+
+
+def test_a_winner_that_undid_itself_after_we_read_its_key_is_not_a_404(backend, monkeypatch):
+    """B reads A's key entry; A then finishes its undo (key, then record); B's replay of A found
+    no record and answered 404. B asks for the key again and makes its job."""
+    real_get = FakeDict.get
+    undone = []
+
+    def read_then_undo(self, key, *default):
+        value = real_get(self, key, *default)
+        if not undone and key == idem_key("K") and value is not None and value["job_id"] == "ghost":
+            undone.append(key)
+            FakeDict.pop(self, key, None)  # A's undo lands right after our read
+        return value
+
+    monkeypatch.setattr(FakeDict, "get", read_then_undo)
+    from modal_functions.modal_layer.backend import _fingerprint
+
+    backend.p.jobs[idem_key("K")] = {"job_id": "ghost", "fingerprint": _fingerprint("diagnostic", LONG)}
+    job = backend.submit("diagnostic", LONG, idempotency_key="K")
+    monkeypatch.setattr(FakeDict, "get", real_get)
+    assert job.status == JobStatus.queued and job.id != "ghost"
+    assert backend.find_by_idempotency_key("K").id == job.id
+    backend.cancel(job.id)
