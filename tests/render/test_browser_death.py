@@ -93,3 +93,29 @@ def test_a_browser_that_died_between_renders_is_replaced_for_the_next_one(own_si
     _kill_browser(sc)
     assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
     assert sc.proc.pid == node and alive(node), "the same sidecar, with a new browser"
+
+
+def test_a_browser_that_cannot_be_reopened_is_a_retryable_crash(render_state, assets, tmp_path, monkeypatch):
+    """The browser died between renders and a new one cannot start (chromium failing right after
+    an OOM kill): the next render is a retryable sidecar_crashed, as at start-up, not a final
+    render_failed."""
+    from modal_functions.render.sidecar import Sidecar
+
+    broken = tmp_path / "broken"
+    wrapper = tmp_path / "chromium-once"
+    wrapper.write_text(f'#!/bin/sh\n[ -e "{broken}" ] && exit 1\nexec {project.BROWSER} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(project, "BROWSER", str(wrapper))
+    sc = Sidecar(project.ensure_bundle())
+    try:
+        sc.ensure()
+        shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
+        props, comp = _props(sc, seconds=1.0)
+        assert _render(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
+        broken.touch()
+        _kill_browser(sc)
+        with pytest.raises(CapabilityError) as e:
+            _render(sc, props, comp, tmp_path / "after.mp4")
+        assert e.value.code == "sidecar_crashed" and e.value.retryable, (e.value.code, e.value.message)
+    finally:
+        sc.close()

@@ -302,7 +302,14 @@ const ensureBrowser = async () => {
   browser = null;
   // its process is gone, but close() also asks the dead connection for its pages: bounded
   await Promise.race([dead?.close({ silent: true }).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
-  await openTheBrowser();
+  try {
+    await openTheBrowser();
+  } catch (err) {
+    // Not this render's fault (chromium cannot start right after an OOM kill, /dev/shm full):
+    // exit, so it is a retryable sidecar_crashed, as the same failure at start-up is.
+    toStderr(`could not open a new browser (${String(err?.message ?? err)}); exiting for respawn`);
+    process.exit(3);
+  }
 };
 
 const handle = (req) => {
