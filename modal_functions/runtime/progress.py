@@ -197,6 +197,7 @@ class MappingSink:
         # A heartbeat (align's side thread) rewrites the last progress: read and written under
         # one lock, or a slow heartbeat write of an older value lands after a newer progress.
         self._lock = threading.Lock()
+        self._failed = 0  # writes failed in a row
 
     def _write(self) -> None:
         # Best effort: on Modal this is a `modal.Dict` write, and one that fails (a network blip
@@ -205,7 +206,13 @@ class MappingSink:
         try:
             self.mapping[self.key] = {"progress": self.last.model_dump(mode="json"), "heartbeat_at": self.wall_clock()}
         except Exception as e:  # noqa: BLE001 - any store error; the job's own work goes on
-            log.warning("progress write failed; the next one carries it", extra={"key": self.key, "error": describe_crash(e)})
+            self._failed += 1
+            if self._failed == 1:  # once per outage: writes come every 0.2 s, an outage is not a line each
+                log.warning("progress write failed; the next one carries it", extra={"key": self.key, "error": describe_crash(e)})
+        else:
+            if self._failed:
+                log.info("progress writes work again", extra={"key": self.key, "failed_writes": self._failed})
+            self._failed = 0
 
     def heartbeat(self) -> None:
         with self._lock:

@@ -31,3 +31,15 @@ def test_a_failed_heartbeat_write_is_skipped():
     sink.heartbeat()
     sink.heartbeat()
     assert read_mapping(mapping, "progress:j")[1] == 5.0
+
+
+def test_an_outage_is_one_warning_not_one_per_write(caplog):
+    import logging
+
+    mapping = FlakyMapping(failures=50)
+    sink = MappingSink(mapping, "progress:j", wall_clock=lambda: 1.0)
+    with caplog.at_level(logging.INFO, logger="modal_functions.runtime.progress"):
+        for _ in range(51):
+            sink.heartbeat()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["progress write failed; the next one carries it", "progress writes work again"]
