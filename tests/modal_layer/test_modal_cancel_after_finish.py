@@ -10,22 +10,9 @@ On the fake primitives; the call is joined (not slept on) before the cancel.
 
 from __future__ import annotations
 
-import pytest
 
-from modal_functions.config import default_path, load_config
 from modal_functions.contract.jobs import JobStatus
 from modal_functions.modal_layer.backend import job_key
-from modal_functions.modal_layer.fake_primitives import fake_backend
-
-
-@pytest.fixture
-def backend(tmp_path):
-    cfg = load_config(default_path())
-    functions = dict(cfg.functions)
-    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60})
-    b = fake_backend(tmp_path / "modal", cfg.model_copy(update={"functions": functions}))
-    yield b
-    b.close()
 
 
 def test_cancelling_a_job_that_finished_unpolled_returns_its_result(backend):

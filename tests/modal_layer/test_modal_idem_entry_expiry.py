@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from modal_functions.config import default_path, load_config
 from modal_functions.contract.jobs import JobStatus
 from modal_functions.errors import CapabilityError
-from modal_functions.modal_layer.fake_primitives import FakeDict, fake_backend
+from modal_functions.modal_layer.fake_primitives import FakeDict
 
 DAY = 86_400.0
 INACTIVITY_S = 7 * DAY
@@ -57,16 +56,6 @@ class ExpiringDicts:
         for k in gone:
             self._real_pop(d, k, None)
         return gone
-
-
-@pytest.fixture
-def backend(tmp_path):
-    cfg = load_config(default_path())
-    functions = dict(cfg.functions)
-    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60})
-    b = fake_backend(tmp_path / "modal", cfg.model_copy(update={"functions": functions}))
-    yield b
-    b.close()
 
 
 def test_conflicting_replays_keep_the_record_alive_with_the_entry(backend, monkeypatch):

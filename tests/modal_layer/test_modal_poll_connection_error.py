@@ -21,16 +21,6 @@ from modal_functions.modal_layer.backend import job_key
 from modal_functions.modal_layer.fake_primitives import fake_backend
 
 
-@pytest.fixture
-def backend(tmp_path):
-    cfg = load_config(default_path())
-    functions = dict(cfg.functions)
-    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60})
-    b = fake_backend(tmp_path / "modal", cfg.model_copy(update={"functions": functions}))
-    yield b
-    b.close()
-
-
 class Unreachable:
     def __init__(self, error):
         self.error = error

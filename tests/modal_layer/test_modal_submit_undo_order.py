@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import pytest
 
-from modal_functions.config import default_path, load_config
 from modal_functions.contract.jobs import JobStatus
 from modal_functions.errors import CapabilityError
 from modal_functions.modal_layer.backend import idem_key, job_key
+from modal_support import diagnostic_config
 from modal_functions.modal_layer.fake_primitives import FakeDict, fake_backend
 
 LONG = {"action": "sleep", "seconds": 30, "steps": 2}  # stays in flight until cancelled
@@ -31,11 +31,7 @@ LONG = {"action": "sleep", "seconds": 30, "steps": 2}  # stays in flight until c
 
 @pytest.fixture
 def backend(tmp_path):
-    cfg = load_config(default_path())
-    functions = dict(cfg.functions)
-    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60,
-                                                                         "max_containers": 2})
-    b = fake_backend(tmp_path / "modal", cfg.model_copy(update={"functions": functions}))
+    b = fake_backend(tmp_path / "modal", diagnostic_config(max_containers=2))
     yield b
     b.close()
 

@@ -5,21 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from modal_functions.config import default_path, load_config
 from modal_functions.contract.jobs import JobStatus
 from modal_functions.errors import CapabilityError
 from modal_functions.modal_layer.backend import job_key
-from modal_functions.modal_layer.fake_primitives import fake_backend
-
-
-@pytest.fixture
-def backend(tmp_path):
-    cfg = load_config(default_path())
-    functions = dict(cfg.functions)
-    functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60})
-    b = fake_backend(tmp_path / "modal", cfg.model_copy(update={"functions": functions}))
-    yield b
-    b.close()
 
 
 def _rewrite(backend, job_id, change):
