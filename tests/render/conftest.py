@@ -64,3 +64,18 @@ def run_render(render_state, store, tmp_path):
         return result, progress, left_behind
 
     return run
+
+
+@pytest.fixture
+def own_sidecar(render_state, assets):
+    """A sidecar of the test's own (one it may crash or kill), with a red scene staged as red.png."""
+    import shutil
+
+    from modal_functions.render import project
+    from modal_functions.render.sidecar import Sidecar
+
+    sc = Sidecar(project.ensure_bundle())
+    sc.ensure()
+    shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
+    yield sc
+    sc.close()

@@ -77,3 +77,15 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def red_scene_props(sc, seconds: float) -> tuple[dict, dict]:
+    """Props and composition of one red scene (staged as red.png in `sc`'s serve dir) at 360p, 24 fps."""
+    from modal_functions.contract.render import Timeline
+    from modal_functions.render.timeline import check_timeline
+
+    timeline = Timeline.model_validate({
+        "resolution": 360, "fps": 24, "durationMs": seconds * 1000,
+        "scenes": [{"image": f"{sc.base_url}/red.png", "startMs": 0, "endMs": seconds * 1000}],
+    })
+    return timeline.model_dump(mode="json"), check_timeline(timeline).composition()

@@ -15,32 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from render_support import alive, process_tree
+from render_support import alive, process_tree, red_scene_props
 
-from modal_functions.contract.render import Timeline
 from modal_functions.errors import CapabilityError
 from modal_functions.render import project
-from modal_functions.render.timeline import check_timeline
-
-
-@pytest.fixture
-def own_sidecar(render_state, assets):
-    """A sidecar of this test's own (its browser gets killed), with a red scene staged."""
-    from modal_functions.render.sidecar import Sidecar
-
-    sc = Sidecar(project.ensure_bundle())
-    sc.ensure()
-    shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
-    yield sc
-    sc.close()
-
-
-def _props(sc, seconds: float) -> tuple[dict, dict]:
-    timeline = Timeline.model_validate({
-        "resolution": 360, "fps": 24, "durationMs": seconds * 1000,
-        "scenes": [{"image": f"{sc.base_url}/red.png", "startMs": 0, "endMs": seconds * 1000}],
-    })
-    return timeline.model_dump(mode="json"), check_timeline(timeline).composition()
 
 
 def _kill_browser(sc) -> None:
@@ -67,7 +45,7 @@ def _render(sc, props, comp, output: Path, on_message=None) -> dict:
 def test_a_browser_that_dies_mid_render_is_a_retryable_crash(own_sidecar, tmp_path):
     sc = own_sidecar
     spawns = sc.spawns
-    props, comp = _props(sc, seconds=3.0)
+    props, comp = red_scene_props(sc, seconds=3.0)
     killed = threading.Event()
 
     def kill_on_first_frames(msg):
@@ -80,14 +58,14 @@ def test_a_browser_that_dies_mid_render_is_a_retryable_crash(own_sidecar, tmp_pa
     assert killed.is_set()
     assert e.value.code == "sidecar_crashed" and e.value.retryable, (e.value.code, e.value.message)
     assert "silent" not in e.value.message, e.value.message
-    props, comp = _props(sc, seconds=1.0)
+    props, comp = red_scene_props(sc, seconds=1.0)
     assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
     assert sc.spawns == spawns + 1
 
 
 def test_a_browser_that_died_between_renders_is_replaced_for_the_next_one(own_sidecar, tmp_path):
     sc = own_sidecar
-    props, comp = _props(sc, seconds=1.0)
+    props, comp = red_scene_props(sc, seconds=1.0)
     assert _render(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
     node = sc.proc.pid
     _kill_browser(sc)
@@ -110,7 +88,7 @@ def test_a_browser_that_cannot_be_reopened_is_a_retryable_crash(render_state, as
     try:
         sc.ensure()
         shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
-        props, comp = _props(sc, seconds=1.0)
+        props, comp = red_scene_props(sc, seconds=1.0)
         assert _render(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
         broken.touch()
         _kill_browser(sc)

@@ -10,39 +10,14 @@ a fresh attempt renders it (the same crash of the whole browser is a retryable
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import threading
 from pathlib import Path
 
 import pytest
 
-from render_support import alive, process_tree
+from render_support import alive, process_tree, red_scene_props
 
-from modal_functions.contract.render import Timeline
 from modal_functions.errors import CapabilityError
-from modal_functions.render import project
-from modal_functions.render.timeline import check_timeline
-
-
-@pytest.fixture
-def own_sidecar(render_state, assets):
-    """A sidecar of this test's own (its renderer gets killed), with a red scene staged."""
-    from modal_functions.render.sidecar import Sidecar
-
-    sc = Sidecar(project.ensure_bundle())
-    sc.ensure()
-    shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
-    yield sc
-    sc.close()
-
-
-def _props(sc, seconds: float) -> tuple[dict, dict]:
-    timeline = Timeline.model_validate({
-        "resolution": 360, "fps": 24, "durationMs": seconds * 1000,
-        "scenes": [{"image": f"{sc.base_url}/red.png", "startMs": 0, "endMs": seconds * 1000}],
-    })
-    return timeline.model_dump(mode="json"), check_timeline(timeline).composition()
 
 
 def _renderers(sc) -> list[int]:
@@ -66,7 +41,7 @@ def _render(sc, props, comp, output: Path, on_message=None) -> dict:
 def test_a_renderer_that_dies_mid_render_is_retryable_and_the_browser_serves_on(own_sidecar, tmp_path):
     sc = own_sidecar
     spawns = sc.spawns
-    props, comp = _props(sc, seconds=3.0)
+    props, comp = red_scene_props(sc, seconds=3.0)
     killed: list[int] = []
 
     def kill_on_first_frames(msg):
@@ -82,6 +57,6 @@ def test_a_renderer_that_dies_mid_render_is_retryable_and_the_browser_serves_on(
     assert e.value.code == "renderer_crashed" and e.value.retryable, (e.value.code, e.value.message)
     assert "silent" not in e.value.message, e.value.message
     node = sc.proc.pid
-    props, comp = _props(sc, seconds=1.0)
+    props, comp = red_scene_props(sc, seconds=1.0)
     assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
     assert sc.spawns == spawns and sc.proc.pid == node and alive(node), "the same sidecar and browser served on"

@@ -8,34 +8,11 @@ worker's browser and cores, and the worker's next render waited behind it (until
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from modal_functions.contract.render import Timeline
-from modal_functions.render import project
-from modal_functions.render.timeline import check_timeline
-
-
-@pytest.fixture
-def own_sidecar(render_state, assets):
-    """A sidecar of this test's own, with a red scene staged."""
-    from modal_functions.render.sidecar import Sidecar
-
-    sc = Sidecar(project.ensure_bundle())
-    sc.ensure()
-    shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
-    yield sc
-    sc.close()
-
-
-def _props(sc, seconds: float) -> tuple[dict, dict]:
-    timeline = Timeline.model_validate({
-        "resolution": 360, "fps": 24, "durationMs": seconds * 1000,
-        "scenes": [{"image": f"{sc.base_url}/red.png", "startMs": 0, "endMs": seconds * 1000}],
-    })
-    return timeline.model_dump(mode="json"), check_timeline(timeline).composition()
+from render_support import red_scene_props
 
 
 class ProgressWriteFailed(Exception):
@@ -46,7 +23,7 @@ class ProgressWriteFailed(Exception):
 def test_a_render_left_by_a_callback_error_is_cancelled_in_the_sidecar(own_sidecar, tmp_path, where):
     sc = own_sidecar
     spawns = sc.spawns
-    props, comp = _props(sc, seconds=4.0)
+    props, comp = red_scene_props(sc, seconds=4.0)
     abandoned: Path = tmp_path / "abandoned.mp4"
 
     def fail(*_args):
@@ -58,7 +35,7 @@ def test_a_render_left_by_a_callback_error_is_cancelled_in_the_sidecar(own_sidec
 
     # The sidecar answers requests in order: once the next render is done, the abandoned one
     # has ended too, and it must have ended cancelled, not rendered to its end.
-    props, comp = _props(sc, seconds=1.0)
+    props, comp = red_scene_props(sc, seconds=1.0)
     assert sc.render(props, tmp_path / "next.mp4", composition=comp, concurrency=1)["frames"] == 24
     assert not abandoned.exists(), "the abandoned render kept rendering to its end"
     assert sc.spawns == spawns, "the sidecar stopped the render itself: no kill, no respawn"
