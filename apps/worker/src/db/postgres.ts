@@ -11,12 +11,35 @@ pg.types.setTypeParser(20, (v) => Number(v));
  * So is each `query` (`queryTimeoutMs`; every statement the worker runs is short): a connection
  * that goes silent mid-query (a pooler hung on its backend, a path dropping packets: nothing
  * resets the socket) hung the claim loop and heartbeats for good. A timed-out query's
- * connection is destroyed, not pooled again. `transaction` is left unbounded: only migrations
- * use it, and their advisory lock rightly waits while another replica migrates.
+ * connection is destroyed, not pooled again.
+ *
+ * That timeout only stops the client waiting: the statement ran on, and a claim queued behind
+ * another session's lock (a replica's migration) committed after the worker gave up, leaving
+ * a row locked by a worker that never knew it held it (and retries queued behind it). So each
+ * connection also gets a server-side `statement_timeout` a little shorter (`statementTimeoutMs`,
+ * 90 %), which cancels and rolls the statement back; the client's timeout stays the backstop
+ * for a connection that says nothing at all. It is a `SET` run on each new connection before
+ * the pool hands it out (pg-pool's `onConnect`), not a startup-packet option, which poolers
+ * (Supabase's Supavisor) may refuse. `transaction` is left unbounded (`set local` to 0): only
+ * migrations use it, and their advisory lock rightly waits while another replica migrates.
  */
-export function openPostgres(url: string, max = 4, opts: { connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Db {
+export function openPostgres(
+  url: string,
+  max = 4,
+  opts: { connectTimeoutMs?: number; queryTimeoutMs?: number; statementTimeoutMs?: number } = {},
+): Db {
   const queryTimeoutMs = opts.queryTimeoutMs ?? 30_000;
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000 });
+  const statementTimeoutMs = Math.max(1, Math.floor(opts.statementTimeoutMs ?? queryTimeoutMs * 0.9));
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    // Awaited before the connection is first used; a failure ends it and fails that checkout.
+    onConnect: async (client) => {
+      const set: pg.QueryConfig & { query_timeout: number } = { text: `set statement_timeout = ${statementTimeoutMs}`, query_timeout: queryTimeoutMs };
+      await client.query(set);
+    },
+  });
   pool.on("error", () => {
     /* an idle client died (server restart); the pool replaces it on next use */
   });
@@ -35,6 +58,7 @@ export function openPostgres(url: string, max = 4, opts: { connectTimeoutMs?: nu
       const client = await pool.connect();
       try {
         await client.query("begin");
+        await client.query("set local statement_timeout = 0"); // ends with the transaction
         const out = await fn({
           async query<R>(text: string, params: unknown[] = []) {
             return (await client.query(text, params)).rows as R[];

@@ -39,7 +39,7 @@ test("a query on a connection that stops answering fails, and the next query get
   const proxy = await stallingProxy(clusterPort());
   const url = new URL(t.url);
   url.port = String(proxy.port);
-  const db = openPostgres(url.toString(), 1, { queryTimeoutMs: 500 });
+  const db = openPostgres(url.toString(), 1, { queryTimeoutMs: 2000 });
   try {
     assert.deepEqual(await db.query("select 1 as one"), [{ one: 1 }]);
     proxy.stall(); // the pooled connection still looks open, but nothing comes back on it
