@@ -1,8 +1,9 @@
 /**
- * BREAKER_MIN_RPS=0 (README: "with at least this call rate (≥ 0)") means no minimum: the
- * failure rate alone opens the breaker. cockatiel's SamplingBreaker reads a falsy minimumRps
- * as "guess one" (5 failures a second: 10 calls/s at a 0.5 threshold, 300 calls in a 30 s
- * window), so with 0 the breaker of a dead backend never opened.
+ * BREAKER_MIN_RPS=0 (README: "with at least this call rate (≥ 0)") means no minimum rate: the
+ * failure rate over a few calls (3 in the window) opens the breaker. cockatiel's
+ * SamplingBreaker reads a falsy minimumRps as "guess one" (5 failures a second: 10 calls/s at
+ * a 0.5 threshold, 300 calls in a 30 s window), so with 0 the breaker of a dead backend never
+ * opened. (That one failure alone must not open it: breakerOneBlip.test.ts.)
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -32,6 +33,7 @@ test("BREAKER_MIN_RPS=0: a backend answering only 5xx opens the breaker on its f
   const before = hits;
   for (let i = 0; i < 5 && c.breakerState === "closed"; i++) await assert.rejects(c.get("j1"), HttpError);
   assert.equal(c.breakerState, "open", `${hits - before} calls, all failed, with no minimum rate`);
+  assert.equal(hits - before, 3, "opened on the third failed call: the floor BREAKER_MIN_RPS=0 stands for");
   const opened = hits;
   await assert.rejects(c.get("j1"), BrokenCircuitError);
   assert.equal(hits, opened, "an open breaker does not call the backend");

@@ -31,7 +31,7 @@ export interface PolicyOptions {
   /** Open when this share (0..1) of calls over `windowMs` failed ... */
   failureRate: number;
   windowMs: number;
-  /** ... and at least this many calls per second were made (cockatiel's minimumRps). */
+  /** ... and at least this many calls per second were made (cockatiel's minimumRps; 0: MIN_CALLS_PER_WINDOW calls in the window). */
   minimumRps: number;
   /** Half-open probe after this long open. */
   halfOpenAfterMs: number;
@@ -55,6 +55,21 @@ export interface Policies {
   all: IMergedPolicy<any, any, any>;
 }
 
+/** What BREAKER_MIN_RPS=0 stands for: the fewest calls in the window a failure rate means anything over. */
+export const MIN_CALLS_PER_WINDOW = 3;
+
+/**
+ * BREAKER_MIN_RPS=0: no minimum rate beyond MIN_CALLS_PER_WINDOW calls in the window. cockatiel
+ * reads a falsy minimumRps as "guess one" (5 failures a second: 300 calls in a 30 s window),
+ * so a dead backend's breaker never opened; and with no floor at all (any rate > 0) one failed
+ * attempt opened it, and the retry around the breaker then failed the call on
+ * BrokenCircuitError: a single 502 followed by a 200 failed. Half a call short of the floor,
+ * so the window's rounding into buckets (cockatiel's `duration`) never asks for one more.
+ */
+function floorRps(windowMs: number): number {
+  return (MIN_CALLS_PER_WINDOW - 0.5) / (windowMs / 1000);
+}
+
 export function buildPolicies(o: PolicyOptions): Policies {
   const transient = handleWhen(isTransient);
   const retryPolicy = retry(transient, {
@@ -66,9 +81,7 @@ export function buildPolicies(o: PolicyOptions): Policies {
   });
   const breakerPolicy = circuitBreaker(transient, {
     halfOpenAfter: o.halfOpenAfterMs,
-    // 0 means no minimum rate, but cockatiel reads a falsy minimumRps as "guess one" (5 failures
-    // a second: 300 calls in a 30 s window), so a dead backend's breaker never opened.
-    breaker: new SamplingBreaker({ threshold: o.failureRate, duration: o.windowMs, minimumRps: o.minimumRps || Number.EPSILON }),
+    breaker: new SamplingBreaker({ threshold: o.failureRate, duration: o.windowMs, minimumRps: o.minimumRps || floorRps(o.windowMs) }),
   });
   const timeoutPolicy = timeout(o.attemptTimeoutMs, TimeoutStrategy.Aggressive);
   return { retry: retryPolicy, breaker: breakerPolicy, timeout: timeoutPolicy, all: wrap(retryPolicy, breakerPolicy, timeoutPolicy) };
