@@ -12,6 +12,13 @@ export const OWNER_RE = /^[A-Za-z0-9_-]{1,128}$/;
 /** Owner names the system itself uses under renders/ (modal_functions/images/cache.py OWNER). */
 const RESERVED_OWNERS = new Set(["image-cache"]);
 
+/**
+ * Whether `owner` is a name the system keeps for itself. The compute plane keeps its image
+ * cache's index under renders/image-cache/: a caller of that name (a static token's owner, a
+ * JWT's `sub`) would pass as the owner of those files.
+ */
+export const isReservedOwner = (owner: string): boolean => RESERVED_OWNERS.has(owner);
+
 export function parseTokens(spec: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of (spec ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
@@ -20,9 +27,7 @@ export function parseTokens(spec: string | undefined): Map<string, string> {
     const token = part.slice(0, i);
     const owner = part.slice(i + 1);
     if (!OWNER_RE.test(owner)) throw new Error(`WORKER_TOKENS owner ${JSON.stringify(owner)} must match [A-Za-z0-9_-]{1,128}`);
-    // The compute plane keeps its image cache's index under renders/image-cache/: an owner of
-    // that name would pass as the owner of those files.
-    if (RESERVED_OWNERS.has(owner)) throw new Error(`WORKER_TOKENS owner ${JSON.stringify(owner)} is reserved`);
+    if (isReservedOwner(owner)) throw new Error(`WORKER_TOKENS owner ${JSON.stringify(owner)} is reserved`);
     out.set(token, owner);
   }
   return out;

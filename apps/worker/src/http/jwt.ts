@@ -13,7 +13,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import type { Logger } from "../log.ts";
-import { OWNER_RE } from "./auth.ts";
+import { isReservedOwner, OWNER_RE } from "./auth.ts";
 
 export interface JwtSettings {
   /** Supabase's `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`. */
@@ -128,6 +128,7 @@ export function createJwtVerifier(s: JwtSettings, log?: Logger): JwtVerifier {
       }
       const sub = payload.sub;
       if (typeof sub !== "string" || !OWNER_RE.test(sub)) throw new JwtError("invalid_token", "the token's sub is not a valid owner id");
+      if (isReservedOwner(sub)) throw new JwtError("invalid_token", "the token's sub is a reserved owner name");
       // exp is required and checked by jose (a number); a fractional one rounds up, as jose's
       // whole-second clock reaches it only then.
       return { owner: sub, expiresAtMs: Math.ceil(Number(payload.exp) + s.clockToleranceS) * 1000 };

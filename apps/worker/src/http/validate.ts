@@ -13,6 +13,7 @@ import type { RenderRequest } from "../contract.ts";
 import { scriptWords } from "../pipeline/scriptWords.ts";
 import { scriptOf } from "../pipeline/timeline.ts";
 import { isArtifactKey, parseKey } from "../storage/keys.ts";
+import { isReservedOwner } from "./auth.ts";
 
 const Ajv2020 = Ajv2020Import as unknown as typeof Ajv2020Import.default;
 const schemaUrl = (name: string) => new URL(`../../../../packages/shared-types/schema/${name}.json`, import.meta.url);
@@ -79,12 +80,13 @@ const BLANK = /^\p{White_Space}*$/u;
  * by the compute plane straight from the store, with the service role: naming another
  * owner's key would hand the caller that owner's video (or its audio, or a transcript of
  * it), with no signed URL and no expiry. Only the caller's own are accepted; with no owner
- * to check against, none are.
+ * to check against, none are. A reserved owner's keys (renders/image-cache/: the compute
+ * plane's image cache) are no caller's, even a render row inserted with that owner.
  */
 function refProblem(path: string, value: string, owner: string | null): Problem | null {
   if (isArtifactKey(value)) {
     const key = parseKey(value);
-    if (key.kind === "renders" && key.owner !== owner) {
+    if (key.kind === "renders" && (key.owner !== owner || isReservedOwner(key.owner))) {
       return { path, code: "foreign_reference", message: "a renders/<owner>/… key must name one of the caller's own renders" };
     }
     return null;
