@@ -55,7 +55,8 @@ async function main(): Promise<void> {
       WORKER_TOKENS: `${OWNER_TOKEN}:demo`, WORKER_PORT: String(port), WARM_ENABLED: "0", WORKER_HEARTBEAT_MS: "2000",
       DATABASE_URL: "",
     }),
-    { poll: { minIntervalMs: 200, maxIntervalMs: 1000 }, log: log.child({}, { level: process.env.LOG_LEVEL ?? "warn" }) },
+    // LOG_LEVEL as log.ts read it (any case, trimmed; loadConfig above refused any other), else warn.
+    { poll: { minIntervalMs: 200, maxIntervalMs: 1000 }, log: log.child({}, { level: process.env.LOG_LEVEL?.trim() ? log.level : "warn" }) },
   );
   say(`• worker at ${app.url} (database: ${app.db.kind})`);
 

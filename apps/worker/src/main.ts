@@ -9,6 +9,8 @@
  * A setting loadConfig refuses stops the start with one JSON log line naming it (`bad_config`,
  * exit 2), and a start-up that fails (database, port) with one `start_failed` line (exit 1):
  * an operator reading Railway's log gets the reason on one line rather than a bare stack trace.
+ * Those two lines are logged at fatal through a logger of their own, so a LOG_LEVEL of fatal
+ * or silent does not leave a worker that exits with no word of why.
  */
 import { startApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
@@ -29,18 +31,20 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
       });
   });
 }
+/** Why the process is about to exit: shown whatever LOG_LEVEL (a child's level is its own). */
+const exitLog = log.child({}, { level: "fatal" });
 log.info({ event: "starting" }, "starting");
 let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
 } catch (e) {
-  log.error({ event: "bad_config", err: e instanceof Error ? e.message : String(e) }, "configuration refused");
+  exitLog.fatal({ event: "bad_config", err: e instanceof Error ? e.message : String(e) }, "configuration refused");
   process.exit(2);
 }
 starting = startApp(config);
 try {
   await starting;
 } catch (e) {
-  log.error({ event: "start_failed", err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }, "start-up failed");
+  exitLog.fatal({ event: "start_failed", err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }, "start-up failed");
   process.exit(1);
 }

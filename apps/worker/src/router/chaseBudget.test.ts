@@ -10,7 +10,6 @@ import pino from "pino";
 import { ComputeClient } from "../client/modal-client.ts";
 import type { PolicyOptions } from "../client/policies.ts";
 import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
-import { until } from "../../test/support/until.ts";
 import { Router } from "./index.ts";
 
 const POLICY: Partial<PolicyOptions> = { attemptTimeoutMs: 1000, maxAttempts: 1, initialDelayMs: 5, maxDelayMs: 10, minimumRps: 1000 };
@@ -19,8 +18,22 @@ const BUDGET_MS = 10_000;
 beforeEach(() => mock.timers.enable({ apis: ["Date"], now: 1_700_000_000_000 }));
 afterEach(() => mock.timers.reset());
 
+/**
+ * Polls on the real clock (performance.now and setTimeout are not mocked). test/support's
+ * until() reads its deadline from Date, which is mocked here and moved on by the chase's
+ * virtual waits (up to the whole budget): a poll landing after a wait, before the chase had
+ * ended, found the deadline long past and failed; with no wait it could never time out.
+ */
+async function settled(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5)); // polling interval of a condition with a deadline
+  }
+}
+
 for (const retryAfter of ["86400", String(2 ** 31)]) {
-  test(`a lookup answered 429 Retry-After: ${retryAfter} s waits no longer than the wait budget, then the chase gives up loudly`, async () => {
+  test(`a lookup answered 429 Retry-After: ${retryAfter} s waits no longer than the wait budget, then the chase gives up loudly`, { timeout: 30_000 }, async () => {
     const inhouse = new ScriptedCompute("inhouse", () => ({ status: "running" }));
     const limited = (async (url: string | URL | Request, init: RequestInit = {}) => {
       if ((init.method ?? "GET") === "GET" && new URL(String(url)).searchParams.has("idempotency_key")) {
@@ -40,7 +53,7 @@ for (const retryAfter of ["86400", String(2 ** 31)]) {
     });
     try {
       router.abandon("diagnostic", "r:render:9");
-      await until("the chase over", async () => router.reclaiming === 0, 10_000, 5);
+      await settled("the chase over", () => router.reclaiming === 0, 10_000);
       assert.ok(waits.length > 0);
       assert.ok(Math.max(...waits) <= BUDGET_MS + 1, `waited ${Math.max(...waits)} ms at once, with a ${BUDGET_MS} ms budget`);
       assert.ok(lines.some((l) => l.event === "inhouse_duplicate_unresolved"), "the chase ended with an error an operator sees");
