@@ -4,30 +4,12 @@
  * exit 2), not an uncaught pino error with a stack trace before the first log line.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { test } from "node:test";
+import { runMain } from "../test/support/runMain.ts";
 import { tempDir } from "../test/support/tmp.ts";
 
-async function run(env: Record<string, string>, dataDir: string): Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }> {
-  const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: new URL("..", import.meta.url).pathname,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env, NODE_TEST_CONTEXT: "", WORKER_ROLE: "api", CANVASCAST_DATA_DIR: dataDir, WORKER_PORT: "0",
-      DATABASE_URL: "", WORKER_TOKENS: "t:o",
-      // A refused setting, so each run ends at loadConfig, before any database or port.
-      WARM_ENABLED: "1", WARM_TZ: "Mars/Olympus_Mons", ...env,
-    },
-  });
-  let out = "";
-  let stderr = "";
-  p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
-  p.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-  const [code] = await once(p, "exit");
-  const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { code: code as number | null, lines, stderr };
-}
+// A refused setting, so each run ends at loadConfig, before any database or port.
+const run = (env: Record<string, string>, dataDir: string) => runMain({ WARM_ENABLED: "1", WARM_TZ: "Mars/Olympus_Mons", ...env }, dataDir);
 
 test("LOG_LEVEL empty is the default level: the worker logs and reaches its config check", { timeout: 60_000 }, async () => {
   const dir = tempDir("cc-main-loglevel-");

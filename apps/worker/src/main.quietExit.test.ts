@@ -5,29 +5,12 @@
  * naming the reason.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { createServer } from "node:net";
 import { test } from "node:test";
+import { runMain } from "../test/support/runMain.ts";
 import { tempDir } from "../test/support/tmp.ts";
 
-async function run(env: Record<string, string>, dataDir: string): Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }> {
-  const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: new URL("..", import.meta.url).pathname,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env, NODE_TEST_CONTEXT: "", WORKER_ROLE: "api", WARM_ENABLED: "0",
-      CANVASCAST_DATA_DIR: dataDir, WORKER_PORT: "0", DATABASE_URL: "", WORKER_TOKENS: "t:o", ...env,
-    },
-  });
-  let out = "";
-  let stderr = "";
-  p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
-  p.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-  const [code] = await once(p, "exit");
-  const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { code: code as number | null, lines, stderr };
-}
+const run = runMain;
 
 for (const level of ["fatal", "silent", "SILENT"]) {
   test(`LOG_LEVEL=${level}: a refused setting still logs its one bad_config line`, { timeout: 60_000 }, async () => {
