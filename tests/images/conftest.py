@@ -178,3 +178,15 @@ def _no_image_env(monkeypatch):
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "IMAGE_MODEL", "IMAGE_API_BASE_URL", "IMAGE_FALLBACK", "IMAGE_VERTEX",
                  "IMAGE_CONCURRENCY", "IMAGE_TIMEOUT_S", "IMAGE_MAX_ATTEMPTS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A CLI run's settings: a local store in the test's own data dir (settings re-read around it)."""
+    from modal_functions.settings import get_settings
+
+    monkeypatch.setenv("CANVASCAST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARTIFACT_STORE", "local")
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()

@@ -5,21 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 from fake_genai_server import prompt_blocked
 from PIL import Image
 
 from modal_functions.cli import main
-from modal_functions.settings import get_settings
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("CANVASCAST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ARTIFACT_STORE", "local")
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
 
 
 def test_without_a_key_writes_placeholders_and_says_so(env, tmp_path, capsys):

@@ -7,20 +7,9 @@ which they had: it must name what went wrong instead.
 
 from __future__ import annotations
 
-import pytest
 from fake_genai_server import error
 
 from modal_functions.cli import main
-from modal_functions.settings import get_settings
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("CANVASCAST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ARTIFACT_STORE", "local")
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
 
 
 def degraded_line(err: str) -> str:

@@ -89,3 +89,10 @@ def red_scene_props(sc, seconds: float) -> tuple[dict, dict]:
         "scenes": [{"image": f"{sc.base_url}/red.png", "startMs": 0, "endMs": seconds * 1000}],
     })
     return timeline.model_dump(mode="json"), check_timeline(timeline).composition()
+
+
+def render_with_short_silence(sc, props, comp, output: Path, on_message=None) -> dict:
+    """An h264 render through `sc` whose silence timeout is 30 s, not 90: a test whose sidecar
+    goes quiet (a dead browser taken for a live one) fails in reasonable time instead."""
+    return sc.request({"type": "render", "props": props, "output": str(output), "codec": "h264", "composition": comp,
+                       "concurrency": 1}, on_message=on_message, silence_timeout=30)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from render_support import alive, process_tree, red_scene_props
+from render_support import alive, process_tree, red_scene_props, render_with_short_silence
 
 from modal_functions.errors import CapabilityError
 from modal_functions.render import project
@@ -35,13 +35,6 @@ def _kill_browser(sc) -> None:
     raise AssertionError("no browser process below the sidecar")
 
 
-def _render(sc, props, comp, output: Path, on_message=None) -> dict:
-    """A render with a silence timeout shorter than the default 90 s: a dead browser the
-    sidecar took for a live one hears nothing, and that must not be how a test ends."""
-    return sc.request({"type": "render", "props": props, "output": str(output), "codec": "h264", "composition": comp,
-                       "concurrency": 1}, on_message=on_message, silence_timeout=30)
-
-
 def test_a_browser_that_dies_mid_render_is_a_retryable_crash(own_sidecar, tmp_path):
     sc = own_sidecar
     spawns = sc.spawns
@@ -54,22 +47,22 @@ def test_a_browser_that_dies_mid_render_is_a_retryable_crash(own_sidecar, tmp_pa
             _kill_browser(sc)
 
     with pytest.raises(CapabilityError) as e:
-        _render(sc, props, comp, tmp_path / "crash.mp4", on_message=kill_on_first_frames)
+        render_with_short_silence(sc, props, comp, tmp_path / "crash.mp4", on_message=kill_on_first_frames)
     assert killed.is_set()
     assert e.value.code == "sidecar_crashed" and e.value.retryable, (e.value.code, e.value.message)
     assert "silent" not in e.value.message, e.value.message
     props, comp = red_scene_props(sc, seconds=1.0)
-    assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
+    assert render_with_short_silence(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
     assert sc.spawns == spawns + 1
 
 
 def test_a_browser_that_died_between_renders_is_replaced_for_the_next_one(own_sidecar, tmp_path):
     sc = own_sidecar
     props, comp = red_scene_props(sc, seconds=1.0)
-    assert _render(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
+    assert render_with_short_silence(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
     node = sc.proc.pid
     _kill_browser(sc)
-    assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
+    assert render_with_short_silence(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
     assert sc.proc.pid == node and alive(node), "the same sidecar, with a new browser"
 
 
@@ -89,11 +82,11 @@ def test_a_browser_that_cannot_be_reopened_is_a_retryable_crash(render_state, as
         sc.ensure()
         shutil.copyfile(assets["red"], sc.serve_dir / "red.png")
         props, comp = red_scene_props(sc, seconds=1.0)
-        assert _render(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
+        assert render_with_short_silence(sc, props, comp, tmp_path / "before.mp4")["frames"] == 24
         broken.touch()
         _kill_browser(sc)
         with pytest.raises(CapabilityError) as e:
-            _render(sc, props, comp, tmp_path / "after.mp4")
+            render_with_short_silence(sc, props, comp, tmp_path / "after.mp4")
         assert e.value.code == "sidecar_crashed" and e.value.retryable, (e.value.code, e.value.message)
     finally:
         sc.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from render_support import alive, process_tree, red_scene_props
+from render_support import alive, process_tree, red_scene_props, render_with_short_silence
 
 from modal_functions.errors import CapabilityError
 
@@ -33,11 +33,6 @@ def _renderers(sc) -> list[int]:
     return found
 
 
-def _render(sc, props, comp, output: Path, on_message=None) -> dict:
-    return sc.request({"type": "render", "props": props, "output": str(output), "codec": "h264", "composition": comp,
-                       "concurrency": 1}, on_message=on_message, silence_timeout=30)
-
-
 def test_a_renderer_that_dies_mid_render_is_retryable_and_the_browser_serves_on(own_sidecar, tmp_path):
     sc = own_sidecar
     spawns = sc.spawns
@@ -52,11 +47,11 @@ def test_a_renderer_that_dies_mid_render_is_retryable_and_the_browser_serves_on(
                 os.kill(pid, signal.SIGKILL)
 
     with pytest.raises(CapabilityError) as e:
-        _render(sc, props, comp, tmp_path / "crash.mp4", on_message=kill_on_first_frames)
+        render_with_short_silence(sc, props, comp, tmp_path / "crash.mp4", on_message=kill_on_first_frames)
     assert killed
     assert e.value.code == "renderer_crashed" and e.value.retryable, (e.value.code, e.value.message)
     assert "silent" not in e.value.message, e.value.message
     node = sc.proc.pid
     props, comp = red_scene_props(sc, seconds=1.0)
-    assert _render(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
+    assert render_with_short_silence(sc, props, comp, tmp_path / "after.mp4")["frames"] == 24
     assert sc.spawns == spawns and sc.proc.pid == node and alive(node), "the same sidecar and browser served on"
