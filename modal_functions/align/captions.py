@@ -217,9 +217,11 @@ _WORD_JOINER = "\u2060"
 
 def _srt_text(text: str) -> str:
     """SubRip cue text as written. SubRip has no escapes, and players read "<b>", "<i>", "<font ...>" as
-    markup (ffmpeg drops any other "<...>", even "< b >"), and a line holding "-->" as a timing line:
-    a word joiner after each "<" and before the ">" of each "-->" keeps them text ("--->" too)."""
-    return text.replace("<", "<" + _WORD_JOINER).replace("-->", "--" + _WORD_JOINER + ">")
+    markup (ffmpeg drops any other "<...>", even "< b >"), "{\\i1}" and the like as override tags (ffmpeg
+    drops every "{\\...}"), and a line holding "-->" as a timing line: a word joiner after each "<" and
+    "{" and before the ">" of each "-->" keeps them text ("--->" too)."""
+    return (text.replace("<", "<" + _WORD_JOINER).replace("{", "{" + _WORD_JOINER)
+            .replace("-->", "--" + _WORD_JOINER + ">"))
 
 
 def to_srt(items: list[Cue]) -> str:

@@ -1,6 +1,6 @@
 """Script text in the SRT/WebVTT files reads as written when a real parser (ffmpeg) reads them back:
 a "<i>" or "<div>" in a coding narration is not taken as markup (SubRip players honour <b>, <i>, <u>,
-<font>, and ffmpeg drops any other "<...>"), and no arrow in the text ("--->") makes a line read as a
+<font>, and ffmpeg drops any other "<...>" and every "{\\...}" override tag), and no arrow in the text ("--->") makes a line read as a
 cue timing line, which loses the cue."""
 
 import subprocess
@@ -16,12 +16,14 @@ TEXTS = [
     "00:00:05,000 ---> 00:00:06,000 was the stamp",
     "00:00:05.000 --> 00:00:06.000 and a--->b",
     "R&D <3 &amp; AT&T",
+    r"Type {\i1} for italics, {\an8} to move it",
 ]
 INVISIBLE = "\u2060\u200b"  # what a renderer draws as nothing
 
 
 def _read_back(tmp_path, name: str, text: str) -> list[tuple[str, str, str]]:
-    """(start, end, text) of each event ffmpeg reads from the file, as ASS dialogue (override tags kept)."""
+    """(start, end, text) of each event ffmpeg reads from the file, as ASS dialogue (override tags kept,
+    escaped braces read as the braces they stand for)."""
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     ass = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "ass", "-"], capture_output=True,
@@ -30,7 +32,7 @@ def _read_back(tmp_path, name: str, text: str) -> list[tuple[str, str, str]]:
     for line in ass.splitlines():
         if line.startswith("Dialogue:"):
             fields = line.split(",", 9)
-            events.append((fields[1], fields[2], fields[9].strip()))
+            events.append((fields[1], fields[2], fields[9].strip().replace("\\{", "{").replace("\\}", "}")))
     return events
 
 
