@@ -184,6 +184,7 @@ def _stage_image(path: Path, use: str, dest: Path) -> tuple[Path, bool]:
         raise CapabilityError(BAD_ASSET, f"{use}: {width}x{height} is over {MAX_IMAGE_PIXELS // 1_000_000} megapixels", http_status=422)
     ext = BROWSER_IMAGES.get(fmt)
     if ext is not None:
+        _check_decodes(path, use)
         out = dest.with_suffix(ext)
         shutil.move(str(path), out)
         return out, False
@@ -194,6 +195,21 @@ def _stage_image(path: Path, use: str, dest: Path) -> tuple[Path, bool]:
         raise CapabilityError(BAD_ASSET, f"{use}: cannot convert the {fmt or 'image'} to PNG ({e})", http_status=422) from e
     path.unlink(missing_ok=True)
     return out, True
+
+
+def _check_decodes(path: Path, use: str) -> None:
+    """Decode the picture chromium will show. `verify()` reads only a JPEG's, GIF's or BMP's
+    structure, so a file cut short (an interrupted upload) passed it, and chromium drew the
+    part it had: the scene rendered half black in a job that "succeeded"."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG" or im.format == "MPO":
+                im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))  # reads every byte, 1/64 of the pixels
+            im.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise CapabilityError(BAD_ASSET, f"{use}: the image cannot be decoded, the file may be truncated ({e})", http_status=422) from e
 
 
 def _to_png(src: Path, out: Path) -> None:
