@@ -22,8 +22,8 @@ use the same plain functions:
   calls `combine()`.
 
 The chunk count comes from the frame count and the free workers (`plan_chunks`);
-every chunk has at least MIN_CHUNK_FRAMES frames (combineChunks joins shorter ones
-wrongly).
+every chunk has at least MIN_CHUNK_FRAMES frames and MIN_CHUNK_JOIN_SECONDS
+(combineChunks joins shorter ones wrongly).
 """
 
 from __future__ import annotations
@@ -81,25 +81,38 @@ MIN_CHUNK_SECONDS = 10.0  # below this a chunk's browser/encoder start-up outwei
 # least 5 frames, the last one too, whatever count was asked for.
 MIN_CHUNK_FRAMES = 5
 CHUNK_RETRIES = 1
+# Every h264-ts chunk starts at the same timestamp; the ffmpeg under combineChunks moves
+# a chunk after its predecessor only when the timestamps jump back by over 0.1 s from
+# that one's last frame (its discontinuity rule), else it squeezes the chunk onto the
+# same timestamps: at 60 fps, chunks of 5 to 7 frames joined into 0.1 s of video. 8
+# frames (0.117 s between first and last) join; this leaves one frame of margin.
+MIN_CHUNK_JOIN_SECONDS = 0.15
+
+
+def min_chunk_frames(fps: int) -> int:
+    """The fewest frames a chunk may have at `fps` (the last one too)."""
+    return max(MIN_CHUNK_FRAMES, math.ceil(MIN_CHUNK_JOIN_SECONDS * fps))
 
 
 def plan_chunks(frames: int, free_workers: int, *, fps: int = 30, requested: int | None = None) -> list[tuple[int, int]]:
     """Inclusive frame ranges, all the same length except the last (combineChunks needs that).
 
     The count (`requested`, or from frames and free workers) is lowered until every
-    chunk, the last (shorter) one included, has MIN_CHUNK_FRAMES frames: 10 frames in 3
-    chunks are 2 chunks of 5; 31 in 6 are 4 (8, 8, 8, 7), not 6 x 6 + 1.
+    chunk, the last (shorter) one included, has `min_chunk_frames(fps)` frames: 10 frames
+    in 3 chunks are 2 chunks of 5; 31 in 6 are 4 (8, 8, 8, 7), not 6 x 6 + 1; at 60 fps
+    every chunk has 9 frames or more.
     """
+    least = min_chunk_frames(fps)
     if requested is not None:
         count = requested
     else:
         by_length = max(1, int(frames // max(1, MIN_CHUNK_SECONDS * fps)))
         count = max(1, min(free_workers, by_length))
-    count = max(1, min(count, frames // MIN_CHUNK_FRAMES))
+    count = max(1, min(count, frames // least))
     while True:
         per = math.ceil(frames / count)
         last = frames - (math.ceil(frames / per) - 1) * per
-        if count == 1 or last >= MIN_CHUNK_FRAMES:
+        if count == 1 or last >= least:
             break
         count -= 1
     ranges = []
