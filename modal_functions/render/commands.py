@@ -146,11 +146,14 @@ def _cmd(args) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(store.local_path(result.video.key), partial)
             os.replace(partial, out)
-        except OSError as e:  # disk full, -o removed meanwhile: name the user's path, not our store's
+        except BaseException as e:  # Ctrl-C or SIGTERM (SystemExit) mid-copy too: no .part file stays
             try:
                 partial.unlink(missing_ok=True)
             except OSError:  # read-only by now, say: the error to report is `e`
                 pass
+            if not isinstance(e, OSError):
+                raise
+            # disk full, -o removed meanwhile: name the user's path, not our store's
             bar.close()
             print(f"canvascast render: error [bad_output]: cannot write {out}: {e.strerror or type(e).__name__}", file=sys.stderr)
             return 1
