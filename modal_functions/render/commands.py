@@ -168,6 +168,10 @@ def _cmd(args) -> int:
         shutil.rmtree(store_dir, ignore_errors=True)
         if state is not None:
             CAPABILITY.close(state)
+        else:  # Ctrl-C/SIGTERM inside load(): its sidecar may be made and half started
+            from .sidecar import close_shared
+
+            close_shared()
     print(
         f"wrote {out} ({result.width}x{result.height}, {result.fps} fps, {result.frames} frames, "
         f"{result.chunks} chunk(s), {result.renderSeconds:.1f}s)"
