@@ -13,7 +13,9 @@ in-house; only this backend differs:
   stopped, `RemoteError`) -> failed `interrupted`; Modal unreachable (`modal.exception.
   ConnectionError`, `ServiceError`) is no outcome: the job stays as it was until the next
   poll. A terminal job is written back to the Dict, so later polls never depend on Modal
-  still holding the output;
+  still holding the output. A measured job is respawned on its resource (`_hand_off`): a
+  refused spawn is a 503 `modal_unavailable` to that poll, and past HANDOFF_GRACE_S of
+  refusals the job fails with that code (retryable) and frees its slot;
 - **cancel**: observed first (a call that already returned is answered as it finished,
   unchanged, as in-house); else the record becomes `cancelled` first, then `FunctionCall.cancel()`;
 - **find_by_idempotency_key**: the job the idempotency index points at, observed like a
@@ -65,7 +67,7 @@ from ..logs import get_logger
 from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
 from ..runtime.registry import RECORD_UNREADABLE, describe_invalid, input_digest, read_stored_job, unreadable_job
-from .leases import LeaseBook
+from .leases import MODAL_UNAVAILABLE, LeaseBook
 from .primitives import Primitives
 from .runner import progress_key, run_key
 from .settings_from_toml import MODAL_OBJECTS, object_kwargs
@@ -99,13 +101,20 @@ def freed_key(job_id: str) -> str:
     return f"freed:{job_id}"
 
 
+def refused_key(job_id: str) -> str:
+    """When Modal first refused the job's hand-off spawn (see `_hand_off`)."""
+    return f"refused:{job_id}"
+
+
 RETRY_AFTER_S = 5
 SPAWN_GRACE_S = 120.0
-# How long a call Modal cannot be asked about stays in flight before it is a retryable failure (`_unreachable`).
-UNREACHABLE_GRACE_S = 300.0
 """A job still without a call id this long after its submit (or hand-off) started spawning
 lost that submit (the API container died, a Dict write failed): it is settled as failed
 `interrupted` (retryable) and its slot freed. A spawn round trip takes well under this."""
+# How long a call Modal cannot be asked about stays in flight before it is a retryable failure (`_unreachable`).
+UNREACHABLE_GRACE_S = 300.0
+# How long Modal may keep refusing a job's hand-off spawn before the job fails (`_hand_off`).
+HANDOFF_GRACE_S = 300.0
 
 
 def _now() -> datetime:
@@ -398,7 +407,7 @@ class ModalBackend:
                 self.p.jobs.pop(idem_key(idempotency_key), None)
             self.p.jobs.pop(job_key(job_id), None)
             self._free_slot(kind, job_id, slot)
-            raise CapabilityError("modal_unavailable", f"could not spawn on Modal: {e}", retryable=True, http_status=503) from e
+            raise CapabilityError(MODAL_UNAVAILABLE, f"could not spawn on Modal: {e}", retryable=True, http_status=503) from e
 
     def _replay(self, existing: dict[str, Any], kind: str, input: dict[str, Any], key: str) -> Job:
         if existing.get("fingerprint") != _fingerprint(kind, input):
@@ -540,9 +549,24 @@ class ModalBackend:
             call = self.p.function(object_name).spawn({"job_id": job.id, "kind": job.kind, "input": job.input, "sized": True})
         except Exception as e:
             self.p.jobs.pop(handoff_key(job.id), None)  # nothing spawned: let the next poll try again
-            raise CapabilityError("modal_unavailable", f"could not hand the job to {object_name} on Modal: {e}",
+            # ...but not forever: a job whose hand-off Modal keeps refusing would hold its
+            # admission slot for good. Past the grace it fails, retryable, and frees it.
+            if self.clock() - self._first_refusal(job.id) > HANDOFF_GRACE_S:
+                log.warning("hand-off refused past its grace; job failed", extra={"job_id": job.id, "object": object_name, "error": describe_crash(e)})
+                return self._end(_ended(job, JobStatus.failed, MODAL_UNAVAILABLE, f"Modal refused to take the job on {object_name} "
+                                        f"for over {HANDOFF_GRACE_S:.0f} s: {describe_crash(e)}", True))
+            raise CapabilityError(MODAL_UNAVAILABLE, f"could not hand the job to {object_name} on Modal: {e}",
                                   retryable=True, http_status=503) from e
+        self.p.jobs.pop(refused_key(job.id), None)
         return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object")})
+
+    def _first_refusal(self, job_id: str) -> float:
+        """When Modal first refused this job's hand-off (shared by every API container and the sweep)."""
+        now = self.clock()
+        if self.p.jobs.put(refused_key(job_id), now, skip_if_exists=True):
+            return now
+        first = self.p.jobs.get(refused_key(job_id))
+        return first if isinstance(first, (int, float)) else now
 
     def poll(self, job_id: str) -> Job:
         return self._observe(self._load(job_id), 0)
