@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
 from ..errors import INTERNAL, STALLED, TIMEOUT, CapabilityError, describe_crash
+from ..logs import get_logger
+
+log = get_logger(__name__)
 
 # A stalled or timed-out attempt is final for its job (as in-house): a fresh attempt is a new job.
 FINAL_CODES = frozenset({STALLED, TIMEOUT})
@@ -70,6 +73,16 @@ def progress_key(job_id: str) -> str:
 def _next_attempt(jobs: MutableMapping[str, Any], job_id: str) -> int:
     previous = jobs.get(run_key(job_id)) or {}
     return int(previous.get("attempt", 0)) + 1
+
+
+def _record_attempt(jobs: MutableMapping[str, Any], job_id: str, run: dict[str, Any]) -> None:
+    """Best effort, like progress: a failed Dict write (Modal's Dict unreachable for a moment)
+    must not end a job that has not run as failed `internal`. Polls then answer it queued (with
+    its progress) until it ends, and a later attempt counts from the last attempt recorded."""
+    try:
+        jobs[run_key(job_id)] = run
+    except Exception as e:  # noqa: BLE001 - any store error; the job's own work goes on
+        log.warning("attempt start not recorded", extra={"job_id": job_id, "attempt": run["attempt"], "error": describe_crash(e)})
 
 
 def _stop_taking_inputs() -> None:
@@ -129,7 +142,7 @@ def execute(
         target = handoff(request, ctx) if handoff is not None and not job.get("sized") else None
         if target:  # the job belongs on another resource: not an attempt, the backend respawns it there
             return {"ok": False, "handoff": target}
-        jobs[run_key(job_id)] = {"attempt": attempt, "started_at": started, "cold_start": bool(cold_start)}
+        _record_attempt(jobs, job_id, {"attempt": attempt, "started_at": started, "cold_start": bool(cold_start)})
         result = supervise(lambda: capability.run(state, request, ctx), watchdog)
     except CapabilityError as e:
         if e.code in ("stalled", "timeout"):
