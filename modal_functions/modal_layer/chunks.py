@@ -34,7 +34,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, MutableMapping
 
 from ..errors import CANCELLED, INTERNAL, CapabilityError, describe_crash
+from ..logs import get_logger
 from .fanout import CHECK_S, CHUNK_FAILED, SETTLE_S, ChunkCalls, fan_out_chunks
+
+log = get_logger("canvascast.modal.chunks")
 
 CHUNK_MODULE = "modal_functions.render.chunks"
 HEARTBEAT_S = 5.0  # at most; a quarter of the job's stall_timeout when that is shorter (one small Dict write)
@@ -162,7 +165,11 @@ def owning_chunks(job_id: str, volume: Any = None, *, settle_s: float | None = N
         try:
             owner.close("the render attempt ended", settle_s=SETTLE_S if settle_s is None else settle_s)
         finally:
-            drop_chunks(job_id, volume=volume)
+            try:
+                drop_chunks(job_id, volume=volume)
+            except Exception as e:  # noqa: BLE001 - cleanup: a failed commit must not replace the
+                # attempt's outcome (a finished render reported failed); `sweep_chunks` is the backstop
+                log.warning("chunk dir not dropped", extra={"job_id": job_id, "error": describe_crash(e)})
 
 
 def job_cancelled(jobs: MutableMapping[str, Any], job_id: str) -> bool:
