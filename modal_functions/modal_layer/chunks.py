@@ -17,7 +17,7 @@ While `render_video` waits for its chunks, it heartbeats its own job and reports
 frames of the chunks that came back: without that, its watchdog would see a job silent
 for longer than `stall_timeout` whenever the chunks (cold starts included) take that
 long, and fail a healthy render as `stalled`. It also looks at the job's record every
-heartbeat, and stops (cancelling the chunks) once the job was cancelled.
+heartbeat, and stops (cancelling the chunks) once the job was cancelled (or ended otherwise).
 
 The chunk itself is rendered by the plain render code (`modal_functions.render`):
 this module only moves files between the container's disk and the Volume.
@@ -173,11 +173,15 @@ def owning_chunks(job_id: str, volume: Any = None, *, settle_s: float | None = N
 
 
 def job_cancelled(jobs: MutableMapping[str, Any], job_id: str) -> bool:
-    """Whether the job's record (written by `ModalBackend.cancel` before it cancels the call) says cancelled."""
+    """Whether the job's record says it ended: cancelled (`ModalBackend.cancel` writes that before
+    it cancels the call), or settled from outside while this call still runs (a submit lost
+    before it stored the call id is failed `interrupted`, and nobody knows the call to cancel)."""
+    from ..contract.jobs import JobStatus
     from .backend import job_key
 
     rec = jobs.get(job_key(job_id)) or {}
-    return (rec.get("job") or {}).get("status") == CANCELLED
+    status = (rec.get("job") or {}).get("status")
+    return status in {s.value for s in JobStatus if s.terminal}
 
 
 def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S) -> list[dict[str, Any]]:
