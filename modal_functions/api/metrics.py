@@ -9,7 +9,8 @@ Each job is counted once, by the process that ran it:
   ran (read after a restart, replayed by its idempotency key) is not counted twice.
 - Otherwise (Modal) the API counts the invocation when it hands a job out first, and the
   outcome when it first sees the job terminal: on a GET, a wait, an event stream, or at
-  scrape time, when it polls the jobs it still holds as pending.
+  scrape time, when it polls the jobs it still holds as pending. A poll that fails (Modal
+  unreachable for a moment) keeps the job pending; only a 404/410 (no such job) drops it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..contract.jobs import Job, KindCapacity
+from ..errors import CapabilityError
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 _QUEUE_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, float("inf"))
 _SEEN_LIMIT = 100_000
+_GONE = (404, 410)  # a poll answering these means the job is not (or no longer) one this backend can report
 
 
 class ApiMetrics:
@@ -147,8 +150,11 @@ class ApiMetrics:
         for job_id in self.pending():
             try:
                 job = poll(job_id)
-            except Exception:  # gone or unreachable: stop tracking it
-                self.forget(job_id)
+            except CapabilityError as e:
+                if e.http_status in _GONE:  # not a job (any more): nothing left to count
+                    self.forget(job_id)
+                continue  # unreachable for now (503, ...): still pending, its end is counted on a later scrape
+            except Exception:  # e.g. a network error: says nothing about the job either
                 continue
             self.observe(job)
 
