@@ -6,7 +6,8 @@
 
 - `submit` validates the input with the kind's `request_model` (422
   `validation_error`) and `Capability.validate`, answers an idempotency key it has
-  seen (same input: same job; other input: 409), checks the kind's admission bound
+  seen (same input: same job; other input: 409; both before the input's refs are
+  prechecked, which only a new job needs), checks the kind's admission bound
   (429 `capacity` with `retry_after`), records the job (a disk that refuses the write:
   503 `registry_unavailable`, retryable, nothing recorded), and hands it to the pool.
 - `cancel` waits up to `CANCEL_WAIT_S` for the job's worker to die; past that it returns
@@ -234,26 +235,22 @@ class InHouseBackend:
                 raise
             except (ValueError, TypeError) as e:
                 raise CapabilityError(VALIDATION_ERROR, str(e), http_status=422) from e
+        digest = input_digest(kind, input)
         if capability.refs is not None:
+            # A known key answers its job before the refs are checked: they are checked as they are
+            # now (an input removed by retention, a signed URL expired since, a store unreachable),
+            # and none of that makes the job accepted under the key any less the answer.
+            if idempotency_key is not None and (replayed := self._replay(idempotency_key, digest)) is not None:
+                return replayed
             from ..storage.inputs import precheck_request
 
             precheck_request(capability.refs(request), self.settings)
 
-        digest = input_digest(kind, input)
         with self._submit_lock:
             if self._closed:  # close() sets it under this lock: an admitted job is queued before the pools close
                 raise CapabilityError(SHUTTING_DOWN, "the in-house backend is shutting down", retryable=True, http_status=503)
-            if idempotency_key is not None:
-                existing = self.registry.find_key(idempotency_key)
-                if existing is not None:
-                    job_id, seen_digest = existing
-                    if seen_digest != digest:
-                        raise CapabilityError(
-                            IDEMPOTENCY_CONFLICT,
-                            f"idempotency key {idempotency_key!r} was used for job {job_id} with different input; use a new key",
-                            http_status=409,
-                        )
-                    return self.poll(job_id)
+            if idempotency_key is not None and (replayed := self._replay(idempotency_key, digest)) is not None:
+                return replayed
             pool.check_room()  # capacity (429): after this, only a closing pool refuses the job
             now = self._now()
             job = Job.queued(new_job_id(), kind, input, idempotency_key, "inhouse", now)
@@ -275,6 +272,21 @@ class InHouseBackend:
                 log.exception("job listener failed")
         log.info("job queued", extra={"job_id": job.id, "kind": kind})
         return job
+
+    def _replay(self, key: str, digest: str) -> Job | None:
+        """The job a submit with `key` and this input digest answers (a replay); None if the key is new; 409 if
+        the key was used with other input."""
+        existing = self.registry.find_key(key)
+        if existing is None:
+            return None
+        job_id, seen_digest = existing
+        if seen_digest != digest:
+            raise CapabilityError(
+                IDEMPOTENCY_CONFLICT,
+                f"idempotency key {key!r} was used for job {job_id} with different input; use a new key",
+                http_status=409,
+            )
+        return self.poll(job_id)
 
     # ## Pool hooks (called from slot threads)
 
