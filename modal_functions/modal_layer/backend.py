@@ -3,7 +3,8 @@
 The HTTP API (running in the app's ASGI container) serves the same contract as
 in-house; only this backend differs:
 
-- **submit**: validate, pick the Modal object by job size (Whisper on the GPU class only
+- **submit**: validate, answer a known idempotency key (before the input refs are
+  prechecked, which only a new job needs), pick the Modal object by job size (Whisper on the GPU class only
   for audio at least `gpu_min_audio_seconds` long), `.spawn({"job_id", "kind", "input"})`,
   then store the job record (with the call id) and the idempotency index in the jobs Dict;
 - **poll**: `FunctionCall.from_id(id).get(timeout=0)`. A running call raises the builtin
@@ -344,11 +345,9 @@ class ModalBackend:
             raise CapabilityError(VALIDATION_ERROR, str(e)[:2000], http_status=422) from e
         if capability.validate is not None:
             capability.validate(request)
-        if capability.refs is not None:
-            from ..storage.inputs import precheck_request
-
-            precheck_request(capability.refs(request))
-
+        # A known key answers its job before the refs are checked: they are checked as they are
+        # now (an input removed by retention, a signed URL expired since), and none of that
+        # makes the job accepted under the key any less the answer (as in-house).
         if idempotency_key is not None:
             existing = self.p.jobs.get(idem_key(idempotency_key))
             if existing is not None:
@@ -359,6 +358,10 @@ class ModalBackend:
                         raise
                     # its submit undid itself (a failed spawn) after we read its key: the key is
                     # free, claimed below (where a key whose record stays gone still answers 404)
+        if capability.refs is not None:
+            from ..storage.inputs import precheck_request
+
+            precheck_request(capability.refs(request))
         object_name, sized = choose_object(self.config, kind, request)
         now = _now()
         job_id = uuid.uuid4().hex
