@@ -9,13 +9,18 @@
  * A setting loadConfig refuses stops the start with one JSON log line naming it (`bad_config`,
  * exit 2), and a start-up that fails (database, port) with one `start_failed` line (exit 1):
  * an operator reading Railway's log gets the reason on one line rather than a bare stack trace.
- * Those two lines are logged at fatal through a logger of their own, so a LOG_LEVEL of fatal
- * or silent does not leave a worker that exits with no word of why.
+ * A graceful stop that fails (exit 1) says so with one `unclean_shutdown` line: renders may
+ * not have been handed back, so their leases must run out before another worker resumes them.
+ * Those three lines are logged at fatal through a logger of their own, so a LOG_LEVEL of fatal
+ * or silent does not leave a worker that exits with no word of why. A stop that goes well
+ * logs `shutdown` at info and nothing above it.
  */
 import { startApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { log } from "./log.ts";
 
+/** Why the process is about to exit: shown whatever LOG_LEVEL (a child's level is its own). */
+const exitLog = log.child({}, { level: "fatal" });
 let starting: ReturnType<typeof startApp> | undefined;
 let stopping = false;
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
@@ -26,13 +31,11 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
     Promise.resolve(starting)
       .then((app) => app?.stop())
       .then(() => process.exit(0), (e) => {
-        log.error({ err: String(e) }, "unclean shutdown");
+        exitLog.fatal({ event: "unclean_shutdown", signal: sig, err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }, "unclean shutdown");
         process.exit(1);
       });
   });
 }
-/** Why the process is about to exit: shown whatever LOG_LEVEL (a child's level is its own). */
-const exitLog = log.child({}, { level: "fatal" });
 log.info({ event: "starting" }, "starting");
 let config: ReturnType<typeof loadConfig>;
 try {
