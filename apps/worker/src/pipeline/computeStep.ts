@@ -61,6 +61,7 @@ export async function runComputeStep(
   } else {
     const body = input();
     let placed: { job: Job; backend: BackendName } | null = null;
+    let placedOn: BackendName | null = null; // the router placed the job; recording it is what may fail
     try {
       if (prev?.status === "submitting" && prev.backend && prev.step_attempt === attempt) {
         // Killed between submitting and recording the job id: the backend tried last may hold
@@ -80,6 +81,7 @@ export async function runComputeStep(
           context,
           onAttempt: async (b) => void (await saveOwnStep(ctx, step, { backend: b })),
           onDecision: async (d) => {
+            placedOn = d.backend;
             await recordDecision(db, renderId, step, d.backend, d.reason);
             await saveOwnStep(ctx, step, { route_reason: d.reason });
           },
@@ -87,12 +89,20 @@ export async function runComputeStep(
         placed = { job: r.job, backend: r.decision.backend };
       }
     } catch (e) {
+      if (placedOn !== null && !cancelledBy(ctx, e)) {
+        // The job was placed, but writing the decision down failed (a database blip): the
+        // step stays `submitting` on the backend that took it, so the next attempt finds that
+        // job by its key (lastTried). Failed, it took a new key and paid for a second job
+        // while the first ran on with nobody polling it.
+        throw e;
+      }
       await submitFailed(ctx, step, e);
       // The step will not wait for this key again (render over, or a new key next attempt):
       // a POST that got no answer may have made a job no one knows the id of. A lease lost or
       // a shutdown keeps the key: whoever runs the render next resubmits it and gets that job.
-      // Narrowed to where this worker's POSTs went unanswered only if all of them were its own.
-      if (!handedOver(ctx, e)) router.abandon(kind, key, context, { onlyWhereUnanswered: !resumedSubmitting });
+      // Narrowed to where this worker's POSTs went unanswered only if all of them were its own
+      // and none was answered with a job (a job placed, then the render cancelled, is chased too).
+      if (!handedOver(ctx, e)) router.abandon(kind, key, context, { onlyWhereUnanswered: !resumedSubmitting && placedOn === null });
       throw e;
     }
     backend = placed.backend;
