@@ -7,6 +7,7 @@
  *   in-house 202                      -> inhouse (inhouse_first)
  *   in-house 429 capacity             -> Modal   (inhouse_capacity; any 429, a gateway's rate limit too)
  *   in-house down (transport/5xx/breaker open) -> Modal (inhouse_down)
+ *   in-house rejecting us (401/403/404/405, unknown_kind: its own setup) -> Modal (inhouse_rejected)
  *     ... Modal breaker open / failing / full / rejecting us (401/403/404/405: its own setup),
  *         or no Modal configured
  *         -> wait (Retry-After, at most `maxWaitMs` at a time) and try both again, within
@@ -159,7 +160,8 @@ export class Router {
     for (;;) {
       opts.signal?.throwIfAborted();
       let inhouseFull: HttpError | null = null;
-      let inhouseDown: unknown = null;
+      let inhouseDown: unknown = null; // down, or rejecting us for its own setup
+      let inhouseRejected = false;
       try {
         await opts.onAttempt?.("inhouse");
         const job = await inhouse.submit(kind, input, idempotencyKey, inhouseTrace);
@@ -168,18 +170,32 @@ export class Router {
       } catch (e) {
         if (isTooManyRequests(e)) inhouseFull = e; // capacity, or a gateway's rate limit
         else if (isTransient(e) || isBrokenCircuit(e)) inhouseDown = e;
-        else throw e; // 4xx: the request is wrong wherever it goes
+        else if (isMisconfigured(e)) {
+          // A wrong token or URL, an old deploy, a server not started with the kind: in-house's
+          // own setup, not the request's fault (as for Modal below). Thrown, it failed every
+          // render for good while Modal could take them; without Modal the step waits as when
+          // in-house is down, so renders resume once someone fixes it.
+          inhouseDown = e;
+          inhouseRejected = true;
+          this.metrics.backendRejections.inc({ backend: "inhouse", code: errorCode(e) });
+          if (modal || !waitedForInhouse) {
+            this.log.error(
+              { event: "inhouse_rejected", status: e.status, code: errorCode(e), err: e.message, kind, ...opts.context },
+              `in-house rejected the request (check COMPUTE_URL / COMPUTE_TOKEN and the kinds it serves): ${modal ? "routing to Modal" : "waiting for in-house"}`,
+            );
+          }
+        } else throw e; // 400/409/422: the request is wrong wherever it goes
       }
       if (inhouseDown !== null) {
         if (modal) {
-          // In-house is down: every step goes to Modal.
-          this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down: routing to Modal");
+          // In-house is down: every step goes to Modal (a rejection was logged above).
+          if (!inhouseRejected) this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down: routing to Modal");
         } else if (!waitedForInhouse) {
           // No Modal: wait for in-house as when it is full (its breaker half-opens by itself),
           // within the wait budget. Failing at once made a brief outage of the compute plane
           // burn every render's attempts within minutes.
           waitedForInhouse = true;
-          this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down and no Modal backend: waiting for in-house");
+          if (!inhouseRejected) this.log.warn({ event: "inhouse_down", code: errorCode(inhouseDown), kind, ...opts.context }, "in-house down and no Modal backend: waiting for in-house");
         }
       }
 
@@ -190,7 +206,7 @@ export class Router {
         try {
           await opts.onAttempt?.("modal");
           const job = await modal.submit(kind, input, idempotencyKey, modalTrace);
-          const reason = inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
+          const reason = inhouseRejected ? REASONS.inhouseRejected : inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
           if (inhouseTrace.unanswered) this.reclaim("inhouse", kind, idempotencyKey, job.id, opts.context);
           return { job, decision: await this.decide({ backend: "modal", reason }, opts) };
         } catch (me) {
@@ -204,8 +220,8 @@ export class Router {
       if (Date.now() - started > this.waitBudgetMs) {
         throw new NoBackendError(
           inhouseDown === null ? "no capacity on any backend within the wait budget"
-          : modal ? `in-house down (${errorCode(inhouseDown)}) and Modal unavailable (${waitReason}) for the whole wait budget`
-          : `in-house down (${errorCode(inhouseDown)}) for the whole wait budget, and no Modal backend is configured`,
+          : modal ? `in-house ${inhouseRejected ? "rejecting us" : "down"} (${errorCode(inhouseDown)}) and Modal unavailable (${waitReason}) for the whole wait budget`
+          : `in-house ${inhouseRejected ? "rejecting us" : "down"} (${errorCode(inhouseDown)}) for the whole wait budget, and no Modal backend is configured`,
         );
       }
       // In-house full: its Retry-After. In-house down: poll it (its breaker fails fast while

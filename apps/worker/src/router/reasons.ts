@@ -6,6 +6,8 @@ export const REASONS = {
   inhouseCapacity: "inhouse_capacity",
   /** In-house unreachable, failing or its breaker open: Modal takes every step. */
   inhouseDown: "inhouse_down",
+  /** In-house refused us for its own setup (401/403/404/405, unknown_kind): Modal took it. */
+  inhouseRejected: "inhouse_rejected",
   /** In-house full (or down) and Modal's breaker open, or no Modal configured: waited for in-house (the PRD's local fallback). */
   modalBreakerOpen: "modal_breaker_open",
   /** In-house full (or down) and Modal failing: waited for in-house. */
