@@ -265,6 +265,10 @@ class InHouseBackend:
             except CapabilityError as e:  # closed between the check and now
                 self._finish(ticket, Outcome("failed", error={"code": e.code, "message": e.message, "retryable": True}))
                 raise
+            if ticket.cancel.is_set() and pool.cancel(job.id) == "dequeued":
+                # A cancel came after the job was recorded but before the pool had it: it found
+                # nothing to dequeue, so it is done here (a slot that took it first ends it cancelled).
+                self._finish(ticket, _cancelled())
         for listener in self._listeners:
             try:
                 listener(job)
@@ -432,12 +436,16 @@ class InHouseBackend:
         if job.status.terminal:
             return job
         pool = self.pools[job.kind]
+        with self._cond:
+            ticket = self._tickets.get(job_id)
+        if ticket is not None:
+            # Flag it first: a job submit has recorded but not yet queued is not in the pool, and
+            # submit checks this flag after queueing it (the slot checks it before every attempt).
+            ticket.cancel.set()
         where = pool.cancel(job_id)
         if where == "dequeued":
-            with self._cond:
-                ticket = self._tickets.get(job_id)
             if ticket is not None:
-                self._finish(ticket, Outcome("cancelled", error={"code": "cancelled", "message": "cancelled by request", "retryable": False}))
+                self._finish(ticket, _cancelled())
         else:  # "signalled": the slot kills the worker; None: the job is finishing right now
             self.wait(job_id, CANCEL_WAIT_S)
         return self.poll(job_id)
@@ -501,6 +509,10 @@ class InHouseBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cancelled() -> Outcome:
+    return Outcome("cancelled", error={"code": "cancelled", "message": "cancelled by request", "retryable": False})
 
 
 def _not_served(kind: str) -> str:
