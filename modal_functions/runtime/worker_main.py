@@ -18,7 +18,8 @@ One reader thread owns the inbound pipe: it hands parts traffic to the running j
 `PartsClient` and queues everything else for the main loop.
 
 `error` is a `{code, message, retryable}` dict. A worker whose parent goes away
-(pipe EOF, or re-parented) kills its own process group and exits.
+(pipe EOF, or re-parented) kills the job's helpers, even those in sessions of their
+own, and its own process group at once, even mid-job.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ..logs import get_logger, setup_logging
 from .context import RuntimeContext
 from .parts import PartsClient
 from .progress import PipeSink
+from .watchdog import MARK_VAR, kill_descendants, kill_marked
 
 log = get_logger("canvascast.worker")
 
@@ -165,11 +167,25 @@ def _error_dict(e: BaseException) -> dict[str, Any]:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """A worker never outlives the server: when re-parented, kill our group (us + the job's children)."""
+    """A worker never outlives the server: when re-parented, die (the pipe's EOF usually told us first)."""
     while True:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
-            os.killpg(os.getpgid(0), signal.SIGKILL)
+            _die()
+
+
+def _die() -> None:
+    """The server is gone: kill what the job started, then our group (us included), now, even mid-job.
+
+    Our group holds us and most helpers; a helper in a session of its own (Remotion's detached
+    chromium) is not in it, so it is killed first, found below us or by our mark, as the
+    server's `WorkerProcess.kill` would have done."""
+    try:
+        kill_descendants()
+        if mark := os.environ.get(MARK_VAR):
+            kill_marked(mark)
+    finally:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _read(conn: Connection, inbox: queue.Queue, parts: PartsClient) -> None:
-    """The only reader of the inbound pipe: parts traffic to the running job, the rest to the main loop."""
+    """The only reader of the inbound pipe: parts traffic to the running job, the rest to the main loop.
+
+    EOF means the server is gone: it closes its end only by dying (its `kill` SIGKILLs us first).
+    A job still running here would go on writing into a work dir a restarted server has already
+    swept, so the worker dies at once rather than when the job ends."""
     try:
         while True:
             message = conn.recv()
@@ -225,6 +245,7 @@ def _read(conn: Connection, inbox: queue.Queue, parts: PartsClient) -> None:
     except (EOFError, OSError):
         parts.close()
         inbox.put(None)
+        _die()
 
 
 if __name__ == "__main__":
