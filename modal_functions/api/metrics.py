@@ -11,6 +11,9 @@ Each job is counted once, by the process that ran it:
   outcome when it first sees the job terminal: on a GET, a wait, an event stream, or at
   scrape time, when it polls the jobs it still holds as pending. A poll that fails (Modal
   unreachable for a moment) keeps the job pending; only a 404/410 (no such job) drops it.
+  Counters live in each process: Modal's web containers each count the jobs they handed
+  out (a job read through another container is not counted there), and a scrape of the
+  app's URL reaches one of them.
 """
 
 from __future__ import annotations
@@ -96,8 +99,15 @@ class ApiMetrics:
         self.rejections.labels(kind, backend, code).inc()
 
     def observe(self, job: Job) -> None:
-        """A job the API saw: record its outcome once, if it is terminal (unless the backend reports outcomes itself)."""
-        if not self.listening:
+        """A job the API saw: record its outcome once, if it is terminal (unless the backend reports outcomes itself).
+
+        Only a job this process handed out (and counted as an invocation): on Modal another web
+        container that took the job counts its end, and counting it here too would count it twice."""
+        if self.listening:
+            return
+        with self._lock:
+            ours = job.id in self._known or job.id in self._pending
+        if ours:
             self._record(job)
 
     def _record(self, job: Job) -> None:
