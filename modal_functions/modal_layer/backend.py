@@ -7,14 +7,17 @@ in-house; only this backend differs:
   prechecked, which only a new job needs), pick the Modal object by job size (Whisper on the GPU class only
   for audio at least `gpu_min_audio_seconds` long), `.spawn({"job_id", "kind", "input"})`,
   then store the job record (with the call id) and the idempotency index in the jobs Dict;
+  a Dict write or spawn Modal refuses undoes the submit (503 `modal_unavailable`, or 413
+  when the record is too big for the Dict);
 - **poll**: `FunctionCall.from_id(id).get(timeout=0)`. A running call raises the builtin
   `TimeoutError`; an expired output raises `OutputExpiredError` -> failed `output_expired`;
   Modal's hard timeout (`FunctionTimeoutError`) -> failed `timeout`; a crashed container
   (`InternalFailure`) -> failed `worker_crashed`; a call the platform terminated (app
   stopped, `RemoteError`) -> failed `interrupted`; Modal unreachable (`modal.exception.
   ConnectionError`, `ServiceError`) is no outcome: the job stays as it was until the next
-  poll. A terminal job is written back to the Dict, so later polls never depend on Modal
-  still holding the output. A measured job is respawned on its resource (`_hand_off`): a
+  poll, for UNREACHABLE_GRACE_S counted in the jobs Dict (`_unreachable`). A terminal
+  job is written back to the Dict, so later polls never depend on Modal still holding
+  the output. A measured job is respawned on its resource (`_hand_off`): a
   refused spawn is a 503 `modal_unavailable` to that poll, and past HANDOFF_GRACE_S of
   refusals the job fails with that code (retryable) and frees its slot;
 - **cancel**: observed first (a call that already returned is answered as it finished,
@@ -107,6 +110,11 @@ def refused_key(job_id: str) -> str:
     return f"refused:{job_id}"
 
 
+def unanswered_key(call_id: str) -> str:
+    """Since when Modal has not answered about the call (see `_unreachable`)."""
+    return f"unanswered:{call_id}"
+
+
 RETRY_AFTER_S = 5
 SPAWN_GRACE_S = 120.0
 """A job still without a call id this long after its submit (or hand-off) started spawning
@@ -114,6 +122,9 @@ lost that submit (the API container died, a Dict write failed): it is settled as
 `interrupted` (retryable) and its slot freed. A spawn round trip takes well under this."""
 # How long a call Modal cannot be asked about stays in flight before it is a retryable failure (`_unreachable`).
 UNREACHABLE_GRACE_S = 300.0
+# An unanswered-since mark not renewed for this long is an earlier outage (Modal answered
+# since): during one, the minute sweep alone asks about every call in flight each ~60 s.
+UNANSWERED_GAP_S = 180.0
 # How long Modal may keep refusing a job's hand-off spawn before the job fails (`_hand_off`).
 HANDOFF_GRACE_S = 300.0
 
@@ -170,7 +181,7 @@ class ModalBackend:
         self.p = primitives
         self.clock = clock
         self.wait_slice = wait_slice
-        self._unreachable_since: dict[str, float] = {}  # call id -> first failed poll (see `_get`)
+        self._unreachable_since: dict[str, float] = {}  # call ids this object saw unanswered (see `_get`)
         self.leases = LeaseBook(config, primitives.leases, primitives.autoscaler, clock=clock)
 
     # ## Records
@@ -485,7 +496,11 @@ class ModalBackend:
             out = {"ok": False, "error": e.to_error().model_dump(mode="json")}
         except Exception as e:  # noqa: BLE001 - any remote exception is a coded failure
             out = _failure(INTERNAL, describe_crash(e))
-        self._unreachable_since.pop(call_id, None)  # Modal answered: a later blip starts its own grace
+        if self._unreachable_since.pop(call_id, None) is not None:  # Modal answered: a later blip starts its own grace
+            try:
+                self.p.jobs.pop(unanswered_key(call_id), None)
+            except Exception:  # noqa: BLE001 - a mark left behind lapses after UNANSWERED_GAP_S anyway
+                pass
         return out
 
     def _unreachable(self, call_id: str, timeout: float, e: Exception) -> dict[str, Any] | None:
@@ -493,9 +508,10 @@ class ModalBackend:
         outcome, so the job stays as it was, for UNREACHABLE_GRACE_S. The same types also come
         back when the call's own body raised one (Modal re-raises a remote exception as its
         type): such a call answers so on every poll, and past the grace it is a retryable
-        failure instead of a job in flight forever."""
+        failure instead of a job in flight forever. The grace is counted in the jobs Dict:
+        polls land on any API container, and the minute sweep is a new backend each tick."""
         now = self.clock()
-        first = self._unreachable_since.setdefault(call_id, now)
+        first = self._first_unanswered(call_id, now)
         if now - first > UNREACHABLE_GRACE_S:
             self._unreachable_since.pop(call_id, None)
             return _failure(INTERNAL, f"Modal answered {type(e).__name__} about this call for over {UNREACHABLE_GRACE_S:.0f} s: "
@@ -504,6 +520,25 @@ class ModalBackend:
             log.warning("could not poll a Modal call; asking again next time", extra={"call_id": call_id, "error": describe_crash(e)})
         time.sleep(max(0.0, min(timeout, 1.0)))  # a wait or an event stream asks again, but not in a busy loop
         return None
+
+    def _first_unanswered(self, call_id: str, now: float) -> float:
+        """When Modal stopped answering about the call: the earlier of what this object saw
+        (unanswered since then, with no answer in between) and the jobs Dict's mark, renewed
+        by every unanswered poll. A mark not renewed for UNANSWERED_GAP_S is an earlier outage:
+        whoever saw Modal answer since need not have known of it (only an object that saw the
+        outage itself clears the mark). A Dict that fails too leaves what this object saw."""
+        first = self._unreachable_since.setdefault(call_id, now)
+        try:
+            mark = self.p.jobs.get(unanswered_key(call_id))
+            shared = mark.get("first") if isinstance(mark, dict) else None
+            last = mark.get("last") if isinstance(mark, dict) else None
+            if isinstance(shared, (int, float)) and isinstance(last, (int, float)) and now - last <= UNANSWERED_GAP_S:
+                first = min(first, shared)
+            self.p.jobs[unanswered_key(call_id)] = {"first": first, "last": now}
+        except Exception:  # noqa: BLE001 - Modal's Dict unreachable as well: asked again next poll
+            pass
+        self._unreachable_since[call_id] = first
+        return first
 
     def _finish(self, job: Job, rec: dict[str, Any], out: dict[str, Any]) -> Job:
         now = datetime.fromtimestamp(out["finished_at"], timezone.utc) if out.get("finished_at") else _now()
