@@ -33,10 +33,10 @@ in-house; only this backend differs:
   with `retry_after`;
 - **races**: the Dict has no compare-and-set, so every decision two API containers could
   take at once is an atomic `put(skip_if_exists=True)` (idempotency key, admission slot,
-  hand-off, freeing a slot), and a job ended from outside its call (cancel, a lost submit)
-  leaves an `end:` mark before reading the record, while whoever stores a freshly spawned
-  call writes the record before reading that mark: one of the two always sees the other,
-  so the call is cancelled and the ending stands;
+  hand-off, freeing a slot, the job's ending: see `_end`), and the ending is claimed
+  before reading the record, while whoever stores a freshly spawned call writes the
+  record before reading that claim: one of the two always sees the other, so the call is
+  cancelled and the ending stands;
 - **warm**: a lease (see `leases.py`).
 
 Primitives (Dicts, functions, FunctionCall lookup, autoscaler) are injected: the real
@@ -93,7 +93,7 @@ def active_key(kind: str, slot: int | str) -> str:
 
 
 def end_key(job_id: str) -> str:
-    """The ending (cancelled, lost) written before the record, for a submit or hand-off racing it."""
+    """The job's one ending, claimed before the record is written (see `_end`)."""
     return f"end:{job_id}"
 
 
@@ -230,18 +230,26 @@ class ModalBackend:
         if job.status.terminal:
             self._free_slot(job.kind, job.id, rec.get("slot"))
 
-    def _end(self, job: Job) -> Job:
-        """End a non-terminal job from outside its call (cancel, a lost submit) and cancel its call.
+    def _end(self, job: Job, *, stop_call: bool = True) -> Job:
+        """Settle a non-terminal job as `job` (its call's outcome, a cancel, a lost submit) and,
+        with `stop_call`, cancel its call. Returns the ending that stands.
 
-        The mark comes before reading the record: a submit or hand-off storing a new call id
-        writes first and reads the mark after (see `_attach`), so one of us sees the other.
+        The ending is claimed first (`put(skip_if_exists=True)`): a poll that saw the call's
+        result and a cancel racing it both read a record not yet terminal, and each writing
+        its own would answer one ending and store the other. The first claim stands; the
+        other reads it and answers (and stores) that one. The claim also comes before
+        reading the record: a submit or hand-off storing a new call id writes first and
+        reads the claim after (see `_attach`), so one of us sees the other.
         """
-        self.p.jobs[end_key(job.id)] = job.model_dump(mode="json")
+        if not self.p.jobs.put(end_key(job.id), job.model_dump(mode="json"), skip_if_exists=True):
+            claimed = self.p.jobs.get(end_key(job.id))
+            if claimed is not None:
+                job = Job.model_validate(claimed)
         latest = self._load(job.id)
-        if Job.model_validate(latest["job"]).status.terminal:  # it ended on its own meanwhile
+        if Job.model_validate(latest["job"]).status.terminal:  # already stored
             return Job.model_validate(latest["job"])
         self._save(latest, job)
-        if latest.get("call_id"):
+        if stop_call and latest.get("call_id"):
             self._cancel_call(latest["call_id"])
         return job
 
@@ -466,12 +474,7 @@ class ModalBackend:
         if outcome.get("handoff"):
             return self._hand_off(rec, job, outcome["handoff"]) if hand_off else job.model_copy(update=update)
         update = self._seen(job)  # the body's last word, written before its output
-        finished = self._finish(job.model_copy(update=update), rec, outcome)
-        latest = self._read(job.id) or rec
-        if Job.model_validate(latest["job"]).status.terminal:  # e.g. cancelled meanwhile
-            return Job.model_validate(latest["job"])
-        self._save(rec, finished)
-        return finished
+        return self._end(self._finish(job.model_copy(update=update), rec, outcome), stop_call=False)  # unless cancelled meanwhile
 
     def _get(self, call_id: str, timeout: float) -> dict[str, Any] | None:
         """The call's output as an outcome dict, or None while it runs."""
