@@ -61,6 +61,7 @@ from ..errors import (
     INTERRUPTED,
     NOT_FOUND,
     OUTPUT_EXPIRED,
+    PAYLOAD_TOO_LARGE,
     TIMEOUT,
     VALIDATION_ERROR,
     WORKER_CRASHED,
@@ -390,46 +391,69 @@ class ModalBackend:
         # the index or polls right after submit always finds the job. `spawning_since`
         # bounds how long it may stay without a call id (see SPAWN_GRACE_S).
         rec = {"job": job.model_dump(mode="json"), "call_id": None, "object": object_name, "slot": slot, "spawning_since": self.clock()}
-        self.p.jobs[job_key(job_id)] = rec
-        if idempotency_key is not None:
-            entry = {"job_id": job_id, "fingerprint": _fingerprint(kind, input)}
-            vanished = 0  # winners whose record was gone when we read it (bounded: see below)
-            while not self.p.jobs.put(idem_key(idempotency_key), entry, skip_if_exists=True):
-                winner = self.p.jobs.get(idem_key(idempotency_key))
-                if winner is None:
-                    continue  # gone again: the winner's spawn failed and it undid its claim, so the key is free
-                try:  # a concurrent submit with the same key won
-                    replayed = self._replay(winner, kind, input, idempotency_key)
-                except CapabilityError as e:
-                    # Its record gone: that submit undid itself between our read of its key and of
-                    # its record (it drops the key first), so ask for the key again, a few times;
-                    # a key whose record stays gone (expired apart from it) still answers 404.
-                    if e.code == NOT_FOUND and vanished < 3:
-                        vanished += 1
-                        continue
-                    self.p.jobs.pop(job_key(job_id), None)
-                    self._free_slot(kind, job_id, slot)
-                    raise
-                self.p.jobs.pop(job_key(job_id), None)
-                self._free_slot(kind, job_id, slot)
-                return replayed
+        try:
+            self.p.jobs[job_key(job_id)] = rec
+            replayed = None if idempotency_key is None else self._claim_key(job_id, kind, input, idempotency_key, slot)
+        except CapabilityError:  # the claim's own answer (a same-key replay's error), its submit already undone
+            raise
+        except Exception as e:  # a Dict blip (or a record too big for it): nothing spawned yet
+            self._undo_submit(job_id, kind, slot, idempotency_key, None)
+            raise _refused("could not record the job on Modal", e) from e
+        if replayed is not None:
+            return replayed
         call = None
         try:
             call = self.p.function(object_name).spawn({"job_id": job_id, "kind": kind, "input": input, "sized": sized})
             return self._attach(job_id, call.object_id, {})
         except Exception as e:
-            # Undo the whole submit (the caller gets a retryable 503 and may resend the same
-            # key); a call already spawned must not run on untracked. The key goes before the
-            # record: a same-key submit meanwhile never finds the key naming a record already
-            # gone (a 404 to a POST), and if this cleanup stops half way, the record without a
-            # call id is settled after SPAWN_GRACE_S and answers the key.
-            if call is not None:
-                self._cancel_call(call.object_id)
-            if idempotency_key is not None:
-                self.p.jobs.pop(idem_key(idempotency_key), None)
+            self._undo_submit(job_id, kind, slot, idempotency_key, call.object_id if call is not None else None)
+            raise _refused("could not spawn on Modal", e) from e
+
+    def _claim_key(self, job_id: str, kind: str, input: dict[str, Any], key: str, slot: int) -> Job | None:
+        """Claim the idempotency key for the new job; if a concurrent submit with it won, undo
+        ours and answer that one's job (or its error)."""
+        entry = {"job_id": job_id, "fingerprint": _fingerprint(kind, input)}
+        vanished = 0  # winners whose record was gone when we read it (bounded: see below)
+        while not self.p.jobs.put(idem_key(key), entry, skip_if_exists=True):
+            winner = self.p.jobs.get(idem_key(key))
+            if winner is None:
+                continue  # gone again: the winner's spawn failed and it undid its claim, so the key is free
+            try:  # a concurrent submit with the same key won
+                replayed = self._replay(winner, kind, input, key)
+            except CapabilityError as e:
+                # Its record gone: that submit undid itself between our read of its key and of
+                # its record (it drops the key first), so ask for the key again, a few times;
+                # a key whose record stays gone (expired apart from it) still answers 404.
+                if e.code == NOT_FOUND and vanished < 3:
+                    vanished += 1
+                    continue
+                self.p.jobs.pop(job_key(job_id), None)
+                self._free_slot(kind, job_id, slot)
+                raise
             self.p.jobs.pop(job_key(job_id), None)
             self._free_slot(kind, job_id, slot)
-            raise CapabilityError(MODAL_UNAVAILABLE, f"could not spawn on Modal: {e}", retryable=True, http_status=503) from e
+            return replayed
+        return None
+
+    def _undo_submit(self, job_id: str, kind: str, slot: int, key: str | None, call_id: str | None) -> None:
+        """Undo a submit that failed after claiming its slot (the caller gets an error and may
+        resend the same key); a call already spawned must not run on untracked.
+
+        The key goes before the record (and only while it names this job: a failed claim may
+        or may not have landed): a same-key submit meanwhile never finds the key naming a
+        record already gone (a 404 to a POST). Each step in turn, stopping at the first that
+        fails (the Dict is down): a record left without a call id is settled after
+        SPAWN_GRACE_S and answers the key; a slot naming no record is freed by the sweep.
+        """
+        try:
+            if call_id is not None:
+                self._cancel_call(call_id)
+            if key is not None and (self.p.jobs.get(idem_key(key)) or {}).get("job_id") == job_id:
+                self.p.jobs.pop(idem_key(key), None)
+            self.p.jobs.pop(job_key(job_id), None)
+            self._free_slot(kind, job_id, slot)
+        except Exception as e:  # noqa: BLE001 - the submit's own error is the answer
+            log.warning("failed submit not fully undone; settled later", extra={"job_id": job_id, "kind": kind, "error": describe_crash(e)})
 
     def _replay(self, existing: dict[str, Any], kind: str, input: dict[str, Any], key: str) -> Job:
         if existing.get("fingerprint") != _fingerprint(kind, input):
@@ -691,6 +715,15 @@ def _ended(job: Job, status: JobStatus, code: str, message: str, retryable: bool
     now = _now()
     error = JobError(code=code, message=message, retryable=retryable)
     return job.model_copy(update={"status": status, "error": error, "finished_at": now, "updated_at": now})
+
+
+def _refused(what: str, e: Exception) -> CapabilityError:
+    """A submit Modal did not take: 413 when it refused the job for its size, else a retryable 503."""
+    from modal.exception import RequestSizeError
+
+    if isinstance(e, RequestSizeError):
+        return CapabilityError(PAYLOAD_TOO_LARGE, f"{what}: Modal refused it as too large ({e})", http_status=413)
+    return CapabilityError(MODAL_UNAVAILABLE, f"{what}: {e}", retryable=True, http_status=503)
 
 
 def _failure(code: str, message: str, retryable: bool = False) -> dict[str, Any]:
