@@ -93,11 +93,20 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
   return {
     config, db, router, metrics, worker, api, url, keepWarm,
     async stop() {
-      keepWarm?.stop();
-      await api?.close();
-      await worker?.stop();
-      await router.close();
-      await db.close();
+      // Every part is closed even if one before it fails to (a worker left claiming, or the
+      // database left open, would hold leases and keep the process alive); in this order,
+      // then the failures are reported together.
+      const failures: unknown[] = [];
+      const parts: (() => unknown)[] = [() => keepWarm?.stop(), () => api?.close(), () => worker?.stop(), () => router.close(), () => db.close()];
+      for (const close of parts) {
+        try {
+          await close();
+        } catch (e) {
+          failures.push(e);
+        }
+      }
+      if (failures.length === 1) throw failures[0];
+      if (failures.length) throw new AggregateError(failures, `${failures.length} parts failed to stop: ${failures.map((e) => (e instanceof Error ? e.message : String(e))).join("; ")}`);
     },
   };
 }
