@@ -87,24 +87,29 @@ export async function publishStep(ctx: RenderContext, rendered: { video: Artifac
   const attempt = prev ? prev.step_attempt + (prev.status === "failed" ? 1 : 0) : 1;
   await saveOwnStep(ctx, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
   await setProgress(db, ctx.render.id, workerId, "publish", { status: "running", message: "verifying and publishing" });
+  let video: Signed;
+  let subtitles: { srt: Signed; vtt: Signed } | undefined;
   try {
-    const video = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
+    video = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
     // Same checks and same key grammar as the video: renders/<owner>/<id>.srt and .vtt.
-    const subtitles = align?.srt && align.vtt ? {
+    subtitles = align?.srt && align.vtt ? {
       srt: await publisher.publish(align.srt, ctx.render.owner, ctx.render.id),
       vtt: await publisher.publish(align.vtt, ctx.render.owner, ctx.render.id),
     } : undefined;
-    const unsigned = ({ url: _url, ...ref }: Signed): ArtifactRef => ref;
-    const record: PublishRecord = { ...unsigned(video), ...(subtitles ? { subtitles: { srt: unsigned(subtitles.srt), vtt: unsigned(subtitles.vtt) } } : {}) };
-    await saveOwnStep(ctx, "publish", { status: "succeeded", output: record as unknown as Record<string, unknown>, finished_at: new Date() });
-    await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: video.key });
-    return { video, ...(subtitles ? { subtitles } : {}) };
   } catch (e) {
     const err = e as { code?: string; message?: string; retryable?: boolean };
     const error = { code: err.code ?? "publish_failed", message: String(err.message ?? e), retryable: err.retryable ?? true };
     await saveOwnStep(ctx, "publish", { status: "failed", error, finished_at: new Date() });
     throw new StepError("publish", error);
   }
+  // Outside the catch: a database blip from here on is not a failed publish. Recorded
+  // `failed`, a step whose video is published would be run again, and on the last attempt
+  // the render declared dead with its MP4 in storage.
+  const unsigned = ({ url: _url, ...ref }: Signed): ArtifactRef => ref;
+  const record: PublishRecord = { ...unsigned(video), ...(subtitles ? { subtitles: { srt: unsigned(subtitles.srt), vtt: unsigned(subtitles.vtt) } } : {}) };
+  await saveOwnStep(ctx, "publish", { status: "succeeded", output: record as unknown as Record<string, unknown>, finished_at: new Date() });
+  await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: video.key });
+  return { video, ...(subtitles ? { subtitles } : {}) };
 }
 
 /** One render attempt, start to finish. Returns what goes into render_jobs.result. */
