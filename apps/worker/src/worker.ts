@@ -70,15 +70,15 @@ export class Worker {
       let claimed: RenderRow | null = null;
       this.poked = false; // what this claim cannot see is poked again from here
       try {
-        if (this.running.size < this.opts.concurrency) {
-          const running = [...this.running.keys()];
-          const dead = await reapDead(db, workerId, running);
-          for (const id of dead) {
-            log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
-            this.cascade(id); // not awaited: a slow or down compute plane must not hold up claiming
-          }
-          claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
+        // Reaped with every slot busy too: a fleet that stays busy would otherwise leave a dead
+        // worker's last attempt `running`, its compute jobs billing, until a slot frees.
+        const running = [...this.running.keys()];
+        const dead = await reapDead(db, workerId, running);
+        for (const id of dead) {
+          log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
+          this.cascade(id); // not awaited: a slow or down compute plane must not hold up claiming
         }
+        if (this.running.size < this.opts.concurrency) claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
       } catch (e) {
         log.error({ event: "claim_failed", err: String(e) }, "claiming failed; retrying");
       }
