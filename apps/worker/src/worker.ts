@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, retryStatement, type RenderRow } from "./queue/index.ts";
+import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, retryStatement, saveStep, type RenderRow } from "./queue/index.ts";
 import { failedForGood, RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
@@ -114,6 +114,32 @@ export class Worker {
     this.cascades.add(c);
   }
 
+  /**
+   * The attempt published its video but the render was no longer this worker's to complete:
+   * cancelled meanwhile (the owner asked before it was done, so what was published is removed:
+   * a cancelled render keeps no MP4 under the owner's name), or its lease lost (the new holder
+   * completes it, with the same keys: nothing is removed).
+   */
+  private async notCompleted(row: RenderRow, result: Record<string, unknown>): Promise<void> {
+    const { db, log, metrics, publisher } = this.deps;
+    const now = await getRender(db, row.id).catch(() => null);
+    if (now?.status !== "cancelled") {
+      log.warn({ event: "render_aborted", render_id: row.id, reason: "lease_lost", status: now?.status ?? null }, "render published, but no longer held by this worker");
+      metrics.renders.inc({ status: "lease_lost" });
+      return;
+    }
+    const subtitles = result.subtitles as { srt: { key: string }; vtt: { key: string } } | undefined;
+    const keys = [(result.video as { key: string }).key, ...(subtitles ? [subtitles.srt.key, subtitles.vtt.key] : [])];
+    try {
+      await publisher.remove(keys);
+      await saveStep(db, row.id, "publish", { status: "cancelled", finished_at: new Date() });
+    } catch (e) {
+      log.warn({ event: "unpublish_failed", render_id: row.id, keys, err: String(e) }, "could not remove what a cancelled render published");
+    }
+    log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", removed: keys }, "render cancelled while it was published");
+    metrics.renders.inc({ status: "cancelled" });
+  }
+
   async process(row: RenderRow): Promise<void> {
     const { db, log, metrics, workerId } = this.deps;
     const controller = new AbortController();
@@ -140,6 +166,8 @@ export class Worker {
       if (await retryStatement(() => complete(db, row.id, workerId, result))) {
         metrics.renders.inc({ status: "succeeded" });
         log.info({ event: "render_succeeded", render_id: row.id, seconds: (performance.now() - t0) / 1000, video: (result.video as { key: string }).key }, "render finished");
+      } else {
+        await this.notCompleted(row, result);
       }
     } catch (e) {
       // Aborted by the heartbeat or stop(), or a step found the render cancelled before the

@@ -447,6 +447,7 @@ describe("HTTP API", () => {
     const failing: Publisher = {
       kind: "supabase", publish: () => Promise.reject(new Error("unused")),
       signedUrl: () => Promise.reject(new Error("storage down")), signedUrls: () => Promise.reject(new Error("storage down")),
+      remove: () => Promise.reject(new Error("unused")),
     };
     const { api, apiBase } = await servedWith(failing);
     try {
@@ -462,6 +463,7 @@ describe("HTTP API", () => {
     const hung: Publisher = {
       kind: "supabase", publish: () => Promise.reject(new Error("unused")),
       signedUrl: () => new Promise<string>(() => {}), signedUrls: () => new Promise<never>(() => {}),
+      remove: () => Promise.reject(new Error("unused")),
     };
     const { api, apiBase } = await servedWith(hung, { resignTimeoutMs: 50, eventsPollMs: 20 });
     try {

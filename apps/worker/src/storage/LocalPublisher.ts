@@ -69,6 +69,10 @@ export class LocalPublisher implements Publisher {
     });
   }
 
+  async remove(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await rm(this.pathFor(key), { force: true });
+  }
+
   async publish(source: ArtifactRef, owner: string, id: string): Promise<ArtifactRef & { url: string }> {
     const parsed = parseKey(source.key);
     const src = this.pathFor(source.key);

@@ -155,6 +155,19 @@ export class SupabasePublisher implements Publisher {
     return results;
   }
 
+  /** One `remove` per bucket; Storage answers a path it does not have with no error. */
+  async remove(keys: readonly string[]): Promise<void> {
+    const byBucket = new Map<string, string[]>();
+    for (const key of keys) {
+      const loc = supabaseLocation(key, this.buckets);
+      byBucket.set(loc.bucket, [...(byBucket.get(loc.bucket) ?? []), loc.path]);
+    }
+    for (const [bucket, paths] of byBucket) {
+      const { error } = await this.sb.storage.from(bucket).remove(paths);
+      if (error) throw storageError(`remove ${paths.join(", ")}`, error, this.setting(bucket));
+    }
+  }
+
   async publish(source: ArtifactRef, owner: string, id: string): Promise<ArtifactRef & { url: string }> {
     const parsed = parseKey(source.key);
     if (parsed.kind === "artifacts" && parsed.sha256 !== source.sha256) {

@@ -21,6 +21,8 @@ export interface Publisher {
    * outside any key's (no signing secret). Callers fall back per key.
    */
   signedUrls(keys: readonly string[], expiresInS?: number): Promise<SignedUrlResult[]>;
+  /** Removes published objects (renders/...): a render cancelled while it was published keeps none. A key not there is no error. */
+  remove(keys: readonly string[]): Promise<void>;
 }
 
 export class PublishError extends Error {
