@@ -46,7 +46,7 @@ before(async () => {
   // No wait budget: with no Modal, a compute plane that fails every submission fails the
   // attempt at once (NoBackendError, retryable) instead of being waited for.
   const router = new Router({ inhouse: client }, { metrics, waitBudgetMs: 0 });
-  worker = new Worker({ db, router, publisher: {} as Publisher, metrics, log, workerId: "w1" }, { backoffBaseSeconds: BACKOFF_S });
+  worker = new Worker({ db, router, publisher: {} as Publisher, metrics, log, workerId: "w1" }, { backoffBaseSeconds: BACKOFF_S, random: () => 0.5 }); // the middle of the jitter: the curve itself
   api = buildApi({ db, router, metrics, log, tokens: parseTokens("tok:owner1"), maxAttempts: 2, eventsPollMs: 20 });
   base = await api.listen({ host: "127.0.0.1", port: 0 });
 });

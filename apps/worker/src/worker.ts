@@ -21,9 +21,18 @@ export interface WorkerOptions {
   heartbeatMs: number;
   idlePollMs: number;
   backoffBaseSeconds: number;
+  /**
+   * Random source in [0, 1) of the retry jitter: a retry waits 0.75..1.25 times the backoff
+   * curve, so renders that failed together (an outage fails them all within a poll or two)
+   * do not all come back, and resubmit, at the same instant. Injected by tests.
+   */
+  random: () => number;
 }
 
-export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2 };
+export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random };
+
+/** A retry waits between 1 - JITTER and 1 + JITTER times the backoff curve. */
+const JITTER = 0.25;
 
 export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
@@ -65,7 +74,8 @@ export class Worker {
 
   private async run(): Promise<void> {
     const { db, log, workerId } = this.deps;
-    log.info({ event: "worker_start", worker: workerId, ...this.opts }, "render worker started");
+    const { random: _random, ...opts } = this.opts;
+    log.info({ event: "worker_start", worker: workerId, ...opts }, "render worker started");
     while (!this.stopped) {
       let claimed: RenderRow | null = null;
       this.poked = false; // what this claim cannot see is poked again from here
@@ -183,7 +193,8 @@ export class Worker {
         if (aborted.reason === "shutdown") await retryStatement(() => release(db, row.id, workerId)).catch(() => false);
         return; // cancelled: the row already says so; lease lost / shutdown: another worker resumes
       }
-      const status = await retryStatement(() => fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds)).catch(() => null);
+      const spread = 1 - JITTER + 2 * JITTER * this.opts.random();
+      const status = await retryStatement(() => fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds, spread)).catch(() => null);
       if (status === null && (aborted?.reason === "cancelled" || (await getRender(db, row.id).catch(() => null))?.status === "cancelled")) {
         // Cancelled while this attempt was failing: the cancel is what happened to it.
         log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", code: error.code, err: error.message }, "render stopped");

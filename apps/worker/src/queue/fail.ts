@@ -5,8 +5,8 @@ import type { RenderStatus } from "./types.ts";
 
 /**
  * Record a failed attempt. Retryable errors go back to `queued` with backoff computed in
- * SQL: run_at = now() + base * exp(least(attempts, 10)) seconds (graphile-worker's curve,
- * scaled by `backoffBaseSeconds`). Out of attempts -> `dead`,
+ * SQL: run_at = now() + base * exp(least(attempts, 10)) * spread seconds (graphile-worker's
+ * curve, scaled by `backoffBaseSeconds`, jittered by `spread`). Out of attempts -> `dead`,
  * unless the render's video is published (`published`: only its completion failed, so it is
  * queued to be completed); not retryable -> `failed`.
  * The error is kept in last_error either way.
@@ -17,19 +17,21 @@ export async function fail(
   workerId: string,
   error: JobError,
   backoffBaseSeconds: number,
+  /** Multiplies the delay: the worker's jitter (0.75..1.25), so renders that failed together do not retry together. */
+  spread = 1,
 ): Promise<RenderStatus | null> {
   const rows = await db.query<{ status: RenderStatus }>(
     `update public.render_jobs j
         set status = case when not $4::boolean then 'failed'
                           when attempts >= max_attempts and not ${published("j")} then 'dead'
                           else 'queued' end,
-            run_at = now() + make_interval(secs => $5 * exp(least(attempts, 10))),
+            run_at = now() + make_interval(secs => $5 * exp(least(attempts, 10)) * $6),
             last_error = $3::jsonb,
             locked_by = null, locked_until = null,
             finished_at = case when $4::boolean and (attempts < max_attempts or ${published("j")}) then null else now() end
       where id = $1 and locked_by = $2 and status = 'running'
       returning status`,
-    [id, workerId, JSON.stringify(error), error.retryable === true, backoffBaseSeconds],
+    [id, workerId, JSON.stringify(error), error.retryable === true, backoffBaseSeconds, spread],
   );
   return rows[0]?.status ?? null;
 }
