@@ -34,7 +34,8 @@ from ..errors import CapabilityError
 from ..logs import get_logger
 from . import project
 from .assets import stage_assets
-from .chunks import chunk_specs, combine, plan_chunks, remote_chunks, render_audio, render_chunk_part, render_chunked, render_on_pool
+from .chunks import (chunk_specs, combine, mux_audio, plan_chunks, remote_chunks, render_audio, render_chunk_part, render_chunked,
+                     render_on_pool)
 from .sidecar import Sidecar, shared_sidecar
 from .timeline import MISSING_ASSET, asset_refs, check_timeline
 from .verify import verify_output
@@ -141,7 +142,10 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
             audio = render_audio(props, Path(ctx.workdir), sidecar=sidecar, composition=geo.composition(), heartbeat=ctx.heartbeat)
             combine(results, output, fps=geo.fps, frames_per_chunk=per, total_frames=geo.frames, audio=audio, sidecar=sidecar, heartbeat=ctx.heartbeat)
         elif len(ranges) == 1:
-            sidecar.render(props, output, composition=geo.composition(), on_progress=on_progress, heartbeat=ctx.heartbeat)
+            remotion = Path(ctx.workdir) / "render.remotion.mp4"
+            sidecar.render(props, remotion, composition=geo.composition(), on_progress=on_progress, heartbeat=ctx.heartbeat)
+            mux_audio(remotion, remotion, output)  # the AAC's encoder delay into the edit list, as a chunked render's
+            remotion.unlink()
         elif parts is not None:
             ctx.progress(0, geo.frames, "frames", f"rendering {len(ranges)} chunks")
             render_on_pool(parts, props, geo, output, Path(ctx.workdir) / "chunks", ranges, sidecar=sidecar,

@@ -231,10 +231,21 @@ def render_audio(
     return path
 
 
+# Remotion encodes its AAC with libfdk_aac to a raw ADTS stream and stream-copies that into
+# the MP4: the encoder's delay (2048 samples at Remotion's 48 kHz, AAC-LC) has nowhere to go,
+# so the track began with 42.7 ms of priming, every sound played that late against the
+# picture and the captions, and the audio ran 2-3 AAC frames past the video. Shifted back by
+# the delay, the stream starts before zero and ffmpeg writes the skip into the MP4 edit list,
+# which players (and ffmpeg) honour: the same AAC packets, in sync, ending within one AAC
+# frame (its padding) of the video. tests/render/test_render_audio_length.py measures it.
+AAC_DELAY_S = 2048 / 48000
+
+
 def mux_audio(video: Path, audio: Path, output: Path) -> Path:
-    """`video`'s video stream + `audio`'s audio stream into `output`, both stream-copied."""
+    """`video`'s video stream + `audio`'s (a Remotion AAC) audio stream into `output`, both
+    stream-copied, the audio's encoder delay skipped by the edit list (`AAC_DELAY_S`)."""
     proc = subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-i", str(audio),
+        ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-itsoffset", f"-{AAC_DELAY_S:.9f}", "-i", str(audio),
          "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-movflags", "+faststart", str(output)],
         capture_output=True, text=True,
     )

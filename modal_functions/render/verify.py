@@ -1,7 +1,7 @@
 """Output verification with ffprobe, before a render is reported done.
 
 Checks the video codec, the resolution, a duration within one frame of the timeline
-and that there is an audio stream. A mismatch is a failed render (never a silent
+and that there is an audio stream, ending within one AAC frame of the timeline. A mismatch is a failed render (never a silent
 "success" with a broken file).
 """
 
@@ -17,6 +17,7 @@ from .timeline import Geometry
 
 BAD_OUTPUT = "bad_output"
 PROBE_TIMEOUT_S = 60.0
+AUDIO_SLACK_S = 0.002  # the MP4 edit list counts in the movie's milliseconds
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Probe:
     frames: int | None
     audio_codec: str | None
     pix_fmt: str | None
+    audio_duration_s: float | None = None
+    audio_sample_rate: int | None = None
 
 
 def probe(path: Path) -> Probe:
@@ -58,7 +61,21 @@ def probe(path: Path) -> Probe:
         frames=frames,
         audio_codec=audio.get("codec_name") if audio else None,
         pix_fmt=video.get("pix_fmt"),
+        audio_duration_s=_float(audio.get("duration")) if audio else None,
+        audio_sample_rate=_sample_rate(audio),
     )
+
+
+def _sample_rate(audio: dict | None) -> int | None:
+    rate = _float(audio.get("sample_rate")) if audio else None
+    return int(rate) if rate else None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def verify_output(path: Path, geo: Geometry, *, codec: str = "h264", audio: bool = True) -> Probe:
@@ -74,6 +91,12 @@ def verify_output(path: Path, geo: Geometry, *, codec: str = "h264", audio: bool
         problems.append(f"duration {p.duration_s:.3f}s, expected {expected_s:.3f}s within one frame")
     if audio and not p.audio_codec:
         problems.append("no audio stream")
+    elif audio and p.audio_duration_s is not None:
+        # AAC comes in frames of 1024 samples: the last one is padded, so the track may end up to a
+        # frame after the video (the encoder's delay at the start is skipped by the edit list)
+        aac_frame_s = 1024 / (p.audio_sample_rate or 48000)
+        if abs(p.audio_duration_s - expected_s) > aac_frame_s + AUDIO_SLACK_S:
+            problems.append(f"audio duration {p.audio_duration_s:.3f}s, expected {expected_s:.3f}s within one AAC frame")
     if problems:
         raise CapabilityError(BAD_OUTPUT, "render verification failed: " + "; ".join(problems), http_status=500)
     return p
