@@ -127,8 +127,19 @@ def run(state: RenderState, request: RenderVideoRequest, ctx: TaskContext) -> Re
         ranges = plan_chunks(geo.frames, workers, fps=geo.fps, requested=request.chunks)
         output = Path(ctx.workdir) / "render.mp4"
 
+        # A retried chunk counts up from zero again (render_chunked, the pool's fan_out): the job's
+        # progress holds at its high-water mark until the retry passes it, never steps back.
+        high = [0]
+        high_lock = threading.Lock()
+
         def on_progress(done: int, total: int) -> None:
-            ctx.progress(min(done, geo.frames), geo.frames, "frames", "rendering")
+            with high_lock:
+                if done < high[0]:
+                    ctx.heartbeat()  # still rendering
+                    return
+                high[0] = min(done, geo.frames)
+                # under the lock: two chunk threads' reports must not reach the job out of order
+                ctx.progress(high[0], geo.frames, "frames", "rendering")
 
         if len(ranges) > 1 and remote is not None:
             # Modal: each chunk container fetches the assets itself from the store; what had
