@@ -11,7 +11,9 @@ What a file is comes from its bytes, never from its name. An image chromium rend
 …) is converted to PNG. Audio Remotion plays (`PLAYABLE_AUDIO`) is staged as it is; any
 other audio the system ffmpeg decodes (ADPCM or mu-law WAV, ALAC, MP2, AIFF, WMA, …) is
 converted to a 16-bit PCM WAV with the same sample rate, channels and samples. What
-neither reads is a `bad_asset`, before a frame is rendered.
+neither reads is a `bad_asset`, before a frame is rendered, and so is a file cut short:
+an image (every frame of a GIF) that does not decode to its end, audio that stops well
+before the length its header gives.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ PLAYABLE_AUDIO: dict[str, tuple[frozenset[str], str]] = {
     "matroska,webm": (frozenset({"opus", "vorbis", "flac", "mp3", "aac"}), ".webm"),
 }
 AUDIO_CONVERT_TIMEOUT_S = 600  # decoding runs at hundreds of times real time; this is a stuck file
+# An intact file decodes to within tens of ms of the length its header gives (encoder delay
+# and padding); one cut short (an interrupted upload) stops well before it.
+TRUNCATED_AUDIO_SLACK_S = 0.25
+TRUNCATED_AUDIO_SLACK_FRACTION = 0.01
 
 
 @dataclass
@@ -208,7 +214,11 @@ def _check_decodes(path: Path, use: str) -> None:
             if im.format == "JPEG" or im.format == "MPO":
                 im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))  # reads every byte, 1/64 of the pixels
             im.load()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+            if im.format == "GIF":  # an animated GIF cut short: its first frame loads, a later one does not
+                for i in range(1, im.n_frames):
+                    im.seek(i)
+                    im.load()
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, Image.DecompressionBombError) as e:
         raise CapabilityError(BAD_ASSET, f"{use}: the image cannot be decoded, the file may be truncated ({e})", http_status=422) from e
 
 
@@ -260,14 +270,98 @@ def _stage_audio(path: Path, use: str, dest: Path, heartbeat: Callable[[], None]
         raise CapabilityError(BAD_ASSET, f"{use}: no audio stream in the file", http_status=422)
     container = info.get("format", {}).get("format_name", "")
     codecs, ext = PLAYABLE_AUDIO.get(container, (frozenset(), ""))
+    what = f"{audio[0].get('codec_name') or 'unknown codec'} in {container or 'an unknown container'}"
+    if container == "wav":
+        _check_wav_data(path, use)
+    declared = _declared_seconds(path)
     if audio[0].get("codec_name") in codecs:
+        if declared is not None:
+            _check_whole(declared, _decoded_seconds(path, use, what, heartbeat), use)
         out = dest.with_suffix(ext)
         shutil.move(str(path), out)
         return out, False
     out = dest.with_suffix(".wav")
-    _to_wav(path, out, use, f"{audio[0].get('codec_name') or 'unknown codec'} in {container or 'an unknown container'}", heartbeat)
+    _to_wav(path, out, use, what, heartbeat)
+    if declared is not None:
+        try:
+            _check_whole(declared, _declared_seconds(out), use)  # a PCM WAV's header is its samples
+        except CapabilityError:
+            out.unlink(missing_ok=True)
+            raise
     path.unlink(missing_ok=True)
     return out, True
+
+
+def _declared_seconds(path: Path) -> float | None:
+    """How long the file says its first audio stream is (header, index, STREAMINFO, last Ogg
+    page), or None when ffprobe can only estimate it from the bitrate (an MP3 without a Xing
+    header, raw AAC: for a VBR file that estimate is wrong either way)."""
+    try:
+        proc = subprocess.run(["ffprobe", "-v", "warning", "-select_streams", "a:0",
+                               "-show_entries", "stream=duration:format=duration", "-of", "json", str(path)],
+                              capture_output=True, text=True, timeout=30)
+        data = json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    except (subprocess.TimeoutExpired, ValueError):
+        return None
+    if "estimating duration from bitrate" in proc.stderr.lower():
+        return None
+    streams = data.get("streams") or [{}]
+    for value in (streams[0].get("duration"), data.get("format", {}).get("duration")):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _check_wav_data(path: Path, use: str) -> None:
+    """A `bad_asset` when a WAV's data chunk says it holds more bytes than the file has. (ffprobe
+    then only estimates the length from what is there, so the decode check cannot see it.)"""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(12)[8:] != b"WAVE":
+            return
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return
+            chunk, length = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                # 0 and 0xFFFFFFFF: a writer that could not seek back (a stream), or RF64's ds64 size
+                if 0 < length < 0xFFFFFFFF and f.tell() + length > size:
+                    raise CapabilityError(
+                        BAD_ASSET,
+                        f"{use}: the WAV's data is {length} bytes, {size - f.tell()} are in the file; the file is truncated",
+                        http_status=422,
+                    )
+                return
+            f.seek(length + (length & 1), 1)
+
+
+def _decoded_seconds(path: Path, use: str, what: str, heartbeat: Callable[[], None]) -> float | None:
+    """Where the first audio stream's decoded samples end, in seconds (a full decode)."""
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-nostats", "-i", str(path), "-map", "0:a:0",
+           "-f", "null", "-progress", "pipe:1", "-"]
+    _, out, _ = _ffmpeg(cmd, use, what, heartbeat)
+    times = [line.split("=", 1)[1] for line in out.splitlines() if line.startswith("out_time_us=")]
+    try:
+        return int(times[-1]) / 1e6
+    except (IndexError, ValueError):  # "N/A": nothing decoded
+        return None
+
+
+def _check_whole(declared: float, decoded: float | None, use: str) -> None:
+    """A `bad_asset` when the audio stops well before the length its header gives: the file was
+    cut short. Played as it was, the narration fell silent halfway (music looped its first part)
+    in a job that "succeeded"."""
+    if decoded is None:
+        return
+    if decoded < declared - max(TRUNCATED_AUDIO_SLACK_S, TRUNCATED_AUDIO_SLACK_FRACTION * declared):
+        raise CapabilityError(
+            BAD_ASSET,
+            f"{use}: the audio stops at {decoded:.2f} s of the {declared:.2f} s its header gives; the file is truncated",
+            http_status=422,
+        )
 
 
 def _to_wav(src: Path, out: Path, use: str, what: str, heartbeat: Callable[[], None]) -> None:
@@ -279,8 +373,19 @@ def _to_wav(src: Path, out: Path, use: str, what: str, heartbeat: Callable[[], N
         "-map", "0:a:0", "-map_metadata", "-1", "-c:a", "pcm_s16le",
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-rf64", "auto", "-f", "wav", str(out),
     ]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    returncode, _, message = _ffmpeg(cmd, use, what, heartbeat)
+    samples = _wav_samples(out) if returncode == 0 else 0
+    if not samples:
+        out.unlink(missing_ok=True)
+        detail = f": {message[-1][:200]}" if message else ""
+        raise CapabilityError(BAD_ASSET, f"{use}: the audio ({what}) cannot be decoded{detail}", http_status=422)
+
+
+def _ffmpeg(cmd: list[str], use: str, what: str, heartbeat: Callable[[], None]) -> tuple[int, str, list[str]]:
+    """Run an ffmpeg decode: (exit status, stdout, stderr lines). Heartbeats while it runs; a
+    `bad_asset` past AUDIO_CONVERT_TIMEOUT_S (the process is killed on every path)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         deadline = time.monotonic() + AUDIO_CONVERT_TIMEOUT_S
         try:
             while True:
@@ -295,13 +400,10 @@ def _to_wav(src: Path, out: Path, use: str, what: str, heartbeat: Callable[[], N
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        out.seek(0)
         err.seek(0)
-        message = err.read().decode("utf-8", "replace").strip().splitlines()
-    samples = _wav_samples(out) if proc.returncode == 0 else 0
-    if not samples:
-        out.unlink(missing_ok=True)
-        detail = f": {message[-1][:200]}" if message else ""
-        raise CapabilityError(BAD_ASSET, f"{use}: the audio ({what}) cannot be decoded{detail}", http_status=422)
+        return (proc.returncode, out.read().decode("utf-8", "replace"),
+                err.read().decode("utf-8", "replace").strip().splitlines())
 
 
 def _wav_samples(path: Path) -> int:
