@@ -57,14 +57,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _cmd(args) -> int:
-    from tqdm import tqdm
-
     from ..contract.render import RenderVideoRequest
     from ..errors import CapabilityError
     from ..logs import setup_logging
-    from ..runtime.context import LocalTaskContext
-    from ..settings import get_settings
-    from ..storage.local import LocalStore
     from .capability import CAPABILITY
     from .timeline import asset_refs
 
@@ -111,11 +106,53 @@ def _cmd(args) -> int:
         print(f"canvascast render: error [bad_output]: -o {out} would overwrite {clash}, an input of this render",
               file=sys.stderr)
         return 2
+    if out.suffix.lower() != ".mp4":  # an MP4 named x.webm or x.gif is taken for what its name says
+        print(f"canvascast render: error [bad_output]: -o {out}: the render is an MP4; give the file a .mp4 name",
+              file=sys.stderr)
+        return 2
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        made = _make_dirs(out.parent)
     except OSError as e:
         print(f"canvascast render: error [bad_output]: cannot create {out.parent}: {e.strerror or e}", file=sys.stderr)
         return 2
+    status = None
+    try:
+        status = _render_to(out, request, args)
+        return status
+    finally:
+        if status != 0:  # a failed render (or Ctrl-C) leaves no empty directories it made for -o
+            _remove_empty(made)
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """`mkdir -p folder`; the directories it made, deepest first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        _remove_empty(missing)  # the levels made before the one that failed
+        raise
+    return missing
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    for d in dirs:  # deepest first; one that is not empty (the user's file landed there) stays, and so do its parents
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _render_to(out: Path, request, args) -> int:
+    """Render `request` and copy the MP4 to `out` (its directory exists); the exit status."""
+    from tqdm import tqdm
+
+    from ..errors import CapabilityError
+    from ..runtime.context import LocalTaskContext
+    from ..settings import get_settings
+    from ..storage.local import LocalStore
+    from .capability import CAPABILITY
+
     # The MP4 arrives through `partial` (below): a read-only filesystem, a dir we may not
     # write, /proc, ... show now, by creating and removing that very file.
     partial = out.with_name(f".{out.name}.part")
