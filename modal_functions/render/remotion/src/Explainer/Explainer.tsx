@@ -18,20 +18,26 @@ loadFonts();
 export const Explainer: React.FC<ExplainerProps> = (props) => {
   const { fps } = useVideoConfig();
   const transitionFrames = msToFrame(props.transitionMs, fps);
+  const framesOf = (i: number) => {
+    const from = msToFrame(props.scenes[i].startMs, fps);
+    return { from, sceneFrames: Math.max(1, msToFrame(props.scenes[i].endMs, fps) - from) };
+  };
+  // A scene enters over transitionMs, or over its whole length when it is shorter: it is then
+  // whole when the next scene enters over it, and never three pictures blend in one frame.
+  const entryFrames = (i: number) => (i === 0 ? 0 : Math.min(transitionFrames, framesOf(i).sceneFrames));
   return (
     <AbsoluteFill style={{ backgroundColor: BACKGROUND }}>
       {props.scenes.map((scene, i) => {
-        const from = msToFrame(scene.startMs, fps);
-        const sceneFrames = Math.max(1, msToFrame(scene.endMs, fps) - from);
+        const { from, sceneFrames } = framesOf(i);
         const next = props.scenes[i + 1];
         // Stay under the next scene while it transitions in.
         const overlap =
           next && next.transition !== "cut" && msToFrame(next.startMs, fps) === from + sceneFrames
-            ? transitionFrames
+            ? entryFrames(i + 1)
             : 0;
         return (
           <Sequence key={i} from={from} durationInFrames={sceneFrames + overlap} premountFor={fps}>
-            <SceneImage scene={scene} sceneFrames={sceneFrames} transitionFrames={i === 0 ? 0 : transitionFrames} />
+            <SceneImage scene={scene} sceneFrames={sceneFrames} transitionFrames={entryFrames(i)} />
           </Sequence>
         );
       })}
