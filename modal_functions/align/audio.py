@@ -24,6 +24,10 @@ AUDIO_TOO_LONG = "audio_too_long"
 
 DEFAULT_MAX_SECONDS = 3600.0  # an hour of 16 kHz float32 is ~230 MB in memory
 SILENCE_PEAK_DBFS = -60.0  # louder than this somewhere, or it is silence
+# What a codec adds to the length that is no part of the audio: an Opus header counts its 6.5 ms
+# pre-skip, AAC decodes to up to ~50 ms of encoder delay and padding. A narration exactly as long
+# as the limit was refused ("audio is 10 s; the limit is 10 s").
+CODEC_SLACK_S = 0.1
 
 
 def max_audio_seconds() -> float:
@@ -70,8 +74,8 @@ def load_audio(path: Path, max_seconds: float | None = None) -> np.ndarray:
     if not path.exists() or path.stat().st_size == 0:
         raise CapabilityError(BAD_AUDIO, "the audio file is empty", http_status=422)
     duration = _probe_duration(path)
-    if duration is not None and duration > max_seconds:
-        raise CapabilityError(AUDIO_TOO_LONG, f"audio is {duration:.0f} s; the limit is {max_seconds:.0f} s", http_status=413)
+    if duration is not None and duration > max_seconds + CODEC_SLACK_S:
+        raise CapabilityError(AUDIO_TOO_LONG, f"audio is {duration:.1f} s; the limit is {max_seconds:g} s", http_status=413)
 
     try:
         audio = _decode(path, max_seconds)
@@ -95,7 +99,7 @@ def _decode(path: Path, max_seconds: float) -> np.ndarray:
 
     import av
 
-    limit = max_seconds * SAMPLE_RATE
+    limit = (max_seconds + CODEC_SLACK_S) * SAMPLE_RATE
     resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     parts: list[np.ndarray] = []
     samples = 0
@@ -107,7 +111,7 @@ def _decode(path: Path, max_seconds: float) -> np.ndarray:
                     parts.append(frame.to_ndarray().reshape(-1))
                     samples += parts[-1].size
                     if samples > limit:
-                        raise CapabilityError(AUDIO_TOO_LONG, f"audio is over the limit of {max_seconds:.0f} s",
+                        raise CapabilityError(AUDIO_TOO_LONG, f"audio is over the limit of {max_seconds:g} s",
                                               http_status=413)
     finally:
         del resampler
