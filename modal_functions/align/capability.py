@@ -65,14 +65,23 @@ WHISPER_LANGUAGES = frozenset(
     "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr ht hu hy id "
     "is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc pa pl ps pt ro ru sa sd si "
     "sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh yue".split())
+# Language codes that Whisper spells otherwise: Norwegian Bokmål (browsers send "nb-NO"), Javanese,
+# Filipino, and the withdrawn ISO codes still sent for Hebrew, Indonesian and Yiddish.
+WHISPER_ALIASES = {"nb": "no", "jv": "jw", "fil": "tl", "iw": "he", "in": "id", "ji": "yi"}
+
+
+def whisper_language(language: str) -> str:
+    """The request's language (already its primary subtag, lowercase) as Whisper's code."""
+    return WHISPER_ALIASES.get(language, language)
 
 
 def validate(req: TranscribeAudioRequest) -> None:
     """Cheap checks at submission: a model this deployment can load, a language it speaks."""
-    if req.language not in WHISPER_LANGUAGES:
+    language = whisper_language(req.language)
+    if language not in WHISPER_LANGUAGES:
         raise CapabilityError(UNSUPPORTED_LANGUAGE, f"{req.language!r} is not a language Whisper knows: give its code "
                               "('en', 'de', 'zh', ...)", http_status=422)
-    if req.model.endswith(".en") and req.language != "en":
+    if req.model.endswith(".en") and language != "en":
         raise CapabilityError(UNSUPPORTED_LANGUAGE, f"{req.model} is English-only; got language {req.language!r}", http_status=422)
     if req.model != "tiny.en" and not _installed(req.model):
         raise CapabilityError(UNKNOWN_MODEL, f"model {req.model!r} is not available (have: tiny.en)", http_status=422)
@@ -110,7 +119,7 @@ def run(state: AlignerState | None, req: TranscribeAudioRequest, ctx: TaskContex
         def on_progress(fraction: float, message: str) -> None:
             ctx.progress(round(5 + 90 * fraction, 1), 100, "percent", message)
 
-        result = align(state, audio, engine=req.engine, model=req.model, language=req.language,
+        result = align(state, audio, engine=req.engine, model=req.model, language=whisper_language(req.language),
                        script=req.script, refine_boundaries=req.refine, on_progress=on_progress, speech=speech)
     items = for_display(cues(result.words), until=audio.size / SAMPLE_RATE)
     srt = ctx.store.put_bytes(to_srt(items).encode(), "srt", "application/x-subrip")
