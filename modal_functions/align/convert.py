@@ -81,8 +81,23 @@ def _ffn(out: dict, dst: str, src: str, v: dict) -> None:
         out[f"{dst}.{j}.weight"], out[f"{dst}.{j}.bias"] = v[f"{src}/linear_{i}/weight"], v[f"{src}/linear_{i}/bias"]
 
 
+def _dequantized(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A model converted with `--quantization int8` (or int16) stores each linear weight as integers
+    times its `<name>_scale` (one a row for int8, one a tensor for int16): back to floats, else
+    openai-whisper would run on the raw integers."""
+    out = dict(v)
+    for name, scale in v.items():
+        if name.endswith("_scale") and name[: -len("_scale")] in v:
+            weight = name[: -len("_scale")]
+            scale = np.asarray(scale, np.float32)
+            out[weight] = v[weight].astype(np.float32) / scale.reshape(scale.shape + (1,) * (v[weight].ndim - scale.ndim))
+            del out[name]
+    return out
+
+
 def map_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     """CTranslate2 variables -> (openai dims, openai state dict as float16 numpy arrays)."""
+    v = _dequantized(v)
     dims = _dims(v)
     out: dict[str, np.ndarray] = {}
     for conv in ("conv1", "conv2"):
@@ -142,6 +157,11 @@ def convert(ct2_dir: Path, out_path: Path) -> Path:
     return out_path
 
 
+# In the cached checkpoint's name: a conversion that changes (2: quantized weights dequantized) is
+# redone, not served from a checkpoint an earlier one wrote.
+CONVERSION_VERSION = 2
+
+
 def ensure_openai_checkpoint(data_dir: Path | None = None, ct2_dir: Path | None = None) -> Path:
     """The converted checkpoint for `ct2_dir` (default: bundled tiny.en), converting on first use."""
     ct2_dir = Path(ct2_dir or bundled_ct2_dir())
@@ -149,8 +169,9 @@ def ensure_openai_checkpoint(data_dir: Path | None = None, ct2_dir: Path | None 
         from ..settings import get_settings
 
         data_dir = get_settings().data_dir
-    digest = hashlib.sha256((ct2_dir / "model.bin").read_bytes()).hexdigest()[:16]
-    out = Path(data_dir) / "models" / f"openai-whisper-{ct2_dir.name}-{digest}.pt"
+    with open(ct2_dir / "model.bin", "rb") as f:  # streamed: large-v3's weights are 3 GB
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    out = Path(data_dir) / "models" / f"openai-whisper-{ct2_dir.name}-{digest}-v{CONVERSION_VERSION}.pt"
     return out if out.exists() else convert(ct2_dir, out)
 
 
