@@ -77,6 +77,10 @@ def create_app(settings: Settings | None = None, backend: JobBackend | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ..storage import sweep_spools_at_start
+
+        if swept := sweep_spools_at_start(settings):  # what a crash left; spools in use elsewhere are kept
+            log.info("removed spool files a crash left", extra={"removed": swept})
         if app.state.backend is None:
             from .backends import build_backend
 

@@ -20,6 +20,8 @@ from ..config import ConfigError
 from .base import UPLOADS_DIR, ArtifactStore
 from .keys import artifact_key, content_type_for, parse_key, published_key
 
+LOCAL_STORE_DIR = "store"  # the local store's root under $CANVASCAST_DATA_DIR
+
 if TYPE_CHECKING:
     from ..settings import Settings
     from .signing import UrlSigner
@@ -59,6 +61,17 @@ def _supabase_store(url: str, key: str, bucket: str, renders_bucket: str, spool_
     return SupabaseStore.connect(url, key, artifacts_bucket=bucket, renders_bucket=renders_bucket, spool_dir=spool_dir)
 
 
+def sweep_spools_at_start(settings: "Settings") -> int:
+    """Remove the spools a crash left on this data dir (base.sweep_dead_spools: only those no live
+    process holds, so other processes writing here meanwhile are safe); returns how many."""
+    from .base import sweep_dead_spools
+    from .local import TMP_DIR
+
+    data_dir = Path(settings.data_dir)
+    dirs = [data_dir / UPLOADS_DIR] + ([data_dir / LOCAL_STORE_DIR / TMP_DIR] if settings.store == "local" else [])
+    return sum(sweep_dead_spools(d) for d in dirs)
+
+
 def get_store(settings: "Settings | None" = None) -> ArtifactStore:
     from ..settings import get_settings
 
@@ -78,4 +91,4 @@ def get_store(settings: "Settings | None" = None) -> ArtifactStore:
         get_logger(__name__).warning(
             "ARTIFACT_STORE=local with COMPUTE_BACKEND=modal: Modal containers cannot see this disk; "
             "a deployment that mixes in-house and Modal must use ARTIFACT_STORE=supabase")
-    return LocalStore(settings.data_dir / "store", settings.base_url, signing_secret(settings))
+    return LocalStore(settings.data_dir / LOCAL_STORE_DIR, settings.base_url, signing_secret(settings))

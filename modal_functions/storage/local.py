@@ -21,17 +21,16 @@ import errno
 import hashlib
 import os
 import stat
-import secrets
 import shutil
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from ..contract.jobs import ArtifactRef
 from ..errors import ARTIFACT_NOT_FOUND, INVALID_KEY, STORAGE_UNAVAILABLE, CapabilityError
 from ..logs import get_logger
-from .base import copy_failed, remove_stale_spools, unreadable_source
+from .base import copy_failed, remove_stale_spools, spool, unreadable_source
 from .keys import (
     ARTIFACTS_PREFIX,
     RENDERS_PREFIX,
@@ -104,16 +103,12 @@ class LocalStore:
         """An open temp file that is removed unless the caller renamed it away.
         An OSError inside becomes `storage_unavailable` saying `what` (never the temp path)."""
         directory = directory or self.root / TMP_DIR
-        tmp = directory / f".{secrets.token_hex(8)}.part"
         try:
             directory.mkdir(parents=True, exist_ok=True)  # survives someone emptying the store
-            with open(tmp, "xb") as f:
+            with spool(directory) as (f, tmp):  # held: a server start sweeping `.tmp` leaves it alone
                 yield f, tmp
         except OSError as e:
             raise unavailable(f"{what}: {e.strerror or type(e).__name__}") from e
-        finally:
-            with suppress(OSError):  # e.g. `directory` is not one: nothing was written
-                tmp.unlink(missing_ok=True)
 
     def _commit(self, tmp: Path, key: str) -> None:
         dest = self.path_for(key)
@@ -179,6 +174,27 @@ class LocalStore:
 
         with src:
             return self.put_stream(chunks(), ext, content_type)
+
+    def put_spool(self, path: Path, ext: str, content_type: str | None = None) -> ArtifactRef:
+        """Store a finished spool of the caller's in `<root>/.tmp` (the upload route's) by renaming
+        it into place: read once to hash it, never copied. The spool is gone or still the caller's
+        to remove afterwards (same bytes already stored, a failure); a file elsewhere is copied."""
+        ext = normalize_ext(ext)
+        path = Path(path)
+        if path.parent.resolve() != self.root / TMP_DIR:  # maybe another filesystem: no rename
+            return self.put_file(path, ext, content_type)
+        h, size = hashlib.sha256(), 0
+        try:
+            with open(path, "rb") as f:
+                while block := f.read(_CHUNK):
+                    h.update(block)
+                    size += len(block)
+        except OSError as e:  # our own spool: the disk, not the caller
+            raise unavailable(f"local store write failed: {e.strerror or type(e).__name__}") from e
+        key = artifact_key(h.hexdigest(), ext)
+        if not self.touch(key):
+            self._commit(path, key)  # atomic, as every write: readers see no file or all of it
+        return self._ref(key, h.hexdigest(), size, content_type)
 
     def put_stream(self, chunks: Iterable[bytes], ext: str, content_type: str | None = None) -> ArtifactRef:
         """Store an iterable of byte chunks, hashing as it writes (one pass, constant memory)."""

@@ -18,7 +18,6 @@ storage_unavailable 503.
 from __future__ import annotations
 
 import re
-import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Iterator
@@ -33,7 +32,7 @@ from ...contract.jobs import ArtifactRef, ErrorBody
 from ...errors import BAD_REQUEST, PAYLOAD_TOO_LARGE, STORAGE_UNAVAILABLE, CapabilityError
 from ...settings import Settings, get_settings
 from ...storage import get_signer, get_store
-from ...storage.base import UPLOADS_DIR, ArtifactStore
+from ...storage.base import UPLOADS_DIR, ArtifactStore, spool
 from ...storage.keys import ARTIFACT_KEY_RE, EXT_RE, RENDER_KEY_RE, content_type_for, ext_for_content_type, normalize_ext, parse_key
 from ...storage.local import LocalStore
 from ...storage.signing import EXP_RE, MAX_EXPIRES_IN, SIG_RE, UrlSigner
@@ -95,7 +94,7 @@ def _spool_errors() -> Iterator[None]:
 
 
 def _upload_dir(store: ArtifactStore, settings: Settings) -> Path:
-    # Spool beside a local store (same filesystem, cheap rename); otherwise in the data dir.
+    # Spool beside a local store (same filesystem: `put_spool` renames it in, no copy); otherwise in the data dir.
     directory = store.root / ".tmp" if isinstance(store, LocalStore) else Path(settings.data_dir) / UPLOADS_DIR  # where cleanup sweeps stale spools
     directory.mkdir(parents=True, exist_ok=True)
     return directory
@@ -129,13 +128,13 @@ async def upload_artifact(
             raise CapabilityError(BAD_REQUEST, "give ?ext=<extension> or a known media Content-Type", http_status=400)
     ext = normalize_ext(ext)
     limit = settings.max_upload_bytes
-    try:
-        tmp = _upload_dir(store, settings) / f".upload-{secrets.token_hex(8)}.part"
-    except OSError as e:
-        raise _spool_failed(e) from e
-    try:
+    with _spool_errors():
+        directory = _upload_dir(store, settings)
+    # The spool is held while in use (base.spool: a server starting meanwhile leaves it alone) and
+    # removed on every path, unless the store renamed it away.
+    with _spool_errors(), spool(directory, ".upload-") as (f, tmp):
         size = 0
-        with _spool_errors(), open(tmp, "xb") as f:
+        with f:
             try:
                 async for chunk in request.stream():
                     size += len(chunk)
@@ -147,11 +146,10 @@ async def upload_artifact(
                 raise CapabilityError(BAD_REQUEST, "the client disconnected during the upload", http_status=400) from e
         if size == 0:
             raise CapabilityError(BAD_REQUEST, "empty upload", http_status=400)
-        ref = await run_in_threadpool(store.put_file, tmp, ext)
+        put = store.put_spool if isinstance(store, LocalStore) else store.put_file
+        ref = await run_in_threadpool(put, tmp, ext)
         url = await run_in_threadpool(store.signed_url, ref.key, expires_in)
         return ref.model_copy(update={"url": url})
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @router.get(
