@@ -14,7 +14,8 @@ in-house; only this backend differs:
   Modal's hard timeout (`FunctionTimeoutError`) -> failed `timeout`; a crashed container
   (`InternalFailure`) -> failed `worker_crashed`; a call the platform terminated (app
   stopped, `RemoteError`) -> failed `interrupted`; Modal unreachable (`modal.exception.
-  ConnectionError`, `ServiceError`) is no outcome: the job stays as it was until the next
+  ConnectionError`, `ServiceError`, `InternalError`, `ResourceExhaustedError`: see
+  `_unreachable_errors`) is no outcome: the job stays as it was until the next
   poll, for UNREACHABLE_GRACE_S counted in the jobs Dict (`_unreachable`). A terminal
   job is written back to the Dict, so later polls never depend on Modal still holding
   the output. A measured job is respawned on its resource (`_hand_off`): a
@@ -37,7 +38,9 @@ in-house; only this backend differs:
   before reading the record, while whoever stores a freshly spawned call writes the
   record before reading that claim: one of the two always sees the other, so the call is
   cancelled and the ending stands;
-- **warm**: a lease (see `leases.py`).
+- **warm**: a lease (see `leases.py`);
+- **Modal unreachable**: a Dict read or write that Modal could not answer, anywhere in an
+  operation, is a retryable 503 `modal_unavailable` (`_answers_unreachable`), never a 500.
 
 Primitives (Dicts, functions, FunctionCall lookup, autoscaler) are injected: the real
 `primitives.ModalPrimitives`, or `fake_primitives.FakePrimitives` in tests.
@@ -45,6 +48,7 @@ Primitives (Dicts, functions, FunctionCall lookup, autoscaler) are injected: the
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from datetime import datetime, timezone
@@ -132,6 +136,36 @@ HANDOFF_GRACE_S = 300.0
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _unreachable_errors() -> tuple[type[Exception], ...]:
+    """What Modal's client raises when it could not get an answer (after its own retries):
+    no connection, the service unavailable or failing inside, a rate limit. Not an answer:
+    the same request may get through a moment later."""
+    from modal.exception import ConnectionError as ModalConnectionError
+    from modal.exception import InternalError, ResourceExhaustedError, ServiceError
+
+    return (ModalConnectionError, ServiceError, InternalError, ResourceExhaustedError)
+
+
+def _unavailable(e: Exception) -> CapabilityError:
+    return CapabilityError(MODAL_UNAVAILABLE, f"Modal could not be reached; try again: {describe_crash(e)}",
+                           retryable=True, http_status=503)
+
+
+def _answers_unreachable(method: Callable) -> Callable:
+    """A public operation whose Dict (or control-plane) call Modal could not answer is a
+    retryable 503 `modal_unavailable`, not a 500: every step writes before it relies on the
+    write, so a request cut short leaves the job as the next one finds it."""
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _unreachable_errors() as e:
+            raise _unavailable(e) from e
+
+    return wrapped
 
 
 # The in-house backend's digest (1.0 and 1 alike), so both answer a same-key replay alike.
@@ -355,6 +389,7 @@ class ModalBackend:
 
     # ## Submit
 
+    @_answers_unreachable
     def submit(self, kind: str, input: dict[str, Any], idempotency_key: str | None = None) -> Job:
         from ..capabilities import get_capability
 
@@ -502,12 +537,11 @@ class ModalBackend:
 
     def _get(self, call_id: str, timeout: float) -> dict[str, Any] | None:
         """The call's output as an outcome dict, or None while it runs."""
-        from modal.exception import ConnectionError as ModalConnectionError
-        from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError, RemoteError, ServiceError
+        from modal.exception import FunctionTimeoutError, InternalFailure, OutputExpiredError, RemoteError
 
         try:
             out = self.p.function_call(call_id).get(timeout=timeout)
-        except (ModalConnectionError, ServiceError) as e:
+        except _unreachable_errors() as e:
             return self._unreachable(call_id, timeout, e)
         except TimeoutError:  # builtin: still running
             out = None
@@ -633,9 +667,11 @@ class ModalBackend:
         first = self.p.jobs.get(refused_key(job_id))
         return first if isinstance(first, (int, float)) else now
 
+    @_answers_unreachable
     def poll(self, job_id: str) -> Job:
         return self._observe(self._load(job_id), 0)
 
+    @_answers_unreachable
     def find_by_idempotency_key(self, key: str) -> Job | None:
         """What `submit` with this key would answer (a replay), read without submitting; None if it would create a job."""
         entry = self.p.jobs.get(idem_key(key))
@@ -648,6 +684,7 @@ class ModalBackend:
 
     # ## Cancel
 
+    @_answers_unreachable
     def cancel(self, job_id: str) -> Job:
         # Observed first, as in-house: a call that returned before the cancel (nobody polled
         # it yet) is answered as it finished, not `cancelled` with its result thrown away.
@@ -658,12 +695,14 @@ class ModalBackend:
 
     # ## Progress, wait, events
 
+    @_answers_unreachable
     def progress(self, job_id: str) -> Progress:
         job = Job.model_validate(self._load(job_id)["job"])
         if job.status.terminal:
             return job.progress
         return read_mapping(self.p.jobs, progress_key(job_id))[0]
 
+    @_answers_unreachable
     def wait(self, job_id: str, timeout: float) -> Job:
         deadline = time.monotonic() + timeout
         while True:
@@ -677,7 +716,10 @@ class ModalBackend:
         last: tuple | None = None
         while True:
             remaining = deadline - time.monotonic()
-            job = self._observe(self._load(job_id), max(0.0, min(0.25, remaining)))
+            try:
+                job = self._observe(self._load(job_id), max(0.0, min(0.25, remaining)))
+            except _unreachable_errors() as e:  # as `_answers_unreachable`, for a generator
+                raise _unavailable(e) from e
             seen = (job.status, job.progress, job.attempts)
             if seen != last:
                 last = seen
@@ -687,6 +729,7 @@ class ModalBackend:
 
     # ## Capacity and warm leases
 
+    @_answers_unreachable
     def capacity(self) -> dict[str, KindCapacity]:
         """Modal queues beyond `max_containers` itself: `free` is containers not busy with our jobs."""
         minimums = self.leases.desired()
@@ -702,6 +745,7 @@ class ModalBackend:
             )
         return out
 
+    @_answers_unreachable
     def warm(self, kinds: list[str], ttl_s: int, min_containers: int | None = None) -> WarmLease:
         return self.leases.grant(kinds, ttl_s, min_containers)
 
