@@ -241,7 +241,8 @@ class ModalBackend:
 
     def _salvage(self, job_id: str, rec: dict[str, Any], reason: str) -> dict[str, Any]:
         """A record this version cannot read: kept under `unreadable`, answered as failed
-        `record_unreadable` (as in-house), its call cancelled and its slot freed. A kind this
+        `record_unreadable` (as in-house), or as the ending already claimed (see `_end`), its
+        call cancelled and its slot freed. A kind this
         version does not know cannot be a Job at all: 410, the record left as it was."""
         stored = rec.get("job") if isinstance(rec.get("job"), dict) else {}
         kind, status = stored.get("kind"), str(stored.get("status"))
@@ -253,6 +254,13 @@ class ModalBackend:
         job = unreadable_job(job_id, kind, status, stored, key if isinstance(key, str) else None,
                              stored.get("created_at") if isinstance(stored.get("created_at"), str) else None,
                              reason, _now(), backend="modal")
+        # The ending is claimed, as in `_end`: a container of another version may be settling
+        # the job right now (it reads the record fine), and one ending must stand for both.
+        if not self.p.jobs.put(end_key(job_id), job.model_dump(mode="json"), skip_if_exists=True):
+            try:
+                job = Job.model_validate(self.p.jobs.get(end_key(job_id)))
+            except ValidationError:  # a claim this version cannot read either: the salvage's own ending
+                pass
         kept = {**rec, "unreadable": rec.get("job")}
         self._save(kept, job)
         if rec.get("call_id"):
