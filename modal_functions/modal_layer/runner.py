@@ -71,8 +71,17 @@ def progress_key(job_id: str) -> str:
 
 
 def _next_attempt(jobs: MutableMapping[str, Any], job_id: str) -> int:
-    previous = jobs.get(run_key(job_id)) or {}
-    return int(previous.get("attempt", 0)) + 1
+    """One more than the last attempt recorded. Best effort, like `_record_attempt`: a failed
+    read (Modal's Dict unreachable for a moment) raised out of the body as Modal's own error,
+    which polls take for "Modal unreachable", for a job that never ran. Then it counts from 1:
+    at worst a retryable failure is raised for a Modal retry that is no longer there, and the
+    call's output is that coded failure all the same."""
+    try:
+        previous = jobs.get(run_key(job_id)) or {}
+        return int(previous.get("attempt", 0)) + 1
+    except Exception as e:  # noqa: BLE001 - any store error (or a damaged record); the job's own work goes on
+        log.warning("attempt number not read; counted from 1", extra={"job_id": job_id, "error": describe_crash(e)})
+        return 1
 
 
 def _record_attempt(jobs: MutableMapping[str, Any], job_id: str, run: dict[str, Any]) -> None:
