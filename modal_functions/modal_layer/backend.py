@@ -664,8 +664,27 @@ class ModalBackend:
                                         f"for over {HANDOFF_GRACE_S:.0f} s: {describe_crash(e)}", True))
             raise CapabilityError(MODAL_UNAVAILABLE, f"could not hand the job to {object_name} on Modal: {e}",
                                   retryable=True, http_status=503) from e
-        self.p.jobs.pop(refused_key(job.id), None)
-        return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object")})
+        try:
+            self.p.jobs.pop(refused_key(job.id), None)
+            return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object")})
+        except Exception:
+            self._undo_hand_off(job.id, call.object_id)
+            raise
+
+    def _undo_hand_off(self, job_id: str, call_id: str) -> None:
+        """The hand-off's call may not be in the record (a Dict failure while storing it):
+        such a call runs with nobody knowing its id, and its claim would hold until the job
+        fails `interrupted`. Cancelled and the claim dropped, so the next poll hands off
+        again (the measuring call still answers where the job belongs). A record that does
+        name it (the failure came after the write) follows it; one that cannot be read
+        leaves both as they are (the claim's SPAWN_GRACE_S settles the job)."""
+        try:
+            if (self.p.jobs.get(job_key(job_id)) or {}).get("call_id") == call_id:
+                return
+            self._cancel_call(call_id)
+            self.p.jobs.pop(handoff_key(job_id), None)
+        except Exception as e:  # noqa: BLE001 - the poll's own error is the answer
+            log.warning("failed hand-off not undone; settled later", extra={"job_id": job_id, "call_id": call_id, "error": describe_crash(e)})
 
     def _first_refusal(self, job_id: str) -> float:
         """When Modal first refused this job's hand-off (shared by every API container and the sweep)."""
