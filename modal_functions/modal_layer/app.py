@@ -176,10 +176,14 @@ def render_video(job: dict[str, Any]) -> dict[str, Any]:
     # ends, on any path (even a stall or timeout that leaves the body thread waiting, or
     # Modal's InputCancellation), the chunk calls still running are cancelled, then the
     # job's chunk files leave the Volume.
-    from modal_functions.modal_layer.chunks import map_chunks, owning_chunks
-    from modal_functions.render.chunks import RemoteChunks, set_remote_chunks
+    # A render plans as many chunks as its share of the `render_chunk` containers: that
+    # pool divided among the renders in flight (`chunks.chunk_share`, docs/modal.md).
+    from modal_functions.modal_layer.chunks import owning_chunks, remote_for_render
+    from modal_functions.modal_layer.primitives import active_dict_name
+    from modal_functions.render.chunks import set_remote_chunks
 
-    set_remote_chunks(RemoteChunks(map=map_chunks, free_workers=CONFIG.function("render_video").max_containers))
+    active = modal.Dict.from_name(active_dict_name(CONFIG.app.name), create_if_missing=True)
+    set_remote_chunks(remote_for_render(CONFIG, active))
     with owning_chunks(job["job_id"], volume=cache):
         return run_job(job, "render_video")
 

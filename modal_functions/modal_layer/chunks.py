@@ -172,6 +172,38 @@ def owning_chunks(job_id: str, volume: Any = None, *, settle_s: float | None = N
                 log.warning("chunk dir not dropped", extra={"job_id": job_id, "error": describe_crash(e)})
 
 
+def chunk_share(active: Any, *, pool: int, renders_max: int) -> int:
+    """How many chunk calls one render may plan: `render_chunk`'s containers (`pool`) divided
+    among the renders in flight (the `render_video` admission slots taken in the `active`
+    Dict, this one included), at least 1 (one range: the render runs in its own container).
+
+    Planning for `render_video`'s whole pool let N renders queue N x pool chunk calls on
+    `pool` containers, their own containers idle meanwhile. With the share, renders that
+    start one after another plan at most pool x (1 + 1/2 + ... + 1/N) calls (66 for 20
+    renders on 20 containers), and a full kind plans one range each. A Dict that cannot be
+    read counts every slot taken: the share that never oversubscribes the pool."""
+    from .backend import active_key
+
+    prefix = active_key("render_video", "")
+    try:
+        in_flight = sum(1 for key in list(active.keys()) if str(key).startswith(prefix))
+    except Exception as e:  # noqa: BLE001 - the plan only sets how parallel the render is
+        log.warning("renders in flight not read; planning the smallest share", extra={"error": describe_crash(e)})
+        in_flight = renders_max
+    return max(1, pool // max(1, in_flight))
+
+
+def remote_for_render(config: Any, active: Any) -> Any:
+    """The render code's `RemoteChunks` for one `render_video` call: chunks on `render_chunk`
+    containers, as many as this render's share of them (see `chunk_share`)."""
+    from ..render.chunks import RemoteChunks
+    from .settings_from_toml import object_kwargs
+
+    share = chunk_share(active, pool=object_kwargs(config, "render_chunk")["max_containers"],
+                        renders_max=object_kwargs(config, "render_video")["max_containers"])
+    return RemoteChunks(map=map_chunks, free_workers=share)
+
+
 def job_cancelled(jobs: MutableMapping[str, Any], job_id: str) -> bool:
     """Whether the job's record says it ended: cancelled (`ModalBackend.cancel` writes that before
     it cancels the call), or settled from outside while this call still runs (a submit lost
