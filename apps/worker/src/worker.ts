@@ -3,7 +3,9 @@
  * run its pipeline while a heartbeat keeps the lease, then complete or fail it (backoff in
  * SQL). Up to `concurrency` renders run at once; each has an AbortController that the
  * heartbeat fires on cancel (cascading to compute jobs) or when the lease is lost. A render
- * reaped dead (its worker died on the last attempt) has its compute jobs cancelled.
+ * reaped dead (its worker died on the last attempt) has its compute jobs cancelled. A render
+ * that ends without a video (failed, dead, cancelled) keeps nothing published under its
+ * owner's name: what an attempt copied before it ended so is removed (`unpublishEnded`).
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -11,6 +13,7 @@ import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, relea
 import { failedForGood, RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
+import { unpublishEnded } from "./pipeline/unpublish.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
 import { abortableSleep } from "./router/index.ts";
 import { validateRenderRequest, ValidationError } from "./http/validate.ts";
@@ -115,41 +118,61 @@ export class Worker {
     }
   }
 
-  /** One claimed render: pipeline under a heartbeat, then complete/fail. */
-  /** Cancel the compute jobs of a render that is over, in the background (`stop()` waits for it). */
-  private cascade(renderId: string): void {
-    const c: Promise<void> = cancelComputeJobs(this.deps, renderId)
-      .catch((e) => this.deps.log.warn({ event: "cancel_cascade_failed", render_id: renderId, err: String(e) }, "could not cancel the compute jobs of a render that is over"))
-      .finally(() => this.cascades.delete(c));
+  /** Work for a render that is over, in the background (`stop()` waits for it). */
+  private background(task: Promise<void>): void {
+    const c: Promise<void> = task.finally(() => this.cascades.delete(c));
     this.cascades.add(c);
+  }
+
+  /** Cancel the compute jobs of a render that ended for good, and remove what it published. */
+  private cascade(renderId: string): void {
+    this.background(cancelComputeJobs(this.deps, renderId)
+      .catch((e) => this.deps.log.warn({ event: "cancel_cascade_failed", render_id: renderId, err: String(e) }, "could not cancel the compute jobs of a render that is over")));
+    this.unpublish(renderId);
+  }
+
+  /**
+   * An attempt that did not complete: if the render ended without a video (failed, dead,
+   * cancelled), what it or an earlier attempt published is removed (`unpublishEnded`).
+   */
+  private unpublish(renderId: string): void {
+    const { log } = this.deps;
+    const failed = (e: unknown) => log.error({ event: "unpublish_failed", render_id: renderId, err: String(e) }, "could not check for, or remove, what a render that did not complete published");
+    this.background(unpublishEnded(this.deps, renderId).then(({ status, removed, error }) => {
+      if (error !== undefined) failed(error);
+      else if (removed.length) log.warn({ event: "render_unpublished", render_id: renderId, status, removed }, "removed what a render that ended without a video published");
+    }, failed));
   }
 
   /**
    * The attempt published its video but the render was no longer this worker's to complete:
    * cancelled meanwhile (the owner asked before it was done, so what was published is removed:
    * a cancelled render keeps no MP4 under the owner's name), or its lease lost (the new holder
-   * completes it, with the same keys: nothing is removed).
+   * completes it, with the same keys: nothing is removed, unless the render ended without a
+   * video meanwhile). The read is retried: taken for a lease lost, a cancelled render's MP4
+   * stayed for good.
    */
-  private async notCompleted(row: RenderRow, result: Record<string, unknown>): Promise<void> {
-    const { db, log, metrics, publisher } = this.deps;
-    const now = await getRender(db, row.id).catch(() => null);
-    if (now?.status !== "cancelled") {
-      log.warn({ event: "render_aborted", render_id: row.id, reason: "lease_lost", status: now?.status ?? null }, "render published, but no longer held by this worker");
+  private async notCompleted(row: RenderRow): Promise<void> {
+    const { db, log, metrics } = this.deps;
+    let ended: Awaited<ReturnType<typeof unpublishEnded>> | null = null;
+    try {
+      ended = await unpublishEnded(this.deps, row.id);
+    } catch (e) {
+      log.error({ event: "unpublish_failed", render_id: row.id, err: String(e) }, "could not read a render no longer held to remove what it published");
+    }
+    if (ended?.error !== undefined) log.error({ event: "unpublish_failed", render_id: row.id, err: String(ended.error) }, "could not remove what a render no longer held published");
+    if (ended?.status !== "cancelled") {
+      log.warn({ event: "render_aborted", render_id: row.id, reason: "lease_lost", status: ended?.status ?? null, removed: ended?.removed ?? [] }, "render published, but no longer held by this worker");
       metrics.renders.inc({ status: "lease_lost" });
       return;
     }
-    const subtitles = result.subtitles as { srt: { key: string }; vtt: { key: string } } | undefined;
-    const keys = [(result.video as { key: string }).key, ...(subtitles ? [subtitles.srt.key, subtitles.vtt.key] : [])];
-    try {
-      await publisher.remove(keys);
-      await saveStep(db, row.id, "publish", { status: "cancelled", finished_at: new Date() });
-    } catch (e) {
-      log.warn({ event: "unpublish_failed", render_id: row.id, keys, err: String(e) }, "could not remove what a cancelled render published");
-    }
-    log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", removed: keys }, "render cancelled while it was published");
+    await saveStep(db, row.id, "publish", { status: "cancelled", finished_at: new Date() })
+      .catch((e) => log.warn({ event: "step_save_failed", render_id: row.id, step: "publish", err: String(e) }, "could not mark the publish step of a cancelled render cancelled"));
+    log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", removed: ended.removed }, "render cancelled while it was published");
     metrics.renders.inc({ status: "cancelled" });
   }
 
+  /** One claimed render: pipeline under a heartbeat, then complete/fail. */
   async process(row: RenderRow): Promise<void> {
     const { db, log, metrics, workerId } = this.deps;
     const controller = new AbortController();
@@ -177,7 +200,7 @@ export class Worker {
         metrics.renders.inc({ status: "succeeded" });
         log.info({ event: "render_succeeded", render_id: row.id, seconds: (performance.now() - t0) / 1000, video: (result.video as { key: string }).key }, "render finished");
       } else {
-        await this.notCompleted(row, result);
+        await this.notCompleted(row);
       }
     } catch (e) {
       // Aborted by the heartbeat or stop(), or a step found the render cancelled before the
@@ -190,8 +213,11 @@ export class Worker {
       if (aborted instanceof RenderAborted && !final) {
         log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason }, "render stopped");
         metrics.renders.inc({ status: aborted.reason });
-        if (aborted.reason === "shutdown") await retryStatement(() => release(db, row.id, workerId)).catch(() => false);
-        return; // cancelled: the row already says so; lease lost / shutdown: another worker resumes
+        const released = aborted.reason === "shutdown" && await retryStatement(() => release(db, row.id, workerId)).catch(() => false);
+        // Cancelled: the row already says so, and what a copy under way published is removed;
+        // lease lost / shutdown: another worker resumes (removed only if the render ended meanwhile).
+        if (!released) this.unpublish(row.id);
+        return;
       }
       const spread = 1 - JITTER + 2 * JITTER * this.opts.random();
       const status = await retryStatement(() => fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds, spread)).catch(() => null);
@@ -199,19 +225,25 @@ export class Worker {
         // Cancelled while this attempt was failing: the cancel is what happened to it.
         log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", code: error.code, err: error.message }, "render stopped");
         metrics.renders.inc({ status: "cancelled" });
+        this.unpublish(row.id);
         return;
       }
       if (status === null && aborted) {
         // Its lease was lost meanwhile: the failure was not recorded here, the new holder decides.
         log.warn({ event: "render_aborted", render_id: row.id, reason: aborted.reason, code: error.code, err: error.message }, "render stopped");
         metrics.renders.inc({ status: aborted.reason });
+        this.unpublish(row.id);
         return;
       }
       if (status === "failed" || status === "dead") {
         // Over for good: a job the attempt left running has nobody to poll it now (a sibling step's
         // job a stop kept for the next worker, a job whose polls never got through). In the
         // background, as for a reaped render: a slow compute plane must not hold up stop().
+        // What it published (a video copied before a caption file failed, a success it could
+        // not record) is removed: a render that ended without a video keeps no MP4.
         this.cascade(row.id);
+      } else if (status === null) {
+        this.unpublish(row.id); // not recorded here: removed if the render ended without a video meanwhile
       }
       metrics.renders.inc({ status: status ?? "lost" });
       log.error({ event: "render_failed", render_id: row.id, status, code: error.code, err: error.message, retryable: error.retryable }, "render attempt failed");

@@ -21,6 +21,7 @@ import type { Metrics } from "../metrics.ts";
 import type { Render } from "../contract.ts";
 import { cancel, enqueue, getRender, listSteps, TERMINAL, type RenderRow, type StepRow } from "../queue/index.ts";
 import { cancelComputeJobs } from "../pipeline/cancelComputeJobs.ts";
+import { unpublishEnded } from "../pipeline/unpublish.ts";
 import type { Router } from "../router/index.ts";
 import type { Publisher } from "../storage/publisher.ts";
 import { AuthError, checkMetricsToken, makeAuthenticator, type Caller } from "./authenticate.ts";
@@ -246,6 +247,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // Not awaited: the cancel is committed, and a compute plane that is slow, down or not
       // configured on this replica (no Modal) must not hang or fail the owner's DELETE.
       void cancelComputeJobs(deps, row.id, steps).catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(e) }, "compute cancel failed"));
+      // A render cancelled while queued may hold what an earlier attempt published (a video
+      // copied before its caption file failed, a success not recorded): no worker runs it
+      // again to remove it. (A running one's worker removes what it copies after this.)
+      const { publisher } = deps;
+      if (publisher) {
+        const failed = (e: unknown) => deps.log.error({ event: "unpublish_failed", render_id: row.id, err: String(e) }, "could not remove what a cancelled render published");
+        void unpublishEnded({ db, publisher }, row.id).then(({ error }) => void (error !== undefined && failed(error)), failed);
+      }
     }
     return present(row, steps);
   });

@@ -10,7 +10,7 @@
  * finished step and a render failure never regenerates the images.
  */
 import type { ArtifactRef, RenderRequest } from "../contract.ts";
-import { setProgress } from "../queue/index.ts";
+import { retryStatement, saveHeldStep, setProgress } from "../queue/index.ts";
 import { saveOwnStep } from "./saveOwnStep.ts";
 import { runComputeStep } from "./computeStep.ts";
 import { failedForGood, RenderAborted, StepError, toJobError } from "./errors.ts";
@@ -84,19 +84,28 @@ export async function publishStep(ctx: RenderContext, rendered: { video: Artifac
     const [v, srt, vtt] = await Promise.all([sign(video), sign(subtitles.srt), sign(subtitles.vtt)]);
     return { video: v, subtitles: { srt, vtt } };
   }
+  // A render already seen cancelled (or lost to another worker) publishes nothing: copied, its
+  // MP4 would sit under the owner's name until the refused completion removed it. A shutdown
+  // lets the publish finish: it is short, and the render completes instead of running again.
+  const stopIfOver = () => {
+    const why: unknown = ctx.signal.reason;
+    if (ctx.signal.aborted && why instanceof RenderAborted && why.reason !== "shutdown") throw why;
+  };
+  stopIfOver();
   const attempt = prev ? prev.step_attempt + (prev.status === "failed" ? 1 : 0) : 1;
   await saveOwnStep(ctx, "publish", { status: "running", step_attempt: attempt, started_at: new Date(), error: null });
   await setProgress(db, ctx.render.id, workerId, "publish", { status: "running", message: "verifying and publishing" });
   let video: Signed;
   let subtitles: { srt: Signed; vtt: Signed } | undefined;
+  // Each copy starts only while the render is still to be published: a cancel seen between
+  // them stops the rest (the worker removes what was copied: `unpublishEnded`).
+  const copy = (ref: ArtifactRef) => (stopIfOver(), publisher.publish(ref, ctx.render.owner, ctx.render.id));
   try {
-    video = await publisher.publish(rendered.video, ctx.render.owner, ctx.render.id);
+    video = await copy(rendered.video);
     // Same checks and same key grammar as the video: renders/<owner>/<id>.srt and .vtt.
-    subtitles = align?.srt && align.vtt ? {
-      srt: await publisher.publish(align.srt, ctx.render.owner, ctx.render.id),
-      vtt: await publisher.publish(align.vtt, ctx.render.owner, ctx.render.id),
-    } : undefined;
+    subtitles = align?.srt && align.vtt ? { srt: await copy(align.srt), vtt: await copy(align.vtt) } : undefined;
   } catch (e) {
+    if (e instanceof RenderAborted) throw e; // a stop, not a failed publish
     const err = e as { code?: string; message?: string; retryable?: boolean };
     const error = { code: err.code ?? "publish_failed", message: String(err.message ?? e), retryable: err.retryable ?? true };
     await saveOwnStep(ctx, "publish", { status: "failed", error, finished_at: new Date() });
@@ -107,7 +116,10 @@ export async function publishStep(ctx: RenderContext, rendered: { video: Artifac
   // the render declared dead with its MP4 in storage.
   const unsigned = ({ url: _url, ...ref }: Signed): ArtifactRef => ref;
   const record: PublishRecord = { ...unsigned(video), ...(subtitles ? { subtitles: { srt: unsigned(subtitles.srt), vtt: unsigned(subtitles.vtt) } } : {}) };
-  await saveOwnStep(ctx, "publish", { status: "succeeded", output: record as unknown as Record<string, unknown>, finished_at: new Date() });
+  // Retried: unrecorded, the publish is done again next attempt, and on the last one the
+  // render ends dead (its copies removed) for a blip.
+  const saved = await retryStatement(() => saveHeldStep(db, ctx.render.id, workerId, "publish", { status: "succeeded", output: record as unknown as Record<string, unknown>, finished_at: new Date() }));
+  if (!saved) throw new RenderAborted("lease_lost");
   await setProgress(db, ctx.render.id, workerId, "publish", { status: "succeeded", message: video.key });
   return { video, ...(subtitles ? { subtitles } : {}) };
 }
