@@ -60,36 +60,6 @@ def test_an_unexpected_error_is_one_line_unless_debugging(capsys, monkeypatch):
         main(["types"])
 
 
-def test_a_render_that_cannot_be_copied_out_names_the_output_and_leaves_no_partial_file(capsys, tmp_path, monkeypatch):
-    import dataclasses
-    import errno
-    import types
-
-    import modal_functions.render.capability as capability
-    import modal_functions.render.commands as commands
-
-    (tmp_path / "a.png").write_bytes(b"")
-    timeline = {"resolution": 360, "fps": 24, "durationMs": 1000, "titleMs": 0, "scenes": [{"image": "a.png", "startMs": 0, "endMs": 1000}]}
-    (tmp_path / "t.json").write_text(json.dumps(timeline))
-
-    def fake_run(state, request, ctx):  # the render itself is not what this test is about
-        video = ctx.store.put_bytes(b"\x00\x00\x00\x18ftypmp42", "mp4")
-        return types.SimpleNamespace(video=video, width=640, height=360, fps=24, frames=24, chunks=1, renderSeconds=0.1)
-
-    def disk_full(src, dst):
-        with open(dst, "wb") as f:
-            f.write(b"half an mp4")
-        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
-
-    fake = dataclasses.replace(capability.CAPABILITY, load=lambda: None, run=fake_run, close=lambda state: None)
-    monkeypatch.setattr(capability, "CAPABILITY", fake)
-    monkeypatch.setattr(commands.shutil, "copyfile", disk_full)
-    out = tmp_path / "out" / "x.mp4"
-    status, err = run(capsys, "render", str(tmp_path / "t.json"), "-o", str(out), "-q")
-    assert status == 1 and err == [f"canvascast render: error [bad_output]: cannot write {out}: No space left on device"]
-    assert not (tmp_path / "out").exists()  # made for -o, removed again with the failed copy
-
-
 def test_a_dotenv_sets_every_variable_for_the_process_but_the_environment_wins(tmp_path, monkeypatch):
     import os
 

@@ -96,3 +96,32 @@ def render_with_short_silence(sc, props, comp, output: Path, on_message=None) ->
     goes quiet (a dead browser taken for a live one) fails in reasonable time instead."""
     return sc.request({"type": "render", "props": props, "output": str(output), "codec": "h264", "composition": comp,
                        "concurrency": 1}, on_message=on_message, silence_timeout=30)
+
+
+# ## The render CLI with the capability faked (tests of what the CLI does around a render)
+
+
+def write_cli_timeline(folder: Path) -> Path:
+    """`t.json`: one scene of `a.png` (empty: a faked capability never reads it)."""
+    (folder / "a.png").write_bytes(b"")
+    timeline = {"resolution": 360, "fps": 24, "durationMs": 1000, "titleMs": 0, "scenes": [{"image": "a.png", "startMs": 0, "endMs": 1000}]}
+    path = folder / "t.json"
+    path.write_text(json.dumps(timeline))
+    return path
+
+
+def fake_render_capability(monkeypatch, run) -> None:
+    """The CLI's render capability with `run` for its body, nothing to load or close."""
+    import dataclasses
+
+    from modal_functions.render import capability
+
+    monkeypatch.setattr(capability, "CAPABILITY", dataclasses.replace(capability.CAPABILITY, load=lambda: None, run=run, close=lambda _s: None))
+
+
+def tiny_video_run(_state, _request, ctx):
+    """A capability body that 'renders' a few bytes of MP4 into the job's store."""
+    from modal_functions.contract.render import RenderVideoResult
+
+    video = ctx.store.put_bytes(b"\x00\x00\x00\x18ftypmp42", "mp4")
+    return RenderVideoResult(video=video, durationMs=1000, frames=24, width=640, height=360, fps=24, chunks=1)

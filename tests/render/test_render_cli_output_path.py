@@ -10,26 +10,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 
 from modal_functions.cli import main
+from render_support import fake_render_capability, write_cli_timeline
 
 
 @pytest.fixture
 def timeline(tmp_path):
-    (tmp_path / "a.png").write_bytes(b"")
-    t = {"resolution": 360, "fps": 24, "durationMs": 1000, "titleMs": 0, "scenes": [{"image": "a.png", "startMs": 0, "endMs": 1000}]}
-    path = tmp_path / "t.json"
-    path.write_text(json.dumps(t))
-    return path
-
-
-def _fake_capability(monkeypatch, run):
-    from modal_functions.render import capability
-
-    monkeypatch.setattr(capability, "CAPABILITY", dataclasses.replace(capability.CAPABILITY, load=lambda: None, run=run, close=lambda _s: None))
+    return write_cli_timeline(tmp_path)
 
 
 def _bad_asset(_state, _request, _ctx):
@@ -44,14 +34,14 @@ def _interrupted(_state, _request, _ctx):
 
 @pytest.mark.parametrize("run,status", [(_bad_asset, 2), (_interrupted, 130)])
 def test_a_failed_render_removes_the_directories_it_made_for_the_output(timeline, tmp_path, monkeypatch, capsys, run, status):
-    _fake_capability(monkeypatch, run)
+    fake_render_capability(monkeypatch, run)
     out = tmp_path / "new" / "deeper" / "out.mp4"
     assert main(["render", str(timeline), "-o", str(out), "-q"]) == status
     assert not (tmp_path / "new").exists(), "the directories made for -o must go with the failed render"
 
 
 def test_a_failed_render_keeps_a_directory_that_was_there(timeline, tmp_path, monkeypatch, capsys):
-    _fake_capability(monkeypatch, _bad_asset)
+    fake_render_capability(monkeypatch, _bad_asset)
     (tmp_path / "there").mkdir()
     out = tmp_path / "there" / "new" / "out.mp4"
     assert main(["render", str(timeline), "-o", str(out), "-q"]) == 2
@@ -82,7 +72,7 @@ def test_an_mp4_name_in_any_case_is_written(timeline, tmp_path, monkeypatch, cap
         return RenderVideoResult(video=ctx.store.put_file(video, ".mp4", "video/mp4"), durationMs=1000, frames=24,
                                  width=640, height=360, fps=24, chunks=1)
 
-    _fake_capability(monkeypatch, fake_run)
+    fake_render_capability(monkeypatch, fake_run)
     out = tmp_path / "new" / name
     assert main(["render", str(timeline), "-o", str(out), "-q"]) == 0
     assert out.read_bytes() == b"\0" * 64
