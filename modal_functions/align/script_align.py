@@ -15,6 +15,7 @@ token with no letter or digit (an emoji, "—") rides along with the word before
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -55,7 +56,9 @@ def script_tokens(script: str) -> list[tuple[str, bool]]:
     characters of an unspaced script after the first of a run: captions join them without one)."""
     words: list[tuple[str, bool]] = []
     leading: list[str] = []
-    for token in script.split():
+    for token in _SPACES.split(script):
+        if not token:
+            continue
         if has_word(token):
             first, *rest = pieces(token)
             words.append((" ".join(leading + [first]), True))
@@ -65,7 +68,34 @@ def script_tokens(script: str) -> list[tuple[str, bool]]:
             words[-1] = (words[-1][0] + " " + token, words[-1][1])
         else:
             leading.append(token)
-    return words
+    return [(text, spaced) for text, spaced in ((visible(w), sp) for w, sp in words)]
+
+
+# The whitespace the worker's scriptWords.ts splits a script on (JavaScript's \s): not Python's str.split(),
+# which also splits at U+001C..U+001F and U+0085 but not at U+FEFF (a byte-order mark inside a script
+# pasted together from files): split otherwise, the script's word k is not the worker's word k.
+_SPACES = re.compile("[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+")
+# Drawn as nothing: zero-width space, word joiner, soft hyphen, byte-order mark, and control characters.
+_INVISIBLE = re.compile("[\u200b\u2060\u00ad\ufeff\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_JOINERS = "\u200c\u200d"  # zero-width (non-)joiners: spelling between two letters of Persian, Indic, emoji
+
+
+def visible(word: str) -> str:
+    """A caption word without the characters that draw as nothing: a script sent through the API keeps
+    them (a BOM, zero-width spaces from a web editor), and in a caption they break search, copy and some
+    players' line breaking. A zero-width (non-)joiner stays where it spells something, between two
+    non-ASCII characters ("می\u200cخواهم", a family emoji), not at a word's edge nor in Latin text.
+    Everything else of the script's spelling stays; cut only after the words are (the worker counts them
+    with these characters in, `scriptWords.ts`)."""
+    word = _INVISIBLE.sub("", word)
+    if any(j in word for j in _JOINERS):
+        word = "".join(ch for k, ch in enumerate(word) if ch not in _JOINERS or _joins(word, k))
+    return " ".join(part for part in word.split(" ") if part)  # a token of them alone ("pulls \u200b") is gone
+
+
+def _joins(word: str, k: int) -> bool:
+    before, after = word[k - 1 : k], word[k + 1 : k + 2]
+    return bool(before and after) and not (before.isspace() or after.isspace() or before.isascii() or after.isascii())
 
 
 _OPENING = ("Ps", "Pi")
