@@ -499,7 +499,11 @@ def _interpolate(keys: list[str], timed: list[_Span | None], heard: list[_Span],
             if i == 0 and speech[0][0] < lo:
                 lo = max(0.0, speech[0][0])
         if hi <= lo:
-            hi = lo + 0.01 * (k - i)
+            # No room between its neighbours (put end to end, or heard overlapping): the run takes none, at the
+            # right neighbour's start but not before the left one's. Spread past it, a script word of unmatched
+            # units and a matched one ("5%": "five", "percent") started after it ended.
+            hi = max(hi, timed[i - 1].start) if i > 0 else hi
+            lo = hi = min(hi, timed[k].end) if k < n else hi
         weights = [max(1, len(key)) for key in keys[i:k]]
         total = float(sum(weights))
         place = _over_speech(lo, hi, speech, k - i)
