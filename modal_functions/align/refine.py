@@ -60,26 +60,44 @@ def speech_threshold(db: np.ndarray) -> float:
     return min(max(floor + 6.0, -60.0), peak - 20.0)
 
 
+# Words a warm aligner remembers (`_known`, with the ones it taught its dictionary: names, coinages) before
+# it starts a job from the installed dictionary again: each stayed in pocketsphinx's dictionary and in
+# `_known`, so a worker aligning script after script with new names grew by every one of them.
+# A new decoder takes ~0.5 s, once per this many.
+_KNOWN_LIMIT = 20_000
+
+
 class ForcedAligner:
     """A pocketsphinx decoder reused for every job (loaded once per warm worker)."""
 
-    def __init__(self, **decoder_options):
-        from pocketsphinx import Decoder
-
+    def __init__(self, *, known_limit: int = _KNOWN_LIMIT, **decoder_options):
         # dither: digital silence (exact zeros) otherwise derails the MFCC front end.
         # topn=2 Gaussians per mixture: ~20% less CPU than the default 4, same timings on the bench.
-        options = {"topn": 2, **decoder_options}
-        self._decoder = Decoder(samprate=SR, loglevel="FATAL", dither=True, seed=1, **options)
+        self._options = {"topn": 2, **decoder_options}
+        self._decoder = self._new_decoder()
         # Digital silence (runs of exact zeros) derails the MFCC front end even with its
         # own dither; a fixed, seeded noise floor far below speech keeps it on track.
         self._floor = np.random.default_rng(1).normal(0.0, 10 ** (_FLOOR_DBFS / 20), SR * 30).astype(np.float32)
         self._known: dict[str, bool] = {}
+        self._known_limit = known_limit
+
+    def _new_decoder(self):
+        from pocketsphinx import Decoder
+
+        return Decoder(samprate=SR, loglevel="FATAL", dither=True, seed=1, **self._options)
 
     def reset(self) -> None:
         """Back to the state of a fresh decoder, at the start of each job: the front end's dither is
         seeded once, so the noise a stretch got, and with it its word times, depended on everything
-        this warm worker had aligned before (the same audio came out differently job to job)."""
-        self._decoder.reinit_feat()
+        this warm worker had aligned before (the same audio came out differently job to job). Past
+        `known_limit` words looked up, the job gets a new decoder (the installed dictionary only) and they
+        are forgotten; never while a job's words are in use. (Not `Decoder.load_dict`: after an
+        alignment it crashes pocketsphinx 5.)"""
+        if len(self._known) > self._known_limit:
+            self._decoder = self._new_decoder()
+            self._known.clear()
+        else:
+            self._decoder.reinit_feat()
 
     def _pronounceable(self, key: str) -> bool:
         known = self._known.get(key)
