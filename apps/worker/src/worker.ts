@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, fail, getRender, heartbeat, listSteps, reapDead, release, retryStatement, saveStep, type RenderRow } from "./queue/index.ts";
+import { claim, complete, completedWith, fail, failedWith, getRender, heartbeat, listSteps, reapDead, release, retryStatement, saveStep, type RenderRow } from "./queue/index.ts";
 import { failedForGood, RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
@@ -196,7 +196,11 @@ export class Worker {
       const steps = new Map((await listSteps(db, row.id)).map((s) => [s.step, s]));
       const ctx: RenderContext = { deps: this.deps, render: row, steps, signal: controller.signal };
       const result = await runPipeline(ctx);
-      if (await retryStatement(() => complete(db, row.id, workerId, result))) {
+      // A try that threw may have committed (its reply lost): the retry then finds nothing to
+      // update, and only the row tells whether the success recorded is this attempt's.
+      let unsure = false;
+      const completed = await retryStatement(() => complete(db, row.id, workerId, result).catch((e) => { unsure = true; throw e; }));
+      if (completed || (unsure && await retryStatement(() => completedWith(db, row.id, result)).catch(() => false))) {
         metrics.renders.inc({ status: "succeeded" });
         log.info({ event: "render_succeeded", render_id: row.id, seconds: (performance.now() - t0) / 1000, video: (result.video as { key: string }).key }, "render finished");
       } else {
@@ -220,7 +224,11 @@ export class Worker {
         return;
       }
       const spread = 1 - JITTER + 2 * JITTER * this.opts.random();
-      const status = await retryStatement(() => fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds, spread)).catch(() => null);
+      // As for complete: a try that threw may have committed, and the retry then answers null.
+      let unsure = false;
+      const status = await retryStatement(() => fail(db, row.id, workerId, error, this.opts.backoffBaseSeconds, spread).catch((e) => { unsure = true; throw e; }))
+        .then((s) => s ?? (unsure ? retryStatement(() => failedWith(db, row.id, error)) : null))
+        .catch(() => null);
       if (status === null && (aborted?.reason === "cancelled" || (await getRender(db, row.id).catch(() => null))?.status === "cancelled")) {
         // Cancelled while this attempt was failing: the cancel is what happened to it.
         log.warn({ event: "render_aborted", render_id: row.id, reason: "cancelled", code: error.code, err: error.message }, "render stopped");

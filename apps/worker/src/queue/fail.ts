@@ -35,3 +35,17 @@ export async function fail(
   );
   return rows[0]?.status ?? null;
 }
+
+/**
+ * What a `fail` that answered nothing (its commit's reply was lost, then the retry found the
+ * render no longer running) recorded: the render's status if it is as that statement left
+ * it (unheld, with this error), else null.
+ */
+export async function failedWith(db: Pick<Db, "query">, id: string, error: JobError): Promise<RenderStatus | null> {
+  const rows = await db.query<{ status: RenderStatus }>(
+    `select status from public.render_jobs
+      where id = $1 and locked_by is null and status in ('queued', 'failed', 'dead') and last_error = $2::jsonb`,
+    [id, JSON.stringify(error)],
+  );
+  return rows[0]?.status ?? null;
+}

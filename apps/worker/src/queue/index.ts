@@ -1,8 +1,8 @@
 export { cancel } from "./cancel.ts";
 export { claim } from "./claim.ts";
-export { complete } from "./complete.ts";
+export { complete, completedWith } from "./complete.ts";
 export { enqueue } from "./enqueue.ts";
-export { fail } from "./fail.ts";
+export { fail, failedWith } from "./fail.ts";
 export { getRender } from "./getRender.ts";
 export { heartbeat } from "./heartbeat.ts";
 export { listRenders, type ListPosition, type RenderListRow } from "./listRenders.ts";
