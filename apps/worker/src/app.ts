@@ -84,6 +84,8 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
       db, router, metrics, log, tokens: parseTokens(config.tokens),
       jwt: config.jwt ? createJwtVerifier(config.jwt, log) : undefined, metricsToken: config.metricsToken,
       maxAttempts: config.worker.maxAttempts, publisher, onEnqueued: () => worker?.poke(),
+      // A DELETE's failed removal is tried again by this process's worker (an API-only replica has none: logged only).
+      onUnpublishFailed: (id) => worker?.unpublishLater(id),
     });
     url = await api.listen({ host: config.host, port: config.port });
     log.info({ event: "api_listening", url, db: db.kind, compute: config.compute.url, modal: config.modal?.url ?? null }, "worker API listening");

@@ -30,9 +30,17 @@ export interface WorkerOptions {
    * do not all come back, and resubmit, at the same instant. Injected by tests.
    */
   random: () => number;
+  /**
+   * How often removals of what ended renders published, that failed (the database or storage
+   * unreachable past their retries), are tried again, in ms: left alone, the MP4 stayed for good.
+   */
+  unpublishRetryMs: number;
 }
 
-export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random };
+export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random, unpublishRetryMs: 30_000 };
+
+/** Failed removals kept to try again; past this many (a long outage), the oldest are given up on (logged). */
+const MAX_UNPUBLISH_RETRIES = 10_000;
 
 /** A retry waits between 1 - JITTER and 1 + JITTER times the backoff curve. */
 const JITTER = 0.25;
@@ -44,6 +52,9 @@ export function newWorkerId(): string {
 export class Worker {
   private running = new Map<string, Promise<void>>();
   private readonly cascades = new Set<Promise<void>>(); // compute jobs of renders that are over, being cancelled
+  /** Renders whose unpublish failed, to try again at the next `unpublishRetryMs` (oldest first). */
+  private readonly unpublishRetries = new Set<string>();
+  private nextUnpublishRetry = 0;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -73,6 +84,34 @@ export class Worker {
     await this.loop;
     await Promise.allSettled(this.running.values());
     await Promise.allSettled([...this.cascades]);
+    if (this.unpublishRetries.size) {
+      // Kept in memory only: an operator can remove these by hand (renders/<owner>/<id>.*).
+      this.deps.log.error({ event: "unpublish_pending", render_ids: [...this.unpublishRetries] }, "stopped with removals of what ended renders published still failing");
+    }
+  }
+
+  /**
+   * Try again later to remove what a render that ended without a video published (the API's
+   * DELETE hands its failed removals here too). Retries are in memory, not swept from the
+   * database: finding such renders there would scan every ended render (no index serves it).
+   */
+  unpublishLater(renderId: string): void {
+    this.unpublishRetries.delete(renderId);
+    this.unpublishRetries.add(renderId);
+    if (this.unpublishRetries.size > MAX_UNPUBLISH_RETRIES) {
+      const oldest = this.unpublishRetries.values().next().value!;
+      this.unpublishRetries.delete(oldest);
+      this.deps.log.error({ event: "unpublish_given_up", render_id: oldest }, "too many removals failing: no longer trying to remove what this render published");
+    }
+  }
+
+  /** At most once per unpublishRetryMs, the failed removals again (each that fails again is kept). */
+  private retryUnpublishes(): void {
+    if (!this.unpublishRetries.size || Date.now() < this.nextUnpublishRetry) return;
+    this.nextUnpublishRetry = Date.now() + this.opts.unpublishRetryMs;
+    const ids = [...this.unpublishRetries];
+    this.unpublishRetries.clear();
+    for (const id of ids) this.unpublish(id);
   }
 
   private async run(): Promise<void> {
@@ -91,6 +130,7 @@ export class Worker {
           log.error({ event: "render_dead", render_id: id }, "render out of attempts after its lease expired");
           this.cascade(id); // not awaited: a slow or down compute plane must not hold up claiming
         }
+        this.retryUnpublishes();
         if (this.running.size < this.opts.concurrency) claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
       } catch (e) {
         log.error({ event: "claim_failed", err: String(e) }, "claiming failed; retrying");
@@ -137,7 +177,10 @@ export class Worker {
    */
   private unpublish(renderId: string): void {
     const { log } = this.deps;
-    const failed = (e: unknown) => log.error({ event: "unpublish_failed", render_id: renderId, err: String(e) }, "could not check for, or remove, what a render that did not complete published");
+    const failed = (e: unknown) => {
+      log.error({ event: "unpublish_failed", render_id: renderId, err: String(e) }, "could not check for, or remove, what a render that did not complete published");
+      this.unpublishLater(renderId);
+    };
     this.background(unpublishEnded(this.deps, renderId).then(({ status, removed, error }) => {
       if (error !== undefined) failed(error);
       else if (removed.length) log.warn({ event: "render_unpublished", render_id: renderId, status, removed }, "removed what a render that ended without a video published");
@@ -159,8 +202,12 @@ export class Worker {
       ended = await unpublishEnded(this.deps, row.id);
     } catch (e) {
       log.error({ event: "unpublish_failed", render_id: row.id, err: String(e) }, "could not read a render no longer held to remove what it published");
+      this.unpublishLater(row.id);
     }
-    if (ended?.error !== undefined) log.error({ event: "unpublish_failed", render_id: row.id, err: String(ended.error) }, "could not remove what a render no longer held published");
+    if (ended?.error !== undefined) {
+      log.error({ event: "unpublish_failed", render_id: row.id, err: String(ended.error) }, "could not remove what a render no longer held published");
+      this.unpublishLater(row.id);
+    }
     if (ended?.status !== "cancelled") {
       log.warn({ event: "render_aborted", render_id: row.id, reason: "lease_lost", status: ended?.status ?? null, removed: ended?.removed ?? [] }, "render published, but no longer held by this worker");
       metrics.renders.inc({ status: "lease_lost" });

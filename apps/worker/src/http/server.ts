@@ -3,7 +3,7 @@
  *   POST   /v1/renders             submit a RenderRequest (Idempotency-Key header: one render per key)
  *   GET    /v1/renders             the caller's renders, newest first (?limit=&cursor=&status=; listRenders.ts)
  *   GET    /v1/renders/:id         status, steps and result (a succeeded render's video URL is signed afresh)
- *   DELETE /v1/renders/:id         cancel; cascades to the running compute jobs
+ *   DELETE /v1/renders/:id         cancel; cascades to the running compute jobs (close() waits for that, bounded)
  *   GET    /v1/renders/:id/events  server-sent events until the render is terminal
  *   GET    /health, GET /metrics   liveness + breaker states; prom-client metrics
  * Every error is {error: {code, message, retryable}} with a 4xx; another owner's render is 404.
@@ -60,6 +60,10 @@ export interface ApiDeps {
   maxStreamsPerOwner?: number;
   /** How long a client may take to send a whole request (headers and body), in ms (default 30 s). */
   requestTimeoutMs?: number;
+  /** How long close() waits for the work a DELETE left running (compute cancel, unpublish), in ms (default 10 s). */
+  drainTimeoutMs?: number;
+  /** A DELETE's removal of what a cancelled render published failed: handed on to be tried again later. */
+  onUnpublishFailed?: (renderId: string) => void;
 }
 
 class ApiError extends Error {
@@ -157,6 +161,29 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(), undefined);
   });
 
+  // Work a DELETE leaves running after it answers (the compute cancel, the unpublish): close()
+  // waits for it, within drainTimeoutMs. Cut off by a shutdown, a compute job kept running
+  // (and billing) or an MP4 stayed in storage; unbounded, a hung compute plane held the stop.
+  const background = new Set<Promise<unknown>>();
+  const inBackground = (task: Promise<unknown>) => {
+    const t: Promise<unknown> = task.finally(() => background.delete(t));
+    background.add(t);
+  };
+  app.addHook("onClose", async () => {
+    if (!background.size) return;
+    deps.log.info({ event: "api_draining", tasks: background.size }, "waiting for the work cancelled renders left running");
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), deps.drainTimeoutMs ?? 10_000)));
+    // A DELETE still being handled may add one while this waits: wait for those too.
+    while (background.size) {
+      if ((await Promise.race([Promise.allSettled([...background]), timedOut])) === "timeout") {
+        deps.log.warn({ event: "api_drain_timeout", tasks: background.size }, "stopped without waiting for the rest of the work cancelled renders left running");
+        break;
+      }
+    }
+    clearTimeout(timer);
+  });
+
   const authenticate = makeAuthenticator(deps.tokens, deps.jwt);
   // The onRequest hook authenticates every /v1/ request (async: a JWT may need the JWKS) and
   // records its caller here, so a handler reads it without verifying the token again.
@@ -246,14 +273,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // Cascade now too (the worker also does on its next heartbeat), so nothing keeps running.
       // Not awaited: the cancel is committed, and a compute plane that is slow, down or not
       // configured on this replica (no Modal) must not hang or fail the owner's DELETE.
-      void cancelComputeJobs(deps, row.id, steps).catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(e) }, "compute cancel failed"));
+      inBackground(cancelComputeJobs(deps, row.id, steps).catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(e) }, "compute cancel failed")));
       // A render cancelled while queued may hold what an earlier attempt published (a video
       // copied before its caption file failed, a success not recorded): no worker runs it
       // again to remove it. (A running one's worker removes what it copies after this.)
       const { publisher } = deps;
       if (publisher) {
-        const failed = (e: unknown) => deps.log.error({ event: "unpublish_failed", render_id: row.id, err: String(e) }, "could not remove what a cancelled render published");
-        void unpublishEnded({ db, publisher }, row.id).then(({ error }) => void (error !== undefined && failed(error)), failed);
+        const failed = (e: unknown) => {
+          deps.log.error({ event: "unpublish_failed", render_id: row.id, err: String(e) }, "could not remove what a cancelled render published");
+          deps.onUnpublishFailed?.(row.id);
+        };
+        inBackground(unpublishEnded({ db, publisher }, row.id).then(({ error }) => void (error !== undefined && failed(error)), failed));
       }
     }
     return present(row, steps);
