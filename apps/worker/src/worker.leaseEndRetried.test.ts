@@ -33,7 +33,7 @@ test("a failure whose recording statement fails once is recorded all the same, n
   let broken = 1;
   const blip: Db = Object.assign(Object.create(db) as Db, {
     async query(text: string, params?: unknown[]) {
-      if (broken > 0 && /when attempts >= max_attempts then 'dead'/.test(text)) {
+      if (broken > 0 && /when attempts >= max_attempts[\s\S]*?then 'dead'/.test(text)) { // fail()'s statement
         broken--;
         throw new Error("Connection terminated unexpectedly"); // what node-postgres says when the server goes away
       }
@@ -50,6 +50,7 @@ test("a failure whose recording statement fails once is recorded all the same, n
     const r = await getRender(db, row.id);
     assert.equal(r?.status, "failed");
     assert.equal(r?.last_error?.code, "audio_silent");
+    assert.equal(broken, 0, "the recording statement was failed once (else this test tests nothing)");
     assert.equal(compute.submitted("transcribe_audio").length, 1, `the failed step ran once, not again (attempts ${r?.attempts})`);
   } finally {
     await w.stop();
