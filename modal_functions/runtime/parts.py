@@ -172,6 +172,9 @@ def fan_out(
     `report(done)` as it goes; `on_progress(total_done)` gets the sum over all pieces.
     Parts nobody started by the time we get to them, and parts that failed, run here.
     Without a pool (`parts` None) every piece runs here, in order.
+
+    The total never steps back: a piece counts with the most it has reached on any run,
+    so a retry (which counts up from zero again) adds nothing until it passes that.
     """
     done: dict[int, float] = {}
     lock = threading.Lock()
@@ -179,7 +182,7 @@ def fan_out(
 
     def report(index: int, value: float) -> None:
         with lock:
-            done[index] = value
+            done[index] = max(done.get(index, 0.0), value)  # a retry below its high-water mark keeps it
             total = sum(done.values())
             number = ordered.number() if ordered is not None else 0
         if ordered is not None:
@@ -190,7 +193,6 @@ def fan_out(
             try:
                 return run_here(index, specs[index], lambda value: report(index, value))
             except CapabilityError as e:
-                report(index, 0)
                 if attempt >= retries:
                     raise
                 log.warning("piece failed; retrying it alone", extra={"piece": index, "code": e.code, "error": e.message})
@@ -233,11 +235,11 @@ def _gather(
             i = index_of[part_id]
             status = parts.status(part_id)
             if status.state == "succeeded" and status.result is not None:
+                report(i, status.done)  # in case its updates came before its id was known (index_of)
                 results[i] = status.result
             elif status.state in ("failed", "cancelled"):
                 err = status.error or {}
                 log.warning("part failed on another worker; running it here", extra={"part": part_id, "code": err.get("code"), "error": err.get("message")})
-                report(i, 0)
                 results[i] = here(i, retries=0)  # its second and last run
             elif status.state == "queued" and parts.take(part_id):
                 results[i] = here(i)
