@@ -3,7 +3,7 @@
 A declared Content-Length above the limit is refused before any byte is read; a
 chunked or lying body is counted as it streams and cut off at the limit. Either
 way the answer is `413 payload_too_large`, whatever the route would have said.
-Artifact uploads (`/v1/artifacts`) get their own, larger limit.
+Artifact uploads (`POST /v1/artifacts`, that route exactly) get their own, larger limit.
 """
 
 from __future__ import annotations
@@ -27,20 +27,21 @@ async def _send_413(send: Send, limit: int) -> None:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int, upload_prefix: str = "/v1/artifacts"):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int, upload_path: str = "/v1/artifacts"):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
-        self.upload_prefix = upload_prefix
+        self.upload_path = upload_path
 
-    def limit_for(self, path: str) -> int:
-        return self.max_upload_bytes if path.startswith(self.upload_prefix) else self.max_body_bytes
+    def limit_for(self, method: str, path: str) -> int:
+        # The route exactly: a prefix would give `/v1/artifactsX` (or a GET with a body) the upload limit.
+        return self.max_upload_bytes if method == "POST" and path == self.upload_path else self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope.get("path", ""))
+        limit = self.limit_for(scope.get("method", ""), scope.get("path", ""))
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
