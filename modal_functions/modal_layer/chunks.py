@@ -113,7 +113,9 @@ def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any
 
     Every failure leaves as a `CapabilityError` (uncoded ones as `chunk_failed`), so the
     caller's `FunctionCall.get(timeout=)` can tell "still running" (the builtin
-    `TimeoutError`) from a chunk that failed with, say, a socket timeout.
+    `TimeoutError`) from a chunk that failed with, say, a socket timeout, and "Modal did
+    not answer" (its client's `ConnectionError` & co., polled again) from a chunk that
+    failed with one of those.
     """
     try:
         module = importlib.import_module(CHUNK_MODULE)
@@ -125,12 +127,12 @@ def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         result = module.render_chunk(chunk, out_dir)
+        if volume is not None:
+            volume.commit()  # a Modal error here too: the fan-out takes those from a poll as "no answer"
     except CapabilityError:
         raise
     except Exception as e:  # noqa: BLE001 - see the docstring
         raise CapabilityError(CHUNK_FAILED, describe_crash(e), retryable=True, http_status=500) from None
-    if volume is not None:
-        volume.commit()
     return result
 
 
@@ -226,6 +228,7 @@ def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S)
     import modal
 
     from . import app as modal_app
+    from .backend import _unreachable_errors
     from .runner import running_context
 
     if not specs:
@@ -250,6 +253,7 @@ def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S)
         calls=owner,
         is_cancelled=lambda: job_cancelled(jobs, job_id),
         heartbeat_s=every,
+        unreachable=_unreachable_errors(),  # a poll Modal did not answer is asked again (fanout.py)
     )
     modal_app.cache.reload()
     return results

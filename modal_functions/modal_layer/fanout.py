@@ -13,8 +13,13 @@ dropped. So the fan-out spawns ONE call per chunk and owns the handles:
   long-polls it and puts the outcome on a queue);
 - a failed chunk is retried alone, at most `retries` times (`CHUNK_RETRIES`, as in-house);
   the others keep running and are never re-run. The failed call is cancelled first, since
-  a failed poll (a lost connection) does not mean a stopped call. The Modal function itself has no
+  a failed poll does not mean a stopped call. The Modal function itself has no
   `retries` (see `settings_from_toml`), so a chunk never runs more than `1 + retries` times;
+- a poll Modal could not answer (`unreachable`: its client's connection and service errors)
+  is no outcome: a chunk body never raises one (`chunks.render_one_chunk` re-raises every
+  uncoded failure as `chunk_failed`), and a control-plane outage would otherwise fail every
+  chunk at once. The call is polled again; only past `unreachable_grace_s` without an answer
+  does it count as the chunk failing (the backend's UNREACHABLE_GRACE_S rule for jobs);
 - on EVERY exit of `fan_out_chunks` (success, a chunk failed for good, the job cancelled,
   an exception of any kind, including `BaseException`s such as Modal's `InputCancellation`)
   the calls it started and that are not finished are cancelled before it returns.
@@ -41,6 +46,8 @@ CHUNK_FAILED = "chunk_failed"  # a chunk call failed without a coded error (cras
 CHUNK_RETRIES = 1  # a failed chunk is run again once, alone (same rule as the in-house drivers)
 POLL_WAIT_S = 25.0  # one long poll of a running call (`FunctionCall.get(timeout=)` waits server-side)
 CHECK_S = 5.0  # how often the fan-out looks at `is_cancelled` (one Dict read on Modal)
+UNREACHABLE_GRACE_S = 300.0  # a chunk call Modal cannot answer about for this long counts as failed
+UNREACHABLE_RETRY_S = 1.0  # pause before polling again after an unanswered poll (the client retried already)
 SETTLE_S = 2.0  # after cancelling, how long `close()` waits for Modal to report the calls ended
 
 
@@ -152,6 +159,10 @@ def fan_out_chunks(
     poll_wait_s: float = POLL_WAIT_S,
     check_s: float = CHECK_S,
     settle_s: float = SETTLE_S,
+    unreachable: tuple[type[BaseException], ...] = (),
+    unreachable_grace_s: float = UNREACHABLE_GRACE_S,
+    unreachable_retry_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[dict[str, Any]]:
     """Run one call per spec and return their results (in spec order).
 
@@ -165,6 +176,10 @@ def fan_out_chunks(
     - `is_cancelled()` is looked at every `check_s`: True stops it.
     - `poll_wait_s`: one poll's wait; `settle_s`: how long a fan-out that owns its calls
       waits, after cancelling them, for them to end.
+    - `unreachable`: the errors of a poll Modal did not answer (the shell passes Modal's);
+      such a poll is repeated every `unreachable_retry_s` (default UNREACHABLE_RETRY_S), and
+      counts as the chunk failing only once `clock()` says the call went unanswered for over
+      `unreachable_grace_s`.
 
     Raises the chunk's `CapabilityError` (message prefixed with the chunk) once a chunk
     failed `1 + retries` times, `chunk_failed` for an uncoded failure, `cancelled` when the
@@ -184,18 +199,28 @@ def fan_out_chunks(
     mine: list[ChunkCall] = []
 
     def waiter(index: int, call: ChunkCall) -> None:
+        unanswered_since: float | None = None
         while True:
             wait = min(poll_wait_s, SETTLE_S) if call.cancelled else poll_wait_s
             try:
                 value = poll(call.handle, wait)
             except TimeoutError:  # still running (a chunk body never raises a bare TimeoutError: see render_one_chunk)
+                unanswered_since = None
                 if call.cancelled:
                     owner.forget(call)  # cancelled, and its end not reported within SETTLE_S: stop polling
                     return
                 continue
             except BaseException as e:  # noqa: BLE001 - the chunk's error, for the fan-out to handle
-                # It may be the poll that failed, not the call (Modal's client gives up on a
-                # connection error): cancel it before the chunk runs again, or both calls run,
+                if isinstance(e, unreachable) and not call.cancelled:  # Modal did not answer: no outcome of the chunk
+                    now = clock()
+                    if unanswered_since is None:  # logged once per outage, not once per poll
+                        unanswered_since = now
+                        log.warning("chunk call not answered; asking again", extra={"chunk": index, "error": describe_crash(e)})
+                    if now - unanswered_since <= unreachable_grace_s:
+                        threading.Event().wait(UNREACHABLE_RETRY_S if unreachable_retry_s is None else unreachable_retry_s)
+                        continue
+                # It may be the poll that failed, not the call (Modal unanswered past the grace):
+                # cancel it before the chunk runs again, or both calls run,
                 # writing the same chunk file. Cancelling a call that has ended changes nothing.
                 owner.cancel([call])
                 owner.ended(call)
