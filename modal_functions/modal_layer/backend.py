@@ -257,10 +257,7 @@ class ModalBackend:
         # The ending is claimed, as in `_end`: a container of another version may be settling
         # the job right now (it reads the record fine), and one ending must stand for both.
         if not self.p.jobs.put(end_key(job_id), job.model_dump(mode="json"), skip_if_exists=True):
-            try:
-                job = Job.model_validate(self.p.jobs.get(end_key(job_id)))
-            except ValidationError:  # a claim this version cannot read either: the salvage's own ending
-                pass
+            job = _read_claim(job_id, self.p.jobs.get(end_key(job_id))) or job  # unreadable too: the salvage's own
         kept = {**rec, "unreadable": rec.get("job")}
         self._save(kept, job)
         if rec.get("call_id"):
@@ -285,9 +282,9 @@ class ModalBackend:
         reads the claim after (see `_attach`), so one of us sees the other.
         """
         if not self.p.jobs.put(end_key(job.id), job.model_dump(mode="json"), skip_if_exists=True):
-            claimed = self.p.jobs.get(end_key(job.id))
-            if claimed is not None:
-                job = Job.model_validate(claimed)
+            # A claim this version cannot read (a newer one's, during a rollout) leaves our own
+            # ending, as in `_salvage`: failing here would answer a 500 on every try.
+            job = _read_claim(job.id, self.p.jobs.get(end_key(job.id))) or job
         latest = self._load(job.id)
         if Job.model_validate(latest["job"]).status.terminal:  # already stored
             return Job.model_validate(latest["job"])
@@ -311,8 +308,12 @@ class ModalBackend:
             ended = self.p.jobs.get(end_key(job_id))
             if ended is None:
                 return job
-            job = Job.model_validate(ended)
-            self._save(rec, job)
+            claimed = _read_claim(job_id, ended)
+            if claimed is not None:
+                job = claimed
+                self._save(rec, job)
+            # else: a claim this version cannot read. The call is cancelled below, and the next
+            # poll that sees it ended settles the job through `_end`, with an ending of its own.
         self._cancel_call(call_id)
         return job
 
@@ -780,6 +781,18 @@ class ModalBackend:
         close = getattr(self.p, "close", None)
         if close:
             close()
+
+
+def _read_claim(job_id: str, claimed: Any) -> Job | None:
+    """A job's claimed ending (`end:<id>`), read as a stored job is (a newer version's extra
+    fields ignored: `read_stored_job`); None when there is none or this version cannot read it."""
+    if claimed is None:
+        return None
+    try:
+        return read_stored_job(claimed)
+    except ValidationError as e:
+        log.warning("claimed ending unreadable; ours stands", extra={"job_id": job_id, "reason": describe_invalid(e)})
+        return None
 
 
 def _ended(job: Job, status: JobStatus, code: str, message: str, retryable: bool = False) -> Job:
