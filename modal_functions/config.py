@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 GpuName = Literal["T4", "L4", "A10G", "A100", "H100"]
 FUNCTION_KINDS = ("generate_images", "transcribe_audio", "render_video", "diagnostic")
+# Modal objects that may have a `[functions.<name>]` table of their own (no kind, no in-house
+# pool); without one they take their kind's table (modal_layer/settings_from_toml.py).
+OWN_TABLES = {"render_chunk": "render_video"}
+# Keys such a table cannot use: `render_chunk` runs no job (no watchdog, no Whisper) and has no
+# Modal retries (`render_video`'s fan-out retries a chunk alone itself), so they would be ignored.
+NOT_FOR_OWN_TABLES = ("retries", "stall_timeout", "gpu_min_audio_seconds", "cpu_fallback_cpu")
 WEB_TIMEOUT_S = 150  # Modal ends a web request after this long, whatever the function's timeout
 
 
@@ -86,10 +92,14 @@ class ComputeConfig(_Strict):
     @model_validator(mode="after")
     def _known_kinds(self) -> "ComputeConfig":
         for section, table in (("functions", self.functions), ("inhouse", self.inhouse)):
-            allowed = set(FUNCTION_KINDS) | ({"api"} if section == "functions" else set())
+            allowed = set(FUNCTION_KINDS) | ({"api", *OWN_TABLES} if section == "functions" else set())
             unknown = set(table) - allowed
             if unknown:
                 raise ValueError(f"[{section}] has unknown function(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        for name in OWN_TABLES:
+            ignored = sorted(set(NOT_FOR_OWN_TABLES) & self.functions[name].model_fields_set) if name in self.functions else []
+            if ignored:
+                raise ValueError(f"[functions.{name}] cannot set {ignored}: they do not apply to it")
         missing = set(FUNCTION_KINDS) - set(self.functions)
         if missing:
             raise ValueError(f"[functions] is missing {sorted(missing)}")

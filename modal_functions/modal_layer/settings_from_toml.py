@@ -14,13 +14,16 @@ Names: each capability *kind* is served by one or more Modal objects.
 | transcribe_audio | `Transcriber` (GPU) + `TranscriberCPU` (short audio) |
 | render_video     | `render_video` + `render_chunk` (one call per chunk) |
 | diagnostic       | `diagnostic`                                       |
+
+An object of `config.OWN_TABLES` (`render_chunk`) is configured by its own table when
+`modal.toml` has one, else by its kind's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..config import WEB_TIMEOUT_S, ComputeConfig, FunctionConfig
+from ..config import OWN_TABLES, WEB_TIMEOUT_S, ComputeConfig, FunctionConfig
 from ..logs import get_logger
 from ..settings import Settings
 
@@ -87,7 +90,8 @@ def object_kwargs(config: ComputeConfig, object_name: str) -> dict[str, Any]:
         if "min_containers" not in fn.model_fields_set:  # warm unless modal.toml says otherwise (docs/modal.md)
             kwargs["min_containers"] = API_MIN_CONTAINERS
         return kwargs
-    kwargs = modal_kwargs(config.function(kind))
+    own = config.functions.get(object_name) if object_name in OWN_TABLES else None  # `[functions.render_chunk]`
+    kwargs = modal_kwargs(own or config.function(kind))
     if object_name in NO_MODAL_RETRIES:
         kwargs["retries"] = 0
     return kwargs

@@ -172,7 +172,7 @@ def test_a_real_stall_is_still_a_stall(render_like, monkeypatch):
 def test_render_chunk_has_no_modal_retries_of_its_own():
     """The fan-out retries a failed chunk alone; Modal retrying it too would run it up to 4 times."""
     config = load_config(default_path())
-    assert config.function("render_video").retries >= 1  # the table render_chunk is configured by
+    assert config.function("render_video").retries >= 1  # render_chunk may not set retries of its own (config.OWN_TABLES)
     assert object_kwargs(config, "render_chunk")["retries"] == 0
     assert object_kwargs(config, "render_video")["retries"] == config.function("render_video").retries
 
