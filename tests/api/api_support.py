@@ -11,12 +11,24 @@ from typing import Any, Iterator
 
 import httpx
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from modal_functions.contract.jobs import Cost, Job, JobError, JobStatus, KindCapacity, Progress, WarmLease
 from modal_functions.errors import CapabilityError
 from modal_functions.settings import Settings
 
 TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def metric_total(text: str, name: str) -> float:
+    """Sum of a metric's samples (every label set) in Prometheus text."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                total += sample.value
+    return total
 
 
 def _now() -> datetime:
@@ -152,6 +164,12 @@ class FakeBackend:
         self.release.set()
         if self.hold_submits is not None:
             self.hold_submits.set()
+
+
+class ModalLikeBackend(FakeBackend):
+    """Named "modal" and, like Modal, reports no changes: the API learns a job's end only by polling it."""
+
+    name = "modal"
 
 
 def make_settings(tmp_path, **overrides) -> Settings:

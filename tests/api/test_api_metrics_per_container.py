@@ -11,33 +11,16 @@ the jobs that ran, and a container could report more jobs finished than it ever 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from modal_functions.api.main import create_app
 
-from api_support import TOKEN, FakeBackend, make_settings
+from api_support import AUTH, ModalLikeBackend, make_settings, metric_total
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT_S = 30.0  # upper bound of any wait; never an asserted duration
 
 
-def samples(text: str, name: str) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                total += sample.value
-    return total
-
-
-class SharedModal(FakeBackend):
-    """Reports no changes (like Modal); every container reads the same jobs."""
-
-    name = "modal"
-
-
 def test_a_job_read_through_another_container_is_counted_once_by_the_one_that_took_it(tmp_path):
-    backend = SharedModal()
+    backend = ModalLikeBackend()  # every container reads the same jobs
     took = create_app(make_settings(tmp_path / "a"), backend)
     other = create_app(make_settings(tmp_path / "b"), backend)
     with TestClient(took, headers=AUTH) as a, TestClient(other, headers=AUTH) as b:
@@ -48,23 +31,23 @@ def test_a_job_read_through_another_container_is_counted_once_by_the_one_that_to
         text_a, text_b = a.get("/metrics").text, b.get("/metrics").text
     backend.close()
 
-    assert samples(text_a, "canvascast_invocations_total") == 1
-    assert samples(text_a, "canvascast_jobs_finished_total") == 1
-    assert samples(text_a, "canvascast_errors_total") == 1
+    assert metric_total(text_a, "canvascast_invocations_total") == 1
+    assert metric_total(text_a, "canvascast_jobs_finished_total") == 1
+    assert metric_total(text_a, "canvascast_errors_total") == 1
     # The other container never took the job: it counts neither its invocation nor its end.
-    assert samples(text_b, "canvascast_invocations_total") == 0
-    assert samples(text_b, "canvascast_jobs_finished_total") == 0
-    assert samples(text_b, "canvascast_errors_total") == 0
-    assert samples(text_b, "canvascast_cost_usd_total") == 0
+    assert metric_total(text_b, "canvascast_invocations_total") == 0
+    assert metric_total(text_b, "canvascast_jobs_finished_total") == 0
+    assert metric_total(text_b, "canvascast_errors_total") == 0
+    assert metric_total(text_b, "canvascast_cost_usd_total") == 0
 
 
 def test_a_container_still_counts_the_end_of_a_job_it_took_when_it_reads_it(tmp_path):
-    backend = SharedModal()
+    backend = ModalLikeBackend()  # every container reads the same jobs
     app = create_app(make_settings(tmp_path), backend)
     with TestClient(app, headers=AUTH) as c:
         job = c.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "succeed"}}).json()
         assert c.get(f"/v1/jobs/{job['id']}", params={"wait": WAIT_S}).json()["status"] == "succeeded"
         text = c.get("/metrics").text
     backend.close()
-    assert samples(text, "canvascast_jobs_finished_total") == 1
+    assert metric_total(text, "canvascast_jobs_finished_total") == 1
     assert app.state.metrics.pending() == []

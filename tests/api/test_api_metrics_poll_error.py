@@ -9,30 +9,17 @@ answer that the job is not one (404 not_found, 410 record_unreadable) stops trac
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from modal_functions.api.main import create_app
 from modal_functions.errors import CapabilityError
 
-from api_support import TOKEN, FakeBackend, make_settings
+from api_support import AUTH, ModalLikeBackend, make_settings, metric_total
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT_S = 30.0  # upper bound of any wait; never an asserted duration
 
 
-def samples(text: str, name: str) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                total += sample.value
-    return total
-
-
-class FlakyModal(FakeBackend):
+class FlakyModal(ModalLikeBackend):
     """Reports no changes (like Modal); `poll` raises `error` while it is set."""
-
-    name = "modal"
 
     def __init__(self):
         super().__init__()
@@ -49,7 +36,7 @@ def _run(tmp_path, error: BaseException):
     app = create_app(make_settings(tmp_path), backend)
     with TestClient(app, headers=AUTH) as c:
         job = c.post("/v1/jobs", json={"kind": "diagnostic", "input": {"action": "stall"}}).json()
-        assert samples(c.get("/metrics").text, "canvascast_invocations_total") == 1
+        assert metric_total(c.get("/metrics").text, "canvascast_invocations_total") == 1
         assert app.state.metrics.pending() == [job["id"]]
 
         backend.error = error  # one scrape while Modal cannot be reached
@@ -60,7 +47,7 @@ def _run(tmp_path, error: BaseException):
         with backend.cond:
             assert backend.cond.wait_for(lambda: backend.jobs[job["id"]].status.terminal, WAIT_S)
         text = c.get("/metrics").text
-        finished = samples(text, "canvascast_jobs_finished_total")
+        finished = metric_total(text, "canvascast_jobs_finished_total")
         pending = app.state.metrics.pending()
     backend.close()
     return finished, pending

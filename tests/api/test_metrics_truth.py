@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from modal_functions.api.main import create_app
 from modal_functions.api.server_process import ServerProcess
@@ -19,20 +18,9 @@ from modal_functions.runtime.inhouse import InHouseBackend
 from modal_functions.runtime.testing import write_config
 from modal_functions.settings import Settings
 
-from api_support import TOKEN, Served
+from api_support import AUTH, TOKEN, Served, metric_total
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT_S = 30.0  # upper bound of any wait below; never an asserted duration
-
-
-def samples(text: str, name: str) -> float:
-    """Sum of a metric's samples (every label set) in Prometheus text."""
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                total += sample.value
-    return total
 
 
 def _toml(tmp_path):
@@ -62,8 +50,8 @@ def test_a_job_that_finished_before_its_submit_returned_is_not_tracked_as_pendin
                 r = http.post("/v1/jobs", json={"kind": "diagnostic", "input": {"payload": str(i)}})
                 assert r.status_code == 202
             text = httpx.get(f"{served.base}/metrics").text
-            assert samples(text, "canvascast_invocations_total") == 5
-            assert samples(text, "canvascast_jobs_finished_total") == 5
+            assert metric_total(text, "canvascast_invocations_total") == 5
+            assert metric_total(text, "canvascast_jobs_finished_total") == 5
             # Before the fix every one of them stayed "pending" for good: each scrape polled all of
             # them again (one registry read per job ever run fast), a list that only grew.
             assert app.state.metrics.pending() == []
@@ -80,9 +68,9 @@ def test_a_restarted_server_does_not_count_again_what_the_previous_one_ran(tmp_p
             job = http.post("/v1/jobs", json=body).json()
             assert http.get(f"/v1/jobs/{job['id']}", params={"wait": WAIT_S}).json()["status"] == "failed"
             before = http.get("/metrics").text
-            assert samples(before, "canvascast_invocations_total") == 1
-            assert samples(before, "canvascast_jobs_finished_total") == 1
-            assert samples(before, "canvascast_errors_total") == 1
+            assert metric_total(before, "canvascast_invocations_total") == 1
+            assert metric_total(before, "canvascast_jobs_finished_total") == 1
+            assert metric_total(before, "canvascast_errors_total") == 1
 
             server.stop()
             server.start()  # same port, same data dir: the job and its key answer as before
@@ -93,10 +81,10 @@ def test_a_restarted_server_does_not_count_again_what_the_previous_one_ran(tmp_p
             after = http.get("/metrics").text
             # This process ran nothing: a counter that grew here would make `increase()` over the
             # restart count the one job twice (and its cost, duration and error with it).
-            assert samples(after, "canvascast_invocations_total") == 0
-            assert samples(after, "canvascast_jobs_finished_total") == 0
-            assert samples(after, "canvascast_errors_total") == 0
-            assert samples(after, "canvascast_duration_seconds_count") == 0
+            assert metric_total(after, "canvascast_invocations_total") == 0
+            assert metric_total(after, "canvascast_jobs_finished_total") == 0
+            assert metric_total(after, "canvascast_errors_total") == 0
+            assert metric_total(after, "canvascast_duration_seconds_count") == 0
     finally:
         server.stop()
 

@@ -37,12 +37,17 @@ def payload_is_a_ref(monkeypatch):
     get_capability("diagnostic")
 
 
-def test_a_replay_whose_input_artifact_was_removed_since_answers_the_job(make_backend, payload_is_a_ref, tmp_path):
-    backend = make_backend()
+def stored_input(backend, tmp_path):
+    """The backend's store, and a file put in it: an input artifact a job can reference."""
     store = get_store(backend.settings)
     src = tmp_path / "audio.bin"
     src.write_bytes(b"narration")
-    ref = store.put_file(src, "wav")
+    return store, store.put_file(src, "wav")
+
+
+def test_a_replay_whose_input_artifact_was_removed_since_answers_the_job(make_backend, payload_is_a_ref, tmp_path):
+    backend = make_backend()
+    store, ref = stored_input(backend, tmp_path)
     body = {"action": "succeed", "payload": ref.key}
 
     job = backend.submit("diagnostic", body, idempotency_key="replay-after-retention")
@@ -60,10 +65,7 @@ def test_a_replay_whose_input_artifact_was_removed_since_answers_the_job(make_ba
 
 def test_a_replay_with_other_input_is_still_a_409(make_backend, payload_is_a_ref, tmp_path):
     backend = make_backend()
-    store = get_store(backend.settings)
-    src = tmp_path / "audio.bin"
-    src.write_bytes(b"narration")
-    ref = store.put_file(src, "wav")
+    _, ref = stored_input(backend, tmp_path)
     job = backend.submit("diagnostic", {"action": "succeed", "payload": ref.key}, idempotency_key="k")
     backend.wait(job.id, DEADLINE)
     with pytest.raises(CapabilityError) as conflict:

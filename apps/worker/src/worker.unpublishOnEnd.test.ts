@@ -8,79 +8,27 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Writable } from "node:stream";
-import pino from "pino";
 import type { Db } from "./db/db.ts";
-import { Metrics } from "./metrics.ts";
-import { cancel, claim, enqueue, getRender, saveStep } from "./queue/index.ts";
-import { Router } from "./router/index.ts";
+import { cancel, claim, saveStep } from "./queue/index.ts";
 import { PublishError, type Publisher } from "./storage/publisher.ts";
-import { Worker } from "./worker.ts";
-import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
+import { droppingDb } from "../test/support/droppingDb.ts";
+import { openMigratedPglite } from "../test/support/migratedPglite.ts";
+import { recordingPublisher, renderedUpToPublish, VIDEO } from "../test/support/publishing.ts";
+import { renderEnded, withWorker } from "../test/support/testWorker.ts";
 import { until } from "../test/support/until.ts";
-import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
 
 let db: Db;
 before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
-const ref = (c: string, ext: string) => ({ key: `artifacts/sha256/${c}${c}/${c.repeat(64)}.${ext}`, sha256: c.repeat(64), size: 10, content_type: "x" });
-const ENDED = ["succeeded", "failed", "dead", "cancelled"];
-
 /** A render with every compute step done (captions included): only its publish is left. */
-async function rendered(maxAttempts: number): Promise<string> {
-  const { row } = await enqueue(db, { owner: "o", request: SMALL_REQUEST, maxAttempts });
-  await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
-  const done = { status: "succeeded" as const, step_attempt: 1, finished_at: new Date() };
-  await saveStep(db, row.id, "images", { ...done, output: { images: [{ index: 0, status: "succeeded", artifact: { key: `artifacts/sha256/bb/${"b".repeat(64)}.png` } }] } });
-  await saveStep(db, row.id, "align", { ...done, output: { words: [{ text: "hello", startMs: 0, endMs: 400 }, { text: "world", startMs: 400, endMs: 900 }], duration_ms: 1000, srt: ref("d", "srt"), vtt: ref("e", "vtt") } });
-  await saveStep(db, row.id, "render", { ...done, output: { video: ref("c", "mp4"), durationMs: 1000 } });
-  return row.id;
-}
-
-/** A publisher over a set of keys; `before(ext)` runs before each copy (to throw, cancel, block). */
-function storage(before: (ext: string, id: string) => Promise<void> = async () => {}) {
-  const stored = new Set<string>();
-  const publisher = {
-    kind: "local",
-    async publish(source, owner, id) {
-      const ext = source.key.split(".").pop()!;
-      await before(ext, id);
-      const key = `renders/${owner}/${id}.${ext}`;
-      stored.add(key);
-      return { ...source, key, url: `https://signed.example/${key}` };
-    },
-    async signedUrl(key) {
-      return `https://signed.example/${key}`;
-    },
-    async signedUrls(keys) {
-      return keys.map((key) => ({ key, url: `https://signed.example/${key}` }));
-    },
-    async remove(keys) {
-      for (const k of keys) stored.delete(k);
-    },
-  } satisfies Publisher;
-  return { stored, publisher };
-}
-
-async function withWorker(dbUsed: Db, publisher: Publisher, body: (lines: Record<string, unknown>[]) => Promise<void>, workerId = "w1", heartbeatMs = 50): Promise<void> {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
-  const router = new Router({ inhouse: new ScriptedCompute("inhouse", () => ({ status: "running" })).client() });
-  const w = new Worker({ db: dbUsed, router, publisher, metrics: new Metrics(), log, workerId }, { leaseSeconds: 30, heartbeatMs, idlePollMs: 20, backoffBaseSeconds: 0 });
-  w.start();
-  try {
-    await body(lines);
-  } finally {
-    await w.stop();
-    await router.close();
-  }
-}
-
-const ended = (id: string) => until("the render over", async () => {
-  const r = await getRender(db, id);
-  return r && ENDED.includes(r.status) ? r : null;
-}, 20_000, 10);
+const rendered = (maxAttempts: number) => renderedUpToPublish(db, { maxAttempts, captions: true });
+const ended = (id: string) => renderEnded(db, id);
+/** Every 50 ms: a cancel is seen soon. */
+const HEARTBEAT = { heartbeatMs: 50 };
+/** Fails the upsert of the publish step's `succeeded` row, `times` times. */
+const publishSucceededDropped = (times?: number) =>
+  droppingDb(db, (text, params) => /insert into public\.render_steps/.test(text) && params?.[1] === "publish" && params?.[2] === "succeeded", { times });
 
 /** Waits until nothing is stored, or fails naming what is. */
 const emptied = (stored: Set<string>, what: string) =>
@@ -88,39 +36,20 @@ const emptied = (stored: Set<string>, what: string) =>
 
 test("the publish step's success cannot be recorded on the last attempt: the render does not end without a video with its MP4 published", async () => {
   const id = await rendered(1);
-  const { stored, publisher } = storage();
-  let blips = 0;
-  const flaky = Object.assign(Object.create(db) as Db, {
-    async query(text: string, params?: unknown[]) {
-      // The upsert of the publish step's `succeeded` row: the database is gone for a while.
-      if (/insert into public\.render_steps/.test(text) && params?.[1] === "publish" && params?.[2] === "succeeded") {
-        blips++;
-        throw new Error("Connection terminated unexpectedly");
-      }
-      return db.query(text, params);
-    },
-  });
-  await withWorker(flaky, publisher, async () => {
+  const { stored, publisher } = recordingPublisher();
+  const flaky = publishSucceededDropped(); // the database is gone for a while
+  await withWorker({ db: flaky.db, publisher, options: HEARTBEAT }, async () => {
     const end = await ended(id);
-    assert.ok(blips > 0, "the blip happened");
+    assert.ok(flaky.dropped() > 0, "the blip happened");
     if (end.status !== "succeeded") await emptied(stored, `a ${end.status} render keeps no published files`);
   });
 });
 
 test("one blip on the publish step's success record: the render still ends succeeded", async () => {
   const id = await rendered(1);
-  const { stored, publisher } = storage();
-  let blips = 1;
-  const flaky = Object.assign(Object.create(db) as Db, {
-    async query(text: string, params?: unknown[]) {
-      if (blips > 0 && /insert into public\.render_steps/.test(text) && params?.[1] === "publish" && params?.[2] === "succeeded") {
-        blips--;
-        throw new Error("Connection terminated unexpectedly");
-      }
-      return db.query(text, params);
-    },
-  });
-  await withWorker(flaky, publisher, async () => {
+  const { stored, publisher } = recordingPublisher();
+  const flaky = publishSucceededDropped(1);
+  await withWorker({ db: flaky.db, publisher, options: HEARTBEAT }, async () => {
     const end = await ended(id);
     assert.equal(end.status, "succeeded", `${end.status}: ${JSON.stringify(end.last_error)}`);
     assert.equal(stored.size, 3);
@@ -129,10 +58,12 @@ test("one blip on the publish step's success record: the render still ends succe
 
 test("a caption file fails for good after the video was copied: the failed render keeps no MP4", async () => {
   const id = await rendered(3);
-  const { stored, publisher } = storage(async (ext) => {
-    if (ext === "srt") throw new PublishError("checksum_mismatch", "sha256 of the srt is not what align reported", false);
+  const { stored, publisher } = recordingPublisher({
+    beforeCopy: async (ext) => {
+      if (ext === "srt") throw new PublishError("checksum_mismatch", "sha256 of the srt is not what align reported", false);
+    },
   });
-  await withWorker(db, publisher, async () => {
+  await withWorker({ db, publisher, options: HEARTBEAT }, async () => {
     const end = await ended(id);
     assert.equal(end.status, "failed");
     await emptied(stored, "a failed render keeps no published files");
@@ -142,12 +73,14 @@ test("a caption file fails for good after the video was copied: the failed rende
 test("a cancel lands while a caption file is copied, and the copy fails: the cancelled render keeps no MP4", async () => {
   for (const retryable of [true, false]) {
     const id = await rendered(3);
-    const { stored, publisher } = storage(async (ext, rid) => {
-      if (ext !== "srt") return;
-      await cancel(db, rid, "o");
-      throw new PublishError(retryable ? "storage_unavailable" : "checksum_mismatch", "the caption copy failed", retryable);
+    const { stored, publisher } = recordingPublisher({
+      beforeCopy: async (ext, rid) => {
+        if (ext !== "srt") return;
+        await cancel(db, rid, "o");
+        throw new PublishError(retryable ? "storage_unavailable" : "checksum_mismatch", "the caption copy failed", retryable);
+      },
     });
-    await withWorker(db, publisher, async (lines) => {
+    await withWorker({ db, publisher, options: HEARTBEAT }, async ({ lines }) => {
       assert.equal((await ended(id)).status, "cancelled");
       await until("the attempt accounted for", async () => lines.some((l) => l.render_id === id && (l.event === "render_aborted" || l.event === "render_failed")), 5_000, 10);
       await emptied(stored, `a cancelled render keeps no published files (caption error retryable: ${retryable})`);
@@ -157,7 +90,7 @@ test("a cancel lands while a caption file is copied, and the copy fails: the can
 
 test("the worker has seen the render cancelled before the publish: nothing is copied", async () => {
   const id = await rendered(3);
-  const { stored, publisher } = storage();
+  const { stored, publisher } = recordingPublisher();
   let copies = 0;
   const counting: Publisher = { ...publisher, publish: (...a) => (copies++, publisher.publish(...a)) };
   let heartbeatsSeen = 0;
@@ -178,7 +111,7 @@ test("the worker has seen the render cancelled before the publish: nothing is co
       return out;
     },
   });
-  await withWorker(watched, counting, async (lines) => {
+  await withWorker({ db: watched, publisher: counting, options: HEARTBEAT }, async ({ lines }) => {
     assert.equal((await ended(id)).status, "cancelled");
     await until("the attempt accounted for", async () => lines.some((l) => l.render_id === id && l.event === "render_aborted"), 5_000, 10);
     assert.equal(copies, 0, "no copy starts once the cancel was seen");
@@ -189,8 +122,10 @@ test("the worker has seen the render cancelled before the publish: nothing is co
 test("the read after a refused completion fails once: a cancelled render's MP4 is still removed", async () => {
   const id = await rendered(3);
   let release: (() => void) | null = null;
-  const { stored, publisher } = storage(async (ext) => {
-    if (ext === "mp4") await new Promise<void>((r) => (release = r));
+  const { stored, publisher } = recordingPublisher({
+    beforeCopy: async (ext) => {
+      if (ext === "mp4") await new Promise<void>((r) => (release = r));
+    },
   });
   let failReads = 0;
   const flaky = Object.assign(Object.create(db) as Db, {
@@ -205,42 +140,44 @@ test("the read after a refused completion fails once: a cancelled render's MP4 i
       return out;
     },
   });
-  await withWorker(flaky, publisher, async (lines) => {
+  await withWorker({ db: flaky, publisher, options: { heartbeatMs: 10_000 } }, async ({ lines }) => {
     await until("the publish under way", async () => release !== null, 10_000, 10);
     await cancel(db, id, "o");
     release!();
     await until("the attempt accounted for", async () => lines.some((l) => l.event === "render_aborted" && l.render_id === id), 5_000, 10);
     assert.equal(failReads, 0, "the read failed");
     await emptied(stored, "a cancelled render keeps no published files");
-  }, "w1", 10_000); // no heartbeat during the test: the refused completion is how the worker learns of the cancel
+  }); // no heartbeat during the test: the refused completion is how the worker learns of the cancel
 });
 
 test("a worker died mid-publish on the last attempt: the render reaped dead keeps no MP4", async () => {
   const id = await rendered(1);
-  const { stored, publisher } = storage();
+  const { stored, publisher } = recordingPublisher();
   // What the dead worker copied before it died: the video, its step still `running`.
-  await publisher.publish(ref("c", "mp4"), "o", id);
+  await publisher.publish(VIDEO, "o", id);
   assert.equal((await claim(db, "died", -1))?.id, id);
   await saveStep(db, id, "publish", { status: "running", step_attempt: 1, started_at: new Date() });
-  await withWorker(db, publisher, async () => {
+  await withWorker({ db, publisher, workerId: "w2", options: HEARTBEAT }, async () => {
     assert.equal((await ended(id)).status, "dead");
     await emptied(stored, "a dead render keeps no published files");
-  }, "w2");
+  });
 });
 
 test("storage refuses the removal after a cancel during the publish: still a cancelled attempt, and the failure logged", async () => {
   const id = await rendered(3);
   let release: (() => void) | null = null;
-  const { publisher } = storage(async (ext) => {
-    if (ext === "mp4") await new Promise<void>((r) => (release = r));
+  const { publisher } = recordingPublisher({
+    beforeCopy: async (ext) => {
+      if (ext === "mp4") await new Promise<void>((r) => (release = r));
+    },
   });
   const refusing: Publisher = { ...publisher, remove: async () => { throw new PublishError("storage_unavailable", "503 from storage", true); } };
-  await withWorker(db, refusing, async (lines) => {
+  await withWorker({ db, publisher: refusing, options: { heartbeatMs: 10_000 } }, async ({ lines }) => {
     await until("the publish under way", async () => release !== null, 10_000, 10);
     await cancel(db, id, "o");
     release!();
     const line = await until("the attempt accounted for", async () => lines.find((l) => l.event === "render_aborted" && l.render_id === id), 5_000, 10);
     assert.equal(line.reason, "cancelled");
     assert.ok(lines.some((l) => l.event === "unpublish_failed" && l.render_id === id), "the failed removal is logged");
-  }, "w1", 10_000);
+  });
 });

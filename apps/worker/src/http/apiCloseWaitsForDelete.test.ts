@@ -12,6 +12,7 @@ import { Metrics } from "../metrics.ts";
 import { claim, enqueue, fail, listSteps, saveStep } from "../queue/index.ts";
 import { Router } from "../router/index.ts";
 import type { Publisher } from "../storage/publisher.ts";
+import { recordingPublisher, VIDEO } from "../../test/support/publishing.ts";
 import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
 import { until } from "../../test/support/until.ts";
 import { parseTokens } from "./auth.ts";
@@ -30,6 +31,10 @@ function gate() {
   return { open, opened };
 }
 
+/** A publisher whose removals, once `entered()`, wait for the `removing` gate. */
+const gatedStore = (removing: { opened: Promise<void> }, entered: () => void) =>
+  recordingPublisher({ beforeRemove: async () => { entered(); await removing.opened; } });
+
 /** A queued render with a compute job still running and its video published by an earlier attempt. */
 async function queuedWithJobAndVideo(compute: ScriptedCompute, publisher: Publisher): Promise<{ id: string; job: string }> {
   const { row } = await enqueue(db, { owner: "alice", request: SMALL_REQUEST, maxAttempts: 3 });
@@ -37,36 +42,11 @@ async function queuedWithJobAndVideo(compute: ScriptedCompute, publisher: Publis
   assert.equal((await claim(db, "w1", 30))?.id, row.id);
   const made = await compute.client().submit("generate_images", { prompts: [] }, `${row.id}:images:1`);
   await saveStep(db, row.id, "images", { status: "running", step_attempt: 1, backend: "inhouse", compute_job_id: made.id });
-  const video = { key: `artifacts/sha256/cc/${"c".repeat(64)}.mp4`, sha256: "c".repeat(64), size: 10, content_type: "video/mp4" };
-  await saveStep(db, row.id, "render", { status: "succeeded", step_attempt: 1, output: { video, durationMs: 1000 } });
+  await saveStep(db, row.id, "render", { status: "succeeded", step_attempt: 1, output: { video: VIDEO, durationMs: 1000 } });
   await saveStep(db, row.id, "publish", { status: "failed", step_attempt: 1, error: { code: "storage_unavailable", message: "503", retryable: true } });
-  await publisher.publish(video, "alice", row.id);
+  await publisher.publish(VIDEO, "alice", row.id);
   assert.equal(await fail(db, row.id, "w1", { code: "storage_unavailable", message: "503", retryable: true }, 60), "queued");
   return { id: row.id, job: made.id };
-}
-
-function gatedStore(removing: { opened: Promise<void> }, entered: () => void) {
-  const stored = new Set<string>();
-  const publisher = {
-    kind: "local",
-    async publish(source, owner, id) {
-      const key = `renders/${owner}/${id}.${source.key.split(".").pop()}`;
-      stored.add(key);
-      return { ...source, key, url: `https://signed.example/${key}` };
-    },
-    async signedUrl(key) {
-      return `https://signed.example/${key}`;
-    },
-    async signedUrls(keys) {
-      return keys.map((key) => ({ key, url: `https://signed.example/${key}` }));
-    },
-    async remove(keys) {
-      entered();
-      await removing.opened;
-      for (const k of keys) stored.delete(k);
-    },
-  } satisfies Publisher;
-  return { stored, publisher };
 }
 
 test("closing the API right after a DELETE waits for the compute cancel and the unpublish it started", async () => {

@@ -11,7 +11,7 @@ import { log } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { claim, enqueue, fail, getRender, saveStep } from "../queue/index.ts";
 import { Router } from "../router/index.ts";
-import type { Publisher } from "../storage/publisher.ts";
+import { recordingPublisher, VIDEO } from "../../test/support/publishing.ts";
 import { ScriptedCompute } from "../../test/support/scriptedCompute.ts";
 import { until } from "../../test/support/until.ts";
 import { parseTokens } from "./auth.ts";
@@ -23,35 +23,17 @@ before(async () => (db = await openMigratedPglite()));
 after(() => db.close());
 
 test("DELETE of a queued render whose video an earlier attempt published removes the published files", async () => {
-  const stored = new Set<string>();
-  const publisher = {
-    kind: "local",
-    async publish(source, owner, id) {
-      const key = `renders/${owner}/${id}.${source.key.split(".").pop()}`;
-      stored.add(key);
-      return { ...source, key, url: `https://signed.example/${key}` };
-    },
-    async signedUrl(key) {
-      return `https://signed.example/${key}`;
-    },
-    async signedUrls(keys) {
-      return keys.map((key) => ({ key, url: `https://signed.example/${key}` }));
-    },
-    async remove(keys) {
-      for (const k of keys) stored.delete(k);
-    },
-  } satisfies Publisher;
+  const { stored, publisher } = recordingPublisher();
   const router = new Router({ inhouse: new ScriptedCompute("inhouse", () => ({ status: "running" })).client() });
   const api = buildApi({ db, router, metrics: new Metrics(), log, tokens: parseTokens("tok-alice:alice"), publisher });
   try {
     const { row } = await enqueue(db, { owner: "alice", request: SMALL_REQUEST, maxAttempts: 3 });
     await db.query(`update render_jobs set status = 'cancelled' where id <> $1 and status in ('queued', 'running')`, [row.id]);
     assert.equal((await claim(db, "w1", 30))?.id, row.id);
-    const video = { key: `artifacts/sha256/cc/${"c".repeat(64)}.mp4`, sha256: "c".repeat(64), size: 10, content_type: "video/mp4" };
-    await saveStep(db, row.id, "render", { status: "succeeded", step_attempt: 1, output: { video, durationMs: 1000 } });
+    await saveStep(db, row.id, "render", { status: "succeeded", step_attempt: 1, output: { video: VIDEO, durationMs: 1000 } });
     // The attempt copied the video, then its caption copy failed: queued to publish again.
     await saveStep(db, row.id, "publish", { status: "running", step_attempt: 1 });
-    await publisher.publish(video, "alice", row.id);
+    await publisher.publish(VIDEO, "alice", row.id);
     await saveStep(db, row.id, "publish", { status: "failed", error: { code: "storage_unavailable", message: "503", retryable: true } });
     assert.equal(await fail(db, row.id, "w1", { code: "storage_unavailable", message: "503", retryable: true }, 60), "queued");
 
