@@ -216,7 +216,7 @@ class ModalBackend:
         self.p = primitives
         self.clock = clock
         self.wait_slice = wait_slice
-        self._unreachable_since: dict[str, float] = {}  # call ids this object saw unanswered (see `_get`)
+        self._unreachable_since: dict[str, tuple[float, float]] = {}  # call id -> (first, last) unanswered poll this object saw
         self.leases = LeaseBook(config, primitives.leases, primitives.autoscaler, clock=clock)
 
     # ## Records
@@ -542,7 +542,8 @@ class ModalBackend:
         if outcome.get("handoff"):
             return self._hand_off(rec, job, outcome["handoff"]) if hand_off else job.model_copy(update=update)
         update = self._seen(job)  # the body's last word, written before its output
-        return self._end(self._finish(job.model_copy(update=update), rec, outcome), stop_call=False)  # unless cancelled meanwhile
+        # Unless cancelled meanwhile. A call given up on as unanswered may still be running: stopped.
+        return self._end(self._finish(job.model_copy(update=update), rec, outcome), stop_call=bool(outcome.get("unanswered")))
 
     def _get(self, call_id: str, timeout: float) -> dict[str, Any] | None:
         """The call's output as an outcome dict, or None while it runs."""
@@ -584,8 +585,9 @@ class ModalBackend:
         first = self._first_unanswered(call_id, now)
         if now - first > UNREACHABLE_GRACE_S:
             self._unreachable_since.pop(call_id, None)
-            return _failure(INTERNAL, f"Modal answered {type(e).__name__} about this call for over {UNREACHABLE_GRACE_S:.0f} s: "
-                                      f"{describe_crash(e)}", retryable=True)
+            failure = _failure(INTERNAL, f"Modal answered {type(e).__name__} about this call for over {UNREACHABLE_GRACE_S:.0f} s: "
+                                         f"{describe_crash(e)}", retryable=True)
+            return {**failure, "unanswered": True}  # not the call's outcome: it may still run (and bill), so it is cancelled
         if first == now:  # once per outage of this call, not once per poll
             log.warning("could not poll a Modal call; asking again next time", extra={"call_id": call_id, "error": describe_crash(e)})
         time.sleep(max(0.0, min(timeout, 1.0)))  # a wait or an event stream asks again, but not in a busy loop
@@ -593,11 +595,15 @@ class ModalBackend:
 
     def _first_unanswered(self, call_id: str, now: float) -> float:
         """When Modal stopped answering about the call: the earlier of what this object saw
-        (unanswered since then, with no answer in between) and the jobs Dict's mark, renewed
-        by every unanswered poll. A mark not renewed for UNANSWERED_GAP_S is an earlier outage:
-        whoever saw Modal answer since need not have known of it (only an object that saw the
-        outage itself clears the mark). A Dict that fails too leaves what this object saw."""
-        first = self._unreachable_since.setdefault(call_id, now)
+        and the jobs Dict's mark, each a (first, last) unanswered poll renewed by every
+        unanswered poll. One not renewed for UNANSWERED_GAP_S is an earlier outage, in this
+        object's memory as in the Dict: Modal may have answered since through another container
+        or the sweep, which need not have known of it (only an object that saw the outage itself
+        clears its records). A Dict that fails too leaves what this object saw."""
+        first = now
+        mine = self._unreachable_since.get(call_id)
+        if mine is not None and now - mine[1] <= UNANSWERED_GAP_S:
+            first = mine[0]
         try:
             mark = self.p.jobs.get(unanswered_key(call_id))
             shared = mark.get("first") if isinstance(mark, dict) else None
@@ -607,7 +613,7 @@ class ModalBackend:
             self.p.jobs[unanswered_key(call_id)] = {"first": first, "last": now}
         except Exception:  # noqa: BLE001 - Modal's Dict unreachable as well: asked again next poll
             pass
-        self._unreachable_since[call_id] = first
+        self._unreachable_since[call_id] = (first, now)
         return first
 
     def _finish(self, job: Job, rec: dict[str, Any], out: dict[str, Any]) -> Job:

@@ -69,7 +69,9 @@ def test_a_call_that_answers_service_error_for_good_fails_retryably_after_the_gr
         assert not b.poll(job.id).status.terminal
         clock.t += backend_mod.UNREACHABLE_GRACE_S / 2
         assert not b.poll(job.id).status.terminal
-        clock.t += backend_mod.UNREACHABLE_GRACE_S
+        clock.t += backend_mod.UNREACHABLE_GRACE_S / 2  # asked at least every UNANSWERED_GAP_S (the sweep: every minute)
+        assert not b.poll(job.id).status.terminal
+        clock.t += backend_mod.UNREACHABLE_GRACE_S / 2
         failed = b.poll(job.id)
         assert failed.status == JobStatus.failed and failed.error.retryable and "ServiceError" in failed.error.message
     finally:

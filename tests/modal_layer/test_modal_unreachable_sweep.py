@@ -109,3 +109,37 @@ def test_a_full_kind_stays_full_within_the_grace(backend, clock, monkeypatch):
     clock.now += UNREACHABLE_GRACE_S / 2
     with pytest.raises(CapacityFull):
         backend.submit("diagnostic", LONG)
+
+
+def test_a_container_s_own_memory_of_an_earlier_outage_lapses_too(backend, clock, monkeypatch):
+    """A long-lived API container saw one unanswered poll; Modal answered since, but through
+    another container. Its own record of the outage lapses as the Dict's does, so one blip
+    much later is not 'unanswered for over 300 s' (it failed a running job at once)."""
+    job = backend.submit("diagnostic", LONG)
+    real_lookup = backend.p.function_call
+    monkeypatch.setattr(backend.p, "function_call", lambda call_id: Unreachable())
+    assert not backend.poll(job.id).status.terminal  # container A: one blip
+    monkeypatch.setattr(backend.p, "function_call", real_lookup)
+    clock.now += 1000
+    assert not ModalBackend(backend.config, backend.p, clock=clock).poll(job.id).status.terminal  # B: answered
+    monkeypatch.setattr(backend.p, "function_call", lambda call_id: Unreachable())
+    assert not backend.poll(job.id).status.terminal  # A again: a new outage, not one 1000 s old
+
+
+def test_a_call_given_up_on_as_unanswered_is_cancelled(backend, clock, monkeypatch):
+    """Failed past the grace while its call may still run: the call is stopped (it would bill
+    on, and the freed slot let one job more than max_containers run)."""
+    cancelled = []
+
+    class UnreachableRecorded(Unreachable):
+        def cancel(self, terminate_containers=False):
+            cancelled.append(terminate_containers)
+
+    job = backend.submit("diagnostic", LONG)
+    monkeypatch.setattr(backend.p, "function_call", lambda call_id: UnreachableRecorded())
+    for _ in range(int(UNREACHABLE_GRACE_S // 60) + 1):
+        assert not backend.poll(job.id).status.terminal
+        assert not cancelled
+        clock.now += 60
+    assert backend.poll(job.id).status == JobStatus.failed
+    assert cancelled, "the call was not cancelled"
