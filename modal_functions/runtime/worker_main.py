@@ -243,9 +243,13 @@ def _read(conn: Connection, inbox: queue.Queue, parts: PartsClient) -> None:
             else:
                 inbox.put(message)
     except (EOFError, OSError):
-        parts.close()
-        inbox.put(None)
-        _die()
+        # Die first: handed the None, an idle main loop would return and end the process
+        # while this daemon thread was still killing the job's helpers.
+        try:
+            _die()
+        finally:  # reached only if the kill itself failed: the main loop still ends
+            parts.close()
+            inbox.put(None)
 
 
 if __name__ == "__main__":
