@@ -62,7 +62,9 @@ UPLOADS_DIR = "uploads"  # `POST /v1/artifacts` spools in $CANVASCAST_DATA_DIR/u
 @contextmanager
 def spool(directory: Path, prefix: str = ".") -> Iterator[tuple[BinaryIO, Path]]:
     """A new spool `<directory>/<prefix><random>.part`, open for writing and held until the block
-    ends (closing the file early keeps it held), then removed unless renamed away meanwhile.
+    ends (closing the file early keeps it held on a local filesystem; on NFS, where flock is
+    emulated by POSIX locks, closing any descriptor of it drops the lock), then removed unless
+    renamed away meanwhile.
     OSErrors (the directory unusable, a full disk) propagate for the caller to word."""
     for _ in range(3):
         path = directory / f"{prefix}{secrets.token_hex(8)}.part"
