@@ -178,7 +178,15 @@ def _render_to(out: Path, request, args) -> int:
         state = CAPABILITY.load()
         store = LocalStore(store_dir, get_settings().base_url, "cli-local")
         with LocalTaskContext(job_id="cli", on_progress=on_progress, store=store, allow_local_paths=True) as ctx:
-            result = CAPABILITY.run(state, request, ctx)
+            try:
+                result = CAPABILITY.run(state, request, ctx)
+            except BaseException:
+                # The sidecars stop before the job dir goes (on leaving this block): a Ctrl-C reaches
+                # node, chromium and ffmpeg too, and a chunk they were finishing was written into
+                # the removed dir after the CLI had exited (seen once under load in CI).
+                closing, state = state, None
+                CAPABILITY.close(closing)
+                raise
         try:  # through a .part file: a failed copy leaves no truncated MP4 at `out`
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(store.local_path(result.video.key), partial)
