@@ -1,5 +1,5 @@
 import type { Db } from "../db/db.ts";
-import { published } from "./published.ts";
+import { mayRunAgain } from "./published.ts";
 import type { RenderRow } from "./types.ts";
 
 /**
@@ -27,14 +27,14 @@ export async function claim(
     // on every claim (41 ms per claim at 100k ready rows; O(n^2) to drain a burst).
     `with queued as (
        select id, run_at, created_at from public.render_jobs q
-        where status = 'queued' and run_at <= now() and (attempts < max_attempts or ${published("q")})
+        where status = 'queued' and run_at <= now() and ${mayRunAgain("q")}
           and not (id = any($3::uuid[]))
         order by run_at, created_at
         limit 1
         for update skip locked
      ), expired as (
        select id, run_at, created_at from public.render_jobs e
-        where status = 'running' and locked_until < now() and (attempts < max_attempts or ${published("e")})
+        where status = 'running' and locked_until < now() and ${mayRunAgain("e")}
           and not (locked_by = $1 and id = any($3::uuid[]))
         order by locked_until
         limit 1
@@ -49,7 +49,7 @@ export async function claim(
             locked_by = $1,
             locked_until = now() + make_interval(secs => $2),
             heartbeat_at = now(),
-            attempts = least(j.attempts + 1, greatest(j.max_attempts, j.attempts)), -- a published render's extra claims count no attempt
+            attempts = j.attempts + 1, -- a published render's extra runs count too: they are bounded (mayRunAgain)
             last_error = case when j.status = 'running'
                               then jsonb_build_object('code', 'lease_expired', 'message',
                                      'worker ' || coalesce(j.locked_by, '?') || ' stopped heartbeating', 'retryable', true)

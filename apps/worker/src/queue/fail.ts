@@ -1,14 +1,14 @@
 import type { Db } from "../db/db.ts";
 import type { JobError } from "../contract.ts";
-import { published } from "./published.ts";
+import { mayRunAgain } from "./published.ts";
 import type { RenderStatus } from "./types.ts";
 
 /**
  * Record a failed attempt. Retryable errors go back to `queued` with backoff computed in
  * SQL: run_at = now() + base * exp(least(attempts, 10)) * spread seconds (graphile-worker's
  * curve, scaled by `backoffBaseSeconds`, jittered by `spread`). Out of attempts -> `dead`,
- * unless the render's video is published (`published`: only its completion failed, so it is
- * queued to be completed); not retryable -> `failed`.
+ * but a render whose video is published has PUBLISHED_EXTRA_ATTEMPTS more (`mayRunAgain`:
+ * only its completion failed, so it is queued to be completed); not retryable -> `failed`.
  * The error is kept in last_error either way.
  */
 export async function fail(
@@ -23,12 +23,12 @@ export async function fail(
   const rows = await db.query<{ status: RenderStatus }>(
     `update public.render_jobs j
         set status = case when not $4::boolean then 'failed'
-                          when attempts >= max_attempts and not ${published("j")} then 'dead'
+                          when not ${mayRunAgain("j")} then 'dead'
                           else 'queued' end,
             run_at = now() + make_interval(secs => $5 * exp(least(attempts, 10)) * $6),
             last_error = $3::jsonb,
             locked_by = null, locked_until = null,
-            finished_at = case when $4::boolean and (attempts < max_attempts or ${published("j")}) then null else now() end
+            finished_at = case when $4::boolean and ${mayRunAgain("j")} then null else now() end
       where id = $1 and locked_by = $2 and status = 'running'
       returning status`,
     [id, workerId, JSON.stringify(error), error.retryable === true, backoffBaseSeconds, spread],

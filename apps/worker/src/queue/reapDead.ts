@@ -1,10 +1,11 @@
 import type { Db } from "../db/db.ts";
-import { published } from "./published.ts";
+import { mayRunAgain } from "./published.ts";
 
 /**
  * Renders whose lease expired after their last allowed attempt go to `dead`: no worker
- * may claim them again (claim skips attempts >= max_attempts). Returns their ids. One whose
- * video was published is not dead (`published`): claim takes it again, to complete it.
+ * may claim them again (claim skips them: `mayRunAgain`). Returns their ids. One whose video
+ * was published is not dead until its PUBLISHED_EXTRA_ATTEMPTS are spent too: claim takes it
+ * again, to complete it.
  * `workerId` and `running`: as for `claim`, a worker never declares dead a render it is
  * still running.
  */
@@ -14,7 +15,7 @@ export async function reapDead(db: Pick<Db, "query">, workerId = "", running: re
         set status = 'dead', locked_by = null, locked_until = null, finished_at = now(),
             last_error = jsonb_build_object('code', 'lease_expired', 'retryable', false, 'message',
               'lease expired on the last attempt (' || attempts || '/' || max_attempts || ')')
-      where status = 'running' and locked_until < now() and attempts >= max_attempts and not ${published("j")}
+      where status = 'running' and locked_until < now() and not ${mayRunAgain("j")}
         and not (locked_by = $1 and id = any($2::uuid[]))
       returning id`,
     [workerId, running],
