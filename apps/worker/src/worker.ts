@@ -53,8 +53,10 @@ export class Worker {
   private running = new Map<string, Promise<void>>();
   private readonly cascades = new Set<Promise<void>>(); // compute jobs of renders that are over, being cancelled
   /** Renders whose unpublish failed, to try again at the next `unpublishRetryMs` (oldest first). */
-  private readonly unpublishRetries = new Set<string>();
+  private unpublishRetries = new Set<string>();
   private nextUnpublishRetry = 0;
+  /** The pass trying them again, while one runs (`retryUnpublishes`). */
+  private unpublishPass: Promise<void> | null = null;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -98,20 +100,58 @@ export class Worker {
   unpublishLater(renderId: string): void {
     this.unpublishRetries.delete(renderId);
     this.unpublishRetries.add(renderId);
-    if (this.unpublishRetries.size > MAX_UNPUBLISH_RETRIES) {
+    this.giveUpPastLimit();
+  }
+
+  /** Past MAX_UNPUBLISH_RETRIES pending, the oldest are dropped (logged). */
+  private giveUpPastLimit(): void {
+    while (this.unpublishRetries.size > MAX_UNPUBLISH_RETRIES) {
       const oldest = this.unpublishRetries.values().next().value!;
       this.unpublishRetries.delete(oldest);
       this.deps.log.error({ event: "unpublish_given_up", render_id: oldest }, "too many removals failing: no longer trying to remove what this render published");
     }
   }
 
-  /** At most once per unpublishRetryMs, the failed removals again (each that fails again is kept). */
+  /**
+   * At most once per unpublishRetryMs (counted from the end of the last pass), one pass in the
+   * background over the failed removals, oldest first, one at a time. It stops at the first
+   * that fails again (or at stop()), keeping it and those not tried yet, in order, ahead of
+   * any failed meanwhile: during an outage each pass costs one failed try, not one per
+   * pending render (up to MAX_UNPUBLISH_RETRIES queries and removals at once, every interval,
+   * and a surge when it ended).
+   */
   private retryUnpublishes(): void {
-    if (!this.unpublishRetries.size || Date.now() < this.nextUnpublishRetry) return;
-    this.nextUnpublishRetry = Date.now() + this.opts.unpublishRetryMs;
+    if (this.unpublishPass || !this.unpublishRetries.size || Date.now() < this.nextUnpublishRetry) return;
     const ids = [...this.unpublishRetries];
     this.unpublishRetries.clear();
-    for (const id of ids) this.unpublish(id);
+    const pass = (async () => {
+      let i = 0;
+      try {
+        for (; i < ids.length && !this.stopped; i++) {
+          const id = ids[i]!;
+          let failure: { error: unknown } | null = null;
+          try {
+            const { status, removed, error } = await unpublishEnded(this.deps, id);
+            if (error !== undefined) failure = { error };
+            else if (removed.length) this.deps.log.warn({ event: "render_unpublished", render_id: id, status, removed }, "removed what a render that ended without a video published");
+          } catch (e) {
+            failure = { error: e };
+          }
+          if (failure) {
+            this.deps.log.error({ event: "unpublish_failed", render_id: id, err: String(failure.error), pending: ids.length - i }, "could not remove what a render that did not complete published; trying again later");
+            break;
+          }
+        }
+      } finally {
+        // Those left go back first: they are older than any failed during the pass.
+        this.unpublishRetries = new Set([...ids.slice(i), ...this.unpublishRetries]);
+        this.giveUpPastLimit();
+        this.nextUnpublishRetry = Date.now() + this.opts.unpublishRetryMs;
+        this.unpublishPass = null;
+      }
+    })();
+    this.unpublishPass = pass;
+    this.background(pass);
   }
 
   private async run(): Promise<void> {
