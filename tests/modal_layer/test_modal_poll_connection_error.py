@@ -1,8 +1,8 @@
 """A poll that cannot reach Modal leaves the job as it was; it does not fail it.
 
 `FunctionCall.get` raises `modal.exception.ConnectionError` (or `ServiceError`, gRPC
-UNAVAILABLE) when Modal's client gives up on reaching the server after its own few
-retries. The poll counted any such error as the call's outcome: a job still running was
+UNAVAILABLE; `InternalError`, gRPC INTERNAL; `ResourceExhaustedError`, a rate limit) when
+Modal's client gives up on getting an answer after its own few retries. The poll counted any such error as the call's outcome: a job still running was
 written back as failed `internal` (not retryable), for good, its admission slot freed
 while its call kept running, and its result, when it came, was never read.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 from modal.exception import ConnectionError as ModalConnectionError
-from modal.exception import ServiceError
+from modal.exception import InternalError, ResourceExhaustedError, ServiceError
 
 from modal_functions.config import default_path, load_config
 from modal_functions.contract.jobs import JobStatus
@@ -29,7 +29,8 @@ class Unreachable:
         raise self.error
 
 
-@pytest.mark.parametrize("error", [ModalConnectionError("[Errno 104] Connection reset by peer"), ServiceError("unavailable")])
+@pytest.mark.parametrize("error", [ModalConnectionError("[Errno 104] Connection reset by peer"), ServiceError("unavailable"),
+                                   InternalError("internal error"), ResourceExhaustedError("rate limit exceeded")])
 def test_a_poll_that_cannot_reach_modal_keeps_the_job_in_flight(backend, monkeypatch, error):
     job = backend.submit("diagnostic", {"action": "succeed", "payload": "later"})
     call = backend.p.function_call(backend.p.jobs[job_key(job.id)]["call_id"])
