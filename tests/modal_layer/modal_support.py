@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from modal_functions.config import default_path, load_config
 
 
@@ -11,3 +13,25 @@ def diagnostic_config(**update):
     functions = dict(cfg.functions)
     functions["diagnostic"] = functions["diagnostic"].model_copy(update={"stall_timeout": 60.0, "retries": 0, "timeout": 60, **update})
     return cfg.model_copy(update={"functions": functions})
+
+
+class StepsRequest(BaseModel):
+    """The request of `fake_diagnostic`'s capability."""
+
+    steps: int
+
+
+class StepsResult(BaseModel):
+    steps: int
+
+
+def fake_diagnostic(monkeypatch, run):
+    """The `diagnostic` kind as a capability whose body is `run(state, request, ctx)` (a
+    `StepsRequest` in, a `StepsResult` out), for the real runner; undo with `runner._STATES.pop`."""
+    from types import SimpleNamespace
+
+    import modal_functions.capabilities as capabilities
+
+    fake = SimpleNamespace(kind="diagnostic", request_model=StepsRequest, result_model=StepsResult, load=lambda: None, run=run)
+    real = capabilities.get_capability
+    monkeypatch.setattr(capabilities, "get_capability", lambda kind: fake if kind == "diagnostic" else real(kind))

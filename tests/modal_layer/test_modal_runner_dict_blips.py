@@ -16,22 +16,11 @@ The real runner and watchdog; the capability and the jobs Dict are stood in for.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from modal.exception import ConnectionError as ModalConnectionError
-from pydantic import BaseModel
-
+from modal_support import StepsResult, fake_diagnostic
 from modal_functions.config import default_path, load_config
 from modal_functions.modal_layer import runner
-
-
-class Request(BaseModel):
-    steps: int
-
-
-class Result(BaseModel):
-    steps: int
 
 
 class RunReadFails(dict):
@@ -54,18 +43,14 @@ class RunWriteFails(dict):
 
 @pytest.fixture
 def capability(monkeypatch):
-    import modal_functions.capabilities as capabilities
-
     ran = []
 
     def run(state, request, ctx):
         ran.append(request.steps)
         ctx.progress(request.steps, request.steps, "steps")
-        return Result(steps=request.steps)
+        return StepsResult(steps=request.steps)
 
-    fake = SimpleNamespace(kind="diagnostic", request_model=Request, result_model=Result, load=lambda: None, run=run)
-    real = capabilities.get_capability
-    monkeypatch.setattr(capabilities, "get_capability", lambda kind: fake if kind == "diagnostic" else real(kind))
+    fake_diagnostic(monkeypatch, run)
     yield ran
     runner._STATES.pop("diagnostic", None)
 

@@ -11,21 +11,11 @@ The real runner and watchdog; the capability and the jobs Dict are stood in for.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-from pydantic import BaseModel
 
+from modal_support import StepsResult, fake_diagnostic
 from modal_functions.config import default_path, load_config
 from modal_functions.modal_layer import runner
-
-
-class Request(BaseModel):
-    steps: int
-
-
-class Result(BaseModel):
-    steps: int
 
 
 class FlakyJobsDict(dict):
@@ -41,19 +31,15 @@ class FlakyJobsDict(dict):
 
 @pytest.fixture
 def jobs(monkeypatch):
-    import modal_functions.capabilities as capabilities
-
     jobs = FlakyJobsDict()
 
     def run(state, request, ctx):
         for i in range(request.steps):
             ctx.progress(i + 1, request.steps + 1, "steps")  # all but the first held back by throttling
         jobs.failing = True  # Modal's Dict goes away just as the body returns
-        return Result(steps=request.steps)
+        return StepsResult(steps=request.steps)
 
-    fake = SimpleNamespace(kind="diagnostic", request_model=Request, result_model=Result, load=lambda: None, run=run)
-    real = capabilities.get_capability
-    monkeypatch.setattr(capabilities, "get_capability", lambda kind: fake if kind == "diagnostic" else real(kind))
+    fake_diagnostic(monkeypatch, run)
     yield jobs
     runner._STATES.pop("diagnostic", None)
 
