@@ -9,7 +9,7 @@ import torch
 from modal_functions.align.audio import load_audio
 from modal_functions.align.convert import bundled_ct2_dir, ensure_openai_checkpoint, map_state_dict
 from modal_functions.align.ct2_reader import read_ct2_model
-from modal_functions.align.engines import DecodeOptions
+from modal_functions.align.engines import GREEDY, DecodeOptions
 
 
 def test_mapping_covers_every_parameter_in_float16(data_dir):
@@ -39,7 +39,7 @@ def test_checkpoint_is_cached_and_carries_alignment_heads(data_dir):
 
 def test_greedy_tokens_identical_on_both_engines(fw32_engine, openai_engine, gapped_clip, sentence_clip):
     """Two clips here (word-joined and continuous speech); the bench checks every bench clip."""
-    opts = DecodeOptions(language="en")
+    opts = DecodeOptions(language="en", beam_size=GREEDY)
     for clip in (gapped_clip, sentence_clip):
         audio = load_audio(clip.path)
         a, b = fw32_engine.transcribe(audio, opts), openai_engine.transcribe(audio, opts)

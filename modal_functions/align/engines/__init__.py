@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 from ...errors import CapabilityError
-from .base import DecodeOptions, Engine, Recognition, Segment, Word
+from .base import GREEDY, DecodeOptions, Engine, Recognition, Segment, Word
 
-__all__ = ["DecodeOptions", "Engine", "Recognition", "Segment", "Word", "installed_ct2_dir", "load_engine", "ENGINES"]
+__all__ = ["GREEDY", "DecodeOptions", "Engine", "Recognition", "Segment", "Word", "installed_ct2_dir", "load_engine", "ENGINES"]
 
 ENGINES = ("faster-whisper", "openai-whisper")
 UNKNOWN_MODEL = "unknown_model"

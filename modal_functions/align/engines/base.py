@@ -46,14 +46,23 @@ class Recognition:
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    """Greedy by default: deterministic, and the same decoding on both engines."""
+    """Beam search of width 5 by default: the decoding both libraries ship as their standard
+    (faster-whisper's `beam_size=5`, the `whisper` CLI's `--beam_size 5`), deterministic at
+    temperature 0 and the same on both engines. On the 22 bench clips it recognises better than
+    greedy (faster-whisper tiny.en WER 14.3% against 16.3%; refined word starts 23 ms off against
+    26-29) for about 1.4x the decoding time, which the RTF budget holds. `GREEDY` is for the
+    conversion proof: greedy decoding is what gives token-identical output on both engines."""
 
     language: str = "en"
-    beam_size: int = 1
+    beam_size: int = 5
     word_timestamps: bool = True
     clips: tuple[float, ...] = ()
     """Whisper's `clip_timestamps` (start, end, ... seconds; an odd count runs the last to the end):
     only these stretches are decoded (`audio.speech_clips`, from the VAD). () decodes everything."""
+
+
+GREEDY = 1
+"""`DecodeOptions(beam_size=GREEDY)`: one hypothesis, the argmax token at every step."""
 
 
 class Engine(Protocol):
