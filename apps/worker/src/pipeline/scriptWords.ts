@@ -46,9 +46,11 @@ export function unspaced(ch: string): boolean {
   return characterWord(ch) || dictionaryWord(ch);
 }
 
-/** The token has a letter or digit of any script (accents and other marks alone do not count). */
+/** The token has a letter or digit of any script (accents and other marks alone do not count). The
+ * modifier-letter apostrophe is a letter to Unicode but an apostrophe to the aligner (wordkeys `_FOLD`),
+ * so "rock ʼ roll" is two words there and must be here. */
 export function hasWord(token: string): boolean {
-  return /[\p{L}\p{N}\p{Mc}]/u.test(token.normalize("NFKD"));
+  return /[\p{L}\p{N}\p{Mc}]/u.test(token.replace(/\u02bc/g, "'").normalize("NFKD"));
 }
 
 /** What `pieces` walks: the token's characters, or, where it has letters of Thai, Lao, Burmese or Khmer,
