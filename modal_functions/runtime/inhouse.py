@@ -106,6 +106,8 @@ class InHouseBackend:
         self._jobs: dict[str, Job] = {}  # live (non-terminal) jobs; terminal ones are read from SQLite
         self._versions: dict[str, int] = {}
         self._tickets: dict[str, Ticket] = {}
+        # job_id -> the progress its earlier attempts reached, held until a retry passes it (`on_progress`)
+        self._held: dict[str, Progress] = {}
         self._listeners: list[Callable[[Job], Any]] = []
         self._unsaved: dict[str, Job] = {}  # finished jobs the registry could not take yet
         self._resaver: threading.Thread | None = None
@@ -174,6 +176,7 @@ class InHouseBackend:
                 self._jobs.pop(job.id, None)
                 self._versions.pop(job.id, None)
                 self._tickets.pop(job.id, None)
+                self._held.pop(job.id, None)
             else:
                 self._jobs[job.id] = job
                 self._versions[job.id] = self._versions.get(job.id, 0) + 1
@@ -300,6 +303,9 @@ class InHouseBackend:
             return
         now = self._now()
         started = job.started_at or now
+        if ticket.attempts > 1 and job.progress != Progress():
+            with self._cond:
+                self._held[job.id] = job.progress  # the high-water mark: the last attempt never showed less
         self._publish(
             job.model_copy(
                 update={
@@ -316,6 +322,15 @@ class InHouseBackend:
         job = self._live(ticket.job_id)
         if job is None:
             return
+        # A retried job's new attempt counts up from zero again: the job's progress holds at what the
+        # earlier attempts reached until this one passes it, never steps back (as render does for a
+        # retried chunk). The retry shows meanwhile in `attempts`; past the mark, stage and message too.
+        with self._cond:
+            held = self._held.get(job.id)
+            if held is not None:
+                if not _passes(progress, held):
+                    return
+                del self._held[job.id]
         self._publish(job.model_copy(update={"progress": progress, "updated_at": self._now()}))
 
     def on_finish(self, ticket: Ticket, outcome: Outcome) -> None:
@@ -509,6 +524,14 @@ class InHouseBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _passes(progress: Progress, mark: Progress) -> bool:
+    """`progress` is at least as far as `mark`: by the share done where the mark has a total (an attempt
+    may count in other units or totals), else by the count done."""
+    if mark.total:
+        return bool(progress.total) and progress.done / progress.total >= mark.done / mark.total
+    return progress.done >= mark.done
 
 
 def _cancelled() -> Outcome:
