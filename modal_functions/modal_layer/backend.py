@@ -201,6 +201,15 @@ def _resource(config: ComputeConfig, object_name: str) -> tuple[str | None, floa
     return kw["gpu"], kw["cpu"]
 
 
+def _object_usd(config: ComputeConfig, kw: dict[str, Any], seconds: float) -> float:
+    """`seconds` of a Modal object with decorator settings `kw` (`object_kwargs`), at `[prices]`:
+    `config.usd` prices a kind's table, and `[functions.render_chunk]` may have its own memory."""
+    rate = config.prices.cpu_core * kw["cpu"] + config.prices.memory_gib * kw["memory"] / 1024
+    if kw["gpu"]:
+        rate += config.prices.gpu.get(kw["gpu"], 0.0)
+    return seconds * rate
+
+
 class ModalBackend:
     name = "modal"
 
@@ -626,23 +635,41 @@ class ModalBackend:
         if out.get("cold_start") is not None:
             update["cold_start"] = out["cold_start"]
         if out.get("ok"):
-            gpu, cpu = _resource(self.config, rec["object"])
-            seconds = float(out.get("seconds") or 0.0)
             update.update(
                 status=JobStatus.succeeded,
                 result=out["result"],
                 progress=job.progress if job.progress.total is None else job.progress.model_copy(update={"done": job.progress.total}),
-                cost=Cost(
-                    resource=out.get("resource") or (gpu or f"cpu:{cpu:g}"),
-                    seconds=seconds,
-                    usd=self.config.usd(job.kind, seconds, backend="modal", gpu=gpu or "", cpu=cpu),
-                ),
+                cost=self._cost(job, rec, out),
             )
         else:
             update.update(status=JobStatus.failed, error=JobError.model_validate(out["error"]))
         if job.started_at is not None:
             update["queue_seconds"] = round((job.started_at - job.created_at).total_seconds(), 3)
         return job.model_copy(update=update)
+
+    def _cost(self, job: Job, rec: dict[str, Any], out: dict[str, Any]) -> Cost:
+        """The job's container plus what it ran on other objects (`billed`: a chunked render's
+        `render_chunk` calls, failed attempts included), each at its own table's price, as
+        Remotion Lambda's `estimatedPrice` sums every lambda. `resource` names each resource
+        once, the job's own first (`cpu:8`, or `cpu:8+cpu:4` when the chunk table differs)."""
+        gpu, cpu = _resource(self.config, rec["object"])
+        seconds = float(out.get("seconds") or 0.0)
+        usd = self.config.usd(job.kind, seconds, backend="modal", gpu=gpu or "", cpu=cpu)
+        resources = [out.get("resource") or (gpu or f"cpu:{cpu:g}")]
+        billed = out.get("billed") if isinstance(out.get("billed"), dict) else {}
+        for object_name, used in sorted(billed.items()):
+            try:
+                kw = object_kwargs(self.config, object_name)
+                used = float(used)
+            except (KeyError, TypeError, ValueError):  # an object this config does not know: not priced, said so
+                log.warning("billed seconds of an unknown object left out of the cost", extra={"job_id": job.id, "object": object_name})
+                continue
+            seconds += used
+            usd += _object_usd(self.config, kw, used)
+            resource = kw["gpu"] or f"cpu:{kw['cpu']:g}"
+            if resource not in resources:
+                resources.append(resource)
+        return Cost(resource="+".join(resources), seconds=round(seconds, 3), usd=round(usd, 8))
 
     def _hand_off(self, rec: dict[str, Any], job: Job, object_name: str) -> Job:
         """The job measured itself and belongs on `object_name`: spawn it there, same record.

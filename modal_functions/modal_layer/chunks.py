@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any, Callable, Iterator, MutableMapping
 
 from ..errors import CANCELLED, INTERNAL, CapabilityError, describe_crash
 from ..logs import get_logger
-from .fanout import CHECK_S, CHUNK_FAILED, SETTLE_S, ChunkCalls, fan_out_chunks
+from .fanout import CHECK_S, CHUNK_FAILED, SETTLE_S, BilledChunkError, ChunkCalls, fan_out_chunks
 
 log = get_logger("canvascast.modal.chunks")
 
@@ -115,7 +116,8 @@ def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any
     caller's `FunctionCall.get(timeout=)` can tell "still running" (the builtin
     `TimeoutError`) from a chunk that failed with, say, a socket timeout, and "Modal did
     not answer" (its client's `ConnectionError` & co., polled again) from a chunk that
-    failed with one of those.
+    failed with one of those. The result carries `seconds`, the time this container ran
+    the chunk, and so does a failure (`BilledChunkError`): both go into the job's cost.
     """
     try:
         module = importlib.import_module(CHUNK_MODULE)
@@ -125,15 +127,22 @@ def render_one_chunk(chunk: dict[str, Any], volume: Any = None) -> dict[str, Any
     if chunk.get("fanout"):  # one dir per fan-out: a straggler of an earlier attempt never overwrites this one's files
         out_dir = out_dir / str(chunk["fanout"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     try:
         result = module.render_chunk(chunk, out_dir)
         if volume is not None:
             volume.commit()  # a Modal error here too: the fan-out takes those from a poll as "no answer"
-    except CapabilityError:
-        raise
+    except CapabilityError as e:
+        raise BilledChunkError(e.code, e.message, retryable=e.retryable, http_status=e.http_status, seconds=_since(started)) from None
     except Exception as e:  # noqa: BLE001 - see the docstring
-        raise CapabilityError(CHUNK_FAILED, describe_crash(e), retryable=True, http_status=500) from None
-    return result
+        raise BilledChunkError(CHUNK_FAILED, describe_crash(e), retryable=True, http_status=500, seconds=_since(started)) from None
+    # What this container ran for the chunk, for the job's cost (a failure says it too):
+    # `render_video`'s own seconds are its job body's, measured the same way (runner.execute).
+    return {**result, "seconds": _since(started)}
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
 
 
 # ## The render attempt owns its chunk calls
@@ -229,7 +238,7 @@ def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S)
 
     from . import app as modal_app
     from .backend import _unreachable_errors
-    from .runner import running_context
+    from .runner import bill, running_context
 
     if not specs:
         return []
@@ -254,6 +263,7 @@ def map_chunks(specs: list[dict[str, Any]], *, heartbeat_s: float = HEARTBEAT_S)
         is_cancelled=lambda: job_cancelled(jobs, job_id),
         heartbeat_s=every,
         unreachable=_unreachable_errors(),  # a poll Modal did not answer is asked again (fanout.py)
+        on_billed=lambda seconds: bill(job_id, "render_chunk", seconds),  # into the job's cost (backend._finish)
     )
     modal_app.cache.reload()
     return results

@@ -23,6 +23,11 @@ dropped. So the fan-out spawns ONE call per chunk and owns the handles:
 - on EVERY exit of `fan_out_chunks` (success, a chunk failed for good, the job cancelled,
   an exception of any kind, including `BaseException`s such as Modal's `InputCancellation`)
   the calls it started and that are not finished are cancelled before it returns.
+- every call that reports how long its container ran (a result's `seconds`, a
+  `BilledChunkError`'s `seconds`: `chunks.render_one_chunk` measures both) is billed once,
+  through `on_billed(seconds)`, as its waiter sees it end: a failed attempt bills as much
+  as a good one (its container ran), and its retry bills again. A call cancelled before it
+  answered reports nothing, and so bills nothing here.
 
 Nothing here imports `modal`: the Modal shell (`chunks.map_chunks`) passes `spawn`
 (`render_chunk.spawn`), `poll` (`FunctionCall.get(timeout=...)`: the result, or the
@@ -49,6 +54,31 @@ CHECK_S = 5.0  # how often the fan-out looks at `is_cancelled` (one Dict read on
 UNREACHABLE_GRACE_S = 300.0  # a chunk call Modal cannot answer about for this long counts as failed
 UNREACHABLE_RETRY_S = 1.0  # pause before polling again after an unanswered poll (the client retried already)
 SETTLE_S = 2.0  # after cancelling, how long `close()` waits for Modal to report the calls ended
+
+
+class BilledChunkError(CapabilityError):
+    """A chunk's failure with the `seconds` its container ran before it (they bill all the same).
+
+    Pickled with them, as Modal hands a remote exception to the caller."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False, http_status: int = 422, seconds: float = 0.0):
+        super().__init__(code, message, retryable=retryable, http_status=http_status)
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (_rebuild_billed, (self.code, self.message, self.retryable, self.http_status, self.seconds))
+
+
+def _rebuild_billed(code: str, message: str, retryable: bool, http_status: int, seconds: float) -> BilledChunkError:
+    return BilledChunkError(code, message, retryable=retryable, http_status=http_status, seconds=seconds)
+
+
+def billed_seconds(outcome: Any) -> float | None:
+    """The seconds a chunk call's container ran, from its result or its error; None if it did not say."""
+    seconds = outcome.get("seconds") if isinstance(outcome, dict) else getattr(outcome, "seconds", None)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        return None
+    return float(seconds)
 
 
 @dataclass(eq=False)
@@ -155,6 +185,7 @@ def fan_out_chunks(
     retries: int = CHUNK_RETRIES,
     on_result: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
     on_retry: Callable[[int, BaseException], None] | None = None,
+    on_billed: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     poll_wait_s: float = POLL_WAIT_S,
     check_s: float = CHECK_S,
@@ -173,6 +204,8 @@ def fan_out_chunks(
       (any path); without one the fan-out owns its calls alone and closes them itself.
     - `on_result(result, results_so_far)` after each chunk, in completion order;
       `on_retry(index, error)` before a failed chunk runs again.
+    - `on_billed(seconds)` once per call that ended saying how long it ran (`billed_seconds`),
+      failed ones included, from the call's waiter thread.
     - `is_cancelled()` is looked at every `check_s`: True stops it.
     - `poll_wait_s`: one poll's wait; `settle_s`: how long a fan-out that owns its calls
       waits, after cancelling them, for them to end.
@@ -197,6 +230,14 @@ def fan_out_chunks(
     results: dict[int, dict[str, Any]] = {}
     tries = [0] * count
     mine: list[ChunkCall] = []
+
+    def bill(outcome: Any) -> None:
+        seconds = billed_seconds(outcome)
+        if on_billed is not None and seconds is not None:
+            try:
+                on_billed(seconds)
+            except Exception as e:  # noqa: BLE001 - the bill must not lose the chunk's outcome
+                log.warning("chunk seconds not billed", extra={"error": describe_crash(e)})
 
     def waiter(index: int, call: ChunkCall) -> None:
         unanswered_since: float | None = None
@@ -224,9 +265,11 @@ def fan_out_chunks(
                 # writing the same chunk file. Cancelling a call that has ended changes nothing.
                 owner.cancel([call])
                 owner.ended(call)
+                bill(e)
                 outcomes.put((index, call, False, e))
                 return
             owner.ended(call)
+            bill(value)
             outcomes.put((index, call, True, value))
             return
 

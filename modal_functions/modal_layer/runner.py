@@ -11,7 +11,10 @@ What it writes to the jobs Dict, so the `ModalBackend` can answer polls:
 - `progress:<job_id>`: progress and heartbeat time (`MappingSink`).
 
 What it returns (the FunctionCall's output): `{"ok": true, "result": {...}, "seconds",
-"resource", "attempt", "cold_start"}` or `{"ok": false, "error": JobError}`.
+"resource", "billed", "attempt", "cold_start"}` or `{"ok": false, "error": JobError}`.
+`billed` is what the attempt ran on other Modal objects, in seconds per object (a chunked
+render's `render_chunk` calls, failed ones included, `bill()`); the backend prices each
+from its own table into the job's `cost`.
 A *retryable* failure with attempts left is raised instead, so Modal's own retry
 policy (from `modal.toml` `retries`) runs the next attempt; a stall or timeout is final
 for the job (as in-house). The watchdog's hard limit sits a little under the function's
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
@@ -40,11 +44,27 @@ _STATES: dict[str, Any] = {}
 # job_id -> the context of its attempt running in this container, for code that waits on
 # other Modal calls on the job's behalf (render chunks via `.map`) and must keep it alive.
 _RUNNING: dict[str, Any] = {}
+# job_id -> {Modal object: seconds} its running attempt used elsewhere (render chunks), see `bill`.
+_BILLS: dict[str, dict[str, float]] = {}
+_BILLS_LOCK = threading.Lock()
 
 
 def running_context(job_id: str) -> Any:
     """The `RuntimeContext` of `job_id`'s attempt running in this container, or None."""
     return _RUNNING.get(job_id)
+
+
+def bill(job_id: str, object_name: str, seconds: float) -> bool:
+    """Add `seconds` that `job_id`'s attempt running here used on `object_name` (from any thread).
+
+    False once the attempt has ended (its output is written): what ends later, such as a
+    chunk call cancelled as the attempt closed, is not in the job's cost."""
+    with _BILLS_LOCK:
+        bills = _BILLS.get(job_id)
+        if bills is None:
+            return False
+        bills[object_name] = round(bills.get(object_name, 0.0) + seconds, 3)
+        return True
 
 
 def watchdog_timeout(timeout: float) -> float:
@@ -146,6 +166,9 @@ def execute(
         min_interval=min_interval,
     )
     _RUNNING[job_id] = ctx
+    with _BILLS_LOCK:
+        _BILLS[job_id] = {}
+    billed: dict[str, float] = {}
     try:
         request = capability.request_model.model_validate(job["input"])
         target = handoff(request, ctx) if handoff is not None and not job.get("sized") else None
@@ -167,6 +190,8 @@ def execute(
         return {"ok": False, "error": {"code": INTERNAL, "message": describe_crash(e), "retryable": False}, "attempt": attempt, "finished_at": time.time()}
     finally:
         _RUNNING.pop(job_id, None)
+        with _BILLS_LOCK:
+            billed = _BILLS.pop(job_id, None) or {}
         shutil.rmtree(workdir, ignore_errors=True)
     try:
         ctx.reporter.flush()  # a throttled last update, before the output that ends the job
@@ -178,6 +203,7 @@ def execute(
         "seconds": round(time.time() - started, 3),
         "finished_at": time.time(),
         "resource": resource,
+        "billed": billed,
         "attempt": attempt,
         "cold_start": bool(cold_start),
     }
