@@ -348,7 +348,8 @@ class InHouseBackend:
         if job is None:
             return
         now = self._now()
-        seconds = round(ticket.seconds, 6)
+        # Its own worker's time and its parts' on the others (a chunked render's chunks), as on Modal.
+        seconds = round(ticket.seconds + ticket.part_seconds, 6)
         update: dict[str, Any] = {
             "status": JobStatus(outcome.status),
             "attempts": ticket.attempts,

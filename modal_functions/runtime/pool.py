@@ -61,6 +61,7 @@ class Ticket:
     input: dict[str, Any]
     attempts: int = 0
     seconds: float = 0.0  # worker time across attempts
+    part_seconds: float = 0.0  # on a job: its parts' worker time on other workers, every attempt of each (its cost)
     cancel: threading.Event = field(default_factory=threading.Event)
     parent: Ticket | None = None  # set on a part: the job it is a piece of
     notify: Callable[[str, dict[str, Any]], None] | None = None  # a part's updates to its job's worker
@@ -527,7 +528,11 @@ class KindPool:
                 return Outcome("failed", error=_error(INTERRUPTED, "the server shut down while this job ran", True), cold_start=cold)
             return Outcome("failed", error=_error(WORKER_CRASHED, f"the worker process died: {e}", True), cold_start=cold)
         finally:
-            ticket.seconds += time.monotonic() - started
+            elapsed = time.monotonic() - started
+            ticket.seconds += elapsed
+            if ticket.parent is not None:  # the job's cost counts it, failed or not; added before its job hears it ended
+                with self._cond:
+                    ticket.parent.part_seconds += elapsed
             self._end_parts(ticket)
             self.tempdirs.remove(workdir)
 
