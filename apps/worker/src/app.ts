@@ -84,7 +84,8 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
       db, router, metrics, log, tokens: parseTokens(config.tokens),
       jwt: config.jwt ? createJwtVerifier(config.jwt, log) : undefined, metricsToken: config.metricsToken,
       maxAttempts: config.worker.maxAttempts, publisher, onEnqueued: () => worker?.poke(),
-      // A DELETE's failed removal is tried again by this process's worker (an API-only replica has none: logged only).
+      // A DELETE's failed removal stays pending in the database (the DELETE's cancel marked it), where any
+      // worker's sweep finds it; this process's worker, if it has one, also marks it again at its next pass.
       onUnpublishFailed: (id) => worker?.unpublishLater(id),
     });
     url = await api.listen({ host: config.host, port: config.port });

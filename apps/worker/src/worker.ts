@@ -5,11 +5,13 @@
  * heartbeat fires on cancel (cascading to compute jobs) or when the lease is lost. A render
  * reaped dead (its worker died on the last attempt) has its compute jobs cancelled. A render
  * that ends without a video (failed, dead, cancelled) keeps nothing published under its
- * owner's name: what an attempt copied before it ended so is removed (`unpublishEnded`).
+ * owner's name: what an attempt copied before it ended so is removed (`unpublishEnded`);
+ * a removal that fails stays marked in the database, where any worker's periodic sweep finds
+ * it (`retryUnpublishes`), so a crash or a redeploy does not leave the files for good.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, completedWith, fail, failedWith, getRender, heartbeat, listSteps, reapDead, release, retryStatement, saveStep, type RenderRow } from "./queue/index.ts";
+import { claim, complete, completedWith, fail, failedWith, getRender, heartbeat, listSteps, markUnpublishPending, pendingUnpublishes, reapDead, release, retryStatement, saveStep, type RenderRow } from "./queue/index.ts";
 import { failedForGood, RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
 import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
@@ -31,16 +33,23 @@ export interface WorkerOptions {
    */
   random: () => number;
   /**
-   * How often removals of what ended renders published, that failed (the database or storage
-   * unreachable past their retries), are tried again, in ms: left alone, the MP4 stayed for good.
+   * How often the database is swept for removals of what ended renders published that are
+   * still pending (the database or storage unreachable past their retries, a worker that
+   * crashed before removing), in ms: left alone, the MP4 stayed for good.
    */
   unpublishRetryMs: number;
 }
 
 export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random, unpublishRetryMs: 30_000 };
 
-/** Failed removals kept to try again; past this many (a long outage), the oldest are given up on (logged). */
+/**
+ * Removals handed over but not yet marked in the database (it was unreachable) are kept in
+ * memory; past this many (a long outage), the oldest are given up on (logged).
+ */
 const MAX_UNPUBLISH_RETRIES = 10_000;
+
+/** Pending removals one sweep reads from the database (longest pending first). */
+const UNPUBLISH_BATCH = 100;
 
 /** A retry waits between 1 - JITTER and 1 + JITTER times the backoff curve. */
 const JITTER = 0.25;
@@ -52,8 +61,10 @@ export function newWorkerId(): string {
 export class Worker {
   private running = new Map<string, Promise<void>>();
   private readonly cascades = new Set<Promise<void>>(); // compute jobs of renders that are over, being cancelled
-  /** Renders whose unpublish failed, to try again at the next `unpublishRetryMs` (oldest first). */
+  /** Renders whose unpublish failed, to mark pending in the database at the next pass (oldest first). */
   private unpublishRetries = new Set<string>();
+  /** What the last pass found pending in the database and left so (logged at stop). */
+  private unpublishLeft: string[] = [];
   private nextUnpublishRetry = 0;
   /** The pass trying them again, while one runs (`retryUnpublishes`). */
   private unpublishPass: Promise<void> | null = null;
@@ -86,16 +97,21 @@ export class Worker {
     await this.loop;
     await Promise.allSettled(this.running.values());
     await Promise.allSettled([...this.cascades]);
-    if (this.unpublishRetries.size) {
-      // Kept in memory only: an operator can remove these by hand (renders/<owner>/<id>.*).
-      this.deps.log.error({ event: "unpublish_pending", render_ids: [...this.unpublishRetries] }, "stopped with removals of what ended renders published still failing");
+    const unrecorded = [...this.unpublishRetries];
+    const pending = [...new Set([...this.unpublishLeft, ...unrecorded])];
+    if (unrecorded.length) {
+      // Not in the database (it was unreachable): an operator can remove these by hand (renders/<owner>/<id>.*).
+      this.deps.log.error({ event: "unpublish_pending", render_ids: pending, unrecorded }, "stopped with removals of what ended renders published still failing, some known only to this worker");
+    } else if (pending.length) {
+      this.deps.log.warn({ event: "unpublish_pending", render_ids: pending, unrecorded }, "stopped with removals of what ended renders published still failing: pending in the database, any worker's sweep tries them again");
     }
   }
 
   /**
    * Try again later to remove what a render that ended without a video published (the API's
-   * DELETE hands its failed removals here too). Retries are in memory, not swept from the
-   * database: finding such renders there would scan every ended render (no index serves it).
+   * DELETE hands its failed removals here too). The database already has most such renders
+   * marked pending (it marks them when they end), but not a late copy's that a sweep had
+   * cleared, so the next pass marks each again, and it is kept in memory only until then.
    */
   unpublishLater(renderId: string): void {
     this.unpublishRetries.delete(renderId);
@@ -114,37 +130,50 @@ export class Worker {
 
   /**
    * At most once per unpublishRetryMs (counted from the end of the last pass), one pass in the
-   * background over the failed removals, oldest first, one at a time. It stops at the first
-   * that fails again (or at stop()), keeping it and those not tried yet, in order, ahead of
-   * any failed meanwhile: during an outage each pass costs one failed try, not one per
-   * pending render (up to MAX_UNPUBLISH_RETRIES queries and removals at once, every interval,
-   * and a surge when it ended).
+   * background: it marks pending in the database the removals handed over (`unpublishLater`),
+   * then sweeps it for pending removals, longest pending first, one at a time (any worker's:
+   * the one that failed may be gone). It stops at the first that fails again (or at stop()),
+   * leaving it and the rest pending, the failed one marked again so that it goes to the back
+   * (one removal storage always refuses does not hold up the others for good): during an outage each pass costs one failed try, not one
+   * per pending render (up to thousands of queries and removals at once, every interval, and
+   * a surge when it ended). Two workers sweeping at once may remove the same files twice,
+   * which is harmless; a removal clears only the mark it read, so none is lost.
    */
   private retryUnpublishes(): void {
-    if (this.unpublishPass || !this.unpublishRetries.size || Date.now() < this.nextUnpublishRetry) return;
-    const ids = [...this.unpublishRetries];
+    if (this.unpublishPass || Date.now() < this.nextUnpublishRetry) return;
+    const { db, log } = this.deps;
+    const handed = [...this.unpublishRetries];
     this.unpublishRetries.clear();
     const pass = (async () => {
-      let i = 0;
+      let recorded = 0;
       try {
+        for (; recorded < handed.length && !this.stopped; recorded++) await markUnpublishPending(db, handed[recorded]!);
+        const ids = this.stopped ? [] : await pendingUnpublishes(db, UNPUBLISH_BATCH);
+        let i = 0;
         for (; i < ids.length && !this.stopped; i++) {
           const id = ids[i]!;
           let failure: { error: unknown } | null = null;
           try {
             const { status, removed, error } = await unpublishEnded(this.deps, id);
             if (error !== undefined) failure = { error };
-            else if (removed.length) this.deps.log.warn({ event: "render_unpublished", render_id: id, status, removed }, "removed what a render that ended without a video published");
+            else if (removed.length) log.warn({ event: "render_unpublished", render_id: id, status, removed }, "removed what a render that ended without a video published");
           } catch (e) {
             failure = { error: e };
           }
           if (failure) {
-            this.deps.log.error({ event: "unpublish_failed", render_id: id, err: String(failure.error), pending: ids.length - i }, "could not remove what a render that did not complete published; trying again later");
+            log.error({ event: "unpublish_failed", render_id: id, err: String(failure.error), pending: ids.length - i }, "could not remove what a render that did not complete published; trying again later");
+            // To the back of the queue: one removal storage always refuses must not hold up
+            // every other for good. During an outage each pass still costs one failed try.
+            await markUnpublishPending(db, id).catch(() => false);
             break;
           }
         }
+        this.unpublishLeft = ids.slice(i);
+      } catch (e) {
+        log.error({ event: "unpublish_sweep_failed", err: String(e), unrecorded: handed.length - recorded }, "could not read or mark removals pending in the database; trying again later");
       } finally {
-        // Those left go back first: they are older than any failed during the pass.
-        this.unpublishRetries = new Set([...ids.slice(i), ...this.unpublishRetries]);
+        // Those not marked go back first: they are older than any handed over during the pass.
+        this.unpublishRetries = new Set([...handed.slice(recorded), ...this.unpublishRetries]);
         this.giveUpPastLimit();
         this.nextUnpublishRetry = Date.now() + this.opts.unpublishRetryMs;
         this.unpublishPass = null;

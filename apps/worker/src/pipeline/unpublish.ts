@@ -1,4 +1,4 @@
-import { getRender, listSteps, retryStatement, type RenderStatus, type StepRow } from "../queue/index.ts";
+import { clearUnpublishMark, getRender, listSteps, retryStatement, unpublishMark, type RenderStatus, type StepRow } from "../queue/index.ts";
 import { publishedKey } from "../storage/keys.ts";
 import type { PipelineDeps } from "./types.ts";
 
@@ -30,19 +30,32 @@ function publishableKeys(owner: string, id: string, steps: StepRow[]): string[] 
  * refused the removal, its error (the status is still known: a cancelled render is still
  * reported cancelled). Reads are retried (a blip must not leave the MP4 for good); a read
  * that still fails is thrown.
+ *
+ * The render's pending mark (render_jobs.unpublish_pending_since, set by the database when it
+ * ended so: `queue/unpublishPending.ts`) is read first and cleared once the removal went
+ * through, only if it is still that mark: a mark made meanwhile (a stale attempt's late copy)
+ * leaves the render to the next sweep. A removal that failed keeps it marked, for any worker's
+ * sweep to try again, even after this process is gone.
  */
 export async function unpublishEnded(deps: Pick<PipelineDeps, "db" | "publisher">, renderId: string): Promise<{ status: RenderStatus | null; removed: string[]; error?: unknown }> {
+  const mark = await retryStatement(() => unpublishMark(deps.db, renderId));
   const render = await retryStatement(() => getRender(deps.db, renderId));
   if (!render || !ENDED_WITHOUT_VIDEO.includes(render.status)) return { status: render?.status ?? null, removed: [] };
   const steps = await retryStatement(() => listSteps(deps.db, renderId));
+  // Not cleared, the render is only swept again (and removing what is gone is harmless).
+  const done = async () => void (mark !== null && await retryStatement(() => clearUnpublishMark(deps.db, renderId, mark)).catch(() => false));
   // No copy starts before the publish step's row is written (by the lease holder): without
   // one, nothing was published, and storage is not asked.
-  if (!steps.some((s) => s.step === "publish")) return { status: render.status, removed: [] };
+  if (!steps.some((s) => s.step === "publish")) {
+    await done();
+    return { status: render.status, removed: [] };
+  }
   const keys = publishableKeys(render.owner, render.id, steps);
   try {
     await deps.publisher.remove(keys);
   } catch (error) {
     return { status: render.status, removed: [], error };
   }
+  await done();
   return { status: render.status, removed: keys };
 }

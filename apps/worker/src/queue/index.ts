@@ -13,4 +13,5 @@ export { retryStatement } from "./retryStatement.ts";
 export { recordDecision } from "./recordDecision.ts";
 export { saveHeldStep, saveStep } from "./saveStep.ts";
 export { setProgress } from "./setProgress.ts";
+export { clearUnpublishMark, markUnpublishPending, pendingUnpublishes, unpublishMark } from "./unpublishPending.ts";
 export * from "./types.ts";
