@@ -643,6 +643,10 @@ class ModalBackend:
             )
         else:
             update.update(status=JobStatus.failed, error=JobError.model_validate(out["error"]))
+            # The runner's failure ran and billed like a success (as in-house prices every finish). A
+            # failure made here (a crashed container, a lost call: no runner output) says no time: no cost.
+            if out.get("seconds") is not None:
+                update["cost"] = self._cost(job, rec, out)
         if job.started_at is not None:
             update["queue_seconds"] = round((job.started_at - job.created_at).total_seconds(), 3)
         return job.model_copy(update=update)

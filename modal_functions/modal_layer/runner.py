@@ -8,11 +8,18 @@ under the same watchdog and progress code as the in-house pool
 What it writes to the jobs Dict, so the `ModalBackend` can answer polls:
 
 - `run:<job_id>`: `{"attempt", "started_at", "cold_start"}` when an attempt starts;
-- `progress:<job_id>`: progress and heartbeat time (`MappingSink`).
+- `progress:<job_id>`: progress and heartbeat time (`MappingSink`). A retry (attempt 2 on)
+  counts up from zero again: its sink holds the progress earlier attempts wrote until the
+  retry passes it (`MappingSink(hold=)`, the rule in-house holds a retried job by), so a
+  poll never sees the job step back; the retry shows at once in `run:` (`attempts`);
+- `spent:<job_id>`: `{"seconds", "billed"}` the job's attempts raised for a retry ran, so
+  the next attempt's output counts them (best effort, like progress).
 
 What it returns (the FunctionCall's output): `{"ok": true, "result": {...}, "seconds",
-"resource", "billed", "attempt", "cold_start"}` or `{"ok": false, "error": JobError}`.
-`billed` is what the attempt ran on other Modal objects, in seconds per object (a chunked
+"resource", "billed", "attempt", "cold_start"}` or `{"ok": false, "error": JobError,
+"seconds", "resource", "billed", "attempt"}` (a failed attempt ran and billed too).
+`seconds` is the container time of this attempt and of the earlier ones raised for a retry;
+`billed` is what they ran on other Modal objects, in seconds per object (a chunked
 render's `render_chunk` calls, failed ones included, `bill()`); the backend prices each
 from its own table into the job's `cost`.
 A *retryable* failure with attempts left is raised instead, so Modal's own retry
@@ -90,6 +97,43 @@ def progress_key(job_id: str) -> str:
     return f"progress:{job_id}"
 
 
+def spent_key(job_id: str) -> str:
+    return f"spent:{job_id}"
+
+
+def _held_progress(jobs: MutableMapping[str, Any], job_id: str) -> Any:
+    """The progress earlier attempts of the job reached (None for none), for a retry's sink to
+    hold. Best effort: an unreadable entry only means the retry shows its own progress."""
+    from ..runtime.progress import read_mapping
+
+    try:
+        mark = read_mapping(jobs, progress_key(job_id))[0]
+    except Exception as e:  # noqa: BLE001 - any store error (or a damaged entry); the job's own work goes on
+        log.warning("earlier progress not read; the retry shows its own", extra={"job_id": job_id, "error": describe_crash(e)})
+        return None
+    return mark if mark.done or mark.total else None
+
+
+def _earlier_spent(jobs: MutableMapping[str, Any], job_id: str) -> tuple[float, dict[str, float]]:
+    """Seconds and `billed` of the job's attempts raised for a retry (`spent:<id>`). Best effort:
+    an unreadable or damaged entry leaves them out of the cost, never fails the attempt."""
+    try:
+        entry = jobs.get(spent_key(job_id)) or {}
+        seconds = float(entry.get("seconds") or 0.0)
+        billed = {str(k): float(v) for k, v in (entry.get("billed") or {}).items()}
+    except Exception as e:  # noqa: BLE001 - any store error or a damaged entry
+        log.warning("earlier attempts' seconds not read; left out of the cost", extra={"job_id": job_id, "error": describe_crash(e)})
+        return 0.0, {}
+    return seconds, billed
+
+
+def _add_billed(into: dict[str, float], more: dict[str, float]) -> dict[str, float]:
+    out = dict(into)
+    for name, seconds in more.items():
+        out[name] = round(out.get(name, 0.0) + seconds, 3)
+    return out
+
+
 def _next_attempt(jobs: MutableMapping[str, Any], job_id: str) -> int:
     """One more than the last attempt recorded. Best effort, like `_record_attempt`: a failed
     read (Modal's Dict unreachable for a moment) raised out of the body as Modal's own error,
@@ -150,6 +194,10 @@ def execute(
     fn = config.function(kind)
     attempt = _next_attempt(jobs, job_id)
     started = time.time()
+    # A retry carries what earlier attempts showed and spent (a first attempt: nothing, even
+    # if a hand-off's probe left an entry). Attempts that crashed (no raise) left nothing.
+    hold = _held_progress(jobs, job_id) if attempt > 1 else None
+    earlier_seconds, earlier_billed = _earlier_spent(jobs, job_id) if attempt > 1 else (0.0, {})
     if state is None:
         state, cold_start = warm_state(kind)
 
@@ -160,7 +208,7 @@ def execute(
         job_id=job_id,
         attempt=attempt,
         workdir=workdir,
-        sink=MappingSink(jobs, progress_key(job_id)),
+        sink=MappingSink(jobs, progress_key(job_id), hold=hold),
         watchdog=watchdog,
         store_factory=store_factory,
         min_interval=min_interval,
@@ -169,6 +217,8 @@ def execute(
     with _BILLS_LOCK:
         _BILLS[job_id] = {}
     billed: dict[str, float] = {}
+    retry: CapabilityError | None = None
+    error: dict[str, Any] | None = None
     try:
         request = capability.request_model.model_validate(job["input"])
         target = handoff(request, ctx) if handoff is not None and not job.get("sized") else None
@@ -180,19 +230,30 @@ def execute(
         if e.code in ("stalled", "timeout"):
             _stop_taking_inputs()
         if e.retryable and attempt <= fn.retries and e.code not in FINAL_CODES:
-            raise  # Modal's retry policy runs the next attempt
-        return {"ok": False, "error": e.to_error().model_dump(mode="json"), "attempt": attempt, "finished_at": time.time()}
+            retry = e  # Modal's retry policy runs the next attempt (raised below, once this one's time is counted)
+        else:
+            error = e.to_error().model_dump(mode="json")
     except Exception as e:  # noqa: BLE001 - a bug in a capability is a coded failure, not a crash
         if hasattr(e, "errors"):  # pydantic ValidationError on the input
             from ..errors import VALIDATION_ERROR
 
-            return {"ok": False, "error": {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}, "attempt": attempt, "finished_at": time.time()}
-        return {"ok": False, "error": {"code": INTERNAL, "message": describe_crash(e), "retryable": False}, "attempt": attempt, "finished_at": time.time()}
+            error = {"code": VALIDATION_ERROR, "message": str(e)[:2000], "retryable": False}
+        else:
+            error = {"code": INTERNAL, "message": describe_crash(e), "retryable": False}
     finally:
         _RUNNING.pop(job_id, None)
         with _BILLS_LOCK:
             billed = _BILLS.pop(job_id, None) or {}
         shutil.rmtree(workdir, ignore_errors=True)
+    # Every attempt ran and billed, a failed one too (as in-house prices every finish).
+    seconds = round(earlier_seconds + time.time() - started, 3)
+    billed = _add_billed(earlier_billed, billed)
+    if retry is not None:
+        _carry_spent(jobs, job_id, seconds, billed)
+        raise retry
+    spent = {"seconds": seconds, "resource": resource, "billed": billed, "attempt": attempt}
+    if error is not None:
+        return {"ok": False, "error": error, **spent, "finished_at": time.time()}
     try:
         ctx.reporter.flush()  # a throttled last update, before the output that ends the job
     except Exception:  # noqa: BLE001 - a failed Dict write must not fail (or, retried, re-run) a finished job
@@ -200,10 +261,16 @@ def execute(
     return {
         "ok": True,
         "result": result.model_dump(mode="json"),
-        "seconds": round(time.time() - started, 3),
+        **spent,
         "finished_at": time.time(),
-        "resource": resource,
-        "billed": billed,
-        "attempt": attempt,
         "cold_start": bool(cold_start),
     }
+
+
+def _carry_spent(jobs: MutableMapping[str, Any], job_id: str, seconds: float, billed: dict[str, float]) -> None:
+    """Leave what the attempts so far ran for the retry's output (best effort: a failed Dict write
+    leaves them out of the cost, it must not turn a retryable failure into a final one)."""
+    try:
+        jobs[spent_key(job_id)] = {"seconds": seconds, "billed": billed}
+    except Exception as e:  # noqa: BLE001 - any store error
+        log.warning("attempt's seconds not carried to its retry", extra={"job_id": job_id, "error": describe_crash(e)})

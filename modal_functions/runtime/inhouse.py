@@ -42,6 +42,7 @@ from ..contract.jobs import KINDS, Cost, Job, JobError, JobStatus, KindCapacity,
 from ..errors import IDEMPOTENCY_CONFLICT, INTERNAL, INTERRUPTED, NOT_FOUND, UNKNOWN_KIND, VALIDATION_ERROR, CapabilityError, describe_crash
 from ..logs import get_logger
 from .pool import KindPool, Outcome, Ticket
+from .progress import passes
 from .registry import JobRegistry, input_digest
 from .tempdirs import TempDirs
 
@@ -328,7 +329,7 @@ class InHouseBackend:
         with self._cond:
             held = self._held.get(job.id)
             if held is not None:
-                if not _passes(progress, held):
+                if not passes(progress, held):
                     return
                 del self._held[job.id]
         self._publish(job.model_copy(update={"progress": progress, "updated_at": self._now()}))
@@ -525,14 +526,6 @@ class InHouseBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _passes(progress: Progress, mark: Progress) -> bool:
-    """`progress` is at least as far as `mark`: by the share done where the mark has a total (an attempt
-    may count in other units or totals), else by the count done."""
-    if mark.total:
-        return bool(progress.total) and progress.done / progress.total >= mark.done / mark.total
-    return progress.done >= mark.done
 
 
 def _cancelled() -> Outcome:

@@ -182,18 +182,34 @@ class CallbackSink:
             self.on_progress(progress)
 
 
+def passes(progress: Progress, mark: Progress) -> bool:
+    """`progress` is at least as far as `mark`: by the share done where the mark has a total (an attempt
+    may count in other units or totals), else by the count done. The rule both backends hold a retried
+    job's progress by (in-house: `InHouseBackend.on_progress`; Modal: `MappingSink(hold=)`)."""
+    if mark.total:
+        return bool(progress.total) and progress.done / progress.total >= mark.done / mark.total
+    return progress.done >= mark.done
+
+
 class MappingSink:
     """Writes `{"progress": {...}, "heartbeat_at": unix_seconds}` under `key` in a dict-like.
 
     Works with a plain dict (tests) and a `modal.Dict` (the Modal layer), which both
     support `mapping[key] = value`. Readers use `read_mapping(mapping, key)`.
+
+    `hold`: the progress earlier attempts of the job reached (a retry counts up from zero
+    again). What is written stays at it until this attempt's progress `passes` it, so a
+    reader never sees the job step back; heartbeats and held progress still write (with the
+    mark), so the heartbeat time stays fresh.
     """
 
-    def __init__(self, mapping: MutableMapping[str, Any], key: str, *, wall_clock: Callable[[], float] = time.time):
+    def __init__(self, mapping: MutableMapping[str, Any], key: str, *, wall_clock: Callable[[], float] = time.time,
+                 hold: Progress | None = None):
         self.mapping = mapping
         self.key = key
         self.wall_clock = wall_clock
-        self.last = Progress()
+        self.last = hold or Progress()
+        self._hold = hold
         # A heartbeat (align's side thread) rewrites the last progress: read and written under
         # one lock, or a slow heartbeat write of an older value lands after a newer progress.
         self._lock = threading.Lock()
@@ -220,6 +236,11 @@ class MappingSink:
 
     def progress(self, progress: Progress) -> None:
         with self._lock:
+            if self._hold is not None:
+                if not passes(progress, self._hold):
+                    self._write()  # the mark again, with the heartbeat this progress carries
+                    return
+                self._hold = None
             self.last = progress
             self._write()
 
