@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from modal_support import diagnostic_config
+from modal_support import diagnostic_config, fake_diagnostic
 from modal_functions.modal_layer.fake_primitives import fake_backend
 
 
@@ -14,3 +14,14 @@ def backend(tmp_path):
     b = fake_backend(tmp_path / "modal", diagnostic_config())
     yield b
     b.close()
+
+
+@pytest.fixture
+def scripted_diagnostic(monkeypatch):
+    """The `diagnostic` kind run by the real runner with the body a test puts in `box["run"]` (`ctx` in)."""
+    from modal_functions.modal_layer import runner
+
+    box = {}
+    fake_diagnostic(monkeypatch, lambda state, request, ctx: box["run"](ctx))
+    yield box
+    runner._STATES.pop("diagnostic", None)

@@ -35,3 +35,11 @@ def fake_diagnostic(monkeypatch, run):
     fake = SimpleNamespace(kind="diagnostic", request_model=StepsRequest, result_model=StepsResult, load=lambda: None, run=run)
     real = capabilities.get_capability
     monkeypatch.setattr(capabilities, "get_capability", lambda kind: fake if kind == "diagnostic" else real(kind))
+
+
+def run_attempt(jobs, config, job_id, steps):
+    """One attempt of a `diagnostic` job through the real runner (`scripted_diagnostic`'s body)."""
+    from modal_functions.modal_layer import runner
+
+    return runner.execute({"job_id": job_id, "kind": "diagnostic", "input": {"steps": steps}}, jobs, resource="cpu:0.25",
+                          state=object(), cold_start=False, config=config, min_interval=0)

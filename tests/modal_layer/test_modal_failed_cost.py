@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from modal_support import StepsResult, diagnostic_config, fake_diagnostic
+from modal_support import StepsResult, diagnostic_config, run_attempt
 from modal_functions.config import default_path, load_config
 from modal_functions.contract.jobs import Job, JobStatus
 from modal_functions.errors import CapabilityError
@@ -41,17 +41,9 @@ def clock(monkeypatch):
     return clock
 
 
-@pytest.fixture
-def capability(monkeypatch):
-    box = {}
-    fake_diagnostic(monkeypatch, lambda state, request, ctx: box["run"](ctx))
-    yield box
-    runner._STATES.pop("diagnostic", None)
-
 
 def attempt(jobs, config):
-    return runner.execute({"job_id": "f1", "kind": "diagnostic", "input": {"steps": 1}}, jobs, resource="cpu:0.25",
-                          state=object(), cold_start=False, config=config, min_interval=0)
+    return run_attempt(jobs, config, "f1", 1)
 
 
 def runs_then(clock, seconds, chunk_seconds, error):
@@ -70,29 +62,29 @@ def runs_then(clock, seconds, chunk_seconds, error):
     (ZeroDivisionError("a bug"), "internal"),
     (CapabilityError("transient", "a blip, no attempts left", retryable=True), "transient"),
 ])
-def test_a_failed_attempt_reports_the_seconds_it_ran(capability, clock, error, code):
-    capability["run"] = runs_then(clock, 30.0, 4.0, error)
+def test_a_failed_attempt_reports_the_seconds_it_ran(scripted_diagnostic, clock, error, code):
+    scripted_diagnostic["run"] = runs_then(clock, 30.0, 4.0, error)
     out = attempt({}, diagnostic_config())
     assert out["ok"] is False and out["error"]["code"] == code
     assert out["seconds"] == 30.0 and out["resource"] == "cpu:0.25" and out["billed"] == {"render_chunk": 4.0}
 
 
-def test_a_retried_attempts_seconds_are_carried_to_the_jobs_output(capability, clock):
+def test_a_retried_attempts_seconds_are_carried_to_the_jobs_output(scripted_diagnostic, clock):
     jobs: dict = {}
     config = diagnostic_config(retries=1)
-    capability["run"] = runs_then(clock, 30.0, 4.0, CapabilityError("transient", "a blip", retryable=True))
+    scripted_diagnostic["run"] = runs_then(clock, 30.0, 4.0, CapabilityError("transient", "a blip", retryable=True))
     with pytest.raises(CapabilityError):  # raised for Modal's retry policy
         attempt(jobs, config)
-    capability["run"] = runs_then(clock, 12.0, 5.0, None)
+    scripted_diagnostic["run"] = runs_then(clock, 12.0, 5.0, None)
     out = attempt(jobs, config)
     assert out["ok"] and out["attempt"] == 2
     assert out["seconds"] == 42.0 and out["billed"] == {"render_chunk": 9.0}
 
 
-def test_a_first_attempt_does_not_carry_a_stale_entry(capability, clock):
+def test_a_first_attempt_does_not_carry_a_stale_entry(scripted_diagnostic, clock):
     """An entry a hand-off's probe left (it is not an attempt) is not the job's own spending."""
     jobs: dict = {runner.spent_key("f1"): {"seconds": 99.0, "billed": {"render_chunk": 99.0}}}
-    capability["run"] = runs_then(clock, 12.0, 5.0, None)
+    scripted_diagnostic["run"] = runs_then(clock, 12.0, 5.0, None)
     out = attempt(jobs, diagnostic_config())
     assert out["seconds"] == 12.0 and out["billed"] == {"render_chunk": 5.0}
 

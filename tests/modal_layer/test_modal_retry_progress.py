@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from modal_support import StepsResult, diagnostic_config, fake_diagnostic
+from modal_support import StepsResult, diagnostic_config, run_attempt
 from modal_functions.contract.jobs import Progress
 from modal_functions.errors import CapabilityError
 from modal_functions.modal_layer import runner
@@ -22,17 +22,9 @@ from modal_functions.runtime.progress import read_mapping
 HALF_WAY = Progress(done=6, total=10, unit="steps", message="step 6/10")
 
 
-@pytest.fixture
-def capability(monkeypatch):
-    box = {}
-    fake_diagnostic(monkeypatch, lambda state, request, ctx: box["run"](ctx))
-    yield box
-    runner._STATES.pop("diagnostic", None)
-
 
 def attempt(jobs, config):
-    return runner.execute({"job_id": "p1", "kind": "diagnostic", "input": {"steps": 10}}, jobs, resource="cpu:0.25",
-                          state=object(), cold_start=False, config=config, min_interval=0)
+    return run_attempt(jobs, config, "p1", 10)
 
 
 def shown(jobs):
@@ -44,7 +36,7 @@ def fails_half_way(ctx):
     raise CapabilityError("transient", "a blip half way", retryable=True)
 
 
-def test_a_retried_attempt_holds_the_progress_until_it_passes_the_earlier_mark(capability):
+def test_a_retried_attempt_holds_the_progress_until_it_passes_the_earlier_mark(scripted_diagnostic):
     jobs: dict = {}
     config = diagnostic_config(retries=1)
     seen: list = []
@@ -59,12 +51,12 @@ def test_a_retried_attempt_holds_the_progress_until_it_passes_the_earlier_mark(c
         seen.append(shown(jobs)[0])
         return StepsResult(steps=10)
 
-    capability["run"] = fails_half_way
+    scripted_diagnostic["run"] = fails_half_way
     with pytest.raises(CapabilityError):  # raised for Modal's retry policy
         attempt(jobs, config)
     assert shown(jobs)[0] == HALF_WAY
 
-    capability["run"] = retry
+    scripted_diagnostic["run"] = retry
     out = attempt(jobs, config)
     assert out["ok"] and out["attempt"] == 2
     held, (after_beat, beat), passed = seen
@@ -73,7 +65,7 @@ def test_a_retried_attempt_holds_the_progress_until_it_passes_the_earlier_mark(c
     assert passed == Progress(done=7, total=10, unit="steps", message="step 7/10")  # past the mark: its own
 
 
-def test_a_mark_without_a_total_is_passed_by_the_count_done(capability):
+def test_a_mark_without_a_total_is_passed_by_the_count_done(scripted_diagnostic):
     jobs: dict = {}
     config = diagnostic_config(retries=1)
     seen: list = []
@@ -89,15 +81,15 @@ def test_a_mark_without_a_total_is_passed_by_the_count_done(capability):
         seen.append(shown(jobs)[0].done)
         return StepsResult(steps=5)
 
-    capability["run"] = counts
+    scripted_diagnostic["run"] = counts
     with pytest.raises(CapabilityError):
         attempt(jobs, config)
-    capability["run"] = retry
+    scripted_diagnostic["run"] = retry
     assert attempt(jobs, config)["ok"]
     assert seen == [5, 5]
 
 
-def test_a_first_attempt_shows_its_progress_as_it_comes(capability):
+def test_a_first_attempt_shows_its_progress_as_it_comes(scripted_diagnostic):
     """The hold is for an earlier attempt's mark only (a progress entry left by a hand-off's probe is not one)."""
     jobs: dict = {runner.progress_key("p1"): {"progress": HALF_WAY.model_dump(mode="json"), "heartbeat_at": 1.0}}
     seen: list = []
@@ -107,7 +99,7 @@ def test_a_first_attempt_shows_its_progress_as_it_comes(capability):
         seen.append(shown(jobs)[0].done)
         return StepsResult(steps=10)
 
-    capability["run"] = run
+    scripted_diagnostic["run"] = run
     assert attempt(jobs, diagnostic_config())["ok"]
     assert seen == [1]
 
@@ -121,12 +113,12 @@ class UnreadableProgress(dict):
         return super().get(key, default)
 
 
-def test_a_mark_that_cannot_be_read_does_not_fail_the_retry(capability):
+def test_a_mark_that_cannot_be_read_does_not_fail_the_retry(scripted_diagnostic):
     jobs = UnreadableProgress()
     config = diagnostic_config(retries=1)
-    capability["run"] = fails_half_way
+    scripted_diagnostic["run"] = fails_half_way
     with pytest.raises(CapabilityError):
         attempt(jobs, config)
-    capability["run"] = lambda ctx: StepsResult(steps=10)
+    scripted_diagnostic["run"] = lambda ctx: StepsResult(steps=10)
     out = attempt(jobs, config)
     assert out["ok"] and out["attempt"] == 2
