@@ -18,8 +18,11 @@ dropped. So the fan-out spawns ONE call per chunk and owns the handles:
 - a poll Modal could not answer (`unreachable`: its client's connection and service errors)
   is no outcome: a chunk body never raises one (`chunks.render_one_chunk` re-raises every
   uncoded failure as `chunk_failed`), and a control-plane outage would otherwise fail every
-  chunk at once. The call is polled again; only past `unreachable_grace_s` without an answer
-  does it count as the chunk failing (the backend's UNREACHABLE_GRACE_S rule for jobs);
+  chunk at once. The call is polled again, after a pause that backs off (1 s doubling to
+  15 s, jittered so the chunks and renders do not poll a failing control plane in step,
+  started over once Modal answers; cancelling the call ends the pause); only after
+  `unreachable_grace_s` without an answer does it count as the chunk failing (the backend's
+  UNREACHABLE_GRACE_S rule for jobs; the last pause is clamped to end at the grace);
 - on EVERY exit of `fan_out_chunks` (success, a chunk failed for good, the job cancelled,
   an exception of any kind, including `BaseException`s such as Modal's `InputCancellation`)
   the calls it started and that are not finished are cancelled before it returns.
@@ -37,6 +40,7 @@ builtin `TimeoutError` while the call runs) and `cancel`, and tests pass stand-i
 from __future__ import annotations
 
 import queue
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,8 +56,11 @@ CHUNK_RETRIES = 1  # a failed chunk is run again once, alone (same rule as the i
 POLL_WAIT_S = 25.0  # one long poll of a running call (`FunctionCall.get(timeout=)` waits server-side)
 CHECK_S = 5.0  # how often the fan-out looks at `is_cancelled` (one Dict read on Modal)
 UNREACHABLE_GRACE_S = 300.0  # a chunk call Modal cannot answer about for this long counts as failed
-UNREACHABLE_RETRY_S = 1.0  # pause before polling again after an unanswered poll (the client retried already)
+UNREACHABLE_RETRY_S = 1.0  # first pause before polling again after an unanswered poll (the client retried already)
+UNREACHABLE_RETRY_MAX_S = 15.0  # the pause doubles up to this; an outage is not polled every second by every chunk
 SETTLE_S = 2.0  # after cancelling, how long `close()` waits for Modal to report the calls ended
+
+_RNG = random.Random()  # the backoff's jitter; tests pass a seeded one (`rng=`)
 
 
 class BilledChunkError(CapabilityError):
@@ -89,6 +96,7 @@ class ChunkCall:
     cancel: Callable[[Any], None]
     ended: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
+    woken: threading.Event = field(default_factory=threading.Event)  # set once cancelled: ends its waiter's pause
 
 
 class ChunkCalls:
@@ -155,6 +163,7 @@ class ChunkCalls:
                 call.cancel(call.handle)
             except Exception as e:  # noqa: BLE001 - one failed cancel must not keep the others running
                 log.warning("cancelling a chunk call failed", extra={"error": describe_crash(e)})
+            call.woken.set()  # a waiter pausing out an outage polls now, so `close()` sees the call end
             with self._lock:
                 self.cancelled.append(call.handle)
         return todo
@@ -194,6 +203,8 @@ def fan_out_chunks(
     unreachable_grace_s: float = UNREACHABLE_GRACE_S,
     unreachable_retry_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    unreachable_wait: Callable[[float], Any] | None = None,
+    rng: random.Random | None = None,
 ) -> list[dict[str, Any]]:
     """Run one call per spec and return their results (in spec order).
 
@@ -210,9 +221,12 @@ def fan_out_chunks(
     - `poll_wait_s`: one poll's wait; `settle_s`: how long a fan-out that owns its calls
       waits, after cancelling them, for them to end.
     - `unreachable`: the errors of a poll Modal did not answer (the shell passes Modal's);
-      such a poll is repeated every `unreachable_retry_s` (default UNREACHABLE_RETRY_S), and
-      counts as the chunk failing only once `clock()` says the call went unanswered for over
-      `unreachable_grace_s`.
+      such a poll is repeated after a pause that starts at `unreachable_retry_s` (default
+      UNREACHABLE_RETRY_S) and doubles up to UNREACHABLE_RETRY_MAX_S, jittered by `rng` (each
+      pause in [step/2, step]) and paused with `unreachable_wait(seconds)` (default: until the
+      pause is over or the call is cancelled); it starts over once Modal answers. The call
+      counts as the chunk failing once `clock()` says it went unanswered for
+      `unreachable_grace_s` (the last pause is clamped to end there).
 
     Raises the chunk's `CapabilityError` (message prefixed with the chunk) once a chunk
     failed `1 + retries` times, `chunk_failed` for an uncoded failure, `cancelled` when the
@@ -239,8 +253,12 @@ def fan_out_chunks(
             except Exception as e:  # noqa: BLE001 - the bill must not lose the chunk's outcome
                 log.warning("chunk seconds not billed", extra={"error": describe_crash(e)})
 
+    first_pause = UNREACHABLE_RETRY_S if unreachable_retry_s is None else unreachable_retry_s
+    jitter = rng if rng is not None else _RNG
+
     def waiter(index: int, call: ChunkCall) -> None:
         unanswered_since: float | None = None
+        step = first_pause
         while True:
             wait = min(poll_wait_s, SETTLE_S) if call.cancelled else poll_wait_s
             try:
@@ -255,10 +273,16 @@ def fan_out_chunks(
                 if isinstance(e, unreachable) and not call.cancelled:  # Modal did not answer: no outcome of the chunk
                     now = clock()
                     if unanswered_since is None:  # logged once per outage, not once per poll
-                        unanswered_since = now
+                        unanswered_since, step = now, first_pause  # each outage backs off from the start
                         log.warning("chunk call not answered; asking again", extra={"chunk": index, "error": describe_crash(e)})
-                    if now - unanswered_since <= unreachable_grace_s:
-                        threading.Event().wait(UNREACHABLE_RETRY_S if unreachable_retry_s is None else unreachable_retry_s)
+                    left = unanswered_since + unreachable_grace_s - now
+                    if left > 0:
+                        # Exponential backoff with "equal jitter" (a pause in [step/2, step]), so the
+                        # chunks of a render, and the renders, do not poll a failing control plane in
+                        # step; the last pause ends at the grace, not a whole step past it.
+                        pause = min(step / 2 + jitter.random() * step / 2, left)
+                        (unreachable_wait or call.woken.wait)(pause)
+                        step = min(step * 2, max(first_pause, UNREACHABLE_RETRY_MAX_S))
                         continue
                 # It may be the poll that failed, not the call (Modal unanswered past the grace):
                 # cancel it before the chunk runs again, or both calls run,
