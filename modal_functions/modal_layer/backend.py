@@ -549,7 +549,7 @@ class ModalBackend:
         if outcome is None:
             return job.model_copy(update=update)
         if outcome.get("handoff"):
-            return self._hand_off(rec, job, outcome["handoff"]) if hand_off else job.model_copy(update=update)
+            return self._hand_off(rec, job, outcome) if hand_off else job.model_copy(update=update)
         update = self._seen(job)  # the body's last word, written before its output
         # Unless cancelled meanwhile. A call given up on as unanswered may still be running: stopped.
         return self._end(self._finish(job.model_copy(update=update), rec, outcome), stop_call=bool(outcome.get("unanswered")))
@@ -661,6 +661,8 @@ class ModalBackend:
         usd = self.config.usd(job.kind, seconds, backend="modal", gpu=gpu or "", cpu=cpu)
         resources = [out.get("resource") or (gpu or f"cpu:{cpu:g}")]
         billed = out.get("billed") if isinstance(out.get("billed"), dict) else {}
+        probes = rec.get("handoff_billed") if isinstance(rec.get("handoff_billed"), dict) else {}
+        billed = _merge_billed(billed, probes)  # the probe that handed the job here ran too
         for object_name, used in sorted(billed.items()):
             try:
                 kw = object_kwargs(self.config, object_name)
@@ -675,12 +677,18 @@ class ModalBackend:
                 resources.append(resource)
         return Cost(resource="+".join(resources), seconds=round(seconds, 3), usd=round(usd, 8))
 
-    def _hand_off(self, rec: dict[str, Any], job: Job, object_name: str) -> Job:
-        """The job measured itself and belongs on `object_name`: spawn it there, same record.
+    def _hand_off(self, rec: dict[str, Any], job: Job, outcome: dict[str, Any]) -> Job:
+        """The job measured itself and belongs on `outcome["handoff"]`: spawn it there, same record.
 
         Every poll sees the measuring call's answer; only the one that claims the hand-off
         key spawns, the others read the record (the new call once the winner stored it).
+        The probe's container time (`outcome["seconds"]`) is kept in the record for the
+        job's cost (`handoff_billed`, per object, priced at the probe object's table);
+        a hand-off that fails for good is priced at the probe alone.
         """
+        object_name = outcome["handoff"]
+        probe = _merge_billed(rec.get("handoff_billed") if isinstance(rec.get("handoff_billed"), dict) else {},
+                              _probe_billed(rec, outcome))
         claim = {"from": rec.get("call_id"), "at": self.clock()}
         if not self.p.jobs.put(handoff_key(job.id), claim, skip_if_exists=True):
             latest = self._load(job.id)
@@ -698,13 +706,16 @@ class ModalBackend:
             # admission slot for good. Past the grace it fails, retryable, and frees it.
             if self.clock() - self._first_refusal(job.id) > HANDOFF_GRACE_S:
                 log.warning("hand-off refused past its grace; job failed", extra={"job_id": job.id, "object": object_name, "error": describe_crash(e)})
-                return self._end(_ended(job, JobStatus.failed, MODAL_UNAVAILABLE, f"Modal refused to take the job on {object_name} "
-                                        f"for over {HANDOFF_GRACE_S:.0f} s: {describe_crash(e)}", True))
+                refused = _ended(job, JobStatus.failed, MODAL_UNAVAILABLE, f"Modal refused to take the job on {object_name} "
+                                 f"for over {HANDOFF_GRACE_S:.0f} s: {describe_crash(e)}", True)
+                if outcome.get("seconds") is not None:  # the probe ran and billed: the job's only container
+                    refused = refused.model_copy(update={"cost": self._cost(job, rec, outcome)})
+                return self._end(refused)
             raise CapabilityError(MODAL_UNAVAILABLE, f"could not hand the job to {object_name} on Modal: {e}",
                                   retryable=True, http_status=503) from e
         try:
             self.p.jobs.pop(refused_key(job.id), None)
-            return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object")})
+            return self._attach(job.id, call.object_id, {"object": object_name, "handed_off_from": rec.get("object"), "handoff_billed": probe})
         except Exception:
             self._undo_hand_off(job.id, call.object_id)
             raise
@@ -845,6 +856,24 @@ def _refused(what: str, e: Exception) -> CapabilityError:
     if isinstance(e, RequestSizeError):
         return CapabilityError(PAYLOAD_TOO_LARGE, f"{what}: Modal refused it as too large ({e})", http_status=413)
     return CapabilityError(MODAL_UNAVAILABLE, f"{what}: {e}", retryable=True, http_status=503)
+
+
+def _probe_billed(rec: dict[str, Any], outcome: dict[str, Any]) -> dict[str, float]:
+    """{probe object: seconds} from a hand-off's output (an older runner's says none: {})."""
+    seconds = outcome.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0 or not rec.get("object"):
+        return {}
+    return {rec["object"]: float(seconds)}
+
+
+def _merge_billed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for name, seconds in b.items():
+        try:
+            out[name] = round(float(out.get(name, 0.0)) + float(seconds), 3)
+        except (TypeError, ValueError):  # a damaged entry: `_cost` leaves it out, said so
+            out.setdefault(name, seconds)
+    return out
 
 
 def _failure(code: str, message: str, retryable: bool = False) -> dict[str, Any]:

@@ -17,7 +17,10 @@ What it writes to the jobs Dict, so the `ModalBackend` can answer polls:
 
 What it returns (the FunctionCall's output): `{"ok": true, "result": {...}, "seconds",
 "resource", "billed", "attempt", "cold_start"}` or `{"ok": false, "error": JobError,
-"seconds", "resource", "billed", "attempt"}` (a failed attempt ran and billed too).
+"seconds", "resource", "billed", "attempt"}` (a failed attempt ran and billed too), or for a
+job that measured itself and belongs elsewhere `{"ok": false, "handoff": object, "seconds",
+"resource"}` (the probe is no attempt, but its container billed: the backend keeps its seconds
+for the job's cost, `backend._hand_off`).
 `seconds` is the container time of this attempt and of the earlier ones raised for a retry;
 `billed` is what they ran on other Modal objects, in seconds per object (a chunked
 render's `render_chunk` calls, failed ones included, `bill()`); the backend prices each
@@ -223,7 +226,8 @@ def execute(
         request = capability.request_model.model_validate(job["input"])
         target = handoff(request, ctx) if handoff is not None and not job.get("sized") else None
         if target:  # the job belongs on another resource: not an attempt, the backend respawns it there
-            return {"ok": False, "handoff": target}
+            # The probe's container ran (and billed) all the same: its time goes into the job's cost.
+            return {"ok": False, "handoff": target, "seconds": round(time.time() - started, 3), "resource": resource}
         _record_attempt(jobs, job_id, {"attempt": attempt, "started_at": started, "cold_start": bool(cold_start)})
         result = supervise(lambda: capability.run(state, request, ctx), watchdog)
     except CapabilityError as e:
