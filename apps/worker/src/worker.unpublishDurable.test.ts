@@ -2,7 +2,7 @@
  * What ended renders published is removed even across a crash or a redeploy. A removal that
  * failed (storage down) was retried from the failing worker's memory only: a worker that
  * crashed, or was redeployed (Railway redeploys on every push), left those files in storage for
- * good. Pending removals are now kept in the job database (render_jobs.unpublish_pending_since,
+ * good. Pending removals are now kept in the job database (render_unpublish_pending,
  * marked by the database whatever ended the render) and any worker's periodic sweep does them.
  */
 import assert from "node:assert/strict";
@@ -30,7 +30,7 @@ async function cancelledPublished(publisher: ReturnType<typeof recordingPublishe
 }
 
 async function marked(id: string): Promise<boolean> {
-  return (await db.query<{ m: boolean }>(`select unpublish_pending_since is not null as m from render_jobs where id = $1`, [id]))[0]!.m;
+  return (await db.query<{ m: boolean }>(`select exists (select 1 from render_unpublish_pending where render_id = $1) as m`, [id]))[0]!.m;
 }
 
 test("a render that ended while its worker crashed has its video removed by a worker started later", async () => {
@@ -48,7 +48,7 @@ test("a removal still failing when its worker stops is done by the next worker",
   const id = await cancelledPublished(publisher);
   // A sweep already removed it before a stale attempt's copy landed (the copy above): only that
   // attempt's own removal, which failed, knows about the file.
-  await db.query(`update render_jobs set unpublish_pending_since = null where id = $1`, [id]);
+  await db.query(`delete from render_unpublish_pending where render_id = $1`, [id]);
   const remove = publisher.remove.bind(publisher);
   let down = true;
   let tries = 0;
@@ -104,7 +104,7 @@ test("two workers sweeping at once remove every pending render and leave none pe
   await withWorker({ db, publisher, options: RETRYING, workerId: "a" }, async () => {
     await withWorker({ db, publisher, options: RETRYING, workerId: "b" }, async () => {
       await until("every video removed and none pending", async () =>
-        stored.size === 0 && (await db.query(`select 1 from render_jobs where unpublish_pending_since is not null`)).length === 0, 10_000, 10);
+        stored.size === 0 && (await db.query(`select 1 from render_unpublish_pending`)).length === 0, 10_000, 10);
     });
   });
   for (const id of ids) assert.ok(removals.some((k) => k.includes(id)), `${id} removed`);
@@ -144,5 +144,5 @@ test("a removal storage always refuses goes to the back of the queue: the others
   });
   assert.equal(await marked(stuck), true, "the refused one stays pending, for a later sweep");
   assert.deepEqual([...stored].filter((k) => !k.includes(stuck)), []);
-  await db.query(`update render_jobs set unpublish_pending_since = null where id = $1`, [stuck]); // leave the shared db clean
+  await db.query(`delete from render_unpublish_pending where render_id = $1`, [stuck]); // leave the shared db clean
 });

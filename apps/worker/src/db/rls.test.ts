@@ -101,6 +101,13 @@ for (const [name, open] of engines) {
       ]);
     });
 
+    test("clients cannot see or touch the worker's pending removals (Supabase's default grants taken back)", async () => {
+      for (const who of [ALICE, null]) {
+        await assert.rejects(asUser(db, who, `select * from render_unpublish_pending`), /permission denied/);
+        await assert.rejects(asUser(db, who, `delete from render_unpublish_pending`), /permission denied/);
+      }
+    });
+
     test("a client cannot update jobs (no grant)", async () => {
       await assert.rejects(asUser(db, ALICE, `update render_jobs set status = 'succeeded'`), /permission denied/);
     });

@@ -31,7 +31,7 @@ function publishableKeys(owner: string, id: string, steps: StepRow[]): string[] 
  * reported cancelled). Reads are retried (a blip must not leave the MP4 for good); a read
  * that still fails is thrown.
  *
- * The render's pending mark (render_jobs.unpublish_pending_since, set by the database when it
+ * The render's pending mark (render_unpublish_pending, set by the database when it
  * ended so: `queue/unpublishPending.ts`) is read first and cleared once the removal went
  * through, only if it is still that mark: a mark made meanwhile (a stale attempt's late copy)
  * leaves the render to the next sweep. A removal that failed keeps it marked, for any worker's

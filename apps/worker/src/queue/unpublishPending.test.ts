@@ -2,7 +2,8 @@
  * Pending removals of what ended renders published live in the database (migration
  * 20261123000700), on PGlite and on a real Postgres: the database marks a render that ends
  * without a video with a publish step, and again on a publish-step write after it ended; a
- * removal clears only the mark it read; the sweep reads only the partial index of pending ones.
+ * removal clears only the mark it read; the sweep reads the pending table's index; a mark never
+ * touches the render's row (no updated_at move, no Realtime event for its owner).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -78,8 +79,8 @@ for (const [engine, open] of engines) {
       assert.equal(await markUnpublishPending(db, running), false, "a render still running is not marked");
     });
 
-    test("the sweep lists the longest pending first, read through the partial index", async () => {
-      await db.query(`update render_jobs set unpublish_pending_since = null`);
+    test("the sweep lists the longest pending first, read through the index", async () => {
+      await db.query(`delete from render_unpublish_pending`);
       const ids = [await render(), await render(), await render()];
       for (const id of ids) await saveStep(db, id, "publish", { status: "running" });
       for (const id of ids) await cancel(db, id, "o");
@@ -94,7 +95,19 @@ for (const [engine, open] of engines) {
         const json = row!["QUERY PLAN"];
         return nodes((typeof json === "string" ? JSON.parse(json) : json)[0].Plan as PlanNode).map((n) => n["Index Name"]).filter(Boolean);
       });
-      assert.deepEqual(names, ["render_jobs_unpublish_pending_idx"]);
+      assert.deepEqual(names, ["render_unpublish_pending_since_idx"]);
+    });
+
+    test("marking and clearing leave the ended render's row alone: its updated_at does not move", async () => {
+      const id = await render();
+      await saveStep(db, id, "publish", { status: "running" });
+      await cancel(db, id, "o");
+      const row = async () => (await db.query<{ u: string }>(`select updated_at::text as u from render_jobs where id = $1`, [id]))[0]!.u;
+      const ended = await row();
+      assert.equal(await markUnpublishPending(db, id), true);
+      await saveStep(db, id, "publish", { status: "succeeded" }); // a late copy: marked again
+      assert.equal(await clearUnpublishMark(db, id, (await unpublishMark(db, id))!), true);
+      assert.equal(await row(), ended, "a mark moved the render's updated_at (and sent its owner a Realtime UPDATE)");
     });
   });
 }
