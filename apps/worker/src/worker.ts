@@ -8,6 +8,8 @@
  * owner's name: what an attempt copied before it ended so is removed (`unpublishEnded`);
  * a removal that fails stays marked in the database, where any worker's periodic sweep finds
  * it (`retryUnpublishes`), so a crash or a redeploy does not leave the files for good.
+ * stop() waits for that background work (cancels, removals) only so long (`drainTimeoutMs`):
+ * a redeploy's drain is short, and the compute plane may not answer.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -38,9 +40,18 @@ export interface WorkerOptions {
    * crashed before removing), in ms: left alone, the MP4 stayed for good.
    */
   unpublishRetryMs: number;
+  /**
+   * How long stop() waits for the background work of renders that are over (their compute
+   * jobs' cancels, removals of what they published), in ms, like the API's close() for what a
+   * DELETE started: a compute plane that takes the connection and never answers, or a breaker
+   * that keeps retrying, held stop() with no bound, so a redeploy's SIGKILL cut the rest of
+   * the stop. Past it the cancels still pending are abandoned, their jobs logged
+   * (`cascade_abandoned`), and the removals left to the database's pending marks.
+   */
+  drainTimeoutMs: number;
 }
 
-export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random, unpublishRetryMs: 30_000 };
+export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random, unpublishRetryMs: 30_000, drainTimeoutMs: 10_000 };
 
 /**
  * Removals handed over but not yet marked in the database (it was unreachable) are kept in
@@ -60,7 +71,10 @@ export function newWorkerId(): string {
 
 export class Worker {
   private running = new Map<string, Promise<void>>();
-  private readonly cascades = new Set<Promise<void>>(); // compute jobs of renders that are over, being cancelled
+  /** Background work for renders that are over (what it is, for the log if stop() gives up on it). */
+  private readonly cascades = new Map<Promise<void>, { task: "cancel" | "unpublish" | "unpublish_sweep"; render_id?: string }>();
+  /** Fired when stop() waits no longer for the cascades: the compute cancels still pending are abandoned. */
+  private readonly drainController = new AbortController();
   /** Renders whose unpublish failed, to mark pending in the database at the next pass (oldest first). */
   private unpublishRetries = new Set<string>();
   /** What the last pass found pending in the database and left so (logged at stop). */
@@ -96,7 +110,7 @@ export class Worker {
     this.wake?.();
     await this.loop;
     await Promise.allSettled(this.running.values());
-    await Promise.allSettled([...this.cascades]);
+    await this.drainCascades();
     const unrecorded = [...this.unpublishRetries];
     const pending = [...new Set([...this.unpublishLeft, ...unrecorded])];
     if (unrecorded.length) {
@@ -104,6 +118,31 @@ export class Worker {
       this.deps.log.error({ event: "unpublish_pending", render_ids: pending, unrecorded }, "stopped with removals of what ended renders published still failing, some known only to this worker");
     } else if (pending.length) {
       this.deps.log.warn({ event: "unpublish_pending", render_ids: pending, unrecorded }, "stopped with removals of what ended renders published still failing: pending in the database, any worker's sweep tries them again");
+    }
+  }
+
+  /**
+   * Waits for the background work of renders that are over, at most drainTimeoutMs. Past it,
+   * the compute cancels still pending are abandoned (each logs the jobs it leaves running,
+   * `cascade_abandoned`), and removals still under way are logged (`unpublish_abandoned`) and
+   * left: the database has them pending (marked when the render ended), for any worker's
+   * sweep. None starts once the loop and the running renders are done, so the set only
+   * shrinks while this waits.
+   */
+  private async drainCascades(): Promise<void> {
+    if (!this.cascades.size) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), this.opts.drainTimeoutMs)));
+    const done = await Promise.race([Promise.allSettled([...this.cascades.keys()]), timedOut]);
+    clearTimeout(timer);
+    if (done !== "timeout") return;
+    this.drainController.abort(new RenderAborted("shutdown"));
+    // The cancels end at once on the abort, having logged what they leave.
+    await Promise.allSettled([...this.cascades].filter(([, c]) => c.task === "cancel").map(([p]) => p));
+    const left = [...this.cascades.values()];
+    if (left.length) {
+      const renderIds = left.flatMap((c) => (c.render_id ? [c.render_id] : []));
+      this.deps.log.warn({ event: "unpublish_abandoned", tasks: left.map((c) => c.task), render_ids: renderIds }, "stopped without waiting for removals of what ended renders published: pending in the database, any worker's sweep tries them again");
     }
   }
 
@@ -180,7 +219,7 @@ export class Worker {
       }
     })();
     this.unpublishPass = pass;
-    this.background(pass);
+    this.background(pass, { task: "unpublish_sweep" });
   }
 
   private async run(): Promise<void> {
@@ -227,16 +266,16 @@ export class Worker {
     }
   }
 
-  /** Work for a render that is over, in the background (`stop()` waits for it). */
-  private background(task: Promise<void>): void {
+  /** Work for a render that is over, in the background (`stop()` waits for it, within drainTimeoutMs). */
+  private background(task: Promise<void>, what: { task: "cancel" | "unpublish" | "unpublish_sweep"; render_id?: string }): void {
     const c: Promise<void> = task.finally(() => this.cascades.delete(c));
-    this.cascades.add(c);
+    this.cascades.set(c, what);
   }
 
   /** Cancel the compute jobs of a render that ended for good, and remove what it published. */
   private cascade(renderId: string): void {
-    this.background(cancelComputeJobs(this.deps, renderId)
-      .catch((e) => this.deps.log.warn({ event: "cancel_cascade_failed", render_id: renderId, err: String(e) }, "could not cancel the compute jobs of a render that is over")));
+    this.background(cancelComputeJobs(this.deps, renderId, undefined, this.drainController.signal)
+      .catch((e) => this.deps.log.warn({ event: "cancel_cascade_failed", render_id: renderId, err: String(e) }, "could not cancel the compute jobs of a render that is over")), { task: "cancel", render_id: renderId });
     this.unpublish(renderId);
   }
 
@@ -253,7 +292,7 @@ export class Worker {
     this.background(unpublishEnded(this.deps, renderId).then(({ status, removed, error }) => {
       if (error !== undefined) failed(error);
       else if (removed.length) log.warn({ event: "render_unpublished", render_id: renderId, status, removed }, "removed what a render that ended without a video published");
-    }, failed));
+    }, failed), { task: "unpublish", render_id: renderId });
   }
 
   /**
