@@ -8,15 +8,17 @@
  * owner's name: what an attempt copied before it ended so is removed (`unpublishEnded`);
  * a removal that fails stays marked in the database, where any worker's periodic sweep finds
  * it (`retryUnpublishes`), so a crash or a redeploy does not leave the files for good.
+ * A cancel of compute jobs that failed (the compute plane down) or was abandoned at stop() is
+ * found the same way, by any worker's periodic sweep (`retryOrphanCancels`).
  * stop() waits for that background work (cancels, removals) only so long (`drainTimeoutMs`):
  * a redeploy's drain is short, and the compute plane may not answer.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { claim, complete, completedWith, fail, failedWith, getRender, heartbeat, listSteps, markUnpublishPending, pendingUnpublishes, reapDead, release, retryStatement, saveStep, type RenderRow } from "./queue/index.ts";
+import { claim, complete, completedWith, fail, failedWith, getRender, giveUpOrphan, heartbeat, listSteps, markUnpublishPending, orphanedSteps, pendingUnpublishes, reapDead, release, retryStatement, saveStep, touchOrphan, type OrphanStep, type RenderRow } from "./queue/index.ts";
 import { failedForGood, RenderAborted, toJobError } from "./pipeline/errors.ts";
 import { runPipeline } from "./pipeline/steps.ts";
-import { cancelComputeJobs } from "./pipeline/cancelComputeJobs.ts";
+import { cancelComputeJobs, mayStillRun } from "./pipeline/cancelComputeJobs.ts";
 import { unpublishEnded } from "./pipeline/unpublish.ts";
 import type { PipelineDeps, RenderContext } from "./pipeline/types.ts";
 import { abortableSleep } from "./router/index.ts";
@@ -49,9 +51,23 @@ export interface WorkerOptions {
    * (`cascade_abandoned`), and the removals left to the database's pending marks.
    */
   drainTimeoutMs: number;
+  /**
+   * How often the database is swept for compute jobs that renders which are over left running
+   * (their cancel failed, the compute plane down, or was abandoned at a stop), in ms; a render
+   * is swept only once it has been over this long (its own cancel has had its go). Left alone,
+   * such a job ran, and billed, to its timeout.
+   */
+  orphanSweepMs: number;
+  /**
+   * How long after a step's job was submitted the sweep gives up cancelling it (logged
+   * `orphan_cancel_given_up`), in ms: it has ended anyway. modal.toml's longest timeout is
+   * render_video's 1800 s, times 1 + its retries (1), plus time waiting for a container or in
+   * an in-house pool's queue: 6 h is well past any job.
+   */
+  orphanCancelMaxAgeMs: number;
 }
 
-export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random, unpublishRetryMs: 30_000, drainTimeoutMs: 10_000 };
+export const DEFAULT_WORKER: WorkerOptions = { concurrency: 4, leaseSeconds: 60, heartbeatMs: 10_000, idlePollMs: 1000, backoffBaseSeconds: 2, random: Math.random, unpublishRetryMs: 30_000, drainTimeoutMs: 10_000, orphanSweepMs: 30_000, orphanCancelMaxAgeMs: 6 * 3600_000 };
 
 /**
  * Removals handed over but not yet marked in the database (it was unreachable) are kept in
@@ -61,6 +77,9 @@ const MAX_UNPUBLISH_RETRIES = 10_000;
 
 /** Pending removals one sweep reads from the database (longest pending first). */
 const UNPUBLISH_BATCH = 100;
+
+/** Orphaned steps one sweep reads from the database (least recently touched first). */
+const ORPHAN_BATCH = 100;
 
 /** A retry waits between 1 - JITTER and 1 + JITTER times the backoff curve. */
 const JITTER = 0.25;
@@ -72,7 +91,7 @@ export function newWorkerId(): string {
 export class Worker {
   private running = new Map<string, Promise<void>>();
   /** Background work for renders that are over (what it is, for the log if stop() gives up on it). */
-  private readonly cascades = new Map<Promise<void>, { task: "cancel" | "unpublish" | "unpublish_sweep"; render_id?: string }>();
+  private readonly cascades = new Map<Promise<void>, { task: "cancel" | "unpublish" | "unpublish_sweep" | "orphan_sweep"; render_id?: string }>();
   /** Fired when stop() waits no longer for the cascades: the compute cancels still pending are abandoned. */
   private readonly drainController = new AbortController();
   /** Renders whose unpublish failed, to mark pending in the database at the next pass (oldest first). */
@@ -82,6 +101,9 @@ export class Worker {
   private nextUnpublishRetry = 0;
   /** The pass trying them again, while one runs (`retryUnpublishes`). */
   private unpublishPass: Promise<void> | null = null;
+  private nextOrphanSweep = 0;
+  /** The pass cancelling orphaned compute jobs, while one runs (`retryOrphanCancels`). */
+  private orphanPass: Promise<void> | null = null;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -139,7 +161,8 @@ export class Worker {
     this.drainController.abort(new RenderAborted("shutdown"));
     // The cancels end at once on the abort, having logged what they leave.
     await Promise.allSettled([...this.cascades].filter(([, c]) => c.task === "cancel").map(([p]) => p));
-    const left = [...this.cascades.values()];
+    // An orphan sweep left running is not waited for: its steps stay in the database for the next sweep.
+    const left = [...this.cascades.values()].filter((c) => c.task !== "orphan_sweep");
     if (left.length) {
       const renderIds = left.flatMap((c) => (c.render_id ? [c.render_id] : []));
       this.deps.log.warn({ event: "unpublish_abandoned", tasks: left.map((c) => c.task), render_ids: renderIds }, "stopped without waiting for removals of what ended renders published: pending in the database, any worker's sweep tries them again");
@@ -222,6 +245,58 @@ export class Worker {
     this.background(pass, { task: "unpublish_sweep" });
   }
 
+  /**
+   * At most once per orphanSweepMs (counted from the end of the last pass), one pass in the
+   * background: it reads the steps of renders that are over whose job may still run (a cancel
+   * that failed or was abandoned, any worker's), least recently touched first, and cancels them
+   * render by render (`cancelComputeJobs` marks each step cancelled once its cancel went
+   * through, so the render leaves the sweep). It stops at the first render whose cancel fails
+   * again (or at stop()), that render's steps touched so that they go to the back (one job the
+   * compute plane always refuses to cancel does not hold up the others): during an outage each
+   * pass costs one failed try. A step whose job started more than orphanCancelMaxAgeMs ago is
+   * given up on (`orphan_cancel_given_up`): it has ended anyway. Two workers sweeping at once may
+   * cancel the same job twice, which is harmless.
+   */
+  private retryOrphanCancels(): void {
+    if (this.orphanPass || Date.now() < this.nextOrphanSweep) return;
+    const { db, log } = this.deps;
+    const signal = this.drainController.signal;
+    const pass = (async () => {
+      try {
+        const rows = await orphanedSteps(db, { limit: ORPHAN_BATCH, endedForMs: this.opts.orphanSweepMs, maxAgeMs: this.opts.orphanCancelMaxAgeMs });
+        const byRender = new Map<string, OrphanStep[]>(); // in the order read: least recently touched first
+        for (const r of rows) byRender.set(r.render_id, [...(byRender.get(r.render_id) ?? []), r]);
+        let done = 0;
+        for (const [id, steps] of byRender) {
+          if (this.stopped) break;
+          done++;
+          for (const s of steps.filter((s) => s.expired)) {
+            if (await giveUpOrphan(db, s)) log.error({ event: "orphan_cancel_given_up", render_id: id, step: s.step, backend: s.backend, compute_job_id: s.compute_job_id, started_at: s.started_at }, "gave up cancelling the compute job of a render that is over: it started longer ago than any job runs");
+          }
+          const live = steps.filter((s) => !s.expired);
+          if (!live.length) continue;
+          await cancelComputeJobs(this.deps, id, live, signal); // a failure is logged there (cancel_cascade_failed)
+          if (signal.aborted) break; // abandoned at stop(): logged there, the steps left for the next sweep
+          const now = await listSteps(db, id);
+          const left = live.filter((s) => now.some((n) => n.step === s.step && n.compute_job_id === s.compute_job_id && mayStillRun(n)));
+          if (left.length) {
+            for (const s of left) await touchOrphan(db, s);
+            log.warn({ event: "orphan_cancel_failed", render_id: id, steps: left.map((s) => s.step), renders_left: byRender.size - done }, "could not cancel the compute jobs a render that is over left running; trying again later");
+            break;
+          }
+          log.warn({ event: "orphan_jobs_cancelled", render_id: id, jobs: live.map((s) => ({ step: s.step, backend: s.backend, compute_job_id: s.compute_job_id })) }, "cancelled compute jobs a render that is over had left running");
+        }
+      } catch (e) {
+        log.error({ event: "orphan_sweep_failed", err: String(e) }, "could not sweep for compute jobs that renders which are over left running; trying again later");
+      } finally {
+        this.nextOrphanSweep = Date.now() + this.opts.orphanSweepMs;
+        this.orphanPass = null;
+      }
+    })();
+    this.orphanPass = pass;
+    this.background(pass, { task: "orphan_sweep" });
+  }
+
   private async run(): Promise<void> {
     const { db, log, workerId } = this.deps;
     const { random: _random, ...opts } = this.opts;
@@ -239,6 +314,7 @@ export class Worker {
           this.cascade(id); // not awaited: a slow or down compute plane must not hold up claiming
         }
         this.retryUnpublishes();
+        this.retryOrphanCancels();
         if (this.running.size < this.opts.concurrency) claimed = await claim(db, workerId, this.opts.leaseSeconds, running);
       } catch (e) {
         log.error({ event: "claim_failed", err: String(e) }, "claiming failed; retrying");
@@ -267,7 +343,7 @@ export class Worker {
   }
 
   /** Work for a render that is over, in the background (`stop()` waits for it, within drainTimeoutMs). */
-  private background(task: Promise<void>, what: { task: "cancel" | "unpublish" | "unpublish_sweep"; render_id?: string }): void {
+  private background(task: Promise<void>, what: { task: "cancel" | "unpublish" | "unpublish_sweep" | "orphan_sweep"; render_id?: string }): void {
     const c: Promise<void> = task.finally(() => this.cascades.delete(c));
     this.cascades.set(c, what);
   }

@@ -7,6 +7,7 @@ export { getRender } from "./getRender.ts";
 export { heartbeat } from "./heartbeat.ts";
 export { listRenders, type ListPosition, type RenderListRow } from "./listRenders.ts";
 export { listSteps } from "./listSteps.ts";
+export { giveUpOrphan, ORPHAN_GIVEN_UP, orphanedSteps, touchOrphan, type OrphanStep } from "./orphanJobs.ts";
 export { reapDead } from "./reapDead.ts";
 export { release } from "./release.ts";
 export { retryStatement } from "./retryStatement.ts";
