@@ -1,3 +1,4 @@
+import { HttpError } from "../client/errors.ts";
 import { listSteps, saveStep, type StepRow } from "../queue/index.ts";
 import { STEP_KIND } from "./stepKinds.ts";
 import type { PipelineDeps } from "./types.ts";
@@ -55,7 +56,11 @@ export async function cancelComputeJobs(deps: Pick<PipelineDeps, "db" | "router"
   const pending = new Set(all.filter(mayStillRun)); // whose cancel has not gone through, nor failed (logged)
   const cancelled = await orAbandoned(Promise.all([...pending].map(async (s) => {
     try {
-      await deps.router.client(s.backend!).cancel(s.compute_job_id!);
+      await deps.router.client(s.backend!).cancel(s.compute_job_id!).catch((e) => {
+        // A job the compute plane has no record of (never made, or its record long expired) is
+        // nothing to cancel: not a failed cancel, or every orphan sweep would try it again.
+        if (!(e instanceof HttpError && e.status === 404 && e.code === "not_found")) throw e;
+      });
       pending.delete(s);
       if (signal?.aborted) return; // abandoned meanwhile: the job is cancelled, its step left as it is
       await saveStep(deps.db, renderId, s.step, { status: "cancelled", finished_at: new Date() });
