@@ -99,13 +99,13 @@ export class ComputeClient {
     return this.policies.breaker.state === CircuitState.Open;
   }
 
-  submit(kind: JobCreate["kind"], input: Record<string, unknown>, idempotencyKey: string, trace?: SubmitTrace): Promise<Job> {
+  submit(kind: JobCreate["kind"], input: Record<string, unknown>, idempotencyKey: string, trace?: SubmitTrace, signal?: AbortSignal): Promise<Job> {
     const body: JobCreate = { kind, input, idempotency_key: idempotencyKey };
-    return this.call<Job>("POST", "/v1/jobs", body, trace);
+    return this.call<Job>("POST", "/v1/jobs", body, trace, signal);
   }
 
-  get(jobId: string): Promise<Job> {
-    return this.call<Job>("GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  get(jobId: string, signal?: AbortSignal): Promise<Job> {
+    return this.call<Job>("GET", `/v1/jobs/${encodeURIComponent(jobId)}`, undefined, undefined, signal);
   }
 
   /**
@@ -115,18 +115,18 @@ export class ComputeClient {
    * `404 submission_in_progress` (no job yet, but the server is handling a POST with the key)
    * is thrown: see `isSubmissionInProgress`.
    */
-  async findByIdempotencyKey(key: string, kind?: JobCreate["kind"]): Promise<Job | null> {
+  async findByIdempotencyKey(key: string, kind?: JobCreate["kind"], signal?: AbortSignal): Promise<Job | null> {
     const query = new URLSearchParams({ idempotency_key: key, ...(kind ? { kind } : {}) });
     try {
-      return await this.call<Job>("GET", `/v1/jobs?${query}`);
+      return await this.call<Job>("GET", `/v1/jobs?${query}`, undefined, undefined, signal);
     } catch (e) {
       if (e instanceof HttpError && e.status === 404 && e.code === "not_found") return null;
       throw e;
     }
   }
 
-  cancel(jobId: string): Promise<Job> {
-    return this.call<Job>("DELETE", `/v1/jobs/${encodeURIComponent(jobId)}`);
+  cancel(jobId: string, signal?: AbortSignal): Promise<Job> {
+    return this.call<Job>("DELETE", `/v1/jobs/${encodeURIComponent(jobId)}`, undefined, undefined, signal);
   }
 
   health(): Promise<Health> {
@@ -144,23 +144,42 @@ export class ComputeClient {
    * from inside, cockatiel (3.2.1) closes a half-open breaker without `breaker.success()`,
    * so the failures that opened it stay in the window and a single 5xx re-opens it; a 429
    * is the usual answer of a freshly restarted, busy in-house server to the probe.
+   *
+   * `signal` (the caller's: a render stopping, a shutdown) ends the call at once, rejected
+   * with its reason: the request in flight is closed and no attempt follows, not even one
+   * whose backoff is under way. The reason is no failure the policies handle, so it is
+   * neither retried nor counted by the breaker (an abort says nothing about the backend).
+   * Not given to cockatiel's `execute`: its timeout policy would turn it into its own
+   * "timed out" (TaskCancelledError), a failure the breaker counts.
    */
-  async call<T>(method: string, path: string, body?: unknown, trace?: SubmitTrace): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown, trace?: SubmitTrace, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
+    let inFlight = 0;
+    // Set on the abort itself: the call rejects before the aborted attempt's catch runs.
+    const onAbort = () => void (trace && inFlight > 0 && (trace.unanswered = true));
+    signal?.addEventListener("abort", onAbort, { once: true });
     let out: Answered<T>;
     try {
-      out = await this.policies.all.execute(async ({ signal }): Promise<Answered<T>> => {
+      out = await orAborted(this.policies.all.execute(async ({ signal: attemptSignal }): Promise<Answered<T>> => {
+        signal?.throwIfAborted(); // aborted during a backoff: no more attempts
+        inFlight++;
         try {
-          return { value: await this.attempt<T>(method, path, body, signal) };
+          return { value: await this.attempt<T>(method, path, body, signal ? AbortSignal.any([attemptSignal, signal]) : attemptSignal) };
         } catch (e) {
+          if (signal?.aborted) throw signal.reason;
           if (trace && mayHaveArrived(e)) trace.unanswered = true;
           if (e instanceof HttpError && !isTransient(e)) return { rejected: e };
           throw e;
+        } finally {
+          inFlight--;
         }
-      });
+      }), signal);
     } catch (e) {
       // The last attempt's timeout rejects before that attempt's own catch has run.
       if (trace && mayHaveArrived(e)) trace.unanswered = true;
       throw e;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
     if ("rejected" in out) throw out.rejected;
     return out.value;
@@ -196,6 +215,21 @@ export class ComputeClient {
     }
     throw new HttpError(res.status, code, message, retryAfter, text);
   }
+}
+
+/**
+ * `work`'s outcome, or a rejection with `signal`'s reason as soon as it fires: cockatiel's
+ * retry sleeps out its backoff whatever the signal, and only then makes (here: refuses) the
+ * next attempt. (That timer, at most `maxDelayMs`, runs on unawaited.)
+ */
+function orAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**
