@@ -205,9 +205,10 @@ async function submitFailed(ctx: RenderContext, step: StepName, e: unknown): Pro
 async function stillThere(ctx: RenderContext, prev: StepRow | undefined): Promise<boolean> {
   if (prev?.status !== "failed" || prev.error?.code !== COMPUTE_UNREACHABLE || !prev.backend || !prev.compute_job_id) return false;
   try {
-    const job = await ctx.deps.router.client(prev.backend).get(prev.compute_job_id);
+    const job = await ctx.deps.router.client(prev.backend).get(prev.compute_job_id, ctx.signal);
     return job?.status === "queued" || job?.status === "running" || job?.status === "succeeded";
   } catch (e) {
+    ctx.signal.throwIfAborted(); // a stop, not an answer: the step's next attempt is not decided on it
     ctx.deps.log.warn({ event: "unreachable_job_gone", render_id: ctx.render.id, step: prev.step, backend: prev.backend, compute_job_id: prev.compute_job_id, code: errorCode(e) }, "the job its backend could not be polled for is not there: new step attempt");
     return false;
   }
@@ -217,14 +218,16 @@ async function stillThere(ctx: RenderContext, prev: StepRow | undefined): Promis
 async function lastTried(ctx: RenderContext, name: BackendName, kind: JobCreate["kind"], body: Record<string, unknown>, key: string): Promise<{ job: Job; backend: BackendName } | null> {
   const client = ctx.deps.router.client(name);
   try {
-    const found = await client.findByIdempotencyKey(key, kind);
+    const found = await client.findByIdempotencyKey(key, kind, ctx.signal);
     return found ? { job: found, backend: name } : null;
   } catch (e) {
+    ctx.signal.throwIfAborted(); // stopped: the step stays as it is, for whoever resumes it
     if (!isSubmissionInProgress(e)) return null; // cannot tell: placed afresh, and the router chases a copy there (chaseResumed)
   }
   try {
-    return { job: await client.submit(kind, body, key), backend: name };
+    return { job: await client.submit(kind, body, key, undefined, ctx.signal), backend: name };
   } catch (e) {
+    ctx.signal.throwIfAborted();
     if (isTooManyRequests(e) || isTransient(e) || isBrokenCircuit(e)) return null;
     throw e;
   }

@@ -49,7 +49,7 @@ export async function waitForJob(client: ComputeClient, jobId: string, opts: Wai
     opts.signal?.throwIfAborted();
     let job: Job;
     try {
-      job = await client.get(jobId);
+      job = await client.get(jobId, opts.signal); // a stop ends the GET in flight, with the signal's reason
       unreachableSince = null;
     } catch (e) {
       if (e instanceof HttpError && e.status === 404) {

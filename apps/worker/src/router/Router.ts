@@ -164,7 +164,7 @@ export class Router {
       let inhouseRejected = false;
       try {
         await opts.onAttempt?.("inhouse");
-        const job = await inhouse.submit(kind, input, idempotencyKey, inhouseTrace);
+        const job = await inhouse.submit(kind, input, idempotencyKey, inhouseTrace, opts.signal);
         if (modalTrace.unanswered) this.reclaim("modal", kind, idempotencyKey, job.id, opts.context);
         return { job, decision: await this.decide({ backend: "inhouse", reason: waitReason ?? REASONS.inhouseFirst }, opts) };
       } catch (e) {
@@ -205,7 +205,7 @@ export class Router {
       if (modal && Date.now() >= modalNotBefore) {
         try {
           await opts.onAttempt?.("modal");
-          const job = await modal.submit(kind, input, idempotencyKey, modalTrace);
+          const job = await modal.submit(kind, input, idempotencyKey, modalTrace, opts.signal);
           const reason = inhouseRejected ? REASONS.inhouseRejected : inhouseDown !== null ? REASONS.inhouseDown : REASONS.inhouseCapacity;
           if (inhouseTrace.unanswered) this.reclaim("inhouse", kind, idempotencyKey, job.id, opts.context);
           return { job, decision: await this.decide({ backend: "modal", reason }, opts) };
@@ -275,7 +275,10 @@ export class Router {
     return this.reclaims.size;
   }
 
-  /** Stop chasing unanswered in-house submissions (shutdown) and wait for the chases to end. */
+  /**
+   * Stop chasing unanswered submissions (shutdown) and wait for the chases to end: their HTTP
+   * calls in flight are aborted, not waited out (a copy whose cancel is cut off is logged).
+   */
   async close(): Promise<void> {
     this.closing.abort(new Error("router closed"));
     await Promise.allSettled([...this.reclaims]);
@@ -308,10 +311,11 @@ export class Router {
         signal.throwIfAborted();
         let last: unknown;
         try {
-          const job = await backend.findByIdempotencyKey(key, kind);
+          // close() ends the call in flight too: it would otherwise run out its retry policy.
+          const job = await backend.findByIdempotencyKey(key, kind, signal);
           if (job) {
             const live = job.status === "queued" || job.status === "running";
-            const after = live ? await backend.cancel(job.id) : job;
+            const after = live ? await this.cancelCopy(backend, job.id, signal, fields) : job;
             this.log.warn(
               { ...fields, event: `${name}_duplicate_cancelled`, [`${name}_job_id`]: job.id, found_status: job.status, status: after.status, lookups },
               live ? `cancelled the ${name} copy of a step running on ${placedOn}` : `the ${name} copy of a step running on ${placedOn} had already ended`,
@@ -348,6 +352,21 @@ export class Router {
         this.chasing.delete(chaseId);
       });
     this.reclaims.add(p);
+  }
+
+  /** Cancel the copy a chase found; one whose cancel close() cut off is named, for an operator to cancel. */
+  private async cancelCopy(backend: ComputeClient, jobId: string, signal: AbortSignal, fields: Record<string, unknown>): Promise<Job> {
+    try {
+      return await backend.cancel(jobId, signal);
+    } catch (e) {
+      if (signal.aborted) {
+        this.log.warn(
+          { ...fields, event: `${backend.name}_duplicate_abandoned`, [`${backend.name}_job_id`]: jobId },
+          `stopped before the cancel of a ${backend.name} copy went through: it may run on (cancel it with DELETE /v1/jobs/{id})`,
+        );
+      }
+      throw e;
+    }
   }
 
   /** Why Modal cannot take the step now (the wait reason), or rethrows what would fail anywhere. */
