@@ -165,6 +165,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // waits for it, within drainTimeoutMs. Cut off by a shutdown, a compute job kept running
   // (and billing) or an MP4 stayed in storage; unbounded, a hung compute plane held the stop.
   const background = new Set<Promise<unknown>>();
+  // Fired when close() stops waiting: the cancels still pending are abandoned (their steps left
+  // alone, the database is closing) and the jobs they leave running logged (`cascade_abandoned`).
+  const drained = new AbortController();
   const inBackground = (task: Promise<unknown>) => {
     const t: Promise<unknown> = task.finally(() => background.delete(t));
     background.add(t);
@@ -178,6 +181,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     while (background.size) {
       if ((await Promise.race([Promise.allSettled([...background]), timedOut])) === "timeout") {
         deps.log.warn({ event: "api_drain_timeout", tasks: background.size }, "stopped without waiting for the rest of the work cancelled renders left running");
+        drained.abort(new Error("api drain timed out"));
         break;
       }
     }
@@ -273,7 +277,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       // Cascade now too (the worker also does on its next heartbeat), so nothing keeps running.
       // Not awaited: the cancel is committed, and a compute plane that is slow, down or not
       // configured on this replica (no Modal) must not hang or fail the owner's DELETE.
-      inBackground(cancelComputeJobs(deps, row.id, steps).catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(e) }, "compute cancel failed")));
+      inBackground(cancelComputeJobs(deps, row.id, steps, drained.signal).catch((e) => deps.log.warn({ event: "cancel_cascade_failed", render_id: row.id, err: String(e) }, "compute cancel failed")));
       // A render cancelled while queued may hold what an earlier attempt published (a video
       // copied before its caption file failed, a success not recorded): no worker runs it
       // again to remove it. (A running one's worker removes what it copies after this.)
