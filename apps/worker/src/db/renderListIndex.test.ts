@@ -8,42 +8,15 @@ import { after, before, describe, test } from "node:test";
 import { listRenders } from "../queue/index.ts";
 import type { Db } from "./db.ts";
 import { migrate } from "./migrate.ts";
-import { openPglite } from "./pglite.ts";
-import { openPostgres } from "./postgres.ts";
-import { createTestDatabase } from "../../test/support/postgres.ts";
+import { dbEngines, plan, sentSql } from "../../test/support/dbEngines.ts";
 
 const ALICE = "11111111-1111-4111-8111-111111111111";
 const BOB = "22222222-2222-4222-8222-222222222222";
 
-interface PlanNode { "Node Type": string; "Index Name"?: string; "Index Cond"?: string; Plans?: PlanNode[] }
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
 
-/** The plan of `sql` with sequential scans and sorts priced out, so only an index that fits can win. */
-async function plan(tx: Pick<Db, "query" | "exec">, sql: string, params: unknown[]): Promise<PlanNode[]> {
-  await tx.exec("set local enable_seqscan = off; set local enable_sort = off; set local enable_bitmapscan = off");
-  const [row] = await tx.query<{ "QUERY PLAN": unknown }>(`explain (format json) ${sql}`, params);
-  const json = row!["QUERY PLAN"];
-  return nodes((typeof json === "string" ? JSON.parse(json) : json)[0].Plan as PlanNode);
-}
+const listSql = (args: Parameters<typeof listRenders>[1]) => sentSql((db) => listRenders(db, args));
 
-/** The SQL and parameters listRenders sends, without running it. */
-async function listSql(args: Parameters<typeof listRenders>[1]): Promise<{ sql: string; params: unknown[] }> {
-  let seen = { sql: "", params: [] as unknown[] };
-  await listRenders({ query: async (sql: string, params?: unknown[]) => ((seen = { sql, params: params ?? [] }), []) } as Pick<Db, "query">, args);
-  return seen;
-}
-
-const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
-  ["pglite", async () => {
-    const db = await openPglite();
-    return { db, done: () => db.close() };
-  }],
-  ["postgres", async () => {
-    const t = createTestDatabase("cc_listidx");
-    const db = openPostgres(t.url);
-    return { db, done: async () => { await db.close(); t.drop(); } };
-  }],
-];
+const engines = dbEngines("cc_listidx");
 
 for (const [engine, open] of engines) {
   describe(`the owner list index on ${engine}`, () => {

@@ -2,9 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Db } from "./db.ts";
 import { migrate } from "./migrate.ts";
-import { openPglite } from "./pglite.ts";
-import { openPostgres } from "./postgres.ts";
-import { createTestDatabase } from "../../test/support/postgres.ts";
+import { dbEngines } from "../../test/support/dbEngines.ts";
 
 const ALICE = "11111111-1111-4111-8111-111111111111";
 const BOB = "22222222-2222-4222-8222-222222222222";
@@ -20,17 +18,7 @@ async function asUser<T>(db: Db, sub: string | null, sql: string, params: unknow
   });
 }
 
-const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
-  ["pglite", async () => {
-    const db = await openPglite();
-    return { db, done: () => db.close() };
-  }],
-  ["postgres", async () => {
-    const t = createTestDatabase("cc_rls");
-    const db = openPostgres(t.url);
-    return { db, done: async () => { await db.close(); t.drop(); } };
-  }],
-];
+const engines = dbEngines("cc_rls");
 
 for (const [name, open] of engines) {
   describe(`RLS on ${name}`, () => {

@@ -11,14 +11,12 @@ import Ajv2020Import from "ajv/dist/2020.js";
 import { ComputeClient } from "../client/modal-client.ts";
 import type { Db } from "../db/db.ts";
 import { migrate } from "../db/migrate.ts";
-import { openPglite } from "../db/pglite.ts";
-import { openPostgres } from "../db/postgres.ts";
 import { log } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { RENDER_STATUSES } from "../queue/index.ts";
 import { Router } from "../router/index.ts";
 import { LocalPublisher } from "../storage/LocalPublisher.ts";
-import { createTestDatabase } from "../../test/support/postgres.ts";
+import { dbEngines } from "../../test/support/dbEngines.ts";
 import { parseTokens } from "./auth.ts";
 import { encodeCursor } from "./listQuery.ts";
 import { buildApi } from "./server.ts";
@@ -35,17 +33,7 @@ const T0 = "2026-01-01T00:00:00.000000Z";
 
 interface Page { data: Array<Record<string, unknown> & { id: string; status: string }>; has_more: boolean; next_cursor: string | null }
 
-const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
-  ["pglite", async () => {
-    const db = await openPglite();
-    return { db, done: () => db.close() };
-  }],
-  ["postgres", async () => {
-    const t = createTestDatabase("cc_list");
-    const db = openPostgres(t.url);
-    return { db, done: async () => { await db.close(); t.drop(); } };
-  }],
-];
+const engines = dbEngines("cc_list");
 
 for (const [engine, open] of engines) {
   describe(`GET /v1/renders on ${engine}`, () => {

@@ -8,26 +8,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Db } from "../db/db.ts";
 import { migrate } from "../db/migrate.ts";
-import { openPglite } from "../db/pglite.ts";
-import { openPostgres } from "../db/postgres.ts";
 import { cancel, enqueue, giveUpOrphan, orphanedSteps, saveStep, touchOrphan } from "./index.ts";
-import { createTestDatabase } from "../../test/support/postgres.ts";
+import { dbEngines, indexesUsed } from "../../test/support/dbEngines.ts";
 import { SMALL_REQUEST } from "../../test/support/migratedPglite.ts";
 
-interface PlanNode { "Node Type": string; "Index Name"?: string; Plans?: PlanNode[] }
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
 
-const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
-  ["pglite", async () => {
-    const db = await openPglite();
-    return { db, done: () => db.close() };
-  }],
-  ["postgres", async () => {
-    const t = createTestDatabase("cc_orphans");
-    const db = openPostgres(t.url);
-    return { db, done: async () => { await db.close(); t.drop(); } };
-  }],
-];
+const engines = dbEngines("cc_orphans");
 
 const HOUR = 3600_000;
 
@@ -77,15 +63,7 @@ for (const [engine, open] of engines) {
     });
 
     test("the sweep reads the partial index of steps that may still run", async () => {
-      let sent = { sql: "", params: [] as unknown[] }; // what the sweep sends, not run
-      await orphanedSteps({ query: async (sql: string, params?: unknown[]) => ((sent = { sql, params: params ?? [] }), []) } as Pick<Db, "query">, { limit: 100, endedForMs: 30_000, maxAgeMs: HOUR });
-      const names = await db.transaction(async (tx) => {
-        // Sequential scans and sorts priced out: only an index that fits can win.
-        await tx.exec("set local enable_seqscan = off; set local enable_sort = off; set local enable_bitmapscan = off");
-        const [row] = await tx.query<{ "QUERY PLAN": unknown }>(`explain (format json) ${sent.sql}`, sent.params);
-        const json = row!["QUERY PLAN"];
-        return nodes((typeof json === "string" ? JSON.parse(json) : json)[0].Plan as PlanNode).map((n) => n["Index Name"]).filter(Boolean);
-      });
+      const names = await indexesUsed(db, (stand) => orphanedSteps(stand, { limit: 100, endedForMs: 30_000, maxAgeMs: HOUR })); // what the sweep sends, planned
       assert.ok(names.includes("render_steps_may_run_idx"), `plan used ${JSON.stringify(names)}`);
     });
   });

@@ -9,26 +9,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Db } from "../db/db.ts";
 import { migrate } from "../db/migrate.ts";
-import { openPglite } from "../db/pglite.ts";
-import { openPostgres } from "../db/postgres.ts";
 import { cancel, claim, clearUnpublishMark, enqueue, fail, markUnpublishPending, pendingUnpublishes, saveStep, unpublishMark } from "./index.ts";
-import { createTestDatabase } from "../../test/support/postgres.ts";
+import { dbEngines, indexesUsed } from "../../test/support/dbEngines.ts";
 import { SMALL_REQUEST } from "../../test/support/migratedPglite.ts";
 
-interface PlanNode { "Node Type": string; "Index Name"?: string; Plans?: PlanNode[] }
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
 
-const engines: Array<[string, () => Promise<{ db: Db; done: () => Promise<void> }>]> = [
-  ["pglite", async () => {
-    const db = await openPglite();
-    return { db, done: () => db.close() };
-  }],
-  ["postgres", async () => {
-    const t = createTestDatabase("cc_unpublish");
-    const db = openPostgres(t.url);
-    return { db, done: async () => { await db.close(); t.drop(); } };
-  }],
-];
+const engines = dbEngines("cc_unpublish");
 
 for (const [engine, open] of engines) {
   describe(`pending removals on ${engine}`, () => {
@@ -86,15 +72,7 @@ for (const [engine, open] of engines) {
       for (const id of ids) await cancel(db, id, "o");
       assert.deepEqual(await pendingUnpublishes(db, 10), ids);
       assert.deepEqual(await pendingUnpublishes(db, 2), ids.slice(0, 2));
-      let sent = { sql: "", params: [] as unknown[] }; // what the sweep sends, not run
-      await pendingUnpublishes({ query: async (sql: string, params?: unknown[]) => ((sent = { sql, params: params ?? [] }), []) } as Pick<Db, "query">, 100);
-      const names = await db.transaction(async (tx) => {
-        // Sequential scans and sorts priced out: only an index that fits can win.
-        await tx.exec("set local enable_seqscan = off; set local enable_sort = off; set local enable_bitmapscan = off");
-        const [row] = await tx.query<{ "QUERY PLAN": unknown }>(`explain (format json) ${sent.sql}`, sent.params);
-        const json = row!["QUERY PLAN"];
-        return nodes((typeof json === "string" ? JSON.parse(json) : json)[0].Plan as PlanNode).map((n) => n["Index Name"]).filter(Boolean);
-      });
+      const names = await indexesUsed(db, (stand) => pendingUnpublishes(stand, 100)); // what the sweep sends, planned
       assert.deepEqual(names, ["render_unpublish_pending_since_idx"]);
     });
 
