@@ -45,12 +45,17 @@ test("a placement aborted by its render's signal closes its POST, rejects with t
   }
 });
 
-test("close() ends a chase whose lookup is in flight, closing its request, without logging it unresolved", async () => {
-  const compute = await silentCompute();
+/** A router over one in-house client of `url`, both logging into `lines`. */
+function loggedRouter(url: string) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
-  const inhouse = new ComputeClient({ name: "inhouse", baseUrl: compute.url, policy: POLICY }, { log });
-  const router = new Router({ inhouse }, { log, maxWaitMs: 5 });
+  const inhouse = new ComputeClient({ name: "inhouse", baseUrl: url, policy: POLICY }, { log });
+  return { lines, inhouse, router: new Router({ inhouse }, { log, maxWaitMs: 5 }) };
+}
+
+test("close() ends a chase whose lookup is in flight, closing its request, without logging it unresolved", async () => {
+  const compute = await silentCompute();
+  const { lines, inhouse, router } = loggedRouter(compute.url);
   let closed = false;
   try {
     router.abandon("diagnostic", "r:align:1");
@@ -75,10 +80,7 @@ test("close() during a chase's cancel of the copy it found ends it, and logs the
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: "copy-1", kind: "diagnostic", status: "running", updated_at: new Date().toISOString() }));
     return true;
   });
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
-  const inhouse = new ComputeClient({ name: "inhouse", baseUrl: compute.url, policy: POLICY }, { log });
-  const router = new Router({ inhouse }, { log, maxWaitMs: 5 });
+  const { lines, inhouse, router } = loggedRouter(compute.url);
   let closed = false;
   try {
     router.abandon("diagnostic", "r:align:1");
