@@ -159,20 +159,30 @@ export class ComputeClient {
     const onAbort = () => void (trace && inFlight > 0 && (trace.unanswered = true));
     signal?.addEventListener("abort", onAbort, { once: true });
     let out: Answered<T>;
+    const { retry, breaker, timeout } = this.policies; // policies.all, taken apart to check the signal outside the breaker
     try {
-      out = await orAborted(this.policies.all.execute(async ({ signal: attemptSignal }): Promise<Answered<T>> => {
-        signal?.throwIfAborted(); // aborted during a backoff: no more attempts
-        inFlight++;
-        try {
-          return { value: await this.attempt<T>(method, path, body, signal ? AbortSignal.any([attemptSignal, signal]) : attemptSignal) };
-        } catch (e) {
-          if (signal?.aborted) throw signal.reason;
-          if (trace && mayHaveArrived(e)) trace.unanswered = true;
-          if (e instanceof HttpError && !isTransient(e)) return { rejected: e };
-          throw e;
-        } finally {
-          inFlight--;
-        }
+      out = await orAborted(retry.execute(() => {
+        // Aborted during a backoff: no more attempts. Checked before the breaker: thrown inside
+        // it, the abort's reason would close a half-open breaker (cockatiel: "failed successfully").
+        signal?.throwIfAborted();
+        return breaker.execute(() => timeout.execute(async ({ signal: attemptSignal }): Promise<Answered<T>> => {
+          // The half-open probe is not cut short by the caller (who is answered at once all the
+          // same, `orAborted`): its own answer decides whether the backend is back. (A call the
+          // breaker lets through while not closed is the probe; cockatiel runs it before it sets
+          // the state to half-open.)
+          const caller = breaker.state === CircuitState.Closed ? signal : undefined;
+          inFlight++;
+          try {
+            return { value: await this.attempt<T>(method, path, body, caller ? AbortSignal.any([attemptSignal, caller]) : attemptSignal) };
+          } catch (e) {
+            if (caller?.aborted) throw caller.reason;
+            if (trace && mayHaveArrived(e)) trace.unanswered = true;
+            if (e instanceof HttpError && !isTransient(e)) return { rejected: e };
+            throw e;
+          } finally {
+            inFlight--;
+          }
+        }));
       }), signal);
     } catch (e) {
       // The last attempt's timeout rejects before that attempt's own catch has run.
