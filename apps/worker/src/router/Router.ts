@@ -306,6 +306,7 @@ export class Router {
       : `step placed on ${placedOn} after an unanswered ${name} submit: making sure ${name} runs no copy`);
     const started = Date.now();
     const settleMs = Math.min(this.lateSubmitMs ?? backend.options.attemptTimeoutMs, this.waitBudgetMs);
+    let found = false; // a copy found: a cancel close() cuts off is logged by cancelCopy
     const chase = async (): Promise<void> => {
       for (let lookups = 1; ; lookups++) {
         signal.throwIfAborted();
@@ -314,6 +315,7 @@ export class Router {
           // close() ends the call in flight too: it would otherwise run out its retry policy.
           const job = await backend.findByIdempotencyKey(key, kind, signal);
           if (job) {
+            found = true;
             const live = job.status === "queued" || job.status === "running";
             const after = live ? await this.cancelCopy(backend, job.id, signal, fields) : job;
             this.log.warn(
@@ -344,7 +346,11 @@ export class Router {
     };
     const p: Promise<void> = chase()
       .catch((e: unknown) => {
-        if (signal.aborted) return;
+        if (signal.aborted) {
+          // close() cut the chase before it knew: a copy may run on, nobody polling it.
+          if (!found) this.log.warn({ ...fields, event: `${name}_duplicate_unchecked` }, `stopped before ${name} was checked for a copy of a step running on ${placedOn}: look the key up there (GET /v1/jobs?idempotency_key=)`);
+          return;
+        }
         this.log.error({ ...fields, event: `${name}_duplicate_unresolved`, code: errorCode(e), err: (e as Error)?.message }, `could not check ${name} for a copy of a step running on ${placedOn}`);
       })
       .finally(() => {

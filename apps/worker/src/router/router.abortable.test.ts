@@ -68,6 +68,8 @@ test("close() ends a chase whose lookup is in flight, closing its request, witho
     assert.equal(compute.seen.length, 1, "no lookup after close()");
     assert.equal(inhouse.breakerState, "closed");
     assert.equal(lines.filter((l) => String(l.event).endsWith("_duplicate_unresolved")).length, 0);
+    // Not silent either: a copy may run on, and the key is what an operator looks it up by.
+    assert.deepEqual(lines.filter((l) => l.event === "inhouse_duplicate_unchecked").map((l) => l.idempotency_key), ["r:align:1"]);
   } finally {
     await compute.close();
     if (!closed) await router.close();
