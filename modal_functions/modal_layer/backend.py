@@ -76,9 +76,10 @@ from ..logs import get_logger
 from ..runtime.capacity import CapacityFull
 from ..runtime.progress import read_mapping
 from ..runtime.registry import RECORD_UNREADABLE, describe_invalid, input_digest, read_stored_job, unreadable_job
+from .fanout import billed_seconds
 from .leases import MODAL_UNAVAILABLE, LeaseBook
 from .primitives import Primitives
-from .runner import progress_key, run_key
+from .runner import add_billed, progress_key, run_key
 from .settings_from_toml import MODAL_OBJECTS, object_kwargs
 
 log = get_logger(__name__)
@@ -660,9 +661,7 @@ class ModalBackend:
         seconds = float(out.get("seconds") or 0.0)
         usd = self.config.usd(job.kind, seconds, backend="modal", gpu=gpu or "", cpu=cpu)
         resources = [out.get("resource") or (gpu or f"cpu:{cpu:g}")]
-        billed = out.get("billed") if isinstance(out.get("billed"), dict) else {}
-        probes = rec.get("handoff_billed") if isinstance(rec.get("handoff_billed"), dict) else {}
-        billed = _merge_billed(billed, probes)  # the probe that handed the job here ran too
+        billed = add_billed(out.get("billed"), rec.get("handoff_billed"))  # the probe that handed the job here ran too
         for object_name, used in sorted(billed.items()):
             try:
                 kw = object_kwargs(self.config, object_name)
@@ -687,8 +686,7 @@ class ModalBackend:
         a hand-off that fails for good is priced at the probe alone.
         """
         object_name = outcome["handoff"]
-        probe = _merge_billed(rec.get("handoff_billed") if isinstance(rec.get("handoff_billed"), dict) else {},
-                              _probe_billed(rec, outcome))
+        probe = add_billed(rec.get("handoff_billed"), _probe_billed(rec, outcome))
         claim = {"from": rec.get("call_id"), "at": self.clock()}
         if not self.p.jobs.put(handoff_key(job.id), claim, skip_if_exists=True):
             latest = self._load(job.id)
@@ -860,20 +858,8 @@ def _refused(what: str, e: Exception) -> CapabilityError:
 
 def _probe_billed(rec: dict[str, Any], outcome: dict[str, Any]) -> dict[str, float]:
     """{probe object: seconds} from a hand-off's output (an older runner's says none: {})."""
-    seconds = outcome.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0 or not rec.get("object"):
-        return {}
-    return {rec["object"]: float(seconds)}
-
-
-def _merge_billed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for name, seconds in b.items():
-        try:
-            out[name] = round(float(out.get(name, 0.0)) + float(seconds), 3)
-        except (TypeError, ValueError):  # a damaged entry: `_cost` leaves it out, said so
-            out.setdefault(name, seconds)
-    return out
+    seconds = billed_seconds(outcome)
+    return {rec["object"]: seconds} if seconds is not None and rec.get("object") else {}
 
 
 def _failure(code: str, message: str, retryable: bool = False) -> dict[str, Any]:

@@ -130,10 +130,16 @@ def _earlier_spent(jobs: MutableMapping[str, Any], job_id: str) -> tuple[float, 
     return seconds, billed
 
 
-def _add_billed(into: dict[str, float], more: dict[str, float]) -> dict[str, float]:
-    out = dict(into)
-    for name, seconds in more.items():
-        out[name] = round(out.get(name, 0.0) + seconds, 3)
+def add_billed(into: Any, more: Any) -> dict[str, Any]:
+    """Two `billed` maps ({Modal object: seconds}) summed; what is not a map counts as none (an
+    older runner's output, a damaged record), and a damaged entry is kept as it is, for
+    `ModalBackend._cost` to leave out and say so."""
+    out = dict(into) if isinstance(into, dict) else {}
+    for name, seconds in (more.items() if isinstance(more, dict) else ()):
+        try:
+            out[name] = round(float(out.get(name, 0.0)) + float(seconds), 3)
+        except (TypeError, ValueError):
+            out.setdefault(name, seconds)
     return out
 
 
@@ -251,7 +257,7 @@ def execute(
         shutil.rmtree(workdir, ignore_errors=True)
     # Every attempt ran and billed, a failed one too (as in-house prices every finish).
     seconds = round(earlier_seconds + time.time() - started, 3)
-    billed = _add_billed(earlier_billed, billed)
+    billed = add_billed(earlier_billed, billed)
     if retry is not None:
         _carry_spent(jobs, job_id, seconds, billed)
         raise retry
