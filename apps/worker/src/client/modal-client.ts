@@ -12,6 +12,7 @@ import type { Health, Job, JobCreate, WarmLease, WarmRequest } from "../contract
 import { log as rootLog, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { CapacityError, errorCode, HttpError, isTransient, MALFORMED_ANSWER, MalformedAnswerError, mayHaveArrived, parseRetryAfter, TransportError } from "./errors.ts";
+import { orAborted } from "../orAborted.ts";
 import { breakerStateName, buildPolicies, DEFAULT_POLICY, type Policies, type PolicyOptions } from "./policies.ts";
 
 export type BackendName = "inhouse" | "modal";
@@ -161,6 +162,7 @@ export class ComputeClient {
     let out: Answered<T>;
     const { retry, breaker, timeout } = this.policies; // policies.all, taken apart to check the signal outside the breaker
     try {
+      // cockatiel's retry sleeps out its backoff whatever the signal: the caller is answered at once.
       out = await orAborted(retry.execute(() => {
         // Aborted during a backoff: no more attempts. Checked before the breaker: thrown inside
         // it, the abort's reason would close a half-open breaker (cockatiel: "failed successfully").
@@ -225,21 +227,6 @@ export class ComputeClient {
     }
     throw new HttpError(res.status, code, message, retryAfter, text);
   }
-}
-
-/**
- * `work`'s outcome, or a rejection with `signal`'s reason as soon as it fires: cockatiel's
- * retry sleeps out its backoff whatever the signal, and only then makes (here: refuses) the
- * next attempt. (That timer, at most `maxDelayMs`, runs on unawaited.)
- */
-function orAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { HttpError } from "../client/errors.ts";
+import { orAborted } from "../orAborted.ts";
 import { listSteps, saveStep, type StepRow } from "../queue/index.ts";
 import { STEP_KIND } from "./stepKinds.ts";
 import type { PipelineDeps } from "./types.ts";
@@ -24,12 +25,9 @@ const ABANDONED = Symbol("abandoned");
 
 /** `work`'s outcome, or ABANDONED as soon as `signal` fires (`work` runs on, unawaited). */
 function orAbandoned<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | typeof ABANDONED> {
-  if (!signal) return work;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => resolve(ABANDONED);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  return orAborted(work, signal).catch((e: unknown) => {
+    if (signal?.aborted && e === signal.reason) return ABANDONED;
+    throw e;
   });
 }
 
