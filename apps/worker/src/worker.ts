@@ -84,6 +84,9 @@ const ORPHAN_BATCH = 100;
 /** A retry waits between 1 - JITTER and 1 + JITTER times the backoff curve. */
 const JITTER = 0.25;
 
+/** The periodic passes over the database that any worker makes. */
+type Sweep = "unpublish_sweep" | "orphan_sweep";
+
 export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
 }
@@ -91,19 +94,15 @@ export function newWorkerId(): string {
 export class Worker {
   private running = new Map<string, Promise<void>>();
   /** Background work for renders that are over (what it is, for the log if stop() gives up on it). */
-  private readonly cascades = new Map<Promise<void>, { task: "cancel" | "unpublish" | "unpublish_sweep" | "orphan_sweep"; render_id?: string }>();
+  private readonly cascades = new Map<Promise<void>, { task: "cancel" | "unpublish" | Sweep; render_id?: string }>();
   /** Fired when stop() waits no longer for the cascades: the compute cancels still pending are abandoned. */
   private readonly drainController = new AbortController();
   /** Renders whose unpublish failed, to mark pending in the database at the next pass (oldest first). */
   private unpublishRetries = new Set<string>();
   /** What the last pass found pending in the database and left so (logged at stop). */
   private unpublishLeft: string[] = [];
-  private nextUnpublishRetry = 0;
-  /** The pass trying them again, while one runs (`retryUnpublishes`). */
-  private unpublishPass: Promise<void> | null = null;
-  private nextOrphanSweep = 0;
-  /** The pass cancelling orphaned compute jobs, while one runs (`retryOrphanCancels`). */
-  private orphanPass: Promise<void> | null = null;
+  /** The periodic sweeps (`sweep`): when each may start next, and whether a pass of it runs. */
+  private readonly sweeps = new Map<Sweep, { next: number; running: boolean }>();
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -202,11 +201,10 @@ export class Worker {
    * which is harmless; a removal clears only the mark it read, so none is lost.
    */
   private retryUnpublishes(): void {
-    if (this.unpublishPass || Date.now() < this.nextUnpublishRetry) return;
     const { db, log } = this.deps;
-    const handed = [...this.unpublishRetries];
-    this.unpublishRetries.clear();
-    const pass = (async () => {
+    this.sweep("unpublish_sweep", this.opts.unpublishRetryMs, async () => {
+      const handed = [...this.unpublishRetries];
+      this.unpublishRetries.clear();
       let recorded = 0;
       try {
         for (; recorded < handed.length && !this.stopped; recorded++) await markUnpublishPending(db, handed[recorded]!);
@@ -237,12 +235,8 @@ export class Worker {
         // Those not marked go back first: they are older than any handed over during the pass.
         this.unpublishRetries = new Set([...handed.slice(recorded), ...this.unpublishRetries]);
         this.giveUpPastLimit();
-        this.nextUnpublishRetry = Date.now() + this.opts.unpublishRetryMs;
-        this.unpublishPass = null;
       }
-    })();
-    this.unpublishPass = pass;
-    this.background(pass, { task: "unpublish_sweep" });
+    });
   }
 
   /**
@@ -258,10 +252,9 @@ export class Worker {
    * cancel the same job twice, which is harmless.
    */
   private retryOrphanCancels(): void {
-    if (this.orphanPass || Date.now() < this.nextOrphanSweep) return;
     const { db, log } = this.deps;
     const signal = this.drainController.signal;
-    const pass = (async () => {
+    this.sweep("orphan_sweep", this.opts.orphanSweepMs, async () => {
       try {
         const rows = await orphanedSteps(db, { limit: ORPHAN_BATCH, endedForMs: this.opts.orphanSweepMs, maxAgeMs: this.opts.orphanCancelMaxAgeMs });
         const byRender = new Map<string, OrphanStep[]>(); // in the order read: least recently touched first
@@ -288,13 +281,23 @@ export class Worker {
         }
       } catch (e) {
         log.error({ event: "orphan_sweep_failed", err: String(e) }, "could not sweep for compute jobs that renders which are over left running; trying again later");
-      } finally {
-        this.nextOrphanSweep = Date.now() + this.opts.orphanSweepMs;
-        this.orphanPass = null;
       }
-    })();
-    this.orphanPass = pass;
-    this.background(pass, { task: "orphan_sweep" });
+    });
+  }
+
+  /**
+   * Starts a pass of the sweep in the background (`pass`, which handles its own errors), unless
+   * one runs or it is not due: at most once per `everyMs`, counted from the end of the last.
+   */
+  private sweep(task: Sweep, everyMs: number, pass: () => Promise<void>): void {
+    const s = this.sweeps.get(task) ?? { next: 0, running: false };
+    if (s.running || Date.now() < s.next) return;
+    this.sweeps.set(task, s);
+    s.running = true;
+    this.background(pass().finally(() => {
+      s.next = Date.now() + everyMs;
+      s.running = false;
+    }), { task });
   }
 
   private async run(): Promise<void> {
@@ -343,7 +346,7 @@ export class Worker {
   }
 
   /** Work for a render that is over, in the background (`stop()` waits for it, within drainTimeoutMs). */
-  private background(task: Promise<void>, what: { task: "cancel" | "unpublish" | "unpublish_sweep" | "orphan_sweep"; render_id?: string }): void {
+  private background(task: Promise<void>, what: { task: "cancel" | "unpublish" | Sweep; render_id?: string }): void {
     const c: Promise<void> = task.finally(() => this.cascades.delete(c));
     this.cascades.set(c, what);
   }
