@@ -1,8 +1,10 @@
 """Render bench: the same composition, props and encoder settings three ways, one run.
 
   (a) plain `npx remotion render` with a fresh bundle (the baseline: what a job costs
-      without warm workers);
-  (b) our warm sidecar (bundle built and browser open before the clock starts);
+      without warm workers), at `--concurrency=1`, its default on 2 cores (half the
+      cores; two tabs of its one browser were slower here, docs/render.md "Browsers");
+  (b) our warm sidecar (bundle built and browsers open before the clock starts: one
+      browser per core, one tab in each, frames into one encoder);
   (c) our chunked path: a `render_video` job with `chunks` on an in-house pool of
       warm workers, its chunks spread over the pool's workers and joined with
       combineChunks (pool.py; `--chunked local` instead uses one process's sidecars,
@@ -212,6 +214,7 @@ def main() -> int:
 
             pool = PoolRenders(tmp, assets, bundle, max(1, args.chunks))
             pool.warm(make_props(pool.ref, 360, 1.0))
+        print(f"(b): the warm sidecar, {sidecars[0].browsers} browser(s) with one tab each")
         print(f"(c): {args.chunks} chunks, {'an in-house pool job' if pool else 'local sidecars in one process'}")
 
         print(f"encoder: h264 crf={ENCODER['crf']} preset={ENCODER['x264Preset']} pix_fmt={ENCODER['pixelFormat']}; {FPS} fps; 16:9; cores={os.cpu_count()}")

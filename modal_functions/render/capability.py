@@ -8,7 +8,7 @@ The story of one job:
    exist in the store. Any problem is a 422 with a code before anything is queued.
 2. **Warm worker** (`load`, once per pool worker or Modal container): the Remotion
    bundle is built (or found) and ONE sidecar starts: a Node process with the bundle
-   and an open chromium. Later jobs reuse both.
+   and its open chromiums (one per frame rendered at once). Later jobs reuse them.
 3. **Run**: the assets are fetched with `ctx.fetch_input` into the sidecar's serve
    directory and checked (images decode, audio has an audio stream); the props point
    at the sidecar's loopback server. The sidecar renders, streaming frame progress,
@@ -34,9 +34,9 @@ from ..errors import CapabilityError
 from ..logs import get_logger
 from . import project
 from .assets import stage_assets
-from .chunks import (chunk_specs, combine, mux_audio, plan_chunks, remote_chunks, render_audio, render_chunk_part, render_chunked,
-                     render_on_pool)
-from .sidecar import Sidecar, shared_sidecar
+from .chunks import (chunk_concurrency, chunk_specs, combine, mux_audio, plan_chunks, remote_chunks, render_audio,
+                     render_chunk_part, render_chunked, render_on_pool)
+from .sidecar import Sidecar, cores, shared_sidecar
 from .timeline import MISSING_ASSET, asset_refs, check_timeline
 from .verify import verify_output
 
@@ -57,24 +57,24 @@ class RenderState:
         their browsers read the job's assets from the main one's server (`render_chunked`)."""
         with self.lock:
             while len(self.extra) < n - 1:
-                self.extra.append(Sidecar(self.bundle))
+                self.extra.append(Sidecar(self.bundle, browsers=chunk_concurrency(n)))
             return [self.sidecar, *self.extra[: n - 1]]
 
 
-CORES_PER_RENDER = 2  # measured: one render keeps ~1.4 cores busy (docs/render.md)
+CORES_PER_RENDER = 2  # a chunk's share: each chunk renders with a browser per core of it (chunk_concurrency)
 
 
 def free_workers(idle_pool_workers: int | None = None) -> int:
     """Renders one chunked job may run at once on this machine.
 
-    RENDER_PARALLEL overrides. Otherwise one per 2 cores (on 2 cores a second browser
-    only competes for the same CPU, so chunking stays off unless asked for), and in
-    the in-house pool no more than this worker plus the pool's idle workers.
+    RENDER_PARALLEL overrides. Otherwise one per 2 cores (on 2 cores one render already
+    keeps a browser on each core, so chunking stays off unless asked for), and in the
+    in-house pool no more than this worker plus the pool's idle workers.
     """
     env = os.environ.get("RENDER_PARALLEL")
     if env:
         return max(1, int(env))
-    by_cores = max(1, (os.cpu_count() or 2) // CORES_PER_RENDER)
+    by_cores = max(1, cores() // CORES_PER_RENDER)
     return by_cores if idle_pool_workers is None else max(1, min(by_cores, 1 + idle_pool_workers))
 
 

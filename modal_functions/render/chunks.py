@@ -40,7 +40,7 @@ from ..contract.render import Timeline
 from ..errors import CapabilityError
 from ..logs import get_logger
 from ..runtime.parts import PartsClient, fan_out
-from .sidecar import Sidecar, shared_sidecar
+from .sidecar import Sidecar, default_concurrency, shared_sidecar
 from .timeline import Geometry, check_timeline
 
 log = get_logger("canvascast.render.chunks")
@@ -144,6 +144,11 @@ def chunk_specs(job_id: str, timeline: Timeline, ranges: list[tuple[int, int]]) 
     ]
 
 
+def chunk_concurrency(parallel: int) -> int:
+    """Browsers for each of `parallel` chunks rendering at once on this machine: its share."""
+    return max(1, default_concurrency() // max(1, parallel))
+
+
 def chunk_paths(out_dir: Path, index: int) -> tuple[Path, Path]:
     return out_dir / f"chunk-{index:04d}.ts", out_dir / f"chunk-{index:04d}.aac"
 
@@ -159,8 +164,13 @@ def render_chunk(
     on_progress: Callable[[int, int], None] | None = None,
     heartbeat: Callable[[], None] | None = None,
     cancel: threading.Event | None = None,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
     """Render one chunk into `out_dir`; returns {index, video, audio, frames}.
+
+    `concurrency` (or the spec's "concurrency"): browsers the chunk renders with; the
+    sidecar's own count by default, as on a Modal chunk container, which has its cores
+    to itself. Chunks sharing a machine split its cores (`chunk_concurrency`).
 
     `props` are ready Remotion props (in-house: assets already staged). Without them
     (a Modal chunk container) the chunk's timeline assets are fetched here with `fetch`
@@ -196,6 +206,7 @@ def render_chunk(
             separate_audio_to=audio,
             seamless_aac=True,
             composition=composition,
+            concurrency=concurrency or chunk.get("concurrency"),
             on_progress=on_progress,
             heartbeat=heartbeat,
             cancel=cancel,
@@ -325,6 +336,7 @@ def render_chunked(
     stop = threading.Event()
     per = ranges[0][1] - ranges[0][0] + 1
     server = sidecars[0]
+    concurrency = chunk_concurrency(min(len(sidecars), len(ranges)))
 
     def report() -> None:
         if on_progress is not None:
@@ -353,7 +365,7 @@ def render_chunked(
                 if sc is not server:
                     server.ensure()  # the assets' server died (a chunk of its own failed): back, same URL
                 results[index] = render_chunk(spec, work_dir, sidecar=sc, props=props, composition=geo.composition(),
-                                              on_progress=progress, cancel=stop)
+                                              on_progress=progress, cancel=stop, concurrency=concurrency)
             except CapabilityError as e:
                 with lock:
                     done[index] = 0
@@ -411,8 +423,10 @@ def render_on_pool(
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     composition = geo.composition()
+    concurrency = chunk_concurrency(len(ranges))  # the pool's workers share this machine's cores
     specs = [
-        {"index": i, "frameRange": [a, b], "props": props, "composition": composition, "outDir": str(work_dir)}
+        {"index": i, "frameRange": [a, b], "props": props, "composition": composition, "outDir": str(work_dir),
+         "concurrency": concurrency}
         for i, (a, b) in enumerate(ranges)
     ]
 

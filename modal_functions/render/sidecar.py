@@ -2,7 +2,8 @@
 
 `Sidecar` starts `remotion/sidecar/sidecar.mjs` as a plain child of the worker (same
 process group, so the pool's `killpg` takes it down with the worker; it also exits
-when its stdin closes). The Node process holds the bundle and one open browser and
+when its stdin closes). The Node process holds the bundle and its open browsers (one per
+frame rendered at once, `default_concurrency()`) and
 answers line-delimited JSON: a render streams `progress` lines, then `done` or
 `error`. A request waits on those messages with a deadline — never on a sleep — and
 feeds the job's heartbeat while the sidecar keeps talking. A sidecar that died is
@@ -88,13 +89,33 @@ def _private_tmp(label: str = "") -> Path:
     return private_dir(label)
 
 
+def cores() -> int:
+    """CPUs this process may use: its affinity, and its cgroup's CPU quota (a container's
+    `cpu=` limit, which the affinity does not show)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+MAX_BROWSERS = 8  # Remotion's own cap on its default concurrency
+
+
 def default_concurrency() -> int:
-    """Browser tabs per render: RENDER_CONCURRENCY, else one per 2 cores (1 on 2 cores,
-    where a second tab only competes with the encoder; 4 on an 8-core Modal container)."""
+    """Frames a render renders at once, each in a browser of its own (`sidecar/browsers.mjs`):
+    RENDER_CONCURRENCY, else one per core (2 here, 8 at most). On these 2 cores two browsers
+    render 1.4x the frames per second of one, into one encoder and to the same bytes; two
+    tabs of ONE browser were slower than one (docs/render.md, "Browsers")."""
     env = os.environ.get("RENDER_CONCURRENCY")
-    if env:
-        return max(1, int(env))
-    return max(1, (os.cpu_count() or 2) // 2)
+    wanted = int(env) if env else MAX_BROWSERS
+    return max(1, min(wanted, cores()))
 
 
 class Sidecar:
@@ -105,8 +126,11 @@ class Sidecar:
         serve_dir: Path | None = None,
         chrome_mode: str | None = None,
         log_level: str = "error",
+        browsers: int | None = None,
     ):
         self.bundle = Path(bundle)
+        # Browsers opened at start, and a render's concurrency unless it asks for another.
+        self.browsers = max(1, browsers or default_concurrency())
         self._own_serve = serve_dir is None
         # An own serve dir is named after this process too, so a killed worker's is swept.
         self.serve_dir = Path(serve_dir) if serve_dir else _private_tmp("serve-")
@@ -171,6 +195,7 @@ class Sidecar:
                 "--browser", project.BROWSER,
                 "--chrome-mode", self.chrome_mode,
                 "--log-level", self.log_level,
+                "--browsers", str(self.browsers),
                 # a respawn serves where its predecessor did: URLs handed out stay valid
                 *(["--port", str(self.port)] if self.port else []),
                 *(["--gl", project.GL] if project.GL else []),
@@ -202,7 +227,7 @@ class Sidecar:
             if previous is not None and previous != self.port:
                 _moved[_url(previous)] = self
                 log.warning("render sidecar port was taken; serving on another", extra={"previous": previous, "port": self.port})
-        log.info("render sidecar ready", extra={"pid": proc.pid, "port": self.port, "seconds": round(time.monotonic() - started, 2), "spawns": self.spawns})
+        log.info("render sidecar ready", extra={"pid": proc.pid, "port": self.port, "seconds": round(time.monotonic() - started, 2), "spawns": self.spawns, "browsers": msg.get("browsers")})
 
     def close(self) -> None:
         proc = self.proc
@@ -453,7 +478,8 @@ class Sidecar:
     ) -> dict[str, Any]:
         """Render the Explainer with `props` to `output`; `on_progress(done_frames, total)`.
 
-        `composition` ({width, height, fps, durationInFrames}, from `timeline.geometry`)
+        `concurrency`: frames rendered at once, one browser each (default: `self.browsers`;
+        more opens more). `composition` ({width, height, fps, durationInFrames}, from `timeline.geometry`)
         skips the sidecar's selectComposition round trip; `props` must then carry every
         default (a pydantic `model_dump` does). `cancel`: see `request`.
         """
@@ -462,7 +488,7 @@ class Sidecar:
             "props": props,
             "output": str(output),
             "codec": codec,
-            "concurrency": concurrency or default_concurrency(),
+            "concurrency": concurrency or self.browsers,
             **(encoder if encoder is not None else ENCODER),
         }
         if composition is not None:

@@ -1,7 +1,7 @@
 // The render sidecar: one long-lived Node process per render worker.
 //
-// It holds the pre-built bundle and ONE open browser (Debian chromium, offline),
-// serves the job assets from its serve directory over 127.0.0.1, and renders on
+// It holds the pre-built bundle and its open browsers (Debian chromium, offline; one
+// per frame rendered at once, --browsers, see browsers.mjs), serves the job assets from its serve directory over 127.0.0.1, and renders on
 // request. Protocol: one JSON object per line on stdin (requests) and stdout
 // (replies); everything else Remotion prints goes to stderr.
 //
@@ -21,6 +21,7 @@ import {
   selectComposition,
 } from "@remotion/renderer";
 import fs from "node:fs";
+import { makeBrowserSet } from "./browsers.mjs";
 import http from "node:http";
 import path from "node:path";
 import readline from "node:readline";
@@ -28,7 +29,6 @@ import util from "node:util";
 
 const COMPOSITION_ID = "Explainer";
 const PROGRESS_EVERY_MS = 250;
-const BROWSER_CHECK_MS = 5000; // a live browser answers in milliseconds, even mid-render
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, cur, i, all) => {
@@ -41,6 +41,8 @@ const serveDir = path.resolve(args.serve);
 const browserExecutable = args.browser ?? "/usr/bin/chromium";
 const chromeMode = args["chrome-mode"] ?? "headless-shell";
 const logLevel = args["log-level"] ?? "error";
+// Browsers opened at start: a render's default concurrency (one tab in each).
+const startBrowsers = Math.max(1, Number(args.browsers ?? 1));
 
 // stdout is the protocol: route every console.* to stderr.
 const toStderr = (...a) => process.stderr.write(util.format(...a) + "\n");
@@ -118,36 +120,35 @@ const listen = (port) =>
   });
 
 // ---- render / combine --------------------------------------------------------
-let browser = null;
 const cancels = new Map();
-let queue = Promise.resolve(); // one request at a time: one browser, 2 cores
-let rendering = false; // a render is using the browser
-let closing = false; // stdin closed: we close the browser ourselves
+let queue = Promise.resolve(); // one request at a time: the browsers share the cores
+let rendering = false; // a render is using the browsers
+let closing = false; // stdin closed: we close the browsers ourselves
 
-const openTheBrowser = async () => {
-  const opened = await openBrowser("chrome", {
-    browserExecutable,
-    chromeMode,
-    logLevel,
-    chromiumOptions: {
-      headless: true,
-      gl: args.gl ?? null,
-      enableMultiProcessOnLinux: (args["multi-process"] ?? "true") !== "false",
-    },
-  });
-  browser = opened;
-  // The browser died (a crash, the OOM killer): its DevTools socket closes. A render using
+const browsers = makeBrowserSet({
+  open: () =>
+    openBrowser("chrome", {
+      browserExecutable,
+      chromeMode,
+      logLevel,
+      chromiumOptions: {
+        headless: true,
+        gl: args.gl ?? null,
+        enableMultiProcessOnLinux: (args["multi-process"] ?? "true") !== "false",
+      },
+    }),
+  // A browser died (a crash, the OOM killer): its DevTools socket closes. A render using
   // it may then never settle, so exit: the supervisor sees a retryable sidecar_crashed and
-  // respawns a clean sidecar. While idle, the next render opens a new one (ensureBrowser).
-  opened.connection.transport.websocket.addEventListener("close", () => {
-    if (browser !== opened || closing) return;
-    toStderr("the browser is gone");
+  // respawns a clean sidecar. While idle, the next render opens a new one (ensureBrowsers).
+  onGone: () => {
+    if (closing) return;
+    toStderr("a browser is gone");
     if (rendering) {
       toStderr("exiting for respawn");
       process.exit(3);
     }
-  });
-};
+  },
+});
 
 const throttled = (id) => {
   let last = 0;
@@ -166,7 +167,9 @@ const render = async (id, req) => {
   cancels.set(id, cancel);
   const progress = throttled(id);
   try {
-    await ensureBrowser(); // after cancels.set: a cancel meanwhile still reaches renderMedia
+    const concurrency = Math.max(1, Number(req.concurrency ?? startBrowsers));
+    // every browser we keep warm, not only the ones this render uses: a dead one is replaced now
+    await ensureBrowsers(Math.max(concurrency, startBrowsers)); // after cancels.set: a cancel meanwhile still reaches renderMedia
     rendering = true;
     // The caller may pass the metadata it already computed from the props (the same
     // sums as calculateMetadata, with every default filled in): that skips opening a
@@ -191,7 +194,7 @@ const render = async (id, req) => {
           serveUrl: bundleDir,
           id: COMPOSITION_ID,
           inputProps: req.props,
-          puppeteerInstance: browser,
+          puppeteerInstance: browsers.first(),
           browserExecutable,
           chromeMode,
           logLevel,
@@ -213,11 +216,11 @@ const render = async (id, req) => {
       pixelFormat: req.pixelFormat ?? "yuv420p",
       imageFormat: req.imageFormat ?? "jpeg",
       jpegQuality: req.jpegQuality ?? undefined,
-      concurrency: req.concurrency ?? 1,
+      concurrency,
       frameRange: req.frameRange ?? null,
       separateAudioTo: req.separateAudioTo ?? undefined,
       forSeamlessAacConcatenation: req.forSeamlessAacConcatenation ?? false,
-      puppeteerInstance: browser,
+      puppeteerInstance: browsers.instance(concurrency),
       browserExecutable,
       chromeMode,
       logLevel,
@@ -273,37 +276,10 @@ const combine = async (id, req) => {
   }
 };
 
-// Whether the browser still answers. Remotion's connection never marks itself closed (a
-// `_closed` flag read here was always undefined, so a dead browser passed for a live one),
-// and a call on a closed socket never settles: look at the socket, then ask for the
-// browser's version with a deadline.
-const browserAnswers = async () => {
-  if (browser?.connection.transport.websocket.readyState !== 1) return false; // 1: OPEN
-  let timer;
+// Browsers that died while we were idle are replaced before the next render needs them.
+const ensureBrowsers = async (count) => {
   try {
-    return await Promise.race([
-      browser.connection.send("Browser.getVersion").then(() => true),
-      new Promise((resolve) => {
-        timer = setTimeout(() => resolve(false), BROWSER_CHECK_MS);
-      }),
-    ]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-};
-
-// A browser that died while we were idle is replaced before the next render needs it.
-const ensureBrowser = async () => {
-  if (await browserAnswers()) return;
-  toStderr("opening a new browser");
-  const dead = browser;
-  browser = null;
-  // its process is gone, but close() also asks the dead connection for its pages: bounded
-  await Promise.race([dead?.close({ silent: true }).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
-  try {
-    await openTheBrowser();
+    await browsers.ensure(count, toStderr);
   } catch (err) {
     // Not this render's fault (chromium cannot start right after an OOM kill, /dev/shm full):
     // exit, so it is a retryable sidecar_crashed, as the same failure at start-up is.
@@ -328,7 +304,7 @@ const handle = (req) => {
       else await combine(id, req);
     } catch (err) {
       const message = String(err?.message ?? err);
-      if (rendering && !closing && !(await browserAnswers())) {
+      if (rendering && !closing && !(await browsers.allAnswer())) {
         // The browser died under this render ("Page crashed!", "Target closed"): not the
         // render's fault, so no error reply, which the supervisor would take as final.
         // Exiting makes it a retryable sidecar_crashed and gets us respawned clean.
@@ -373,12 +349,13 @@ const main = async () => {
     await listen(0);
   }
   const started = Date.now();
-  await openTheBrowser();
+  await browsers.ensure(startBrowsers);
   send({
     type: "ready",
     pid: process.pid,
     port: server.address().port,
     chromeMode,
+    browsers: browsers.size,
     browserSeconds: (Date.now() - started) / 1000,
   });
   const rl = readline.createInterface({ input: process.stdin });
@@ -396,10 +373,7 @@ const main = async () => {
     // Our worker went away: never outlive it.
     closing = true;
     for (const cancel of cancels.values()) cancel();
-    await Promise.race([
-      browser?.close({ silent: true }).catch(() => {}),
-      new Promise((r) => setTimeout(r, 2000)),
-    ]);
+    await browsers.closeAll();
     process.exit(0);
   });
 };

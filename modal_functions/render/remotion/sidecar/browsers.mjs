@@ -1,0 +1,114 @@
+// The sidecar's open browsers: one per frame rendered at once, one tab each.
+//
+// Remotion renders `concurrency` frames at once in that many tabs of ONE browser. On
+// this machine's 2 cores a second tab there made renders slower (1080p 8.7 fps against
+// 10.2 for one tab): the tabs share the browser's GPU and browser processes, where
+// compositing, readback and the JPEG screenshot encode happen, and Remotion keeps
+// bringing one or the other to the front. One tab in each of two browsers renders the
+// same frames at 14.2 fps (1080p) and 20.2 (720p) against 10.2 and 13.8, into the same
+// single encoder: the MP4 is byte-identical (docs/render.md, "Browsers").
+//
+// `browserSet.instance(n)` is what renderMedia gets as `puppeteerInstance`: Remotion asks
+// it for a page per tab (`newPage({pageIndex})`), so page i opens in browser i % n.
+// It also lists the pages (to cycle tabs to the front) and closes it when it replaces a
+// crashed browser; both reach every browser.
+
+const CHECK_MS = 5000; // a live browser answers in milliseconds, even mid-render
+
+// Whether a browser still answers. Remotion's connection never marks itself closed (a
+// `_closed` flag read here was always undefined, so a dead browser passed for a live one),
+// and a call on a closed socket never settles: look at the socket, then ask for the
+// browser's version with a deadline.
+export const answers = async (browser) => {
+  if (browser?.connection.transport.websocket.readyState !== 1) return false; // 1: OPEN
+  let timer;
+  try {
+    return await Promise.race([
+      browser.connection.send("Browser.getVersion").then(() => true),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve(false), CHECK_MS);
+      }),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+const closeBounded = (browser) =>
+  // a dead browser's close() also asks the dead connection for its pages: bounded
+  Promise.race([browser?.close({ silent: true }).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+
+/**
+ * @param open    () => Promise<HeadlessBrowser>: opens one browser
+ * @param onGone  (browser) => void: its DevTools socket closed while it was one of ours
+ */
+export const makeBrowserSet = ({ open, onGone }) => {
+  const browsers = [];
+
+  const watch = (browser) => {
+    browser.connection.transport.websocket.addEventListener("close", () => {
+      if (browsers.includes(browser)) onGone(browser);
+    });
+  };
+
+  const openAt = async (i) => {
+    const browser = await open();
+    browsers[i] = browser;
+    watch(browser);
+  };
+
+  return {
+    get size() {
+      return browsers.filter(Boolean).length;
+    },
+
+    // The first `count` browsers open and answering: a dead one is closed and replaced,
+    // missing ones are opened, all at once. Returns the indexes it (re)opened.
+    async ensure(count, log = () => {}) {
+      const replaced = [];
+      await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          if (await answers(browsers[i])) return;
+          const dead = browsers[i];
+          browsers[i] = null;
+          if (dead) {
+            log(`browser ${i} does not answer: opening a new one`);
+            await closeBounded(dead);
+          }
+          await openAt(i);
+          replaced.push(i);
+        }),
+      );
+      return replaced;
+    },
+
+    async allAnswer(count = browsers.length) {
+      const checks = await Promise.all(browsers.slice(0, count).map(answers));
+      return checks.length === count && checks.every(Boolean);
+    },
+
+    first() {
+      return browsers[0];
+    },
+
+    // What renderMedia takes as `puppeteerInstance` for `count` tabs.
+    instance(count) {
+      const used = browsers.slice(0, Math.max(1, Math.min(count, browsers.length)));
+      if (used.length === 1) return used[0];
+      return {
+        newPage: (options) => used[(options?.pageIndex ?? 0) % used.length].newPage(options),
+        pages: async () => (await Promise.all(used.map((b) => b.pages()))).flat(),
+        close: async (options) => {
+          await Promise.all(used.map((b) => b.close(options)));
+        },
+      };
+    },
+
+    async closeAll() {
+      const open = browsers.splice(0);
+      await Promise.all(open.map(closeBounded));
+    },
+  };
+};
