@@ -87,6 +87,7 @@ export async function startApp(config: Config, opts: { log?: Logger; poll?: { mi
       // A DELETE's failed removal stays pending in the database (the DELETE's cancel marked it), where any
       // worker's sweep finds it; this process's worker, if it has one, also marks it again at its next pass.
       onUnpublishFailed: (id) => worker?.unpublishLater(id),
+      drainTimeoutMs: config.worker.drainTimeoutMs,
     });
     url = await api.listen({ host: config.host, port: config.port });
     log.info({ event: "api_listening", url, db: db.kind, compute: config.compute.url, modal: config.modal?.url ?? null }, "worker API listening");

@@ -27,7 +27,10 @@ export interface Config {
   policy: Partial<PolicyOptions>;
   /** Whisper model the align step asks for (the compute plane's default when unset). */
   alignModel: string | undefined;
-  worker: { concurrency: number; leaseSeconds: number; heartbeatMs: number; idlePollMs: number; backoffBaseSeconds: number; maxAttempts: number };
+  worker: {
+    concurrency: number; leaseSeconds: number; heartbeatMs: number; idlePollMs: number; backoffBaseSeconds: number; maxAttempts: number;
+    drainTimeoutMs: number; orphanSweepMs: number; orphanCancelMaxAgeMs: number; unpublishRetryMs: number;
+  };
   store: {
     kind: "local" | "supabase";
     dataDir: string;
@@ -279,6 +282,14 @@ export function loadConfig(env: Env = process.env): Config {
       // Retries wait base * e^min(attempts,10) s: 0 retries at once, 60 already waits ~15 days at the cap.
       backoffBaseSeconds: num(env, "WORKER_BACKOFF_BASE_S", 2, { min: 0, max: 60 }),
       maxAttempts: num(env, "WORKER_MAX_ATTEMPTS", 5, { ...COUNT, max: 100 }), // the table's check: 1..100
+      // How long stop() (and the API's shutdown) waits for ended renders' cancels and removals;
+      // keep it under the platform's drain (Railway: 30 s by default). What is cut off stays pending.
+      drainTimeoutMs: num(env, "WORKER_DRAIN_MS", 10_000, { min: 0, max: 600_000, integer: true }),
+      // The sweeps every worker runs: compute jobs of ended renders left running, and removals of
+      // what ended renders published. A compute job started this long ago is given up on.
+      orphanSweepMs: num(env, "WORKER_ORPHAN_SWEEP_MS", 30_000, DELAY_MS),
+      orphanCancelMaxAgeMs: num(env, "WORKER_ORPHAN_GIVE_UP_H", 6, { min: 0.001, max: 24 * 365 }) * 3600_000,
+      unpublishRetryMs: num(env, "WORKER_UNPUBLISH_RETRY_MS", 30_000, DELAY_MS),
     },
     store: {
       kind: store,
