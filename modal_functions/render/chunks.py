@@ -423,7 +423,8 @@ def render_on_pool(
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     composition = geo.composition()
-    concurrency = chunk_concurrency(len(ranges))  # the pool's workers share this machine's cores
+    # the chunks rendering at once (this worker and the pool's idle ones) share this machine's cores
+    concurrency = chunk_concurrency(min(len(ranges), 1 + parts.idle()))
     specs = [
         {"index": i, "frameRange": [a, b], "props": props, "composition": composition, "outDir": str(work_dir),
          "concurrency": concurrency}

@@ -165,3 +165,37 @@ def test_cores_reads_the_cgroup_quota(monkeypatch, tmp_path):
     assert sidecar_mod.cores() == 16
     quota.write_text("50000 100000\n")
     assert sidecar_mod.cores() == 1
+
+
+def test_a_browser_the_render_does_not_use_may_die_under_it(two_browsers, tmp_path):
+    """A one-browser render (an in-house chunk) goes on when the sidecar's other browser dies;
+    that one is replaced before the next render."""
+    sc = two_browsers
+    node = sc.proc.pid
+    mains = _browser_mains(sc)
+    props, comp = _props(sc)
+    before = {pid: _cpu_ticks(pid) for pid in mains}
+    killed = []
+
+    def kill_the_other(msg):
+        # the browser the render does not use is the one that has done nothing since it began
+        if msg.get("type") == "progress" and msg.get("rendered", 0) > 0 and not killed:
+            idle = min(mains, key=lambda pid: _cpu_ticks(pid) - before[pid])
+            killed.append(idle)
+            os.kill(idle, 9)
+
+    result = sc.request({"type": "render", "props": props, "output": str(tmp_path / "one.mp4"), "codec": "h264",
+                         "composition": comp, "concurrency": 1}, on_message=kill_the_other, silence_timeout=30)
+    assert killed and result["frames"] == 48
+    assert sc.proc.pid == node, "the same sidecar: the render was not ended for a browser it did not use"
+    assert sc.render(props, tmp_path / "two.mp4", composition=comp)["frames"] == 48
+    now = _browser_mains(sc)
+    assert len(now) == 2 and killed[0] not in now and set(mains) - set(killed) <= set(now)
+
+
+def test_more_browsers_than_cores_render_with_as_many_as_remotion_allows(two_browsers, tmp_path):
+    """Remotion refuses a concurrency above its count of the cores: that was a final render_failed."""
+    sc = two_browsers
+    props, comp = _props(sc)
+    assert sc.render(props, tmp_path / "many.mp4", composition=comp, concurrency=64)["frames"] == 48
+    assert len(_browser_mains(sc)) == max(2, min(64, len(os.sched_getaffinity(0)))), "as many as the cores, no more"

@@ -8,12 +8,13 @@
 // same frames at 14.2 fps (1080p) and 20.2 (720p) against 10.2 and 13.8, into the same
 // single encoder: the MP4 is byte-identical (docs/render.md, "Browsers").
 //
-// `browserSet.instance(n)` is what renderMedia gets as `puppeteerInstance`: Remotion asks
+// `browserSet.instance(used)` is what renderMedia gets as `puppeteerInstance`: Remotion asks
 // it for a page per tab (`newPage({pageIndex})`), so page i opens in browser i % n.
 // It also lists the pages (to cycle tabs to the front) and closes it when it replaces a
 // crashed browser; both reach every browser.
 
 const CHECK_MS = 5000; // a live browser answers in milliseconds, even mid-render
+const ENSURE_PASSES = 3;
 
 // Whether a browser still answers. Remotion's connection never marks itself closed (a
 // `_closed` flag read here was always undefined, so a dead browser passed for a live one),
@@ -44,12 +45,17 @@ const closeBounded = (browser) =>
  * @param open    () => Promise<HeadlessBrowser>: opens one browser
  * @param onGone  (browser) => void: its DevTools socket closed while it was one of ours
  */
+export const allAnswer = async (list) => (await Promise.all(list.map(answers))).every(Boolean);
+
 export const makeBrowserSet = ({ open, onGone }) => {
   const browsers = [];
+  let deaths = 0; // browsers of ours that died, ever: ensure() checks again if one died under it
 
   const watch = (browser) => {
     browser.connection.transport.websocket.addEventListener("close", () => {
-      if (browsers.includes(browser)) onGone(browser);
+      if (!browsers.includes(browser)) return; // replaced or closed by us
+      deaths += 1;
+      onGone(browser);
     });
   };
 
@@ -64,38 +70,39 @@ export const makeBrowserSet = ({ open, onGone }) => {
       return browsers.filter(Boolean).length;
     },
 
-    // The first `count` browsers open and answering: a dead one is closed and replaced,
-    // missing ones are opened, all at once. Returns the indexes it (re)opened.
+    // Every browser we keep (at least `count`) open and answering: a dead one is closed and
+    // replaced, missing ones are opened, all at once. One that died while the others were
+    // checked or opened is caught by another pass, so when this returns all of them had
+    // answered and none has died since (the caller takes them with no await in between).
     async ensure(count, log = () => {}) {
-      const replaced = [];
-      await Promise.all(
-        Array.from({ length: count }, async (_, i) => {
-          if (await answers(browsers[i])) return;
-          const dead = browsers[i];
-          browsers[i] = null;
-          if (dead) {
-            log(`browser ${i} does not answer: opening a new one`);
-            await closeBounded(dead);
-          }
-          await openAt(i);
-          replaced.push(i);
-        }),
-      );
-      return replaced;
+      for (let pass = 1; ; pass++) {
+        const before = deaths;
+        await Promise.all(
+          Array.from({ length: Math.max(count, browsers.length) }, async (_, i) => {
+            if (await answers(browsers[i])) return;
+            const dead = browsers[i];
+            browsers[i] = null;
+            if (dead) {
+              log(`browser ${i} does not answer: opening a new one`);
+              await closeBounded(dead);
+            }
+            await openAt(i);
+          }),
+        );
+        if (deaths === before) return;
+        // browsers that keep dying as they open (no memory left): the caller's failure path
+        if (pass >= ENSURE_PASSES) throw new Error(`browsers kept dying: ${deaths - before} in the last pass`);
+        log("a browser died while the others were checked: checking them again");
+      }
     },
 
-    async allAnswer(count = browsers.length) {
-      const checks = await Promise.all(browsers.slice(0, count).map(answers));
-      return checks.length === count && checks.every(Boolean);
+    // The first `count` browsers (after ensure(count)).
+    take(count) {
+      return browsers.slice(0, count);
     },
 
-    first() {
-      return browsers[0];
-    },
-
-    // What renderMedia takes as `puppeteerInstance` for `count` tabs.
-    instance(count) {
-      const used = browsers.slice(0, Math.max(1, Math.min(count, browsers.length)));
+    // What renderMedia takes as `puppeteerInstance` for tabs in `used` (one each).
+    instance(used) {
       if (used.length === 1) return used[0];
       return {
         newPage: (options) => used[(options?.pageIndex ?? 0) % used.length].newPage(options),

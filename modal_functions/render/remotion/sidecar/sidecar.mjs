@@ -17,11 +17,12 @@ import {
   combineChunks,
   makeCancelSignal,
   openBrowser,
+  RenderInternals,
   renderMedia,
   selectComposition,
 } from "@remotion/renderer";
 import fs from "node:fs";
-import { makeBrowserSet } from "./browsers.mjs";
+import { allAnswer, makeBrowserSet } from "./browsers.mjs";
 import http from "node:http";
 import path from "node:path";
 import readline from "node:readline";
@@ -122,7 +123,7 @@ const listen = (port) =>
 // ---- render / combine --------------------------------------------------------
 const cancels = new Map();
 let queue = Promise.resolve(); // one request at a time: the browsers share the cores
-let rendering = false; // a render is using the browsers
+let using = []; // the browsers the render in progress has its tabs in
 let closing = false; // stdin closed: we close the browsers ourselves
 
 const browsers = makeBrowserSet({
@@ -139,11 +140,12 @@ const browsers = makeBrowserSet({
     }),
   // A browser died (a crash, the OOM killer): its DevTools socket closes. A render using
   // it may then never settle, so exit: the supervisor sees a retryable sidecar_crashed and
-  // respawns a clean sidecar. While idle, the next render opens a new one (ensureBrowsers).
-  onGone: () => {
+  // respawns a clean sidecar. One the render in progress does not use (or any, while idle)
+  // is replaced before the next render (ensureBrowsers).
+  onGone: (browser) => {
     if (closing) return;
     toStderr("a browser is gone");
-    if (rendering) {
+    if (using.includes(browser)) {
       toStderr("exiting for respawn");
       process.exit(3);
     }
@@ -167,10 +169,14 @@ const render = async (id, req) => {
   cancels.set(id, cancel);
   const progress = throttled(id);
   try {
-    const concurrency = Math.max(1, Number(req.concurrency ?? startBrowsers));
-    // every browser we keep warm, not only the ones this render uses: a dead one is replaced now
-    await ensureBrowsers(Math.max(concurrency, startBrowsers)); // after cancels.set: a cancel meanwhile still reaches renderMedia
-    rendering = true;
+    // Remotion refuses more tabs than its count of this machine's cores (nproc, the
+    // affinity): a RENDER_CONCURRENCY above it renders with that many, not a failed render.
+    const concurrency = Math.min(Math.max(1, Number(req.concurrency ?? startBrowsers)), RenderInternals.getMaxConcurrency());
+    // Every browser we keep, not only the ones this render uses, answers or is replaced now;
+    // after cancels.set: a cancel meanwhile still reaches renderMedia.
+    await ensureBrowsers(concurrency);
+    // No await since ensure's last check: a browser that dies from here on ends this render.
+    using = browsers.take(concurrency);
     // The caller may pass the metadata it already computed from the props (the same
     // sums as calculateMetadata, with every default filled in): that skips opening a
     // tab just to evaluate the bundle. Otherwise ask the composition.
@@ -194,7 +200,7 @@ const render = async (id, req) => {
           serveUrl: bundleDir,
           id: COMPOSITION_ID,
           inputProps: req.props,
-          puppeteerInstance: browsers.first(),
+          puppeteerInstance: using[0],
           browserExecutable,
           chromeMode,
           logLevel,
@@ -220,7 +226,7 @@ const render = async (id, req) => {
       frameRange: req.frameRange ?? null,
       separateAudioTo: req.separateAudioTo ?? undefined,
       forSeamlessAacConcatenation: req.forSeamlessAacConcatenation ?? false,
-      puppeteerInstance: browsers.instance(concurrency),
+      puppeteerInstance: browsers.instance(using),
       browserExecutable,
       chromeMode,
       logLevel,
@@ -304,7 +310,7 @@ const handle = (req) => {
       else await combine(id, req);
     } catch (err) {
       const message = String(err?.message ?? err);
-      if (rendering && !closing && !(await browsers.allAnswer())) {
+      if (using.length && !closing && !(await allAnswer(using))) {
         // The browser died under this render ("Page crashed!", "Target closed"): not the
         // render's fault, so no error reply, which the supervisor would take as final.
         // Exiting makes it a retryable sidecar_crashed and gets us respawned clean.
@@ -327,7 +333,7 @@ const handle = (req) => {
         stack: String(err?.stack ?? ""),
       });
     } finally {
-      rendering = false;
+      using = [];
     }
   });
 };
