@@ -41,12 +41,12 @@ const closeBounded = (browser) =>
   // a dead browser's close() also asks the dead connection for its pages: bounded
   Promise.race([browser?.close({ silent: true }).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
 
+export const allAnswer = async (list) => (await Promise.all(list.map(answers))).every(Boolean);
+
 /**
  * @param open    () => Promise<HeadlessBrowser>: opens one browser
  * @param onGone  (browser) => void: its DevTools socket closed while it was one of ours
  */
-export const allAnswer = async (list) => (await Promise.all(list.map(answers))).every(Boolean);
-
 export const makeBrowserSet = ({ open, onGone }) => {
   const browsers = [];
   let deaths = 0; // browsers of ours that died, ever: ensure() checks again if one died under it

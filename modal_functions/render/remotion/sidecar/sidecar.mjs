@@ -1,9 +1,10 @@
 // The render sidecar: one long-lived Node process per render worker.
 //
 // It holds the pre-built bundle and its open browsers (Debian chromium, offline; one
-// per frame rendered at once, --browsers, see browsers.mjs), serves the job assets from its serve directory over 127.0.0.1, and renders on
-// request. Protocol: one JSON object per line on stdin (requests) and stdout
-// (replies); everything else Remotion prints goes to stderr.
+// per frame rendered at once, --browsers, see browsers.mjs), serves the job assets
+// from its serve directory over 127.0.0.1, and renders on request. Protocol: one JSON
+// object per line on stdin (requests) and stdout (replies); everything else Remotion
+// prints goes to stderr.
 //
 //   -> {"id":"1","type":"render","props":{...},"output":"/x.mp4","codec":"h264",...}
 //   <- {"id":"1","type":"progress","rendered":10,"encoded":8,"total":90}
