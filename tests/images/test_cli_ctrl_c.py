@@ -29,6 +29,9 @@ def test_ctrl_c_during_a_retry_wait_exits_without_calling_again(fake, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "modal_functions.cli", "images", "-p", "a lighthouse", "-p", "a fox", "-o", str(tmp_path / "out")],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as a terminal starts it: a run whose shell ignores SIGINT (a background `make test`)
+        # hands that on, and Python then never raises KeyboardInterrupt for it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         with fake._idle:  # both prompts have had their 429 answered: both are about to wait 55 s
