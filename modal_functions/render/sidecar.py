@@ -89,6 +89,9 @@ def _private_tmp(label: str = "") -> Path:
     return private_dir(label)
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
 def cores() -> int:
     """CPUs this process may use: its affinity, and its cgroup's CPU quota (a container's
     `cpu=` limit, which the affinity does not show)."""
@@ -97,7 +100,7 @@ def cores() -> int:
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
         if quota != "max":
             n = min(n, max(1, int(int(quota) // int(period))))
     except (OSError, ValueError):

@@ -7,7 +7,6 @@ gives Remotion one tab in each (`sidecar/browsers.mjs`): same frames, same singl
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -149,15 +148,8 @@ def test_chunks_sharing_a_machine_split_its_browsers(monkeypatch):
 
 
 def test_cores_reads_the_cgroup_quota(monkeypatch, tmp_path):
-    real = Path
-
-
     quota = tmp_path / "cpu.max"
-
-    def fake_path(p, *rest):
-        return real(quota) if str(p) == "/sys/fs/cgroup/cpu.max" else real(p, *rest)
-
-    monkeypatch.setattr(sidecar_mod, "Path", fake_path)
+    monkeypatch.setattr(sidecar_mod, "CGROUP_CPU_MAX", quota)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)))
     quota.write_text("400000 100000\n")
     assert sidecar_mod.cores() == 4
@@ -165,6 +157,8 @@ def test_cores_reads_the_cgroup_quota(monkeypatch, tmp_path):
     assert sidecar_mod.cores() == 16
     quota.write_text("50000 100000\n")
     assert sidecar_mod.cores() == 1
+    quota.unlink()
+    assert sidecar_mod.cores() == 16, "no cgroup v2 file: the affinity"
 
 
 def test_a_browser_the_render_does_not_use_may_die_under_it(two_browsers, tmp_path):
