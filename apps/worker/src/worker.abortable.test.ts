@@ -6,8 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import pino from "pino";
-import { Writable } from "node:stream";
 import { ComputeClient } from "./client/modal-client.ts";
 import { silentCompute } from "./client/silentCompute.abortable.support.ts";
 import type { Db } from "./db/db.ts";
@@ -19,6 +17,7 @@ import { Worker } from "./worker.ts";
 import { TEST_WORKER_OPTIONS } from "../test/support/testWorker.ts";
 import { until } from "../test/support/until.ts";
 import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
+import { capturedLog } from "../test/support/capturedLog.ts";
 
 let db: Db;
 before(async () => (db = await openMigratedPglite()));
@@ -37,8 +36,7 @@ test("stop() ends a render whose poll is in flight: the GETs closed, the render 
     });
     return true;
   });
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   // One hour per attempt, four attempts: only the stop can end a poll.
   const inhouse = new ComputeClient({ name: "inhouse", baseUrl: compute.url, policy: { attemptTimeoutMs: 3_600_000, maxAttempts: 4 } }, { log });
   const router = new Router({ inhouse }, { log });

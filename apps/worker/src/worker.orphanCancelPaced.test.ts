@@ -5,9 +5,7 @@
  * logged `orphan_cancel_given_up`, no cancel sent).
  */
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
-import pino from "pino";
 import { ComputeClient } from "./client/modal-client.ts";
 import type { Db } from "./db/db.ts";
 import { Metrics } from "./metrics.ts";
@@ -18,6 +16,7 @@ import { Worker } from "./worker.ts";
 import { ScriptedCompute } from "../test/support/scriptedCompute.ts";
 import { until } from "../test/support/until.ts";
 import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
+import { capturedLog } from "../test/support/capturedLog.ts";
 
 let db: Db;
 before(async () => (db = await openMigratedPglite()));
@@ -25,8 +24,7 @@ after(() => db.close());
 
 /** A worker on `compute` (refusing every connection while `down`), its log lines captured; stopped after `body`. */
 async function withSweeper(compute: ScriptedCompute, down: boolean, body: (lines: Record<string, unknown>[], deletes: string[]) => Promise<void>): Promise<void> {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   const deletes: string[] = []; // the job of every DELETE sent, reaching the server or not
   const f = ((url: string | URL | Request, init: RequestInit = {}) => {
     if (init.method === "DELETE") deletes.push(new URL(String(url)).pathname.split("/").pop()!);

@@ -9,9 +9,7 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
-import pino from "pino";
 import { ComputeClient } from "./client/modal-client.ts";
 import type { Db } from "./db/db.ts";
 import { Metrics } from "./metrics.ts";
@@ -22,6 +20,7 @@ import { recordingPublisher } from "../test/support/publishing.ts";
 import { TEST_WORKER_OPTIONS } from "../test/support/testWorker.ts";
 import { until } from "../test/support/until.ts";
 import { openMigratedPglite, SMALL_REQUEST } from "../test/support/migratedPglite.ts";
+import { capturedLog } from "../test/support/capturedLog.ts";
 
 let db: Db;
 before(async () => (db = await openMigratedPglite()));
@@ -52,8 +51,7 @@ async function hangingCompute(): Promise<{ url: string; cancels: string[]; close
 
 test("stop() gives up on a cancel the compute plane never answers, within its drain bound, and logs the job left running", async () => {
   const compute = await hangingCompute();
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   // One attempt that would wait an hour for its answer: only the drain bound can end the wait.
   const inhouse = new ComputeClient({ name: "inhouse", baseUrl: compute.url, policy: { attemptTimeoutMs: 3_600_000, maxAttempts: 1 } }, { log });
   const router = new Router({ inhouse }, { log });
@@ -95,8 +93,7 @@ test("stop() gives up on a cancel the compute plane never answers, within its dr
 
 test("stop() gives up on a removal storage never answers, within its drain bound, and logs the render it left pending", async () => {
   const compute = await hangingCompute();
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   const inhouse = new ComputeClient({ name: "inhouse", baseUrl: compute.url, policy: { maxAttempts: 1 } }, { log });
   const router = new Router({ inhouse }, { log });
   let release = () => {};

@@ -7,9 +7,7 @@
  * `cancel_cascade_failed` (or write a step to a closed database).
  */
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
-import pino from "pino";
 import { ComputeClient } from "../client/modal-client.ts";
 import { silentCompute } from "../client/silentCompute.abortable.support.ts";
 import type { Db } from "../db/db.ts";
@@ -20,6 +18,7 @@ import { until } from "../../test/support/until.ts";
 import { openMigratedPglite, SMALL_REQUEST } from "../../test/support/migratedPglite.ts";
 import { parseTokens } from "./auth.ts";
 import { buildApi } from "./server.ts";
+import { capturedLog } from "../../test/support/capturedLog.ts";
 
 let db: Db;
 before(async () => (db = await openMigratedPglite()));
@@ -27,8 +26,7 @@ after(() => db.close());
 
 test("close() past its drain bound abandons a DELETE's compute cancel: the job named, its step untouched, no failure logged", async () => {
   const compute = await silentCompute(); // takes the DELETE, never answers it
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   const inhouse = new ComputeClient({ name: "inhouse", baseUrl: compute.url, policy: { attemptTimeoutMs: 3_600_000, maxAttempts: 1 } }, { log });
   const router = new Router({ inhouse }, { log });
   const api = buildApi({ db, router, metrics: new Metrics(), log, tokens: parseTokens("tok-alice:alice"), drainTimeoutMs: 50 });

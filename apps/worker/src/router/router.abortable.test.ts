@@ -6,12 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import pino from "pino";
-import { Writable } from "node:stream";
 import { ComputeClient } from "../client/modal-client.ts";
 import { silentCompute } from "../client/silentCompute.abortable.support.ts";
 import { until } from "../../test/support/until.ts";
 import { Router } from "./index.ts";
+import { capturedLog } from "../../test/support/capturedLog.ts";
 
 /** One hour per attempt, four attempts: only an abort can end a call to a silent backend. */
 const POLICY = { attemptTimeoutMs: 3_600_000, maxAttempts: 4 };
@@ -47,8 +46,7 @@ test("a placement aborted by its render's signal closes its POST, rejects with t
 
 /** A router over one in-house client of `url`, both logging into `lines`. */
 function loggedRouter(url: string) {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   const inhouse = new ComputeClient({ name: "inhouse", baseUrl: url, policy: POLICY }, { log });
   return { lines, inhouse, router: new Router({ inhouse }, { log, maxWaitMs: 5 }) };
 }

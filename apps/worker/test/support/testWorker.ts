@@ -3,8 +3,6 @@
  * test timings, its JSON log lines captured, stopped (and its router closed) when the test's
  * body is done. And the waits those tests share.
  */
-import { Writable } from "node:stream";
-import pino from "pino";
 import type { Db } from "../../src/db/db.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { getRender } from "../../src/queue/index.ts";
@@ -14,6 +12,7 @@ import type { Publisher } from "../../src/storage/publisher.ts";
 import { Worker, type WorkerOptions } from "../../src/worker.ts";
 import { ScriptedCompute } from "./scriptedCompute.ts";
 import { until } from "./until.ts";
+import { capturedLog } from "./capturedLog.ts";
 
 /** Short timings: a lease that does not lapse during a test, a heartbeat and a poll that do not slow it, no retry backoff. */
 export const TEST_WORKER_OPTIONS: Partial<WorkerOptions> = { leaseSeconds: 30, heartbeatMs: 200, idlePollMs: 20, backoffBaseSeconds: 0 };
@@ -37,8 +36,7 @@ export interface RunningWorker {
 
 /** Starts a worker, runs `body`, then stops the worker and closes its router, whatever `body` did. */
 export async function withWorker(setup: TestWorkerSetup, body: (run: RunningWorker) => Promise<void>): Promise<void> {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { log, lines } = capturedLog();
   const metrics = new Metrics();
   const compute = setup.compute ?? new ScriptedCompute("inhouse", () => ({ status: "running" }));
   const router = new Router({ inhouse: compute.client() });
